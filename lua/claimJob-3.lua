@@ -1,0 +1,44 @@
+--[[
+  Takes ownership of a job the worker has already moved from rv:queue into
+  its own processing list with BLMOVE (the reliable move: the job is never
+  only in the worker's memory). Marks the kind running and hands out a new
+  generation, the fencing token every later commit or fail must present.
+  A job that no longer matches the repo (repo removed, or a newer job owns
+  the kind) is dropped from the processing list.
+
+  KEYS[1] rv:{id}:meta
+  KEYS[2] rv:processing:<worker>
+  KEYS[3] rv:leases
+
+  ARGV[1] kind
+  ARGV[2] job id
+  ARGV[3] job payload (as in the processing list)
+  ARGV[4] worker id
+  ARGV[5] now (ms)
+  ARGV[6] lease (ms)
+
+  Returns {RV_OK, generation}, {RV_ERR_NOT_FOUND} or {RV_ERR_STALE_JOB}.
+  Publishes a status event (running).
+]]
+--- @include "codes"
+--- @include "state"
+local metaKey, processingKey, leasesKey = KEYS[1], KEYS[2], KEYS[3]
+local kind, jobId, payload, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, lease = tonumber(ARGV[5]), tonumber(ARGV[6])
+
+rcall('ZADD', leasesKey, now + lease, worker)
+if rcall('EXISTS', metaKey) == 0 then
+  rcall('LREM', processingKey, 1, payload)
+  return {RV_ERR_NOT_FOUND}
+end
+local current = rcall('HMGET', metaKey, field(kind, 'job'), field(kind, 'sync_status'))
+if current[1] ~= jobId or current[2] ~= 'queued' then
+  rcall('LREM', processingKey, 1, payload)
+  return {RV_ERR_STALE_JOB}
+end
+
+local gen = rcall('HINCRBY', metaKey, field(kind, 'gen'), 1)
+rcall('HSET', metaKey, field(kind, 'sync_status'), 'running',
+  field(kind, 'worker'), worker, field(kind, 'started_at'), ARGV[5])
+publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
+return {RV_OK, gen}

@@ -1,0 +1,79 @@
+--[[
+  Writes the result of a successful sync in one step, so a reader never sees
+  half of it. Refused when a newer claim owns the kind (fencing), and, when
+  the worker rendered the overview with the other kind's data, when that data
+  moved since (the worker reads it again and retries).
+
+  KEYS[1] rv:{id}:meta
+  KEYS[2] rv:{id}:branches or rv:{id}:prs (the kind's data)
+  KEYS[3] rv:{id}:overview
+  KEYS[4] rv:processing:<worker>
+  KEYS[5] rv:queue
+  KEYS[6] rv:schedule
+
+  ARGV[1]  kind
+  ARGV[2]  job id
+  ARGV[3]  generation from claimJob
+  ARGV[4]  job payload (removed from the processing list)
+  ARGV[5]  now (ms)
+  ARGV[6]  the kind's data (JSON)
+  ARGV[7]  the rendered overview fragment (JSON members)
+  ARGV[8]  the other kind's rev the overview was rendered with ('' = any)
+  ARGV[9]  what changed (JSON object) for the projection event
+  ARGV[10] next scheduled sync (ms)
+  ARGV[11] follow-up job id       ARGV[12] follow-up payload
+
+  Returns {RV_OK, version, changed (0|1)}, {RV_ERR_NOT_FOUND},
+  {RV_ERR_FENCED} or {RV_ERR_RETRY} (the job stays in the processing list).
+  Publishes a projection event when the overview changed, then a status
+  event (idle, or queued when a follow-up was asked for).
+]]
+--- @include "codes"
+--- @include "state"
+local metaKey, dataKey, overviewKey = KEYS[1], KEYS[2], KEYS[3]
+local processingKey, queueKey, scheduleKey = KEYS[4], KEYS[5], KEYS[6]
+local kind, jobId, gen, payload, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local data, overview, otherRev, changed = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local nextAt, followupId, followupPayload = ARGV[10], ARGV[11], ARGV[12]
+
+if rcall('EXISTS', metaKey) == 0 then
+  rcall('LREM', processingKey, 1, payload)
+  return {RV_ERR_NOT_FOUND}
+end
+if rcall('HGET', metaKey, field(kind, 'gen')) ~= gen then
+  rcall('LREM', processingKey, 1, payload)
+  return {RV_ERR_FENCED}
+end
+local other = 'branches'
+if kind == 'branches' then
+  other = 'prs'
+end
+if otherRev ~= '' and rcall('HGET', metaKey, field(other, 'rev')) ~= otherRev then
+  return {RV_ERR_RETRY}
+end
+
+rcall('LREM', processingKey, 1, payload)
+rcall('SET', dataKey, data)
+rcall('HINCRBY', metaKey, field(kind, 'rev'), 1)
+local isChanged = rcall('GET', overviewKey) ~= overview
+if isChanged then
+  rcall('SET', overviewKey, overview)
+  rcall('HINCRBY', metaKey, 'version', 1)
+end
+rcall('HSET', metaKey, field(kind, 'sync_status'), 'idle',
+  field(kind, 'sync_at'), now, field(kind, 'sync_error'), '',
+  field(kind, 'fails'), '0', field(kind, 'worker'), '',
+  field(kind, 'started_at'), '')
+rcall('ZADD', scheduleKey, nextAt, kind .. ':' .. rcall('HGET', metaKey, 'id'))
+queue_followup(metaKey, queueKey, kind, followupId, followupPayload)
+
+local id = rcall('HGET', metaKey, 'id')
+if isChanged then
+  publish_projection(metaKey, id, kind, changed)
+end
+publish_status(metaKey, id, kind)
+local version = tonumber(rcall('HGET', metaKey, 'version'))
+if isChanged then
+  return {RV_OK, version, 1}
+end
+return {RV_OK, version, 0}

@@ -1,0 +1,57 @@
+--[[
+  Records a failed sync. The last good data stays untouched; the error is
+  stored and the next scheduled try backs off exponentially (capped), or
+  waits until retry_at (a rate limit). A refresh asked for while the sync
+  ran is queued at once, bypassing the backoff.
+
+  KEYS[1] rv:{id}:meta
+  KEYS[2] rv:processing:<worker>
+  KEYS[3] rv:queue
+  KEYS[4] rv:schedule
+
+  ARGV[1]  kind
+  ARGV[2]  job id
+  ARGV[3]  generation from claimJob
+  ARGV[4]  job payload (removed from the processing list)
+  ARGV[5]  now (ms)
+  ARGV[6]  error JSON {"code","message","at"} (rendered by the worker)
+  ARGV[7]  retry at (ms), '0' = use the backoff
+  ARGV[8]  backoff base (ms)     ARGV[9] backoff cap (ms)
+  ARGV[10] follow-up job id      ARGV[11] follow-up payload
+
+  Returns {RV_OK, next try (ms)}, {RV_ERR_NOT_FOUND} or {RV_ERR_FENCED}.
+  Publishes a status event (error, or queued for a follow-up).
+]]
+--- @include "codes"
+--- @include "state"
+local metaKey, processingKey, queueKey, scheduleKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local kind, jobId, gen, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now, errorJson, retryAt = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local base, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
+local followupId, followupPayload = ARGV[10], ARGV[11]
+
+rcall('LREM', processingKey, 1, payload)
+if rcall('EXISTS', metaKey) == 0 then
+  return {RV_ERR_NOT_FOUND}
+end
+if rcall('HGET', metaKey, field(kind, 'gen')) ~= gen then
+  return {RV_ERR_FENCED}
+end
+
+local fails = rcall('HINCRBY', metaKey, field(kind, 'fails'), 1)
+local delay = cap
+if fails <= 30 then
+  delay = math.min(cap, base * (2 ^ (fails - 1)))
+end
+local nextAt = now + delay
+if retryAt > 0 then
+  nextAt = retryAt
+end
+rcall('HSET', metaKey, field(kind, 'sync_status'), 'error',
+  field(kind, 'sync_error'), errorJson, field(kind, 'worker'), '',
+  field(kind, 'started_at'), '')
+local id = rcall('HGET', metaKey, 'id')
+rcall('ZADD', scheduleKey, string.format('%d', nextAt), kind .. ':' .. id)
+queue_followup(metaKey, queueKey, kind, followupId, followupPayload)
+publish_status(metaKey, id, kind)
+return {RV_OK, string.format('%d', nextAt)}

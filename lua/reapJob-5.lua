@@ -1,0 +1,78 @@
+--[[
+  Hands back one job of a worker whose lease lapsed (it died, or hung).
+  The kind's generation is bumped so the lost worker can no longer commit.
+  Below the attempt limit the job is queued again at the front with its
+  attempt count raised; at the limit it goes to the dead-letter list and the
+  kind shows an error. With an empty payload it only forgets the worker's
+  lease once its processing list is empty.
+
+  KEYS[1] rv:leases
+  KEYS[2] rv:processing:<dead worker>
+  KEYS[3] rv:queue
+  KEYS[4] rv:{id}:meta          (any key when the payload is '')
+  KEYS[5] rv:deadletter
+
+  ARGV[1] worker id
+  ARGV[2] job payload as in the processing list ('' = cleanup only)
+  ARGV[3] now (ms)
+  ARGV[4] kind                  ARGV[5] job id
+  ARGV[6] requeue payload (attempt + 1)
+  ARGV[7] '1' when the attempt limit is reached
+  ARGV[8] dead-letter entry (JSON)
+  ARGV[9] error JSON for the kind when dead-lettered
+
+  Returns {RV_OK, 'requeued'|'deadlettered'|'dropped'|'cleaned'} or
+  {RV_ERR_STALE_JOB} when the worker renewed its lease meanwhile.
+  Publishes a status event when a kind's status changes.
+]]
+--- @include "codes"
+--- @include "state"
+local leasesKey, processingKey, queueKey, metaKey, deadKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local worker, payload, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local kind, jobId, requeuePayload = ARGV[4], ARGV[5], ARGV[6]
+local exhausted, deadEntry, errorJson = ARGV[7] == '1', ARGV[8], ARGV[9]
+
+local expiry = rcall('ZSCORE', leasesKey, worker)
+if expiry and tonumber(expiry) > now then
+  return {RV_ERR_STALE_JOB}
+end
+
+if payload == '' then
+  if rcall('LLEN', processingKey) == 0 then
+    rcall('ZREM', leasesKey, worker)
+  end
+  return {RV_OK, 'cleaned'}
+end
+
+if rcall('LREM', processingKey, 1, payload) == 0 then
+  return {RV_OK, 'dropped'}
+end
+if rcall('LLEN', processingKey) == 0 then
+  rcall('ZREM', leasesKey, worker)
+end
+if rcall('EXISTS', metaKey) == 0 then
+  return {RV_OK, 'dropped'}
+end
+local current = rcall('HMGET', metaKey, field(kind, 'job'), field(kind, 'sync_status'))
+if current[1] ~= jobId or (current[2] ~= 'running' and current[2] ~= 'queued') then
+  return {RV_OK, 'dropped'}
+end
+
+rcall('HINCRBY', metaKey, field(kind, 'gen'), 1)
+local id = rcall('HGET', metaKey, 'id')
+if exhausted then
+  rcall('LPUSH', deadKey, deadEntry)
+  rcall('LTRIM', deadKey, 0, 999)
+  rcall('HSET', metaKey, field(kind, 'sync_status'), 'error',
+    field(kind, 'sync_error'), errorJson, field(kind, 'worker'), '',
+    field(kind, 'started_at'), '', field(kind, 'job'), '',
+    field(kind, 'pending'), '0')
+  publish_status(metaKey, id, kind)
+  return {RV_OK, 'deadlettered'}
+end
+enqueue(queueKey, requeuePayload, true)
+rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued',
+  field(kind, 'worker'), '', field(kind, 'started_at'), '')
+publish_status(metaKey, id, kind)
+return {RV_OK, 'requeued'}

@@ -1,0 +1,61 @@
+--[[
+  Registers a repo and queues its first sync (branches, and PRs when it has
+  a GitHub name) at the front of the queue.
+
+  KEYS[1] rv:{id}:meta    the repo's hash (must not exist)
+  KEYS[2] rv:repos        set of ids
+  KEYS[3] rv:schedule     zset "kind:id" -> next scheduled sync (ms)
+  KEYS[4] rv:queue        the job list
+
+  ARGV[1] id
+  ARGV[2] remote URL (already stripped of credentials)
+  ARGV[3] GitHub "owner/name" or ''
+  ARGV[4] default branch or ''
+  ARGV[5] interval in seconds ('0' = the workers' default)
+  ARGV[6] now (ms)
+  ARGV[7] next scheduled sync (ms)
+  ARGV[8] branch job id     ARGV[9] branch job payload
+  ARGV[10] PR job id        ARGV[11] PR job payload ('' without GitHub)
+
+  Returns {RV_OK} or {RV_ERR_EXISTS}.
+  Publishes a status event per queued kind.
+]]
+--- @include "codes"
+--- @include "state"
+local metaKey, reposKey, scheduleKey, queueKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, url, github, defaultBranch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local interval, now, nextAt = ARGV[5], ARGV[6], ARGV[7]
+local branchJob, branchPayload = ARGV[8], ARGV[9]
+local prJob, prPayload = ARGV[10], ARGV[11]
+
+if rcall('EXISTS', metaKey) == 1 then
+  return {RV_ERR_EXISTS}
+end
+
+local hasGithub = github ~= ''
+local prStatus, prJobField = 'idle', ''
+if hasGithub then
+  prStatus, prJobField = 'queued', prJob
+end
+
+rcall('HSET', metaKey, 'id', id, 'url', url, 'github', github,
+  'default_branch', defaultBranch, 'interval', interval, 'created_at', now,
+  'version', '0',
+  'branch_sync_status', 'queued', 'branch_sync_at', '', 'branch_sync_error', '',
+  'branch_gen', '0', 'branch_job', branchJob, 'branch_pending', '0',
+  'branch_fails', '0', 'branch_worker', '', 'branch_started_at', '',
+  'branch_rev', '0',
+  'pr_sync_status', prStatus, 'pr_sync_at', '', 'pr_sync_error', '',
+  'pr_gen', '0', 'pr_job', prJobField, 'pr_pending', '0',
+  'pr_fails', '0', 'pr_worker', '', 'pr_started_at', '', 'pr_rev', '0')
+rcall('SADD', reposKey, id)
+
+enqueue(queueKey, branchPayload, true)
+rcall('ZADD', scheduleKey, nextAt, 'branches:' .. id)
+publish_status(metaKey, id, 'branches')
+if hasGithub then
+  enqueue(queueKey, prPayload, true)
+  rcall('ZADD', scheduleKey, nextAt, 'prs:' .. id)
+  publish_status(metaKey, id, 'prs')
+end
+return {RV_OK}

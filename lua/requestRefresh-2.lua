@@ -1,0 +1,53 @@
+--[[
+  Asks for a sync of one kind of a repo, coalescing with what is already
+  there:
+    idle or error -> the job is pushed, status becomes queued   ("queued")
+    queued        -> nothing changes                            ("coalesced")
+    running       -> a follow-up is flagged; the commit or fail
+                     script queues exactly one after the sync    ("queued")
+    running with the follow-up already flagged                  ("coalesced")
+
+  KEYS[1] rv:{id}:meta
+  KEYS[2] rv:queue
+
+  ARGV[1] kind ('branches' or 'prs')
+  ARGV[2] job id
+  ARGV[3] job payload (MessagePack)
+  ARGV[4] '1' to queue at the front (user, webhook), '0' at the back
+
+  Returns {RV_OK, 'queued'|'coalesced'}, {RV_ERR_NOT_FOUND},
+  {RV_ERR_NO_GITHUB} (PRs of a repo without GitHub) or {RV_ERR_INVALID}.
+  Publishes a status event when the status changes.
+]]
+--- @include "codes"
+--- @include "state"
+local metaKey, queueKey = KEYS[1], KEYS[2]
+local kind, jobId, payload, front = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
+
+if kind ~= 'branches' and kind ~= 'prs' then
+  return {RV_ERR_INVALID}
+end
+if rcall('EXISTS', metaKey) == 0 then
+  return {RV_ERR_NOT_FOUND}
+end
+if kind == 'prs' and rcall('HGET', metaKey, 'github') == '' then
+  return {RV_ERR_NO_GITHUB}
+end
+
+local status = rcall('HGET', metaKey, field(kind, 'sync_status'))
+if status == 'queued' then
+  return {RV_OK, 'coalesced'}
+end
+if status == 'running' then
+  if rcall('HGET', metaKey, field(kind, 'pending')) == '1' then
+    return {RV_OK, 'coalesced'}
+  end
+  rcall('HSET', metaKey, field(kind, 'pending'), '1')
+  return {RV_OK, 'queued'}
+end
+
+enqueue(queueKey, payload, front)
+rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued',
+  field(kind, 'job'), jobId)
+publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
+return {RV_OK, 'queued'}

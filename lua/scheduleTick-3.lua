@@ -1,0 +1,45 @@
+--[[
+  Queues the scheduled sync of one repo and kind if it is due. Safe when
+  several schedulers tick at once: the first pushes the due time forward by
+  hold_ms, so the others find it not due. A kind that is queued or running
+  is not queued again. The commit or fail script later sets the real next
+  due time.
+
+  KEYS[1] rv:schedule
+  KEYS[2] rv:{id}:meta
+  KEYS[3] rv:queue
+
+  ARGV[1] member ("kind:id")
+  ARGV[2] kind
+  ARGV[3] now (ms)
+  ARGV[4] job id
+  ARGV[5] job payload (reason "schedule")
+  ARGV[6] hold (ms): how far the due time moves while the job waits
+
+  Returns {RV_OK, 1} when queued, {RV_OK, 0} otherwise.
+  Publishes a status event when queued.
+]]
+--- @include "codes"
+--- @include "state"
+local scheduleKey, metaKey, queueKey = KEYS[1], KEYS[2], KEYS[3]
+local member, kind, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local jobId, payload, hold = ARGV[4], ARGV[5], tonumber(ARGV[6])
+
+local due = rcall('ZSCORE', scheduleKey, member)
+if not due or tonumber(due) > now then
+  return {RV_OK, 0}
+end
+if rcall('EXISTS', metaKey) == 0 or
+   (kind == 'prs' and rcall('HGET', metaKey, 'github') == '') then
+  rcall('ZREM', scheduleKey, member)
+  return {RV_OK, 0}
+end
+rcall('ZADD', scheduleKey, string.format('%d', now + hold), member)
+local status = rcall('HGET', metaKey, field(kind, 'sync_status'))
+if status == 'queued' or status == 'running' then
+  return {RV_OK, 0}
+end
+enqueue(queueKey, payload, false)
+rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued', field(kind, 'job'), jobId)
+publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
+return {RV_OK, 1}

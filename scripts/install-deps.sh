@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages repoview needs, only those that are missing.
+# Runs `apt-get update` once, and only when something has to be installed.
+# Usage: scripts/install-deps.sh [--browser]
+#   --browser  also installs what the browser tests need (chromium).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libhiredis-dev libevent-dev libgit2-dev libcurl4-openssl-dev
+  libmsgpack-dev libjansson-dev libssl-dev
+  redis-server redis-tools curl
+)
+if [ "${1:-}" = "--browser" ]; then
+  packages+=(chromium nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,93 @@
+/*
+ * Configuration. One table (config.c) drives environment variables,
+ * command-line flags, defaults, validation and --help. A flag wins over its
+ * variable. Every binary accepts every setting, so one deployment can share
+ * one environment file.
+ */
+#ifndef REPOVIEW_COMMON_CONFIG_H
+#define REPOVIEW_COMMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+struct rv_config {
+    /* REPOVIEW_REDIS_URL: redis://[user:pass@]host:port[/db] or
+     * unix:///path/to.sock[?db=N]. */
+    char *redis_url;
+    /* REPOVIEW_LISTEN: host:port the API listens on. */
+    char *listen;
+    /* REPOVIEW_DATA_DIR: worker mirrors and `up`'s Redis data. */
+    char *data_dir;
+    /* REPOVIEW_SYNC_INTERVAL: seconds between background syncs of a repo. */
+    int64_t sync_interval;
+    /* REPOVIEW_STALE_AFTER: seconds after which a projection is stale;
+     * 0 means twice the repo's interval. */
+    int64_t stale_after;
+    /* REPOVIEW_GITHUB_API: GitHub or GitHub Enterprise REST base URL. */
+    char *github_api;
+    /* REPOVIEW_GITHUB_GRAPHQL: GraphQL endpoint; empty = derived from the
+     * API URL (api.github.com -> /graphql, GHE /api/v3 -> /api/graphql). */
+    char *github_graphql;
+    /* GITHUB_TOKEN: secret; never logged, never stored in Redis. */
+    char *github_token;
+    /* REPOVIEW_WEBHOOK_SECRET: secret; enables POST /v1/webhooks/github. */
+    char *webhook_secret;
+    /* REPOVIEW_API_TOKEN: secret; when set, POST/DELETE need a bearer. */
+    char *api_token;
+    /* REPOVIEW_LEASE_SECONDS: a worker's lease; retried after it lapses. */
+    int64_t lease_seconds;
+    /* REPOVIEW_LOG: debug, info, warn or error. */
+    rv_log_level log_level;
+    /* REPOVIEW_MAX_ATTEMPTS: tries of a job whose worker died before it is
+     * dead-lettered. */
+    int64_t max_attempts;
+    /* REPOVIEW_MAX_BRANCHES: branch rows kept per repo; more are dropped
+     * and the overview is marked truncated. */
+    int64_t max_branches;
+    /* REPOVIEW_FETCH_TIMEOUT: seconds a clone or fetch may take. */
+    int64_t fetch_timeout;
+    /* REPOVIEW_GITHUB_TIMEOUT: seconds one GitHub request may take. */
+    int64_t github_timeout;
+    /* REPOVIEW_GITHUB_MAX_PAGES: pages of 100 PRs read per sync. */
+    int64_t github_max_pages;
+    /* REPOVIEW_MAX_CLIENTS: concurrent HTTP connections, SSE included. */
+    int64_t max_clients;
+    /* REPOVIEW_SSE_MAX_BUFFER: bytes of unsent SSE output before a slow
+     * client is dropped. */
+    int64_t sse_max_buffer;
+    /* REPOVIEW_CORS_ORIGINS: comma-separated origins allowed to call the
+     * API from a browser; empty = same origin only. */
+    char *cors_origins;
+    /* REPOVIEW_SHUTDOWN_GRACE: seconds a stopping worker may spend finishing
+     * its job before it hands it back. */
+    int64_t shutdown_grace;
+};
+
+/* Fills cfg with defaults, then the environment, then flags from argv
+ * (`--name value` or `--name=value`; names are in the table, e.g.
+ * --redis-url). Parsing stops at the first argument that is not a known
+ * flag; its index is stored in *next_arg (argc when all were consumed).
+ * --help is not handled here (see rv_config_print_help).
+ * Returns RV_OK, or RV_ERR_CONFIG with a message naming the variable, the
+ * flag and the accepted range in err. The strings in cfg are owned by cfg;
+ * release them with rv_config_free. */
+int rv_config_load(struct rv_config *cfg, int argc, char **argv,
+                   int *next_arg, char *err, size_t errlen);
+
+/* Frees the strings of cfg (cfg itself is the caller's). */
+void rv_config_free(struct rv_config *cfg);
+
+/* Prints every setting: flag, variable, default, range, meaning. */
+void rv_config_print_help(FILE *out);
+
+/* Registers the secrets in cfg with the logger (rv_log_add_secret), and the
+ * password of the Redis URL. */
+void rv_config_register_secrets(const struct rv_config *cfg);
+
+/* Stale-after seconds for a repo whose interval is interval_s. */
+int64_t rv_config_stale_after(const struct rv_config *cfg, int64_t interval_s);
+
+#endif

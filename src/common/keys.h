@@ -1,0 +1,31 @@
+/*
+ * Redis key names (docs/redis.md describes each). Per-repo keys share the
+ * hash tag {id}. Every builder writes into buf and returns buf; buf must
+ * hold RV_KEY_MAX bytes (ids are validated before they get here).
+ */
+#ifndef REPOVIEW_COMMON_KEYS_H
+#define REPOVIEW_COMMON_KEYS_H
+
+#define RV_KEY_MAX 192
+
+#define RV_KEY_REPOS "rv:repos"           /* set of repo ids */
+#define RV_KEY_QUEUE "rv:queue"           /* list of job payloads */
+#define RV_KEY_LEASES "rv:leases"         /* zset worker id -> lease expiry */
+#define RV_KEY_SCHEDULE "rv:schedule"     /* zset "kind:id" -> next due ms */
+#define RV_KEY_DEADLETTER "rv:deadletter" /* list of JSON entries */
+#define RV_CHANNEL_EVENTS "rv:events"     /* pub/sub channel, JSON */
+
+/* Kinds of sync. The names are the JSON/Redis spelling. */
+typedef enum rv_kind { RV_KIND_BRANCHES = 0, RV_KIND_PRS = 1 } rv_kind;
+
+const char *rv_kind_name(rv_kind k);     /* "branches" / "prs" */
+int rv_kind_parse(const char *s, rv_kind *out); /* 0, or -1 */
+
+char *rv_key_meta(char *buf, const char *id);       /* rv:{id}:meta */
+char *rv_key_branches(char *buf, const char *id);   /* rv:{id}:branches */
+char *rv_key_prs(char *buf, const char *id);        /* rv:{id}:prs */
+char *rv_key_overview(char *buf, const char *id);   /* rv:{id}:overview */
+char *rv_key_processing(char *buf, const char *worker_id); /* rv:processing:W */
+char *rv_key_delivery(char *buf, const char *delivery_id); /* rv:delivery:D */
+
+#endif

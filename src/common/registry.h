@@ -1,0 +1,110 @@
+/*
+ * Repo registry operations shared by the CLI (blocking) and the API (async).
+ * Each operation is a command builder plus a reply parser, so both
+ * transports send the same scripts; the rv_registry_* functions at the end
+ * run them over a blocking connection.
+ */
+#ifndef REPOVIEW_COMMON_REGISTRY_H
+#define REPOVIEW_COMMON_REGISTRY_H
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/cmd.h"
+#include "common/keys.h"
+#include "common/rconn.h"
+#include "common/util.h"
+
+/* What a user registers. Strings are borrowed for the call. */
+struct rv_repo_spec {
+    const char *id;
+    const char *url;            /* credentials are refused, not stored */
+    const char *github;         /* "owner/name" or NULL/"" */
+    const char *default_branch; /* NULL/"" = the remote's HEAD */
+    int64_t interval_s;         /* 0 = REPOVIEW_SYNC_INTERVAL */
+};
+
+/* Freshness of one kind, as stored in the meta hash. */
+struct rv_sync_state {
+    char status[16];    /* idle, queued, running, error */
+    int64_t at_ms;      /* last success, 0 = never */
+    char *error_json;   /* {"code","message","at"} text, or NULL */
+    char job[RV_JOB_ID_MAX + 1]; /* queued or running job, may be "" */
+    bool pending;       /* a follow-up is wanted after the running sync */
+    int64_t fails;      /* consecutive failures */
+};
+
+/* A repo as read from its meta hash. Owns its strings. */
+struct rv_repo {
+    char id[RV_REPO_ID_MAX + 1];
+    char *url;
+    char *github;          /* "" when none */
+    char *default_branch;  /* "" when not set */
+    int64_t interval_s;    /* 0 = default */
+    int64_t created_ms;
+    int64_t version;
+    struct rv_sync_state sync[2]; /* by rv_kind */
+};
+
+void rv_repo_free(struct rv_repo *repo);
+
+/* Validates spec (id, URL without credentials, github name, branch name,
+ * interval range). Returns RV_OK or RV_ERR_INVALID with a user-facing
+ * message in err. */
+int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
+                          size_t errlen);
+
+/* Fills repo from an HGETALL reply of the meta hash. RV_ERR_NOT_FOUND for
+ * an empty reply, RV_ERR_PROTOCOL for a malformed one. */
+int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo);
+
+/* {"id","url","github","defaultBranch"} (github/defaultBranch null when
+ * unset); new reference, NULL on allocation failure. */
+json_t *rv_repo_json(const struct rv_repo *repo);
+
+/* The contract's freshness object at time now_ms. A repo with no github has
+ * PR sync idle and never stale on PRs. New reference or NULL. */
+json_t *rv_freshness_json(const struct rv_repo *repo, int64_t now_ms,
+                          int64_t stale_after_s);
+
+/* ---- builders and parsers ---- */
+
+/* registerRepo: writes the meta hash and queues the first sync(s). */
+int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec,
+                        int64_t now_ms);
+/* removeRepo: deletes every key of the repo. */
+int rv_registry_remove_cmd(struct rv_cmd *cmd, const char *id);
+/* requestRefresh for one kind; front = ahead of scheduled jobs. */
+int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind,
+                            rv_reason reason, int64_t now_ms);
+/* HGETALL of the meta hash. */
+int rv_registry_get_cmd(struct rv_cmd *cmd, const char *id);
+
+/* Result of one requestRefresh: queued (a job was pushed, or a follow-up
+ * was arranged) or coalesced (an equivalent job already exists). */
+typedef enum rv_refresh_outcome {
+    RV_REFRESH_QUEUED = 0,
+    RV_REFRESH_COALESCED = 1,
+} rv_refresh_outcome;
+
+/* Parses a requestRefresh reply: RV_OK with *outcome, or the script's error
+ * code (RV_ERR_NOT_FOUND, RV_ERR_NO_GITHUB) / RV_ERR_PROTOCOL. */
+int rv_registry_refresh_parse(const redisReply *reply,
+                              rv_refresh_outcome *outcome);
+
+/* ---- blocking wrappers (CLI, tests, `up --demo`) ---- */
+
+int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec,
+                    char *err, size_t errlen);
+int rv_registry_remove(struct rv_rsync *r, const char *id);
+int rv_registry_get(struct rv_rsync *r, const char *id, struct rv_repo *out);
+int rv_registry_refresh(struct rv_rsync *r, const char *id, rv_kind kind,
+                        rv_reason reason, rv_refresh_outcome *outcome);
+/* Sorted ids of all repos; *ids is a malloc'd array of malloc'd strings,
+ * freed with rv_registry_free_ids. */
+int rv_registry_list_ids(struct rv_rsync *r, char ***ids, size_t *count);
+void rv_registry_free_ids(char **ids, size_t count);
+
+#endif

@@ -1,0 +1,57 @@
+/* Small helpers shared by every binary: time, ids, URLs, strings. */
+#ifndef REPOVIEW_COMMON_UTIL_H
+#define REPOVIEW_COMMON_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RV_REPO_ID_MAX 100
+#define RV_JOB_ID_MAX 40
+
+/* Wall-clock time in milliseconds since the epoch. */
+int64_t rv_now_ms(void);
+
+/* Monotonic time in milliseconds (for timeouts and durations). */
+int64_t rv_mono_ms(void);
+
+/* Formats epoch ms as "2026-11-23T10:00:00.000Z" into buf (>= 25 bytes). */
+void rv_iso8601(int64_t ms, char *buf, size_t size);
+
+/* Parses an ISO-8601 UTC time ("...Z", optional fraction) to epoch ms.
+ * Returns 0, or -1 when malformed. */
+int rv_parse_iso8601(const char *s, int64_t *out_ms);
+
+/* True when id matches ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$. */
+bool rv_repo_id_valid(const char *id);
+
+/* True when s is "owner/name" as GitHub allows (letters, digits, . _ -). */
+bool rv_github_name_valid(const char *s);
+
+/* True for a remote URL the worker can fetch: https://, http://, ssh://,
+ * file://, scp-like user@host:path, or an absolute local path. No control
+ * characters, at most 2048 bytes. */
+bool rv_remote_url_valid(const char *url);
+
+/* Copies url into buf with any "user:password@" or "token@" userinfo
+ * removed ("https://x:y@h/p" -> "https://h/p"). Returns 0, or -1 if buf is
+ * too small. Used before a URL is stored, logged or shown. */
+int rv_url_strip_credentials(const char *url, char *buf, size_t size);
+
+/* True when kind is "branches" or "prs". */
+bool rv_kind_valid(const char *kind);
+
+/* Parses a decimal int64 in [min, max] with no trailing text.
+ * Returns 0, or -1 when malformed or out of range. */
+int rv_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Writes a fresh job id ("j-<ms hex>-<random hex>") into buf (>= 40 bytes). */
+void rv_job_id_new(char *buf, size_t size);
+
+/* Bounded copy that always terminates; returns -1 if truncated. */
+int rv_strlcpy(char *dst, const char *src, size_t size);
+
+/* Constant-time comparison of two equal-length buffers: true if equal. */
+bool rv_consttime_eq(const void *a, const void *b, size_t len);
+
+#endif

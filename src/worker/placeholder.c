@@ -1,0 +1,1 @@
+/* The worker library; filled by the worker modules. */

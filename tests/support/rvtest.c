@@ -1,0 +1,219 @@
+/* The test harness; see rvtest.h. */
+#include "rvtest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+int rvt_checks;
+int rvt_failures;
+const char *rvt_current = "";
+
+int rvt_done(void)
+{
+    int passed = rvt_checks - rvt_failures;
+    printf("%d passed, %d failed\n", passed, rvt_failures);
+    if (rvt_checks == 0) {
+        fprintf(stderr, "no check ran\n");
+        return 1;
+    }
+    return rvt_failures ? 1 : 0;
+}
+
+void rvt_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+char *rvt_tmpdir(const char *prefix)
+{
+    const char *base = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof(tmpl), "%s/%s-XXXXXX", base && *base ? base : "/tmp",
+             prefix);
+    if (!mkdtemp(tmpl))
+        return NULL;
+    return strdup(tmpl);
+}
+
+void rvt_rmrf(const char *path)
+{
+    if (path && *path && strcmp(path, "/") != 0)
+        rvt_sh(NULL, "rm -rf '%s'", path);
+}
+
+int rvt_sh(char **out, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(cmd))
+        return -1;
+    if (out)
+        *out = NULL;
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        pclose(p);
+        return -1;
+    }
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                pclose(p);
+                return -1;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    if (st == -1)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+const char *rvt_bin(const char *name)
+{
+    static char path[8][1024];
+    static int next;
+    const char *dir = getenv("RV_BIN_DIR");
+    char *p = path[next++ % 8];
+    snprintf(p, sizeof(path[0]), "%s/%s", dir && *dir ? dir : RV_BINARY_DIR,
+             name);
+    return p;
+}
+
+static int spawn_redis(struct rvt_redis *r)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "exec redis-server --port 0 --unixsocket %s --unixsocketperm 700 "
+             "--dir %s --save '' --appendonly no --logfile %s/redis.log %s",
+             r->sock, r->dir, r->dir, r->extra);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    r->pid = pid;
+    /* Wait until it answers PING (up to 10 s). */
+    for (int i = 0; i < 200; i++) {
+        redisContext *c = redisConnectUnix(r->sock);
+        if (c && !c->err) {
+            redisReply *rep = redisCommand(c, "PING");
+            bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+            if (rep)
+                freeReplyObject(rep);
+            redisFree(c);
+            if (ok)
+                return 0;
+        } else if (c) {
+            redisFree(c);
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "redis-server exited; see %s/redis.log\n", r->dir);
+            r->pid = 0;
+            return -1;
+        }
+        rvt_sleep_ms(50);
+    }
+    return -1;
+}
+
+int rvt_redis_start(struct rvt_redis *r, const char *extra_args)
+{
+    memset(r, 0, sizeof(*r));
+    const char *ext = getenv("RV_TEST_REDIS_URL");
+    if (ext && *ext) {
+        char err[256];
+        snprintf(r->url, sizeof(r->url), "%s", ext);
+        if (rv_redis_parse_url(ext, &r->addr, err, sizeof(err)) != 0) {
+            fprintf(stderr, "RV_TEST_REDIS_URL: %s\n", err);
+            return -1;
+        }
+        struct rv_rsync c;
+        if (rvt_redis_connect(r, &c) != 0)
+            return -1;
+        redisReply *rep = rv_rsync_command(&c, "FLUSHALL");
+        if (rep)
+            freeReplyObject(rep);
+        rv_rsync_close(&c);
+        return 0;
+    }
+    char *dir = rvt_tmpdir("rvtest-redis");
+    if (!dir)
+        return -1;
+    snprintf(r->dir, sizeof(r->dir), "%s", dir);
+    free(dir);
+    snprintf(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir);
+    snprintf(r->url, sizeof(r->url), "unix://%s", r->sock);
+    snprintf(r->extra, sizeof(r->extra), "%s", extra_args ? extra_args : "");
+    char err[256];
+    if (rv_redis_parse_url(r->url, &r->addr, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bad test redis url: %s\n", err);
+        return -1;
+    }
+    return spawn_redis(r);
+}
+
+int rvt_redis_restart(struct rvt_redis *r)
+{
+    if (!r->dir[0])
+        return -1;
+    return spawn_redis(r);
+}
+
+void rvt_redis_kill(struct rvt_redis *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGKILL);
+        waitpid(r->pid, NULL, 0);
+        r->pid = 0;
+    }
+}
+
+void rvt_redis_stop(struct rvt_redis *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGTERM);
+        waitpid(r->pid, NULL, 0);
+        r->pid = 0;
+    }
+    if (r->dir[0]) {
+        rvt_rmrf(r->dir);
+        r->dir[0] = '\0';
+    }
+}
+
+int rvt_redis_connect(struct rvt_redis *r, struct rv_rsync *out)
+{
+    return rv_rsync_open(out, &r->addr, 5000) == 0 ? 0 : -1;
+}

@@ -1,0 +1,108 @@
+/*
+ * The test harness: checks that count and report, a private redis-server
+ * per test program (unix socket in a temp dir), temp dirs, and a way to run
+ * shell commands (the git CLI oracle, the binaries under test).
+ *
+ * Set RV_TEST_REDIS_URL to run against a Redis you started yourself (for
+ * debugging); the harness then FLUSHALLs it at start.
+ */
+#ifndef REPOVIEW_TESTS_RVTEST_H
+#define REPOVIEW_TESTS_RVTEST_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "common/rconn.h"
+
+extern int rvt_checks;
+extern int rvt_failures;
+extern const char *rvt_current;
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        rvt_checks++;                                                        \
+        if (!(cond)) {                                                       \
+            rvt_failures++;                                                  \
+            fprintf(stderr, "FAIL %s:%d [%s]: %s\n", __FILE__, __LINE__,     \
+                    rvt_current, #cond);                                     \
+        }                                                                    \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                      \
+    do {                                                                     \
+        long long rvt_a_ = (long long)(a), rvt_b_ = (long long)(b);          \
+        rvt_checks++;                                                        \
+        if (rvt_a_ != rvt_b_) {                                              \
+            rvt_failures++;                                                  \
+            fprintf(stderr, "FAIL %s:%d [%s]: %s == %lld, expected %lld\n",  \
+                    __FILE__, __LINE__, rvt_current, #a, rvt_a_, rvt_b_);    \
+        }                                                                    \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                      \
+    do {                                                                     \
+        const char *rvt_a_ = (a), *rvt_b_ = (b);                             \
+        rvt_checks++;                                                        \
+        if (!rvt_a_ || !rvt_b_ || strcmp(rvt_a_, rvt_b_) != 0) {             \
+            rvt_failures++;                                                  \
+            fprintf(stderr, "FAIL %s:%d [%s]: %s == \"%s\", expected \"%s\"\n", \
+                    __FILE__, __LINE__, rvt_current, #a,                     \
+                    rvt_a_ ? rvt_a_ : "(null)", rvt_b_ ? rvt_b_ : "(null)"); \
+        }                                                                    \
+    } while (0)
+
+/* Runs one named test function and reports it. */
+#define RUN(fn)                                                              \
+    do {                                                                     \
+        int rvt_before_ = rvt_failures;                                      \
+        rvt_current = #fn;                                                   \
+        fn();                                                                \
+        fprintf(stderr, "%s %s\n", rvt_failures == rvt_before_ ? "ok  " : "FAIL", #fn); \
+    } while (0)
+
+/* Prints the summary; returns the process exit code (1 if anything failed
+ * or nothing was checked). */
+int rvt_done(void);
+
+/* A private redis-server. */
+struct rvt_redis {
+    pid_t pid;
+    char dir[256];          /* temp dir holding socket, log, AOF */
+    char sock[320];
+    char url[400];          /* unix://<sock> */
+    char extra[512];        /* extra redis-server arguments */
+    struct rv_redis_addr addr;
+};
+
+/* Starts redis-server in a new temp dir; extra_args (may be NULL) are
+ * appended to its command line, e.g. "--appendonly yes". Returns 0 or -1. */
+int rvt_redis_start(struct rvt_redis *r, const char *extra_args);
+/* Stops it (SIGTERM, wait) and removes its dir. */
+void rvt_redis_stop(struct rvt_redis *r);
+/* SIGKILLs it, keeping its dir (for restart from AOF). */
+void rvt_redis_kill(struct rvt_redis *r);
+/* Starts it again in the same dir with the same arguments. */
+int rvt_redis_restart(struct rvt_redis *r);
+/* Opens a blocking connection to it; returns 0 or -1. */
+int rvt_redis_connect(struct rvt_redis *r, struct rv_rsync *out);
+
+/* Creates a temp dir (under $TMPDIR or /tmp) and returns a malloc'd path. */
+char *rvt_tmpdir(const char *prefix);
+/* rm -rf path. */
+void rvt_rmrf(const char *path);
+
+/* Runs `sh -c cmd`; stores its stdout (malloc'd, NUL-terminated, trailing
+ * newline kept) in *out if out is not NULL. Returns the exit status, or -1
+ * when it could not run. */
+int rvt_sh(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Path of a built binary ("repoview", "repoview-worker", ...), static. */
+const char *rvt_bin(const char *name);
+
+/* Sleeps ms milliseconds. */
+void rvt_sleep_ms(int ms);
+
+#endif
