@@ -1,1 +1,0 @@
-/* The worker library; filled by the worker modules. */

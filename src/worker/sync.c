@@ -1,0 +1,19 @@
+/* See sync.h. */
+#include "worker/sync.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+void rv_sync_error_set(struct rv_sync_error *err, const char *code,
+                       const char *fmt, ...)
+{
+    rv_strlcpy(err->code, code, sizeof(err->code));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    rv_log_redact(err->message);
+}
