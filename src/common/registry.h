@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/cmd.h"
+#include "common/job.h"
 #include "common/keys.h"
 #include "common/rconn.h"
 #include "common/util.h"
