@@ -57,6 +57,15 @@ void rv_repo_free(struct rv_repo *repo);
 int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
                           size_t errlen);
 
+/* Looks up one meta field by name; NULL when absent. The string must stay
+ * valid until rv_repo_from_fields returns. */
+typedef const char *(*rv_field_get)(void *ctx, const char *name);
+
+/* Fills repo from any source of meta fields: the hash in Redis, or the
+ * "meta" object of an event on rv:events. RV_ERR_PROTOCOL when "id" is
+ * missing or a number is malformed. */
+int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx);
+
 /* Fills repo from an HGETALL reply of the meta hash. RV_ERR_NOT_FOUND for
  * an empty reply, RV_ERR_PROTOCOL for a malformed one. */
 int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo);

@@ -1,0 +1,101 @@
+/* See cmd.h. */
+#include "common/cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/scripts.h"
+
+void rv_cmd_init(struct rv_cmd *cmd)
+{
+    memset(cmd, 0, sizeof(*cmd));
+}
+
+void rv_cmd_free(struct rv_cmd *cmd)
+{
+    for (int i = 0; i < cmd->argc; i++)
+        free(cmd->argv[i]);
+    free(cmd->argv);
+    free(cmd->lens);
+    rv_cmd_init(cmd);
+}
+
+int rv_cmd_addlen(struct rv_cmd *cmd, const char *s, size_t len)
+{
+    if (cmd->failed)
+        return RV_ERR_NOMEM;
+    if (cmd->argc == cmd->cap) {
+        int cap = cmd->cap ? cmd->cap * 2 : 16;
+        char **argv = realloc(cmd->argv, (size_t)cap * sizeof(*argv));
+        if (argv)
+            cmd->argv = argv;
+        size_t *lens = realloc(cmd->lens, (size_t)cap * sizeof(*lens));
+        if (lens)
+            cmd->lens = lens;
+        if (!argv || !lens) {
+            cmd->failed = 1;
+            return RV_ERR_NOMEM;
+        }
+        cmd->cap = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        cmd->failed = 1;
+        return RV_ERR_NOMEM;
+    }
+    if (len)
+        memcpy(copy, s, len);
+    copy[len] = '\0';
+    cmd->argv[cmd->argc] = copy;
+    cmd->lens[cmd->argc] = len;
+    cmd->argc++;
+    return RV_OK;
+}
+
+int rv_cmd_add(struct rv_cmd *cmd, const char *s)
+{
+    return rv_cmd_addlen(cmd, s ? s : "", s ? strlen(s) : 0);
+}
+
+int rv_cmd_addi64(struct rv_cmd *cmd, int64_t v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    return rv_cmd_addlen(cmd, buf, (size_t)n);
+}
+
+int rv_cmd_addf(struct rv_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s)
+        vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    if (!s) {
+        cmd->failed = 1;
+        return RV_ERR_NOMEM;
+    }
+    int rc = rv_cmd_addlen(cmd, s, (size_t)n);
+    free(s);
+    return rc;
+}
+
+int rv_cmd_script(struct rv_cmd *cmd, const char *script_name)
+{
+    const struct rv_script *script = rv_script_get(script_name);
+    if (!script) {
+        cmd->failed = 1;
+        return RV_ERR_INVALID;
+    }
+    cmd->script = script;
+    rv_cmd_add(cmd, "EVALSHA");
+    rv_cmd_add(cmd, script->sha);
+    return rv_cmd_addi64(cmd, script->numkeys);
+}

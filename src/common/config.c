@@ -1,0 +1,254 @@
+/* See config.h. */
+#include "common/config.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/rconn.h"
+#include "common/util.h"
+
+enum setting_type {
+    SET_STRING, /* any text */
+    SET_SECRET, /* text never printed */
+    SET_INT,    /* whole number in [min, max] */
+    SET_LEVEL,  /* log level */
+    SET_URL,    /* http:// or https:// URL, or empty when allowed */
+    SET_LISTEN, /* host:port */
+    SET_REDIS,  /* REPOVIEW_REDIS_URL */
+};
+
+struct setting {
+    const char *env;
+    const char *flag;
+    enum setting_type type;
+    int64_t min, max;
+    size_t offset;
+    const char *def;
+    const char *help;
+};
+
+#define F(field) offsetof(struct rv_config, field)
+
+/* The one table: defaults, environment, flags, validation and --help. */
+static const struct setting settings[] = {
+    {"REPOVIEW_REDIS_URL", "--redis-url", SET_REDIS, 0, 0, F(redis_url),
+     "redis://127.0.0.1:6379/0", "redis://[user:pass@]host:port[/db] or unix:///path.sock"},
+    {"REPOVIEW_LISTEN", "--listen", SET_LISTEN, 0, 0, F(listen), "127.0.0.1:8080",
+     "address the API listens on (host:port)"},
+    {"REPOVIEW_DATA_DIR", "--data-dir", SET_STRING, 0, 0, F(data_dir), "./var",
+     "worker mirrors and `repoview up`'s Redis data"},
+    {"REPOVIEW_SYNC_INTERVAL", "--sync-interval", SET_INT, 10, 86400, F(sync_interval), "300",
+     "seconds between background syncs of a repo"},
+    {"REPOVIEW_STALE_AFTER", "--stale-after", SET_INT, 0, 604800, F(stale_after), "0",
+     "seconds after which a projection is stale; 0 = twice the interval"},
+    {"REPOVIEW_GITHUB_API", "--github-api", SET_URL, 0, 0, F(github_api),
+     "https://api.github.com", "GitHub or GitHub Enterprise API base URL"},
+    {"REPOVIEW_GITHUB_GRAPHQL", "--github-graphql", SET_URL, 1, 0, F(github_graphql), "",
+     "GraphQL endpoint; empty = derived from the API URL"},
+    {"GITHUB_TOKEN", "--github-token", SET_SECRET, 0, 0, F(github_token), "",
+     "token for PR sync and HTTPS fetch; never logged or stored"},
+    {"REPOVIEW_WEBHOOK_SECRET", "--webhook-secret", SET_SECRET, 0, 0, F(webhook_secret), "",
+     "enables POST /v1/webhooks/github"},
+    {"REPOVIEW_API_TOKEN", "--api-token", SET_SECRET, 0, 0, F(api_token), "",
+     "when set, POST and DELETE need Authorization: Bearer <token>"},
+    {"REPOVIEW_LEASE_SECONDS", "--lease-seconds", SET_INT, 5, 3600, F(lease_seconds), "30",
+     "a worker's job lease; a dead worker's job is retried after it lapses"},
+    {"REPOVIEW_LOG", "--log", SET_LEVEL, 0, 0, F(log_level), "info",
+     "log level: debug, info, warn or error"},
+    {"REPOVIEW_MAX_ATTEMPTS", "--max-attempts", SET_INT, 1, 100, F(max_attempts), "3",
+     "tries of a job whose worker died before it is dead-lettered"},
+    {"REPOVIEW_MAX_BRANCHES", "--max-branches", SET_INT, 1, 100000, F(max_branches), "5000",
+     "branch rows kept per repo; more are dropped and marked truncated"},
+    {"REPOVIEW_FETCH_TIMEOUT", "--fetch-timeout", SET_INT, 5, 7200, F(fetch_timeout), "300",
+     "seconds a clone or fetch may take"},
+    {"REPOVIEW_GITHUB_TIMEOUT", "--github-timeout", SET_INT, 1, 600, F(github_timeout), "30",
+     "seconds one GitHub request may take"},
+    {"REPOVIEW_GITHUB_MAX_PAGES", "--github-max-pages", SET_INT, 1, 1000, F(github_max_pages),
+     "50", "pages of 100 pull requests read per sync"},
+    {"REPOVIEW_MAX_CLIENTS", "--max-clients", SET_INT, 1, 1000000, F(max_clients), "20000",
+     "concurrent HTTP connections, SSE included"},
+    {"REPOVIEW_SSE_MAX_BUFFER", "--sse-max-buffer", SET_INT, 4096, 67108864, F(sse_max_buffer),
+     "262144", "bytes of unsent SSE output before a slow client is dropped"},
+    {"REPOVIEW_CORS_ORIGINS", "--cors-origins", SET_STRING, 0, 0, F(cors_origins), "",
+     "comma-separated origins allowed to call the API from a browser"},
+    {"REPOVIEW_SHUTDOWN_GRACE", "--shutdown-grace", SET_INT, 0, 3600, F(shutdown_grace), "20",
+     "seconds a stopping worker may finish its job before handing it back"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static char **str_field(struct rv_config *cfg, const struct setting *s)
+{
+    return (char **)((char *)cfg + s->offset);
+}
+
+static int listen_valid(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    int64_t port;
+    if (!colon || colon == v || rv_parse_i64(colon + 1, 1, 65535, &port) != 0)
+        return 0;
+    for (const char *p = v; p < colon; p++)
+        if ((unsigned char)*p <= ' ')
+            return 0;
+    return 1;
+}
+
+/* Validates and stores one value. */
+static int apply(struct rv_config *cfg, const struct setting *s, const char *value,
+                 char *err, size_t errlen)
+{
+    const char *shown = s->type == SET_SECRET ? "(hidden)" : value;
+    switch (s->type) {
+    case SET_INT: {
+        int64_t v;
+        if (rv_parse_i64(value, s->min, s->max, &v) != 0) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not a whole number in %lld..%lld",
+                     s->env, s->flag, shown, (long long)s->min, (long long)s->max);
+            return RV_ERR_CONFIG;
+        }
+        *(int64_t *)((char *)cfg + s->offset) = v;
+        return RV_OK;
+    }
+    case SET_LEVEL:
+        if (rv_log_parse_level(value, (rv_log_level *)((char *)cfg + s->offset)) != 0) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not one of debug, info, warn, error",
+                     s->env, s->flag, shown);
+            return RV_ERR_CONFIG;
+        }
+        return RV_OK;
+    case SET_URL:
+        if (!(s->min && !*value) && strncmp(value, "http://", 7) != 0 &&
+            strncmp(value, "https://", 8) != 0) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not an http:// or https:// URL",
+                     s->env, s->flag, shown);
+            return RV_ERR_CONFIG;
+        }
+        break;
+    case SET_LISTEN:
+        if (!listen_valid(value)) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not host:port with a port in 1..65535",
+                     s->env, s->flag, shown);
+            return RV_ERR_CONFIG;
+        }
+        break;
+    case SET_REDIS: {
+        struct rv_redis_addr addr;
+        char why[256];
+        if (rv_redis_parse_url(value, &addr, why, sizeof(why)) != RV_OK) {
+            snprintf(err, errlen, "%s (%s): %s", s->env, s->flag, why);
+            return RV_ERR_CONFIG;
+        }
+        break;
+    }
+    case SET_STRING:
+    case SET_SECRET:
+        break;
+    }
+    char *copy = strdup(value);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return RV_ERR_NOMEM;
+    }
+    char **field = str_field(cfg, s);
+    free(*field);
+    *field = copy;
+    return RV_OK;
+}
+
+static bool is_string_type(enum setting_type t)
+{
+    return t != SET_INT && t != SET_LEVEL;
+}
+
+int rv_config_load(struct rv_config *cfg, int argc, char **argv, int *next_arg,
+                   char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    int rc = RV_OK;
+    for (size_t i = 0; i < NSETTINGS && rc == RV_OK; i++)
+        rc = apply(cfg, &settings[i], settings[i].def, err, errlen);
+    for (size_t i = 0; i < NSETTINGS && rc == RV_OK; i++) {
+        const char *v = getenv(settings[i].env);
+        if (v)
+            rc = apply(cfg, &settings[i], v, err, errlen);
+    }
+    int a = 1;
+    while (rc == RV_OK && a < argc) {
+        const char *arg = argv[a];
+        const struct setting *s = NULL;
+        const char *value = NULL;
+        for (size_t i = 0; i < NSETTINGS; i++) {
+            size_t n = strlen(settings[i].flag);
+            if (strncmp(arg, settings[i].flag, n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
+                s = &settings[i];
+                value = arg[n] == '=' ? arg + n + 1 : NULL;
+                break;
+            }
+        }
+        if (!s)
+            break;
+        if (!value) {
+            if (a + 1 >= argc) {
+                snprintf(err, errlen, "%s (%s) needs a value", s->env, s->flag);
+                rc = RV_ERR_CONFIG;
+                break;
+            }
+            value = argv[++a];
+        }
+        rc = apply(cfg, s, value, err, errlen);
+        a++;
+    }
+    if (next_arg)
+        *next_arg = a;
+    if (rc != RV_OK) {
+        rv_config_free(cfg);
+        return rc == RV_ERR_NOMEM ? RV_ERR_NOMEM : RV_ERR_CONFIG;
+    }
+    return RV_OK;
+}
+
+void rv_config_free(struct rv_config *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (is_string_type(settings[i].type)) {
+            char **field = str_field(cfg, &settings[i]);
+            free(*field);
+            *field = NULL;
+        }
+    }
+}
+
+void rv_config_print_help(FILE *out)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char range[64] = "";
+        if (s->type == SET_INT)
+            snprintf(range, sizeof(range), " [%lld..%lld]", (long long)s->min, (long long)s->max);
+        const char *def = s->type == SET_SECRET ? (getenv(s->env) && *getenv(s->env) ? "(set)" : "(unset)")
+                                                 : (*s->def ? s->def : "(empty)");
+        fprintf(out, "  %-22s %-26s default %s%s\n      %s\n", s->flag, s->env, def, range,
+                s->help);
+    }
+}
+
+void rv_config_register_secrets(const struct rv_config *cfg)
+{
+    rv_log_add_secret(cfg->github_token);
+    rv_log_add_secret(cfg->webhook_secret);
+    rv_log_add_secret(cfg->api_token);
+    struct rv_redis_addr addr;
+    char err[256];
+    if (cfg->redis_url && rv_redis_parse_url(cfg->redis_url, &addr, err, sizeof(err)) == RV_OK)
+        rv_log_add_secret(addr.pass);
+}
+
+int64_t rv_config_stale_after(const struct rv_config *cfg, int64_t interval_s)
+{
+    if (cfg->stale_after > 0)
+        return cfg->stale_after;
+    return 2 * (interval_s > 0 ? interval_s : cfg->sync_interval);
+}

@@ -1,0 +1,42 @@
+/* See errors.h. */
+#include "common/errors.h"
+
+static const struct {
+    const char *name;
+    const char *text;
+} rv_errors[RV_ERR__COUNT] = {
+    [RV_OK] = {"ok", "success"},
+    [RV_ERR_NOMEM] = {"nomem", "out of memory"},
+    [RV_ERR_INVALID] = {"invalid", "invalid input"},
+    [RV_ERR_NOT_FOUND] = {"not_found", "not found"},
+    [RV_ERR_EXISTS] = {"exists", "already exists"},
+    [RV_ERR_NO_GITHUB] = {"no_github", "the repo has no GitHub name, so it has no pull requests to sync"},
+    [RV_ERR_FENCED] = {"fenced", "a newer sync owns this repo and kind"},
+    [RV_ERR_STALE_JOB] = {"stale_job", "the job no longer matches the repo's state"},
+    [RV_ERR_RETRY] = {"retry", "the data changed meanwhile; try again"},
+    [RV_ERR_REDIS] = {"redis", "Redis is unreachable"},
+    [RV_ERR_PROTOCOL] = {"protocol", "unexpected answer from Redis"},
+    [RV_ERR_CONFIG] = {"config", "invalid configuration"},
+    [RV_ERR_IO] = {"io", "input/output error"},
+    [RV_ERR_GIT] = {"git", "git operation failed"},
+    [RV_ERR_HTTP] = {"http", "HTTP request failed"},
+    [RV_ERR_TIMEOUT] = {"timeout", "timed out"},
+    [RV_ERR_DECODE] = {"decode", "could not decode the data"},
+    [RV_ERR_TOO_LARGE] = {"too_large", "input too large"},
+    [RV_ERR_LEASE_LOST] = {"lease_lost", "the worker's lease lapsed"},
+    [RV_ERR_SHUTDOWN] = {"shutdown", "the process is stopping"},
+};
+
+const char *rv_strerror(int code)
+{
+    if (code < 0 || code >= RV_ERR__COUNT || !rv_errors[code].text)
+        return "unknown error";
+    return rv_errors[code].text;
+}
+
+const char *rv_errname(int code)
+{
+    if (code < 0 || code >= RV_ERR__COUNT || !rv_errors[code].name)
+        return "internal";
+    return rv_errors[code].name;
+}

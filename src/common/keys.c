@@ -1,0 +1,46 @@
+/* See keys.h. */
+#include "common/keys.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *rv_kind_name(rv_kind k)
+{
+    return k == RV_KIND_PRS ? "prs" : "branches";
+}
+
+int rv_kind_parse(const char *s, rv_kind *out)
+{
+    if (s && strcmp(s, "branches") == 0) {
+        *out = RV_KIND_BRANCHES;
+        return 0;
+    }
+    if (s && strcmp(s, "prs") == 0) {
+        *out = RV_KIND_PRS;
+        return 0;
+    }
+    return -1;
+}
+
+static char *repo_key(char *buf, const char *id, const char *suffix)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:{%s}:%s", id, suffix);
+    return buf;
+}
+
+char *rv_key_meta(char *buf, const char *id) { return repo_key(buf, id, "meta"); }
+char *rv_key_branches(char *buf, const char *id) { return repo_key(buf, id, "branches"); }
+char *rv_key_prs(char *buf, const char *id) { return repo_key(buf, id, "prs"); }
+char *rv_key_overview(char *buf, const char *id) { return repo_key(buf, id, "overview"); }
+
+char *rv_key_processing(char *buf, const char *worker_id)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:processing:%s", worker_id);
+    return buf;
+}
+
+char *rv_key_delivery(char *buf, const char *delivery_id)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:delivery:%s", delivery_id);
+    return buf;
+}

@@ -1,0 +1,268 @@
+/* See util.h. */
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t rv_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t rv_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rv_iso8601(int64_t ms, char *buf, size_t size)
+{
+    /* Clamp to years 0001..9999 so gmtime_r and the format never fail. */
+    const int64_t min_ms = -62135596800000LL, max_ms = 253402300799999LL;
+    if (ms < min_ms)
+        ms = min_ms;
+    if (ms > max_ms)
+        ms = max_ms;
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int millis = (int)(ms - secs * 1000);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, size, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+}
+
+/* Days from 1970-01-01 to the given civil date (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int rv_parse_iso8601(const char *s, int64_t *out_ms)
+{
+    int y, mo, d, h, mi, se, ms = 0;
+    if (!s || strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' ||
+        digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
+        s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' ||
+        digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+        return -1;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        int n = 0, frac = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (n < 3)
+                frac = frac * 10 + (*p - '0');
+            n++;
+            p++;
+        }
+        if (n == 0)
+            return -1;
+        for (int i = n; i < 3; i++)
+            frac *= 10;
+        ms = frac;
+    }
+    if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || se > 60)
+        return -1;
+    int64_t days = days_from_civil(y, mo, d);
+    *out_ms = ((days * 24 + h) * 60 + mi) * 60000LL + se * 1000LL + ms;
+    return 0;
+}
+
+static bool id_char(char c, bool first)
+{
+    if (isalnum((unsigned char)c))
+        return true;
+    return !first && (c == '.' || c == '_' || c == '-');
+}
+
+bool rv_repo_id_valid(const char *id)
+{
+    if (!id || !*id)
+        return false;
+    size_t n = 0;
+    for (const char *p = id; *p; p++, n++) {
+        if (n >= RV_REPO_ID_MAX || !id_char(*p, p == id) || (unsigned char)*p > 127)
+            return false;
+    }
+    return true;
+}
+
+bool rv_github_name_valid(const char *s)
+{
+    if (!s)
+        return false;
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/'))
+        return false;
+    if (strlen(s) > 200)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (p == slash)
+            continue;
+        if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-') ||
+            (unsigned char)*p > 127)
+            return false;
+    }
+    /* "." and ".." are not names. */
+    if ((slash - s == 1 && s[0] == '.') || !strcmp(slash + 1, ".") || !strcmp(slash + 1, ".."))
+        return false;
+    return true;
+}
+
+/* The userinfo of scheme://userinfo@host..., as [start, end) offsets;
+ * false when there is none. */
+static bool find_userinfo(const char *url, size_t *start, size_t *end)
+{
+    const char *scheme = strstr(url, "://");
+    if (!scheme)
+        return false;
+    const char *auth = scheme + 3;
+    size_t authlen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < authlen; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    if (!at)
+        return false;
+    *start = (size_t)(auth - url);
+    *end = (size_t)(at - url) + 1;
+    return true;
+}
+
+/* True when the userinfo is a credential: it has a password, or it is a
+ * bare token on http(s) (a user name alone is kept for ssh). */
+static bool userinfo_is_secret(const char *url, size_t start, size_t end)
+{
+    for (size_t i = start; i < end; i++)
+        if (url[i] == ':')
+            return true;
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
+bool rv_remote_url_valid(const char *url)
+{
+    if (!url || !*url)
+        return false;
+    size_t len = strlen(url);
+    if (len > 2048)
+        return false;
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    if (url[0] == '-')
+        return false;
+    size_t s, e;
+    if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e))
+        return false;
+    if (!strncmp(url, "https://", 8) || !strncmp(url, "http://", 7) ||
+        !strncmp(url, "ssh://", 6) || !strncmp(url, "git://", 6))
+        return strlen(strstr(url, "://") + 3) > 0;
+    if (!strncmp(url, "file://", 7))
+        return url[7] == '/';
+    if (url[0] == '/')
+        return true;
+    /* scp-like: [user@]host:path, with no "://" and a ':' before any '/'. */
+    const char *colon = strchr(url, ':');
+    const char *slash = strchr(url, '/');
+    return colon && colon != url && (!slash || colon < slash) && colon[1];
+}
+
+int rv_url_strip_credentials(const char *url, char *buf, size_t size)
+{
+    size_t s, e;
+    if (!url)
+        url = "";
+    if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e)) {
+        int n = snprintf(buf, size, "%.*s%s", (int)s, url, url + e);
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+    }
+    return rv_strlcpy(buf, url, size);
+}
+
+bool rv_kind_valid(const char *kind)
+{
+    return kind && (!strcmp(kind, "branches") || !strcmp(kind, "prs"));
+}
+
+int rv_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || !end || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+void rv_job_id_new(char *buf, size_t size)
+{
+    unsigned char rnd[8];
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        /* No entropy yet: time, pid and a counter are unique enough. */
+        static unsigned counter;
+        unsigned long long x = (unsigned long long)rv_mono_ms() ^
+                               ((unsigned long long)getpid() << 32) ^ ++counter;
+        memcpy(rnd, &x, sizeof(rnd));
+    }
+    snprintf(buf, size, "j-%llx-%02x%02x%02x%02x%02x%02x%02x%02x",
+             (unsigned long long)rv_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5], rnd[6], rnd[7]);
+}
+
+int rv_strlcpy(char *dst, const char *src, size_t size)
+{
+    if (size == 0)
+        return -1;
+    size_t n = strlen(src);
+    if (n >= size) {
+        memcpy(dst, src, size - 1);
+        dst[size - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+bool rv_consttime_eq(const void *a, const void *b, size_t len)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < len; i++)
+        diff |= x[i] ^ y[i];
+    return diff == 0;
+}
