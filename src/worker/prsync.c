@@ -809,7 +809,8 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         rc = RV_ERR_NOMEM;
         goto out;
     }
-    LOGF(RV_LOG_INFO, opts->repo_id, opts->job_id,
+    /* Debug only: the job loop logs the outcome of every job. */
+    LOGF(RV_LOG_DEBUG, opts->repo_id, opts->job_id,
          json_pack("{s:i, s:i, s:I, s:I}", "pages", stats->pages,
                    "pullRequests", stats->pull_requests, "ratelimitRemaining",
                    (json_int_t)stats->ratelimit_remaining, "ms",
@@ -820,7 +821,7 @@ out:
     if (rc == RV_ERR_NOMEM && !err->code[0])
         rv_sync_error_set(err, "internal_error", "out of memory in PR sync");
     if (rc != RV_OK)
-        LOGF(RV_LOG_WARN, opts ? opts->repo_id : NULL,
+        LOGF(RV_LOG_DEBUG, opts ? opts->repo_id : NULL,
              opts ? opts->job_id : NULL,
              json_pack("{s:s, s:i}", "code", err->code, "pages",
                        stats->pages),

@@ -1,0 +1,415 @@
+// A fake GitHub GraphQL API for repoview's tests (plain node:http).
+//
+//   node tests/fake-github/server.mjs [--token T] [--lifetime-minutes N]
+//
+// Listens on 127.0.0.1, port 0, and prints {"port":N} as its first line on
+// stdout. Exits when stdin closes (so a test that dies takes it along) or
+// after --lifetime-minutes (default 10).
+//
+// POST /graphql answers the contract's PR query (it checks the query text,
+// modulo whitespace, and the variables owner, name, cursor) for scenario
+// repos chosen by owner/name; see SCENARIOS below. PR nodes are built from
+// the pull_request payloads of @octokit/webhooks-examples. Every answer
+// carries x-ratelimit-limit/remaining/reset/used like GitHub's. With
+// --token (or FAKE_GITHUB_TOKEN), "Authorization: bearer <token>" is
+// required and anything else gets GitHub's 401.
+//
+// Test control (not GitHub):
+//   POST /_control {"repo":"acme/x","scenario":"bad-gateway"}  switch a repo
+//   POST /_control {"repo":"acme/x","scenario":"ok","prs":[{...}]}  serve
+//        these PRs (fields: number, title, draft, author, headRef, headSha,
+//        headRepo, baseRef, isCrossRepository, ci, review, updatedAt)
+//   POST /_control {"reset":true}      forget switches and recorded requests
+//   GET  /_requests                    requests seen so far (never the token)
+
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+
+const require = createRequire(import.meta.url);
+const examples = require('@octokit/webhooks-examples');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const expectedToken = arg('--token', process.env.FAKE_GITHUB_TOKEN || '');
+const lifetimeMinutes = Number(arg('--lifetime-minutes', '10'));
+
+// The contract's query; requests must send it (whitespace aside).
+const CONTRACT_QUERY = `query($owner: String!, $name: String!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequests(states: OPEN, first: 100, after: $cursor,
+                 orderBy: {field: UPDATED_AT, direction: DESC}) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        number title url isDraft state updatedAt
+        author { login }
+        headRefName headRefOid baseRefName isCrossRepository
+        headRepository { nameWithOwner }
+        reviewDecision
+        commits(last: 1) { nodes { commit { statusCheckRollup { state } } } }
+      }
+    }
+  }
+}`;
+const squash = (s) => String(s).replace(/\s+/g, ' ').trim();
+const PAGE_SIZE = 100;
+
+// ---- PR nodes from the recorded webhook payloads ------------------------
+
+const prPayloads = examples.find((e) => e.name === 'pull_request').examples
+  .map((e) => e.pull_request)
+  .filter((pr) => pr.state === 'open');
+const openTemplate = prPayloads.find((pr) => !pr.draft);
+const draftTemplate = prPayloads.find((pr) => pr.draft);
+
+const sha = (seed) => createHash('sha1').update(String(seed)).digest('hex');
+
+// Maps a REST pull_request object (webhook payload) to the GraphQL node the
+// contract's query selects, then applies overrides.
+function nodeFromPayload(pr, o = {}) {
+  const headRepo = pr.head.repo ? pr.head.repo.full_name : null;
+  const node = {
+    number: pr.number,
+    title: pr.title,
+    url: pr.html_url,
+    isDraft: !!pr.draft,
+    state: 'OPEN',
+    updatedAt: pr.updated_at,
+    author: pr.user ? { login: pr.user.login } : null,
+    headRefName: pr.head.ref,
+    headRefOid: pr.head.sha,
+    baseRefName: pr.base.ref,
+    isCrossRepository: headRepo !== pr.base.repo.full_name,
+    headRepository: headRepo ? { nameWithOwner: headRepo } : null,
+    reviewDecision: null,
+    commits: { nodes: [{ commit: { statusCheckRollup: null } }] },
+  };
+  return Object.assign(node, o);
+}
+
+function rollup(state) {
+  return { nodes: [{ commit: { statusCheckRollup: state ? { state } : null } }] };
+}
+
+const BASE_TIME = Date.parse('2026-11-20T12:00:00Z');
+const at = (minutesAgo) => new Date(BASE_TIME - minutesAgo * 60000).toISOString()
+  .replace('.000Z', 'Z');
+
+// A PR from a simple spec (used by /_control and the scenarios).
+function nodeFromSpec(s, i = 0) {
+  const tpl = s.draft ? draftTemplate : openTemplate;
+  const n = s.number ?? i + 1;
+  const o = {
+    number: n,
+    title: s.title ?? `${tpl.title} ${n}`,
+    url: `https://github.com/acme/widgets/pull/${n}`,
+    isDraft: !!s.draft,
+    updatedAt: s.updatedAt ?? at(i),
+    author: s.author === null ? null : { login: s.author ?? tpl.user.login },
+    headRefName: s.headRef ?? `feature/pr-${n}`,
+    headRefOid: s.headSha ?? sha(n),
+    baseRefName: s.baseRef ?? 'main',
+    isCrossRepository: !!s.isCrossRepository,
+    reviewDecision: s.review ?? null,
+    commits: s.noCommits ? { nodes: [] } : rollup(s.ci ?? null),
+  };
+  if (s.headRepo !== undefined)
+    o.headRepository = s.headRepo === null ? null : { nameWithOwner: s.headRepo };
+  return nodeFromPayload(tpl, o);
+}
+
+// 250 PRs: pages of 100, 100, 50. Numbers 250..1, newest first.
+function threePages() {
+  const nodes = [];
+  for (let i = 0; i < 250; i++) {
+    const tpl = prPayloads[i % prPayloads.length];
+    const n = 250 - i;
+    nodes.push(nodeFromPayload(tpl, {
+      number: n,
+      title: `${tpl.title} ${n}`,
+      url: `https://github.com/acme/three-pages/pull/${n}`,
+      updatedAt: at(i),
+      headRefName: `feature/pr-${n}`,
+      headRefOid: sha(n),
+    }));
+  }
+  return nodes;
+}
+
+// Every rollup state and review decision, drafts, forks, a deleted fork
+// with a ghost author, a PR without commits. Newest first.
+function mixed() {
+  const specs = [
+    { number: 11, ci: 'SUCCESS', review: 'APPROVED', headRepo: 'acme/mixed' },
+    { number: 12, ci: 'FAILURE', review: 'CHANGES_REQUESTED', draft: true,
+      headRepo: 'acme/mixed' },
+    { number: 13, ci: 'PENDING', review: 'REVIEW_REQUIRED',
+      headRepo: 'forker/mixed', isCrossRepository: true, author: 'forker',
+      headRef: 'main' },
+    { number: 14, ci: 'ERROR', review: null, headRepo: 'acme/mixed' },
+    { number: 15, ci: 'EXPECTED', review: 'APPROVED', headRepo: 'acme/mixed',
+      baseRef: 'release' },
+    { number: 16, ci: null, review: null, headRepo: 'acme/mixed' },
+    { number: 17, ci: 'SUCCESS', headRepo: null, isCrossRepository: true,
+      author: null },
+    { number: 18, noCommits: true, headRepo: 'acme/mixed',
+      title: 'Ünïcödé — "quoted" \\ title' },
+  ];
+  return specs.map((s, i) => nodeFromSpec(s, i));
+}
+
+// Scenario per repo name (owner is "acme" in the tests; any owner works).
+const SCENARIOS = {
+  'three-pages': () => ({ kind: 'ok', nodes: threePages() }),
+  mixed: () => ({ kind: 'ok', nodes: mixed() }),
+  empty: () => ({ kind: 'ok', nodes: [] }),
+  missing: () => ({ kind: 'not-found' }),
+  unauthorized: () => ({ kind: 'unauthorized' }),
+  forbidden: () => ({ kind: 'forbidden' }),
+  'forbidden-retry-after': () => ({ kind: 'forbidden-retry-after' }),
+  'forbidden-exhausted': () => ({ kind: 'forbidden-exhausted' }),
+  'too-many': () => ({ kind: 'too-many' }),
+  'graphql-rate-limited': () => ({ kind: 'graphql-rate-limited' }),
+  'bad-gateway': () => ({ kind: 'bad-gateway' }),
+  hang: () => ({ kind: 'hang' }),
+  truncated: () => ({ kind: 'truncated', nodes: mixed() }),
+  malformed: () => ({ kind: 'malformed', nodes: mixed() }),
+  'second-page-fails': () => ({ kind: 'second-page-fails', nodes: threePages() }),
+  'stuck-cursor': () => ({ kind: 'stuck-cursor', nodes: mixed() }),
+  'other-graphql-error': () => ({ kind: 'other-graphql-error' }),
+};
+
+let overrides = new Map(); // lower-cased owner/name -> scenario
+let requests = [];
+
+function scenarioFor(owner, name) {
+  const key = `${owner}/${name}`.toLowerCase();
+  if (overrides.has(key)) return overrides.get(key);
+  const make = SCENARIOS[String(name).toLowerCase()];
+  return make ? make() : { kind: 'not-found' };
+}
+
+// ---- HTTP ---------------------------------------------------------------
+
+const started = Math.floor(Date.now() / 1000);
+let remaining = 5000;
+const hanging = new Set();
+
+function rateHeaders(extra = {}) {
+  return {
+    'x-ratelimit-limit': '5000',
+    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-reset': String(started + 3600),
+    'x-ratelimit-used': String(5000 - remaining),
+    'x-ratelimit-resource': 'graphql',
+    ...extra,
+  };
+}
+
+function send(req, res, status, body, headers = {}) {
+  let data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  const h = { 'content-type': 'application/json; charset=utf-8', ...headers };
+  if (/\bgzip\b/.test(req.headers['accept-encoding'] || '') && data.length > 512) {
+    data = gzipSync(data);
+    h['content-encoding'] = 'gzip';
+  }
+  h['content-length'] = String(data.length);
+  res.writeHead(status, h);
+  res.end(data);
+}
+
+function page(nodes, cursor) {
+  let start = 0;
+  if (cursor) {
+    const m = /^cursor:(\d+)$/.exec(Buffer.from(cursor, 'base64').toString());
+    if (!m) return null;
+    start = Number(m[1]);
+  }
+  const slice = nodes.slice(start, start + PAGE_SIZE);
+  const end = start + slice.length;
+  return {
+    start,
+    data: {
+      repository: {
+        pullRequests: {
+          pageInfo: {
+            hasNextPage: end < nodes.length,
+            endCursor: slice.length
+              ? Buffer.from(`cursor:${end}`).toString('base64') : null,
+          },
+          nodes: slice,
+        },
+      },
+    },
+  };
+}
+
+function graphql(req, res, raw) {
+  let body;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    return send(req, res, 400, { message: 'Problems parsing JSON' });
+  }
+  const vars = (body && body.variables) || {};
+  const auth = req.headers.authorization || '';
+  const authOk = expectedToken
+    ? auth.toLowerCase() === `bearer ${expectedToken}`.toLowerCase()
+      && auth.slice(7) === expectedToken
+    : true;
+  const queryMatches = squash(body && body.query) === squash(CONTRACT_QUERY);
+  requests.push({
+    owner: vars.owner, name: vars.name, cursor: vars.cursor ?? null,
+    hadAuthorization: auth !== '', authorized: authOk, queryMatches,
+    userAgent: req.headers['user-agent'] || null,
+    acceptEncoding: req.headers['accept-encoding'] || null,
+    contentType: req.headers['content-type'] || null,
+  });
+  remaining = Math.max(0, remaining - 1);
+
+  const sc = scenarioFor(vars.owner, vars.name);
+  if (!authOk || sc.kind === 'unauthorized')
+    return send(req, res, 401, {
+      message: 'Bad credentials',
+      documentation_url: 'https://docs.github.com/graphql',
+    }, rateHeaders());
+  if (!queryMatches || typeof vars.owner !== 'string' || typeof vars.name !== 'string')
+    return send(req, res, 200, {
+      errors: [{ message: 'the query is not the one in the contract' }],
+    }, rateHeaders());
+
+  const now = Math.floor(Date.now() / 1000);
+  switch (sc.kind) {
+    case 'not-found':
+      return send(req, res, 200, {
+        data: { repository: null },
+        errors: [{
+          type: 'NOT_FOUND', path: ['repository'],
+          locations: [{ line: 2, column: 3 }],
+          message: `Could not resolve to a Repository with the name '${vars.owner}/${vars.name}'.`,
+        }],
+      }, rateHeaders());
+    case 'forbidden':
+      return send(req, res, 403, {
+        message: 'Resource not accessible by integration',
+        documentation_url: 'https://docs.github.com/graphql',
+      }, rateHeaders());
+    case 'forbidden-retry-after':
+      return send(req, res, 403, {
+        message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+        documentation_url: 'https://docs.github.com/graphql/overview/rate-limits-and-node-limits-for-the-graphql-api#secondary-rate-limits',
+      }, rateHeaders({ 'retry-after': '30' }));
+    case 'forbidden-exhausted':
+      return send(req, res, 403, {
+        message: 'API rate limit exceeded for user ID 1.',
+        documentation_url: 'https://docs.github.com/graphql/overview/rate-limits-and-node-limits-for-the-graphql-api',
+      }, rateHeaders({
+        'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now + 120),
+      }));
+    case 'too-many':
+      return send(req, res, 429, { message: 'Too Many Requests' },
+        rateHeaders({ 'retry-after': '7' }));
+    case 'graphql-rate-limited':
+      return send(req, res, 200, {
+        errors: [{
+          type: 'RATE_LIMITED',
+          message: 'API rate limit already exceeded for user ID 1.',
+        }],
+      }, rateHeaders({
+        'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now + 90),
+      }));
+    case 'bad-gateway':
+      res.writeHead(502, { 'content-type': 'text/html', ...rateHeaders() });
+      return res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
+    case 'hang':
+      hanging.add(res.socket);
+      return undefined;
+    case 'other-graphql-error':
+      return send(req, res, 200, {
+        data: null,
+        errors: [{ type: 'INTERNAL', message: 'Something went wrong while executing your query.' }],
+      }, rateHeaders());
+    default:
+      break;
+  }
+
+  const p = page(sc.nodes, vars.cursor);
+  if (!p)
+    return send(req, res, 200, {
+      errors: [{ message: '`after` cursor is invalid' }],
+    }, rateHeaders());
+  if (sc.kind === 'second-page-fails' && p.start > 0) {
+    res.writeHead(502, { 'content-type': 'text/plain', ...rateHeaders() });
+    return res.end('Bad Gateway');
+  }
+  if (sc.kind === 'stuck-cursor') {
+    p.data.repository.pullRequests.pageInfo = {
+      hasNextPage: true, endCursor: Buffer.from('cursor:0').toString('base64'),
+    };
+  }
+  if (sc.kind === 'malformed') {
+    // A number arrives as a string, as a broken proxy might send it.
+    p.data.repository.pullRequests.nodes[2].number = '13';
+  }
+  if (sc.kind === 'truncated') {
+    const text = JSON.stringify({ data: p.data });
+    return send(req, res, 200, text.slice(0, Math.floor(text.length / 2)), rateHeaders());
+  }
+  return send(req, res, 200, { data: p.data }, rateHeaders());
+}
+
+function control(req, res, raw) {
+  let c;
+  try {
+    c = JSON.parse(raw);
+  } catch {
+    return send(req, res, 400, { message: 'bad JSON' });
+  }
+  if (c.reset) {
+    overrides = new Map();
+    requests = [];
+  }
+  if (c.clearRequests) requests = [];
+  if (c.repo) {
+    const name = String(c.repo).split('/')[1] || '';
+    let sc;
+    if (c.prs) sc = { kind: c.scenario || 'ok', nodes: c.prs.map((s, i) => nodeFromSpec(s, i)) };
+    else if (SCENARIOS[c.scenario || name]) sc = SCENARIOS[c.scenario || name]();
+    else return send(req, res, 400, { message: `unknown scenario ${c.scenario}` });
+    overrides.set(String(c.repo).toLowerCase(), sc);
+  }
+  return send(req, res, 200, { ok: true });
+}
+
+const server = createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (d) => chunks.push(d));
+  req.on('end', () => {
+    const raw = Buffer.concat(chunks).toString();
+    const path = req.url.split('?')[0];
+    if (req.method === 'POST' && (path === '/graphql' || path === '/api/graphql'))
+      return graphql(req, res, raw);
+    if (req.method === 'POST' && path === '/_control') return control(req, res, raw);
+    if (req.method === 'GET' && path === '/_requests') return send(req, res, 200, requests);
+    return send(req, res, 404, {
+      message: 'Not Found', documentation_url: 'https://docs.github.com/rest',
+    });
+  });
+});
+
+function shutdown() {
+  for (const s of hanging) s.destroy();
+  process.exit(0);
+}
+
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+});
+process.stdin.on('end', shutdown);
+process.stdin.on('error', shutdown);
+process.stdin.resume();
+setTimeout(shutdown, lifetimeMinutes * 60000).unref();
+process.on('SIGTERM', shutdown);
