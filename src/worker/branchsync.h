@@ -1,0 +1,60 @@
+/*
+ * Branch sync: keeps a bare mirror of a repo's remote under
+ * REPOVIEW_DATA_DIR and computes, for every branch, its state against the
+ * default branch: tip, ahead/behind, whether a merge into the default branch
+ * conflicts (and where), the diff stat from the merge base, and the tip
+ * commit. Rows whose tip and base did not move are reused from the previous
+ * document without touching the object database.
+ *
+ * The document stored in rv:{id}:branches:
+ *   {"defaultBranch":"main"|null, "defaultSha":"<hex>"|null,
+ *    "truncated":false, "branches":[ROW...]}
+ * ROW has the contract's branch fields except "pr" (joined at render time),
+ * plus "baseSha": the default-branch tip the row was computed against.
+ * Rows: default branch first, then newest commit first, then name.
+ */
+#ifndef REPOVIEW_WORKER_BRANCHSYNC_H
+#define REPOVIEW_WORKER_BRANCHSYNC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/sync.h"
+
+struct rv_branchsync_opts {
+    const char *data_dir;       /* mirrors live under <data_dir>/mirrors/ */
+    const char *repo_id;        /* validated id: names the mirror, and logs */
+    const char *url;            /* remote: https, http, ssh, git, file, scp-like, path */
+    const char *default_branch; /* registered, or NULL/"" = remote HEAD, main, master */
+    const char *github_token;   /* NULL/"" = none; HTTPS only, via callback */
+    int fetch_timeout_s;        /* a clone or fetch that takes longer is aborted */
+    int max_branches;           /* rows kept; the rest dropped, "truncated" set */
+    int max_conflict_files;     /* cap of each row's conflictFiles */
+    int64_t now_ms;             /* firstSeenAt of new branches */
+    const char *job_id;         /* for logs; may be NULL */
+};
+
+struct rv_branchsync_stats {
+    int branches;   /* rows in the new document */
+    int recomputed; /* rows computed from the object database */
+    int reused;     /* rows copied from the previous document */
+    int64_t fetch_ms;
+    int64_t compute_ms;
+};
+
+/* Initialises libgit2 once per process (from main). RV_OK or RV_ERR_GIT. */
+int rv_branchsync_global_init(void);
+
+/* Fetches the mirror (cloning it on first use; a corrupt mirror is cloned
+ * again once) and computes the document. prev is the previous document or
+ * NULL. On RV_OK *out is a new reference the caller releases; otherwise err
+ * says what failed and *out is NULL. */
+int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev, json_t **out,
+                      struct rv_branchsync_stats *stats, struct rv_sync_error *err);
+
+/* Removes the mirrors under data_dir whose repo id is not in keep (and
+ * abandoned partial clones). RV_OK or RV_ERR_IO. */
+int rv_mirror_gc(const char *data_dir, const char *const *keep, size_t nkeep);
+
+#endif

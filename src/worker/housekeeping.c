@@ -1,0 +1,119 @@
+/* See housekeeping.h. */
+#include "worker/housekeeping.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/branchsync.h"
+#include "worker/reaper.h"
+#include "worker/scheduler.h"
+
+#define MIRROR_GC_EVERY_MS (10 * 60 * 1000)
+
+int rv_housekeeping_renew_lease(struct rv_rsync *r, const struct rv_worker *w)
+{
+    redisReply *reply = rv_rsync_command(r, "ZADD %s %lld %s", RV_KEY_LEASES,
+                                         (long long)(rv_now_ms() + w->cfg->lease_seconds * 1000),
+                                         w->id);
+    if (!reply)
+        return RV_ERR_REDIS;
+    freeReplyObject(reply);
+    return RV_OK;
+}
+
+/* Removes the mirrors of repos that are no longer registered. */
+static void mirror_gc(struct rv_rsync *r, const struct rv_worker *w)
+{
+    redisReply *ids = rv_rsync_command(r, "SMEMBERS %s", RV_KEY_REPOS);
+    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
+        if (ids)
+            freeReplyObject(ids);
+        return;
+    }
+    const char **keep = calloc(ids->elements + 1, sizeof(*keep));
+    if (keep) {
+        size_t n = 0;
+        for (size_t i = 0; i < ids->elements; i++)
+            if (ids->element[i]->type == REDIS_REPLY_STRING)
+                keep[n++] = ids->element[i]->str;
+        if (rv_mirror_gc(w->cfg->data_dir, keep, n) != RV_OK)
+            LOG(RV_LOG_WARN, NULL, NULL, "mirror clean-up failed");
+        free(keep);
+    }
+    freeReplyObject(ids);
+}
+
+/* The grace period ran out with a job still running: give it back so
+ * another worker takes it now rather than after the lease, then leave. */
+static void hand_back_and_exit(struct rv_rsync *r, struct rv_worker *w)
+{
+    LOG(RV_LOG_WARN, NULL, NULL,
+        "shutdown grace of %llds passed; handing the running job back",
+        (long long)w->cfg->shutdown_grace);
+    rv_reaper_hand_back(r, w->cfg, w->id);
+    _exit(0);
+}
+
+static void *housekeeping_main(void *arg)
+{
+    struct rv_housekeeping *hk = arg;
+    struct rv_worker *w = hk->worker;
+    struct rv_rsync r;
+    rv_rsync_open(&r, &hk->addr, 5000);
+    int64_t lease_every = w->cfg->lease_seconds * 1000 / 3;
+    int64_t reap_every = w->cfg->lease_seconds * 1000 / 2;
+    int64_t next_lease = 0, next_tick = 0, next_reap = 0;
+    int64_t next_gc = rv_mono_ms() + 30000;
+
+    while (!atomic_load(&hk->quit)) {
+        int64_t mono = rv_mono_ms();
+        if (atomic_load(&w->stopping) && atomic_load(&w->job_running) &&
+            mono - atomic_load(&w->stop_requested_ms) > w->cfg->shutdown_grace * 1000)
+            hand_back_and_exit(&r, w);
+        if (mono >= next_lease && rv_housekeeping_renew_lease(&r, w) == RV_OK)
+            next_lease = mono + lease_every;
+        if (!atomic_load(&w->stopping)) {
+            int queued = 0, reaped = 0;
+            if (mono >= next_tick) {
+                rv_scheduler_tick(&r, w->cfg, rv_now_ms(), &queued);
+                next_tick = mono + 1000;
+            }
+            if (mono >= next_reap) {
+                rv_reaper_run(&r, w->cfg, w->id, rv_now_ms(), &reaped);
+                next_reap = mono + reap_every;
+            }
+            if (mono >= next_gc) {
+                mirror_gc(&r, w);
+                next_gc = mono + MIRROR_GC_EVERY_MS;
+            }
+        }
+        usleep(200 * 1000);
+    }
+    rv_rsync_close(&r);
+    return NULL;
+}
+
+int rv_housekeeping_start(struct rv_housekeeping *hk, struct rv_worker *w,
+                          const struct rv_redis_addr *addr)
+{
+    hk->worker = w;
+    hk->addr = *addr;
+    atomic_store(&hk->quit, 0);
+    if (pthread_create(&hk->thread, NULL, housekeeping_main, hk) != 0)
+        return RV_ERR_NOMEM;
+    hk->started = true;
+    return RV_OK;
+}
+
+void rv_housekeeping_stop(struct rv_housekeeping *hk)
+{
+    if (!hk->started)
+        return;
+    atomic_store(&hk->quit, 1);
+    pthread_join(hk->thread, NULL);
+    hk->started = false;
+}

@@ -1,0 +1,19 @@
+/*
+ * The scheduler tick: queues the periodic syncs that are due. Any number of
+ * workers tick at once; scheduleTick-3.lua makes sure a due repo is queued
+ * once.
+ */
+#ifndef REPOVIEW_WORKER_SCHEDULER_H
+#define REPOVIEW_WORKER_SCHEDULER_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/rconn.h"
+
+/* Queues up to 100 due (repo, kind) pairs at the back of the queue.
+ * *queued (may be NULL) counts the jobs pushed. RV_OK or RV_ERR_REDIS. */
+int rv_scheduler_tick(struct rv_rsync *r, const struct rv_config *cfg,
+                      int64_t now_ms, int *queued);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * repoview-worker end to end: real redis-server, real git repositories built
+ * with the git CLI, the worker binary as a child process.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/keys.h"
+#include "common/registry.h"
+#include "common/util.h"
+#include "rvtest.h"
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static char *tmp;
+
+/* Starts repoview-worker with the test Redis; returns its pid. Its log goes
+ * to <tmp>/<name>.log. */
+static pid_t start_worker(const char *name, int lease_s)
+{
+    char log[512], data[512], lease[16];
+    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+    snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
+    snprintf(lease, sizeof(lease), "%d", lease_s);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
+        setenv("REPOVIEW_DATA_DIR", data, 1);
+        setenv("REPOVIEW_LEASE_SECONDS", lease, 1);
+        setenv("REPOVIEW_LOG", "info", 1);
+        setenv("REPOVIEW_SHUTDOWN_GRACE", "5", 1);
+        unsetenv("GITHUB_TOKEN");
+        if (!freopen(log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_worker(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        rvt_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* Creates a repository at <tmp>/<name> with main and some branches:
+ * ahead (2 commits), behind (main moved on), diverged, conflict (edits the
+ * same line as main), same (identical to main). */
+static char *make_repo(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/%s", tmp, name);
+    int rc = rvt_sh(NULL,
+        "set -e; git init -q -b main '%s'; cd '%s';"
+        "git config user.email t@example.com; git config user.name Tester;"
+        "printf 'a\\nb\\nc\\n' > f.txt; git add f.txt; git commit -qm base;"
+        "git branch behind;"
+        "git checkout -qb ahead; echo x > x.txt; git add x.txt; git commit -qm 'ahead 1';"
+        "echo y >> x.txt; git commit -qam 'ahead 2';"
+        "git checkout -q main; git checkout -qb conflict; printf 'a\\nB\\nc\\n' > f.txt; git commit -qam conflict;"
+        "git checkout -q main; printf 'a\\nmain\\nc\\n' > f.txt; git commit -qam 'main moves';"
+        "git checkout -qb diverged; echo d > d.txt; git add d.txt; git commit -qm diverged;"
+        "git checkout -q main; git branch same",
+        path, path);
+    return rc == 0 ? path : NULL;
+}
+
+static const char *meta_field(const char *id, const char *field, char *buf, size_t size)
+{
+    char key[RV_KEY_MAX];
+    redisReply *rep = rv_rsync_command(&conn, "HGET %s %s", rv_key_meta(key, id), field);
+    buf[0] = '\0';
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        rv_strlcpy(buf, rep->str, size);
+    if (rep)
+        freeReplyObject(rep);
+    return buf;
+}
+
+/* Waits until the kind's status equals want; false on timeout. */
+static bool wait_status(const char *id, const char *field, const char *want, int timeout_ms)
+{
+    char buf[64];
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (strcmp(meta_field(id, field, buf, sizeof(buf)), want) == 0)
+            return true;
+        rvt_sleep_ms(20);
+    }
+    fprintf(stderr, "%s %s is \"%s\", wanted \"%s\"\n", id, field, buf, want);
+    return false;
+}
+
+/* The overview fragment as a JSON object (new reference) or NULL. */
+static json_t *overview(const char *id)
+{
+    char key[RV_KEY_MAX];
+    redisReply *rep = rv_rsync_command(&conn, "GET %s", rv_key_overview(key, id));
+    json_t *doc = NULL;
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        size_t n = rep->len + 3;
+        char *text = malloc(n);
+        snprintf(text, n, "{%s}", rep->str);
+        doc = json_loads(text, 0, NULL);
+        free(text);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return doc;
+}
+
+static const json_t *find_branch(const json_t *ov, const char *name)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(json_object_get(ov, "branches"), i, row) {
+        if (strcmp(json_string_value(json_object_get(row, "name")), name) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+static int add_repo(const char *id, const char *url)
+{
+    struct rv_repo_spec spec = {.id = id, .url = url};
+    char err[256];
+    int rc = rv_registry_add(&conn, &spec, err, sizeof(err));
+    if (rc != RV_OK)
+        fprintf(stderr, "add %s: %s\n", id, err);
+    return rc;
+}
+
+/* Compares one branch row with the git CLI. */
+static void check_branch_against_git(const char *repo, const json_t *ov, const char *name)
+{
+    const json_t *row = find_branch(ov, name);
+    CHECK(row != NULL);
+    if (!row)
+        return;
+    char *out = NULL;
+    rvt_sh(&out, "cd '%s' && git rev-list --left-right --count main...'%s'", repo, name);
+    long behind = -1, ahead = -1;
+    if (out)
+        sscanf(out, "%ld %ld", &behind, &ahead);
+    free(out);
+    CHECK_INT(json_integer_value(json_object_get(row, "ahead")), ahead);
+    CHECK_INT(json_integer_value(json_object_get(row, "behind")), behind);
+    int conflict = rvt_sh(NULL, "cd '%s' && git merge-tree --write-tree main '%s' >/dev/null", repo, name);
+    CHECK_INT(json_is_true(json_object_get(row, "conflicts")), conflict == 1);
+    rvt_sh(&out, "cd '%s' && git rev-parse '%s'", repo, name);
+    CHECK(out && strncmp(out, json_string_value(json_object_get(row, "sha")), 40) == 0);
+    free(out);
+}
+
+static void test_worker_syncs_a_registered_repo_like_the_git_cli(void)
+{
+    char *repo = make_repo("oracle");
+    CHECK(repo != NULL);
+    CHECK_INT(add_repo("oracle", repo), RV_OK);
+    pid_t w = start_worker("w-oracle", 30);
+    CHECK(wait_status("oracle", "branch_sync_status", "idle", 20000));
+    json_t *ov = overview("oracle");
+    CHECK(ov != NULL);
+    if (ov) {
+        CHECK_INT(json_integer_value(json_object_get(json_object_get(ov, "counts"), "branches")), 6);
+        CHECK_INT(json_integer_value(json_object_get(json_object_get(ov, "counts"), "conflicting")), 1);
+        const json_t *first = json_array_get(json_object_get(ov, "branches"), 0);
+        CHECK_STR(json_string_value(json_object_get(first, "name")), "main");
+        CHECK(json_is_true(json_object_get(first, "isDefault")));
+        const char *names[] = {"ahead", "behind", "diverged", "conflict", "same"};
+        for (size_t i = 0; i < 5; i++)
+            check_branch_against_git(repo, ov, names[i]);
+        json_decref(ov);
+    }
+    char buf[32];
+    CHECK_STR(meta_field("oracle", "version", buf, sizeof(buf)), "1");
+    stop_worker(w);
+}
+
+static void test_refresh_after_a_push_updates_the_projection(void)
+{
+    char repo[512];
+    snprintf(repo, sizeof(repo), "%s/oracle", tmp);
+    pid_t w = start_worker("w-push", 30);
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && git checkout -q ahead && echo z >> x.txt && "
+                     "git commit -qam 'ahead 3' && git checkout -q main", repo), 0);
+    rv_refresh_outcome outcome;
+    CHECK_INT(rv_registry_refresh(&conn, "oracle", RV_KIND_BRANCHES, RV_REASON_USER, &outcome), RV_OK);
+    char buf[32];
+    for (int i = 0; i < 500 && strcmp(meta_field("oracle", "version", buf, sizeof(buf)), "2") != 0; i++)
+        rvt_sleep_ms(20);
+    CHECK_STR(buf, "2");
+    CHECK(wait_status("oracle", "branch_sync_status", "idle", 10000));
+    json_t *ov = overview("oracle");
+    if (ov) {
+        check_branch_against_git(repo, ov, "ahead");
+        CHECK_INT(json_integer_value(json_object_get(find_branch(ov, "ahead"), "ahead")), 3);
+        json_decref(ov);
+    }
+    stop_worker(w);
+}
+
+static void test_a_failed_sync_keeps_the_last_good_projection(void)
+{
+    char repo[512], moved[560], buf[512];
+    snprintf(repo, sizeof(repo), "%s/oracle", tmp);
+    snprintf(moved, sizeof(moved), "%s/oracle-away", tmp);
+    json_t *before = overview("oracle");
+    CHECK_INT(rename(repo, moved), 0);
+    pid_t w = start_worker("w-fail", 30);
+    rv_refresh_outcome outcome;
+    CHECK_INT(rv_registry_refresh(&conn, "oracle", RV_KIND_BRANCHES, RV_REASON_USER, &outcome), RV_OK);
+    CHECK(wait_status("oracle", "branch_sync_status", "error", 20000));
+    meta_field("oracle", "branch_sync_error", buf, sizeof(buf));
+    json_t *err = json_loads(buf, 0, NULL);
+    CHECK(err && json_string_value(json_object_get(err, "code")) != NULL);
+    json_decref(err);
+    json_t *after = overview("oracle");
+    CHECK(before && after && json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+    CHECK_INT(rename(moved, repo), 0);
+    stop_worker(w);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rvtest-worker");
+    if (!tmp || rvt_redis_start(&redis, NULL) != 0 || rvt_redis_connect(&redis, &conn) != 0) {
+        fprintf(stderr, "cannot start the test redis\n");
+        return 1;
+    }
+    RUN(test_worker_syncs_a_registered_repo_like_the_git_cli);
+    RUN(test_refresh_after_a_push_updates_the_projection);
+    RUN(test_a_failed_sync_keeps_the_last_good_projection);
+    rv_rsync_close(&conn);
+    rvt_redis_stop(&redis);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else
+        fprintf(stderr, "kept %s for inspection\n", tmp);
+    free(tmp);
+    return rvt_done();
+}

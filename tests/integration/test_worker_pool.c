@@ -1,0 +1,319 @@
+/*
+ * The worker pool under load and faults: three workers on one Redis and 50
+ * repos with repeated refreshes; a worker SIGKILLed mid-sync; a hung worker
+ * whose late commit is fenced off. Real redis-server, real git repos, the
+ * worker binary as child processes.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/keys.h"
+#include "common/registry.h"
+#include "common/util.h"
+#include "rvtest.h"
+
+#define NREPOS 50
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static char *tmp;
+
+static pid_t start_worker(const char *name, int lease_s)
+{
+    char log[512], data[512], lease[16];
+    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+    snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
+    snprintf(lease, sizeof(lease), "%d", lease_s);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
+        setenv("REPOVIEW_DATA_DIR", data, 1);
+        setenv("REPOVIEW_LEASE_SECONDS", lease, 1);
+        setenv("REPOVIEW_SHUTDOWN_GRACE", "5", 1);
+        setenv("REPOVIEW_LOG", "info", 1);
+        if (!freopen(log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_worker(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGCONT);
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        rvt_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static const char *meta_field(const char *id, const char *field, char *buf, size_t size)
+{
+    char key[RV_KEY_MAX];
+    redisReply *rep = rv_rsync_command(&conn, "HGET %s %s", rv_key_meta(key, id), field);
+    buf[0] = '\0';
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        rv_strlcpy(buf, rep->str, size);
+    if (rep)
+        freeReplyObject(rep);
+    return buf;
+}
+
+static bool wait_status(const char *id, const char *want, int timeout_ms)
+{
+    char buf[64];
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (strcmp(meta_field(id, "branch_sync_status", buf, sizeof(buf)), want) == 0)
+            return true;
+        rvt_sleep_ms(10);
+    }
+    fprintf(stderr, "%s branch_sync_status is \"%s\", wanted \"%s\"\n", id, buf, want);
+    return false;
+}
+
+static long branch_count(const char *id)
+{
+    char key[RV_KEY_MAX];
+    redisReply *rep = rv_rsync_command(&conn, "GET %s", rv_key_overview(key, id));
+    long n = -1;
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        size_t len = rep->len + 3;
+        char *text = malloc(len);
+        snprintf(text, len, "{%s}", rep->str);
+        json_t *doc = json_loads(text, 0, NULL);
+        n = (long)json_array_size(json_object_get(doc, "branches"));
+        json_decref(doc);
+        free(text);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return n;
+}
+
+/* A repo with main and `branches` branches of one commit each. */
+static char *make_repo(const char *name, int branches)
+{
+    char *path = malloc(512);
+    snprintf(path, 512, "%s/%s", tmp, name);
+    int rc = rvt_sh(NULL,
+        "set -e; git init -q -b main '%s'; cd '%s';"
+        "git config user.email t@example.com; git config user.name Tester;"
+        "echo base > f; git add f; git commit -qm base;"
+        "i=0; while [ $i -lt %d ]; do git branch b$i; i=$((i+1)); done",
+        path, path, branches);
+    if (rc != 0) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+/* A repo whose sync takes a while: many branches, each a commit of its
+ * own (built with fast-import so the test stays quick to set up). */
+static char *make_slow_repo(const char *name, int branches)
+{
+    char *path = malloc(512);
+    snprintf(path, 512, "%s/%s", tmp, name);
+    int rc = rvt_sh(NULL,
+        "set -e; git init -q -b main '%s'; cd '%s';"
+        "{ echo 'commit refs/heads/main'; echo 'mark :1';"
+        "  echo 'committer T <t@example.com> 1700000000 +0000'; echo 'data 4'; echo base;"
+        "  echo 'M 644 inline f'; echo 'data 5'; echo base;"
+        "  i=0; while [ $i -lt %d ]; do"
+        "    echo \"commit refs/heads/b$i\"; echo 'committer T <t@example.com> 1700000001 +0000';"
+        "    echo 'data 2'; echo c; echo 'from :1'; echo \"M 644 inline f$i\"; echo 'data 2'; echo x;"
+        "    i=$((i+1)); done; } | git fast-import --quiet",
+        path, path, branches);
+    if (rc != 0) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+static int add_repo(const char *id, const char *url)
+{
+    struct rv_repo_spec spec = {.id = id, .url = url};
+    char err[256];
+    return rv_registry_add(&conn, &spec, err, sizeof(err));
+}
+
+/* Reads the events channel on its own connection and checks that no
+ * (repo, kind) ever reports "running" twice without a terminal status in
+ * between: two syncs of one repo and kind at once would show that. */
+struct watcher {
+    pid_t pid;
+    char path[512];
+};
+
+static void start_watch(struct watcher *wt)
+{
+    snprintf(wt->path, sizeof(wt->path), "%s/events.txt", tmp);
+    wt->pid = fork();
+    if (wt->pid == 0) {
+        execlp("sh", "sh", "-c", "exec redis-cli -s \"$0\" SUBSCRIBE rv:events > \"$1\"",
+               redis.sock, wt->path, (char *)NULL);
+        _exit(127);
+    }
+    rvt_sleep_ms(300);
+}
+
+static int count_double_runs(struct watcher *wt, int *events)
+{
+    kill(wt->pid, SIGTERM);
+    waitpid(wt->pid, NULL, 0);
+    FILE *f = fopen(wt->path, "r");
+    json_t *running = json_object();
+    int doubles = 0;
+    *events = 0;
+    char line[65536];
+    while (f && fgets(line, sizeof(line), f)) {
+        if (line[0] != '{')
+            continue;
+        json_t *ev = json_loads(line, 0, NULL);
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (type && !strcmp(type, "status")) {
+            (*events)++;
+            char key[160];
+            snprintf(key, sizeof(key), "%s/%s",
+                     json_string_value(json_object_get(ev, "repo")),
+                     json_string_value(json_object_get(ev, "kind")));
+            const char *st = json_string_value(json_object_get(ev, "status"));
+            /* Only claimJob announces "running"; every other status
+             * event ends the run (commit, fail, reap, follow-up queued). */
+            bool is_running = st && !strcmp(st, "running");
+            if (is_running && json_is_true(json_object_get(running, key)))
+                doubles++;
+            json_object_set_new(running, key, json_boolean(is_running));
+        }
+        json_decref(ev);
+    }
+    if (f)
+        fclose(f);
+    json_decref(running);
+    return doubles;
+}
+
+static void test_three_workers_fifty_repos_end_idle_and_correct_never_doubled(void)
+{
+    char *src = make_repo("pool-src", 5);
+    CHECK(src != NULL);
+    struct watcher wt;
+    start_watch(&wt);
+    char id[32];
+    for (int i = 0; i < NREPOS; i++) {
+        snprintf(id, sizeof(id), "repo-%02d", i);
+        CHECK_INT(add_repo(id, src), RV_OK);
+    }
+    pid_t w[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "pool-%d", i);
+        w[i] = start_worker(name, 10);
+    }
+    /* Three rounds of refreshes while the pool works. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < NREPOS; i++) {
+            snprintf(id, sizeof(id), "repo-%02d", i);
+            rv_refresh_outcome outcome;
+            CHECK_INT(rv_registry_refresh(&conn, id, RV_KIND_BRANCHES, RV_REASON_USER, &outcome), RV_OK);
+        }
+        rvt_sleep_ms(200);
+    }
+    int idle = 0;
+    for (int i = 0; i < NREPOS; i++) {
+        snprintf(id, sizeof(id), "repo-%02d", i);
+        if (wait_status(id, "idle", 60000))
+            idle++;
+        CHECK_INT(branch_count(id), 6);
+    }
+    CHECK_INT(idle, NREPOS);
+    redisReply *q = rv_rsync_command(&conn, "LLEN %s", RV_KEY_QUEUE);
+    CHECK(q && q->integer == 0);
+    if (q)
+        freeReplyObject(q);
+    for (int i = 0; i < 3; i++)
+        stop_worker(w[i]);
+    int events = 0;
+    CHECK_INT(count_double_runs(&wt, &events), 0);
+    CHECK(events >= NREPOS * 3);
+    free(src);
+}
+
+static void test_a_worker_killed_mid_sync_has_its_job_finished_by_another(void)
+{
+    char *src = make_slow_repo("slow", 3000);
+    CHECK(src != NULL);
+    CHECK_INT(add_repo("slow", src), RV_OK);
+    pid_t a = start_worker("kill-a", 5);
+    CHECK(wait_status("slow", "running", 20000));
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    char buf[64];
+    CHECK_STR(meta_field("slow", "branch_sync_status", buf, sizeof(buf)), "running");
+    pid_t b = start_worker("kill-b", 5);
+    CHECK(wait_status("slow", "idle", 90000));
+    CHECK_INT(branch_count("slow"), 3001);
+    /* Claimed twice: by the killed worker, then by the one that finished. */
+    CHECK(atoi(meta_field("slow", "branch_gen", buf, sizeof(buf))) >= 2);
+    stop_worker(b);
+    free(src);
+}
+
+static void test_a_hung_worker_cannot_overwrite_a_newer_sync(void)
+{
+    char *src = make_slow_repo("hung", 3000);
+    CHECK(src != NULL);
+    CHECK_INT(add_repo("hung", src), RV_OK);
+    pid_t a = start_worker("hung-a", 5);
+    CHECK(wait_status("hung", "running", 20000));
+    kill(a, SIGSTOP);
+    /* While A hangs, the source gains a branch; B takes over after A's
+     * lease lapses and commits the newer state. */
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && git branch extra main", src), 0);
+    pid_t b = start_worker("hung-b", 5);
+    CHECK(wait_status("hung", "idle", 90000));
+    char version[32], buf[32];
+    meta_field("hung", "version", version, sizeof(version));
+    CHECK_INT(branch_count("hung"), 3002);
+    stop_worker(b);
+    /* A wakes up and finishes its older sync: its commit is fenced off. */
+    kill(a, SIGCONT);
+    rvt_sleep_ms(4000);
+    CHECK_STR(meta_field("hung", "version", buf, sizeof(buf)), version);
+    CHECK_INT(branch_count("hung"), 3002);
+    stop_worker(a);
+    free(src);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rvtest-pool");
+    if (!tmp || rvt_redis_start(&redis, NULL) != 0 || rvt_redis_connect(&redis, &conn) != 0) {
+        fprintf(stderr, "cannot start the test redis\n");
+        return 1;
+    }
+    RUN(test_three_workers_fifty_repos_end_idle_and_correct_never_doubled);
+    RUN(test_a_worker_killed_mid_sync_has_its_job_finished_by_another);
+    RUN(test_a_hung_worker_cannot_overwrite_a_newer_sync);
+    rv_rsync_close(&conn);
+    rvt_redis_stop(&redis);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else
+        fprintf(stderr, "kept %s for inspection\n", tmp);
+    free(tmp);
+    return rvt_done();
+}
