@@ -99,13 +99,13 @@ const at = (minutesAgo) => new Date(BASE_TIME - minutesAgo * 60000).toISOString(
   .replace('.000Z', 'Z');
 
 // A PR from a simple spec (used by /_control and the scenarios).
-function nodeFromSpec(s, i = 0) {
+function nodeFromSpec(s, i = 0, repo = 'acme/widgets') {
   const tpl = s.draft ? draftTemplate : openTemplate;
   const n = s.number ?? i + 1;
   const o = {
     number: n,
     title: s.title ?? `${tpl.title} ${n}`,
-    url: `https://github.com/acme/widgets/pull/${n}`,
+    url: `https://github.com/${repo}/pull/${n}`,
     isDraft: !!s.draft,
     updatedAt: s.updatedAt ?? at(i),
     author: s.author === null ? null : { login: s.author ?? tpl.user.login },
@@ -116,8 +116,10 @@ function nodeFromSpec(s, i = 0) {
     reviewDecision: s.review ?? null,
     commits: s.noCommits ? { nodes: [] } : rollup(s.ci ?? null),
   };
-  if (s.headRepo !== undefined)
-    o.headRepository = s.headRepo === null ? null : { nameWithOwner: s.headRepo };
+  // By default the head lives in the repo itself, or in a fork of it.
+  const head = s.headRepo !== undefined ? s.headRepo
+    : s.isCrossRepository ? `forker/${repo.split('/')[1]}` : repo;
+  o.headRepository = head === null ? null : { nameWithOwner: head };
   return nodeFromPayload(tpl, o);
 }
 
@@ -158,7 +160,7 @@ function mixed() {
     { number: 18, noCommits: true, headRepo: 'acme/mixed',
       title: 'Ünïcödé — "quoted" \\ title' },
   ];
-  return specs.map((s, i) => nodeFromSpec(s, i));
+  return specs.map((s, i) => nodeFromSpec(s, i, 'acme/mixed'));
 }
 
 // Scenario per repo name (owner is "acme" in the tests; any owner works).
@@ -376,7 +378,9 @@ function control(req, res, raw) {
   if (c.repo) {
     const name = String(c.repo).split('/')[1] || '';
     let sc;
-    if (c.prs) sc = { kind: c.scenario || 'ok', nodes: c.prs.map((s, i) => nodeFromSpec(s, i)) };
+    if (c.prs) {
+      sc = { kind: c.scenario || 'ok', nodes: c.prs.map((s, i) => nodeFromSpec(s, i, c.repo)) };
+    }
     else if (SCENARIOS[c.scenario || name]) sc = SCENARIOS[c.scenario || name]();
     else return send(req, res, 400, { message: `unknown scenario ${c.scenario}` });
     overrides.set(String(c.repo).toLowerCase(), sc);
