@@ -407,27 +407,24 @@ static json_t *prsync_node_to_pr(const json_t *node, const char *path,
                           "GitHub's answer: %s is not an object", path);
         return NULL;
     }
-    json_t *number = prsync_member(node, path, "number", SH_INT, false, err, bad);
-    json_t *title = prsync_member(node, path, "title", SH_STR, false, err, bad);
-    json_t *url = prsync_member(node, path, "url", SH_STR, false, err, bad);
-    json_t *draft = prsync_member(node, path, "isDraft", SH_BOOL, false, err, bad);
-    json_t *state = prsync_member(node, path, "state", SH_STR, false, err, bad);
-    json_t *updated =
-        prsync_member(node, path, "updatedAt", SH_STR, false, err, bad);
-    json_t *author = prsync_member(node, path, "author", SH_OBJ, true, err, bad);
-    json_t *head_ref =
-        prsync_member(node, path, "headRefName", SH_STR, false, err, bad);
-    json_t *head_oid =
-        prsync_member(node, path, "headRefOid", SH_STR, false, err, bad);
-    json_t *base_ref =
-        prsync_member(node, path, "baseRefName", SH_STR, false, err, bad);
-    json_t *cross =
-        prsync_member(node, path, "isCrossRepository", SH_BOOL, false, err, bad);
-    json_t *head_repo =
-        prsync_member(node, path, "headRepository", SH_OBJ, true, err, bad);
-    json_t *review =
-        prsync_member(node, path, "reviewDecision", SH_STR, true, err, bad);
-    json_t *commits = prsync_member(node, path, "commits", SH_OBJ, false, err, bad);
+    /* Reads node.<key>; see prsync_member. */
+#define NODE_MEMBER(key, shape, nullable)                                   \
+    prsync_member(node, path, (key), (shape), (nullable), err, bad)
+    json_t *number = NODE_MEMBER("number", SH_INT, false);
+    json_t *title = NODE_MEMBER("title", SH_STR, false);
+    json_t *url = NODE_MEMBER("url", SH_STR, false);
+    json_t *draft = NODE_MEMBER("isDraft", SH_BOOL, false);
+    json_t *state = NODE_MEMBER("state", SH_STR, false);
+    json_t *updated = NODE_MEMBER("updatedAt", SH_STR, false);
+    json_t *author = NODE_MEMBER("author", SH_OBJ, true);
+    json_t *head_ref = NODE_MEMBER("headRefName", SH_STR, false);
+    json_t *head_oid = NODE_MEMBER("headRefOid", SH_STR, false);
+    json_t *base_ref = NODE_MEMBER("baseRefName", SH_STR, false);
+    json_t *cross = NODE_MEMBER("isCrossRepository", SH_BOOL, false);
+    json_t *head_repo = NODE_MEMBER("headRepository", SH_OBJ, true);
+    json_t *review = NODE_MEMBER("reviewDecision", SH_STR, true);
+    json_t *commits = NODE_MEMBER("commits", SH_OBJ, false);
+#undef NODE_MEMBER
     if (*bad)
         return NULL;
 
@@ -444,7 +441,8 @@ static json_t *prsync_node_to_pr(const json_t *node, const char *path,
                                               SH_STR, false, err, bad));
     }
     snprintf(sub, sizeof(sub), "%s.commits", path);
-    json_t *cnodes = prsync_member(commits, sub, "nodes", SH_ARR, false, err, bad);
+    json_t *cnodes =
+        prsync_member(commits, sub, "nodes", SH_ARR, false, err, bad);
     if (*bad)
         return NULL;
     if (json_array_size(cnodes) > 0) {
@@ -472,7 +470,8 @@ static json_t *prsync_node_to_pr(const json_t *node, const char *path,
         bad_field = "number";
     else if (rv_parse_iso8601(json_string_value(updated), &updated_ms) != 0)
         bad_field = "updatedAt";
-    else if (!prsync_lower(json_string_value(state), state_lc, sizeof(state_lc)))
+    else if (!prsync_lower(json_string_value(state), state_lc,
+                           sizeof(state_lc)))
         bad_field = "state";
     else if (rollup_state && !prsync_lower(rollup_state, ci_lc, sizeof(ci_lc)))
         bad_field = "commits.nodes[0].commit.statusCheckRollup.state";
@@ -513,7 +512,8 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
                           "GitHub's answer is not a JSON object");
         return RV_ERR_DECODE;
     }
-    json_t *data = prsync_member(doc, "(answer)", "data", SH_OBJ, false, err, &bad);
+    json_t *data =
+        prsync_member(doc, "(answer)", "data", SH_OBJ, false, err, &bad);
     if (bad)
         return RV_ERR_DECODE;
     json_t *repo = json_object_get(data, "repository");
@@ -532,10 +532,11 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
                                  &bad);
     json_t *nodes = prsync_member(pulls, pr_path, "nodes", SH_ARR, false, err,
                                   &bad);
-    json_t *next = prsync_member(info, "data.repository.pullRequests.pageInfo",
-                                 "hasNextPage", SH_BOOL, false, err, &bad);
-    json_t *cursor = prsync_member(info, "data.repository.pullRequests.pageInfo",
-                                   "endCursor", SH_STR, true, err, &bad);
+    const char *info_path = "data.repository.pullRequests.pageInfo";
+    json_t *next = prsync_member(info, info_path, "hasNextPage", SH_BOOL,
+                                 false, err, &bad);
+    json_t *cursor = prsync_member(info, info_path, "endCursor", SH_STR, true,
+                                   err, &bad);
     if (bad)
         return RV_ERR_DECODE;
     *has_next = json_is_true(next);
@@ -668,7 +669,8 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         "Accept: application/json",
         "Expect:", /* no "100 Continue" round trip */
     };
-    for (size_t i = 0; i < sizeof(fixed_headers) / sizeof(*fixed_headers); i++) {
+    size_t nfixed = sizeof(fixed_headers) / sizeof(*fixed_headers);
+    for (size_t i = 0; i < nfixed; i++) {
         struct curl_slist *h = curl_slist_append(headers, fixed_headers[i]);
         if (!h) {
             rc = RV_ERR_NOMEM;

@@ -45,7 +45,7 @@ struct rv_prsync_stats {
     int pages;                  /* pages read successfully */
     int pull_requests;          /* PRs in *out */
     long ratelimit_remaining;   /* last x-ratelimit-remaining; -1 unknown */
-    int64_t ratelimit_reset_ms; /* last x-ratelimit-reset (epoch ms); 0 unknown */
+    int64_t ratelimit_reset_ms; /* last x-ratelimit-reset (ms); 0 unknown */
 };
 
 /* curl_global_init; call once from main before any thread starts.

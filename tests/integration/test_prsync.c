@@ -31,7 +31,8 @@ struct fake_github {
 static struct fake_github fake;
 static char *log_path;     /* malloc'd; captured log lines */
 static char *tmp_dir;      /* malloc'd */
-static char all_messages[65536]; /* every error message seen, for the leak check */
+/* Every error message seen, for the leak check. */
+static char all_messages[65536];
 
 static void set_cloexec(int fd)
 {
@@ -151,7 +152,8 @@ static struct rv_prsync_opts opts_for(const char *owner_name)
 
 /* Runs a sync expected to fail; checks *out stays NULL and keeps the
  * message for the leak check. */
-static int run_failing(const struct rv_prsync_opts *o, struct rv_sync_error *err,
+static int run_failing(const struct rv_prsync_opts *o,
+                       struct rv_sync_error *err,
                        struct rv_prsync_stats *stats)
 {
     json_t *out = (json_t *)1;
@@ -314,6 +316,7 @@ static void check_nullable(json_t *pr, const char *key, const char *want,
 
 static void test_mixed_prs_map_every_field_lower_cased(void)
 {
+    /* One row per PR; wider than 80 columns so it reads as a table. */
     static const struct want_pr want[] = {
         {11, "success", "approved", "Codertocat", "acme/mixed", "main", false, false},
         {12, "failure", "changes_requested", "Codertocat", "acme/mixed", "main", true, false},
@@ -364,7 +367,8 @@ static void test_mixed_prs_map_every_field_lower_cased(void)
     }
     CHECK_STR(str_of(json_array_get(prs, 2), "headRef"), "main");
     CHECK_STR(str_of(json_array_get(prs, 7), "title"),
-              "\xc3\x9cn\xc3\xaf""c\xc3\xb6""d\xc3\xa9 \xe2\x80\x94 \"quoted\" \\ title");
+              "\xc3\x9cn\xc3\xaf""c\xc3\xb6""d\xc3\xa9 \xe2\x80\x94 "
+              "\"quoted\" \\ title");
     json_decref(out);
 }
 
