@@ -14,111 +14,18 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "fake_github.h"
 #include "rvtest.h"
 #include "worker/prsync.h"
 
 /* A token that only this test knows; it must show up nowhere. */
 #define TEST_TOKEN "ghp_rvtestTOKEN0123456789abcdefSECRET"
 
-struct fake_github {
-    pid_t pid;
-    int stdin_fd;  /* closing it stops the fake */
-    int stdout_fd;
-    int port;
-    char url[128]; /* http://127.0.0.1:N/graphql */
-};
-
-static struct fake_github fake;
+static struct rvt_fake_github fake;
 static char *log_path;     /* malloc'd; captured log lines */
 static char *tmp_dir;      /* malloc'd */
 /* Every error message seen, for the leak check. */
 static char all_messages[65536];
-
-static void set_cloexec(int fd)
-{
-    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
-}
-
-/* Spawns node on the fake with the given expected token and reads its
- * {"port":N} line. Returns 0 or -1. */
-static int fake_start(struct fake_github *f, const char *token)
-{
-    int in[2], outp[2];
-    memset(f, 0, sizeof(*f));
-    if (pipe(in) != 0)
-        return -1;
-    if (pipe(outp) != 0) {
-        close(in[0]);
-        close(in[1]);
-        return -1;
-    }
-    char script[1024];
-    snprintf(script, sizeof(script), "%s/tests/fake-github/server.mjs",
-             RV_SOURCE_DIR);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        dup2(in[0], 0);
-        dup2(outp[1], 1);
-        close(in[0]);
-        close(in[1]);
-        close(outp[0]);
-        close(outp[1]);
-        execlp("node", "node", script, "--token", token, "--lifetime-minutes",
-               "5", (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(outp[1]);
-    set_cloexec(in[1]);
-    set_cloexec(outp[0]);
-    f->pid = pid;
-    f->stdin_fd = in[1];
-    f->stdout_fd = outp[0];
-
-    char line[256];
-    size_t len = 0;
-    int64_t deadline = rv_mono_ms() + 15000;
-    while (len < sizeof(line) - 1 && (len == 0 || line[len - 1] != '\n')) {
-        struct pollfd p = {.fd = f->stdout_fd, .events = POLLIN};
-        int left = (int)(deadline - rv_mono_ms());
-        if (left <= 0 || poll(&p, 1, left) <= 0)
-            return -1;
-        ssize_t n = read(f->stdout_fd, line + len, sizeof(line) - 1 - len);
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-    }
-    line[len] = '\0';
-    json_t *doc = json_loads(line, 0, NULL);
-    f->port = (int)json_integer_value(json_object_get(doc, "port"));
-    json_decref(doc);
-    if (f->port <= 0)
-        return -1;
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d/graphql", f->port);
-    return 0;
-}
-
-static void fake_stop(struct fake_github *f)
-{
-    if (f->pid <= 0)
-        return;
-    close(f->stdin_fd);
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(f->pid, NULL, WNOHANG) == f->pid) {
-            f->pid = 0;
-            break;
-        }
-        rvt_sleep_ms(50);
-    }
-    if (f->pid > 0) {
-        kill(f->pid, SIGKILL);
-        waitpid(f->pid, NULL, 0);
-        f->pid = 0;
-    }
-    close(f->stdout_fd);
-}
 
 /* The fake's record of requests (a new reference), or NULL. */
 static json_t *fake_requests(void)
@@ -539,7 +446,7 @@ int main(void)
     rv_log_set_fd(log_fd);
 
     RUN(test_graphql_url_is_derived_from_the_api_url);
-    if (fake_start(&fake, TEST_TOKEN) != 0) {
+    if (rvt_fake_github_start(&fake, TEST_TOKEN) != 0) {
         fprintf(stderr, "could not start the fake GitHub (node %s)\n",
                 "tests/fake-github/server.mjs");
         CHECK(!"fake GitHub started");
@@ -557,7 +464,7 @@ int main(void)
         RUN(test_bad_answers_are_bad_response);
         RUN(test_bad_options_are_refused);
         RUN(test_token_never_appears_in_messages_or_logs);
-        fake_stop(&fake);
+        rvt_fake_github_stop(&fake);
     }
     rv_log_set_fd(-1);
     if (log_fd >= 0)

@@ -1,0 +1,222 @@
+/*
+ * The worker's PR sync end to end: a fake GitHub GraphQL server on
+ * loopback, a real git repo, a real Redis, the worker binary. PRs are joined
+ * to their branches; a failure keeps the last good PR data; a rate limit
+ * holds the schedule until GitHub's reset; the token shows up nowhere.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/keys.h"
+#include "common/registry.h"
+#include "common/util.h"
+#include "fake_github.h"
+#include "rvtest.h"
+
+#define TOKEN "ghp_workerTESTtoken0123456789SECRETvalue"
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static char *tmp;
+static struct rvt_fake_github fake;
+static pid_t worker;
+
+static int control(const char *json)
+{
+    return rvt_sh(NULL, "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control >/dev/null", json,
+                  fake.port);
+}
+
+static pid_t start_worker(void)
+{
+    char log[512], data[512], gql[128];
+    snprintf(log, sizeof(log), "%s/worker.log", tmp);
+    snprintf(data, sizeof(data), "%s/data", tmp);
+    snprintf(gql, sizeof(gql), "http://127.0.0.1:%d/graphql", fake.port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
+        setenv("REPOVIEW_DATA_DIR", data, 1);
+        setenv("REPOVIEW_GITHUB_GRAPHQL", gql, 1);
+        setenv("GITHUB_TOKEN", TOKEN, 1);
+        setenv("REPOVIEW_GITHUB_TIMEOUT", "5", 1);
+        setenv("REPOVIEW_LOG", "debug", 1);
+        if (!freopen(log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static const char *meta_field(const char *field, char *buf, size_t size)
+{
+    redisReply *rep = rv_rsync_command(&conn, "HGET rv:{widgets}:meta %s", field);
+    buf[0] = '\0';
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        rv_strlcpy(buf, rep->str, size);
+    if (rep)
+        freeReplyObject(rep);
+    return buf;
+}
+
+static bool wait_field(const char *field, const char *want, int timeout_ms)
+{
+    char buf[64];
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (!strcmp(meta_field(field, buf, sizeof(buf)), want))
+            return true;
+        rvt_sleep_ms(20);
+    }
+    fprintf(stderr, "%s is \"%s\", wanted \"%s\"\n", field, buf, want);
+    return false;
+}
+
+static json_t *overview(void)
+{
+    redisReply *rep = rv_rsync_command(&conn, "GET rv:{widgets}:overview");
+    json_t *doc = NULL;
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        size_t n = rep->len + 3;
+        char *text = malloc(n);
+        snprintf(text, n, "{%s}", rep->str);
+        doc = json_loads(text, 0, NULL);
+        free(text);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return doc;
+}
+
+static const json_t *branch(const json_t *ov, const char *name)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(json_object_get(ov, "branches"), i, row) {
+        if (!strcmp(json_string_value(json_object_get(row, "name")), name))
+            return row;
+    }
+    return NULL;
+}
+
+static void test_prs_are_listed_and_joined_to_their_branches(void)
+{
+    CHECK_INT(control("{\"repo\":\"acme/widgets\",\"scenario\":\"ok\",\"prs\":["
+                      "{\"number\":12,\"title\":\"Feature X\",\"headRef\":\"feature/x\","
+                      "\"ci\":\"SUCCESS\",\"review\":\"APPROVED\"},"
+                      "{\"number\":13,\"title\":\"From a fork\",\"headRef\":\"feature/x\","
+                      "\"isCrossRepository\":true,\"ci\":\"FAILURE\"},"
+                      "{\"number\":14,\"title\":\"Draft\",\"headRef\":\"gone\",\"draft\":true}]}"),
+              0);
+    struct rv_repo_spec spec = {.id = "widgets", .url = NULL, .github = "acme/widgets"};
+    char path[600], err[256];
+    snprintf(path, sizeof(path), "%s/repo", tmp);
+    spec.url = path;
+    CHECK_INT(rv_registry_add(&conn, &spec, err, sizeof(err)), RV_OK);
+    worker = start_worker();
+    CHECK(wait_field("branch_sync_status", "idle", 30000));
+    CHECK(wait_field("pr_sync_status", "idle", 30000));
+    /* Both kinds commit; the second render sees the first's data. */
+    json_t *ov = overview();
+    CHECK(ov != NULL);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(ov, "counts"), "openPullRequests")), 3);
+    CHECK_INT(json_array_size(json_object_get(ov, "pullRequests")), 3);
+    const json_t *pr = json_object_get(branch(ov, "feature/x"), "pr");
+    CHECK_INT(json_integer_value(json_object_get(pr, "number")), 12);
+    CHECK_STR(json_string_value(json_object_get(pr, "ciStatus")), "success");
+    CHECK_STR(json_string_value(json_object_get(pr, "reviewDecision")), "approved");
+    CHECK(json_is_null(json_object_get(branch(ov, "main"), "pr")));
+    const json_t *fork = json_array_get(json_object_get(ov, "pullRequests"), 1);
+    CHECK(json_is_true(json_object_get(fork, "isCrossRepository")));
+    CHECK(json_object_get(fork, "headSha") == NULL);
+    json_decref(ov);
+}
+
+static void test_a_github_failure_keeps_the_last_good_prs(void)
+{
+    json_t *before = overview();
+    CHECK_INT(control("{\"repo\":\"acme/widgets\",\"scenario\":\"bad-gateway\"}"), 0);
+    rv_refresh_outcome outcome;
+    CHECK_INT(rv_registry_refresh(&conn, "widgets", RV_KIND_PRS, RV_REASON_USER, &outcome), RV_OK);
+    CHECK(wait_field("pr_sync_status", "error", 20000));
+    char buf[512];
+    json_t *e = json_loads(meta_field("pr_sync_error", buf, sizeof(buf)), 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(e, "code")), "github_unavailable");
+    json_decref(e);
+    json_t *after = overview();
+    CHECK(before && after && json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+}
+
+static void test_a_rate_limit_holds_the_schedule_until_the_reset(void)
+{
+    CHECK_INT(control("{\"repo\":\"acme/widgets\",\"scenario\":\"forbidden-retry-after\"}"), 0);
+    rv_refresh_outcome outcome;
+    int64_t asked = rv_now_ms();
+    CHECK_INT(rv_registry_refresh(&conn, "widgets", RV_KIND_PRS, RV_REASON_USER, &outcome), RV_OK);
+    rvt_sleep_ms(300);
+    CHECK(wait_field("pr_sync_status", "error", 20000));
+    char buf[512];
+    json_t *e = json_loads(meta_field("pr_sync_error", buf, sizeof(buf)), 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(e, "code")), "rate_limited");
+    json_decref(e);
+    redisReply *rep = rv_rsync_command(&conn, "ZSCORE %s prs:widgets", RV_KEY_SCHEDULE);
+    CHECK(rep && rep->type == REDIS_REPLY_STRING);
+    /* retry-after is at least a second in the fake; the backoff base would
+     * be 10 s, so the schedule must follow GitHub's time, not ours. */
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        CHECK(strtoll(rep->str, NULL, 10) > asked);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+static void test_the_token_appears_nowhere(void)
+{
+    char *out = NULL;
+    CHECK_INT(rvt_sh(&out, "grep -c '%s' '%s/worker.log'", TOKEN, tmp), 1);
+    free(out);
+    /* Every string and hash value in Redis. */
+    CHECK_INT(rvt_sh(&out, "redis-cli -s '%s' --scan | while read k; do "
+                     "t=$(redis-cli -s '%s' type \"$k\"); case $t in "
+                     "string) redis-cli -s '%s' get \"$k\";; hash) redis-cli -s '%s' hgetall \"$k\";; "
+                     "list) redis-cli -s '%s' lrange \"$k\" 0 -1;; esac; done | grep -c '%s'",
+                     redis.sock, redis.sock, redis.sock, redis.sock, redis.sock, TOKEN),
+              1);
+    free(out);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rvtest-wprs");
+    if (!tmp || rvt_redis_start(&redis, NULL) != 0 || rvt_redis_connect(&redis, &conn) != 0 ||
+        rvt_sh(NULL, "set -e; cd '%s'; git init -q -b main repo; cd repo;"
+                     "git -c user.name=T -c user.email=t@x commit -q --allow-empty -m one;"
+                     "git branch feature/x", tmp) != 0 ||
+        rvt_fake_github_start(&fake, TOKEN) != 0) {
+        fprintf(stderr, "cannot set up (redis, git or the fake GitHub)\n");
+        return 1;
+    }
+    RUN(test_prs_are_listed_and_joined_to_their_branches);
+    RUN(test_a_github_failure_keeps_the_last_good_prs);
+    RUN(test_a_rate_limit_holds_the_schedule_until_the_reset);
+    RUN(test_the_token_appears_nowhere);
+    if (worker > 0) {
+        kill(worker, SIGTERM);
+        waitpid(worker, NULL, 0);
+    }
+    rvt_fake_github_stop(&fake);
+    rv_rsync_close(&conn);
+    rvt_redis_stop(&redis);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else
+        fprintf(stderr, "kept %s for inspection\n", tmp);
+    free(tmp);
+    return rvt_done();
+}

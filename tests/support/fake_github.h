@@ -1,0 +1,26 @@
+/*
+ * A fake GitHub GraphQL server for tests (tests/fake-github/server.mjs) run
+ * as a child process: it listens on a loopback port it picks and stops when
+ * its stdin closes, so a test that dies takes it along.
+ */
+#ifndef REPOVIEW_TESTS_FAKE_GITHUB_H
+#define REPOVIEW_TESTS_FAKE_GITHUB_H
+
+#include <sys/types.h>
+
+struct rvt_fake_github {
+    pid_t pid;
+    int stdin_fd;  /* closing it stops the fake */
+    int stdout_fd;
+    int port;
+    char url[128]; /* http://127.0.0.1:N/graphql */
+};
+
+/* Spawns node on the fake; token (may be "") is the bearer it requires.
+ * Reads its {"port":N} line. Returns 0 or -1. */
+int rvt_fake_github_start(struct rvt_fake_github *f, const char *token);
+
+/* Closes its stdin and waits for it (SIGKILL after 5 s). */
+void rvt_fake_github_stop(struct rvt_fake_github *f);
+
+#endif
