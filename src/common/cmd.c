@@ -1,6 +1,7 @@
 /* See cmd.h. */
 #include "common/cmd.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +90,10 @@ int rv_cmd_addf(struct rv_cmd *cmd, const char *fmt, ...)
 
 int rv_cmd_script(struct rv_cmd *cmd, const char *script_name)
 {
+    assert(cmd->argc == 0);
     const struct rv_script *script = rv_script_get(script_name);
     if (!script) {
+        /* A programmer error (a misspelt name); fail the command. */
         cmd->failed = 1;
         return RV_ERR_INVALID;
     }

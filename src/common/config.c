@@ -1,6 +1,7 @@
 /* See config.h. */
 #include "common/config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +11,23 @@
 #include "common/util.h"
 
 enum setting_type {
-    SET_STRING, /* any text */
-    SET_SECRET, /* text never printed */
-    SET_INT,    /* whole number in [min, max] */
-    SET_LEVEL,  /* log level */
-    SET_URL,    /* http:// or https:// URL, or empty when allowed */
-    SET_LISTEN, /* host:port */
-    SET_REDIS,  /* REPOVIEW_REDIS_URL */
+    SET_STRING,  /* any text */
+    SET_SECRET,  /* text never printed, not even in errors */
+    SET_INT,     /* whole number in [min, max] */
+    SET_LEVEL,   /* log level */
+    SET_URL,     /* http:// or https:// URL */
+    SET_URL_OPT, /* as SET_URL, or empty */
+    SET_LISTEN,  /* host:port */
+    SET_REDIS,   /* a Redis URL as rv_redis_parse_url takes it */
 };
 
 struct setting {
-    const char *env;
-    const char *flag;
+    const char *env;  /* environment variable */
+    const char *flag; /* the variable without REPOVIEW_, lower, '-' for '_' */
     enum setting_type type;
-    int64_t min, max;
-    size_t offset;
-    const char *def;
+    int64_t min, max; /* SET_INT only */
+    size_t offset;    /* of the field in struct rv_config */
+    const char *def;  /* default, as text */
     const char *help;
 };
 
@@ -34,111 +36,157 @@ struct setting {
 /* The one table: defaults, environment, flags, validation and --help. */
 static const struct setting settings[] = {
     {"REPOVIEW_REDIS_URL", "--redis-url", SET_REDIS, 0, 0, F(redis_url),
-     "redis://127.0.0.1:6379/0", "redis://[user:pass@]host:port[/db] or unix:///path.sock"},
-    {"REPOVIEW_LISTEN", "--listen", SET_LISTEN, 0, 0, F(listen), "127.0.0.1:8080",
-     "address the API listens on (host:port)"},
-    {"REPOVIEW_DATA_DIR", "--data-dir", SET_STRING, 0, 0, F(data_dir), "./var",
-     "worker mirrors and `repoview up`'s Redis data"},
-    {"REPOVIEW_SYNC_INTERVAL", "--sync-interval", SET_INT, 10, 86400, F(sync_interval), "300",
-     "seconds between background syncs of a repo"},
-    {"REPOVIEW_STALE_AFTER", "--stale-after", SET_INT, 0, 604800, F(stale_after), "0",
+     "redis://127.0.0.1:6379/0",
+     "redis://[user:pass@]host:port[/db] or unix:///path/to.sock[?db=N]"},
+    {"REPOVIEW_LISTEN", "--listen", SET_LISTEN, 0, 0, F(listen),
+     "127.0.0.1:8080", "address the API listens on (host:port)"},
+    {"REPOVIEW_DATA_DIR", "--data-dir", SET_STRING, 0, 0, F(data_dir),
+     "./var", "worker mirrors and `repoview up`'s Redis data"},
+    {"REPOVIEW_SYNC_INTERVAL", "--sync-interval", SET_INT, 10, 86400,
+     F(sync_interval), "300", "seconds between background syncs of a repo"},
+    {"REPOVIEW_STALE_AFTER", "--stale-after", SET_INT, 0, 604800,
+     F(stale_after), "0",
      "seconds after which a projection is stale; 0 = twice the interval"},
     {"REPOVIEW_GITHUB_API", "--github-api", SET_URL, 0, 0, F(github_api),
      "https://api.github.com", "GitHub or GitHub Enterprise API base URL"},
-    {"REPOVIEW_GITHUB_GRAPHQL", "--github-graphql", SET_URL, 1, 0, F(github_graphql), "",
+    {"REPOVIEW_GITHUB_GRAPHQL", "--github-graphql", SET_URL_OPT, 0, 0,
+     F(github_graphql), "",
      "GraphQL endpoint; empty = derived from the API URL"},
     {"GITHUB_TOKEN", "--github-token", SET_SECRET, 0, 0, F(github_token), "",
      "token for PR sync and HTTPS fetch; never logged or stored"},
-    {"REPOVIEW_WEBHOOK_SECRET", "--webhook-secret", SET_SECRET, 0, 0, F(webhook_secret), "",
-     "enables POST /v1/webhooks/github"},
+    {"REPOVIEW_WEBHOOK_SECRET", "--webhook-secret", SET_SECRET, 0, 0,
+     F(webhook_secret), "", "enables POST /v1/webhooks/github"},
     {"REPOVIEW_API_TOKEN", "--api-token", SET_SECRET, 0, 0, F(api_token), "",
      "when set, POST and DELETE need Authorization: Bearer <token>"},
-    {"REPOVIEW_LEASE_SECONDS", "--lease-seconds", SET_INT, 5, 3600, F(lease_seconds), "30",
+    {"REPOVIEW_LEASE_SECONDS", "--lease-seconds", SET_INT, 5, 3600,
+     F(lease_seconds), "30",
      "a worker's job lease; a dead worker's job is retried after it lapses"},
     {"REPOVIEW_LOG", "--log", SET_LEVEL, 0, 0, F(log_level), "info",
      "log level: debug, info, warn or error"},
-    {"REPOVIEW_MAX_ATTEMPTS", "--max-attempts", SET_INT, 1, 100, F(max_attempts), "3",
+    {"REPOVIEW_MAX_ATTEMPTS", "--max-attempts", SET_INT, 1, 100,
+     F(max_attempts), "3",
      "tries of a job whose worker died before it is dead-lettered"},
-    {"REPOVIEW_MAX_BRANCHES", "--max-branches", SET_INT, 1, 100000, F(max_branches), "5000",
+    {"REPOVIEW_MAX_BRANCHES", "--max-branches", SET_INT, 1, 100000,
+     F(max_branches), "5000",
      "branch rows kept per repo; more are dropped and marked truncated"},
-    {"REPOVIEW_FETCH_TIMEOUT", "--fetch-timeout", SET_INT, 5, 7200, F(fetch_timeout), "300",
-     "seconds a clone or fetch may take"},
-    {"REPOVIEW_GITHUB_TIMEOUT", "--github-timeout", SET_INT, 1, 600, F(github_timeout), "30",
-     "seconds one GitHub request may take"},
-    {"REPOVIEW_GITHUB_MAX_PAGES", "--github-max-pages", SET_INT, 1, 1000, F(github_max_pages),
-     "50", "pages of 100 pull requests read per sync"},
-    {"REPOVIEW_MAX_CLIENTS", "--max-clients", SET_INT, 1, 1000000, F(max_clients), "20000",
-     "concurrent HTTP connections, SSE included"},
-    {"REPOVIEW_SSE_MAX_BUFFER", "--sse-max-buffer", SET_INT, 4096, 67108864, F(sse_max_buffer),
-     "262144", "bytes of unsent SSE output before a slow client is dropped"},
-    {"REPOVIEW_CORS_ORIGINS", "--cors-origins", SET_STRING, 0, 0, F(cors_origins), "",
+    {"REPOVIEW_FETCH_TIMEOUT", "--fetch-timeout", SET_INT, 5, 7200,
+     F(fetch_timeout), "300", "seconds a clone or fetch may take"},
+    {"REPOVIEW_GITHUB_TIMEOUT", "--github-timeout", SET_INT, 1, 600,
+     F(github_timeout), "30", "seconds one GitHub request may take"},
+    {"REPOVIEW_GITHUB_MAX_PAGES", "--github-max-pages", SET_INT, 1, 1000,
+     F(github_max_pages), "50", "pages of 100 pull requests read per sync"},
+    {"REPOVIEW_MAX_CLIENTS", "--max-clients", SET_INT, 1, 1000000,
+     F(max_clients), "20000", "concurrent HTTP connections, SSE included"},
+    {"REPOVIEW_SSE_MAX_BUFFER", "--sse-max-buffer", SET_INT, 4096, 67108864,
+     F(sse_max_buffer), "262144",
+     "bytes of unsent SSE output before a slow client is dropped"},
+    {"REPOVIEW_CORS_ORIGINS", "--cors-origins", SET_STRING, 0, 0,
+     F(cors_origins), "",
      "comma-separated origins allowed to call the API from a browser"},
-    {"REPOVIEW_SHUTDOWN_GRACE", "--shutdown-grace", SET_INT, 0, 3600, F(shutdown_grace), "20",
+    {"REPOVIEW_SHUTDOWN_GRACE", "--shutdown-grace", SET_INT, 0, 3600,
+     F(shutdown_grace), "20",
      "seconds a stopping worker may finish its job before handing it back"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static bool is_string_type(enum setting_type t)
+{
+    return t != SET_INT && t != SET_LEVEL;
+}
 
 static char **str_field(struct rv_config *cfg, const struct setting *s)
 {
     return (char **)((char *)cfg + s->offset);
 }
 
-static int listen_valid(const char *v)
+static bool listen_valid(const char *v)
 {
     const char *colon = strrchr(v, ':');
     int64_t port;
     if (!colon || colon == v || rv_parse_i64(colon + 1, 1, 65535, &port) != 0)
-        return 0;
+        return false;
     for (const char *p = v; p < colon; p++)
-        if ((unsigned char)*p <= ' ')
-            return 0;
-    return 1;
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
 }
 
-/* Validates and stores one value. */
-static int apply(struct rv_config *cfg, const struct setting *s, const char *value,
-                 char *err, size_t errlen)
+static bool http_url_valid(const char *v)
+{
+    const char *rest;
+    if (strncmp(v, "https://", 8) == 0)
+        rest = v + 8;
+    else if (strncmp(v, "http://", 7) == 0)
+        rest = v + 7;
+    else
+        return false;
+    if (!*rest || *rest == '/')
+        return false; /* no host */
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* Validates value for s and stores it in cfg. On failure, err names the
+ * variable, its flag and what is accepted (never a secret's value). */
+static int apply(struct rv_config *cfg, const struct setting *s,
+                 const char *value, char *err, size_t errlen)
 {
     const char *shown = s->type == SET_SECRET ? "(hidden)" : value;
     switch (s->type) {
     case SET_INT: {
         int64_t v;
         if (rv_parse_i64(value, s->min, s->max, &v) != 0) {
-            snprintf(err, errlen, "%s (%s): \"%s\" is not a whole number in %lld..%lld",
-                     s->env, s->flag, shown, (long long)s->min, (long long)s->max);
+            snprintf(err, errlen,
+                     "%s (%s): \"%s\" is not a whole number in %lld..%lld",
+                     s->env, s->flag, shown, (long long)s->min,
+                     (long long)s->max);
             return RV_ERR_CONFIG;
         }
         *(int64_t *)((char *)cfg + s->offset) = v;
         return RV_OK;
     }
-    case SET_LEVEL:
-        if (rv_log_parse_level(value, (rv_log_level *)((char *)cfg + s->offset)) != 0) {
-            snprintf(err, errlen, "%s (%s): \"%s\" is not one of debug, info, warn, error",
+    case SET_LEVEL: {
+        rv_log_level level;
+        if (rv_log_parse_level(value, &level) != 0) {
+            snprintf(err, errlen,
+                     "%s (%s): \"%s\" is not one of debug, info, warn, error",
                      s->env, s->flag, shown);
             return RV_ERR_CONFIG;
         }
+        *(rv_log_level *)((char *)cfg + s->offset) = level;
         return RV_OK;
+    }
+    case SET_URL_OPT:
+        if (!*value)
+            break;
+        /* fall through */
     case SET_URL:
-        if (!(s->min && !*value) && strncmp(value, "http://", 7) != 0 &&
-            strncmp(value, "https://", 8) != 0) {
-            snprintf(err, errlen, "%s (%s): \"%s\" is not an http:// or https:// URL",
+        if (!http_url_valid(value)) {
+            snprintf(err, errlen,
+                     "%s (%s): \"%s\" is not an http:// or https:// URL",
                      s->env, s->flag, shown);
             return RV_ERR_CONFIG;
         }
         break;
     case SET_LISTEN:
         if (!listen_valid(value)) {
-            snprintf(err, errlen, "%s (%s): \"%s\" is not host:port with a port in 1..65535",
+            snprintf(err, errlen,
+                     "%s (%s): \"%s\" is not host:port with a port in "
+                     "1..65535",
                      s->env, s->flag, shown);
             return RV_ERR_CONFIG;
         }
         break;
     case SET_REDIS: {
         struct rv_redis_addr addr;
-        char why[256];
+        char why[256] = "";
+        /* rv_redis_parse_url keeps the password out of its message. */
         if (rv_redis_parse_url(value, &addr, why, sizeof(why)) != RV_OK) {
-            snprintf(err, errlen, "%s (%s): %s", s->env, s->flag, why);
+            snprintf(err, errlen, "%s (%s): %s", s->env, s->flag,
+                     why[0] ? why : "not a Redis URL");
             return RV_ERR_CONFIG;
         }
         break;
@@ -158,14 +206,30 @@ static int apply(struct rv_config *cfg, const struct setting *s, const char *val
     return RV_OK;
 }
 
-static bool is_string_type(enum setting_type t)
+/* The setting whose flag arg is ("--x" or "--x=v"), or NULL; *value is set
+ * to the text after '=' or NULL. */
+static const struct setting *find_flag(const char *arg, const char **value)
 {
-    return t != SET_INT && t != SET_LEVEL;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        size_t n = strlen(settings[i].flag);
+        if (strncmp(arg, settings[i].flag, n) == 0 &&
+            (arg[n] == '\0' || arg[n] == '=')) {
+            *value = arg[n] == '=' ? arg + n + 1 : NULL;
+            return &settings[i];
+        }
+    }
+    return NULL;
 }
 
-int rv_config_load(struct rv_config *cfg, int argc, char **argv, int *next_arg,
-                   char *err, size_t errlen)
+int rv_config_load(struct rv_config *cfg, int argc, char **argv,
+                   int *next_arg, char *err, size_t errlen)
 {
+    char scratch[8];
+    if (!err || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    err[0] = '\0';
     memset(cfg, 0, sizeof(*cfg));
     int rc = RV_OK;
     for (size_t i = 0; i < NSETTINGS && rc == RV_OK; i++)
@@ -176,23 +240,15 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv, int *next_arg,
             rc = apply(cfg, &settings[i], v, err, errlen);
     }
     int a = 1;
-    while (rc == RV_OK && a < argc) {
-        const char *arg = argv[a];
-        const struct setting *s = NULL;
+    while (rc == RV_OK && a < argc && argv[a]) {
         const char *value = NULL;
-        for (size_t i = 0; i < NSETTINGS; i++) {
-            size_t n = strlen(settings[i].flag);
-            if (strncmp(arg, settings[i].flag, n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
-                s = &settings[i];
-                value = arg[n] == '=' ? arg + n + 1 : NULL;
-                break;
-            }
-        }
+        const struct setting *s = find_flag(argv[a], &value);
         if (!s)
-            break;
+            break; /* the first argument that is not ours */
         if (!value) {
-            if (a + 1 >= argc) {
-                snprintf(err, errlen, "%s (%s) needs a value", s->env, s->flag);
+            if (a + 1 >= argc || !argv[a + 1]) {
+                snprintf(err, errlen, "%s (%s) needs a value", s->env,
+                         s->flag);
                 rc = RV_ERR_CONFIG;
                 break;
             }
@@ -202,7 +258,7 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv, int *next_arg,
         a++;
     }
     if (next_arg)
-        *next_arg = a;
+        *next_arg = a < argc ? a : argc;
     if (rc != RV_OK) {
         rv_config_free(cfg);
         return rc == RV_ERR_NOMEM ? RV_ERR_NOMEM : RV_ERR_CONFIG;
@@ -212,6 +268,8 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv, int *next_arg,
 
 void rv_config_free(struct rv_config *cfg)
 {
+    if (!cfg)
+        return;
     for (size_t i = 0; i < NSETTINGS; i++) {
         if (is_string_type(settings[i].type)) {
             char **field = str_field(cfg, &settings[i]);
@@ -223,15 +281,23 @@ void rv_config_free(struct rv_config *cfg)
 
 void rv_config_print_help(FILE *out)
 {
+    fprintf(out, "Settings (a flag wins over its environment variable):\n");
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         char range[64] = "";
         if (s->type == SET_INT)
-            snprintf(range, sizeof(range), " [%lld..%lld]", (long long)s->min, (long long)s->max);
-        const char *def = s->type == SET_SECRET ? (getenv(s->env) && *getenv(s->env) ? "(set)" : "(unset)")
-                                                 : (*s->def ? s->def : "(empty)");
-        fprintf(out, "  %-22s %-26s default %s%s\n      %s\n", s->flag, s->env, def, range,
-                s->help);
+            snprintf(range, sizeof(range), " [%lld..%lld]",
+                     (long long)s->min, (long long)s->max);
+        const char *def;
+        if (s->type == SET_SECRET) {
+            /* Whether it is set, never what it is. */
+            const char *v = getenv(s->env);
+            def = v && *v ? "(set)" : "(unset)";
+        } else {
+            def = *s->def ? s->def : "(empty)";
+        }
+        fprintf(out, "  %-20s %-26s default %s%s\n      %s\n", s->flag,
+                s->env, def, range, s->help);
     }
 }
 
@@ -242,7 +308,8 @@ void rv_config_register_secrets(const struct rv_config *cfg)
     rv_log_add_secret(cfg->api_token);
     struct rv_redis_addr addr;
     char err[256];
-    if (cfg->redis_url && rv_redis_parse_url(cfg->redis_url, &addr, err, sizeof(err)) == RV_OK)
+    if (cfg->redis_url &&
+        rv_redis_parse_url(cfg->redis_url, &addr, err, sizeof(err)) == RV_OK)
         rv_log_add_secret(addr.pass);
 }
 

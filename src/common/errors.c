@@ -1,6 +1,8 @@
 /* See errors.h. */
 #include "common/errors.h"
 
+/* Indexed by code; a code missing here would show as "internal" (and
+ * tests/unit/test_errors.c fails). */
 static const struct {
     const char *name;
     const char *text;
@@ -10,9 +12,11 @@ static const struct {
     [RV_ERR_INVALID] = {"invalid", "invalid input"},
     [RV_ERR_NOT_FOUND] = {"not_found", "not found"},
     [RV_ERR_EXISTS] = {"exists", "already exists"},
-    [RV_ERR_NO_GITHUB] = {"no_github", "the repo has no GitHub name, so it has no pull requests to sync"},
+    [RV_ERR_NO_GITHUB] = {"no_github", "the repo has no GitHub name, so it "
+                                       "has no pull requests to sync"},
     [RV_ERR_FENCED] = {"fenced", "a newer sync owns this repo and kind"},
-    [RV_ERR_STALE_JOB] = {"stale_job", "the job no longer matches the repo's state"},
+    [RV_ERR_STALE_JOB] = {"stale_job",
+                          "the job no longer matches the repo's state"},
     [RV_ERR_RETRY] = {"retry", "the data changed meanwhile; try again"},
     [RV_ERR_REDIS] = {"redis", "Redis is unreachable"},
     [RV_ERR_PROTOCOL] = {"protocol", "unexpected answer from Redis"},

@@ -28,10 +28,25 @@ static char *repo_key(char *buf, const char *id, const char *suffix)
     return buf;
 }
 
-char *rv_key_meta(char *buf, const char *id) { return repo_key(buf, id, "meta"); }
-char *rv_key_branches(char *buf, const char *id) { return repo_key(buf, id, "branches"); }
-char *rv_key_prs(char *buf, const char *id) { return repo_key(buf, id, "prs"); }
-char *rv_key_overview(char *buf, const char *id) { return repo_key(buf, id, "overview"); }
+char *rv_key_meta(char *buf, const char *id)
+{
+    return repo_key(buf, id, "meta");
+}
+
+char *rv_key_branches(char *buf, const char *id)
+{
+    return repo_key(buf, id, "branches");
+}
+
+char *rv_key_prs(char *buf, const char *id)
+{
+    return repo_key(buf, id, "prs");
+}
+
+char *rv_key_overview(char *buf, const char *id)
+{
+    return repo_key(buf, id, "overview");
+}
 
 char *rv_key_processing(char *buf, const char *worker_id)
 {

@@ -1,7 +1,9 @@
 /* See log.h. */
 #include "common/log.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +12,20 @@
 #include "common/util.h"
 
 #define LOG_MAX_SECRETS 16
+#define LOG_MIN_SECRET 4          /* shorter values would hit plain words */
 #define LOG_REDACTED "[redacted]"
+#define LOG_REDACTED_SHORT "***"  /* in place, for secrets under 10 bytes */
+#define LOG_MSG_MAX 16384         /* longer strings are cut, after redaction */
+#define LOG_MAX_DEPTH 16          /* deeper field values are not copied */
 
 rv_log_level rv_log_min_level = RV_LOG_INFO;
 
+/* log_lock guards everything below, and the write of each line, so lines
+ * from threads of one process never interleave. Lines from several
+ * processes do not either: each is sent with one write(2). */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *log_secrets[LOG_MAX_SECRETS];
+static char *log_secrets[LOG_MAX_SECRETS]; /* longest first; owned */
+static size_t log_secret_lens[LOG_MAX_SECRETS];
 static int log_nsecrets;
 static char log_process[32];
 static int log_fd = 2;
@@ -39,20 +49,34 @@ int rv_log_parse_level(const char *s, rv_log_level *out)
 
 void rv_log_set_process(const char *name)
 {
+    pthread_mutex_lock(&log_lock);
     rv_strlcpy(log_process, name ? name : "", sizeof(log_process));
+    pthread_mutex_unlock(&log_lock);
 }
 
 void rv_log_add_secret(const char *secret)
 {
-    /* Very short values would redact ordinary words; they are no secret
-     * worth the name and are refused by nothing else, so skip them. */
-    if (!secret || strlen(secret) < 4)
+    if (!secret || strlen(secret) < LOG_MIN_SECRET)
         return;
+    size_t len = strlen(secret);
     pthread_mutex_lock(&log_lock);
-    if (log_nsecrets < LOG_MAX_SECRETS) {
-        char *copy = strdup(secret);
-        if (copy)
-            log_secrets[log_nsecrets++] = copy;
+    bool known = false;
+    for (int i = 0; i < log_nsecrets && !known; i++)
+        known = strcmp(log_secrets[i], secret) == 0;
+    char *copy = NULL;
+    if (!known && log_nsecrets < LOG_MAX_SECRETS)
+        copy = strdup(secret);
+    if (copy) {
+        /* Keep the longest first, so a secret that contains another is
+         * replaced whole rather than leaving its tail visible. */
+        int i = log_nsecrets++;
+        while (i > 0 && log_secret_lens[i - 1] < len) {
+            log_secrets[i] = log_secrets[i - 1];
+            log_secret_lens[i] = log_secret_lens[i - 1];
+            i--;
+        }
+        log_secrets[i] = copy;
+        log_secret_lens[i] = len;
     }
     pthread_mutex_unlock(&log_lock);
 }
@@ -60,32 +84,58 @@ void rv_log_add_secret(const char *secret)
 void rv_log_clear_secrets(void)
 {
     pthread_mutex_lock(&log_lock);
-    for (int i = 0; i < log_nsecrets; i++)
+    for (int i = 0; i < log_nsecrets; i++) {
         free(log_secrets[i]);
+        log_secrets[i] = NULL;
+    }
     log_nsecrets = 0;
     pthread_mutex_unlock(&log_lock);
 }
 
 void rv_log_set_fd(int fd)
 {
+    pthread_mutex_lock(&log_lock);
     log_fd = fd < 0 ? 2 : fd;
+    pthread_mutex_unlock(&log_lock);
 }
 
-/* Caller holds log_lock. The marker replaces a secret only where it fits
- * (every secret is at least 4 bytes, the marker is cut to the secret's
- * length), so the string never grows. */
-static void redact_locked(char *s)
+/* Caller holds log_lock. The length of the registered secret that starts
+ * at s (at most len bytes available), or 0. */
+static size_t secret_at_locked(const char *s, size_t len)
 {
     for (int i = 0; i < log_nsecrets; i++) {
-        const char *sec = log_secrets[i];
-        size_t slen = strlen(sec);
-        char *hit;
-        while ((hit = strstr(s, sec)) != NULL) {
-            size_t mlen = strlen(LOG_REDACTED) < slen ? strlen(LOG_REDACTED) : slen;
-            memcpy(hit, LOG_REDACTED, mlen);
-            memmove(hit + mlen, hit + slen, strlen(hit + slen) + 1);
+        size_t n = log_secret_lens[i];
+        if (n <= len && memcmp(s, log_secrets[i], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* Caller holds log_lock. Copies len bytes of s into out, replacing each
+ * secret by "[redacted]"; out must hold redact_bound(len) bytes. One pass,
+ * so a marker is never searched again. Returns the bytes written. */
+static size_t redact_into_locked(const char *s, size_t len, char *out)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < len;) {
+        size_t n = log_nsecrets ? secret_at_locked(s + r, len - r) : 0;
+        if (n) {
+            memcpy(out + w, LOG_REDACTED, strlen(LOG_REDACTED));
+            w += strlen(LOG_REDACTED);
+            r += n;
+        } else {
+            out[w++] = s[r++];
         }
     }
+    return w;
+}
+
+/* Every secret has at least LOG_MIN_SECRET bytes and becomes a 10-byte
+ * marker, so output grows at most 10/4 times. */
+static size_t redact_bound(size_t len)
+{
+    return len / LOG_MIN_SECRET * strlen(LOG_REDACTED) + len % LOG_MIN_SECRET +
+           1;
 }
 
 void rv_log_redact(char *s)
@@ -93,85 +143,220 @@ void rv_log_redact(char *s)
     if (!s)
         return;
     pthread_mutex_lock(&log_lock);
-    redact_locked(s);
+    /* In place, the writer never passes the reader: a secret of 10 bytes
+     * or more becomes "[redacted]", a shorter one "***". */
+    size_t len = strlen(s), w = 0, r = 0;
+    while (r < len) {
+        size_t n = secret_at_locked(s + r, len - r);
+        if (n) {
+            const char *mark =
+                n >= strlen(LOG_REDACTED) ? LOG_REDACTED : LOG_REDACTED_SHORT;
+            memmove(s + w, mark, strlen(mark));
+            w += strlen(mark);
+            r += n;
+        } else {
+            s[w++] = s[r++];
+        }
+    }
+    s[w] = '\0';
     pthread_mutex_unlock(&log_lock);
 }
 
-/* A JSON string from arbitrary bytes: invalid UTF-8 bytes become '?', so
- * nothing is dropped silently and jansson always accepts it. */
-static json_t *safe_string(const char *s)
+/* The length of the valid UTF-8 sequence at s (len bytes available), or 0
+ * when the bytes there are not one (overlong forms, surrogates and code
+ * points past U+10FFFF are invalid, as jansson requires). */
+static size_t utf8_seq(const unsigned char *s, size_t len)
 {
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
-        return json_string("(unprintable)");
-    for (unsigned char *p = (unsigned char *)copy; *p; p++)
-        if (*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
+    unsigned c = s[0];
+    size_t n;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return n;
+}
+
+/* Caller holds log_lock. A JSON string of len bytes of s with secrets
+ * redacted and every byte that is not valid UTF-8 replaced by U+FFFD, so
+ * jansson accepts it and nothing vanishes silently. New reference, or NULL
+ * when out of memory. */
+static json_t *clean_string_locked(const char *s, size_t len)
+{
+    char *red = malloc(redact_bound(len));
+    if (!red)
+        return NULL;
+    size_t rlen = redact_into_locked(s, len, red);
+    if (rlen > LOG_MSG_MAX)
+        rlen = LOG_MSG_MAX; /* a cut sequence at the end becomes U+FFFD */
+    char *out = malloc(rlen * 3 + 1);
+    json_t *j = NULL;
+    if (out) {
+        size_t w = 0;
+        for (size_t r = 0; r < rlen;) {
+            size_t n = utf8_seq((const unsigned char *)red + r, rlen - r);
+            if (n == 0) {
+                memcpy(out + w, "\xef\xbf\xbd", 3);
+                w += 3;
+                r++;
+            } else {
+                memcpy(out + w, red + r, n);
+                w += n;
+                r += n;
+            }
+        }
+        j = json_stringn(out, w);
+        free(out);
+    }
+    free(red);
     return j;
+}
+
+/* Caller holds log_lock. A copy of a field value with every string in it
+ * cleaned (the caller's value may be shared, so it is never changed in
+ * place). New reference, or NULL when out of memory. */
+static json_t *clean_value_locked(json_t *v, int depth)
+{
+    if (depth > LOG_MAX_DEPTH)
+        return json_string("(too deep)");
+    if (json_is_string(v))
+        return clean_string_locked(json_string_value(v), json_string_length(v));
+    if (json_is_object(v)) {
+        json_t *copy = json_object();
+        const char *key;
+        json_t *member;
+        json_object_foreach(v, key, member) {
+            if (copy)
+                json_object_set_new(copy, key,
+                                    clean_value_locked(member, depth + 1));
+        }
+        return copy;
+    }
+    if (json_is_array(v)) {
+        json_t *copy = json_array();
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item) {
+            if (copy)
+                json_array_append_new(copy,
+                                      clean_value_locked(item, depth + 1));
+        }
+        return copy;
+    }
+    return json_incref(v);
+}
+
+static bool is_reserved_key(const char *key)
+{
+    static const char *const reserved[] = {"ts", "level", "proc",
+                                           "msg", "repo", "job"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        if (strcmp(key, reserved[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Formats fmt into a malloc'd string (freed by the caller), or NULL. */
+static char *format_message(const char *fmt, va_list ap, size_t *out_len)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (msg)
+        vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    *out_len = msg ? (size_t)n : 0;
+    return msg;
+}
+
+/* Caller holds log_lock. Sends len bytes with one write(2) unless the
+ * kernel takes only part (then the rest follows). */
+static void write_all_locked(const char *text, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(log_fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
 }
 
 void rv_log_write(rv_log_level level, const char *repo, const char *job,
                   json_t *fields, const char *fmt, ...)
 {
-    char msg[2048], ts[32];
+    char ts[32];
+    if (level < rv_log_min_level) {
+        json_decref(fields);
+        return;
+    }
+    size_t msglen;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *msg = format_message(fmt, ap, &msglen);
     va_end(ap);
     rv_iso8601(rv_now_ms(), ts, sizeof(ts));
 
     json_t *line = json_object();
-    if (!line) {
-        json_decref(fields);
-        return;
-    }
+    if (!line)
+        goto out;
     json_object_set_new(line, "ts", json_string(ts));
     json_object_set_new(line, "level", json_string(level_names[level & 3]));
+    pthread_mutex_lock(&log_lock);
     if (log_process[0])
         json_object_set_new(line, "proc", json_string(log_process));
-    pthread_mutex_lock(&log_lock);
-    redact_locked(msg);
-    json_object_set_new(line, "msg", safe_string(msg));
+    json_object_set_new(line, "msg",
+                        msg ? clean_string_locked(msg, msglen)
+                            : json_string("(message lost: out of memory)"));
     if (repo)
-        json_object_set_new(line, "repo", safe_string(repo));
+        json_object_set_new(line, "repo",
+                            clean_string_locked(repo, strlen(repo)));
     if (job)
-        json_object_set_new(line, "job", safe_string(job));
+        json_object_set_new(line, "job", clean_string_locked(job, strlen(job)));
     if (json_is_object(fields)) {
         const char *key;
         json_t *value;
         json_object_foreach(fields, key, value) {
-            if (json_is_string(value)) {
-                char *copy = strdup(json_string_value(value));
-                if (!copy)
-                    continue;
-                redact_locked(copy);
-                json_object_set_new(line, key, safe_string(copy));
-                free(copy);
-            } else {
-                json_object_set(line, key, value);
-            }
+            if (!is_reserved_key(key))
+                json_object_set_new(line, key, clean_value_locked(value, 0));
         }
     }
-    pthread_mutex_unlock(&log_lock);
-    json_decref(fields);
-
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(line);
-    if (!text)
-        return;
-    size_t len = strlen(text);
-    text[len] = '\n'; /* json_dumps leaves room only for the NUL: reuse it */
-    ssize_t off = 0;
-    while ((size_t)off < len + 1) {
-        ssize_t n = write(log_fd, text + off, len + 1 - (size_t)off);
-        if (n <= 0)
-            break;
-        off += n;
+    if (text) {
+        /* json_dumps allocates strlen + 1 bytes: the NUL becomes the
+         * newline, so the line goes out in one write. */
+        size_t len = strlen(text);
+        text[len] = '\n';
+        write_all_locked(text, len + 1);
+        free(text);
     }
-    free(text);
+    pthread_mutex_unlock(&log_lock);
+
+out:
+    json_decref(line);
+    json_decref(fields);
+    free(msg);
 }

@@ -28,8 +28,9 @@ int rv_log_parse_level(const char *s, rv_log_level *out);
 /* Sets the component name written as "proc" on every line ("api", ...). */
 void rv_log_set_process(const char *name);
 
-/* Registers a secret that must never be printed (copied; empty is ignored).
- * At most 16 secrets. */
+/* Registers a secret that must never be printed (copied). Values shorter
+ * than 4 bytes are ignored (they would redact ordinary words), and so are
+ * repeats. At most 16 secrets. */
 void rv_log_add_secret(const char *secret);
 
 /* Forgets every registered secret (tests). */
@@ -59,8 +60,11 @@ void rv_log_write(rv_log_level level, const char *repo, const char *job,
             json_decref(fields);                                            \
     } while (0)
 
-/* Replaces every registered secret in `s` (in place, same length or
- * shorter). Exposed for code that must put library text in a response. */
+/* Replaces every registered secret in `s` in place. The result is never
+ * longer than `s`: a secret of 10 bytes or more becomes "[redacted]", a
+ * shorter one (secrets have at least 4 bytes) becomes "***". Log lines
+ * always use "[redacted]". Exposed for code that must put library text in
+ * a response or in Redis. */
 void rv_log_redact(char *s);
 
 #endif

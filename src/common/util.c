@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,16 @@ int64_t rv_mono_ms(void)
 
 void rv_iso8601(int64_t ms, char *buf, size_t size)
 {
-    /* Clamp to years 0001..9999 so gmtime_r and the format never fail. */
+    /* Clamp to years 0001..9999 so the arithmetic below cannot overflow and
+     * the year always has four digits. */
     const int64_t min_ms = -62135596800000LL, max_ms = 253402300799999LL;
+    if (!buf || size == 0)
+        return;
     if (ms < min_ms)
         ms = min_ms;
     if (ms > max_ms)
         ms = max_ms;
-    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000; /* floor */
     int millis = (int)(ms - secs * 1000);
     time_t t = (time_t)secs;
     struct tm tm;
@@ -41,11 +45,13 @@ void rv_iso8601(int64_t ms, char *buf, size_t size)
         snprintf(buf, size, "1970-01-01T00:00:00.000Z");
         return;
     }
-    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, millis);
 }
 
-/* Days from 1970-01-01 to the given civil date (proleptic Gregorian). */
+/* Days from 1970-01-01 to the given civil date (proleptic Gregorian;
+ * H. Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
@@ -56,6 +62,15 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30,
+                                 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* Reads exactly n decimal digits. */
 static int digits(const char *s, int n, int *out)
 {
     int v = 0;
@@ -71,10 +86,12 @@ static int digits(const char *s, int n, int *out)
 int rv_parse_iso8601(const char *s, int64_t *out_ms)
 {
     int y, mo, d, h, mi, se, ms = 0;
-    if (!s || strlen(s) < 20 || digits(s, 4, &y) || s[4] != '-' ||
-        digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
-        s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' ||
-        digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+    /* Each check runs only if the ones before passed, so the fixed offsets
+     * never read past the NUL of a short string. */
+    if (!s || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) ||
+        s[7] != '-' || digits(s + 8, 2, &d) || s[10] != 'T' ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) ||
+        s[16] != ':' || digits(s + 17, 2, &se))
         return -1;
     const char *p = s + 19;
     if (*p == '.') {
@@ -92,8 +109,8 @@ int rv_parse_iso8601(const char *s, int64_t *out_ms)
             frac *= 10;
         ms = frac;
     }
-    if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-        mi > 59 || se > 60)
+    if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 ||
+        d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
         return -1;
     int64_t days = days_from_civil(y, mo, d);
     *out_ms = ((days * 24 + h) * 60 + mi) * 60000LL + se * 1000LL + ms;
@@ -102,6 +119,10 @@ int rv_parse_iso8601(const char *s, int64_t *out_ms)
 
 static bool id_char(char c, bool first)
 {
+    /* isalnum() in the C locale is ASCII only; say so explicitly anyway,
+     * so a locale change can never let UTF-8 bytes through. */
+    if ((unsigned char)c > 127)
+        return false;
     if (isalnum((unsigned char)c))
         return true;
     return !first && (c == '.' || c == '_' || c == '-');
@@ -113,7 +134,7 @@ bool rv_repo_id_valid(const char *id)
         return false;
     size_t n = 0;
     for (const char *p = id; *p; p++, n++) {
-        if (n >= RV_REPO_ID_MAX || !id_char(*p, p == id) || (unsigned char)*p > 127)
+        if (n >= RV_REPO_ID_MAX || !id_char(*p, p == id))
             return false;
     }
     return true;
@@ -121,28 +142,31 @@ bool rv_repo_id_valid(const char *id)
 
 bool rv_github_name_valid(const char *s)
 {
-    if (!s)
+    if (!s || strlen(s) > 200)
         return false;
     const char *slash = strchr(s, '/');
     if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/'))
         return false;
-    if (strlen(s) > 200)
-        return false;
     for (const char *p = s; *p; p++) {
         if (p == slash)
             continue;
-        if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-') ||
-            (unsigned char)*p > 127)
+        if ((unsigned char)*p > 127 ||
+            !(isalnum((unsigned char)*p) || *p == '.' || *p == '_' ||
+              *p == '-'))
             return false;
     }
-    /* "." and ".." are not names. */
-    if ((slash - s == 1 && s[0] == '.') || !strcmp(slash + 1, ".") || !strcmp(slash + 1, ".."))
+    /* "." and ".." are path tricks, not names. */
+    size_t owner_len = (size_t)(slash - s);
+    if ((owner_len == 1 && s[0] == '.') ||
+        (owner_len == 2 && s[0] == '.' && s[1] == '.') ||
+        !strcmp(slash + 1, ".") || !strcmp(slash + 1, ".."))
         return false;
     return true;
 }
 
-/* The userinfo of scheme://userinfo@host..., as [start, end) offsets;
- * false when there is none. */
+/* The userinfo of scheme://userinfo@host..., as [start, end) offsets (end
+ * includes the '@'); false when there is none. The last '@' of the
+ * authority counts, as in browsers, so a password holding '@' is covered. */
 static bool find_userinfo(const char *url, size_t *start, size_t *end)
 {
     const char *scheme = strstr(url, "://");
@@ -161,54 +185,80 @@ static bool find_userinfo(const char *url, size_t *start, size_t *end)
     return true;
 }
 
+static bool is_http(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+}
+
 /* True when the userinfo is a credential: it has a password, or it is a
- * bare token on http(s) (a user name alone is kept for ssh). */
+ * bare name on http(s), where it can only be a token (ssh needs its user
+ * name, so "ssh://git@host" keeps it). */
 static bool userinfo_is_secret(const char *url, size_t start, size_t end)
 {
-    for (size_t i = start; i < end; i++)
-        if (url[i] == ':')
-            return true;
-    return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0;
+    if (memchr(url + start, ':', end - start))
+        return true;
+    return is_http(url);
+}
+
+/* True when the authority after "://" (past any userinfo) names a host. */
+static bool has_host(const char *url)
+{
+    const char *auth = strstr(url, "://") + 3;
+    size_t authlen = strcspn(auth, "/?#");
+    size_t s, e;
+    const char *host = find_userinfo(url, &s, &e) ? url + e : auth;
+    return host < auth + authlen && *host != ':';
 }
 
 bool rv_remote_url_valid(const char *url)
 {
-    if (!url || !*url)
-        return false;
-    size_t len = strlen(url);
-    if (len > 2048)
+    if (!url || !*url || strlen(url) > 2048)
         return false;
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return false;
+    /* A leading '-' would be read as an option by git or ssh. */
     if (url[0] == '-')
         return false;
     size_t s, e;
     if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e))
         return false;
-    if (!strncmp(url, "https://", 8) || !strncmp(url, "http://", 7) ||
-        !strncmp(url, "ssh://", 6) || !strncmp(url, "git://", 6))
-        return strlen(strstr(url, "://") + 3) > 0;
+    if (is_http(url) || !strncmp(url, "ssh://", 6) ||
+        !strncmp(url, "git://", 6))
+        return has_host(url);
     if (!strncmp(url, "file://", 7))
         return url[7] == '/';
+    if (strstr(url, "://"))
+        return false; /* an unknown scheme */
     if (url[0] == '/')
         return true;
-    /* scp-like: [user@]host:path, with no "://" and a ':' before any '/'. */
+    /* scp-like: [user@]host:path, with a ':' before any '/'. */
     const char *colon = strchr(url, ':');
     const char *slash = strchr(url, '/');
-    return colon && colon != url && (!slash || colon < slash) && colon[1];
+    return colon && colon != url && colon[-1] != '@' &&
+           (!slash || colon < slash) && colon[1];
 }
 
 int rv_url_strip_credentials(const char *url, char *buf, size_t size)
 {
     size_t s, e;
+    if (!buf || size == 0)
+        return -1;
     if (!url)
         url = "";
     if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e)) {
         int n = snprintf(buf, size, "%.*s%s", (int)s, url, url + e);
-        return n < 0 || (size_t)n >= size ? -1 : 0;
+        if (n < 0 || (size_t)n >= size) {
+            buf[0] = '\0'; /* never hand back a cut URL */
+            return -1;
+        }
+        return 0;
     }
-    return rv_strlcpy(buf, url, size);
+    if (rv_strlcpy(buf, url, size) != 0) {
+        buf[0] = '\0';
+        return -1;
+    }
+    return 0;
 }
 
 bool rv_kind_valid(const char *kind)
@@ -218,27 +268,57 @@ bool rv_kind_valid(const char *kind)
 
 int rv_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
+    /* strtoll skips leading blanks; a setting of " 5" is a typo, refuse. */
     if (!s || !*s || isspace((unsigned char)*s))
         return -1;
     errno = 0;
     char *end = NULL;
     long long v = strtoll(s, &end, 10);
-    if (errno != 0 || !end || *end != '\0' || v < min || v > max)
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
         return -1;
     *out = v;
     return 0;
 }
 
+/* Fills buf with random bytes: getrandom, then /dev/urandom, then a PRNG
+ * seeded from time, pid and the address space (unique enough for ids,
+ * which need not be secret). */
+static void random_bytes(unsigned char *buf, size_t len)
+{
+    ssize_t got = getrandom(buf, len, GRND_NONBLOCK);
+    if (got == (ssize_t)len)
+        return;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, len);
+        close(fd);
+        if (n == (ssize_t)len)
+            return;
+    }
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static uint64_t state;
+    pthread_mutex_lock(&lock);
+    if (state == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^
+                ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&ts;
+        state |= 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        /* splitmix64 */
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        buf[i] = (unsigned char)(z ^ (z >> 31));
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 void rv_job_id_new(char *buf, size_t size)
 {
     unsigned char rnd[8];
-    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-        /* No entropy yet: time, pid and a counter are unique enough. */
-        static unsigned counter;
-        unsigned long long x = (unsigned long long)rv_mono_ms() ^
-                               ((unsigned long long)getpid() << 32) ^ ++counter;
-        memcpy(rnd, &x, sizeof(rnd));
-    }
+    random_bytes(rnd, sizeof(rnd));
     snprintf(buf, size, "j-%llx-%02x%02x%02x%02x%02x%02x%02x%02x",
              (unsigned long long)rv_now_ms(), rnd[0], rnd[1], rnd[2], rnd[3],
              rnd[4], rnd[5], rnd[6], rnd[7]);

@@ -29,13 +29,21 @@ bool rv_repo_id_valid(const char *id);
 bool rv_github_name_valid(const char *s);
 
 /* True for a remote URL the worker can fetch: https://, http://, ssh://,
- * file://, scp-like user@host:path, or an absolute local path. No control
- * characters, at most 2048 bytes. */
+ * git:// (each with a host), file:///path, scp-like [user@]host:path, or an
+ * absolute local path. No control characters, no leading '-', at most 2048
+ * bytes. A URL carrying a credential (see rv_url_strip_credentials) is
+ * refused: users set GITHUB_TOKEN instead. */
 bool rv_remote_url_valid(const char *url);
 
-/* Copies url into buf with any "user:password@" or "token@" userinfo
- * removed ("https://x:y@h/p" -> "https://h/p"). Returns 0, or -1 if buf is
- * too small. Used before a URL is stored, logged or shown. */
+/* Copies url into buf with any credential in its userinfo removed. A
+ * credential is userinfo with a password ("user:pass@", any scheme) or any
+ * userinfo on http(s) ("token@", which can only be a token there):
+ *   https://x:y@h/p  -> https://h/p      https://tok@h/p -> https://h/p
+ *   ssh://git:pw@h/p -> ssh://h/p
+ * A plain user name for ssh is kept, since ssh needs it:
+ *   ssh://git@h/p and scp-like git@github.com:o/r.git are unchanged.
+ * Returns 0, or -1 (buf set to "") if buf is too small. Used before a URL
+ * is stored, logged or shown. */
 int rv_url_strip_credentials(const char *url, char *buf, size_t size);
 
 /* True when kind is "branches" or "prs". */
