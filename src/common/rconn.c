@@ -1,13 +1,32 @@
-/* See rconn.h. */
+/*
+ * See rconn.h.
+ *
+ * URLs accepted by rv_redis_parse_url:
+ *   redis://host, redis://host:port/db, redis://[::1]:6379/2
+ *   redis://user:pass@host   AUTH user pass (Redis 6 ACL user)
+ *   redis://:pass@host       AUTH pass
+ *   redis://pass@host        AUTH pass (as redis-cli reads it)
+ *   unix:///path/to.sock?db=N&user=U&password=P   (each parameter optional)
+ * User and password are percent-decoded (a '@', ':' or '/' in a password
+ * must be written %40, %3A, %2F). The scheme is case-insensitive. redis://
+ * takes no query parameters; rediss:// is refused since there is no TLS.
+ *
+ * Reconnect policy (both flavours): losing an established connection allows
+ * an immediate reconnect; each failed connect attempt then doubles the wait
+ * before the next one, from 100 ms up to 5 s, and a success resets it.
+ *
+ * hiredis writes to sockets without MSG_NOSIGNAL: every binary (and test)
+ * must ignore SIGPIPE, or a write to a dead Redis kills the process.
+ */
 #include "common/rconn.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <hiredis/adapters/libevent.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <strings.h>
 
 #include "common/errors.h"
 #include "common/log.h"
@@ -27,7 +46,8 @@ static int hexval(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Percent-decodes [s, s+len) into out. 0, or -1 if malformed/too long. */
+/* Percent-decodes [s, s+len) into out (size bytes). Returns 0, or -1 when
+ * malformed, too long, or decoding to a NUL byte. */
 static int pct_decode(const char *s, size_t len, char *out, size_t size)
 {
     size_t o = 0;
@@ -50,10 +70,161 @@ static int pct_decode(const char *s, size_t len, char *out, size_t size)
     return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *msg)
+/* Sets err to msg (a fixed text: never any part of the URL, which may hold
+ * a password) and returns RV_ERR_CONFIG. */
+static int url_fail(char *err, size_t errlen, const char *msg)
 {
-    snprintf(err, errlen, "%s", msg);
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
     return RV_ERR_CONFIG;
+}
+
+/* Parses the query of a unix:// URL: db=N, user=U, password=P joined by
+ * '&'. q points just past the '?'. */
+static int parse_unix_query(const char *q, struct rv_redis_addr *out,
+                            char *err, size_t errlen)
+{
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', n);
+        if (!eq)
+            return url_fail(err, errlen,
+                            "unix:// parameters must be name=value");
+        size_t nlen = (size_t)(eq - q);
+        const char *val = eq + 1;
+        size_t vlen = n - nlen - 1;
+        if (nlen == 2 && strncmp(q, "db", 2) == 0) {
+            char num[8];
+            int64_t db;
+            if (vlen == 0 || vlen >= sizeof(num))
+                return url_fail(err, errlen,
+                                "the Redis database must be a number in "
+                                "0..15");
+            memcpy(num, val, vlen);
+            num[vlen] = '\0';
+            if (rv_parse_i64(num, 0, 15, &db) != 0)
+                return url_fail(err, errlen,
+                                "the Redis database must be a number in "
+                                "0..15");
+            out->db = (int)db;
+        } else if (nlen == 8 && strncmp(q, "password", 8) == 0) {
+            if (pct_decode(val, vlen, out->pass, sizeof(out->pass)) != 0)
+                return url_fail(err, errlen,
+                                "malformed password in the Redis URL");
+        } else if (nlen == 4 && strncmp(q, "user", 4) == 0) {
+            if (pct_decode(val, vlen, out->user, sizeof(out->user)) != 0)
+                return url_fail(err, errlen,
+                                "malformed user in the Redis URL");
+        } else {
+            return url_fail(err, errlen,
+                            "unknown unix:// parameter (known: db, user, "
+                            "password)");
+        }
+        if (!amp)
+            break;
+        q = amp + 1;
+    }
+    return RV_OK;
+}
+
+static int parse_unix_url(const char *path, struct rv_redis_addr *out,
+                          char *err, size_t errlen)
+{
+    const char *q = strchr(path, '?');
+    size_t plen = q ? (size_t)(q - path) : strlen(path);
+    if (plen < 2 || path[0] != '/')
+        return url_fail(err, errlen,
+                        "unix:// needs an absolute socket path, e.g. "
+                        "unix:///run/redis.sock");
+    /* sun_path holds 108 bytes on Linux, with the NUL. */
+    if (plen >= 108 || plen >= sizeof(out->path))
+        return url_fail(err, errlen,
+                        "the Redis socket path is too long (107 bytes at "
+                        "most)");
+    memcpy(out->path, path, plen);
+    out->path[plen] = '\0';
+    out->is_unix = true;
+    return q ? parse_unix_query(q + 1, out, err, errlen) : RV_OK;
+}
+
+/* Parses "[user:]pass" of [p, at) into out. */
+static int parse_userinfo(const char *p, const char *at,
+                          struct rv_redis_addr *out, char *err, size_t errlen)
+{
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon) {
+        if (pct_decode(p, (size_t)(at - p), out->pass, sizeof(out->pass)))
+            return url_fail(err, errlen,
+                            "malformed password in the Redis URL");
+        return RV_OK;
+    }
+    if (pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)))
+        return url_fail(err, errlen, "malformed user in the Redis URL");
+    if (pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass,
+                   sizeof(out->pass)))
+        return url_fail(err, errlen, "malformed password in the Redis URL");
+    return RV_OK;
+}
+
+/* Parses host[:port] or [v6][:port] of [p, end) into out. */
+static int parse_hostport(const char *p, const char *end,
+                          struct rv_redis_addr *out, char *err, size_t errlen)
+{
+    const char *host_end;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb)
+            return url_fail(err, errlen,
+                            "unterminated IPv6 address in the Redis URL");
+        size_t hlen = (size_t)(rb - p - 1);
+        if (hlen == 0 || hlen >= sizeof(out->host))
+            return url_fail(err, errlen,
+                            "bad IPv6 address in the Redis URL");
+        memcpy(out->host, p + 1, hlen);
+        out->host[hlen] = '\0';
+        for (const char *c = out->host; *c; c++)
+            if (!(isxdigit((unsigned char)*c) || *c == ':' || *c == '.'))
+                return url_fail(err, errlen,
+                                "bad IPv6 address in the Redis URL");
+        host_end = rb + 1;
+    } else {
+        host_end = p;
+        while (host_end < end && *host_end != ':')
+            host_end++;
+        size_t hlen = (size_t)(host_end - p);
+        if (hlen == 0)
+            return url_fail(err, errlen, "the Redis URL has no host");
+        if (hlen >= sizeof(out->host))
+            return url_fail(err, errlen, "the Redis host name is too long");
+        memcpy(out->host, p, hlen);
+        out->host[hlen] = '\0';
+        for (const char *c = out->host; *c; c++)
+            if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' ||
+                  *c == '_'))
+                return url_fail(err, errlen,
+                                "the Redis URL has an invalid host");
+    }
+    if (host_end == end)
+        return RV_OK;
+    if (*host_end != ':')
+        return url_fail(err, errlen,
+                        "malformed Redis URL: expected ':port' after the "
+                        "host");
+    char port[8];
+    size_t n = (size_t)(end - host_end - 1);
+    int64_t v;
+    if (n == 0 || n >= sizeof(port))
+        return url_fail(err, errlen,
+                        "the Redis port must be a number in 1..65535");
+    memcpy(port, host_end + 1, n);
+    port[n] = '\0';
+    if (!isdigit((unsigned char)port[0]) ||
+        rv_parse_i64(port, 1, 65535, &v) != 0)
+        return url_fail(err, errlen,
+                        "the Redis port must be a number in 1..65535");
+    out->port = (int)v;
+    return RV_OK;
 }
 
 int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
@@ -61,201 +232,232 @@ int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
 {
     memset(out, 0, sizeof(*out));
     out->port = 6379;
+    if (err && errlen)
+        err[0] = '\0';
     if (!url || !*url)
-        return fail(err, errlen, "the Redis URL is empty");
-    if (strncmp(url, "rediss://", 9) == 0)
-        return fail(err, errlen, "rediss:// (TLS) is not supported; use redis:// or unix://");
-    if (strncmp(url, "unix://", 7) == 0) {
-        const char *path = url + 7;
-        const char *q = strchr(path, '?');
-        size_t plen = q ? (size_t)(q - path) : strlen(path);
-        if (plen == 0 || path[0] != '/' || plen >= sizeof(out->path))
-            return fail(err, errlen, "unix:// needs an absolute socket path, e.g. unix:///run/redis.sock");
-        memcpy(out->path, path, plen);
-        out->path[plen] = '\0';
-        out->is_unix = true;
-        while (q && *q) {
-            q++;
-            const char *amp = strchr(q, '&');
-            size_t n = amp ? (size_t)(amp - q) : strlen(q);
-            char param[512];
-            if (n >= sizeof(param))
-                return fail(err, errlen, "unix:// query parameter too long");
-            memcpy(param, q, n);
-            param[n] = '\0';
-            int64_t db;
-            if (strncmp(param, "db=", 3) == 0) {
-                if (rv_parse_i64(param + 3, 0, 15, &db) != 0)
-                    return fail(err, errlen, "db must be a number in 0..15");
-                out->db = (int)db;
-            } else if (strncmp(param, "password=", 9) == 0) {
-                if (pct_decode(param + 9, strlen(param + 9), out->pass, sizeof(out->pass)) != 0)
-                    return fail(err, errlen, "malformed password in the Redis URL");
-            } else if (strncmp(param, "user=", 5) == 0) {
-                if (pct_decode(param + 5, strlen(param + 5), out->user, sizeof(out->user)) != 0)
-                    return fail(err, errlen, "malformed user in the Redis URL");
-            } else {
-                return fail(err, errlen, "unknown unix:// parameter (known: db, user, password)");
-            }
-            q = amp;
-        }
-        return RV_OK;
-    }
-    if (strncmp(url, "redis://", 8) != 0)
-        return fail(err, errlen, "the Redis URL must start with redis:// or unix://");
+        return url_fail(err, errlen, "the Redis URL is empty");
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return url_fail(err, errlen,
+                            "the Redis URL contains a blank or a control "
+                            "character");
+    if (strncasecmp(url, "rediss://", 9) == 0)
+        return url_fail(err, errlen,
+                        "rediss:// (TLS) is not supported; use redis:// or "
+                        "unix://");
+    if (strncasecmp(url, "unix://", 7) == 0)
+        return parse_unix_url(url + 7, out, err, errlen);
+    if (strncasecmp(url, "redis://", 8) != 0)
+        return url_fail(err, errlen,
+                        "the Redis URL must start with redis:// or unix://");
     const char *p = url + 8;
+    /* The authority ends at the first '/', '?' or '#' after the last '@'
+     * before such a character: a password with a raw '/' is malformed. */
     const char *end = p + strcspn(p, "/?#");
     const char *at = NULL;
     for (const char *c = p; c < end; c++)
         if (*c == '@')
             at = c;
+    int rc;
     if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon) {
-            if (pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)) != 0 ||
-                pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass, sizeof(out->pass)) != 0)
-                return fail(err, errlen, "malformed user or password in the Redis URL");
-        } else if (pct_decode(p, (size_t)(at - p), out->pass, sizeof(out->pass)) != 0) {
-            return fail(err, errlen, "malformed password in the Redis URL");
-        }
+        if ((rc = parse_userinfo(p, at, out, err, errlen)) != RV_OK)
+            goto out;
         p = at + 1;
     }
-    const char *host_end;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb)
-            return fail(err, errlen, "unterminated IPv6 address in the Redis URL");
-        if ((size_t)(rb - p - 1) >= sizeof(out->host) || rb == p + 1)
-            return fail(err, errlen, "bad IPv6 address in the Redis URL");
-        memcpy(out->host, p + 1, (size_t)(rb - p - 1));
-        out->host[rb - p - 1] = '\0';
-        host_end = rb + 1;
-    } else {
-        host_end = p;
-        while (host_end < end && *host_end != ':')
-            host_end++;
-        size_t hlen = (size_t)(host_end - p);
-        if (hlen == 0 || hlen >= sizeof(out->host))
-            return fail(err, errlen, "the Redis URL has no host");
-        memcpy(out->host, p, hlen);
-        out->host[hlen] = '\0';
-    }
-    for (const char *c = out->host; *c; c++)
-        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == ':' || *c == '_'))
-            return fail(err, errlen, "the Redis URL has an invalid host");
-    if (host_end < end) {
-        if (*host_end != ':')
-            return fail(err, errlen, "malformed Redis URL");
-        char port[8];
-        size_t n = (size_t)(end - host_end - 1);
-        int64_t v;
-        if (n == 0 || n >= sizeof(port))
-            return fail(err, errlen, "the Redis port must be a number in 1..65535");
-        memcpy(port, host_end + 1, n);
-        port[n] = '\0';
-        if (rv_parse_i64(port, 1, 65535, &v) != 0)
-            return fail(err, errlen, "the Redis port must be a number in 1..65535");
-        out->port = (int)v;
-    }
+    if ((rc = parse_hostport(p, end, out, err, errlen)) != RV_OK)
+        goto out;
     if (*end == '/' && end[1]) {
         int64_t db;
-        if (rv_parse_i64(end + 1, 0, 15, &db) != 0)
-            return fail(err, errlen, "the Redis database must be a number in 0..15");
+        if (!isdigit((unsigned char)end[1]) ||
+            rv_parse_i64(end + 1, 0, 15, &db) != 0) {
+            rc = url_fail(err, errlen,
+                          "the Redis database must be a number in 0..15");
+            goto out;
+        }
         out->db = (int)db;
     } else if (*end == '?' || *end == '#') {
-        return fail(err, errlen, "query parameters are not supported in redis:// URLs");
+        rc = url_fail(err, errlen,
+                      "query parameters are not supported in redis:// "
+                      "URLs");
+        goto out;
     }
-    return RV_OK;
+    rc = RV_OK;
+out:
+    if (rc != RV_OK) {
+        /* Leave no half-parsed credentials behind. */
+        memset(out, 0, sizeof(*out));
+        out->port = 6379;
+    }
+    return rc;
 }
 
+/* "host:port", "[v6]:port" or "unix:/path", for logs and errors. */
 static void addr_text(const struct rv_redis_addr *a, char *buf, size_t size)
 {
     if (a->is_unix)
         snprintf(buf, size, "unix:%s", a->path);
+    else if (strchr(a->host, ':'))
+        snprintf(buf, size, "[%s]:%d", a->host, a->port);
     else
         snprintf(buf, size, "%s:%d", a->host, a->port);
 }
 
-/* ---- blocking ---- */
-
-static int rsync_handshake(struct rv_rsync *r)
+/* The AUTH command for addr into argv/lens (3 slots); returns argc, 0 when
+ * no AUTH is needed. Borrowed pointers into addr. */
+static int auth_argv(const struct rv_redis_addr *a, const char **argv,
+                     size_t *lens)
 {
-    redisReply *rep = NULL;
-    if (r->addr.pass[0]) {
-        if (r->addr.user[0])
-            rep = redisCommand(r->ctx, "AUTH %s %s", r->addr.user, r->addr.pass);
-        else
-            rep = redisCommand(r->ctx, "AUTH %s", r->addr.pass);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            snprintf(r->err, sizeof(r->err), "AUTH refused: %s",
-                     rep ? rep->str : "connection lost");
-            rv_log_redact(r->err);
-            goto fail;
-        }
-        freeReplyObject(rep);
+    if (!a->user[0] && !a->pass[0])
+        return 0;
+    int n = 0;
+    argv[n] = "AUTH";
+    lens[n++] = 4;
+    if (a->user[0]) {
+        argv[n] = a->user;
+        lens[n++] = strlen(a->user);
     }
-    if (r->addr.db) {
-        rep = redisCommand(r->ctx, "SELECT %d", r->addr.db);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            snprintf(r->err, sizeof(r->err), "SELECT %d refused", r->addr.db);
-            goto fail;
-        }
-        freeReplyObject(rep);
-    }
-    return RV_OK;
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    redisFree(r->ctx);
-    r->ctx = NULL;
-    return RV_ERR_REDIS;
+    argv[n] = a->pass;
+    lens[n++] = strlen(a->pass);
+    return n;
 }
 
+static bool is_noscript(const redisReply *rep)
+{
+    return rep && rep->type == REDIS_REPLY_ERROR && rep->str &&
+           strncmp(rep->str, "NOSCRIPT", 8) == 0;
+}
+
+/* ---- blocking ---- */
+
+/* Sends one handshake command; on refusal or I/O error writes why into
+ * r->err and returns RV_ERR_REDIS. */
+static int rsync_step(struct rv_rsync *r, const char *what, int argc,
+                      const char **argv, const size_t *lens)
+{
+    redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
+    int rc = RV_OK;
+    char where[300];
+    addr_text(&r->addr, where, sizeof(where));
+    if (!rep) {
+        snprintf(r->err, sizeof(r->err),
+                 "connection to Redis at %.120s lost during %s: %.80s", where,
+                 what, r->ctx->errstr[0] ? r->ctx->errstr : "I/O error");
+        rc = RV_ERR_REDIS;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        /* Redis's texts (WRONGPASS, NOAUTH, ERR DB index...) never echo
+         * the password; redaction is a second line of defence. */
+        snprintf(r->err, sizeof(r->err), "Redis at %.120s refused %s: %.100s",
+                 where, what, rep->str ? rep->str : "");
+        rv_log_redact(r->err);
+        rc = RV_ERR_REDIS;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+/* AUTH, SELECT, or a PING when neither was needed, so that a server that
+ * wants a password is reported at connect time, not at the first command. */
+static int rsync_handshake(struct rv_rsync *r)
+{
+    const char *argv[3];
+    size_t lens[3];
+    int argc = auth_argv(&r->addr, argv, lens);
+    if (argc && rsync_step(r, "AUTH", argc, argv, lens) != RV_OK)
+        return RV_ERR_REDIS;
+    if (r->addr.db) {
+        char db[8];
+        snprintf(db, sizeof(db), "%d", r->addr.db);
+        const char *sel[2] = {"SELECT", db};
+        size_t sel_lens[2] = {6, strlen(db)};
+        return rsync_step(r, "SELECT", 2, sel, sel_lens);
+    }
+    if (!argc) {
+        const char *ping[1] = {"PING"};
+        size_t ping_lens[1] = {4};
+        return rsync_step(r, "PING", 1, ping, ping_lens);
+    }
+    return RV_OK;
+}
+
+/* Frees the context after an I/O error on an established connection. The
+ * next call may reconnect at once: a server that closed an idle client or
+ * restarted is usually back. */
 static void rsync_drop(struct rv_rsync *r)
 {
+    if (!r->ctx)
+        return;
+    char where[300];
+    addr_text(&r->addr, where, sizeof(where));
+    snprintf(r->err, sizeof(r->err), "connection to Redis at %.120s lost: %.100s",
+             where, r->ctx->errstr[0] ? r->ctx->errstr : "I/O error");
+    LOG(RV_LOG_WARN, NULL, NULL, "%s", r->err);
+    redisFree(r->ctx);
+    r->ctx = NULL;
+    r->next_try_ms = 0;
+    r->backoff_ms = BACKOFF_MIN_MS;
+}
+
+/* Records a failed connect attempt: no new try for backoff_ms, which then
+ * doubles. Logs the first failure of a series at warn, later ones at debug
+ * (a worker polls every second while Redis is down). */
+static void rsync_connect_failed(struct rv_rsync *r)
+{
     if (r->ctx) {
-        char where[1100];
-        addr_text(&r->addr, where, sizeof(where));
-        snprintf(r->err, sizeof(r->err), "connection to Redis at %.120s lost: %.100s", where,
-                 r->ctx->errstr[0] ? r->ctx->errstr : "I/O error");
         redisFree(r->ctx);
         r->ctx = NULL;
     }
+    LOG(r->backoff_ms == BACKOFF_MIN_MS ? RV_LOG_WARN : RV_LOG_DEBUG, NULL,
+        NULL, "%s; next try in %d ms", r->err, r->backoff_ms);
     r->next_try_ms = rv_mono_ms() + r->backoff_ms;
-    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                       : r->backoff_ms * 2;
 }
 
 int rv_rsync_ensure(struct rv_rsync *r)
 {
     if (r->ctx)
         return RV_OK;
-    if (rv_mono_ms() < r->next_try_ms)
-        return RV_ERR_REDIS;
-    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    r->ctx = r->addr.is_unix ? redisConnectUnixWithTimeout(r->addr.path, tv)
-                             : redisConnectWithTimeout(r->addr.host, r->addr.port, tv);
-    char where[1100];
-    addr_text(&r->addr, where, sizeof(where));
-    if (!r->ctx || r->ctx->err) {
-        snprintf(r->err, sizeof(r->err), "cannot connect to Redis at %.120s: %.100s", where,
-                 r->ctx ? r->ctx->errstr : "out of memory");
-        if (r->ctx)
-            redisFree(r->ctx);
-        r->ctx = NULL;
-        rsync_drop(r);
+    if (r->next_try_ms && rv_mono_ms() < r->next_try_ms) {
+        if (!r->err[0])
+            snprintf(r->err, sizeof(r->err), "Redis is unreachable");
         return RV_ERR_REDIS;
     }
-    redisSetTimeout(r->ctx, tv);
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    char where[300];
+    addr_text(&r->addr, where, sizeof(where));
+    bool was_down = r->err[0] != '\0';
+    r->ctx = r->addr.is_unix
+                 ? redisConnectUnixWithTimeout(r->addr.path, tv)
+                 : redisConnectWithTimeout(r->addr.host, r->addr.port, tv);
+    if (!r->ctx || r->ctx->err) {
+        snprintf(r->err, sizeof(r->err), "cannot connect to Redis at %.120s: %.100s",
+                 where, r->ctx ? r->ctx->errstr : "out of memory");
+        rsync_connect_failed(r);
+        return RV_ERR_REDIS;
+    }
+    if (redisSetTimeout(r->ctx, tv) != REDIS_OK) {
+        snprintf(r->err, sizeof(r->err),
+                 "cannot set the timeout on the connection to %.120s", where);
+        rsync_connect_failed(r);
+        return RV_ERR_REDIS;
+    }
+    if (!r->addr.is_unix)
+        redisEnableKeepAlive(r->ctx);
     if (rsync_handshake(r) != RV_OK) {
-        rsync_drop(r);
+        rsync_connect_failed(r);
         return RV_ERR_REDIS;
     }
     r->backoff_ms = BACKOFF_MIN_MS;
+    r->next_try_ms = 0;
     r->err[0] = '\0';
+    LOG(was_down ? RV_LOG_INFO : RV_LOG_DEBUG, NULL, NULL,
+        "connected to Redis at %s", where);
     return RV_OK;
 }
 
-int rv_rsync_open(struct rv_rsync *r, const struct rv_redis_addr *addr, int timeout_ms)
+int rv_rsync_open(struct rv_rsync *r, const struct rv_redis_addr *addr,
+                  int timeout_ms)
 {
     memset(r, 0, sizeof(*r));
     r->addr = *addr;
@@ -271,7 +473,8 @@ void rv_rsync_close(struct rv_rsync *r)
     r->ctx = NULL;
 }
 
-/* Sends argv; NULL (and the connection dropped) on an I/O error. */
+/* Sends argv and returns the reply (caller frees), or NULL with r->err set
+ * and the connection dropped on an I/O error. */
 static redisReply *rsync_argv(struct rv_rsync *r, int argc, const char **argv,
                               const size_t *lens)
 {
@@ -283,29 +486,30 @@ static redisReply *rsync_argv(struct rv_rsync *r, int argc, const char **argv,
     return rep;
 }
 
-static bool is_noscript(const redisReply *rep)
-{
-    return rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0;
-}
-
 redisReply *rv_rsync_run(struct rv_rsync *r, const struct rv_cmd *cmd)
 {
-    if (cmd->failed || cmd->argc == 0) {
-        snprintf(r->err, sizeof(r->err), "out of memory building a Redis command");
+    if (cmd->failed) {
+        snprintf(r->err, sizeof(r->err), "out of memory");
         return NULL;
     }
-    redisReply *rep = rsync_argv(r, cmd->argc, (const char **)cmd->argv, cmd->lens);
-    if (is_noscript(rep) && cmd->script) {
-        freeReplyObject(rep);
-        const char *argv[3] = {"SCRIPT", "LOAD", cmd->script->text};
-        size_t lens[3] = {6, 4, cmd->script->len};
-        rep = rsync_argv(r, 3, argv, lens);
-        if (!rep)
-            return NULL;
-        freeReplyObject(rep);
-        rep = rsync_argv(r, cmd->argc, (const char **)cmd->argv, cmd->lens);
+    if (cmd->argc == 0) {
+        snprintf(r->err, sizeof(r->err), "empty Redis command");
+        return NULL;
     }
-    return rep;
+    redisReply *rep =
+        rsync_argv(r, cmd->argc, (const char **)cmd->argv, cmd->lens);
+    if (!is_noscript(rep) || !cmd->script)
+        return rep;
+    /* The server lost its script cache (restart, SCRIPT FLUSH, failover):
+     * load the script and retry once. */
+    freeReplyObject(rep);
+    const char *argv[3] = {"SCRIPT", "LOAD", cmd->script->text};
+    size_t lens[3] = {6, 4, cmd->script->len};
+    rep = rsync_argv(r, 3, argv, lens);
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        return rep; /* NULL, or why the script does not compile */
+    freeReplyObject(rep);
+    return rsync_argv(r, cmd->argc, (const char **)cmd->argv, cmd->lens);
 }
 
 redisReply *rv_rsync_command(struct rv_rsync *r, const char *fmt, ...)
@@ -325,61 +529,86 @@ redisReply *rv_rsync_command(struct rv_rsync *r, const char *fmt, ...)
 
 /* Lifecycle of an async connection. */
 enum rasync_state {
-    RA_IDLE,       /* not connected; a reconnect timer may be pending */
-    RA_CONNECTING, /* TCP/unix connect in progress */
-    RA_HANDSHAKE,  /* connected; AUTH/SELECT sent, not yet answered */
-    RA_READY,      /* usable */
+    RA_IDLE,       /* no context; the reconnect timer may be pending */
+    RA_CONNECTING, /* non-blocking connect in progress */
+    RA_HANDSHAKE,  /* connected; AUTH/SELECT/PING sent, not yet answered */
+    RA_READY,      /* usable; state_cb(true) was called */
 };
 
 struct rv_rasync {
-    struct event_base *base;
+    struct event_base *base;     /* borrowed; outlives ra */
     struct rv_redis_addr addr;
-    redisAsyncContext *ac;     /* NULL while idle */
+    char where[300];             /* addr_text(addr), for logs */
+    redisAsyncContext *ac;       /* owned by hiredis; NULL while idle */
     enum rasync_state state;
-    struct event *timer;       /* reconnect timer */
-    int backoff_ms;
+    struct event *timer;         /* reconnect timer, owned */
+    int backoff_ms;              /* wait before the next connect attempt */
     uint64_t reconnects;
     bool ever_connected;
-    bool freeing;              /* rv_rasync_free was called */
-    int in_callback;           /* depth of our callbacks on the stack */
+    bool handshake_failed;       /* this attempt's failure is logged */
+    bool freeing;                /* rv_rasync_free was called */
+    int in_callback;             /* depth of user callbacks on the stack */
     rv_rasync_state_cb state_cb;
     void *priv;
 };
 
-/* One command in flight: owns its argv for the NOSCRIPT retry. */
+/* Where a command is in its NOSCRIPT dance. */
+enum rasync_stage {
+    REQ_SENT,    /* the command itself is in flight */
+    REQ_LOADING, /* it got NOSCRIPT; SCRIPT LOAD is in flight */
+    REQ_RETRIED, /* the script is loaded; the retry is in flight */
+};
+
+/* One command in flight, owning its argv for the retry. Freed right after
+ * its callback ran. */
 struct rasync_req {
     struct rv_rasync *ra;
     struct rv_cmd cmd;
     rv_rasync_reply_cb cb;
     void *priv;
-    bool retried;
+    enum rasync_stage stage;
 };
 
 static void rasync_connect(struct rv_rasync *ra);
-
-static void rasync_schedule(struct rv_rasync *ra)
-{
-    if (ra->freeing)
-        return;
-    struct timeval tv = {ra->backoff_ms / 1000, (ra->backoff_ms % 1000) * 1000};
-    evtimer_add(ra->timer, &tv);
-    ra->backoff_ms = ra->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ra->backoff_ms * 2;
-}
 
 static void rasync_really_free(struct rv_rasync *ra)
 {
     if (ra->timer)
         event_free(ra->timer);
+    memset(&ra->addr, 0, sizeof(ra->addr));
     free(ra);
+}
+
+/* Frees ra if rv_rasync_free asked for it and nothing can call into it any
+ * more: no user callback on the stack, and no hiredis context whose
+ * disconnect callback still has to run. Returns true if ra is gone. */
+static bool rasync_maybe_free(struct rv_rasync *ra)
+{
+    if (ra->freeing && ra->in_callback == 0 && !ra->ac) {
+        rasync_really_free(ra);
+        return true;
+    }
+    return false;
+}
+
+static void rasync_schedule(struct rv_rasync *ra)
+{
+    if (ra->freeing)
+        return;
+    struct timeval tv = {ra->backoff_ms / 1000,
+                         (ra->backoff_ms % 1000) * 1000};
+    evtimer_add(ra->timer, &tv);
+    ra->backoff_ms = ra->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                         : ra->backoff_ms * 2;
 }
 
 static void rasync_report(struct rv_rasync *ra, bool connected)
 {
-    if (ra->state_cb && !ra->freeing) {
-        ra->in_callback++;
-        ra->state_cb(ra, connected, ra->priv);
-        ra->in_callback--;
-    }
+    if (!ra->state_cb || ra->freeing)
+        return;
+    ra->in_callback++;
+    ra->state_cb(ra, connected, ra->priv);
+    ra->in_callback--;
 }
 
 static void rasync_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -389,6 +618,8 @@ static void rasync_on_timer(evutil_socket_t fd, short what, void *arg)
     rasync_connect(arg);
 }
 
+/* hiredis calls this once for a context that was connected, after it ran
+ * every pending callback with NULL, and frees the context afterwards. */
 static void rasync_on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct rv_rasync *ra = ac->data;
@@ -397,61 +628,77 @@ static void rasync_on_disconnect(const redisAsyncContext *ac, int status)
     bool was_ready = ra->state == RA_READY;
     ra->ac = NULL;
     ra->state = RA_IDLE;
-    if (ra->freeing) {
-        if (ra->in_callback == 0)
-            rasync_really_free(ra);
+    if (rasync_maybe_free(ra))
         return;
-    }
-    char where[1100];
-    addr_text(&ra->addr, where, sizeof(where));
-    if (was_ready)
-        LOG(RV_LOG_WARN, NULL, NULL, "Redis connection to %.200s lost%s", where,
-            status == REDIS_OK ? "" : "; reconnecting");
-    if (was_ready)
+    if (ra->freeing)
+        return; /* a callback up the stack frees ra when it returns */
+    if (was_ready) {
+        LOG(RV_LOG_WARN, NULL, NULL, "connection to Redis at %s lost: %s",
+            ra->where,
+            status == REDIS_OK ? "closed"
+                               : (ac->errstr[0] ? ac->errstr : "I/O error"));
         rasync_report(ra, false);
+        if (rasync_maybe_free(ra))
+            return;
+    }
     rasync_schedule(ra);
 }
 
-static void rasync_on_handshake(redisAsyncContext *ac, void *r, void *privdata)
+/* Logs the first failure of a handshake and closes the connection (once
+ * the replies already asked for are in; the disconnect callback then
+ * schedules the next attempt). */
+static void rasync_handshake_failed(struct rv_rasync *ra,
+                                    redisAsyncContext *ac,
+                                    const redisReply *reply)
+{
+    if (ra->handshake_failed || ra->freeing)
+        return;
+    ra->handshake_failed = true;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s",
+             reply ? (reply->str ? reply->str : "") : "connection lost");
+    rv_log_redact(msg);
+    LOG(reply ? RV_LOG_ERROR : RV_LOG_WARN, NULL, NULL,
+        "Redis at %s refused the connection handshake: %s", ra->where, msg);
+    if (reply)
+        redisAsyncDisconnect(ac);
+}
+
+/* Replies to AUTH and SELECT. */
+static void rasync_on_handshake_step(redisAsyncContext *ac, void *r,
+                                     void *privdata)
 {
     (void)privdata;
     struct rv_rasync *ra = ac->data;
     redisReply *reply = r;
     if (!ra || ra->state != RA_HANDSHAKE)
         return;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s", reply ? reply->str : "connection lost");
-        rv_log_redact(msg);
-        LOG(RV_LOG_ERROR, NULL, NULL, "Redis refused the handshake: %s", msg);
-        if (reply)
-            redisAsyncDisconnect(ac);
+    if (!reply || reply->type == REDIS_REPLY_ERROR)
+        rasync_handshake_failed(ra, ac, reply);
+}
+
+/* The last reply of the handshake (replies come in order, so AUTH and
+ * SELECT were answered): the connection is ready unless one failed. */
+static void rasync_on_handshake_done(redisAsyncContext *ac, void *r,
+                                     void *privdata)
+{
+    (void)privdata;
+    struct rv_rasync *ra = ac->data;
+    redisReply *reply = r;
+    if (!ra || ra->state != RA_HANDSHAKE)
+        return;
+    if (!reply || reply->type == REDIS_REPLY_ERROR || ra->handshake_failed) {
+        rasync_handshake_failed(ra, ac, reply);
         return;
     }
     ra->state = RA_READY;
     ra->backoff_ms = BACKOFF_MIN_MS;
     if (ra->ever_connected)
         ra->reconnects++;
+    LOG(ra->ever_connected ? RV_LOG_INFO : RV_LOG_DEBUG, NULL, NULL,
+        "connected to Redis at %s", ra->where);
     ra->ever_connected = true;
-    char where[1100];
-    addr_text(&ra->addr, where, sizeof(where));
-    LOG(RV_LOG_INFO, NULL, NULL, "connected to Redis at %.200s", where);
     rasync_report(ra, true);
-}
-
-/* AUTH and SELECT: an error closes the connection (the PING that follows
- * them then gets NULL and the disconnect callback reconnects later). */
-static void rasync_on_handshake_step(redisAsyncContext *ac, void *r, void *privdata)
-{
-    (void)privdata;
-    redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s", reply->str);
-        rv_log_redact(msg);
-        LOG(RV_LOG_ERROR, NULL, NULL, "Redis refused the handshake: %s", msg);
-        redisAsyncDisconnect(ac);
-    }
 }
 
 static void rasync_on_connect(const redisAsyncContext *ac, int status)
@@ -459,55 +706,77 @@ static void rasync_on_connect(const redisAsyncContext *ac, int status)
     struct rv_rasync *ra = ac->data;
     if (!ra)
         return;
+    redisAsyncContext *c = (redisAsyncContext *)ac;
     if (status != REDIS_OK) {
-        /* hiredis frees the context after this callback. */
+        /* hiredis frees the context after this callback, without calling
+         * the disconnect callback. */
+        LOG(ra->backoff_ms == BACKOFF_MIN_MS ? RV_LOG_WARN : RV_LOG_DEBUG,
+            NULL, NULL, "cannot connect to Redis at %s: %s; next try in %d ms",
+            ra->where, ac->errstr[0] ? ac->errstr : "error", ra->backoff_ms);
+        c->data = NULL;
         ra->ac = NULL;
         ra->state = RA_IDLE;
-        if (ra->freeing) {
-            if (ra->in_callback == 0)
-                rasync_really_free(ra);
-            return;
-        }
-        rasync_schedule(ra);
+        if (!rasync_maybe_free(ra))
+            rasync_schedule(ra);
         return;
     }
     ra->state = RA_HANDSHAKE;
-    redisAsyncContext *c = (redisAsyncContext *)ac;
-    /* The last reply of the handshake decides: PING answers after AUTH and
-     * SELECT, and an error in either closes the connection first. */
-    if (ra->addr.pass[0]) {
-        if (ra->addr.user[0])
-            redisAsyncCommand(c, rasync_on_handshake_step, NULL, "AUTH %s %s", ra->addr.user,
-                              ra->addr.pass);
-        else
-            redisAsyncCommand(c, rasync_on_handshake_step, NULL, "AUTH %s", ra->addr.pass);
+    ra->handshake_failed = false;
+    /* Pipelined: AUTH, SELECT, then PING, whose reply decides. An error in
+     * one of the first two closes the connection. */
+    const char *argv[3];
+    size_t lens[3];
+    int argc = auth_argv(&ra->addr, argv, lens);
+    int ok = REDIS_OK;
+    if (argc)
+        ok |= redisAsyncCommandArgv(c, rasync_on_handshake_step, NULL, argc,
+                                    argv, lens);
+    if (ra->addr.db) {
+        char db[8];
+        snprintf(db, sizeof(db), "%d", ra->addr.db);
+        const char *sel[2] = {"SELECT", db};
+        size_t sel_lens[2] = {6, strlen(db)};
+        ok |= redisAsyncCommandArgv(c, rasync_on_handshake_step, NULL, 2, sel,
+                                    sel_lens);
     }
-    if (ra->addr.db)
-        redisAsyncCommand(c, rasync_on_handshake_step, NULL, "SELECT %d", ra->addr.db);
-    redisAsyncCommand(c, rasync_on_handshake, NULL, "PING");
+    const char *ping[1] = {"PING"};
+    size_t ping_lens[1] = {4};
+    ok |= redisAsyncCommandArgv(c, rasync_on_handshake_done, NULL, 1, ping,
+                                ping_lens);
+    if (ok != REDIS_OK)
+        redisAsyncDisconnect(c);
 }
 
 static void rasync_connect(struct rv_rasync *ra)
 {
     if (ra->freeing || ra->ac)
         return;
-    redisAsyncContext *ac = ra->addr.is_unix ? redisAsyncConnectUnix(ra->addr.path)
-                                             : redisAsyncConnect(ra->addr.host, ra->addr.port);
+    redisAsyncContext *ac =
+        ra->addr.is_unix ? redisAsyncConnectUnix(ra->addr.path)
+                         : redisAsyncConnect(ra->addr.host, ra->addr.port);
     if (!ac || ac->err) {
+        LOG(ra->backoff_ms == BACKOFF_MIN_MS ? RV_LOG_WARN : RV_LOG_DEBUG,
+            NULL, NULL, "cannot connect to Redis at %s: %s; next try in %d ms",
+            ra->where, ac ? ac->errstr : "out of memory", ra->backoff_ms);
         if (ac)
             redisAsyncFree(ac);
+        rasync_schedule(ra);
+        return;
+    }
+    if (redisLibeventAttach(ac, ra->base) != REDIS_OK) {
+        redisAsyncFree(ac);
         rasync_schedule(ra);
         return;
     }
     ac->data = ra;
     ra->ac = ac;
     ra->state = RA_CONNECTING;
-    redisLibeventAttach(ac, ra->base);
     redisAsyncSetConnectCallback(ac, rasync_on_connect);
     redisAsyncSetDisconnectCallback(ac, rasync_on_disconnect);
 }
 
-struct rv_rasync *rv_rasync_new(struct event_base *base, const struct rv_redis_addr *addr,
+struct rv_rasync *rv_rasync_new(struct event_base *base,
+                                const struct rv_redis_addr *addr,
                                 rv_rasync_state_cb state_cb, void *priv)
 {
     struct rv_rasync *ra = calloc(1, sizeof(*ra));
@@ -515,6 +784,7 @@ struct rv_rasync *rv_rasync_new(struct event_base *base, const struct rv_redis_a
         return NULL;
     ra->base = base;
     ra->addr = *addr;
+    addr_text(addr, ra->where, sizeof(ra->where));
     ra->state_cb = state_cb;
     ra->priv = priv;
     ra->backoff_ms = BACKOFF_MIN_MS;
@@ -533,25 +803,25 @@ void rv_rasync_free(struct rv_rasync *ra)
         return;
     ra->freeing = true;
     evtimer_del(ra->timer);
-    if (ra->ac) {
-        /* Pending callbacks get NULL; the disconnect callback frees ra. */
-        redisAsyncContext *ac = ra->ac;
-        if (ra->state == RA_CONNECTING) {
-            ac->data = NULL;
-            ra->ac = NULL;
-            redisAsyncFree(ac);
-        } else {
-            redisAsyncFree(ac);
-            return;
-        }
+    redisAsyncContext *ac = ra->ac;
+    if (ac && ra->state == RA_CONNECTING) {
+        /* Not connected yet: hiredis calls neither callback. */
+        ac->data = NULL;
+        ra->ac = NULL;
+        redisAsyncFree(ac);
+    } else if (ac) {
+        /* hiredis runs pending callbacks with NULL and then the disconnect
+         * callback, which frees ra; from inside a hiredis callback it does
+         * all that when the callback returns. Do not touch ra after this. */
+        redisAsyncFree(ac);
+        return;
     }
-    if (ra->in_callback == 0)
-        rasync_really_free(ra);
+    rasync_maybe_free(ra);
 }
 
 bool rv_rasync_connected(const struct rv_rasync *ra)
 {
-    return ra && ra->state == RA_READY;
+    return ra && !ra->freeing && ra->state == RA_READY;
 }
 
 uint64_t rv_rasync_reconnects(const struct rv_rasync *ra)
@@ -559,9 +829,14 @@ uint64_t rv_rasync_reconnects(const struct rv_rasync *ra)
     return ra ? ra->reconnects : 0;
 }
 
+/* Borrowed: valid until state_cb(false) or rv_rasync_free; callers must not
+ * free or disconnect it. A context that ran SUBSCRIBE accepts only
+ * (un)subscribe commands (RESP2), so pub/sub wants an rv_rasync of its own,
+ * and the subscriptions must be sent again in state_cb(true) after every
+ * reconnect. */
 redisAsyncContext *rv_rasync_context(struct rv_rasync *ra)
 {
-    return ra && ra->state == RA_READY ? ra->ac : NULL;
+    return rv_rasync_connected(ra) ? ra->ac : NULL;
 }
 
 static void rasync_req_free(struct rasync_req *req)
@@ -570,32 +845,57 @@ static void rasync_req_free(struct rasync_req *req)
     free(req);
 }
 
-static void rasync_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+/* Calls the user's callback (once per request) and frees the request. */
+static void rasync_deliver(struct rasync_req *req, redisReply *reply)
 {
-    struct rasync_req *req = privdata;
-    redisReply *reply = r;
     struct rv_rasync *ra = req->ra;
-    if (reply && req->cmd.script && !req->retried && reply->type == REDIS_REPLY_ERROR &&
-        strncmp(reply->str, "NOSCRIPT", 8) == 0 && ra->state == RA_READY) {
-        req->retried = true;
-        const char *argv[3] = {"SCRIPT", "LOAD", req->cmd.script->text};
-        size_t lens[3] = {6, 4, req->cmd.script->len};
-        /* Replies come in order, so the retry runs after the load. */
-        if (redisAsyncCommandArgv(ac, NULL, NULL, 3, argv, lens) == REDIS_OK &&
-            redisAsyncCommandArgv(ac, rasync_on_reply, req, req->cmd.argc,
-                                  (const char **)req->cmd.argv, req->cmd.lens) == REDIS_OK)
-            return;
-        reply = NULL;
-    }
     ra->in_callback++;
     req->cb(ra, reply, req->priv);
     ra->in_callback--;
     rasync_req_free(req);
+    /* ra->ac is still set here (hiredis calls the disconnect callback last),
+     * so this never frees ra under hiredis's feet. */
+    rasync_maybe_free(ra);
 }
 
-int rv_rasync_run(struct rv_rasync *ra, struct rv_cmd *cmd, rv_rasync_reply_cb cb, void *priv)
+static void rasync_on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+static void rasync_on_load(redisAsyncContext *ac, void *r, void *privdata)
 {
-    if (!ra || ra->state != RA_READY || ra->freeing) {
+    struct rasync_req *req = privdata;
+    redisReply *reply = r;
+    if (!reply || reply->type == REDIS_REPLY_ERROR || req->ra->freeing) {
+        rasync_deliver(req, reply); /* NULL, or why it does not compile */
+        return;
+    }
+    req->stage = REQ_RETRIED;
+    if (redisAsyncCommandArgv(ac, rasync_on_reply, req, req->cmd.argc,
+                              (const char **)req->cmd.argv,
+                              req->cmd.lens) != REDIS_OK)
+        rasync_deliver(req, NULL);
+}
+
+static void rasync_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rasync_req *req = privdata;
+    redisReply *reply = r;
+    if (req->stage == REQ_SENT && req->cmd.script && is_noscript(reply) &&
+        !req->ra->freeing) {
+        const char *argv[3] = {"SCRIPT", "LOAD", req->cmd.script->text};
+        size_t lens[3] = {6, 4, req->cmd.script->len};
+        if (redisAsyncCommandArgv(ac, rasync_on_load, req, 3, argv, lens) ==
+            REDIS_OK) {
+            req->stage = REQ_LOADING;
+            return;
+        }
+    }
+    rasync_deliver(req, reply);
+}
+
+int rv_rasync_run(struct rv_rasync *ra, struct rv_cmd *cmd,
+                  rv_rasync_reply_cb cb, void *priv)
+{
+    if (!rv_rasync_connected(ra)) {
         rv_cmd_free(cmd);
         return RV_ERR_REDIS;
     }
@@ -613,8 +913,12 @@ int rv_rasync_run(struct rv_rasync *ra, struct rv_cmd *cmd, rv_rasync_reply_cb c
     rv_cmd_init(cmd);
     req->cb = cb;
     req->priv = priv;
+    req->stage = REQ_SENT;
+    /* Fails when the context is disconnecting (e.g. from a callback that
+     * got NULL because the connection just broke). */
     if (redisAsyncCommandArgv(ra->ac, rasync_on_reply, req, req->cmd.argc,
-                              (const char **)req->cmd.argv, req->cmd.lens) != REDIS_OK) {
+                              (const char **)req->cmd.argv,
+                              req->cmd.lens) != REDIS_OK) {
         rasync_req_free(req);
         return RV_ERR_REDIS;
     }

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,8 +129,12 @@ static int spawn_redis(struct rvt_redis *r)
     for (int i = 0; i < 200; i++) {
         redisContext *c = redisConnectUnix(r->sock);
         if (c && !c->err) {
+            /* Up means answering; a server started with --requirepass
+             * answers NOAUTH, one still loading its AOF answers LOADING. */
             redisReply *rep = redisCommand(c, "PING");
-            bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+            bool ok = rep && (rep->type == REDIS_REPLY_STATUS ||
+                              (rep->type == REDIS_REPLY_ERROR &&
+                               strncmp(rep->str, "NOAUTH", 6) == 0));
             if (rep)
                 freeReplyObject(rep);
             redisFree(c);
@@ -145,12 +151,20 @@ static int spawn_redis(struct rvt_redis *r)
         }
         rvt_sleep_ms(50);
     }
+    fprintf(stderr, "redis-server did not answer in 10 s; see %s/redis.log\n",
+            r->dir);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    r->pid = 0;
     return -1;
 }
 
 int rvt_redis_start(struct rvt_redis *r, const char *extra_args)
 {
     memset(r, 0, sizeof(*r));
+    /* hiredis writes without MSG_NOSIGNAL: a test that kills its Redis
+     * must not die of SIGPIPE on the next write. */
+    signal(SIGPIPE, SIG_IGN);
     const char *ext = getenv("RV_TEST_REDIS_URL");
     if (ext && *ext) {
         char err[256];
@@ -171,6 +185,21 @@ int rvt_redis_start(struct rvt_redis *r, const char *extra_args)
     char *dir = rvt_tmpdir("rvtest-redis");
     if (!dir)
         return -1;
+    /* A unix socket path holds 107 bytes; a deep $TMPDIR would not fit. */
+    if (strlen(dir) + sizeof("/redis.sock") > 104) {
+        rvt_rmrf(dir);
+        free(dir);
+        const char *saved = getenv("TMPDIR");
+        char *keep = saved ? strdup(saved) : NULL;
+        setenv("TMPDIR", "/tmp", 1);
+        dir = rvt_tmpdir("rvtest-redis");
+        if (keep) {
+            setenv("TMPDIR", keep, 1);
+            free(keep);
+        }
+        if (!dir)
+            return -1;
+    }
     snprintf(r->dir, sizeof(r->dir), "%s", dir);
     free(dir);
     snprintf(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir);
@@ -216,4 +245,48 @@ void rvt_redis_stop(struct rvt_redis *r)
 int rvt_redis_connect(struct rvt_redis *r, struct rv_rsync *out)
 {
     return rv_rsync_open(out, &r->addr, 5000) == 0 ? 0 : -1;
+}
+
+int rvt_free_tcp_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = 0;
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args)
+{
+    const char *ext = getenv("RV_TEST_REDIS_URL");
+    if (ext && *ext)
+        return rvt_redis_start(r, extra_args);
+    char args[512];
+    /* Another process may grab the port between the probe and the start;
+     * try a few. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int port = rvt_free_tcp_port();
+        if (port <= 0)
+            return -1;
+        snprintf(args, sizeof(args), "--port %d --bind 127.0.0.1 %s", port,
+                 extra_args ? extra_args : "");
+        if (rvt_redis_start(r, args) == 0) {
+            r->port = port;
+            snprintf(r->tcp_url, sizeof(r->tcp_url), "redis://127.0.0.1:%d",
+                     port);
+            return 0;
+        }
+        rvt_redis_stop(r);
+    }
+    return -1;
 }

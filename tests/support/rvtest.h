@@ -74,11 +74,18 @@ struct rvt_redis {
     char url[400];          /* unix://<sock> */
     char extra[512];        /* extra redis-server arguments */
     struct rv_redis_addr addr;
+    int port;               /* TCP port (rvt_redis_start_tcp), else 0 */
+    char tcp_url[64];       /* redis://127.0.0.1:<port>, or "" */
 };
 
 /* Starts redis-server in a new temp dir; extra_args (may be NULL) are
  * appended to its command line, e.g. "--appendonly yes". Returns 0 or -1. */
 int rvt_redis_start(struct rvt_redis *r, const char *extra_args);
+/* As rvt_redis_start, also listening on 127.0.0.1 on a free TCP port
+ * (r->port, r->tcp_url); r->addr and r->url still name the unix socket. */
+int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args);
+/* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
+int rvt_free_tcp_port(void);
 /* Stops it (SIGTERM, wait) and removes its dir. */
 void rvt_redis_stop(struct rvt_redis *r);
 /* SIGKILLs it, keeping its dir (for restart from AOF). */
