@@ -227,13 +227,12 @@ static int parse_hostport(const char *p, const char *end,
     return RV_OK;
 }
 
-int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
-                       size_t errlen)
+static int parse_redis_url(const char *p, struct rv_redis_addr *out,
+                           char *err, size_t errlen);
+
+static int parse_url(const char *url, struct rv_redis_addr *out, char *err,
+                     size_t errlen)
 {
-    memset(out, 0, sizeof(*out));
-    out->port = 6379;
-    if (err && errlen)
-        err[0] = '\0';
     if (!url || !*url)
         return url_fail(err, errlen, "the Redis URL is empty");
     for (const char *c = url; *c; c++)
@@ -243,16 +242,22 @@ int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
                             "character");
     if (strncasecmp(url, "rediss://", 9) == 0)
         return url_fail(err, errlen,
-                        "rediss:// (TLS) is not supported; use redis:// or "
+                        "TLS is not supported (rediss://); use redis:// or "
                         "unix://");
     if (strncasecmp(url, "unix://", 7) == 0)
         return parse_unix_url(url + 7, out, err, errlen);
     if (strncasecmp(url, "redis://", 8) != 0)
         return url_fail(err, errlen,
                         "the Redis URL must start with redis:// or unix://");
-    const char *p = url + 8;
-    /* The authority ends at the first '/', '?' or '#' after the last '@'
-     * before such a character: a password with a raw '/' is malformed. */
+    return parse_redis_url(url + 8, out, err, errlen);
+}
+
+/* Parses what follows "redis://". */
+static int parse_redis_url(const char *p, struct rv_redis_addr *out,
+                           char *err, size_t errlen)
+{
+    /* The authority ends at the first '/', '?' or '#': a password holding
+     * one of them must be percent-encoded. */
     const char *end = p + strcspn(p, "/?#");
     const char *at = NULL;
     for (const char *c = p; c < end; c++)
@@ -261,28 +266,34 @@ int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
     int rc;
     if (at) {
         if ((rc = parse_userinfo(p, at, out, err, errlen)) != RV_OK)
-            goto out;
+            return rc;
         p = at + 1;
     }
     if ((rc = parse_hostport(p, end, out, err, errlen)) != RV_OK)
-        goto out;
+        return rc;
+    if (*end == '?' || *end == '#')
+        return url_fail(err, errlen,
+                        "query parameters are not supported in redis:// "
+                        "URLs");
     if (*end == '/' && end[1]) {
         int64_t db;
         if (!isdigit((unsigned char)end[1]) ||
-            rv_parse_i64(end + 1, 0, 15, &db) != 0) {
-            rc = url_fail(err, errlen,
-                          "the Redis database must be a number in 0..15");
-            goto out;
-        }
+            rv_parse_i64(end + 1, 0, 15, &db) != 0)
+            return url_fail(err, errlen,
+                            "the Redis database must be a number in 0..15");
         out->db = (int)db;
-    } else if (*end == '?' || *end == '#') {
-        rc = url_fail(err, errlen,
-                      "query parameters are not supported in redis:// "
-                      "URLs");
-        goto out;
     }
-    rc = RV_OK;
-out:
+    return RV_OK;
+}
+
+int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (err && errlen)
+        err[0] = '\0';
+    int rc = parse_url(url, out, err, errlen);
     if (rc != RV_OK) {
         /* Leave no half-parsed credentials behind. */
         memset(out, 0, sizeof(*out));
@@ -658,8 +669,13 @@ static void rasync_handshake_failed(struct rv_rasync *ra,
     snprintf(msg, sizeof(msg), "%s",
              reply ? (reply->str ? reply->str : "") : "connection lost");
     rv_log_redact(msg);
-    LOG(reply ? RV_LOG_ERROR : RV_LOG_WARN, NULL, NULL,
-        "Redis at %s refused the connection handshake: %s", ra->where, msg);
+    /* The first failure of a series at error (a wrong password needs a
+     * human), the retries every few seconds after it at debug. */
+    rv_log_level level = !reply ? RV_LOG_WARN
+                         : ra->backoff_ms == BACKOFF_MIN_MS ? RV_LOG_ERROR
+                                                            : RV_LOG_DEBUG;
+    LOG(level, NULL, NULL, "Redis at %s refused the connection handshake: %s",
+        ra->where, msg);
     if (reply)
         redisAsyncDisconnect(ac);
 }
