@@ -1,0 +1,378 @@
+/* config.c: defaults, environment, flags (which win), validation messages
+ * that name the variable and its flag, --help, and stale-after. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "rvtest.h"
+
+/* Every variable of CONTRACT.md and config.h. */
+static const char *const all_vars[] = {
+    "REPOVIEW_REDIS_URL",      "REPOVIEW_LISTEN",
+    "REPOVIEW_DATA_DIR",       "REPOVIEW_SYNC_INTERVAL",
+    "REPOVIEW_STALE_AFTER",    "REPOVIEW_GITHUB_API",
+    "REPOVIEW_GITHUB_GRAPHQL", "GITHUB_TOKEN",
+    "REPOVIEW_WEBHOOK_SECRET", "REPOVIEW_API_TOKEN",
+    "REPOVIEW_LEASE_SECONDS",  "REPOVIEW_LOG",
+    "REPOVIEW_MAX_ATTEMPTS",   "REPOVIEW_MAX_BRANCHES",
+    "REPOVIEW_FETCH_TIMEOUT",  "REPOVIEW_GITHUB_TIMEOUT",
+    "REPOVIEW_GITHUB_MAX_PAGES", "REPOVIEW_MAX_CLIENTS",
+    "REPOVIEW_SSE_MAX_BUFFER", "REPOVIEW_CORS_ORIGINS",
+    "REPOVIEW_SHUTDOWN_GRACE",
+};
+#define NVARS (sizeof(all_vars) / sizeof(all_vars[0]))
+
+/* REPOVIEW_REDIS_URL -> --redis-url, GITHUB_TOKEN -> --github-token. */
+static void flag_of(const char *env, char *buf, size_t size)
+{
+    if (strncmp(env, "REPOVIEW_", 9) == 0)
+        env += 9;
+    size_t n = 0;
+    buf[n++] = '-';
+    buf[n++] = '-';
+    for (; *env && n + 1 < size; env++)
+        buf[n++] = *env == '_' ? '-' : (char)tolower((unsigned char)*env);
+    buf[n] = '\0';
+}
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < NVARS; i++)
+        unsetenv(all_vars[i]);
+}
+
+/* Loads with argv = {"prog", args..., NULL}; fills err. */
+static int load(struct rv_config *cfg, char **args, int nargs, int *next,
+                char *err, size_t errlen)
+{
+    char *argv[16] = {"prog"};
+    for (int i = 0; i < nargs && i < 14; i++)
+        argv[i + 1] = args[i];
+    return rv_config_load(cfg, nargs + 1, argv, next, err, errlen);
+}
+
+static void test_defaults_follow_the_contract(void)
+{
+    clear_env();
+    struct rv_config cfg;
+    char err[256] = "";
+    int next = -1;
+    CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(next, 1);
+    CHECK_STR(cfg.redis_url, "redis://127.0.0.1:6379/0");
+    CHECK_STR(cfg.listen, "127.0.0.1:8080");
+    CHECK_STR(cfg.data_dir, "./var");
+    CHECK_INT(cfg.sync_interval, 300);
+    CHECK_INT(cfg.stale_after, 0);
+    CHECK_STR(cfg.github_api, "https://api.github.com");
+    CHECK_STR(cfg.github_graphql, "");
+    CHECK_STR(cfg.github_token, "");
+    CHECK_STR(cfg.webhook_secret, "");
+    CHECK_STR(cfg.api_token, "");
+    CHECK_INT(cfg.lease_seconds, 30);
+    CHECK_INT(cfg.log_level, RV_LOG_INFO);
+    CHECK_INT(cfg.max_attempts, 3);
+    CHECK_INT(cfg.max_branches, 5000);
+    CHECK_INT(cfg.fetch_timeout, 300);
+    CHECK_INT(cfg.github_timeout, 30);
+    CHECK_INT(cfg.github_max_pages, 50);
+    CHECK_INT(cfg.max_clients, 20000);
+    CHECK_INT(cfg.sse_max_buffer, 262144);
+    CHECK_STR(cfg.cors_origins, "");
+    CHECK_INT(cfg.shutdown_grace, 20);
+    rv_config_free(&cfg);
+    CHECK(cfg.redis_url == NULL); /* free clears, so a double free is safe */
+    rv_config_free(&cfg);
+}
+
+static void test_environment_overrides_defaults(void)
+{
+    clear_env();
+    setenv("REPOVIEW_REDIS_URL", "unix:///tmp/r.sock?db=3", 1);
+    setenv("REPOVIEW_LISTEN", "0.0.0.0:9090", 1);
+    setenv("REPOVIEW_SYNC_INTERVAL", "60", 1);
+    setenv("REPOVIEW_STALE_AFTER", "900", 1);
+    setenv("REPOVIEW_GITHUB_API", "https://ghe.example.com/api/v3", 1);
+    setenv("REPOVIEW_GITHUB_GRAPHQL", "https://ghe.example.com/api/graphql",
+           1);
+    setenv("GITHUB_TOKEN", "ghp_envtoken", 1);
+    setenv("REPOVIEW_LOG", "debug", 1);
+    setenv("REPOVIEW_LEASE_SECONDS", "5", 1);       /* the minimum */
+    setenv("REPOVIEW_SSE_MAX_BUFFER", "67108864", 1); /* the maximum */
+    setenv("REPOVIEW_CORS_ORIGINS", "https://a.example,https://b.example", 1);
+    struct rv_config cfg;
+    char err[256] = "";
+    CHECK_INT(load(&cfg, NULL, 0, NULL, err, sizeof(err)), RV_OK);
+    CHECK_STR(err, "");
+    CHECK_STR(cfg.redis_url, "unix:///tmp/r.sock?db=3");
+    CHECK_STR(cfg.listen, "0.0.0.0:9090");
+    CHECK_INT(cfg.sync_interval, 60);
+    CHECK_INT(cfg.stale_after, 900);
+    CHECK_STR(cfg.github_api, "https://ghe.example.com/api/v3");
+    CHECK_STR(cfg.github_graphql, "https://ghe.example.com/api/graphql");
+    CHECK_STR(cfg.github_token, "ghp_envtoken");
+    CHECK_INT(cfg.log_level, RV_LOG_DEBUG);
+    CHECK_INT(cfg.lease_seconds, 5);
+    CHECK_INT(cfg.sse_max_buffer, 67108864);
+    CHECK_STR(cfg.cors_origins, "https://a.example,https://b.example");
+    rv_config_free(&cfg);
+    clear_env();
+}
+
+static void test_flags_beat_the_environment_in_both_forms(void)
+{
+    clear_env();
+    setenv("REPOVIEW_SYNC_INTERVAL", "60", 1);
+    setenv("REPOVIEW_LISTEN", "0.0.0.0:9090", 1);
+    setenv("GITHUB_TOKEN", "from-env", 1);
+    char *args[] = {"--sync-interval", "120", "--listen=127.0.0.1:1",
+                    "--github-token=from-flag", "--log", "error"};
+    struct rv_config cfg;
+    char err[256] = "";
+    int next = -1;
+    CHECK_INT(load(&cfg, args, 6, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(next, 7);
+    CHECK_INT(cfg.sync_interval, 120);
+    CHECK_STR(cfg.listen, "127.0.0.1:1");
+    CHECK_STR(cfg.github_token, "from-flag");
+    CHECK_INT(cfg.log_level, RV_LOG_ERROR);
+    rv_config_free(&cfg);
+
+    /* The later of two flags wins; "--x=" sets an empty value. */
+    char *twice[] = {"--data-dir", "/a", "--data-dir=/b", "--cors-origins="};
+    CHECK_INT(load(&cfg, twice, 4, &next, err, sizeof(err)), RV_OK);
+    CHECK_STR(cfg.data_dir, "/b");
+    CHECK_STR(cfg.cors_origins, "");
+    rv_config_free(&cfg);
+    clear_env();
+}
+
+static void test_parsing_stops_at_the_first_argument_that_is_not_a_flag(void)
+{
+    clear_env();
+    struct rv_config cfg;
+    char err[256] = "";
+    int next = -1;
+    char *cmd[] = {"--lease-seconds", "10", "add", "widgets", "--url", "x",
+                   "--sync-interval", "20"};
+    CHECK_INT(load(&cfg, cmd, 8, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(next, 3); /* argv[3] == "add" */
+    CHECK_INT(cfg.lease_seconds, 10);
+    CHECK_INT(cfg.sync_interval, 300); /* after the command: not read */
+    rv_config_free(&cfg);
+
+    char *help[] = {"--help"};
+    CHECK_INT(load(&cfg, help, 1, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(next, 1);
+    rv_config_free(&cfg);
+
+    /* A flag that merely starts like a known one is not that flag. */
+    char *prefix[] = {"--listenx=1", "--log"};
+    CHECK_INT(load(&cfg, prefix, 2, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(next, 1);
+    rv_config_free(&cfg);
+}
+
+/* Loads with one flag and expects a refusal naming env and flag. */
+static void expect_refused(const char *env, const char *value)
+{
+    char flag[64], arg[256], err[512] = "";
+    flag_of(env, flag, sizeof(flag));
+    snprintf(arg, sizeof(arg), "%s=%s", flag, value);
+    char *args[] = {arg};
+    struct rv_config cfg;
+    int rc = load(&cfg, args, 1, NULL, err, sizeof(err));
+    if (rc != RV_ERR_CONFIG)
+        fprintf(stderr, "  %s accepted \"%s\"\n", flag, value);
+    CHECK_INT(rc, RV_ERR_CONFIG);
+    CHECK(strstr(err, env) != NULL);
+    CHECK(strstr(err, flag) != NULL);
+
+    /* The same value from the environment is refused the same way. */
+    clear_env();
+    setenv(env, value, 1);
+    char err2[512] = "";
+    CHECK_INT(load(&cfg, NULL, 0, NULL, err2, sizeof(err2)), RV_ERR_CONFIG);
+    CHECK_STR(err2, err);
+    clear_env();
+}
+
+static void test_invalid_values_are_refused_naming_variable_and_flag(void)
+{
+    clear_env();
+    expect_refused("REPOVIEW_LEASE_SECONDS", "abc");
+    expect_refused("REPOVIEW_LEASE_SECONDS", "4");
+    expect_refused("REPOVIEW_LEASE_SECONDS", "3601");
+    expect_refused("REPOVIEW_LEASE_SECONDS", "30s");
+    expect_refused("REPOVIEW_LEASE_SECONDS", "");
+    expect_refused("REPOVIEW_SYNC_INTERVAL", "9");
+    expect_refused("REPOVIEW_SYNC_INTERVAL", "99999999999999999999");
+    expect_refused("REPOVIEW_STALE_AFTER", "-1");
+    expect_refused("REPOVIEW_MAX_ATTEMPTS", "0");
+    expect_refused("REPOVIEW_MAX_BRANCHES", "100001");
+    expect_refused("REPOVIEW_FETCH_TIMEOUT", "1.5");
+    expect_refused("REPOVIEW_GITHUB_TIMEOUT", "601");
+    expect_refused("REPOVIEW_GITHUB_MAX_PAGES", "0");
+    expect_refused("REPOVIEW_MAX_CLIENTS", "1000001");
+    expect_refused("REPOVIEW_SSE_MAX_BUFFER", "4095");
+    expect_refused("REPOVIEW_SHUTDOWN_GRACE", "3601");
+    expect_refused("REPOVIEW_LISTEN", "8080");
+    expect_refused("REPOVIEW_LISTEN", "localhost:0");
+    expect_refused("REPOVIEW_LISTEN", "localhost:65536");
+    expect_refused("REPOVIEW_LISTEN", ":8080");
+    expect_refused("REPOVIEW_LISTEN", "local host:80");
+    expect_refused("REPOVIEW_REDIS_URL", "http://127.0.0.1:6379");
+    expect_refused("REPOVIEW_REDIS_URL", "redis://host:notaport/0");
+    expect_refused("REPOVIEW_REDIS_URL", "");
+    expect_refused("REPOVIEW_LOG", "verbose");
+    expect_refused("REPOVIEW_LOG", "");
+    expect_refused("REPOVIEW_GITHUB_API", "api.github.com");
+    expect_refused("REPOVIEW_GITHUB_API", "ftp://api.github.com");
+    expect_refused("REPOVIEW_GITHUB_API", "https://");
+    expect_refused("REPOVIEW_GITHUB_API", "");
+    expect_refused("REPOVIEW_GITHUB_GRAPHQL", "graphql");
+
+    /* The documented message, word for word. */
+    char err[256] = "";
+    char *args[] = {"--lease-seconds", "abc"};
+    struct rv_config cfg;
+    CHECK_INT(load(&cfg, args, 2, NULL, err, sizeof(err)), RV_ERR_CONFIG);
+    CHECK_STR(err, "REPOVIEW_LEASE_SECONDS (--lease-seconds): \"abc\" is not "
+                   "a whole number in 5..3600");
+    /* A flag with no value. */
+    char *dangling[] = {"--lease-seconds"};
+    CHECK_INT(load(&cfg, dangling, 1, NULL, err, sizeof(err)), RV_ERR_CONFIG);
+    CHECK(strstr(err, "--lease-seconds") != NULL);
+}
+
+static void test_errors_never_show_the_redis_password(void)
+{
+    clear_env();
+    char err[512] = "";
+    char *args[] = {"--redis-url=redis://u:topsecretpw@host:bad/0"};
+    struct rv_config cfg;
+    CHECK_INT(load(&cfg, args, 1, NULL, err, sizeof(err)), RV_ERR_CONFIG);
+    CHECK(strstr(err, "REPOVIEW_REDIS_URL") != NULL);
+    CHECK(strstr(err, "topsecretpw") == NULL);
+}
+
+static char *help_text(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f != NULL);
+    if (!f)
+        return strdup("");
+    rv_config_print_help(f);
+    fclose(f);
+    return text;
+}
+
+static void test_help_lists_every_variable_and_hides_secret_values(void)
+{
+    clear_env();
+    setenv("GITHUB_TOKEN", "ghp_helptoken123", 1);
+    setenv("REPOVIEW_API_TOKEN", "apitoken-value", 1);
+    char *text = help_text();
+    for (size_t i = 0; i < NVARS; i++) {
+        char flag[64];
+        flag_of(all_vars[i], flag, sizeof(flag));
+        if (!strstr(text, all_vars[i]))
+            fprintf(stderr, "  help lacks %s\n", all_vars[i]);
+        CHECK(strstr(text, all_vars[i]) != NULL);
+        CHECK(strstr(text, flag) != NULL);
+    }
+    CHECK(strstr(text, "ghp_helptoken123") == NULL);
+    CHECK(strstr(text, "apitoken-value") == NULL);
+    CHECK(strstr(text, "(set)") != NULL);
+    CHECK(strstr(text, "(unset)") != NULL); /* the webhook secret */
+    CHECK(strstr(text, "5..3600") != NULL); /* ranges are shown */
+    CHECK(strstr(text, "redis://127.0.0.1:6379/0") != NULL);
+    free(text);
+    clear_env();
+}
+
+static void test_every_listed_flag_is_accepted(void)
+{
+    /* Whatever --help advertises, rv_config_load takes. */
+    clear_env();
+    char *text = help_text();
+    int seen = 0;
+    for (char *p = strstr(text, "  --"); p; p = strstr(p + 1, "  --")) {
+        char flag[64];
+        size_t n = strcspn(p + 2, " \n");
+        if (n >= sizeof(flag))
+            continue;
+        memcpy(flag, p + 2, n);
+        flag[n] = '\0';
+        char *args[] = {flag, "x"};
+        struct rv_config cfg;
+        char err[256] = "";
+        int next = -1;
+        int rc = load(&cfg, args, 2, &next, err, sizeof(err));
+        /* Either accepted (next past the value) or refused by validation
+         * (an error naming the flag), never treated as a command. */
+        if (rc == RV_OK) {
+            CHECK_INT(next, 3);
+            rv_config_free(&cfg);
+        } else {
+            CHECK(strstr(err, flag) != NULL);
+        }
+        seen++;
+    }
+    CHECK_INT(seen, (int)NVARS);
+    free(text);
+}
+
+static void test_secrets_are_registered_with_the_logger(void)
+{
+    clear_env();
+    char *args[] = {"--github-token=ghp_registered1",
+                    "--webhook-secret=whsecret-xyz",
+                    "--api-token=api-tok-123",
+                    "--redis-url=redis://user:redispw99@127.0.0.1:6379/1"};
+    struct rv_config cfg;
+    char err[256] = "";
+    CHECK_INT(load(&cfg, args, 4, NULL, err, sizeof(err)), RV_OK);
+    rv_log_clear_secrets();
+    rv_config_register_secrets(&cfg);
+    char text[] = "ghp_registered1 whsecret-xyz api-tok-123 redispw99 user";
+    rv_log_redact(text);
+    CHECK(strstr(text, "registered") == NULL);
+    CHECK(strstr(text, "whsecret") == NULL);
+    CHECK(strstr(text, "api-tok") == NULL);
+    CHECK(strstr(text, "redispw") == NULL);
+    CHECK(strstr(text, "user") != NULL); /* the user name is no secret */
+    rv_log_clear_secrets();
+    rv_config_free(&cfg);
+}
+
+static void test_stale_after_defaults_to_twice_the_interval(void)
+{
+    struct rv_config cfg = {.sync_interval = 300, .stale_after = 0};
+    CHECK_INT(rv_config_stale_after(&cfg, 0), 600);
+    CHECK_INT(rv_config_stale_after(&cfg, 60), 120);
+    cfg.stale_after = 1000;
+    CHECK_INT(rv_config_stale_after(&cfg, 60), 1000);
+    CHECK_INT(rv_config_stale_after(&cfg, 0), 1000);
+}
+
+int main(void)
+{
+    RUN(test_defaults_follow_the_contract);
+    RUN(test_environment_overrides_defaults);
+    RUN(test_flags_beat_the_environment_in_both_forms);
+    RUN(test_parsing_stops_at_the_first_argument_that_is_not_a_flag);
+    RUN(test_invalid_values_are_refused_naming_variable_and_flag);
+    RUN(test_errors_never_show_the_redis_password);
+    RUN(test_help_lists_every_variable_and_hides_secret_values);
+    RUN(test_every_listed_flag_is_accepted);
+    RUN(test_secrets_are_registered_with_the_logger);
+    RUN(test_stale_after_defaults_to_twice_the_interval);
+    return rvt_done();
+}
