@@ -400,8 +400,9 @@ static void rsync_drop(struct rv_rsync *r)
         return;
     char where[300];
     addr_text(&r->addr, where, sizeof(where));
-    snprintf(r->err, sizeof(r->err), "connection to Redis at %.120s lost: %.100s",
-             where, r->ctx->errstr[0] ? r->ctx->errstr : "I/O error");
+    snprintf(r->err, sizeof(r->err),
+             "connection to Redis at %.120s lost: %.100s", where,
+             r->ctx->errstr[0] ? r->ctx->errstr : "I/O error");
     LOG(RV_LOG_WARN, NULL, NULL, "%s", r->err);
     redisFree(r->ctx);
     r->ctx = NULL;
@@ -442,8 +443,9 @@ int rv_rsync_ensure(struct rv_rsync *r)
                  ? redisConnectUnixWithTimeout(r->addr.path, tv)
                  : redisConnectWithTimeout(r->addr.host, r->addr.port, tv);
     if (!r->ctx || r->ctx->err) {
-        snprintf(r->err, sizeof(r->err), "cannot connect to Redis at %.120s: %.100s",
-                 where, r->ctx ? r->ctx->errstr : "out of memory");
+        snprintf(r->err, sizeof(r->err),
+                 "cannot connect to Redis at %.120s: %.100s", where,
+                 r->ctx ? r->ctx->errstr : "out of memory");
         rsync_connect_failed(r);
         return RV_ERR_REDIS;
     }

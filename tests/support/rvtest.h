@@ -47,7 +47,8 @@ extern const char *rvt_current;
         rvt_checks++;                                                        \
         if (!rvt_a_ || !rvt_b_ || strcmp(rvt_a_, rvt_b_) != 0) {             \
             rvt_failures++;                                                  \
-            fprintf(stderr, "FAIL %s:%d [%s]: %s == \"%s\", expected \"%s\"\n", \
+            fprintf(stderr,                                                  \
+                    "FAIL %s:%d [%s]: %s == \"%s\", expected \"%s\"\n",     \
                     __FILE__, __LINE__, rvt_current, #a,                     \
                     rvt_a_ ? rvt_a_ : "(null)", rvt_b_ ? rvt_b_ : "(null)"); \
         }                                                                    \
@@ -59,7 +60,8 @@ extern const char *rvt_current;
         int rvt_before_ = rvt_failures;                                      \
         rvt_current = #fn;                                                   \
         fn();                                                                \
-        fprintf(stderr, "%s %s\n", rvt_failures == rvt_before_ ? "ok  " : "FAIL", #fn); \
+        fprintf(stderr, "%s %s\n",                                          \
+                rvt_failures == rvt_before_ ? "ok  " : "FAIL", #fn);         \
     } while (0)
 
 /* Prints the summary; returns the process exit code (1 if anything failed
