@@ -9,8 +9,23 @@
 
 #include "common/errors.h"
 
-static const char *const reason_names[] = {"user", "webhook", "schedule", "followup", "register"};
+static const char *const reason_names[] = {"user", "webhook", "schedule",
+                                           "followup", "register"};
 #define NREASONS (sizeof(reason_names) / sizeof(reason_names[0]))
+
+/* The fields of a job, in the order they are encoded. */
+enum job_field {
+    F_V,
+    F_ID,
+    F_REPO,
+    F_KIND,
+    F_REASON,
+    F_AT,
+    F_ATTEMPT,
+    F_COUNT
+};
+static const char *const field_names[F_COUNT] = {
+    "v", "id", "repo", "kind", "reason", "at", "attempt"};
 
 const char *rv_reason_name(rv_reason r)
 {
@@ -19,8 +34,8 @@ const char *rv_reason_name(rv_reason r)
 
 int rv_reason_parse(const char *s, rv_reason *out)
 {
-    for (size_t i = 0; i < NREASONS; i++) {
-        if (s && strcmp(s, reason_names[i]) == 0) {
+    for (size_t i = 0; s && i < NREASONS; i++) {
+        if (strcmp(s, reason_names[i]) == 0) {
             *out = (rv_reason)i;
             return 0;
         }
@@ -28,7 +43,8 @@ int rv_reason_parse(const char *s, rv_reason *out)
     return -1;
 }
 
-int rv_job_init(struct rv_job *job, const char *repo, rv_kind kind, rv_reason reason)
+int rv_job_init(struct rv_job *job, const char *repo, rv_kind kind,
+                rv_reason reason)
 {
     memset(job, 0, sizeof(*job));
     if (!rv_repo_id_valid(repo))
@@ -43,70 +59,169 @@ int rv_job_init(struct rv_job *job, const char *repo, rv_kind kind, rv_reason re
     return RV_OK;
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
+/* A job id is 1..RV_JOB_ID_MAX printable ASCII characters, no spaces. */
+static bool job_id_valid(const char *s, size_t len)
 {
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
+    if (len == 0 || len > RV_JOB_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x21 || c > 0x7e)
+            return false;
+    }
+    return true;
 }
 
-static bool id_printable(const char *s)
+static int pack_str(msgpack_packer *pk, const char *s)
 {
-    if (!*s)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x21 || *p > 0x7e)
-            return false;
-    return true;
+    size_t n = strlen(s);
+    if (msgpack_pack_str(pk, n) != 0)
+        return -1;
+    return msgpack_pack_str_body(pk, s, n);
 }
 
 int rv_job_encode(const struct rv_job *job, char **out, size_t *len)
 {
+    *out = NULL;
+    *len = 0;
     if (job->version != RV_JOB_VERSION || !rv_repo_id_valid(job->repo) ||
-        !id_printable(job->id) || strlen(job->id) > RV_JOB_ID_MAX ||
+        !job_id_valid(job->id, strnlen(job->id, sizeof(job->id))) ||
         (job->kind != RV_KIND_BRANCHES && job->kind != RV_KIND_PRS) ||
         (size_t)job->reason >= NREASONS || job->enqueued_at < 0)
         return RV_ERR_INVALID;
+
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 7);
-    pack_str(&pk, "v");
-    msgpack_pack_uint32(&pk, (uint32_t)job->version);
-    pack_str(&pk, "id");
-    pack_str(&pk, job->id);
-    pack_str(&pk, "repo");
-    pack_str(&pk, job->repo);
-    pack_str(&pk, "kind");
-    pack_str(&pk, rv_kind_name(job->kind));
-    pack_str(&pk, "reason");
-    pack_str(&pk, rv_reason_name(job->reason));
-    pack_str(&pk, "at");
-    msgpack_pack_uint64(&pk, (uint64_t)job->enqueued_at);
-    pack_str(&pk, "attempt");
-    msgpack_pack_uint32(&pk, job->attempt);
-    if (!sbuf.data) {
+    /* Every pack call fails only when the buffer cannot grow. */
+    int bad = msgpack_pack_map(&pk, F_COUNT);
+    bad |= pack_str(&pk, field_names[F_V]);
+    bad |= msgpack_pack_uint32(&pk, (uint32_t)job->version);
+    bad |= pack_str(&pk, field_names[F_ID]);
+    bad |= pack_str(&pk, job->id);
+    bad |= pack_str(&pk, field_names[F_REPO]);
+    bad |= pack_str(&pk, job->repo);
+    bad |= pack_str(&pk, field_names[F_KIND]);
+    bad |= pack_str(&pk, rv_kind_name(job->kind));
+    bad |= pack_str(&pk, field_names[F_REASON]);
+    bad |= pack_str(&pk, rv_reason_name(job->reason));
+    bad |= pack_str(&pk, field_names[F_AT]);
+    bad |= msgpack_pack_uint64(&pk, (uint64_t)job->enqueued_at);
+    bad |= pack_str(&pk, field_names[F_ATTEMPT]);
+    bad |= msgpack_pack_uint32(&pk, job->attempt);
+    if (bad || !sbuf.data) {
         msgpack_sbuffer_destroy(&sbuf);
         return RV_ERR_NOMEM;
     }
-    *out = sbuf.data; /* the sbuffer's malloc'd data becomes the caller's */
+    /* The sbuffer's malloc'd data becomes the caller's. */
+    *out = sbuf.data;
     *len = sbuf.size;
     return RV_OK;
 }
 
-static int why_fail(char *why, size_t whylen, int rc, const char *fmt, const char *arg)
+/* ---- decoding ---- */
+
+/* Reads an n-byte big-endian unsigned number at p. */
+static uint64_t read_be(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/*
+ * Walks the first MessagePack object of buf[0..len) without allocating and
+ * returns its length in bytes, or 0 when it is malformed or truncated.
+ * Every element still announced needs at least one byte, so an array or map
+ * header claiming more elements than bytes remain is refused here: the
+ * unpacker allocates room for the announced count up front, and this keeps
+ * its zone within a small multiple of len (a 5-byte "array of 4 billion"
+ * would otherwise ask for 64 GB).
+ */
+static size_t scan_object(const unsigned char *buf, size_t len)
+{
+    size_t pos = 0;
+    uint64_t pending = 1; /* objects still to read */
+    while (pending > 0) {
+        if (pos >= len)
+            return 0;
+        pending--;
+        unsigned char b = buf[pos++];
+        uint64_t skip = 0;  /* payload bytes after the header */
+        uint64_t items = 0; /* elements the header announces */
+        size_t lenbytes = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            continue; /* fixint, nil, bool */
+        if (b >= 0x80 && b <= 0x8f) {
+            items = 2u * (b & 0x0f);
+        } else if (b >= 0x90 && b <= 0x9f) {
+            items = b & 0x0f;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: lenbytes = 1; break; /* bin8, str8 */
+            case 0xc5: case 0xda: lenbytes = 2; break;
+            case 0xc6: case 0xdb: lenbytes = 4; break;
+            case 0xc7: lenbytes = 1; skip = 1; break; /* ext: +type */
+            case 0xc8: lenbytes = 2; skip = 1; break;
+            case 0xc9: lenbytes = 4; skip = 1; break;
+            case 0xca: skip = 4; break; /* float32 */
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break; /* fixext: type + data */
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+                size_t n = (b == 0xdc || b == 0xde) ? 2 : 4;
+                if (len - pos < n)
+                    return 0;
+                items = read_be(buf + pos, n);
+                if (b >= 0xde)
+                    items *= 2;
+                pos += n;
+                break;
+            }
+            default: /* 0xc1 is never used */
+                return 0;
+            }
+        }
+        if (lenbytes) {
+            if (len - pos < lenbytes)
+                return 0;
+            skip += read_be(buf + pos, lenbytes);
+            pos += lenbytes;
+        }
+        if (skip > len - pos)
+            return 0;
+        pos += (size_t)skip;
+        pending += items;
+        if (pending > len - pos)
+            return 0;
+    }
+    return pos;
+}
+
+static int decode_fail(char *why, size_t whylen, int rc, const char *fmt,
+                       const char *arg)
 {
     if (why && whylen)
         snprintf(why, whylen, fmt, arg);
     return rc;
 }
 
-/* Copies a msgpack string into buf (NUL-terminated). -1 if not a string,
- * too long or containing NUL. */
-static int obj_str(const msgpack_object *o, char *buf, size_t size)
+/* Copies a MessagePack string of at most max bytes without NULs into buf
+ * (which holds max + 1). -1 for any other object. */
+static int obj_str(const msgpack_object *o, char *buf, size_t max)
 {
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= size ||
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max ||
         memchr(o->via.str.ptr, '\0', o->via.str.size))
         return -1;
     memcpy(buf, o->via.str.ptr, o->via.str.size);
@@ -114,6 +229,8 @@ static int obj_str(const msgpack_object *o, char *buf, size_t size)
     return 0;
 }
 
+/* A non-negative integer of any width up to max. msgpack-c reports every
+ * non-negative value, whatever its encoding, as POSITIVE_INTEGER. */
 static int obj_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
 {
     if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
@@ -122,127 +239,148 @@ static int obj_uint(const msgpack_object *o, uint64_t max, uint64_t *out)
     return 0;
 }
 
-int rv_job_decode(const char *buf, size_t len, struct rv_job *job, char *why, size_t whylen)
+/* Checks one value and stores it into job. RV_OK or RV_ERR_DECODE. */
+static int decode_field(enum job_field f, const msgpack_object *v,
+                        struct rv_job *job, char *why, size_t whylen)
 {
-    memset(job, 0, sizeof(*job));
-    if (len > RV_JOB_MAX_BYTES)
-        return why_fail(why, whylen, RV_ERR_TOO_LARGE, "payload larger than %s bytes", "1024");
-    if (!buf || len == 0)
-        return why_fail(why, whylen, RV_ERR_DECODE, "%s", "empty payload");
+    char text[RV_REPO_ID_MAX + 1];
+    uint64_t u;
+    switch (f) {
+    case F_V:
+        if (obj_uint(v, UINT64_MAX, &u) != 0)
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"v\" is not a version number");
+        if (u != RV_JOB_VERSION) {
+            char n[24];
+            snprintf(n, sizeof(n), "%llu", (unsigned long long)u);
+            return decode_fail(why, whylen, RV_ERR_DECODE,
+                               "unknown version %s", n);
+        }
+        job->version = (int)u;
+        return RV_OK;
+    case F_ID:
+        if (obj_str(v, text, RV_JOB_ID_MAX) != 0 ||
+            !job_id_valid(text, strlen(text)))
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"id\" is not a job id");
+        rv_strlcpy(job->id, text, sizeof(job->id));
+        return RV_OK;
+    case F_REPO:
+        if (obj_str(v, text, RV_REPO_ID_MAX) != 0 || !rv_repo_id_valid(text))
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"repo\" is not a valid repo id");
+        rv_strlcpy(job->repo, text, sizeof(job->repo));
+        return RV_OK;
+    case F_KIND:
+        if (obj_str(v, text, RV_REPO_ID_MAX) != 0 ||
+            rv_kind_parse(text, &job->kind) != 0)
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"kind\" is not branches or prs");
+        return RV_OK;
+    case F_REASON:
+        if (obj_str(v, text, RV_REPO_ID_MAX) != 0 ||
+            rv_reason_parse(text, &job->reason) != 0)
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"reason\" is not a known reason");
+        return RV_OK;
+    case F_AT:
+        if (obj_uint(v, INT64_MAX, &u) != 0)
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"at\" is not a time in epoch ms");
+        job->enqueued_at = (int64_t)u;
+        return RV_OK;
+    case F_ATTEMPT:
+        if (obj_uint(v, UINT32_MAX, &u) != 0)
+            return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
+                               "\"attempt\" is not a count");
+        job->attempt = (uint32_t)u;
+        return RV_OK;
+    case F_COUNT:
+        break;
+    }
+    return RV_ERR_DECODE;
+}
 
-    msgpack_unpacked msg;
-    msgpack_unpacked_init(&msg);
-    size_t off = 0;
+int rv_job_decode(const char *buf, size_t len, struct rv_job *job, char *why,
+                  size_t whylen)
+{
     int rc = RV_ERR_DECODE;
-    msgpack_unpack_return ur = msgpack_unpack_next(&msg, buf, len, &off);
-    if (ur != MSGPACK_UNPACK_SUCCESS) {
-        why_fail(why, whylen, rc, "%s", ur == MSGPACK_UNPACK_CONTINUE ? "truncated payload" : "not MessagePack");
+    msgpack_unpacked msg;
+    msgpack_unpacked_init(&msg); /* owns the zone; destroyed at out */
+    memset(job, 0, sizeof(*job));
+    if (why && whylen)
+        why[0] = '\0';
+
+    if (len > RV_JOB_MAX_BYTES) {
+        char n[24];
+        snprintf(n, sizeof(n), "%d", RV_JOB_MAX_BYTES);
+        rc = decode_fail(why, whylen, RV_ERR_TOO_LARGE,
+                         "payload larger than %s bytes", n);
         goto out;
     }
-    if (off != len) {
-        why_fail(why, whylen, rc, "%s", "trailing bytes after the job");
+    if (!buf || len == 0) {
+        decode_fail(why, whylen, rc, "%s", "empty payload");
+        goto out;
+    }
+    size_t end = scan_object((const unsigned char *)buf, len);
+    if (end == 0) {
+        decode_fail(why, whylen, rc, "%s",
+                    "not MessagePack, or truncated");
+        goto out;
+    }
+    if (end != len) {
+        decode_fail(why, whylen, rc, "%s", "trailing bytes after the job");
+        goto out;
+    }
+    size_t off = 0;
+    if (msgpack_unpack_next(&msg, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len) {
+        decode_fail(why, whylen, rc, "%s", "not MessagePack");
         goto out;
     }
     const msgpack_object *root = &msg.data;
     if (root->type != MSGPACK_OBJECT_MAP) {
-        why_fail(why, whylen, rc, "%s", "the job is not a map");
+        decode_fail(why, whylen, rc, "%s", "the job is not a map");
         goto out;
     }
-    enum { F_V, F_ID, F_REPO, F_KIND, F_REASON, F_AT, F_ATTEMPT, F_COUNT };
-    static const char *const names[F_COUNT] = {"v", "id", "repo", "kind", "reason", "at", "attempt"};
     bool seen[F_COUNT] = {false};
     for (uint32_t i = 0; i < root->via.map.size; i++) {
         const msgpack_object *k = &root->via.map.ptr[i].key;
-        const msgpack_object *v = &root->via.map.ptr[i].val;
-        char key[16], text[RV_JOB_ID_MAX + RV_REPO_ID_MAX + 2];
-        if (obj_str(k, key, sizeof(key)) != 0) {
-            why_fail(why, whylen, rc, "%s", "a key is not a short string");
+        char key[16];
+        if (obj_str(k, key, sizeof(key) - 1) != 0) {
+            decode_fail(why, whylen, rc, "%s",
+                        "a key is not a field name");
             goto out;
         }
         int f = -1;
         for (int n = 0; n < F_COUNT; n++)
-            if (strcmp(key, names[n]) == 0)
+            if (strcmp(key, field_names[n]) == 0)
                 f = n;
         if (f < 0) {
-            why_fail(why, whylen, rc, "unknown field \"%s\"", key);
+            decode_fail(why, whylen, rc, "unknown field \"%s\"", key);
             goto out;
         }
         if (seen[f]) {
-            why_fail(why, whylen, rc, "duplicate field \"%s\"", key);
+            decode_fail(why, whylen, rc, "duplicate field \"%s\"", key);
             goto out;
         }
         seen[f] = true;
-        uint64_t u;
-        switch (f) {
-        case F_V:
-            if (obj_uint(v, UINT32_MAX, &u) != 0) {
-                why_fail(why, whylen, rc, "%s", "\"v\" is not a version number");
-                goto out;
-            }
-            if (u != RV_JOB_VERSION) {
-                char n[24];
-                snprintf(n, sizeof(n), "%llu", (unsigned long long)u);
-                why_fail(why, whylen, rc, "unknown version %s", n);
-                goto out;
-            }
-            job->version = (int)u;
-            break;
-        case F_ID:
-            if (obj_str(v, text, RV_JOB_ID_MAX + 1) != 0 || !id_printable(text)) {
-                why_fail(why, whylen, rc, "%s", "\"id\" is not a job id");
-                goto out;
-            }
-            rv_strlcpy(job->id, text, sizeof(job->id));
-            break;
-        case F_REPO:
-            if (obj_str(v, text, RV_REPO_ID_MAX + 1) != 0 || !rv_repo_id_valid(text)) {
-                why_fail(why, whylen, rc, "%s", "\"repo\" is not a valid repo id");
-                goto out;
-            }
-            rv_strlcpy(job->repo, text, sizeof(job->repo));
-            break;
-        case F_KIND:
-            if (obj_str(v, text, sizeof(text)) != 0 || rv_kind_parse(text, &job->kind) != 0) {
-                why_fail(why, whylen, rc, "%s", "\"kind\" is not branches or prs");
-                goto out;
-            }
-            break;
-        case F_REASON:
-            if (obj_str(v, text, sizeof(text)) != 0 || rv_reason_parse(text, &job->reason) != 0) {
-                why_fail(why, whylen, rc, "%s", "\"reason\" is not a known reason");
-                goto out;
-            }
-            break;
-        case F_AT:
-            if (obj_uint(v, INT64_MAX, &u) != 0) {
-                why_fail(why, whylen, rc, "%s", "\"at\" is not a time");
-                goto out;
-            }
-            job->enqueued_at = (int64_t)u;
-            break;
-        case F_ATTEMPT:
-            if (obj_uint(v, UINT32_MAX, &u) != 0) {
-                why_fail(why, whylen, rc, "%s", "\"attempt\" is not a count");
-                goto out;
-            }
-            job->attempt = (uint32_t)u;
-            break;
-        }
+        if (decode_field((enum job_field)f, &root->via.map.ptr[i].val, job,
+                         why, whylen) != RV_OK)
+            goto out;
     }
     for (int n = 0; n < F_COUNT; n++) {
         if (!seen[n]) {
-            why_fail(why, whylen, rc, "missing field \"%s\"", names[n]);
+            decode_fail(why, whylen, rc, "missing field \"%s\"",
+                        field_names[n]);
             goto out;
         }
     }
     rc = RV_OK;
 out:
     msgpack_unpacked_destroy(&msg);
-    if (rc != RV_OK) {
-        struct rv_job empty;
-        memset(&empty, 0, sizeof(empty));
-        *job = empty;
-    }
+    if (rc != RV_OK)
+        memset(job, 0, sizeof(*job));
     return rc;
 }
 
@@ -250,7 +388,10 @@ json_t *rv_job_to_json(const struct rv_job *job)
 {
     char at[32];
     rv_iso8601(job->enqueued_at, at, sizeof(at));
-    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:i}", "v", job->version, "id", job->id,
-                     "repo", job->repo, "kind", rv_kind_name(job->kind), "reason",
-                     rv_reason_name(job->reason), "at", at, "attempt", (int)job->attempt);
+    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "v", job->version,
+                     "id", job->id, "repo", job->repo, "kind",
+                     rv_kind_name(job->kind), "reason",
+                     rv_reason_name(job->reason), "at", at, "atMs",
+                     (json_int_t)job->enqueued_at, "attempt",
+                     (json_int_t)job->attempt);
 }
