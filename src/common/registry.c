@@ -1,18 +1,13 @@
 /* See registry.h. */
 #include "common/registry.h"
 
-#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/errors.h"
 #include "common/job.h"
 #include "common/scripts.h"
-
-/* Next scheduled sync after registration when the repo has no interval of
- * its own; the workers reschedule with their configured interval after the
- * first sync. */
-#define DEFAULT_FIRST_INTERVAL_S 300
 
 void rv_repo_free(struct rv_repo *repo)
 {
@@ -24,13 +19,19 @@ void rv_repo_free(struct rv_repo *repo)
     memset(repo, 0, sizeof(*repo));
 }
 
-/* A git branch name a user may register (a subset of check-ref-format). */
+/* ---- validation ---- */
+
+/* A branch name a user may register: git's check-ref-format rules for a
+ * branch (no spaces or control characters, no "..", no leading '-', none of
+ * ~^:?*[\, no "@{", no empty path component, no ".lock" ending), and at most
+ * 255 bytes. */
 static bool branch_name_valid(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 255 || s[0] == '-' || s[0] == '/' || s[n - 1] == '/' ||
-        s[n - 1] == '.' || strstr(s, "..") || strstr(s, "//") || strstr(s, "@{") ||
-        (n >= 5 && strcmp(s + n - 5, ".lock") == 0))
+    if (n == 0 || n > 255 || s[0] == '-' || s[0] == '/' || s[0] == '.' ||
+        s[n - 1] == '/' || s[n - 1] == '.' || strstr(s, "..") ||
+        strstr(s, "//") || strstr(s, "/.") || strstr(s, "@{") ||
+        strcmp(s, "@") == 0 || (n >= 5 && strcmp(s + n - 5, ".lock") == 0))
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p <= ' ' || *p == 0x7f || strchr("~^:?*[\\", *p))
@@ -38,51 +39,162 @@ static bool branch_name_valid(const char *s)
     return true;
 }
 
-int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err, size_t errlen)
+int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
+                          size_t errlen)
 {
     if (!rv_repo_id_valid(spec->id)) {
-        snprintf(err, errlen, "id must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
+        snprintf(err, errlen,
+                 "invalid repo id: it must match "
+                 "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
         return RV_ERR_INVALID;
     }
     if (!spec->url || !*spec->url) {
-        snprintf(err, errlen, "url is required");
+        snprintf(err, errlen, "a remote URL is required");
         return RV_ERR_INVALID;
     }
+    /* Credentials first: rv_remote_url_valid refuses them too, and the
+     * user deserves to know why. The URL is never echoed back, since it
+     * holds a secret. */
     char stripped[2100];
-    if (rv_url_strip_credentials(spec->url, stripped, sizeof(stripped)) == 0 &&
+    if (strlen(spec->url) < sizeof(stripped) &&
+        rv_url_strip_credentials(spec->url, stripped, sizeof(stripped)) == 0 &&
         strcmp(stripped, spec->url) != 0) {
-        snprintf(err, errlen, "url must not contain credentials; set GITHUB_TOKEN for HTTPS instead");
+        snprintf(err, errlen,
+                 "the URL must not contain a password or token; repoview "
+                 "never stores credentials: set GITHUB_TOKEN for HTTPS "
+                 "remotes instead");
         return RV_ERR_INVALID;
     }
     if (!rv_remote_url_valid(spec->url)) {
-        snprintf(err, errlen, "url must be https://, http://, ssh://, git://, file://, "
-                              "user@host:path or an absolute path");
+        snprintf(err, errlen,
+                 "the URL must be https://, http://, ssh://, git:// or "
+                 "file:// with a host or path, user@host:path, or an "
+                 "absolute path");
         return RV_ERR_INVALID;
     }
     if (spec->github && *spec->github && !rv_github_name_valid(spec->github)) {
         snprintf(err, errlen, "github must be OWNER/NAME");
         return RV_ERR_INVALID;
     }
-    if (spec->default_branch && *spec->default_branch && !branch_name_valid(spec->default_branch)) {
-        snprintf(err, errlen, "defaultBranch is not a valid branch name");
+    if (spec->default_branch && *spec->default_branch &&
+        !branch_name_valid(spec->default_branch)) {
+        snprintf(err, errlen,
+                 "the default branch is not a valid git branch name");
         return RV_ERR_INVALID;
     }
-    if (spec->interval_s != 0 && (spec->interval_s < 10 || spec->interval_s > 86400)) {
-        snprintf(err, errlen, "syncIntervalSeconds must be 0 (default) or 10..86400");
+    if (spec->interval_s != 0 &&
+        (spec->interval_s < 10 || spec->interval_s > 86400)) {
+        snprintf(err, errlen,
+                 "the sync interval must be 0 (the default) or 10..86400 "
+                 "seconds");
         return RV_ERR_INVALID;
     }
     return RV_OK;
 }
 
-/* ---- reading the meta hash ---- */
+/* ---- reading meta fields ---- */
 
-struct hash_view {
-    const redisReply *reply;
-};
+/* An absent or empty number reads as 0. */
+static int field_i64(rv_field_get get, void *ctx, const char *name,
+                     int64_t *out)
+{
+    const char *v = get(ctx, name);
+    *out = 0;
+    if (!v || !*v)
+        return 0;
+    return rv_parse_i64(v, INT64_MIN, INT64_MAX, out);
+}
 
+static bool status_known(const char *s)
+{
+    return strcmp(s, "idle") == 0 || strcmp(s, "queued") == 0 ||
+           strcmp(s, "running") == 0 || strcmp(s, "error") == 0;
+}
+
+/* Reads the fields of one kind, prefixed "branch_" or "pr_". */
+static int read_sync_state(struct rv_sync_state *s, const char *prefix,
+                           rv_field_get get, void *ctx)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%ssync_status", prefix);
+    const char *v = get(ctx, name);
+    if (!v || !*v)
+        v = "idle";
+    if (!status_known(v))
+        return RV_ERR_PROTOCOL;
+    rv_strlcpy(s->status, v, sizeof(s->status));
+
+    snprintf(name, sizeof(name), "%ssync_at", prefix);
+    if (field_i64(get, ctx, name, &s->at_ms) != 0)
+        return RV_ERR_PROTOCOL;
+    snprintf(name, sizeof(name), "%sfails", prefix);
+    if (field_i64(get, ctx, name, &s->fails) != 0)
+        return RV_ERR_PROTOCOL;
+    snprintf(name, sizeof(name), "%sstarted_at", prefix);
+    if (field_i64(get, ctx, name, &s->started_ms) != 0)
+        return RV_ERR_PROTOCOL;
+
+    snprintf(name, sizeof(name), "%sjob", prefix);
+    v = get(ctx, name);
+    if (v && rv_strlcpy(s->job, v, sizeof(s->job)) != 0)
+        return RV_ERR_PROTOCOL;
+    snprintf(name, sizeof(name), "%sworker", prefix);
+    v = get(ctx, name);
+    if (v && rv_strlcpy(s->worker, v, sizeof(s->worker)) != 0)
+        return RV_ERR_PROTOCOL;
+    snprintf(name, sizeof(name), "%spending", prefix);
+    v = get(ctx, name);
+    s->pending = v && strcmp(v, "1") == 0;
+
+    snprintf(name, sizeof(name), "%ssync_error", prefix);
+    v = get(ctx, name);
+    if (v && *v && !(s->error_json = strdup(v)))
+        return RV_ERR_NOMEM;
+    return RV_OK;
+}
+
+static int dup_field(char **out, rv_field_get get, void *ctx,
+                     const char *name)
+{
+    const char *v = get(ctx, name);
+    *out = strdup(v ? v : "");
+    return *out ? RV_OK : RV_ERR_NOMEM;
+}
+
+int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx)
+{
+    int rc = RV_OK;
+    memset(repo, 0, sizeof(*repo));
+    const char *id = get(ctx, "id");
+    if (!id || !rv_repo_id_valid(id)) {
+        rc = RV_ERR_PROTOCOL;
+        goto out;
+    }
+    rv_strlcpy(repo->id, id, sizeof(repo->id));
+    if ((rc = dup_field(&repo->url, get, ctx, "url")) != RV_OK ||
+        (rc = dup_field(&repo->github, get, ctx, "github")) != RV_OK ||
+        (rc = dup_field(&repo->default_branch, get, ctx, "default_branch")) !=
+            RV_OK)
+        goto out;
+    if (field_i64(get, ctx, "interval", &repo->interval_s) != 0 ||
+        field_i64(get, ctx, "created_at", &repo->created_ms) != 0 ||
+        field_i64(get, ctx, "version", &repo->version) != 0) {
+        rc = RV_ERR_PROTOCOL;
+        goto out;
+    }
+    rc = read_sync_state(&repo->sync[RV_KIND_BRANCHES], "branch_", get, ctx);
+    if (rc == RV_OK)
+        rc = read_sync_state(&repo->sync[RV_KIND_PRS], "pr_", get, ctx);
+out:
+    if (rc != RV_OK)
+        rv_repo_free(repo);
+    return rc;
+}
+
+/* A field source over an HGETALL reply (borrowed). */
 static const char *hash_get(void *ctx, const char *name)
 {
-    const redisReply *r = ((struct hash_view *)ctx)->reply;
+    const redisReply *r = ctx;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *k = r->element[i], *v = r->element[i + 1];
         if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
@@ -92,68 +204,6 @@ static const char *hash_get(void *ctx, const char *name)
     return NULL;
 }
 
-static int get_i64(const char *v, int64_t *out)
-{
-    if (!v || !*v) {
-        *out = 0;
-        return 0;
-    }
-    return rv_parse_i64(v, INT64_MIN, INT64_MAX, out);
-}
-
-static char *dup_or_empty(const char *s)
-{
-    return strdup(s ? s : "");
-}
-
-int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx)
-{
-    memset(repo, 0, sizeof(*repo));
-    const char *id = get(ctx, "id");
-    if (!id || rv_strlcpy(repo->id, id, sizeof(repo->id)) != 0)
-        return RV_ERR_PROTOCOL;
-    repo->url = dup_or_empty(get(ctx, "url"));
-    repo->github = dup_or_empty(get(ctx, "github"));
-    repo->default_branch = dup_or_empty(get(ctx, "default_branch"));
-    if (!repo->url || !repo->github || !repo->default_branch)
-        goto nomem;
-    if (get_i64(get(ctx, "interval"), &repo->interval_s) ||
-        get_i64(get(ctx, "created_at"), &repo->created_ms) ||
-        get_i64(get(ctx, "version"), &repo->version))
-        goto bad;
-    static const char *const prefix[2] = {"branch_", "pr_"};
-    for (int k = 0; k < 2; k++) {
-        struct rv_sync_state *s = &repo->sync[k];
-        char name[32];
-        snprintf(name, sizeof(name), "%ssync_status", prefix[k]);
-        const char *st = get(ctx, name);
-        rv_strlcpy(s->status, st && *st ? st : "idle", sizeof(s->status));
-        snprintf(name, sizeof(name), "%ssync_at", prefix[k]);
-        if (get_i64(get(ctx, name), &s->at_ms))
-            goto bad;
-        snprintf(name, sizeof(name), "%ssync_error", prefix[k]);
-        const char *e = get(ctx, name);
-        if (e && *e && !(s->error_json = strdup(e)))
-            goto nomem;
-        snprintf(name, sizeof(name), "%sjob", prefix[k]);
-        const char *j = get(ctx, name);
-        rv_strlcpy(s->job, j ? j : "", sizeof(s->job));
-        snprintf(name, sizeof(name), "%spending", prefix[k]);
-        const char *p = get(ctx, name);
-        s->pending = p && strcmp(p, "1") == 0;
-        snprintf(name, sizeof(name), "%sfails", prefix[k]);
-        if (get_i64(get(ctx, name), &s->fails))
-            goto bad;
-    }
-    return RV_OK;
-nomem:
-    rv_repo_free(repo);
-    return RV_ERR_NOMEM;
-bad:
-    rv_repo_free(repo);
-    return RV_ERR_PROTOCOL;
-}
-
 int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo)
 {
     memset(repo, 0, sizeof(*repo));
@@ -161,15 +211,44 @@ int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo)
         return RV_ERR_PROTOCOL;
     if (reply->elements == 0)
         return RV_ERR_NOT_FOUND;
-    struct hash_view view = {reply};
-    return rv_repo_from_fields(repo, hash_get, &view);
+    return rv_repo_from_fields(repo, hash_get, (void *)reply);
 }
+
+/* A field source over an event's "meta" object, with the repo id beside. */
+struct event_meta {
+    const char *id;
+    const json_t *meta;
+};
+
+static const char *event_get(void *ctx, const char *name)
+{
+    const struct event_meta *e = ctx;
+    if (strcmp(name, "id") == 0)
+        return e->id;
+    return json_string_value(json_object_get(e->meta, name));
+}
+
+int rv_repo_from_event_meta(struct rv_repo *repo, const char *id,
+                            const json_t *meta)
+{
+    memset(repo, 0, sizeof(*repo));
+    if (!json_is_object(meta))
+        return RV_ERR_PROTOCOL;
+    struct event_meta e = {id, meta};
+    return rv_repo_from_fields(repo, event_get, &e);
+}
+
+/* ---- JSON ---- */
 
 json_t *rv_repo_json(const struct rv_repo *repo)
 {
-    return json_pack("{s:s,s:s,s:s?,s:s?}", "id", repo->id, "url", repo->url, "github",
-                     repo->github && *repo->github ? repo->github : NULL, "defaultBranch",
-                     repo->default_branch && *repo->default_branch ? repo->default_branch : NULL);
+    const char *github = repo->github && *repo->github ? repo->github : NULL;
+    const char *branch = repo->default_branch && *repo->default_branch
+                             ? repo->default_branch
+                             : NULL;
+    return json_pack("{s:s,s:s,s:s?,s:s?}", "id", repo->id, "url",
+                     repo->url ? repo->url : "", "github", github,
+                     "defaultBranch", branch);
 }
 
 static json_t *time_or_null(int64_t ms)
@@ -181,36 +260,45 @@ static json_t *time_or_null(int64_t ms)
     return json_string(buf);
 }
 
+/* The stored error text {"code","message","at"} as an object; null when
+ * there is none or it is not an object (never passed through as text). */
 static json_t *error_or_null(const char *text)
 {
     json_t *e = text && *text ? json_loads(text, 0, NULL) : NULL;
-    return json_is_object(e) ? e : (json_decref(e), json_null());
+    if (json_is_object(e))
+        return e;
+    json_decref(e);
+    return json_null();
 }
 
-json_t *rv_freshness_json(const struct rv_repo *repo, int64_t now_ms, int64_t stale_after_s)
+json_t *rv_freshness_json(const struct rv_repo *repo, int64_t now_ms,
+                          int64_t stale_after_s)
 {
     const struct rv_sync_state *b = &repo->sync[RV_KIND_BRANCHES];
     const struct rv_sync_state *p = &repo->sync[RV_KIND_PRS];
     bool has_github = repo->github && *repo->github;
-    int64_t limit = stale_after_s * 1000;
-    bool stale = b->at_ms <= 0 || now_ms - b->at_ms > limit;
-    if (has_github && (p->at_ms <= 0 || now_ms - p->at_ms > limit))
+    int64_t limit_ms = stale_after_s * 1000;
+    bool stale = b->at_ms <= 0 || now_ms - b->at_ms > limit_ms;
+    if (has_github && (p->at_ms <= 0 || now_ms - p->at_ms > limit_ms))
         stale = true;
-    return json_pack("{s:s,s:o,s:o,s:s,s:o,s:o,s:b,s:I}",
-                     "branchSyncStatus", b->status, "branchSyncAt", time_or_null(b->at_ms),
-                     "branchSyncError", error_or_null(b->error_json),
-                     "prSyncStatus", has_github ? p->status : "idle",
-                     "prSyncAt", time_or_null(has_github ? p->at_ms : 0),
-                     "prSyncError", error_or_null(has_github ? p->error_json : NULL),
-                     "stale", stale, "staleAfterSeconds", (json_int_t)stale_after_s);
+    return json_pack(
+        "{s:s,s:o,s:o,s:s,s:o,s:o,s:b,s:I}", "branchSyncStatus", b->status,
+        "branchSyncAt", time_or_null(b->at_ms), "branchSyncError",
+        error_or_null(b->error_json), "prSyncStatus",
+        has_github ? p->status : "idle", "prSyncAt",
+        time_or_null(has_github ? p->at_ms : 0), "prSyncError",
+        error_or_null(has_github ? p->error_json : NULL), "stale", stale,
+        "staleAfterSeconds", (json_int_t)stale_after_s);
 }
 
 /* ---- builders ---- */
 
-static int add_job(struct rv_cmd *cmd, const char *id, rv_kind kind, rv_reason reason)
+/* Adds a fresh job's id and payload as two arguments. */
+static int add_job(struct rv_cmd *cmd, const char *id, rv_kind kind,
+                   rv_reason reason)
 {
     struct rv_job job;
-    char *payload = NULL;
+    char *payload = NULL; /* malloc'd by rv_job_encode, freed here */
     size_t len = 0;
     int rc = rv_job_init(&job, id, kind, reason);
     if (rc == RV_OK)
@@ -220,15 +308,23 @@ static int add_job(struct rv_cmd *cmd, const char *id, rv_kind kind, rv_reason r
     rv_cmd_add(cmd, job.id);
     rv_cmd_addlen(cmd, payload, len);
     free(payload);
-    return RV_OK;
+    return cmd->failed ? RV_ERR_NOMEM : RV_OK;
 }
 
-int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec, int64_t now_ms)
+int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec,
+                        int64_t now_ms)
 {
     char meta[RV_KEY_MAX];
+    if (!rv_repo_id_valid(spec->id) || !spec->url)
+        return RV_ERR_INVALID;
     bool has_github = spec->github && *spec->github;
-    int64_t interval = spec->interval_s > 0 ? spec->interval_s : DEFAULT_FIRST_INTERVAL_S;
-    rv_cmd_script(cmd, "registerRepo");
+    int64_t first = spec->interval_s > 0 ? spec->interval_s
+                    : spec->default_interval_s > 0
+                        ? spec->default_interval_s
+                        : RV_REGISTRY_DEFAULT_INTERVAL_S;
+    int rc = rv_cmd_script(cmd, "registerRepo");
+    if (rc != RV_OK)
+        return rc;
     rv_cmd_add(cmd, rv_key_meta(meta, spec->id));
     rv_cmd_add(cmd, RV_KEY_REPOS);
     rv_cmd_add(cmd, RV_KEY_SCHEDULE);
@@ -239,8 +335,8 @@ int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec, int
     rv_cmd_add(cmd, spec->default_branch ? spec->default_branch : "");
     rv_cmd_addi64(cmd, spec->interval_s);
     rv_cmd_addi64(cmd, now_ms);
-    rv_cmd_addi64(cmd, now_ms + interval * 1000);
-    int rc = add_job(cmd, spec->id, RV_KIND_BRANCHES, RV_REASON_REGISTER);
+    rv_cmd_addi64(cmd, now_ms + first * 1000);
+    rc = add_job(cmd, spec->id, RV_KIND_BRANCHES, RV_REASON_REGISTER);
     if (rc != RV_OK)
         return rc;
     if (has_github)
@@ -253,7 +349,11 @@ int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec, int
 int rv_registry_remove_cmd(struct rv_cmd *cmd, const char *id)
 {
     char k[4][RV_KEY_MAX];
-    rv_cmd_script(cmd, "removeRepo");
+    if (!rv_repo_id_valid(id))
+        return RV_ERR_INVALID;
+    int rc = rv_cmd_script(cmd, "removeRepo");
+    if (rc != RV_OK)
+        return rc;
     rv_cmd_add(cmd, rv_key_meta(k[0], id));
     rv_cmd_add(cmd, rv_key_branches(k[1], id));
     rv_cmd_add(cmd, rv_key_prs(k[2], id));
@@ -264,16 +364,22 @@ int rv_registry_remove_cmd(struct rv_cmd *cmd, const char *id)
     return cmd->failed ? RV_ERR_NOMEM : RV_OK;
 }
 
-int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind, rv_reason reason,
-                            int64_t now_ms)
+int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind,
+                            rv_reason reason, int64_t now_ms)
 {
+    /* The job carries its own enqueue time (rv_job_init); now_ms is kept
+     * in the signature for builders that need it. */
     (void)now_ms;
     char meta[RV_KEY_MAX];
-    rv_cmd_script(cmd, "requestRefresh");
+    if (!rv_repo_id_valid(id))
+        return RV_ERR_INVALID;
+    int rc = rv_cmd_script(cmd, "requestRefresh");
+    if (rc != RV_OK)
+        return rc;
     rv_cmd_add(cmd, rv_key_meta(meta, id));
     rv_cmd_add(cmd, RV_KEY_QUEUE);
     rv_cmd_add(cmd, rv_kind_name(kind));
-    int rc = add_job(cmd, id, kind, reason);
+    rc = add_job(cmd, id, kind, reason);
     if (rc != RV_OK)
         return rc;
     rv_cmd_add(cmd, reason == RV_REASON_SCHEDULE ? "0" : "1");
@@ -283,12 +389,15 @@ int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind, rv
 int rv_registry_get_cmd(struct rv_cmd *cmd, const char *id)
 {
     char meta[RV_KEY_MAX];
+    if (!rv_repo_id_valid(id))
+        return RV_ERR_INVALID;
     rv_cmd_add(cmd, "HGETALL");
     rv_cmd_add(cmd, rv_key_meta(meta, id));
     return cmd->failed ? RV_ERR_NOMEM : RV_OK;
 }
 
-int rv_registry_refresh_parse(const redisReply *reply, rv_refresh_outcome *outcome)
+int rv_registry_refresh_parse(const redisReply *reply,
+                              rv_refresh_outcome *outcome)
 {
     int rc = rv_script_reply_code(reply);
     if (rc != RV_OK)
@@ -306,76 +415,84 @@ int rv_registry_refresh_parse(const redisReply *reply, rv_refresh_outcome *outco
 
 /* ---- blocking wrappers ---- */
 
-static int run_code(struct rv_rsync *r, struct rv_cmd *cmd, int build_rc)
+/* Runs a built script command and returns the code at the head of its
+ * reply. cmd is freed here in every case. */
+static int run_script(struct rv_rsync *r, struct rv_cmd *cmd, int build_rc)
 {
-    if (build_rc != RV_OK) {
-        rv_cmd_free(cmd);
-        return build_rc;
-    }
-    redisReply *reply = rv_rsync_run(r, cmd);
+    int rc = build_rc;
+    redisReply *reply = NULL;
+    if (rc != RV_OK)
+        goto out;
+    reply = rv_rsync_run(r, cmd);
+    rc = rv_script_reply_code(reply);
+out:
     rv_cmd_free(cmd);
-    int rc = rv_script_reply_code(reply);
     if (reply)
         freeReplyObject(reply);
     return rc;
 }
 
-int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec, char *err, size_t errlen)
+int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec,
+                    char *err, size_t errlen)
 {
     int rc = rv_repo_spec_validate(spec, err, errlen);
     if (rc != RV_OK)
         return rc;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rc = run_code(r, &cmd, rv_registry_add_cmd(&cmd, spec, rv_now_ms()));
+    rc = run_script(r, &cmd, rv_registry_add_cmd(&cmd, spec, rv_now_ms()));
     if (rc == RV_ERR_EXISTS)
         snprintf(err, errlen, "repo \"%s\" already exists", spec->id);
+    else if (rc == RV_ERR_REDIS)
+        snprintf(err, errlen, "%s", r->err);
     else if (rc != RV_OK)
-        snprintf(err, errlen, "%s", rc == RV_ERR_REDIS ? r->err : rv_strerror(rc));
+        snprintf(err, errlen, "%s", rv_strerror(rc));
     return rc;
 }
 
 int rv_registry_remove(struct rv_rsync *r, const char *id)
 {
-    if (!rv_repo_id_valid(id))
-        return RV_ERR_INVALID;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    return run_code(r, &cmd, rv_registry_remove_cmd(&cmd, id));
+    return run_script(r, &cmd, rv_registry_remove_cmd(&cmd, id));
 }
 
 int rv_registry_get(struct rv_rsync *r, const char *id, struct rv_repo *out)
 {
-    memset(out, 0, sizeof(*out));
-    if (!rv_repo_id_valid(id))
-        return RV_ERR_INVALID;
+    int rc;
+    redisReply *reply = NULL;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_registry_get_cmd(&cmd, id);
-    redisReply *reply = rv_rsync_run(r, &cmd);
+    memset(out, 0, sizeof(*out));
+    if ((rc = rv_registry_get_cmd(&cmd, id)) != RV_OK)
+        goto out;
+    reply = rv_rsync_run(r, &cmd);
+    if (!reply) {
+        rc = RV_ERR_REDIS;
+        goto out;
+    }
+    rc = rv_repo_from_hash(reply, out);
+out:
     rv_cmd_free(&cmd);
-    if (!reply)
-        return RV_ERR_REDIS;
-    int rc = rv_repo_from_hash(reply, out);
-    freeReplyObject(reply);
+    if (reply)
+        freeReplyObject(reply);
     return rc;
 }
 
-int rv_registry_refresh(struct rv_rsync *r, const char *id, rv_kind kind, rv_reason reason,
-                        rv_refresh_outcome *outcome)
+int rv_registry_refresh(struct rv_rsync *r, const char *id, rv_kind kind,
+                        rv_reason reason, rv_refresh_outcome *outcome)
 {
-    if (!rv_repo_id_valid(id))
-        return RV_ERR_INVALID;
+    int rc;
+    redisReply *reply = NULL;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    int rc = rv_registry_refresh_cmd(&cmd, id, kind, reason, rv_now_ms());
-    if (rc != RV_OK) {
-        rv_cmd_free(&cmd);
-        return rc;
-    }
-    redisReply *reply = rv_rsync_run(r, &cmd);
-    rv_cmd_free(&cmd);
+    if ((rc = rv_registry_refresh_cmd(&cmd, id, kind, reason,
+                                      rv_now_ms())) != RV_OK)
+        goto out;
+    reply = rv_rsync_run(r, &cmd);
     rc = reply ? rv_registry_refresh_parse(reply, outcome) : RV_ERR_REDIS;
+out:
+    rv_cmd_free(&cmd);
     if (reply)
         freeReplyObject(reply);
     return rc;
@@ -388,27 +505,27 @@ static int cmp_str(const void *a, const void *b)
 
 int rv_registry_list_ids(struct rv_rsync *r, char ***ids, size_t *count)
 {
+    int rc = RV_OK;
+    char **list = NULL; /* handed to the caller on success */
+    size_t n = 0;
     *ids = NULL;
     *count = 0;
     redisReply *reply = rv_rsync_command(r, "SMEMBERS %s", RV_KEY_REPOS);
     if (!reply)
         return RV_ERR_REDIS;
-    int rc = RV_OK;
     if (reply->type != REDIS_REPLY_ARRAY) {
         rc = RV_ERR_PROTOCOL;
         goto out;
     }
-    char **list = calloc(reply->elements + 1, sizeof(*list));
+    list = calloc(reply->elements + 1, sizeof(*list));
     if (!list) {
         rc = RV_ERR_NOMEM;
         goto out;
     }
-    size_t n = 0;
     for (size_t i = 0; i < reply->elements; i++) {
         if (reply->element[i]->type != REDIS_REPLY_STRING)
             continue;
         if (!(list[n] = strdup(reply->element[i]->str))) {
-            rv_registry_free_ids(list, n);
             rc = RV_ERR_NOMEM;
             goto out;
         }
@@ -417,7 +534,10 @@ int rv_registry_list_ids(struct rv_rsync *r, char ***ids, size_t *count)
     qsort(list, n, sizeof(*list), cmp_str);
     *ids = list;
     *count = n;
+    list = NULL;
 out:
+    if (list)
+        rv_registry_free_ids(list, n);
     freeReplyObject(reply);
     return rc;
 }

@@ -18,13 +18,25 @@
 #include "common/rconn.h"
 #include "common/util.h"
 
-/* What a user registers. Strings are borrowed for the call. */
+/* Seconds to the first scheduled sync of a repo registered with no interval
+ * of its own when the caller passes no default either. */
+#define RV_REGISTRY_DEFAULT_INTERVAL_S 300
+
+/* What a user registers. Strings are borrowed for the call.
+ *
+ * interval_s is stored as given: 0 stays 0 in the meta hash and means "the
+ * workers' REPOVIEW_SYNC_INTERVAL", so changing that setting applies to every
+ * repo that did not choose its own. Only the first scheduled sync is timed
+ * at registration (now + interval): for that, the caller passes its own
+ * REPOVIEW_SYNC_INTERVAL in default_interval_s (0 = 300 s); after the first
+ * sync the workers schedule with their setting. */
 struct rv_repo_spec {
     const char *id;
     const char *url;            /* credentials are refused, not stored */
     const char *github;         /* "owner/name" or NULL/"" */
     const char *default_branch; /* NULL/"" = the remote's HEAD */
     int64_t interval_s;         /* 0 = REPOVIEW_SYNC_INTERVAL */
+    int64_t default_interval_s; /* the caller's REPOVIEW_SYNC_INTERVAL */
 };
 
 /* Freshness of one kind, as stored in the meta hash. */
@@ -35,6 +47,8 @@ struct rv_sync_state {
     char job[RV_JOB_ID_MAX + 1]; /* queued or running job, may be "" */
     bool pending;       /* a follow-up is wanted after the running sync */
     int64_t fails;      /* consecutive failures */
+    char worker[128];   /* the worker running it, "" when not running */
+    int64_t started_ms; /* when the running sync started, 0 = not running */
 };
 
 /* A repo as read from its meta hash. Owns its strings. */
@@ -61,14 +75,28 @@ int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
  * valid until rv_repo_from_fields returns. */
 typedef const char *(*rv_field_get)(void *ctx, const char *name);
 
-/* Fills repo from any source of meta fields: the hash in Redis, or the
- * "meta" object of an event on rv:events. RV_ERR_PROTOCOL when "id" is
- * missing or a number is malformed. */
+/* Fills repo from any source of meta fields (the names registerRepo writes:
+ * id, url, github, default_branch, interval, created_at, version, and per
+ * kind <p>sync_status, <p>sync_at, <p>sync_error, <p>job, <p>pending,
+ * <p>fails, <p>worker, <p>started_at with <p> = "branch_" or "pr_"). One
+ * parser for two sources: the hash in Redis and the "meta" object of an
+ * event. Absent or empty fields read as empty, 0 or "idle". Returns RV_OK;
+ * RV_ERR_PROTOCOL when "id" is missing or invalid, a number is malformed
+ * or a status is unknown; RV_ERR_NOMEM. On failure repo holds nothing to
+ * free. On success free it with rv_repo_free. */
 int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx);
 
 /* Fills repo from an HGETALL reply of the meta hash. RV_ERR_NOT_FOUND for
  * an empty reply, RV_ERR_PROTOCOL for a malformed one. */
 int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo);
+
+/* Fills repo from the "meta" object of an rv:events message (lua/includes/
+ * state.lua: version, github, interval and the six freshness fields, all
+ * strings) for the repo named id (the event's "repo"), so a subscriber can
+ * render freshness without reading Redis. url and default_branch are "".
+ * Same results as rv_repo_from_fields; meta is borrowed. */
+int rv_repo_from_event_meta(struct rv_repo *repo, const char *id,
+                            const json_t *meta);
 
 /* {"id","url","github","defaultBranch"} (github/defaultBranch null when
  * unset); new reference, NULL on allocation failure. */
@@ -81,12 +109,14 @@ json_t *rv_freshness_json(const struct rv_repo *repo, int64_t now_ms,
 
 /* ---- builders and parsers ---- */
 
-/* registerRepo: writes the meta hash and queues the first sync(s). */
+/* registerRepo: writes the meta hash and queues the first sync(s), with
+ * reason "register". spec must have passed rv_repo_spec_validate. */
 int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec,
                         int64_t now_ms);
 /* removeRepo: deletes every key of the repo. */
 int rv_registry_remove_cmd(struct rv_cmd *cmd, const char *id);
-/* requestRefresh for one kind; front = ahead of scheduled jobs. */
+/* requestRefresh for one kind. Reasons user, webhook, followup and register
+ * queue at the front (the consuming end), schedule at the back. */
 int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind,
                             rv_reason reason, int64_t now_ms);
 /* HGETALL of the meta hash. */
@@ -104,11 +134,18 @@ typedef enum rv_refresh_outcome {
 int rv_registry_refresh_parse(const redisReply *reply,
                               rv_refresh_outcome *outcome);
 
-/* ---- blocking wrappers (CLI, tests, `up --demo`) ---- */
+/* ---- blocking wrappers (CLI, tests, `up --demo`) ----
+ * Each returns RV_OK, the script's code, RV_ERR_INVALID for a bad id,
+ * RV_ERR_REDIS when Redis is unreachable (r->err says why) or
+ * RV_ERR_PROTOCOL. */
 
+/* Validates spec and registers it. On failure err holds a sentence for the
+ * user (the validation message, "repo "x" already exists", r->err). */
 int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec,
                     char *err, size_t errlen);
 int rv_registry_remove(struct rv_rsync *r, const char *id);
+/* On RV_OK out is filled (free with rv_repo_free); otherwise out holds
+ * nothing to free. */
 int rv_registry_get(struct rv_rsync *r, const char *id, struct rv_repo *out);
 int rv_registry_refresh(struct rv_rsync *r, const char *id, rv_kind kind,
                         rv_reason reason, rv_refresh_outcome *outcome);
