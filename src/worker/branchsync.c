@@ -6,47 +6,136 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/mirror.h"
 
-/* One branch of the mirror. */
+/* Author names, subjects and paths longer than this are cut (at a UTF-8
+ * boundary): a document row must stay small whatever a commit says. */
+#define TEXT_MAX 1024
+/* git's default diff.renameLimit, so diffStat counts renames as git does. */
+#define RENAME_LIMIT 1000
+
+/* One branch of the mirror. name is owned; reuse is borrowed from the
+ * previous document (lives as long as the caller's prev). */
 struct branch {
     char *name;
     git_oid oid;
-    int64_t time_ms; /* commit time of the tip, for ordering */
+    int64_t time_ms;     /* date shown in the row (author time): ordering */
     bool is_default;
+    const json_t *reuse; /* previous row still valid, or NULL */
 };
 
 int rv_branchsync_global_init(void)
 {
-    return git_libgit2_init() >= 1 ? RV_OK : RV_ERR_GIT;
+    if (git_libgit2_init() < 1)
+        return RV_ERR_GIT;
+    /* Objects are verified once, by the indexer, when a fetch brings them;
+     * hashing them again on every read (libgit2's default, unlike git's)
+     * costs a third of the compute time for nothing. */
+    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+    return RV_OK;
 }
 
-static void git_err(struct rv_sync_error *err, const char *what)
+static void set_git_error(struct rv_sync_error *err, const char *what)
 {
     const git_error *e = git_error_last();
-    rv_sync_error_set(err, "git_error", "%s: %s", what, e && e->message ? e->message : "unknown error");
+    rv_sync_error_set(err, "git_error", "%s: %s.", what,
+                      e && e->message ? e->message : "unknown error");
 }
 
-/* A JSON string from repository bytes (author names, subjects): invalid
- * UTF-8 bytes become '?' rather than failing the sync. */
-static json_t *text_json(const char *s)
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. Rejects
+ * overlong forms, surrogates and code points past U+10FFFF, as jansson
+ * does. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-    json_t *j = json_string(s ? s : "");
-    if (j)
-        return j;
-    char *copy = strdup(s);
-    if (!copy)
+    unsigned c = p[0];
+    size_t len;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    while (n > 0) {
+        size_t k = utf8_seq(p, n);
+        if (k == 0 || (k == 1 && *p == 0))
+            return false;
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
+/* A JSON string from repository bytes (author names, subjects, paths):
+ * invalid UTF-8 becomes U+FFFD, ISO-8859-1 (when the commit says so) is
+ * converted, and text past TEXT_MAX bytes is cut at a character boundary.
+ * New reference, or NULL when out of memory. */
+static json_t *text_json(const char *s, bool latin1)
+{
+    if (!s)
+        s = "";
+    size_t n = strlen(s);
+    char *buf = malloc(3 * (n < TEXT_MAX ? n : TEXT_MAX) + 4);
+    if (!buf)
         return NULL;
-    for (unsigned char *p = (unsigned char *)copy; *p; p++)
-        if (*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (n > 0 && o < TEXT_MAX) {
+        size_t k = latin1 ? 1 : utf8_seq(p, n);
+        if (latin1 && *p >= 0x80) {
+            buf[o++] = (char)(0xc0 | (*p >> 6));
+            buf[o++] = (char)(0x80 | (*p & 0x3f));
+        } else if (k == 0) {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            k = 1;
+        } else {
+            memcpy(buf + o, p, k);
+            o += k;
+        }
+        p += k;
+        n -= k;
+    }
+    json_t *j = json_stringn(buf, o);
+    free(buf);
     return j;
+}
+
+static bool is_latin1(const char *encoding)
+{
+    return encoding && (!strcasecmp(encoding, "ISO-8859-1") ||
+                        !strcasecmp(encoding, "latin1") ||
+                        !strcasecmp(encoding, "ISO8859-1"));
 }
 
 static int cmp_branch(const void *a, const void *b)
@@ -66,36 +155,42 @@ static void free_branches(struct branch *list, size_t n)
     free(list);
 }
 
-/* Lists the branches (refs/heads) of the mirror. */
-static int list_branches(git_repository *repo, struct branch **out, size_t *count,
+/* Lists the branches (refs/heads) of the mirror from its refs alone (no
+ * object is read). A name that is not valid UTF-8 cannot be shown in JSON:
+ * it is skipped with a warning. *out is malloc'd (free_branches). */
+static int list_branches(git_repository *repo,
+                         const struct rv_branchsync_opts *opts,
+                         struct branch **out, size_t *count,
                          struct rv_sync_error *err)
 {
-    git_branch_iterator *it = NULL;
+    int rc = RV_OK;
+    git_reference_iterator *it = NULL;
     git_reference *ref = NULL;
-    git_branch_t type;
     size_t n = 0, cap = 64;
     struct branch *list = calloc(cap, sizeof(*list));
-    if (!list || git_branch_iterator_new(&it, repo, GIT_BRANCH_LOCAL) != 0) {
+    *out = NULL;
+    *count = 0;
+    if (!list) {
+        rv_sync_error_set(err, "git_error", "Out of memory listing branches.");
+        return RV_ERR_NOMEM;
+    }
+    if (git_reference_iterator_glob_new(&it, repo, "refs/heads/*") != 0) {
+        set_git_error(err, "Cannot list the branches of the mirror");
         free(list);
-        git_err(err, "cannot list branches");
         return RV_ERR_GIT;
     }
-    int rc = RV_OK;
-    while (git_branch_next(&ref, &type, it) == 0) {
-        const char *name = NULL;
-        const git_oid *oid = git_reference_target(ref);
-        git_commit *commit = NULL;
-        if (git_branch_name(&name, ref) != 0 || !oid || !name) {
+    int grc;
+    while ((grc = git_reference_next(&ref, it)) == 0) {
+        const char *full = git_reference_name(ref);
+        const git_oid *oid = git_reference_target(ref); /* NULL: symbolic */
+        const char *name = full + strlen("refs/heads/");
+        if (!oid || !utf8_valid(name)) {
+            if (oid)
+                LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+                    "skipping a branch whose name is not valid UTF-8");
             git_reference_free(ref);
             continue;
         }
-        json_t *probe = json_string(name);
-        if (!probe) {
-            LOG(RV_LOG_WARN, NULL, NULL, "skipping a branch whose name is not UTF-8");
-            git_reference_free(ref);
-            continue;
-        }
-        json_decref(probe);
         if (n == cap) {
             struct branch *bigger = realloc(list, cap * 2 * sizeof(*list));
             if (!bigger) {
@@ -106,14 +201,9 @@ static int list_branches(git_repository *repo, struct branch **out, size_t *coun
             list = bigger;
             cap *= 2;
         }
+        memset(&list[n], 0, sizeof(list[n]));
         list[n].name = strdup(name);
         git_oid_cpy(&list[n].oid, oid);
-        list[n].is_default = false;
-        list[n].time_ms = 0;
-        if (git_commit_lookup(&commit, repo, oid) == 0) {
-            list[n].time_ms = (int64_t)git_commit_time(commit) * 1000;
-            git_commit_free(commit);
-        }
         git_reference_free(ref);
         if (!list[n].name) {
             rc = RV_ERR_NOMEM;
@@ -121,10 +211,15 @@ static int list_branches(git_repository *repo, struct branch **out, size_t *coun
         }
         n++;
     }
-    git_branch_iterator_free(it);
+    git_reference_iterator_free(it);
+    if (rc == RV_OK && grc != GIT_ITEROVER) {
+        set_git_error(err, "Cannot list the branches of the mirror");
+        rc = RV_ERR_GIT;
+    } else if (rc != RV_OK) {
+        rv_sync_error_set(err, "git_error", "Out of memory listing branches.");
+    }
     if (rc != RV_OK) {
         free_branches(list, n);
-        rv_sync_error_set(err, "git_error", "out of memory listing branches");
         return rc;
     }
     *out = list;
@@ -132,7 +227,8 @@ static int list_branches(git_repository *repo, struct branch **out, size_t *coun
     return RV_OK;
 }
 
-static struct branch *find(struct branch *list, size_t n, const char *name)
+static struct branch *find_branch(struct branch *list, size_t n,
+                                  const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i].name, name) == 0)
@@ -140,24 +236,50 @@ static struct branch *find(struct branch *list, size_t n, const char *name)
     return NULL;
 }
 
-/* The default branch: registered, else the remote's HEAD, else main, else
- * master. NULL when none of them exists. */
-static struct branch *pick_default(const struct rv_branchsync_opts *opts, struct branch *list,
-                                   size_t n, const char *remote_head)
+/* The default branch: the registered one (and nothing else when it is
+ * missing), else the remote's HEAD, else main, else master. NULL when none
+ * exists. */
+static struct branch *pick_default(const struct rv_branchsync_opts *opts,
+                                   struct branch *list, size_t n,
+                                   const char *remote_head)
 {
     if (opts->default_branch && *opts->default_branch)
-        return find(list, n, opts->default_branch);
+        return find_branch(list, n, opts->default_branch);
     struct branch *b = NULL;
     if (remote_head && *remote_head)
-        b = find(list, n, remote_head);
+        b = find_branch(list, n, remote_head);
     if (!b)
-        b = find(list, n, "main");
+        b = find_branch(list, n, "main");
     if (!b)
-        b = find(list, n, "master");
+        b = find_branch(list, n, "master");
     return b;
 }
 
-/* Indexes the rows of the previous document by name (borrowed rows). */
+/* True when prev_row has the shape this file writes, so it can be reused
+ * as it is; *time_ms gets its commit date. A malformed row (a document from
+ * an older version, say) is computed again instead. */
+static bool row_reusable(const json_t *row, int64_t *time_ms)
+{
+    const json_t *stat = json_object_get(row, "diffStat");
+    const json_t *commit = json_object_get(row, "commit");
+    const char *date = json_string_value(json_object_get(commit, "date"));
+    return json_is_string(json_object_get(row, "name")) &&
+           json_is_boolean(json_object_get(row, "isDefault")) &&
+           json_is_integer(json_object_get(row, "ahead")) &&
+           json_is_integer(json_object_get(row, "behind")) &&
+           json_is_boolean(json_object_get(row, "conflicts")) &&
+           json_is_array(json_object_get(row, "conflictFiles")) &&
+           json_is_integer(json_object_get(stat, "files")) &&
+           json_is_integer(json_object_get(stat, "additions")) &&
+           json_is_integer(json_object_get(stat, "deletions")) &&
+           json_is_string(json_object_get(commit, "author")) &&
+           json_is_string(json_object_get(commit, "subject")) &&
+           json_is_string(json_object_get(row, "firstSeenAt")) && date &&
+           rv_parse_iso8601(date, time_ms) == 0;
+}
+
+/* Indexes the rows of the previous document by name. New reference; its
+ * values are borrowed from prev. */
 static json_t *index_prev(const json_t *prev)
 {
     json_t *idx = json_object();
@@ -168,8 +290,10 @@ static json_t *index_prev(const json_t *prev)
         return idx;
     json_array_foreach(rows, i, row) {
         const char *name = json_string_value(json_object_get(row, "name"));
-        if (name)
-            json_object_set(idx, name, (json_t *)row);
+        if (name && json_object_set(idx, name, (json_t *)row) != 0) {
+            json_decref(idx);
+            return NULL;
+        }
     }
     return idx;
 }
@@ -179,82 +303,116 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Paths that conflict when merging `theirs` into `ours` (no working tree).
- * Sets *conflicts and fills files (sorted, capped). */
-static int merge_conflicts(git_repository *repo, git_commit *ours, git_commit *theirs, int cap,
-                           bool *conflicts, json_t *files)
+/* Appends a copy of path to *paths (growing it); -1 when out of memory. */
+static int push_path(char ***paths, size_t *n, size_t *cap, const char *path)
 {
-    git_index *index = NULL;
-    git_index_conflict_iterator *it = NULL;
-    git_merge_options mo;
-    git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
-    int rc = git_merge_commits(&index, repo, ours, theirs, &mo);
-    if (rc != 0)
-        return rc;
-    *conflicts = git_index_has_conflicts(index);
-    if (*conflicts && git_index_conflict_iterator_new(&it, index) == 0) {
-        const git_index_entry *anc, *our, *their;
-        size_t n = 0, cap_paths = 16;
-        char **paths = malloc(cap_paths * sizeof(*paths));
-        while (paths && git_index_conflict_next(&anc, &our, &their, it) == 0) {
-            const git_index_entry *e = our ? our : their ? their : anc;
-            if (!e)
-                continue;
-            if (n == cap_paths) {
-                char **bigger = realloc(paths, cap_paths * 2 * sizeof(*paths));
-                if (!bigger)
-                    break;
-                paths = bigger;
-                cap_paths *= 2;
-            }
-            paths[n++] = strdup(e->path);
-        }
-        if (paths) {
-            qsort(paths, n, sizeof(*paths), cmp_str);
-            for (size_t i = 0; i < n; i++) {
-                bool dup = i > 0 && paths[i] && paths[i - 1] && !strcmp(paths[i], paths[i - 1]);
-                if (paths[i] && !dup && (int)json_array_size(files) < cap) {
-                    json_t *s = text_json(paths[i]);
-                    if (s)
-                        json_array_append_new(files, s);
-                }
-            }
-            for (size_t i = 0; i < n; i++)
-                free(paths[i]);
-            free(paths);
-        }
-        git_index_conflict_iterator_free(it);
+    if (*n == *cap) {
+        size_t bigger_cap = *cap ? *cap * 2 : 16;
+        char **bigger = realloc(*paths, bigger_cap * sizeof(**paths));
+        if (!bigger)
+            return -1;
+        *paths = bigger;
+        *cap = bigger_cap;
     }
-    git_index_free(index);
+    if (!((*paths)[*n] = strdup(path)))
+        return -1;
+    (*n)++;
     return 0;
 }
 
-/* Files changed, insertions and deletions from `base` (NULL = empty tree)
- * to `tip`, with rename detection as `git diff` does by default. */
-static int diff_stat(git_repository *repo, git_commit *base, git_commit *tip, json_t **out)
+/* Merges `theirs` into `ours` in memory (no working tree, renames found as
+ * git does) and sets *has_conflicts; files gets the conflicting paths
+ * (both sides' paths of each conflict, sorted, distinct, at most cap).
+ * Returns 0 or a libgit2 error. */
+static int merge_conflicts(git_repository *repo, const git_commit *ours,
+                           const git_commit *theirs, int cap,
+                           bool *has_conflicts, json_t *files)
 {
+    int rc = 0;
+    git_index *index = NULL;
+    git_index_conflict_iterator *it = NULL;
+    char **paths = NULL;
+    size_t n = 0, paths_cap = 0;
+    git_merge_options mo;
+    git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
+    mo.flags |= GIT_MERGE_SKIP_REUC;
+    *has_conflicts = false;
+    if ((rc = git_merge_commits(&index, repo, ours, theirs, &mo)) != 0)
+        goto out;
+    *has_conflicts = git_index_has_conflicts(index);
+    if (!*has_conflicts)
+        goto out;
+    if ((rc = git_index_conflict_iterator_new(&it, index)) != 0)
+        goto out;
+    const git_index_entry *anc, *our, *their;
+    while ((rc = git_index_conflict_next(&anc, &our, &their, it)) == 0) {
+        if ((our && push_path(&paths, &n, &paths_cap, our->path) != 0) ||
+            (their && push_path(&paths, &n, &paths_cap, their->path) != 0) ||
+            (!our && !their && anc &&
+             push_path(&paths, &n, &paths_cap, anc->path) != 0)) {
+            git_error_set_oom();
+            rc = -1;
+            goto out;
+        }
+    }
+    if (rc != GIT_ITEROVER)
+        goto out;
+    rc = 0;
+    if (n > 0)
+        qsort(paths, n, sizeof(*paths), cmp_str);
+    for (size_t i = 0; i < n && (int)json_array_size(files) < cap; i++) {
+        if (i > 0 && strcmp(paths[i], paths[i - 1]) == 0)
+            continue;
+        if (json_array_append_new(files, text_json(paths[i], false)) != 0) {
+            git_error_set_oom();
+            rc = -1;
+            goto out;
+        }
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    git_index_conflict_iterator_free(it);
+    git_index_free(index);
+    return rc;
+}
+
+/* Files changed, insertions and deletions from base (NULL = the empty
+ * tree) to tip, as `git diff --shortstat base tip` counts them: renames
+ * detected (git's default), binary files changed with 0/0. *out is a new
+ * {"files","additions","deletions"} object. Returns 0 or a libgit2 error. */
+static int diff_stat(git_repository *repo, const git_commit *base,
+                     const git_commit *tip, json_t **out)
+{
+    int rc = 0;
     git_tree *a = NULL, *b = NULL;
     git_diff *diff = NULL;
     git_diff_stats *stats = NULL;
-    int rc = 0;
-    if (base)
-        rc = git_commit_tree(&a, base);
-    if (rc == 0)
-        rc = git_commit_tree(&b, tip);
-    if (rc == 0)
-        rc = git_diff_tree_to_tree(&diff, repo, a, b, NULL);
-    if (rc == 0) {
-        git_diff_find_options fo;
-        git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
-        fo.flags = GIT_DIFF_FIND_RENAMES;
-        rc = git_diff_find_similar(diff, &fo);
+    git_diff_find_options fo;
+    if (base && (rc = git_commit_tree(&a, base)) != 0)
+        goto out;
+    if ((rc = git_commit_tree(&b, tip)) != 0)
+        goto out;
+    if ((rc = git_diff_tree_to_tree(&diff, repo, a, b, NULL)) != 0)
+        goto out;
+    git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
+    fo.flags = GIT_DIFF_FIND_RENAMES;
+    fo.rename_limit = RENAME_LIMIT;
+    if ((rc = git_diff_find_similar(diff, &fo)) != 0)
+        goto out;
+    if ((rc = git_diff_get_stats(&stats, diff)) != 0)
+        goto out;
+    *out = json_pack("{s:I,s:I,s:I}", "files",
+                     (json_int_t)git_diff_stats_files_changed(stats),
+                     "additions",
+                     (json_int_t)git_diff_stats_insertions(stats),
+                     "deletions", (json_int_t)git_diff_stats_deletions(stats));
+    if (!*out) {
+        git_error_set_oom();
+        rc = -1;
     }
-    if (rc == 0)
-        rc = git_diff_get_stats(&stats, diff);
-    if (rc == 0)
-        *out = json_pack("{s:I,s:I,s:I}", "files", (json_int_t)git_diff_stats_files_changed(stats),
-                         "additions", (json_int_t)git_diff_stats_insertions(stats), "deletions",
-                         (json_int_t)git_diff_stats_deletions(stats));
+out:
     git_diff_stats_free(stats);
     git_diff_free(diff);
     git_tree_free(a);
@@ -262,88 +420,212 @@ static int diff_stat(git_repository *repo, git_commit *base, git_commit *tip, js
     return rc;
 }
 
-/* Computes one row from the object database. New reference or NULL. */
-static json_t *compute_row(git_repository *repo, const struct branch *b, const struct branch *def,
-                           const struct rv_branchsync_opts *opts, const char *first_seen,
-                           struct rv_sync_error *err)
+/* The row's "commit": author, author date (as `git log` shows it), and
+ * subject (git's %s: the first paragraph of the message). New reference. */
+static json_t *commit_json(const git_commit *c)
 {
-    git_commit *tip = NULL, *base_tip = NULL, *mb_commit = NULL;
+    char date[32];
+    const git_signature *author = git_commit_author(c);
+    bool latin1 = is_latin1(git_commit_message_encoding(c));
+    rv_iso8601(author ? (int64_t)author->when.time * 1000 : 0, date,
+               sizeof(date));
+    return json_pack("{s:o,s:s,s:o}", "author",
+                     text_json(author ? author->name : "", latin1), "date",
+                     date, "subject",
+                     text_json(git_commit_summary((git_commit *)c), latin1));
+}
+
+/* Computes one row from the object database against the default tip def.
+ * New reference, or NULL with err filled. */
+static json_t *compute_row(git_repository *repo, const struct branch *b,
+                           const struct branch *def,
+                           const struct rv_branchsync_opts *opts,
+                           const char *first_seen, struct rv_sync_error *err)
+{
+    git_commit *tip = NULL, *def_tip = NULL, *mb_commit = NULL;
     json_t *row = NULL, *files = json_array(), *stat = NULL;
     size_t ahead = 0, behind = 0;
-    bool conflicts = false;
-    char sha[GIT_OID_HEXSZ + 1], base_sha[GIT_OID_HEXSZ + 1], date[32];
+    bool has_conflicts = false;
+    char sha[GIT_OID_HEXSZ + 1], base_sha[GIT_OID_HEXSZ + 1];
     git_oid_tostr(sha, sizeof(sha), &b->oid);
     git_oid_tostr(base_sha, sizeof(base_sha), &def->oid);
-    if (!files || git_commit_lookup(&tip, repo, &b->oid) != 0 ||
-        git_commit_lookup(&base_tip, repo, &def->oid) != 0) {
-        git_err(err, "cannot read a branch tip");
+    if (!files) {
+        rv_sync_error_set(err, "git_error", "Out of memory.");
         goto out;
     }
-    if (!b->is_default && !git_oid_equal(&b->oid, &def->oid)) {
+    if (git_commit_lookup(&tip, repo, &b->oid) != 0 ||
+        git_commit_lookup(&def_tip, repo, &def->oid) != 0) {
+        set_git_error(err, "Cannot read a branch tip");
+        goto out;
+    }
+    if (!git_oid_equal(&b->oid, &def->oid)) {
+        if (git_graph_ahead_behind(&ahead, &behind, repo, &b->oid,
+                                   &def->oid) != 0) {
+            set_git_error(err, "Cannot count commits against the default "
+                               "branch");
+            goto out;
+        }
+    }
+    if (ahead > 0) {
         git_oid mb;
-        if (git_graph_ahead_behind(&ahead, &behind, repo, &b->oid, &def->oid) != 0) {
-            git_err(err, "cannot count commits");
-            goto out;
-        }
         int mbrc = git_merge_base(&mb, repo, &b->oid, &def->oid);
-        if (mbrc == 0 && git_commit_lookup(&mb_commit, repo, &mb) != 0) {
-            git_err(err, "cannot read the merge base");
-            goto out;
-        }
         if (mbrc != 0 && mbrc != GIT_ENOTFOUND) {
-            git_err(err, "cannot find the merge base");
+            set_git_error(err, "Cannot find a merge base");
             goto out;
         }
-        /* A branch behind only, or fast-forwardable, merges cleanly. */
-        if (ahead > 0 && behind > 0 &&
-            merge_conflicts(repo, base_tip, tip, opts->max_conflict_files, &conflicts, files) != 0) {
-            git_err(err, "cannot merge in memory");
+        if (mbrc == 0 && git_commit_lookup(&mb_commit, repo, &mb) != 0) {
+            set_git_error(err, "Cannot read a merge base");
+            goto out;
+        }
+        git_error_clear();
+        /* Only a branch that is both ahead and behind can conflict: one
+         * that is just ahead fast-forwards. */
+        if (behind > 0 &&
+            merge_conflicts(repo, def_tip, tip, opts->max_conflict_files,
+                            &has_conflicts, files) != 0) {
+            set_git_error(err, "Cannot merge a branch in memory");
             goto out;
         }
         if (diff_stat(repo, mb_commit, tip, &stat) != 0) {
-            git_err(err, "cannot diff");
+            set_git_error(err, "Cannot diff a branch");
             goto out;
         }
     } else {
-        stat = json_pack("{s:i,s:i,s:i}", "files", 0, "additions", 0, "deletions", 0);
+        /* Same commit, or behind only: the merge base is the tip itself. */
+        stat = json_pack("{s:i,s:i,s:i}", "files", 0, "additions", 0,
+                         "deletions", 0);
     }
-    const git_signature *author = git_commit_author(tip);
-    rv_iso8601(author ? (int64_t)author->when.time * 1000 : 0, date, sizeof(date));
-    json_t *commit = json_pack("{s:o,s:s,s:o}", "author", text_json(author ? author->name : ""),
-                               "date", date, "subject", text_json(git_commit_summary(tip)));
-    row = json_pack("{s:s,s:b,s:s,s:I,s:I,s:b,s:O,s:o,s:o,s:s,s:s}", "name", b->name,
-                    "isDefault", b->is_default, "sha", sha, "ahead", (json_int_t)ahead,
-                    "behind", (json_int_t)behind, "conflicts", conflicts, "conflictFiles", files,
-                    "diffStat", stat, "commit", commit, "firstSeenAt", first_seen,
-                    "baseSha", base_sha);
-    stat = NULL; /* stolen by "o" */
+    row = json_pack("{s:s,s:b,s:s,s:I,s:I,s:b,s:O,s:O,s:o,s:s,s:s}", "name",
+                    b->name, "isDefault", b->is_default, "sha", sha, "ahead",
+                    (json_int_t)ahead, "behind", (json_int_t)behind,
+                    "conflicts", has_conflicts, "conflictFiles", files,
+                    "diffStat", stat, "commit", commit_json(tip),
+                    "firstSeenAt", first_seen, "baseSha", base_sha);
     if (!row)
-        rv_sync_error_set(err, "git_error", "out of memory building a branch row");
+        rv_sync_error_set(err, "git_error", "Out of memory building a row.");
 out:
     json_decref(files);
     json_decref(stat);
     git_commit_free(tip);
-    git_commit_free(base_tip);
+    git_commit_free(def_tip);
     git_commit_free(mb_commit);
     return row;
 }
 
-int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev, json_t **out,
-                      struct rv_branchsync_stats *stats, struct rv_sync_error *err)
+/* Fills in which branches can reuse their previous row, and every
+ * branch's date for ordering (from the previous row when reused, else from
+ * the tip commit). */
+static int prepare_branches(git_repository *repo, struct branch *list,
+                            size_t n, const struct branch *def,
+                            const json_t *prev_idx, struct rv_sync_error *err)
 {
+    char def_sha[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(def_sha, sizeof(def_sha), &def->oid);
+    for (size_t i = 0; i < n; i++) {
+        struct branch *b = &list[i];
+        char sha[GIT_OID_HEXSZ + 1];
+        git_oid_tostr(sha, sizeof(sha), &b->oid);
+        const json_t *old = json_object_get(prev_idx, b->name);
+        const char *old_sha = json_string_value(json_object_get(old, "sha"));
+        const char *old_base =
+            json_string_value(json_object_get(old, "baseSha"));
+        if (old && old_sha && old_base && !strcmp(old_sha, sha) &&
+            !strcmp(old_base, def_sha) &&
+            json_is_true(json_object_get(old, "isDefault")) == b->is_default &&
+            row_reusable(old, &b->time_ms)) {
+            b->reuse = old;
+            continue;
+        }
+        git_commit *c = NULL;
+        if (git_commit_lookup(&c, repo, &b->oid) != 0) {
+            set_git_error(err, "Cannot read a branch tip");
+            return RV_ERR_GIT;
+        }
+        const git_signature *author = git_commit_author(c);
+        b->time_ms = author ? (int64_t)author->when.time * 1000 : 0;
+        git_commit_free(c);
+    }
+    return RV_OK;
+}
+
+/* Builds the document from the sorted branches (default first). Reused
+ * rows are copied; the others are computed. New reference or NULL. */
+static json_t *build_document(git_repository *repo,
+                              const struct rv_branchsync_opts *opts,
+                              const struct branch *list, size_t n,
+                              const json_t *prev_idx,
+                              struct rv_branchsync_stats *stats,
+                              struct rv_sync_error *err)
+{
+    const struct branch *def = &list[0];
+    char def_sha[GIT_OID_HEXSZ + 1], now_iso[32];
+    bool truncated = opts->max_branches > 0 && n > (size_t)opts->max_branches;
+    size_t keep = truncated ? (size_t)opts->max_branches : n;
+    json_t *rows = json_array(), *doc = NULL;
+    git_oid_tostr(def_sha, sizeof(def_sha), &def->oid);
+    rv_iso8601(opts->now_ms, now_iso, sizeof(now_iso));
+    if (!rows)
+        goto oom;
+    for (size_t i = 0; i < keep; i++) {
+        const struct branch *b = &list[i];
+        json_t *row;
+        if (b->reuse) {
+            row = json_deep_copy(b->reuse);
+            stats->reused++;
+        } else {
+            const json_t *old = json_object_get(prev_idx, b->name);
+            const char *seen =
+                json_string_value(json_object_get(old, "firstSeenAt"));
+            int64_t ignored;
+            if (!seen || rv_parse_iso8601(seen, &ignored) != 0)
+                seen = now_iso;
+            row = compute_row(repo, b, def, opts, seen, err);
+            if (!row) {
+                json_decref(rows);
+                return NULL;
+            }
+            stats->recomputed++;
+        }
+        if (json_array_append_new(rows, row) != 0)
+            goto oom;
+    }
+    if (truncated)
+        LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+            "%zu branches; keeping the first %d (REPOVIEW_MAX_BRANCHES)", n,
+            opts->max_branches);
+    doc = json_pack("{s:s,s:s,s:b,s:o}", "defaultBranch", def->name,
+                    "defaultSha", def_sha, "truncated", truncated, "branches",
+                    rows);
+    if (!doc)
+        goto oom;
+    return doc;
+oom:
+    json_decref(rows);
+    rv_sync_error_set(err, "git_error", "Out of memory building the rows.");
+    return NULL;
+}
+
+int rv_branchsync_run(const struct rv_branchsync_opts *opts,
+                      const json_t *prev, json_t **out,
+                      struct rv_branchsync_stats *stats,
+                      struct rv_sync_error *err)
+{
+    int rc = RV_OK;
     git_repository *repo = NULL;
     struct branch *list = NULL;
     size_t n = 0;
-    json_t *prev_idx = NULL, *rows = NULL, *doc = NULL;
+    json_t *prev_idx = NULL, *doc = NULL;
     char remote_head[256];
-    int rc;
     *out = NULL;
     memset(stats, 0, sizeof(*stats));
     memset(err, 0, sizeof(*err));
 
     struct rv_mirror_opts mo = {
-        .data_dir = opts->data_dir, .repo_id = opts->repo_id, .url = opts->url,
-        .github_token = opts->github_token, .timeout_s = opts->fetch_timeout_s,
+        .data_dir = opts->data_dir,
+        .repo_id = opts->repo_id,
+        .url = opts->url,
+        .github_token = opts->github_token,
+        .timeout_s = opts->fetch_timeout_s,
         .job_id = opts->job_id,
     };
     int64_t started = rv_mono_ms();
@@ -352,86 +634,52 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
     if (rc != RV_OK)
         return rc;
     started = rv_mono_ms();
-    rc = list_branches(repo, &list, &n, err);
-    if (rc != RV_OK)
+    if ((rc = list_branches(repo, opts, &list, &n, err)) != RV_OK)
         goto out;
-    rows = json_array();
-    prev_idx = index_prev(prev);
-    if (!rows || !prev_idx) {
-        rc = RV_ERR_NOMEM;
-        rv_sync_error_set(err, "git_error", "out of memory");
-        goto out;
-    }
     if (n == 0) {
-        /* An empty repository: nothing to compare, and that is fine. */
-        doc = json_pack("{s:n,s:n,s:b,s:O}", "defaultBranch", "defaultSha", "truncated", 0,
-                        "branches", rows);
-        goto done;
+        /* An empty repository: nothing to compare, and that is fine; the
+         * overview shows no branches until something is pushed. */
+        doc = json_pack("{s:n,s:n,s:b,s:[]}", "defaultBranch", "defaultSha",
+                        "truncated", 0, "branches");
+        if (!doc) {
+            rv_sync_error_set(err, "git_error", "Out of memory.");
+            rc = RV_ERR_NOMEM;
+        }
+        goto out;
     }
     struct branch *def = pick_default(opts, list, n, remote_head);
     if (!def) {
         if (opts->default_branch && *opts->default_branch)
             rv_sync_error_set(err, "no_default_branch",
-                              "the default branch \"%s\" does not exist on the remote",
+                              "The default branch \"%s\" does not exist on "
+                              "the remote.",
                               opts->default_branch);
         else
             rv_sync_error_set(err, "no_default_branch",
-                              "the remote has no HEAD, main or master branch");
+                              "The remote has no HEAD branch, no main and no "
+                              "master; register a default branch.");
         rc = RV_ERR_NOT_FOUND;
         goto out;
     }
     def->is_default = true;
-    char def_name[256], def_sha[GIT_OID_HEXSZ + 1];
-    rv_strlcpy(def_name, def->name, sizeof(def_name));
-    git_oid_tostr(def_sha, sizeof(def_sha), &def->oid);
-    qsort(list, n, sizeof(*list), cmp_branch);
-    def = &list[0];
-    bool truncated = n > (size_t)opts->max_branches;
-    size_t keep = truncated ? (size_t)opts->max_branches : n;
-    char now_iso[32];
-    rv_iso8601(opts->now_ms, now_iso, sizeof(now_iso));
-
-    for (size_t i = 0; i < keep; i++) {
-        const struct branch *b = &list[i];
-        char sha[GIT_OID_HEXSZ + 1];
-        git_oid_tostr(sha, sizeof(sha), &b->oid);
-        const json_t *old = json_object_get(prev_idx, b->name);
-        const char *old_sha = json_string_value(json_object_get(old, "sha"));
-        const char *old_base = json_string_value(json_object_get(old, "baseSha"));
-        const char *old_seen = json_string_value(json_object_get(old, "firstSeenAt"));
-        json_t *row;
-        if (old && old_sha && old_base && !strcmp(old_sha, sha) && !strcmp(old_base, def_sha) &&
-            json_is_true(json_object_get(old, "isDefault")) == b->is_default) {
-            row = json_deep_copy(old);
-            stats->reused++;
-        } else {
-            row = compute_row(repo, b, def, opts, old_seen ? old_seen : now_iso, err);
-            stats->recomputed++;
-        }
-        if (!row || json_array_append_new(rows, row) != 0) {
-            if (!err->code[0])
-                rv_sync_error_set(err, "git_error", "out of memory");
-            rc = RV_ERR_GIT;
-            goto out;
-        }
-    }
-    if (truncated)
-        LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
-            "%zu branches; keeping the first %d (REPOVIEW_MAX_BRANCHES)", n, opts->max_branches);
-    doc = json_pack("{s:s,s:s,s:b,s:O}", "defaultBranch", def_name, "defaultSha", def_sha,
-                    "truncated", truncated, "branches", rows);
-done:
-    if (!doc) {
+    if (!(prev_idx = index_prev(prev))) {
+        rv_sync_error_set(err, "git_error", "Out of memory.");
         rc = RV_ERR_NOMEM;
-        rv_sync_error_set(err, "git_error", "out of memory");
         goto out;
     }
-    stats->branches = (int)json_array_size(rows);
-    stats->compute_ms = rv_mono_ms() - started;
-    *out = doc;
-    rc = RV_OK;
+    if ((rc = prepare_branches(repo, list, n, def, prev_idx, err)) != RV_OK)
+        goto out;
+    qsort(list, n, sizeof(*list), cmp_branch);
+    if (!(doc = build_document(repo, opts, list, n, prev_idx, stats, err)))
+        rc = RV_ERR_GIT;
 out:
-    json_decref(rows);
+    if (rc == RV_OK) {
+        stats->branches = (int)json_array_size(json_object_get(doc, "branches"));
+        stats->compute_ms = rv_mono_ms() - started;
+        *out = doc;
+    } else {
+        json_decref(doc);
+    }
     json_decref(prev_idx);
     free_branches(list, n);
     git_repository_free(repo);

@@ -1,17 +1,31 @@
 /*
  * Branch sync: keeps a bare mirror of a repo's remote under
- * REPOVIEW_DATA_DIR and computes, for every branch, its state against the
- * default branch: tip, ahead/behind, whether a merge into the default branch
- * conflicts (and where), the diff stat from the merge base, and the tip
- * commit. Rows whose tip and base did not move are reused from the previous
- * document without touching the object database.
+ * REPOVIEW_DATA_DIR (mirror.h) and computes, for every branch, its state
+ * against the default branch: tip, ahead/behind, whether a merge into the
+ * default branch conflicts (and where), the diff stat from the merge base,
+ * and the tip commit. Rows whose tip and base did not move are reused from
+ * the previous document without reading the object database.
  *
  * The document stored in rv:{id}:branches:
  *   {"defaultBranch":"main"|null, "defaultSha":"<hex>"|null,
  *    "truncated":false, "branches":[ROW...]}
  * ROW has the contract's branch fields except "pr" (joined at render time),
  * plus "baseSha": the default-branch tip the row was computed against.
- * Rows: default branch first, then newest commit first, then name.
+ *
+ * What the fields mean, with the git CLI as the reference:
+ *   ahead/behind   git rev-list --left-right --count DEFAULT...B (right, left)
+ *   conflicts      git merge-tree --write-tree DEFAULT B exits 1
+ *   conflictFiles  its --name-only paths: sorted, distinct, capped
+ *   diffStat       git diff --shortstat DEFAULT...B (renames detected, a
+ *                  binary file counts as changed with 0/0)
+ *   commit         author name, author date (as git log shows), subject
+ *                  (git's %s: the message's first paragraph); text that is
+ *                  not UTF-8 gets U+FFFD, and is cut at 1 KiB
+ * Rows: default branch first, then newest commit first (by the date shown,
+ * the author date), then name (bytewise). A branch whose name is not valid
+ * UTF-8 is skipped with a warning. An empty remote (no branches at all) is
+ * a success with "defaultBranch":null and no rows, whatever default branch
+ * is registered.
  */
 #ifndef REPOVIEW_WORKER_BRANCHSYNC_H
 #define REPOVIEW_WORKER_BRANCHSYNC_H

@@ -5,9 +5,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,31 +20,82 @@
 #include "worker/branchsync.h"
 
 #define FETCH_REFSPEC "+refs/heads/*:refs/heads/*"
+#define HEAD_CONFIG_KEY "repoview.remotehead"
 /* A partial clone older than this is abandoned and removed by the GC. */
 #define STALE_TMP_SECONDS 3600
+#define URL_MAX 2200
 
-/* Per-fetch state handed to libgit2's callbacks. */
+/* Per-fetch state handed to libgit2's callbacks; lives on fetch()'s stack
+ * for the duration of one connect/download. */
 struct fetch_ctx {
-    int64_t deadline_ms; /* monotonic */
+    int64_t deadline_ms; /* monotonic; 0 = none */
     bool timed_out;
-    const char *token;
+    const char *token;   /* borrowed from the options */
     int cred_calls;
-    bool auth_tried;
+    bool auth_refused;
 };
 
-int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf, size_t size)
+/* How a fetch failed, which decides whether the mirror is cloned again. */
+enum fetch_failure {
+    FETCH_REMOTE, /* network, credentials, timeout: the mirror is fine */
+    FETCH_LOCAL,  /* the mirror's objects, refs or config: clone again */
+};
+
+static void hex_encode(const char *s, char *out)
 {
-    if (!rv_repo_id_valid(repo_id))
+    static const char digits[] = "0123456789abcdef";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        *out++ = digits[c >> 4];
+        *out++ = digits[c & 15];
+    }
+    *out = '\0';
+}
+
+/* Decodes a mirror directory name ("<hex>.git") into id (>= 101 bytes).
+ * Returns 0 only for the name of a valid id's mirror. */
+static int mirror_name_decode(const char *name, char *id, size_t size)
+{
+    size_t n = strlen(name);
+    if (n < 6 || strcmp(name + n - 4, ".git") != 0 || (n - 4) % 2 != 0 ||
+        (n - 4) / 2 >= size)
         return -1;
-    int n = snprintf(buf, size, "%s/mirrors/%s.git", data_dir, repo_id);
+    size_t len = (n - 4) / 2;
+    for (size_t i = 0; i < len; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = name[2 * i + (size_t)k];
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                           : -1;
+            if (d < 0)
+                return -1;
+            v = v * 16 + d;
+        }
+        id[i] = (char)v;
+    }
+    id[len] = '\0';
+    return rv_repo_id_valid(id) ? 0 : -1;
+}
+
+int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf,
+                   size_t size)
+{
+    char hex[2 * RV_REPO_ID_MAX + 1];
+    if (!data_dir || !*data_dir || !rv_repo_id_valid(repo_id))
+        return -1;
+    hex_encode(repo_id, hex);
+    int n = snprintf(buf, size, "%s/mirrors/%s.git", data_dir, hex);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
 {
     (void)st;
     (void)ftw;
-    return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+    int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
+    return rc == 0 || errno == ENOENT ? 0 : -1;
 }
 
 int rv_mirror_remove_tree(const char *path)
@@ -53,6 +106,7 @@ int rv_mirror_remove_tree(const char *path)
     return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* mkdir -p. */
 static int make_dir(const char *path)
 {
     char buf[4096];
@@ -71,13 +125,15 @@ static int make_dir(const char *path)
 
 static bool past_deadline(struct fetch_ctx *ctx)
 {
-    if (rv_mono_ms() > ctx->deadline_ms) {
+    if (ctx->deadline_ms > 0 && rv_mono_ms() > ctx->deadline_ms) {
         ctx->timed_out = true;
         return true;
     }
     return false;
 }
 
+/* libgit2 calls these while objects arrive; a negative return aborts the
+ * transfer (GIT_EUSER), which is how a slow fetch is stopped. */
 static int on_transfer(const git_indexer_progress *stats, void *payload)
 {
     (void)stats;
@@ -91,92 +147,208 @@ static int on_sideband(const char *str, int len, void *payload)
     return past_deadline(payload) ? -1 : 0;
 }
 
-static int on_update_tips(const char *refname, const git_oid *a, const git_oid *b, void *payload)
+/* True when url is https://[userinfo@]github.com[:port]/... */
+static bool is_github_https(const char *url)
 {
-    (void)refname;
-    (void)a;
-    (void)b;
-    return past_deadline(payload) ? -1 : 0;
+    static const char scheme[] = "https://";
+    if (!url || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    const char *host = url + sizeof(scheme) - 1;
+    size_t auth_len = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', auth_len);
+    if (at) {
+        auth_len -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    size_t host_len = strcspn(host, ":/?#");
+    if (host_len > auth_len)
+        host_len = auth_len;
+    return host_len == 10 && strncasecmp(host, "github.com", 10) == 0;
 }
 
-/* Credentials: the GitHub token for HTTPS (as x-access-token), the SSH
- * agent for ssh. Each is offered once, so a refusal ends the fetch with an
- * authentication error rather than a loop. */
-static int on_credentials(git_credential **out, const char *url, const char *username,
-                          unsigned int allowed, void *payload)
+/* Credentials: the GitHub token for HTTPS to github.com (user
+ * x-access-token), the SSH agent for ssh. Offered once: a second call means
+ * the remote refused them, which ends the fetch with an authentication
+ * error rather than a loop. The token never goes anywhere else, and never
+ * into a URL. */
+static int on_credentials(git_credential **out, const char *url,
+                          const char *username, unsigned int allowed,
+                          void *payload)
 {
-    (void)url;
     struct fetch_ctx *ctx = payload;
+    if (past_deadline(ctx))
+        return -1;
     if (ctx->cred_calls++ > 0) {
-        ctx->auth_tried = true;
-        git_error_set_str(GIT_ERROR_NET, "authentication failed");
+        ctx->auth_refused = true;
+        git_error_set_str(GIT_ERROR_NET, "the remote refused the credentials");
         return GIT_EAUTH;
     }
-    if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && ctx->token && *ctx->token)
-        return git_credential_userpass_plaintext_new(out, "x-access-token", ctx->token);
+    if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && ctx->token &&
+        *ctx->token && is_github_https(url))
+        return git_credential_userpass_plaintext_new(out, "x-access-token",
+                                                     ctx->token);
     if (allowed & GIT_CREDENTIAL_SSH_KEY)
-        return git_credential_ssh_key_from_agent(out, username ? username : "git");
+        return git_credential_ssh_key_from_agent(out,
+                                                 username ? username : "git");
     if (allowed & GIT_CREDENTIAL_USERNAME)
         return git_credential_username_new(out, username ? username : "git");
-    ctx->auth_tried = true;
-    git_error_set_str(GIT_ERROR_NET, "the remote asks for credentials and none are configured");
+    ctx->auth_refused = true;
+    git_error_set_str(GIT_ERROR_NET,
+                      "the remote asks for credentials and none apply");
     return GIT_EAUTH;
 }
 
-/* Turns the last libgit2 error into a sync error. */
-static void git_failure(struct rv_sync_error *err, int code, const struct fetch_ctx *ctx,
-                        const char *url, const char *what)
+/* Removes "user[:pass]@" after every "://" in s, in place: libgit2's
+ * messages may quote a URL, and a credential must not reach a message. */
+static void scrub_userinfo(char *s)
 {
-    const git_error *e = git_error_last();
-    char shown[2100];
-    rv_url_strip_credentials(url, shown, sizeof(shown));
-    const char *msg = e && e->message ? e->message : "unknown error";
-    if (ctx && ctx->timed_out) {
-        rv_sync_error_set(err, "timeout", "%s %s took longer than the fetch timeout", what, shown);
-    } else if (code == GIT_EAUTH || (ctx && ctx->auth_tried) ||
-               (e && e->klass == GIT_ERROR_SSH && strstr(msg, "auth"))) {
-        rv_sync_error_set(err, "auth_failed", "%s %s: authentication failed: %s", what, shown, msg);
-    } else if ((e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_SSH ||
-                      e->klass == GIT_ERROR_HTTP || e->klass == GIT_ERROR_OS)) ||
-               code == GIT_ENOTFOUND) {
-        rv_sync_error_set(err, "unreachable", "%s %s: %s", what, shown, msg);
-    } else {
-        rv_sync_error_set(err, "git_error", "%s %s: %s", what, shown, msg);
+    char *p = s;
+    while ((p = strstr(p, "://")) != NULL) {
+        p += 3;
+        size_t auth = strcspn(p, "/ \t'\"?#");
+        char *at = NULL;
+        for (size_t i = 0; i < auth; i++)
+            if (p[i] == '@')
+                at = p + i;
+        if (at)
+            memmove(p, at + 1, strlen(at + 1) + 1);
     }
 }
 
-/* The remote URL as libgit2 wants it: plain paths become file:// URLs. */
-static void remote_url(const char *url, char *buf, size_t size)
+/* Turns the last libgit2 error into a sync error; returns how it failed.
+ * connecting: the failure happened before any object was written. */
+static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
+                                        const struct fetch_ctx *ctx,
+                                        const char *url, bool connecting)
 {
-    if (url[0] == '/')
-        snprintf(buf, size, "file://%s", url);
-    else
-        snprintf(buf, size, "%s", url);
+    const git_error *e = git_error_last();
+    int klass = e ? e->klass : GIT_ERROR_NONE;
+    char shown[URL_MAX], msg[400];
+    rv_url_strip_credentials(url, shown, sizeof(shown));
+    rv_strlcpy(msg, e && e->message ? e->message : "unknown error",
+               sizeof(msg));
+    scrub_userinfo(msg);
+    /* libgit2 sometimes ends with ": " and an empty OS error; the
+     * sentences below add their own full stop. */
+    for (size_t n = strlen(msg); n > 0 && strchr(" :.\n", msg[n - 1]); n--)
+        msg[n - 1] = '\0';
+    if (ctx && ctx->timed_out) {
+        rv_sync_error_set(err, "timeout",
+                          "Fetching %s took longer than the fetch timeout.",
+                          shown);
+        return FETCH_REMOTE;
+    }
+    if (code == GIT_EAUTH || (ctx && ctx->auth_refused) ||
+        code == GIT_ECERTIFICATE ||
+        (klass == GIT_ERROR_SSH && strstr(msg, "auth")) ||
+        (klass == GIT_ERROR_HTTP && strstr(msg, "401"))) {
+        rv_sync_error_set(err, "auth_failed",
+                          "The remote %s refused access: %s.", shown, msg);
+        return FETCH_REMOTE;
+    }
+    bool remote_class = klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH ||
+                        klass == GIT_ERROR_HTTP || klass == GIT_ERROR_SSL ||
+                        klass == GIT_ERROR_CALLBACK;
+    if (connecting || remote_class) {
+        rv_sync_error_set(err, "unreachable", "Cannot reach %s: %s.", shown,
+                          msg);
+        return FETCH_REMOTE;
+    }
+    rv_sync_error_set(err, "git_error", "Fetching %s failed: %s.", shown,
+                      msg);
+    return FETCH_LOCAL;
 }
 
-/* Connects, learns the remote HEAD, downloads, updates tips and prunes. */
-static int fetch(git_repository *repo, const struct rv_mirror_opts *opts, char *remote_head,
-                 size_t headlen, struct rv_sync_error *err)
+/* The remote URL as libgit2 wants it: an absolute path becomes a file://
+ * URL, percent-encoding anything but unreserved characters (libgit2
+ * decodes %XX in file URLs). Returns -1 if it does not fit. */
+static int remote_url(const char *url, char *buf, size_t size)
 {
+    if (url[0] != '/')
+        return rv_strlcpy(buf, url, size);
+    static const char digits[] = "0123456789ABCDEF";
+    size_t n = (size_t)snprintf(buf, size, "file://");
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr("/-._~", *p);
+        if (n + 4 >= size)
+            return -1;
+        if (plain) {
+            buf[n++] = (char)*p;
+        } else {
+            buf[n++] = '%';
+            buf[n++] = digits[*p >> 4];
+            buf[n++] = digits[*p & 15];
+        }
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+/* Records the remote's HEAD branch in the mirror (config and HEAD symref),
+ * or, when the remote did not say, reads what was recorded before. */
+static void remember_remote_head(git_repository *repo, char *remote_head,
+                                 size_t headlen)
+{
+    git_config *cfg = NULL;
+    git_buf recorded = {NULL, 0, 0};
+    if (git_repository_config(&cfg, repo) != 0)
+        return;
+    if (remote_head[0]) {
+        char ref[300];
+        git_config_set_string(cfg, HEAD_CONFIG_KEY, remote_head);
+        /* Only for people looking at the mirror with git; best effort. */
+        if (snprintf(ref, sizeof(ref), "refs/heads/%s", remote_head) <
+            (int)sizeof(ref))
+            git_repository_set_head(repo, ref);
+    } else if (git_config_get_string_buf(&recorded, cfg, HEAD_CONFIG_KEY) ==
+               0) {
+        rv_strlcpy(remote_head, recorded.ptr, headlen);
+    }
+    git_buf_dispose(&recorded);
+    git_config_free(cfg);
+    git_error_clear();
+}
+
+/* Connects, learns the remote HEAD, downloads, updates tips and prunes.
+ * RV_OK, or RV_ERR_GIT with err filled and *failure saying whose fault. */
+static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
+                 char *remote_head, size_t headlen, struct rv_sync_error *err,
+                 enum fetch_failure *failure)
+{
+    int rc = RV_OK;
     git_remote *remote = NULL;
     git_buf head = {NULL, 0, 0};
     struct fetch_ctx ctx = {
-        .deadline_ms = rv_mono_ms() + (int64_t)opts->timeout_s * 1000,
+        .deadline_ms = opts->timeout_s > 0
+                           ? rv_mono_ms() + (int64_t)opts->timeout_s * 1000
+                           : 0,
         .token = opts->github_token,
     };
-    char url[2200];
-    remote_url(opts->url, url, sizeof(url));
-    int rc = git_remote_lookup(&remote, repo, "origin");
-    if (rc == 0 && strcmp(git_remote_url(remote), url) != 0) {
-        /* The registered URL changed (re-registered): follow it. */
-        git_remote_free(remote);
-        remote = NULL;
-        rc = git_remote_set_url(repo, "origin", url);
-        if (rc == 0)
-            rc = git_remote_lookup(&remote, repo, "origin");
+    char url[URL_MAX];
+    *failure = FETCH_LOCAL;
+    remote_head[0] = '\0';
+    if (remote_url(opts->url, url, sizeof(url)) != 0) {
+        rv_sync_error_set(err, "git_error", "The remote URL is too long.");
+        *failure = FETCH_REMOTE;
+        return RV_ERR_INVALID;
     }
-    if (rc != 0) {
-        git_failure(err, rc, NULL, opts->url, "cannot open the mirror of");
+    /* An in-memory remote for the registered URL: nothing about the remote
+     * lives in the mirror's config, so a changed URL is simply followed,
+     * and no insteadOf rewriting from a user's ~/.gitconfig applies (which
+     * also avoids libgit2 1.5's leak of PCRE2 match data for every config
+     * entry a remote lookup scans). */
+    git_remote_create_options co;
+    git_remote_create_options_init(&co, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    co.repository = repo;
+    co.fetchspec = FETCH_REFSPEC;
+    co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+    int grc = git_remote_create_with_opts(&remote, url, &co);
+    if (grc != 0) {
+        /* The mirror's own config is broken: clone again. */
+        (void)fetch_failure(err, grc, NULL, opts->url, false);
+        *failure = FETCH_LOCAL;
+        rc = RV_ERR_GIT;
         goto out;
     }
     git_remote_callbacks cbs;
@@ -184,124 +356,153 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts, char *
     cbs.credentials = on_credentials;
     cbs.transfer_progress = on_transfer;
     cbs.sideband_progress = on_sideband;
-    cbs.update_tips = on_update_tips;
     cbs.payload = &ctx;
-    rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL);
-    if (rc != 0) {
-        git_failure(err, rc, &ctx, opts->url, "cannot reach");
+    git_proxy_options proxy;
+    git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
+    proxy.type = GIT_PROXY_AUTO;
+    grc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, &proxy, NULL);
+    if (grc != 0) {
+        *failure = fetch_failure(err, grc, &ctx, opts->url, true);
+        rc = RV_ERR_GIT;
         goto out;
     }
-    remote_head[0] = '\0';
     if (git_remote_default_branch(&head, remote) == 0 &&
         strncmp(head.ptr, "refs/heads/", 11) == 0)
         rv_strlcpy(remote_head, head.ptr + 11, headlen);
+    git_error_clear();
     git_fetch_options fo;
     git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
     fo.callbacks = cbs;
+    fo.proxy_opts = proxy;
     fo.prune = GIT_FETCH_PRUNE;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     char *spec = FETCH_REFSPEC;
     git_strarray refspecs = {&spec, 1};
-    rc = git_remote_download(remote, &refspecs, &fo);
-    if (rc == 0)
-        rc = git_remote_update_tips(remote, &cbs, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
-    if (rc == 0)
-        rc = git_remote_prune(remote, &cbs);
-    if (rc != 0)
-        git_failure(err, rc, &ctx, opts->url, "cannot fetch");
+    grc = git_remote_download(remote, &refspecs, &fo);
+    if (grc == 0)
+        grc = git_remote_update_tips(remote, &cbs, 0,
+                                     GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
+    if (grc == 0)
+        grc = git_remote_prune(remote, &cbs);
+    if (grc != 0) {
+        *failure = fetch_failure(err, grc, &ctx, opts->url, false);
+        rc = RV_ERR_GIT;
+    }
     git_remote_disconnect(remote);
+    if (rc == RV_OK)
+        remember_remote_head(repo, remote_head, headlen);
 out:
     git_buf_dispose(&head);
     git_remote_free(remote);
-    return rc == 0 ? RV_OK : RV_ERR_GIT;
+    return rc;
 }
 
-/* Creates an empty bare mirror in a temporary directory and renames it into
- * place once the first fetch succeeded, so a half clone is never used. */
-static int clone_mirror(const struct rv_mirror_opts *opts, const char *path, git_repository **out,
-                        char *remote_head, size_t headlen, struct rv_sync_error *err)
+/* Creates an empty bare mirror in a temporary directory next to path and
+ * renames it into place once the first fetch succeeded, so a half clone is
+ * never used. On RV_OK *out is the open mirror (caller frees). */
+static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
+                        git_repository **out, char *remote_head,
+                        size_t headlen, struct rv_sync_error *err)
 {
-    char tmp[4200], url[2200];
-    snprintf(tmp, sizeof(tmp), "%s/mirrors/.tmp-%s-%ld", opts->data_dir, opts->repo_id,
-             (long)getpid());
-    rv_mirror_remove_tree(tmp);
+    int rc = RV_OK;
+    char tmp[4200], hex[2 * RV_REPO_ID_MAX + 1];
     git_repository *repo = NULL;
-    git_remote *remote = NULL;
-    remote_url(opts->url, url, sizeof(url));
-    int rc = git_repository_init(&repo, tmp, 1);
-    if (rc == 0)
-        rc = git_remote_create_with_fetchspec(&remote, repo, "origin", url, FETCH_REFSPEC);
-    git_remote_free(remote);
-    if (rc != 0) {
-        git_failure(err, rc, NULL, opts->url, "cannot create a mirror of");
-        goto fail;
+    enum fetch_failure failure;
+    hex_encode(opts->repo_id, hex);
+    snprintf(tmp, sizeof(tmp), "%s/mirrors/.tmp-%s-XXXXXX", opts->data_dir,
+             hex);
+    if (!mkdtemp(tmp)) {
+        rv_sync_error_set(err, "git_error",
+                          "Cannot create a directory for the mirror: %s.",
+                          strerror(errno));
+        return RV_ERR_IO;
     }
-    if (fetch(repo, opts, remote_head, headlen, err) != RV_OK)
-        goto fail;
+    if (git_repository_init(&repo, tmp, 1) != 0) {
+        const git_error *e = git_error_last();
+        rv_sync_error_set(err, "git_error", "Cannot create a mirror: %s.",
+                          e && e->message ? e->message : "unknown error");
+        rc = RV_ERR_GIT;
+        goto out;
+    }
+    rc = fetch(repo, opts, remote_head, headlen, err, &failure);
+    if (rc != RV_OK)
+        goto out;
     git_repository_free(repo);
     repo = NULL;
     if (rename(tmp, path) != 0) {
-        rv_sync_error_set(err, "git_error", "cannot move the new mirror into place: %s",
-                          strerror(errno));
-        goto fail;
+        /* ENOTEMPTY/EEXIST: another worker put a mirror there meanwhile
+         * (a lapsed lease); use theirs. */
+        if (errno != ENOTEMPTY && errno != EEXIST) {
+            rv_sync_error_set(err, "git_error",
+                              "Cannot move the new mirror into place: %s.",
+                              strerror(errno));
+            rc = RV_ERR_IO;
+            goto out;
+        }
     }
     if (git_repository_open_bare(out, path) != 0) {
-        git_failure(err, -1, NULL, opts->url, "cannot open the new mirror of");
-        return RV_ERR_GIT;
+        const git_error *e = git_error_last();
+        rv_sync_error_set(err, "git_error", "Cannot open the new mirror: %s.",
+                          e && e->message ? e->message : "unknown error");
+        rc = RV_ERR_GIT;
     }
-    return RV_OK;
-fail:
+out:
     git_repository_free(repo);
-    rv_mirror_remove_tree(tmp);
-    return RV_ERR_GIT;
+    rv_mirror_remove_tree(tmp); /* gone already after a rename */
+    return rc;
 }
 
-int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo, char *remote_head,
-                   size_t headlen, struct rv_sync_error *err)
+int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
+                   char *remote_head, size_t headlen,
+                   struct rv_sync_error *err)
 {
     char path[4096], dir[4096];
+    struct stat st;
+    enum fetch_failure failure = FETCH_LOCAL;
     *repo = NULL;
     remote_head[0] = '\0';
-    if (rv_mirror_path(opts->data_dir, opts->repo_id, path, sizeof(path)) != 0) {
-        rv_sync_error_set(err, "git_error", "invalid repo id for a mirror");
+    if (rv_mirror_path(opts->data_dir, opts->repo_id, path, sizeof(path)) !=
+        0) {
+        rv_sync_error_set(err, "git_error",
+                          "The repo id cannot name a mirror directory.");
         return RV_ERR_INVALID;
     }
     snprintf(dir, sizeof(dir), "%s/mirrors", opts->data_dir);
     if (make_dir(dir) != 0) {
-        rv_sync_error_set(err, "git_error", "cannot create %s: %s", dir, strerror(errno));
+        rv_sync_error_set(err, "git_error", "Cannot create %s: %s.", dir,
+                          strerror(errno));
         return RV_ERR_IO;
     }
-    struct stat st;
-    if (stat(path, &st) != 0)
+    if (lstat(path, &st) != 0)
         return clone_mirror(opts, path, repo, remote_head, headlen, err);
 
-    int rc = git_repository_open_bare(repo, path);
-    if (rc == 0) {
-        rc = fetch(*repo, opts, remote_head, headlen, err);
+    int rc = RV_ERR_GIT;
+    if (S_ISDIR(st.st_mode) && git_repository_open_bare(repo, path) == 0) {
+        rc = fetch(*repo, opts, remote_head, headlen, err, &failure);
         if (rc == RV_OK)
             return RV_OK;
-        /* Network and credential failures say nothing about the mirror. */
-        if (!strcmp(err->code, "unreachable") || !strcmp(err->code, "auth_failed") ||
-            !strcmp(err->code, "timeout")) {
-            git_repository_free(*repo);
-            *repo = NULL;
-            return rc;
-        }
         git_repository_free(*repo);
         *repo = NULL;
+        if (failure == FETCH_REMOTE)
+            return rc;
     }
-    LOG(RV_LOG_WARN, opts->repo_id, opts->job_id, "mirror looks corrupt; cloning it again");
+    LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+        "the mirror is unusable (%s); cloning it again",
+        rc == RV_ERR_GIT && err->message[0] ? err->message : "cannot open");
     if (rv_mirror_remove_tree(path) != 0) {
-        rv_sync_error_set(err, "git_error", "cannot remove the corrupt mirror: %s", strerror(errno));
+        rv_sync_error_set(err, "git_error",
+                          "Cannot remove the unusable mirror: %s.",
+                          strerror(errno));
         return RV_ERR_IO;
     }
+    memset(err, 0, sizeof(*err));
     return clone_mirror(opts, path, repo, remote_head, headlen, err);
 }
 
-static bool kept(const char *id, const char *const *keep, size_t nkeep)
+static bool is_kept(const char *id, const char *const *keep, size_t nkeep)
 {
     for (size_t i = 0; i < nkeep; i++)
-        if (strcmp(id, keep[i]) == 0)
+        if (keep[i] && strcmp(id, keep[i]) == 0)
             return true;
     return false;
 }
@@ -309,35 +510,33 @@ static bool kept(const char *id, const char *const *keep, size_t nkeep)
 int rv_mirror_gc(const char *data_dir, const char *const *keep, size_t nkeep)
 {
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/mirrors", data_dir);
+    int n = snprintf(dir, sizeof(dir), "%s/mirrors", data_dir);
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return RV_ERR_INVALID;
     DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? RV_OK : RV_ERR_IO;
     int rc = RV_OK;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        char path[4400];
+        char path[4400], id[RV_REPO_ID_MAX + 1];
         const char *name = e->d_name;
+        struct stat st;
+        bool remove = false;
         if (!strcmp(name, ".") || !strcmp(name, ".."))
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, name);
-        bool remove = false;
-        if (strncmp(name, ".tmp-", 5) == 0) {
-            struct stat st;
-            remove = stat(path, &st) == 0 && time(NULL) - st.st_mtime > STALE_TMP_SECONDS;
-        } else {
-            size_t n = strlen(name);
-            if (n > 4 && strcmp(name + n - 4, ".git") == 0) {
-                char id[128];
-                snprintf(id, sizeof(id), "%.*s", (int)(n - 4), name);
-                remove = rv_repo_id_valid(id) && !kept(id, keep, nkeep);
-            }
-        }
-        if (remove) {
-            LOG(RV_LOG_INFO, NULL, NULL, "removing mirror %s", name);
-            if (rv_mirror_remove_tree(path) != 0)
-                rc = RV_ERR_IO;
-        }
+        if (strncmp(name, ".tmp-", 5) == 0)
+            remove = lstat(path, &st) == 0 &&
+                     time(NULL) - st.st_mtime > STALE_TMP_SECONDS;
+        else if (mirror_name_decode(name, id, sizeof(id)) == 0)
+            remove = !is_kept(id, keep, nkeep);
+        /* Anything else is not ours to delete. */
+        if (!remove)
+            continue;
+        LOG(RV_LOG_INFO, NULL, NULL, "removing mirror %s", name);
+        if (rv_mirror_remove_tree(path) != 0)
+            rc = RV_ERR_IO;
     }
     closedir(d);
     return rc;

@@ -1,9 +1,24 @@
 /*
- * Bare mirrors of remotes, one per repo, at <data_dir>/mirrors/<id>.git.
- * The directory name is the repo id, which is validated
- * (^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$: no '/', never "." or ".."), so a
- * mirror can never be outside the mirrors directory. Branches of the remote
- * are fetched as the mirror's own branches (refs/heads), pruned.
+ * Bare mirrors of remotes, one per repo, under <data_dir>/mirrors/.
+ *
+ * Directory names: "<hex of the repo id>.git", e.g. id "a.b-c_d" lives in
+ * mirrors/612e622d635f64.git. The id is validated first
+ * (^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$) and then never used raw: the hex form
+ * has only [0-9a-f], so no id can name "..", a '/', a dot file or another
+ * repo's mirror, and ids that differ only in case ("Web" and "web") get
+ * distinct directories even on a case-insensitive file system (a laptop
+ * running `repoview up`). The cost is that an operator reads the id with
+ * `echo 612e622d635f64 | xxd -r -p`.
+ *
+ * A first clone is made in a temporary directory (mirrors/.tmp-<hex>-XXXXXX)
+ * and renamed into place only once its first fetch succeeded, so a half
+ * clone is never used; the GC removes abandoned ones after an hour.
+ *
+ * Branches of the remote are fetched as the mirror's own branches (every
+ * refs/heads/ ref maps to itself, forced), with prune, without tags. The
+ * remote's HEAD, when the remote says it, is recorded in the mirror (its
+ * HEAD symref and the config key repoview.remotehead), so a later fetch
+ * from a remote that does not say it still knows the default branch.
  */
 #ifndef REPOVIEW_WORKER_MIRROR_H
 #define REPOVIEW_WORKER_MIRROR_H
@@ -15,26 +30,33 @@
 #include "worker/sync.h"
 
 struct rv_mirror_opts {
-    const char *data_dir;
-    const char *repo_id;
-    const char *url;
-    const char *github_token; /* NULL/"" = none */
-    int timeout_s;
-    const char *job_id;       /* for logs */
+    const char *data_dir;     /* borrowed for the call */
+    const char *repo_id;      /* validated id; borrowed */
+    const char *url;          /* remote URL or absolute path; borrowed */
+    const char *github_token; /* NULL/"" = none; only sent to github.com
+                               * over HTTPS, through the credentials callback */
+    int timeout_s;            /* whole fetch (connect included); <= 0: none */
+    const char *job_id;       /* for logs; may be NULL */
 };
 
-/* Opens the mirror, cloning it when missing and once more when it is
- * corrupt, and fetches with prune. On RV_OK *repo is open (caller frees with
- * git_repository_free) and remote_head holds the remote's default branch
- * name ("" if it did not say). On failure err is filled. */
+/* Opens the mirror, cloning it when missing, and fetches with prune. A
+ * mirror that cannot be opened, or whose fetch fails in the local object
+ * database or refs (corruption, a stale lock left by a killed worker), is
+ * deleted and cloned again, once. On RV_OK *repo is open (the caller frees
+ * it with git_repository_free) and remote_head holds the remote's default
+ * branch name as said now or recorded before ("" if never known). On
+ * failure *repo is NULL and err has code "unreachable", "auth_failed",
+ * "timeout" or "git_error" and a message without credentials. */
 int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
-                   char *remote_head, size_t headlen, struct rv_sync_error *err);
+                   char *remote_head, size_t headlen,
+                   struct rv_sync_error *err);
 
-/* Writes <data_dir>/mirrors/<id>.git into buf. -1 for an invalid id or a
+/* Writes <data_dir>/mirrors/<hex id>.git into buf. -1 for an invalid id or a
  * path that does not fit. */
-int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf, size_t size);
+int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf,
+                   size_t size);
 
-/* rm -rf path. 0 or -1. */
+/* rm -rf path (never follows symlinks). 0 or -1. */
 int rv_mirror_remove_tree(const char *path);
 
 #endif
