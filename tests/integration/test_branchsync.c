@@ -1,0 +1,808 @@
+/*
+ * Branch sync against real repositories made with the git CLI in temp
+ * dirs. The git CLI is the oracle: every row is compared with
+ *   git rev-list --left-right --count DEFAULT...B
+ *   git merge-tree --write-tree --name-only --no-messages DEFAULT B
+ *   git diff --shortstat DEFAULT...B
+ * and with the tip's sha, author, author date and subject. Also: the
+ * incremental reuse of rows, prune, force pushes, a renamed default branch,
+ * an empty remote, the error codes, secrets in messages, the mirror
+ * directory, the GC and a corrupt mirror.
+ */
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "common/util.h"
+#include "rvtest.h"
+#include "worker/branchsync.h"
+#include "worker/mirror.h"
+
+#define NOW_1 1795000000000LL /* firstSeenAt of a first sync */
+#define NOW_2 1795000600000LL /* ... of a later one */
+#define SECRET "s3cr3tPassw0rdThatMustNotLeak"
+
+static char *tmp;       /* malloc'd; one temp dir for the whole program */
+static int repo_seq;    /* names the remotes and data dirs */
+static int commit_time = 1700000000; /* increases with every commit */
+
+/* A remote: a non-bare repo the tests commit to, and the data dir of the
+ * worker that mirrors it. */
+struct remote {
+    char src[512];
+    char data[512];
+    char id[64];
+};
+
+static void remote_new(struct remote *r, const char *initial_branch)
+{
+    repo_seq++;
+    snprintf(r->src, sizeof(r->src), "%s/src%d", tmp, repo_seq);
+    snprintf(r->data, sizeof(r->data), "%s/data%d", tmp, repo_seq);
+    snprintf(r->id, sizeof(r->id), "repo-%d", repo_seq);
+    CHECK_INT(rvt_sh(NULL, "git init -q -b '%s' '%s'", initial_branch, r->src),
+              0);
+}
+
+/* Runs a git command in the remote's work tree with a fresh commit date. */
+static int git(const struct remote *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int git(const struct remote *r, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    commit_time += 60;
+    int st = rvt_sh(NULL,
+                    "cd '%s' && GIT_AUTHOR_DATE='@%d +0000' "
+                    "GIT_COMMITTER_DATE='@%d +0000' git %s >/dev/null 2>&1",
+                    r->src, commit_time, commit_time, args);
+    CHECK_INT(st, 0);
+    return st;
+}
+
+/* Writes content (printf escapes allowed) to path in the work tree and
+ * commits everything on the current branch. */
+static void commit_file(const struct remote *r, const char *path,
+                        const char *content, const char *subject)
+{
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && mkdir -p \"$(dirname '%s')\" && "
+                           "printf '%s' > '%s'",
+                     r->src, path, content, path),
+              0);
+    git(r, "add -A");
+    git(r, "commit -q -m '%s'", subject);
+}
+
+static struct rv_branchsync_opts opts_for(const struct remote *r,
+                                          const char *def, int64_t now)
+{
+    struct rv_branchsync_opts o = {
+        .data_dir = r->data,
+        .repo_id = r->id,
+        .url = r->src,
+        .default_branch = def,
+        .github_token = NULL,
+        .fetch_timeout_s = 60,
+        .max_branches = 1000,
+        .max_conflict_files = 50,
+        .now_ms = now,
+        .job_id = "j-test",
+    };
+    return o;
+}
+
+/* Syncs and expects success; returns the document (new reference). */
+static json_t *sync_ok(const struct rv_branchsync_opts *o, const json_t *prev,
+                       struct rv_branchsync_stats *stats)
+{
+    struct rv_sync_error err;
+    json_t *doc = NULL;
+    int rc = rv_branchsync_run(o, prev, &doc, stats, &err);
+    CHECK_INT(rc, RV_OK);
+    if (rc != RV_OK)
+        fprintf(stderr, "  sync failed: %s: %s\n", err.code, err.message);
+    CHECK(doc != NULL);
+    return doc;
+}
+
+/* A decimal at the start of s (-1 for NULL or no digits). */
+static long long to_ll(const char *s)
+{
+    char *end;
+    if (!s)
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    return end == s ? -1 : v;
+}
+
+static json_t *rows_of(const json_t *doc)
+{
+    return json_object_get(doc, "branches");
+}
+
+static const json_t *row_named(const json_t *doc, const char *name)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows_of(doc), i, row) {
+        const char *n = json_string_value(json_object_get(row, "name"));
+        if (n && strcmp(n, name) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+static long long int_at(const json_t *obj, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(obj, key));
+}
+
+/* Trims a trailing newline in place. */
+static char *chomp(char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Parses git's --shortstat line ("" = nothing changed). */
+static void parse_shortstat(const char *s, long long *files, long long *add,
+                            long long *del)
+{
+    *files = *add = *del = 0;
+    const char *p = strstr(s, "file");
+    if (p)
+        *files = strtoll(s, NULL, 10);
+    if ((p = strstr(s, "changed, ")) != NULL) {
+        p += 9;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (strncmp(end, " insertion", 10) == 0) {
+            *add = v;
+            if ((p = strstr(end, ", ")) != NULL)
+                *del = strtoll(p + 2, NULL, 10);
+        } else if (strncmp(end, " deletion", 9) == 0) {
+            *del = v;
+        }
+    }
+}
+
+/* Compares the row of branch b with what the git CLI says in the remote. */
+static void check_row_matches_git(const struct remote *r, const json_t *doc,
+                                  const char *def, const char *b)
+{
+    char *out = NULL;
+    const json_t *row = row_named(doc, b);
+    CHECK(row != NULL);
+    if (!row) {
+        fprintf(stderr, "  no row for %s\n", b);
+        return;
+    }
+    rvt_current = b; /* failures below name the branch */
+
+    CHECK_INT(rvt_sh(&out, "git -C '%s' rev-parse 'refs/heads/%s'", r->src, b),
+              0);
+    CHECK_STR(json_string_value(json_object_get(row, "sha")), chomp(out));
+    free(out);
+    CHECK_STR(json_string_value(json_object_get(row, "baseSha")),
+              json_string_value(json_object_get(doc, "defaultSha")));
+    CHECK(json_is_true(json_object_get(row, "isDefault")) ==
+          (strcmp(b, def) == 0));
+
+    long long behind = -1, ahead = -1;
+    CHECK_INT(rvt_sh(&out,
+                     "git -C '%s' rev-list --left-right --count "
+                     "'refs/heads/%s...refs/heads/%s'",
+                     r->src, def, b),
+              0);
+    if (out && sscanf(out, "%lld %lld", &behind, &ahead) == 2) {
+        CHECK_INT(int_at(row, "ahead"), ahead);
+        CHECK_INT(int_at(row, "behind"), behind);
+    } else {
+        CHECK(!"rev-list output");
+    }
+    free(out);
+
+    int st = rvt_sh(&out,
+                    "git -C '%s' merge-tree --write-tree --name-only "
+                    "--no-messages 'refs/heads/%s' 'refs/heads/%s' "
+                    "| tail -n +2 | LC_ALL=C sort -u",
+                    r->src, def, b);
+    char *merge_status = NULL;
+    rvt_sh(&merge_status,
+           "git -C '%s' merge-tree --write-tree 'refs/heads/%s' "
+           "'refs/heads/%s' >/dev/null 2>&1; echo $?",
+           r->src, def, b);
+    CHECK_INT(st, 0);
+    bool git_conflicts = to_ll(merge_status) == 1;
+    CHECK(json_is_true(json_object_get(row, "conflicts")) == git_conflicts);
+    /* Join the row's files with newlines and compare with git's list. */
+    char files[4096] = "";
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(row, "conflictFiles"), i, f) {
+        size_t used = strlen(files);
+        snprintf(files + used, sizeof(files) - used, "%s\n",
+                 json_string_value(f));
+    }
+    CHECK_STR(files, git_conflicts ? out : "");
+    free(out);
+    free(merge_status);
+
+    long long gf, ga, gd;
+    CHECK_INT(rvt_sh(&out,
+                     "git -C '%s' diff --shortstat "
+                     "'refs/heads/%s...refs/heads/%s'",
+                     r->src, def, b),
+              0);
+    parse_shortstat(out ? out : "", &gf, &ga, &gd);
+    free(out);
+    const json_t *stat = json_object_get(row, "diffStat");
+    CHECK_INT(int_at(stat, "files"), gf);
+    CHECK_INT(int_at(stat, "additions"), ga);
+    CHECK_INT(int_at(stat, "deletions"), gd);
+
+    const json_t *commit = json_object_get(row, "commit");
+    CHECK_INT(rvt_sh(&out, "git -C '%s' log -1 --format=%%an 'refs/heads/%s'",
+                     r->src, b),
+              0);
+    CHECK_STR(json_string_value(json_object_get(commit, "author")),
+              chomp(out));
+    free(out);
+    CHECK_INT(rvt_sh(&out, "git -C '%s' log -1 --format=%%s 'refs/heads/%s'",
+                     r->src, b),
+              0);
+    CHECK_STR(json_string_value(json_object_get(commit, "subject")),
+              chomp(out));
+    free(out);
+    CHECK_INT(rvt_sh(&out, "git -C '%s' log -1 --format=%%at 'refs/heads/%s'",
+                     r->src, b),
+              0);
+    char date[32];
+    rv_iso8601((int64_t)strtoll(out ? out : "0", NULL, 10) * 1000, date,
+               sizeof(date));
+    CHECK_STR(json_string_value(json_object_get(commit, "date")), date);
+    free(out);
+}
+
+/* Checks every branch of the remote against git, the document's header,
+ * and the row order (default first, newest first, then name). */
+static void check_doc_matches_git(const struct remote *r, const json_t *doc,
+                                  const char *def)
+{
+    const char *saved = rvt_current;
+    char *out = NULL;
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")), def);
+    CHECK_INT(rvt_sh(&out, "git -C '%s' rev-parse 'refs/heads/%s'", r->src,
+                     def),
+              0);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultSha")),
+              chomp(out));
+    free(out);
+    CHECK(json_is_false(json_object_get(doc, "truncated")));
+    CHECK_INT(rvt_sh(&out,
+                     "git -C '%s' for-each-ref --format='%%(refname:strip=2)' "
+                     "refs/heads/ | wc -l",
+                     r->src),
+              0);
+    CHECK_INT(json_array_size(rows_of(doc)), to_ll(out));
+    free(out);
+    size_t i;
+    const json_t *row, *prev_row = NULL;
+    json_array_foreach(rows_of(doc), i, row) {
+        const char *name = json_string_value(json_object_get(row, "name"));
+        check_row_matches_git(r, doc, def, name ? name : "");
+        rvt_current = saved;
+        CHECK(json_is_true(json_object_get(row, "isDefault")) == (i == 0));
+        if (prev_row && i > 1) {
+            const char *d0 = json_string_value(json_object_get(
+                json_object_get(prev_row, "commit"), "date"));
+            const char *d1 = json_string_value(
+                json_object_get(json_object_get(row, "commit"), "date"));
+            const char *n0 =
+                json_string_value(json_object_get(prev_row, "name"));
+            int by_date = strcmp(d0, d1);
+            CHECK(by_date > 0 || (by_date == 0 && strcmp(n0, name) < 0));
+        }
+        prev_row = row;
+    }
+}
+
+/* A remote with a branch of every kind. Branch names are returned in
+ * `names` (static strings). */
+static const char *const kinds[] = {
+    "ahead",         "behind",          "diverged",     "conflict-content",
+    "conflict-add",  "identical",       "feature/deep/slashes",
+    "fix/ünïcode-☃", "renamed-file",    "binary",
+};
+
+static void make_every_kind(struct remote *r)
+{
+    remote_new(r, "main");
+    commit_file(r, "a.txt", "1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n",
+                "Initial commit");
+    commit_file(r, "src/b.c", "int b;\\n", "Add b.c");
+    git(r, "branch behind");
+    commit_file(r, "src/c.c", "int c;\\n", "Add c.c");
+    git(r, "branch identical");
+    git(r, "branch conflict-content");
+    git(r, "branch conflict-add");
+    git(r, "branch diverged");
+    git(r, "branch ahead");
+    git(r, "branch feature/deep/slashes");
+    git(r, "branch 'fix/ünïcode-☃'");
+    git(r, "branch renamed-file");
+    git(r, "branch binary");
+
+    git(r, "checkout -q ahead");
+    commit_file(r, "ahead.txt", "x\\ny\\n", "Ahead: add a file");
+    commit_file(r, "ahead.txt", "x\\nz\\nw\\n", "Ahead: change it");
+
+    git(r, "checkout -q diverged");
+    commit_file(r, "diverged.txt", "d\\n", "Diverged: its own file");
+
+    git(r, "checkout -q conflict-content");
+    commit_file(r, "a.txt", "ONE\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n",
+                "Conflict: change line 1");
+    commit_file(r, "clean.txt", "fine\\n", "Conflict: and a clean file");
+
+    git(r, "checkout -q conflict-add");
+    commit_file(r, "added.txt", "from the branch\\n", "Add/add: branch side");
+
+    git(r, "checkout -q feature/deep/slashes");
+    commit_file(r, "deep/x.txt", "deep\\n", "Slashes: a deep file");
+
+    git(r, "checkout -q 'fix/ünïcode-☃'");
+    commit_file(r, "ü.txt", "ü\\n", "Ünïcode: subject ☃");
+
+    git(r, "checkout -q renamed-file");
+    git(r, "mv src/b.c src/renamed_b.c");
+    git(r, "commit -q -m 'Rename b.c'");
+
+    git(r, "checkout -q binary");
+    commit_file(r, "blob.bin", "\\000\\001\\002\\003binary", "Binary file");
+
+    git(r, "checkout -q main");
+    commit_file(r, "a.txt", "one\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n",
+                "Main: change line 1");
+    commit_file(r, "added.txt", "from main\\n", "Add/add: main side");
+    commit_file(r, "main-only.txt", "m\\n", "Main moves on");
+    git(r, "branch same-as-main");
+}
+
+static void test_every_row_matches_the_git_cli(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    CHECK_INT(stats.branches, 12);
+    CHECK_INT(stats.recomputed, 12);
+    CHECK_INT(stats.reused, 0);
+
+    /* The oracle agreeing is not enough: the repo must have made every
+     * case happen. */
+    const json_t *row = row_named(doc, "conflict-content");
+    CHECK(json_is_true(json_object_get(row, "conflicts")));
+    CHECK_INT(json_array_size(json_object_get(row, "conflictFiles")), 1);
+    CHECK_STR(json_string_value(
+                  json_array_get(json_object_get(row, "conflictFiles"), 0)),
+              "a.txt");
+    row = row_named(doc, "conflict-add");
+    CHECK(json_is_true(json_object_get(row, "conflicts")));
+    CHECK_STR(json_string_value(
+                  json_array_get(json_object_get(row, "conflictFiles"), 0)),
+              "added.txt");
+    row = row_named(doc, "diverged");
+    CHECK(json_is_false(json_object_get(row, "conflicts")));
+    CHECK_INT(int_at(row, "ahead"), 1);
+    CHECK_INT(int_at(row, "behind"), 3);
+    row = row_named(doc, "behind");
+    CHECK_INT(int_at(row, "ahead"), 0);
+    CHECK_INT(int_at(row, "behind"), 4);
+    row = row_named(doc, "ahead");
+    CHECK_INT(int_at(row, "ahead"), 2);
+    CHECK_INT(int_at(json_object_get(row, "diffStat"), "additions"), 3);
+    row = row_named(doc, "identical");
+    CHECK_INT(int_at(row, "ahead") + int_at(row, "behind"), 3);
+    row = row_named(doc, "same-as-main");
+    CHECK_INT(int_at(row, "ahead") + int_at(row, "behind"), 0);
+    CHECK_STR(json_string_value(json_object_get(row, "sha")),
+              json_string_value(json_object_get(doc, "defaultSha")));
+    row = row_named(doc, "renamed-file");
+    CHECK_INT(int_at(json_object_get(row, "diffStat"), "files"), 1);
+    CHECK_INT(int_at(json_object_get(row, "diffStat"), "additions"), 0);
+    row = row_named(doc, "binary");
+    CHECK_INT(int_at(json_object_get(row, "diffStat"), "files"), 1);
+    row = row_named(doc, "fix/ünïcode-☃");
+    CHECK(row != NULL);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_object_get(row, "commit"), "subject")),
+              "Ünïcode: subject ☃");
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        CHECK(row_named(doc, kinds[i]) != NULL);
+    char now[32];
+    rv_iso8601(NOW_1, now, sizeof(now));
+    CHECK_STR(json_string_value(json_object_get(row, "firstSeenAt")), now);
+    /* Exactly the document's shape: no "pr", the internal baseSha. */
+    CHECK_INT(json_object_size(doc), 4);
+    CHECK_INT(json_object_size(json_array_get(rows_of(doc), 0)), 11);
+    CHECK(json_object_get(json_array_get(rows_of(doc), 0), "pr") == NULL);
+    json_decref(doc);
+}
+
+static void test_second_sync_recomputes_only_what_moved(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc1 = sync_ok(&o, NULL, &stats);
+    if (!doc1)
+        return;
+
+    /* Nothing moved: every row is reused as it was. */
+    o.now_ms = NOW_2;
+    json_t *doc2 = sync_ok(&o, doc1, &stats);
+    CHECK_INT(stats.recomputed, 0);
+    CHECK_INT(stats.reused, 12);
+    CHECK(json_equal(doc1, doc2));
+
+    /* A push to one branch recomputes that branch only. */
+    git(&r, "checkout -q diverged");
+    commit_file(&r, "diverged.txt", "d\\ne\\n", "Diverged: one more");
+    git(&r, "checkout -q main");
+    json_t *doc3 = sync_ok(&o, doc2, &stats);
+    CHECK_INT(stats.recomputed, 1);
+    CHECK_INT(stats.reused, 11);
+    check_doc_matches_git(&r, doc3, "main");
+    char first[32];
+    rv_iso8601(NOW_1, first, sizeof(first));
+    CHECK_STR(json_string_value(
+                  json_object_get(row_named(doc3, "diverged"), "firstSeenAt")),
+              first);
+    CHECK_INT(int_at(row_named(doc3, "diverged"), "ahead"), 2);
+
+    /* A new branch is new: firstSeenAt is now. */
+    git(&r, "branch brand-new");
+    /* A push to main recomputes every row. */
+    commit_file(&r, "main-only.txt", "m\\nn\\n", "Main moves again");
+    json_t *doc4 = sync_ok(&o, doc3, &stats);
+    CHECK_INT(stats.recomputed, 13);
+    CHECK_INT(stats.reused, 0);
+    check_doc_matches_git(&r, doc4, "main");
+    CHECK_STR(json_string_value(
+                  json_object_get(row_named(doc4, "ahead"), "firstSeenAt")),
+              first);
+    char second[32];
+    rv_iso8601(NOW_2, second, sizeof(second));
+    CHECK_STR(json_string_value(json_object_get(row_named(doc4, "brand-new"),
+                                                "firstSeenAt")),
+              second);
+    json_decref(doc1);
+    json_decref(doc2);
+    json_decref(doc3);
+    json_decref(doc4);
+}
+
+static void test_deleted_and_force_pushed_branches_follow_the_remote(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc1 = sync_ok(&o, NULL, &stats);
+    git(&r, "branch -D identical");
+    /* Force-push: rewrite "ahead" to a different history. */
+    git(&r, "checkout -q ahead");
+    git(&r, "reset -q --hard HEAD~2");
+    commit_file(&r, "a.txt", "uno\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n",
+                "Ahead, rewritten to conflict");
+    git(&r, "checkout -q main");
+    json_t *doc2 = sync_ok(&o, doc1, &stats);
+    CHECK(row_named(doc2, "identical") == NULL);
+    CHECK_INT(stats.branches, 11);
+    CHECK_INT(stats.recomputed, 1);
+    check_doc_matches_git(&r, doc2, "main");
+    CHECK(json_is_true(json_object_get(row_named(doc2, "ahead"), "conflicts")));
+    /* Prune really removed the ref from the mirror. */
+    char path[1024];
+    CHECK_INT(rv_mirror_path(r.data, r.id, path, sizeof(path)), 0);
+    CHECK(rvt_sh(NULL, "git -C '%s' rev-parse -q --verify refs/heads/identical",
+                 path) != 0);
+    json_decref(doc1);
+    json_decref(doc2);
+}
+
+static void test_renamed_default_branch_is_followed(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc1 = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc1, "defaultBranch")),
+              "main");
+    git(&r, "branch -m main trunk"); /* HEAD follows the rename */
+    json_t *doc2 = sync_ok(&o, doc1, &stats);
+    check_doc_matches_git(&r, doc2, "trunk");
+    CHECK(row_named(doc2, "main") == NULL);
+    json_decref(doc1);
+    json_decref(doc2);
+
+    /* A remote whose HEAD is neither main nor master, on a first sync. */
+    struct remote r2;
+    remote_new(&r2, "develop");
+    commit_file(&r2, "f", "f\\n", "First");
+    git(&r2, "branch master");
+    commit_file(&r2, "f", "g\\n", "Second");
+    o = opts_for(&r2, NULL, NOW_1);
+    json_t *doc3 = sync_ok(&o, NULL, &stats);
+    check_doc_matches_git(&r2, doc3, "develop");
+    /* A registered default branch wins over the remote's HEAD. */
+    o.default_branch = "master";
+    json_t *doc4 = sync_ok(&o, doc3, &stats);
+    check_doc_matches_git(&r2, doc4, "master");
+    CHECK_INT(int_at(row_named(doc4, "develop"), "ahead"), 1);
+    json_decref(doc3);
+    json_decref(doc4);
+}
+
+static void test_empty_remote_gives_no_rows(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    remote_new(&r, "main");
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    CHECK(json_is_null(json_object_get(doc, "defaultBranch")));
+    CHECK(json_is_null(json_object_get(doc, "defaultSha")));
+    CHECK(json_is_false(json_object_get(doc, "truncated")));
+    CHECK_INT(json_array_size(rows_of(doc)), 0);
+    CHECK(json_is_array(rows_of(doc)));
+    CHECK_INT(stats.branches, 0);
+    /* Then the first push shows up. */
+    commit_file(&r, "f", "f\\n", "First");
+    json_t *doc2 = sync_ok(&o, doc, &stats);
+    check_doc_matches_git(&r, doc2, "main");
+    json_decref(doc);
+    json_decref(doc2);
+}
+
+static void test_missing_registered_default_branch_is_an_error(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    struct rv_sync_error err;
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, "release", NOW_1);
+    json_t *doc = (json_t *)&o; /* must be reset to NULL */
+    CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
+    CHECK(doc == NULL);
+    CHECK_STR(err.code, "no_default_branch");
+    CHECK(strstr(err.message, "release") != NULL);
+
+    /* No HEAD branch, no main, no master, nothing registered. */
+    struct remote r2;
+    remote_new(&r2, "dev");
+    commit_file(&r2, "f", "f\\n", "First");
+    git(&r2, "branch other");
+    git(&r2, "checkout -q other");
+    git(&r2, "branch -D dev");
+    git(&r2, "symbolic-ref HEAD refs/heads/gone");
+    o = opts_for(&r2, NULL, NOW_1);
+    doc = (json_t *)&o;
+    CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
+    CHECK(doc == NULL);
+    CHECK_STR(err.code, "no_default_branch");
+}
+
+static void test_unreachable_remote_reports_unreachable_without_secrets(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    struct rv_sync_error err;
+    remote_new(&r, "main");
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    char url[1024];
+    snprintf(url, sizeof(url), "file://%s/does-not-exist", tmp);
+    o.url = url;
+    json_t *doc = (json_t *)&o;
+    CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
+    CHECK(doc == NULL);
+    CHECK_STR(err.code, "unreachable");
+    CHECK(strstr(err.message, "does-not-exist") != NULL);
+
+    /* Nothing listens on port 1; the password in the URL and the token
+     * must not reach the message. */
+    o.url = "http://user:" SECRET "@127.0.0.1:1/x.git";
+    o.github_token = "ghp_" SECRET;
+    CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
+    CHECK_STR(err.code, "unreachable");
+    CHECK(strstr(err.message, SECRET) == NULL);
+    CHECK(strstr(err.message, "127.0.0.1") != NULL);
+    /* A failed first clone leaves nothing behind. */
+    char *out = NULL;
+    rvt_sh(&out, "ls -A '%s/mirrors' | wc -l", r.data);
+    CHECK_INT(to_ll(out), 0);
+    free(out);
+}
+
+static void test_mirror_stays_inside_data_dir(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    char path[1024], real_data[PATH_MAX], real_path[PATH_MAX];
+    make_every_kind(&r);
+    snprintf(r.id, sizeof(r.id), "a.b-c_d");
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    json_decref(doc);
+    CHECK_INT(rv_mirror_path(r.data, "a.b-c_d", path, sizeof(path)), 0);
+    char expected[1024];
+    snprintf(expected, sizeof(expected), "%s/mirrors/612e622d635f64.git",
+             r.data);
+    CHECK_STR(path, expected);
+    CHECK(realpath(r.data, real_data) != NULL);
+    CHECK(realpath(path, real_path) != NULL);
+    CHECK(strncmp(real_path, real_data, strlen(real_data)) == 0);
+    CHECK(rvt_sh(NULL, "git --git-dir='%s' rev-parse -q --verify "
+                       "refs/heads/main >/dev/null",
+                 path) == 0);
+    /* Ids that could escape are refused before any path is made. */
+    const char *bad[] = {"..", "..a", "../x", "a/b", "", ".hidden", "-x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_INT(rv_mirror_path(r.data, bad[i], path, sizeof(path)), -1);
+    o.repo_id = "../escape";
+    struct rv_sync_error err;
+    CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
+    CHECK(access(r.data, F_OK) == 0);
+    char escaped[1024];
+    snprintf(escaped, sizeof(escaped), "%s/escape.git", r.data);
+    CHECK(access(escaped, F_OK) != 0);
+}
+
+static void test_gc_removes_only_unregistered_mirrors(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    char kept[1024], gone[1024], foreign[1024];
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_decref(sync_ok(&o, NULL, &stats));
+    o.repo_id = "Other";
+    json_decref(sync_ok(&o, NULL, &stats));
+    rv_mirror_path(r.data, r.id, kept, sizeof(kept));
+    rv_mirror_path(r.data, "Other", gone, sizeof(gone));
+    snprintf(foreign, sizeof(foreign), "%s/mirrors/not-ours", r.data);
+    CHECK_INT(mkdir(foreign, 0755), 0);
+    const char *keep[] = {r.id, "never-synced"};
+    CHECK_INT(rv_mirror_gc(r.data, keep, 2), RV_OK);
+    CHECK(access(kept, F_OK) == 0);
+    CHECK(access(gone, F_OK) != 0);
+    CHECK(access(foreign, F_OK) == 0);
+    /* GC of a data dir that has no mirrors yet is fine. */
+    char empty[1024];
+    snprintf(empty, sizeof(empty), "%s/no-such-data", tmp);
+    CHECK_INT(rv_mirror_gc(empty, keep, 2), RV_OK);
+}
+
+static void test_corrupt_mirror_is_cloned_again(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    char path[1024];
+    make_every_kind(&r);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc1 = sync_ok(&o, NULL, &stats);
+    rv_mirror_path(r.data, r.id, path, sizeof(path));
+
+    /* A worker killed mid-fetch leaves a lock; the next fetch cannot
+     * update main. */
+    commit_file(&r, "main-only.txt", "m\\nn\\n", "Main moves again");
+    CHECK_INT(rvt_sh(NULL, "touch '%s/refs/heads/main.lock'", path), 0);
+    json_t *doc2 = sync_ok(&o, doc1, &stats);
+    check_doc_matches_git(&r, doc2, "main");
+
+    /* Objects gone: not a repository any more. */
+    CHECK_INT(rvt_sh(NULL, "rm -rf '%s/objects' '%s/HEAD'", path, path), 0);
+    json_t *doc3 = sync_ok(&o, doc2, &stats);
+    check_doc_matches_git(&r, doc3, "main");
+    json_decref(doc1);
+    json_decref(doc2);
+    json_decref(doc3);
+}
+
+static void test_unusual_names_and_caps(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    remote_new(&r, "main");
+    commit_file(&r, "a", "a\\n", "First");
+    commit_file(&r, "b", "b\\n", "Second");
+    git(&r, "branch three-conflicts HEAD~1");
+    git(&r, "update-ref \"refs/heads/bad-$(printf '\\377')-name\" HEAD");
+    commit_file(&r, "x", "main\\n", "Main x");
+    commit_file(&r, "y", "main\\n", "Main y");
+    commit_file(&r, "z", "main\\n", "Main z");
+    git(&r, "checkout -q three-conflicts");
+    commit_file(&r, "x", "br\\n", "Branch x");
+    commit_file(&r, "y", "br\\n", "Branch y");
+    commit_file(&r, "z", "br\\n", "Branch z");
+    git(&r, "checkout -q main");
+    for (int i = 0; i < 5; i++)
+        git(&r, "branch extra-%d HEAD~%d", i, i);
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    o.max_conflict_files = 2;
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    /* The name that is not UTF-8 is skipped, the rest are there. */
+    CHECK_INT(stats.branches, 7);
+    const json_t *row = row_named(doc, "three-conflicts");
+    CHECK(json_is_true(json_object_get(row, "conflicts")));
+    const json_t *files = json_object_get(row, "conflictFiles");
+    CHECK_INT(json_array_size(files), 2);
+    CHECK_STR(json_string_value(json_array_get(files, 0)), "x");
+    CHECK_STR(json_string_value(json_array_get(files, 1)), "y");
+    json_decref(doc);
+
+    o.max_branches = 3;
+    doc = sync_ok(&o, NULL, &stats);
+    CHECK(json_is_true(json_object_get(doc, "truncated")));
+    CHECK_INT(json_array_size(rows_of(doc)), 3);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(rows_of(doc), 0), "name")),
+              "main");
+    /* The newest commits win the remaining places. */
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(rows_of(doc), 1), "name")),
+              "three-conflicts");
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(rows_of(doc), 2), "name")),
+              "extra-0");
+    json_decref(doc);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rv-branchsync");
+    if (!tmp)
+        return 1;
+    /* The git CLI and libgit2 both see a clean, fixed identity. */
+    setenv("HOME", tmp, 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
+    setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
+    setenv("GIT_COMMITTER_NAME", "Charles Babbage", 1);
+    setenv("GIT_COMMITTER_EMAIL", "cb@example.com", 1);
+    if (rv_branchsync_global_init() != RV_OK)
+        return 1;
+
+    RUN(test_every_row_matches_the_git_cli);
+    RUN(test_second_sync_recomputes_only_what_moved);
+    RUN(test_deleted_and_force_pushed_branches_follow_the_remote);
+    RUN(test_renamed_default_branch_is_followed);
+    RUN(test_empty_remote_gives_no_rows);
+    RUN(test_missing_registered_default_branch_is_an_error);
+    RUN(test_unreachable_remote_reports_unreachable_without_secrets);
+    RUN(test_mirror_stays_inside_data_dir);
+    RUN(test_gc_removes_only_unregistered_mirrors);
+    RUN(test_corrupt_mirror_is_cloned_again);
+    RUN(test_unusual_names_and_caps);
+
+    git_libgit2_shutdown();
+    rvt_rmrf(tmp);
+    free(tmp);
+    return rvt_done();
+}
