@@ -1,0 +1,231 @@
+/*
+ * repoview-api internals: the server object every handler reaches, the
+ * per-request call, and the entry points of each file of src/api/.
+ *
+ *   main.c      start-up, signals, the housekeeping timer, shutdown
+ *   http.c      calls, replies, errors -> HTTP statuses (the one mapping),
+ *               CORS, auth, bodies, connection accounting
+ *   routes.c    the route table and the dispatcher
+ *   repos.c     GET/POST /v1/repos, GET/DELETE /v1/repos/{id}
+ *   overview.c  GET /v1/repos/{id}/overview
+ *   cache.c     the in-process fragment cache
+ *   refresh.c   POST /v1/repos/{id}/refresh
+ *   events.c    SSE and the one subscription to rv:events
+ *   webhooks.c  POST /v1/webhooks/github
+ *   metrics.c   /healthz, /readyz, /metrics and the counters behind them
+ *   static.c    GET / (the embedded dashboard)
+ */
+#ifndef REPOVIEW_API_API_H
+#define REPOVIEW_API_API_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/rconn.h"
+#include "common/util.h"
+
+/* Bodies: JSON requests are capped here (413); webhooks get more, as
+ * GitHub's push payloads can be large. evhttp refuses anything past the
+ * larger cap before a handler runs. */
+#define API_MAX_BODY (1024 * 1024)
+#define API_MAX_WEBHOOK_BODY (5 * 1024 * 1024)
+/* Request line plus headers. */
+#define API_MAX_HEADERS (16 * 1024)
+/* Read and write timeout of a connection, seconds (SSE streams have no read
+ * timeout; see events.c). */
+#define API_IO_TIMEOUT_S 30
+/* Most repo= parameters one SSE connection may name. */
+#define API_MAX_SSE_REPOS 100
+
+struct api_route;
+struct api_cache;
+struct api_events;
+struct api_metrics;
+struct api_conns;
+
+/* The process: one per repoview-api, owned by main.c. */
+struct api {
+    const struct rv_config *cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound; /* the listening socket */
+    struct rv_redis_addr redis_addr;
+    struct rv_rasync *redis;           /* commands (never SUBSCRIBE) */
+    struct api_cache *cache;
+    struct api_events *events;
+    struct api_metrics *metrics;
+    struct api_conns *conns;
+    char **cors_origins;               /* allow-list, owned */
+    size_t cors_count;
+    bool stopping;                     /* SIGTERM/SIGINT seen */
+    int64_t queue_depth;               /* LLEN rv:queue; -1 unknown */
+    int64_t ratelimit_remaining;       /* rv:github:ratelimit; -1 unknown */
+};
+
+/* One request being answered. Created by the dispatcher, handed to the
+ * route's handler, freed by the api_reply_* call that answers it (exactly
+ * one per call). Handlers that wait for Redis keep it as their callback's
+ * private data. */
+struct api_call {
+    struct api *api;
+    struct evhttp_request *req;
+    const struct api_route *route;
+    int64_t started_us;          /* monotonic, for the duration metric */
+    char id[RV_REPO_ID_MAX + 1]; /* the {id} of the path, "" if none */
+    void *priv;                  /* handler state, freed by priv_free */
+    void (*priv_free)(void *priv);
+};
+
+typedef void (*api_handler)(struct api_call *call);
+
+/* A route: method bit (EVHTTP_REQ_*), pattern with at most one "{id}"
+ * segment, handler. `name` labels metrics; `open` routes skip the bearer
+ * check (webhooks carry their own signature). */
+struct api_route {
+    int method;
+    const char *pattern;
+    api_handler handler;
+    const char *name;
+    bool open;
+    bool stream; /* SSE: no HEAD, no request timeout */
+};
+
+/* ---- http.c ---- */
+
+/* Monotonic microseconds. */
+int64_t api_mono_us(void);
+
+/* HTTP status for an rv_err; the one place where the mapping lives. */
+int api_http_status(int err);
+
+/* Sends a JSON reply (steals body; NULL body = no body) and frees call. */
+void api_reply_json(struct api_call *call, int status, json_t *body);
+/* Sends raw bytes with the given content type and frees call. */
+void api_reply_bytes(struct api_call *call, int status, const char *type,
+                     const char *data, size_t len);
+/* Sends {"error":{"code","message"}} and frees call. */
+void api_reply_error(struct api_call *call, int status, const char *code,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* As api_reply_error for an rv_err: status and code from the mapping. */
+void api_reply_rv_error(struct api_call *call, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The reply for "Redis is down" (503 unavailable). */
+void api_reply_unavailable(struct api_call *call);
+/* Marks call as answered without a reply of ours (SSE takes over the
+ * request): records the metric with status and frees call. */
+void api_call_handed_over(struct api_call *call, int status);
+
+/* The request body as a NUL-terminated copy (malloc'd, caller frees), or
+ * NULL with *err set: RV_ERR_TOO_LARGE past max, RV_ERR_NOMEM. */
+char *api_body(struct api_call *call, size_t max, size_t *len, int *err);
+/* A query parameter's first value (malloc'd, caller frees) or NULL. */
+char *api_query(struct api_call *call, const char *name);
+
+/* Adds Access-Control-Allow-Origin when the Origin is allowed. */
+void api_cors_headers(struct api *api, struct evhttp_request *req);
+/* True when a bearer token is not required or the right one was sent. */
+bool api_authorized(struct api *api, struct evhttp_request *req);
+
+/* Connection accounting (REPOVIEW_MAX_CLIENTS): registers the request's
+ * connection on its first request. false when the limit is reached (the
+ * caller answers 503 and closes). */
+bool api_conn_admit(struct api *api, struct evhttp_request *req);
+/* Ties an SSE client to its connection so that closing the connection
+ * closes the client (events.c's close callback). */
+void api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
+                         void (*on_close)(void *arg), void *arg);
+size_t api_conn_count(const struct api *api);
+int api_conns_init(struct api *api);
+void api_conns_free(struct api *api);
+
+/* Pre-flight and CORS config. */
+int api_cors_init(struct api *api);
+void api_cors_free(struct api *api);
+
+/* ---- routes.c ---- */
+
+/* evhttp's generic callback: every request comes here. */
+void api_dispatch(struct evhttp_request *req, void *arg);
+
+/* ---- handlers ---- */
+
+void api_repos_list(struct api_call *call);
+void api_repos_create(struct api_call *call);
+void api_repos_get(struct api_call *call);
+void api_repos_delete(struct api_call *call);
+void api_overview_get(struct api_call *call);
+void api_refresh_post(struct api_call *call);
+void api_events_repo(struct api_call *call);
+void api_events_many(struct api_call *call);
+void api_webhooks_github(struct api_call *call);
+void api_healthz(struct api_call *call);
+void api_readyz(struct api_call *call);
+void api_metrics_get(struct api_call *call);
+void api_static_index(struct api_call *call);
+
+/* ---- repos.c helpers shared by overview/refresh/events ---- */
+
+/* The repo object of the registry answers:
+ * {"id","url","github","defaultBranch","version","freshness"}.
+ * New reference or NULL. */
+struct rv_repo;
+json_t *api_repo_summary(struct api *api, const struct rv_repo *repo);
+/* The freshness of repo at now with the configured stale-after. */
+json_t *api_freshness(struct api *api, const struct rv_repo *repo);
+
+/* ---- cache.c ---- */
+
+struct api_cache *api_cache_new(size_t max_bytes);
+void api_cache_free(struct api_cache *c);
+/* The cached fragment of repo at exactly version (borrowed until the next
+ * cache call), or NULL; counts a hit or a miss. */
+const char *api_cache_get(struct api_cache *c, const char *repo,
+                          int64_t version, size_t *len);
+/* The version cached for repo, or -1. */
+int64_t api_cache_version(struct api_cache *c, const char *repo);
+/* Stores a copy of the fragment unless a newer version is cached or
+ * announced. */
+void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
+                   const char *fragment, size_t len);
+/* A projection of repo at version was announced: older entries go. */
+void api_cache_announce(struct api_cache *c, const char *repo,
+                        int64_t version);
+/* The highest version announced for repo since the subscription started,
+ * or -1. */
+int64_t api_cache_announced(struct api_cache *c, const char *repo);
+/* The repo was removed: its entry and its announced version go. */
+void api_cache_forget(struct api_cache *c, const char *repo);
+/* The subscription was lost: everything goes. */
+void api_cache_clear(struct api_cache *c);
+uint64_t api_cache_hits(const struct api_cache *c);
+uint64_t api_cache_misses(const struct api_cache *c);
+size_t api_cache_bytes(const struct api_cache *c);
+
+/* ---- events.c ---- */
+
+struct api_events *api_events_new(struct api *api);
+/* Ends every stream (SIGTERM) and unsubscribes. */
+void api_events_close_all(struct api_events *ev);
+void api_events_free(struct api_events *ev);
+bool api_events_subscribed(const struct api_events *ev);
+size_t api_events_clients(const struct api_events *ev);
+/* Housekeeping: a `: ping` to every stream when ping is set, and another
+ * try at snapshots that failed. */
+void api_events_tick(struct api_events *ev, bool ping);
+
+/* ---- metrics.c ---- */
+
+struct api_metrics *api_metrics_new(void);
+void api_metrics_free(struct api_metrics *m);
+/* One answered request: route name (or "none"), status, duration. */
+void api_metrics_request(struct api_metrics *m, const char *route,
+                         int status, int64_t micros);
+void api_metrics_sse_event(struct api_metrics *m, uint64_t n);
+void api_metrics_sse_dropped(struct api_metrics *m);
+
+#endif

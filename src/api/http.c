@@ -1,0 +1,456 @@
+/*
+ * The HTTP plumbing every handler shares: answering a call (JSON, bytes,
+ * errors), the one mapping from rv_err to HTTP status, CORS, the bearer
+ * check, request bodies and query strings, and connection accounting.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "common/errors.h"
+#include "common/log.h"
+
+int64_t api_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- errors ---- */
+
+int api_http_status(int err)
+{
+    switch (err) {
+    case RV_OK:
+        return 200;
+    case RV_ERR_INVALID:
+    case RV_ERR_NO_GITHUB:
+    case RV_ERR_DECODE:
+        return 400;
+    case RV_ERR_NOT_FOUND:
+        return 404;
+    case RV_ERR_EXISTS:
+    case RV_ERR_FENCED:
+    case RV_ERR_STALE_JOB:
+    case RV_ERR_RETRY:
+        return 409;
+    case RV_ERR_TOO_LARGE:
+        return 413;
+    case RV_ERR_REDIS:
+    case RV_ERR_SHUTDOWN:
+        return 503;
+    case RV_ERR_PROTOCOL:
+        return 502;
+    case RV_ERR_TIMEOUT:
+        return 504;
+    default:
+        return 500;
+    }
+}
+
+/* The JSON error code of an rv_err: its stable name, except for the codes
+ * an HTTP client knows under a more common name. */
+static const char *api_error_code(int err)
+{
+    switch (err) {
+    case RV_ERR_REDIS:
+    case RV_ERR_SHUTDOWN:
+        return "unavailable";
+    case RV_ERR_TOO_LARGE:
+        return "payload_too_large";
+    default:
+        return rv_errname(err);
+    }
+}
+
+/* ---- answering ---- */
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+/* Records the request (metric, debug log line) and frees call. */
+static void call_finish(struct api_call *call, int status)
+{
+    int64_t micros = api_mono_us() - call->started_us;
+    if (micros < 0)
+        micros = 0;
+    api_metrics_request(call->api->metrics,
+                        call->route ? call->route->name : "none", status,
+                        micros);
+    if (RV_LOG_DEBUG >= rv_log_min_level) {
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
+        const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+        LOGF(RV_LOG_DEBUG, call->id[0] ? call->id : NULL, NULL,
+             json_pack("{s:s,s:s,s:i,s:I}", "method",
+                       method_name(evhttp_request_get_command(call->req)),
+                       "path", path ? path : "", "status", status, "ms",
+                       (json_int_t)(micros / 1000)),
+             "request");
+    }
+    if (call->priv_free && call->priv)
+        call->priv_free(call->priv);
+    free(call);
+}
+
+void api_call_handed_over(struct api_call *call, int status)
+{
+    call_finish(call, status);
+}
+
+static void send_buffer(struct api_call *call, int status, const char *type,
+                        struct evbuffer *buf)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(call->req);
+    if (type)
+        evhttp_add_header(out, "Content-Type", type);
+    if (!evhttp_find_header(out, "Cache-Control"))
+        evhttp_add_header(out, "Cache-Control", "no-cache");
+    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    api_cors_headers(call->api, call->req);
+    evhttp_send_reply(call->req, status, NULL, buf);
+    call_finish(call, status);
+}
+
+void api_reply_bytes(struct api_call *call, int status, const char *type,
+                     const char *data, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    if (buf && len)
+        evbuffer_add(buf, data, len);
+    send_buffer(call, status, type, buf);
+    if (buf)
+        evbuffer_free(buf);
+}
+
+void api_reply_json(struct api_call *call, int status, json_t *body)
+{
+    char *text = NULL;
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!text) {
+            api_reply_bytes(call, 500, "application/json",
+                            "{\"error\":{\"code\":\"nomem\",\"message\":"
+                            "\"out of memory\"}}",
+                            57);
+            return;
+        }
+    }
+    api_reply_bytes(call, status, text ? "application/json" : NULL, text,
+                    text ? strlen(text) : 0);
+    free(text);
+}
+
+static void reply_verror(struct api_call *call, int status, const char *code,
+                         const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rv_log_redact(msg);
+    if (status >= 500)
+        LOG(RV_LOG_WARN, call->id[0] ? call->id : NULL, NULL,
+            "answering %d %s: %s", status, code, msg);
+    api_reply_json(call, status,
+                   json_pack("{s:{s:s,s:s}}", "error", "code", code,
+                             "message", msg));
+}
+
+void api_reply_error(struct api_call *call, int status, const char *code,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_verror(call, status, code, fmt, ap);
+    va_end(ap);
+}
+
+void api_reply_rv_error(struct api_call *call, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_verror(call, api_http_status(err), api_error_code(err), fmt, ap);
+    va_end(ap);
+}
+
+void api_reply_unavailable(struct api_call *call)
+{
+    /* Reads and writes both need Redis: the API keeps no copy of the data
+     * it could answer from, so a client is told to retry. */
+    evhttp_add_header(evhttp_request_get_output_headers(call->req),
+                      "Retry-After", "1");
+    api_reply_rv_error(call, RV_ERR_REDIS,
+                       "Redis is unreachable; the API reconnects by itself, "
+                       "retry shortly");
+}
+
+/* ---- bodies and queries ---- */
+
+char *api_body(struct api_call *call, size_t max, size_t *len, int *err)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(call->req);
+    size_t n = evbuffer_get_length(in);
+    if (n > max) {
+        *err = RV_ERR_TOO_LARGE;
+        return NULL;
+    }
+    char *s = malloc(n + 1);
+    if (!s) {
+        *err = RV_ERR_NOMEM;
+        return NULL;
+    }
+    evbuffer_copyout(in, s, n);
+    s[n] = '\0';
+    *len = n;
+    *err = RV_OK;
+    return s;
+}
+
+char *api_query(struct api_call *call, const char *name)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!q)
+        return NULL;
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    char *value = NULL;
+    if (evhttp_parse_query_str(q, &params) == 0) {
+        const char *v = evhttp_find_header(&params, name);
+        if (v)
+            value = strdup(v);
+    }
+    evhttp_clear_headers(&params);
+    return value;
+}
+
+/* ---- CORS and auth ---- */
+
+int api_cors_init(struct api *api)
+{
+    const char *list = api->cfg->cors_origins ? api->cfg->cors_origins : "";
+    const char *p = list;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *s = p;
+        while (n && (*s == ' ' || *s == '\t')) {
+            s++;
+            n--;
+        }
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n) {
+            char **grown = realloc(api->cors_origins,
+                                   (api->cors_count + 1) * sizeof(char *));
+            if (!grown)
+                return RV_ERR_NOMEM;
+            api->cors_origins = grown;
+            if (!(grown[api->cors_count] = strndup(s, n)))
+                return RV_ERR_NOMEM;
+            api->cors_count++;
+        }
+        p = end ? end + 1 : p + strlen(p);
+    }
+    return RV_OK;
+}
+
+void api_cors_free(struct api *api)
+{
+    for (size_t i = 0; i < api->cors_count; i++)
+        free(api->cors_origins[i]);
+    free(api->cors_origins);
+    api->cors_origins = NULL;
+    api->cors_count = 0;
+}
+
+void api_cors_headers(struct api *api, struct evhttp_request *req)
+{
+    const char *origin =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+    if (!origin)
+        return;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    for (size_t i = 0; i < api->cors_count; i++) {
+        if (strcmp(api->cors_origins[i], origin) == 0 ||
+            strcmp(api->cors_origins[i], "*") == 0) {
+            if (!evhttp_find_header(out, "Access-Control-Allow-Origin")) {
+                evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+                evhttp_add_header(out, "Access-Control-Expose-Headers",
+                                  "ETag");
+                evhttp_add_header(out, "Vary", "Origin");
+            }
+            return;
+        }
+    }
+}
+
+bool api_authorized(struct api *api, struct evhttp_request *req)
+{
+    const char *token = api->cfg->api_token;
+    if (!token || !*token)
+        return true;
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                       "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(token);
+    return strlen(h) == n && rv_consttime_eq(h, token, n);
+}
+
+/* ---- connection accounting ----
+ *
+ * libevent 2.1's evhttp has no connection limit and no hook at accept, so
+ * a connection is counted from its first request until it closes (its
+ * close callback). A connection that never completes a request is bounded
+ * by the header size limit and the read timeout instead. */
+
+struct api_conn {
+    struct evhttp_connection *evcon;
+    struct api_conn *next;        /* hash chain */
+    struct api *api;
+    void (*on_close)(void *arg);  /* an SSE stream on this connection */
+    void *arg;
+};
+
+struct api_conns {
+    struct api_conn **buckets;
+    size_t nbuckets;              /* a power of two */
+    size_t count;
+};
+
+static size_t conn_hash(const struct api_conns *t,
+                        const struct evhttp_connection *evcon)
+{
+    uintptr_t x = (uintptr_t)evcon;
+    x ^= x >> 17;
+    x *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    x ^= x >> 29;
+    return (size_t)x & (t->nbuckets - 1);
+}
+
+static struct api_conn **conn_slot(struct api_conns *t,
+                                   const struct evhttp_connection *evcon)
+{
+    struct api_conn **p = &t->buckets[conn_hash(t, evcon)];
+    while (*p && (*p)->evcon != evcon)
+        p = &(*p)->next;
+    return p;
+}
+
+int api_conns_init(struct api *api)
+{
+    struct api_conns *t = calloc(1, sizeof(*t));
+    if (!t)
+        return RV_ERR_NOMEM;
+    t->nbuckets = 1024;
+    while (t->nbuckets < (size_t)api->cfg->max_clients && t->nbuckets < (1u << 20))
+        t->nbuckets <<= 1;
+    t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+    if (!t->buckets) {
+        free(t);
+        return RV_ERR_NOMEM;
+    }
+    api->conns = t;
+    return RV_OK;
+}
+
+/* Frees the table after evhttp_free (which closed every connection, so the
+ * table is empty unless evhttp could not call back). */
+void api_conns_free(struct api *api)
+{
+    struct api_conns *t = api->conns;
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct api_conn *c = t->buckets[i];
+        while (c) {
+            struct api_conn *next = c->next;
+            free(c);
+            c = next;
+        }
+    }
+    free(t->buckets);
+    free(t);
+    api->conns = NULL;
+}
+
+size_t api_conn_count(const struct api *api)
+{
+    return api->conns ? api->conns->count : 0;
+}
+
+/* evhttp calls this once when the connection goes, from inside
+ * evhttp_connection_free; the stream's callback must not free evcon. */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct api_conn *c = arg;
+    struct api_conns *t = c->api->conns;
+    struct api_conn **slot = conn_slot(t, evcon);
+    if (*slot == c) {
+        *slot = c->next;
+        t->count--;
+    }
+    void (*on_close)(void *) = c->on_close;
+    void *on_close_arg = c->arg;
+    free(c);
+    if (on_close)
+        on_close(on_close_arg);
+}
+
+bool api_conn_admit(struct api *api, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!evcon)
+        return true;
+    struct api_conns *t = api->conns;
+    struct api_conn **slot = conn_slot(t, evcon);
+    if (*slot)
+        return true;
+    if (t->count >= (size_t)api->cfg->max_clients)
+        return false;
+    struct api_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return false;
+    c->evcon = evcon;
+    c->api = api;
+    *slot = c;
+    t->count++;
+    evhttp_connection_set_closecb(evcon, conn_closed, c);
+    return true;
+}
+
+void api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
+                         void (*on_close)(void *arg), void *arg)
+{
+    struct api_conn *c = *conn_slot(api->conns, evcon);
+    if (c) {
+        c->on_close = on_close;
+        c->arg = arg;
+    }
+}

@@ -1,0 +1,217 @@
+/*
+ * /healthz, /readyz and /metrics (Prometheus text format 0.0.4), and the
+ * counters behind them. Everything runs on the one event loop thread, so
+ * the counters are plain integers.
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "common/log.h"
+
+#define METRICS_MAX_ROUTES 32
+#define METRICS_MAX_STATUSES 16
+
+/* Upper bounds of the duration histogram, seconds. */
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct route_metrics {
+    const char *name; /* static storage: the route table's */
+    struct {
+        int status;
+        uint64_t count;
+    } statuses[METRICS_MAX_STATUSES];
+    uint64_t bucket[NBUCKETS]; /* non-cumulative here; summed on output */
+    uint64_t count;
+    double sum_s;
+};
+
+struct api_metrics {
+    struct route_metrics routes[METRICS_MAX_ROUTES];
+    size_t nroutes;
+    uint64_t sse_events;
+    uint64_t sse_dropped;
+};
+
+struct api_metrics *api_metrics_new(void)
+{
+    return calloc(1, sizeof(struct api_metrics));
+}
+
+void api_metrics_free(struct api_metrics *m)
+{
+    free(m);
+}
+
+static struct route_metrics *route_slot(struct api_metrics *m,
+                                        const char *name)
+{
+    for (size_t i = 0; i < m->nroutes; i++)
+        if (m->routes[i].name == name || strcmp(m->routes[i].name, name) == 0)
+            return &m->routes[i];
+    if (m->nroutes == METRICS_MAX_ROUTES)
+        return NULL;
+    m->routes[m->nroutes].name = name;
+    return &m->routes[m->nroutes++];
+}
+
+void api_metrics_request(struct api_metrics *m, const char *route, int status,
+                         int64_t micros)
+{
+    struct route_metrics *r = route_slot(m, route);
+    if (!r)
+        return;
+    for (size_t i = 0; i < METRICS_MAX_STATUSES; i++) {
+        if (r->statuses[i].status == status || r->statuses[i].status == 0) {
+            r->statuses[i].status = status;
+            r->statuses[i].count++;
+            break;
+        }
+    }
+    double s = (double)micros / 1e6;
+    r->count++;
+    r->sum_s += s;
+    for (size_t i = 0; i < NBUCKETS; i++)
+        if (s <= buckets[i]) {
+            r->bucket[i]++;
+            break;
+        }
+}
+
+void api_metrics_sse_event(struct api_metrics *m, uint64_t n)
+{
+    m->sse_events += n;
+}
+
+void api_metrics_sse_dropped(struct api_metrics *m)
+{
+    m->sse_dropped++;
+}
+
+/* ---- handlers ---- */
+
+void api_healthz(struct api_call *call)
+{
+    api_reply_json(call, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void api_readyz(struct api_call *call)
+{
+    struct api *api = call->api;
+    bool connected = rv_rasync_connected(api->redis);
+    bool subscribed = api_events_subscribed(api->events);
+    if (connected && subscribed) {
+        api_reply_json(call, 200, json_pack("{s:s}", "status", "ready"));
+        return;
+    }
+    api_reply_error(call, 503, "unavailable",
+                    "not ready: Redis %s, events %s",
+                    connected ? "connected" : "unreachable",
+                    subscribed ? "subscribed" : "not subscribed");
+}
+
+static void family(struct evbuffer *b, const char *name, const char *type,
+                   const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                        type);
+}
+
+void api_metrics_get(struct api_call *call)
+{
+    struct api *api = call->api;
+    struct api_metrics *m = api->metrics;
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        api_reply_error(call, 500, "nomem", "out of memory");
+        return;
+    }
+    family(b, "repoview_http_requests_total", "counter",
+           "HTTP requests answered, by route and status.");
+    for (size_t i = 0; i < m->nroutes; i++) {
+        const struct route_metrics *r = &m->routes[i];
+        for (size_t j = 0; j < METRICS_MAX_STATUSES && r->statuses[j].status;
+             j++)
+            evbuffer_add_printf(
+                b, "repoview_http_requests_total{route=\"%s\",status=\"%d\"} "
+                   "%llu\n",
+                r->name, r->statuses[j].status,
+                (unsigned long long)r->statuses[j].count);
+    }
+    family(b, "repoview_http_request_duration_seconds", "histogram",
+           "Time from a request's arrival to its answer, by route.");
+    for (size_t i = 0; i < m->nroutes; i++) {
+        const struct route_metrics *r = &m->routes[i];
+        uint64_t cum = 0;
+        for (size_t j = 0; j < NBUCKETS; j++) {
+            cum += r->bucket[j];
+            evbuffer_add_printf(b,
+                                "repoview_http_request_duration_seconds_bucket"
+                                "{route=\"%s\",le=\"%g\"} %llu\n",
+                                r->name, buckets[j], (unsigned long long)cum);
+        }
+        evbuffer_add_printf(b,
+                            "repoview_http_request_duration_seconds_bucket"
+                            "{route=\"%s\",le=\"+Inf\"} %llu\n"
+                            "repoview_http_request_duration_seconds_sum"
+                            "{route=\"%s\"} %.6f\n"
+                            "repoview_http_request_duration_seconds_count"
+                            "{route=\"%s\"} %llu\n",
+                            r->name, (unsigned long long)r->count, r->name,
+                            r->sum_s, r->name, (unsigned long long)r->count);
+    }
+    family(b, "repoview_http_connections", "gauge",
+           "Open HTTP connections that sent a request, SSE included.");
+    evbuffer_add_printf(b, "repoview_http_connections %zu\n",
+                        api_conn_count(api));
+    family(b, "repoview_sse_clients", "gauge", "Open SSE streams.");
+    evbuffer_add_printf(b, "repoview_sse_clients %zu\n",
+                        api_events_clients(api->events));
+    family(b, "repoview_sse_events_total", "counter",
+           "SSE events written to clients (snapshots included).");
+    evbuffer_add_printf(b, "repoview_sse_events_total %llu\n",
+                        (unsigned long long)m->sse_events);
+    family(b, "repoview_sse_dropped_total", "counter",
+           "SSE clients dropped for not reading fast enough.");
+    evbuffer_add_printf(b, "repoview_sse_dropped_total %llu\n",
+                        (unsigned long long)m->sse_dropped);
+    family(b, "repoview_cache_hits_total", "counter",
+           "Overview reads answered with a cached fragment.");
+    evbuffer_add_printf(b, "repoview_cache_hits_total %llu\n",
+                        (unsigned long long)api_cache_hits(api->cache));
+    family(b, "repoview_cache_misses_total", "counter",
+           "Overview reads that fetched the fragment from Redis.");
+    evbuffer_add_printf(b, "repoview_cache_misses_total %llu\n",
+                        (unsigned long long)api_cache_misses(api->cache));
+    family(b, "repoview_cache_bytes", "gauge", "Bytes of cached fragments.");
+    evbuffer_add_printf(b, "repoview_cache_bytes %zu\n",
+                        api_cache_bytes(api->cache));
+    family(b, "repoview_redis_connected", "gauge",
+           "1 when the command connection to Redis is up.");
+    evbuffer_add_printf(b, "repoview_redis_connected %d\n",
+                        rv_rasync_connected(api->redis) ? 1 : 0);
+    family(b, "repoview_redis_reconnects_total", "counter",
+           "Reconnections of the command connection to Redis.");
+    evbuffer_add_printf(b, "repoview_redis_reconnects_total %llu\n",
+                        (unsigned long long)rv_rasync_reconnects(api->redis));
+    if (api->queue_depth >= 0) {
+        family(b, "repoview_queue_depth", "gauge",
+               "Jobs waiting in rv:queue (sampled every few seconds).");
+        evbuffer_add_printf(b, "repoview_queue_depth %lld\n",
+                            (long long)api->queue_depth);
+    }
+    if (api->ratelimit_remaining >= 0) {
+        family(b, "repoview_github_ratelimit_remaining", "gauge",
+               "GitHub API requests left, as the workers last saw it.");
+        evbuffer_add_printf(b, "repoview_github_ratelimit_remaining %lld\n",
+                            (long long)api->ratelimit_remaining);
+    }
+    size_t n = evbuffer_get_length(b);
+    api_reply_bytes(call, 200, "text/plain; version=0.0.4; charset=utf-8",
+                    (const char *)evbuffer_pullup(b, -1), n);
+    evbuffer_free(b);
+}

@@ -1,0 +1,398 @@
+/*
+ * The registry resource: GET/POST /v1/repos, GET/DELETE /v1/repos/{id}.
+ * Writes go through the shared command builders of common/registry.h, so
+ * the API and the CLI send the same scripts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/registry.h"
+#include "common/scripts.h"
+
+json_t *api_freshness(struct api *api, const struct rv_repo *repo)
+{
+    return rv_freshness_json(repo, rv_now_ms(),
+                             rv_config_stale_after(api->cfg, repo->interval_s));
+}
+
+json_t *api_repo_summary(struct api *api, const struct rv_repo *repo)
+{
+    json_t *o = rv_repo_json(repo);
+    json_t *f = api_freshness(api, repo);
+    if (!o || !f ||
+        json_object_set_new(o, "version", json_integer(repo->version)) ||
+        json_object_set_new(o, "freshness", f)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Sends an HGETALL of call->id's meta hash; the reply goes to cb with call.
+ * On failure answers call (503) and returns false. */
+static bool send_get(struct api_call *call, rv_rasync_reply_cb cb)
+{
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_registry_get_cmd(&cmd, call->id);
+    int rc = rv_rasync_run(call->api->redis, &cmd, cb, call);
+    if (rc == RV_ERR_REDIS) {
+        api_reply_unavailable(call);
+        return false;
+    }
+    if (rc != RV_OK) {
+        api_reply_rv_error(call, rc, "cannot send the command");
+        return false;
+    }
+    return true;
+}
+
+/* Answers call with the repo of an HGETALL reply, or the error. */
+static void reply_repo(struct api_call *call, const redisReply *reply,
+                       int status)
+{
+    if (!reply) {
+        api_reply_unavailable(call);
+        return;
+    }
+    struct rv_repo repo;
+    int rc = rv_repo_from_hash(reply, &repo);
+    if (rc == RV_ERR_NOT_FOUND) {
+        api_reply_error(call, 404, "not_found", "no repo \"%s\"", call->id);
+        return;
+    }
+    if (rc != RV_OK) {
+        api_reply_rv_error(call, rc, "the repo's meta hash is malformed");
+        return;
+    }
+    json_t *body = api_repo_summary(call->api, &repo);
+    rv_repo_free(&repo);
+    if (!body) {
+        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
+        return;
+    }
+    api_reply_json(call, status, body);
+}
+
+/* ---- GET /v1/repos/{id} ---- */
+
+static void on_get(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    reply_repo(priv, reply, 200);
+}
+
+void api_repos_get(struct api_call *call)
+{
+    send_get(call, on_get);
+}
+
+/* ---- POST /v1/repos ---- */
+
+static void on_created(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    reply_repo(priv, reply, 201);
+}
+
+static void on_register(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    struct api_call *call = priv;
+    int rc = rv_script_reply_code(reply);
+    if (rc == RV_ERR_REDIS) {
+        api_reply_unavailable(call);
+        return;
+    }
+    if (rc == RV_ERR_EXISTS) {
+        api_reply_rv_error(call, rc, "repo \"%s\" already exists", call->id);
+        return;
+    }
+    if (rc != RV_OK) {
+        api_reply_rv_error(call, rc, "registerRepo failed: %s",
+                           reply && reply->type == REDIS_REPLY_ERROR
+                               ? reply->str
+                               : rv_strerror(rc));
+        return;
+    }
+    LOG(RV_LOG_INFO, call->id, NULL, "repo registered");
+    send_get(call, on_created);
+}
+
+/* Reads an optional string member: NULL when absent or null; false when
+ * present with another type. */
+static bool opt_string(const json_t *o, const char *name, const char **out)
+{
+    const json_t *v = json_object_get(o, name);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_string(v))
+        return false;
+    *out = json_string_value(v);
+    return true;
+}
+
+void api_repos_create(struct api_call *call)
+{
+    static const char *const known[] = {"id", "url", "github",
+                                        "defaultBranch",
+                                        "syncIntervalSeconds"};
+    size_t len = 0;
+    int rc = RV_OK;
+    json_t *doc = NULL;
+    char *body = api_body(call, API_MAX_BODY, &len, &rc);
+    if (!body) {
+        api_reply_rv_error(call, rc, "the body is larger than %d bytes",
+                           API_MAX_BODY);
+        return;
+    }
+    json_error_t jerr;
+    doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    free(body);
+    if (!json_is_object(doc)) {
+        api_reply_error(call, 400, "bad_request",
+                        "the body must be a JSON object: %s",
+                        doc ? "not an object" : jerr.text);
+        goto out;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(doc, key, value) {
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            ok = ok || strcmp(key, known[i]) == 0;
+        if (!ok) {
+            api_reply_error(call, 400, "invalid", "unknown field \"%.64s\"",
+                            key);
+            goto out;
+        }
+    }
+    struct rv_repo_spec spec = {0};
+    const json_t *id = json_object_get(doc, "id");
+    const json_t *url = json_object_get(doc, "url");
+    const json_t *interval = json_object_get(doc, "syncIntervalSeconds");
+    if (!json_is_string(id) || !json_is_string(url)) {
+        api_reply_error(call, 400, "invalid",
+                        "id and url are required strings");
+        goto out;
+    }
+    spec.id = json_string_value(id);
+    spec.url = json_string_value(url);
+    if (!opt_string(doc, "github", &spec.github) ||
+        !opt_string(doc, "defaultBranch", &spec.default_branch)) {
+        api_reply_error(call, 400, "invalid",
+                        "github and defaultBranch must be strings");
+        goto out;
+    }
+    if (interval && !json_is_null(interval)) {
+        if (!json_is_integer(interval)) {
+            api_reply_error(call, 400, "invalid",
+                            "syncIntervalSeconds must be an integer");
+            goto out;
+        }
+        spec.interval_s = json_integer_value(interval);
+    }
+    char err[256];
+    rc = rv_repo_spec_validate(&spec, err, sizeof(err));
+    if (rc != RV_OK) {
+        api_reply_rv_error(call, rc, "%s", err);
+        goto out;
+    }
+    rv_strlcpy(call->id, spec.id, sizeof(call->id));
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rc = rv_registry_add_cmd(&cmd, &spec, rv_now_ms());
+    if (rc != RV_OK) {
+        rv_cmd_free(&cmd);
+        api_reply_rv_error(call, rc, "cannot build the command");
+        goto out;
+    }
+    rc = rv_rasync_run(call->api->redis, &cmd, on_register, call);
+    if (rc == RV_ERR_REDIS)
+        api_reply_unavailable(call);
+    else if (rc != RV_OK)
+        api_reply_rv_error(call, rc, "cannot send the command");
+out:
+    json_decref(doc);
+}
+
+/* ---- DELETE /v1/repos/{id} ---- */
+
+static void on_removed(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    struct api_call *call = priv;
+    int rc = rv_script_reply_code(reply);
+    if (rc == RV_ERR_REDIS)
+        api_reply_unavailable(call);
+    else if (rc == RV_ERR_NOT_FOUND)
+        api_reply_error(call, 404, "not_found", "no repo \"%s\"", call->id);
+    else if (rc != RV_OK)
+        api_reply_rv_error(call, rc, "removeRepo failed");
+    else {
+        LOG(RV_LOG_INFO, call->id, NULL, "repo removed");
+        api_cache_forget(call->api->cache, call->id);
+        api_reply_json(call, 204, NULL);
+    }
+}
+
+void api_repos_delete(struct api_call *call)
+{
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    int rc = rv_registry_remove_cmd(&cmd, call->id);
+    if (rc == RV_OK)
+        rc = rv_rasync_run(call->api->redis, &cmd, on_removed, call);
+    else
+        rv_cmd_free(&cmd);
+    if (rc == RV_ERR_REDIS)
+        api_reply_unavailable(call);
+    else if (rc != RV_OK)
+        api_reply_rv_error(call, rc, "cannot send the command");
+}
+
+/* ---- GET /v1/repos ---- */
+
+/* The list being gathered: SMEMBERS, then one HGETALL per id. */
+struct repo_list {
+    struct api_call *call;
+    size_t n;          /* ids asked for */
+    size_t pending;    /* HGETALLs still in flight */
+    int rc;            /* first failure */
+    json_t **items;    /* [n], NULL for a repo removed meanwhile */
+};
+
+/* One HGETALL in flight, knowing its slot. */
+struct repo_list_get {
+    struct repo_list *list;
+    size_t index;
+};
+
+static void repo_list_free(void *p)
+{
+    struct repo_list *l = p;
+    for (size_t i = 0; i < l->n; i++)
+        json_decref(l->items[i]);
+    free(l->items);
+    free(l);
+}
+
+static int cmp_items(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    if (!x || !y)
+        return !x - !y;
+    return strcmp(json_string_value(json_object_get(x, "id")),
+                  json_string_value(json_object_get(y, "id")));
+}
+
+static void repo_list_finish(struct repo_list *l)
+{
+    struct api_call *call = l->call;
+    if (l->rc == RV_ERR_REDIS) {
+        api_reply_unavailable(call);
+        return;
+    }
+    if (l->rc != RV_OK) {
+        api_reply_rv_error(call, l->rc, "cannot list the repos");
+        return;
+    }
+    qsort(l->items, l->n, sizeof(*l->items), cmp_items);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < l->n; i++)
+        if (l->items[i]) {
+            json_array_append_new(arr, l->items[i]);
+            l->items[i] = NULL;
+        }
+    api_reply_json(call, 200, json_pack("{s:o}", "repos", arr));
+}
+
+static void on_list_get(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    struct repo_list_get *g = priv;
+    struct repo_list *l = g->list;
+    size_t index = g->index;
+    free(g);
+    if (!reply) {
+        l->rc = RV_ERR_REDIS;
+    } else {
+        struct rv_repo repo;
+        int rc = rv_repo_from_hash(reply, &repo);
+        if (rc == RV_OK) {
+            l->items[index] = api_repo_summary(l->call->api, &repo);
+            rv_repo_free(&repo);
+        } else if (rc != RV_ERR_NOT_FOUND && l->rc == RV_OK) {
+            l->rc = rc;
+        }
+    }
+    if (--l->pending == 0)
+        repo_list_finish(l);
+}
+
+static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    struct repo_list *l = priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        l->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
+        repo_list_finish(l);
+        return;
+    }
+    l->items = calloc(reply->elements + 1, sizeof(*l->items));
+    if (!l->items) {
+        l->rc = RV_ERR_NOMEM;
+        repo_list_finish(l);
+        return;
+    }
+    l->n = reply->elements;
+    /* One extra count keeps the list alive while commands are sent. */
+    l->pending = 1;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        struct repo_list_get *g = malloc(sizeof(*g));
+        if (e->type != REDIS_REPLY_STRING || !rv_repo_id_valid(e->str) ||
+            !g) {
+            free(g);
+            continue;
+        }
+        g->list = l;
+        g->index = i;
+        struct rv_cmd cmd;
+        rv_cmd_init(&cmd);
+        rv_registry_get_cmd(&cmd, e->str);
+        int rc = rv_rasync_run(ra, &cmd, on_list_get, g);
+        if (rc != RV_OK) {
+            free(g);
+            l->rc = rc;
+            break;
+        }
+        l->pending++;
+    }
+    if (--l->pending == 0)
+        repo_list_finish(l);
+}
+
+void api_repos_list(struct api_call *call)
+{
+    struct repo_list *l = calloc(1, sizeof(*l));
+    if (!l) {
+        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
+        return;
+    }
+    l->call = call;
+    call->priv = l;
+    call->priv_free = repo_list_free;
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_add(&cmd, "SMEMBERS");
+    rv_cmd_add(&cmd, RV_KEY_REPOS);
+    int rc = rv_rasync_run(call->api->redis, &cmd, on_members, l);
+    if (rc == RV_ERR_REDIS)
+        api_reply_unavailable(call);
+    else if (rc != RV_OK)
+        api_reply_rv_error(call, rc, "cannot send the command");
+}

@@ -1,0 +1,181 @@
+/*
+ * The route table and the dispatcher. Every request goes through
+ * api_dispatch: connection limit, route match (404/405), CORS pre-flight,
+ * the bearer check on writes, the {id} check, then the handler.
+ */
+#include <event2/http.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "common/errors.h"
+
+#define GET EVHTTP_REQ_GET
+#define POST EVHTTP_REQ_POST
+#define DELETE EVHTTP_REQ_DELETE
+
+/* The whole API. */
+static const struct api_route routes[] = {
+    /* method  pattern                          handler               name */
+    {GET,    "/v1/repos",                    api_repos_list,      "repos_list",   false, false},
+    {POST,   "/v1/repos",                    api_repos_create,    "repos_create", false, false},
+    {GET,    "/v1/repos/{id}",               api_repos_get,       "repos_get",    false, false},
+    {DELETE, "/v1/repos/{id}",               api_repos_delete,    "repos_delete", false, false},
+    {GET,    "/v1/repos/{id}/overview",      api_overview_get,    "overview",     false, false},
+    {POST,   "/v1/repos/{id}/refresh",       api_refresh_post,    "refresh",      false, false},
+    {GET,    "/v1/repos/{id}/events",        api_events_repo,     "events_repo",  false, true},
+    {GET,    "/v1/events",                   api_events_many,     "events",       false, true},
+    {POST,   "/v1/webhooks/github",          api_webhooks_github, "webhooks",     true,  false},
+    {GET,    "/healthz",                     api_healthz,         "healthz",      false, false},
+    {GET,    "/readyz",                      api_readyz,          "readyz",       false, false},
+    {GET,    "/metrics",                     api_metrics_get,     "metrics",      false, false},
+    {GET,    "/",                            api_static_index,    "dashboard",    false, false},
+    {GET,    "/index.html",                  api_static_index,    "dashboard",    false, false},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Matches path against pattern; "{id}" matches one non-empty segment,
+ * copied into id (truncated copies fail the id check later). */
+static bool route_match(const char *pattern, const char *path, char *id,
+                        size_t idlen, bool *id_too_long)
+{
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            size_t n = strcspn(path, "/");
+            if (n == 0)
+                return false;
+            *id_too_long = n >= idlen;
+            size_t copy = n < idlen ? n : idlen - 1;
+            memcpy(id, path, copy);
+            id[copy] = '\0';
+            pattern += 4;
+            path += n;
+            continue;
+        }
+        if (*pattern != *path)
+            return false;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+static void allow_header(struct evhttp_request *req, int methods)
+{
+    char allow[64] = "";
+    static const struct {
+        int bit;
+        const char *name;
+    } names[] = {{GET, "GET, HEAD"}, {POST, "POST"}, {DELETE, "DELETE"}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!(methods & names[i].bit))
+            continue;
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "",
+                 names[i].name);
+    }
+    size_t used = strlen(allow);
+    snprintf(allow + used, sizeof(allow) - used, "%sOPTIONS",
+             used ? ", " : "");
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Allow", allow);
+    evhttp_add_header(out, "Access-Control-Allow-Methods", allow);
+}
+
+/* Answers an OPTIONS request (a CORS pre-flight or a plain query). */
+static void preflight(struct api_call *call, int methods)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(call->req);
+    allow_header(call->req, methods);
+    evhttp_add_header(out, "Access-Control-Allow-Headers",
+                      "Authorization, Content-Type, If-None-Match, "
+                      "Last-Event-ID");
+    evhttp_add_header(out, "Access-Control-Max-Age", "600");
+    api_reply_bytes(call, 204, NULL, NULL, 0);
+}
+
+void api_dispatch(struct evhttp_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_call *call = calloc(1, sizeof(*call));
+    if (!call) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    call->api = api;
+    call->req = req;
+    call->started_us = api_mono_us();
+
+    if (!api_conn_admit(api, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req),
+                          "Connection", "close");
+        api_reply_error(call, 503, "unavailable",
+                        "too many connections (REPOVIEW_MAX_CLIENTS)");
+        return;
+    }
+    if (api->stopping) {
+        api_reply_rv_error(call, RV_ERR_SHUTDOWN, "the server is stopping");
+        return;
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || path[0] != '/') {
+        api_reply_error(call, 400, "bad_request", "malformed request URI");
+        return;
+    }
+
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    int methods = 0;
+    const struct api_route *found = NULL;
+    bool id_too_long = false;
+    for (size_t i = 0; i < NROUTES; i++) {
+        char id[RV_REPO_ID_MAX + 2] = "";
+        bool too_long = false;
+        if (!route_match(routes[i].pattern, path, id, sizeof(id), &too_long))
+            continue;
+        methods |= routes[i].method;
+        bool wanted = (int)method == routes[i].method ||
+                      (method == EVHTTP_REQ_HEAD && routes[i].method == GET &&
+                       !routes[i].stream);
+        if (wanted && !found) {
+            found = &routes[i];
+            id_too_long = too_long;
+            rv_strlcpy(call->id, id, sizeof(call->id));
+        }
+    }
+    if (!methods) {
+        api_reply_error(call, 404, "not_found", "no such resource");
+        return;
+    }
+    if (method == EVHTTP_REQ_OPTIONS) {
+        preflight(call, methods);
+        return;
+    }
+    if (!found) {
+        allow_header(req, methods);
+        api_reply_error(call, 405, "method_not_allowed",
+                        "method not allowed here");
+        return;
+    }
+    call->route = found;
+    if ((method == EVHTTP_REQ_POST || method == EVHTTP_REQ_DELETE) &&
+        !found->open && !api_authorized(api, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req),
+                          "WWW-Authenticate", "Bearer");
+        call->id[0] = '\0';
+        api_reply_error(call, 401, "unauthorized",
+                        "a valid Authorization: Bearer token is required");
+        return;
+    }
+    if (strstr(found->pattern, "{id}") &&
+        (id_too_long || !rv_repo_id_valid(call->id))) {
+        call->id[0] = '\0';
+        api_reply_rv_error(call, RV_ERR_INVALID,
+                           "repo id must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
+        return;
+    }
+    found->handler(call);
+}
