@@ -1,0 +1,8 @@
+# The dashboard in Debian's chromium (playwright-core from tests/node_modules),
+# against a private redis-server, the API, one worker and the CLI from this
+# build. Needs `scripts/install-deps.sh --browser` and
+# `scripts/install-node-deps.sh` (both run by `make test`).
+add_test(NAME browser/dashboard
+  COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/dashboard.test.mjs)
+set_tests_properties(browser/dashboard PROPERTIES TIMEOUT 90
+  ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")
