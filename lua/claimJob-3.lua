@@ -4,7 +4,10 @@
   only in the worker's memory). Marks the kind running and hands out a new
   generation, the fencing token every later commit or fail must present.
   A job that no longer matches the repo (repo removed, or a newer job owns
-  the kind) is dropped from the processing list.
+  the kind) is dropped from the processing list, and so is a job that is no
+  longer in that list (the reaper took it back while this worker hung).
+  A worker may claim again a job it already runs (the reply to its first
+  claim was lost with the connection): it gets a new generation.
 
   KEYS[1] rv:{id}:meta
   KEYS[2] rv:processing:<worker>
@@ -18,6 +21,7 @@
   ARGV[6] lease (ms)
 
   Returns {RV_OK, generation}, {RV_ERR_NOT_FOUND} or {RV_ERR_STALE_JOB}.
+  Also renews the worker's lease (score now + lease).
   Publishes a status event (running).
 ]]
 --- @include "codes"
@@ -26,13 +30,19 @@ local metaKey, processingKey, leasesKey = KEYS[1], KEYS[2], KEYS[3]
 local kind, jobId, payload, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, lease = tonumber(ARGV[5]), tonumber(ARGV[6])
 
-rcall('ZADD', leasesKey, now + lease, worker)
+rcall('ZADD', leasesKey, string.format('%d', now + lease), worker)
+if not rcall('LPOS', processingKey, payload) then
+  return {RV_ERR_STALE_JOB}
+end
 if rcall('EXISTS', metaKey) == 0 then
   rcall('LREM', processingKey, 1, payload)
   return {RV_ERR_NOT_FOUND}
 end
-local current = rcall('HMGET', metaKey, field(kind, 'job'), field(kind, 'sync_status'))
-if current[1] ~= jobId or current[2] ~= 'queued' then
+local current = rcall('HMGET', metaKey, field(kind, 'job'),
+  field(kind, 'sync_status'), field(kind, 'worker'))
+local isQueued = current[2] == 'queued'
+local isOwnRun = current[2] == 'running' and current[3] == worker
+if current[1] ~= jobId or not (isQueued or isOwnRun) then
   rcall('LREM', processingKey, 1, payload)
   return {RV_ERR_STALE_JOB}
 end

@@ -1,6 +1,7 @@
 --[[
   Writes the result of a successful sync in one step, so a reader never sees
-  half of it. Refused when a newer claim owns the kind (fencing), and, when
+  half of it. Refused when a newer claim owns the kind (fencing: generation
+  and job id must both match the kind's), and, when
   the worker rendered the overview with the other kind's data, when that data
   moved since (the worker reads it again and retries).
 
@@ -32,7 +33,8 @@
 --- @include "state"
 local metaKey, dataKey, overviewKey = KEYS[1], KEYS[2], KEYS[3]
 local processingKey, queueKey, scheduleKey = KEYS[4], KEYS[5], KEYS[6]
-local kind, jobId, gen, payload, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local kind, jobId, gen = ARGV[1], ARGV[2], ARGV[3]
+local payload, now = ARGV[4], ARGV[5]
 local data, overview, otherRev, changed = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local nextAt, followupId, followupPayload = ARGV[10], ARGV[11], ARGV[12]
 
@@ -40,7 +42,7 @@ if rcall('EXISTS', metaKey) == 0 then
   rcall('LREM', processingKey, 1, payload)
   return {RV_ERR_NOT_FOUND}
 end
-if rcall('HGET', metaKey, field(kind, 'gen')) ~= gen then
+if not owns_kind(metaKey, kind, jobId, gen) then
   rcall('LREM', processingKey, 1, payload)
   return {RV_ERR_FENCED}
 end
@@ -48,7 +50,8 @@ local other = 'branches'
 if kind == 'branches' then
   other = 'prs'
 end
-if otherRev ~= '' and rcall('HGET', metaKey, field(other, 'rev')) ~= otherRev then
+if otherRev ~= '' and
+   rcall('HGET', metaKey, field(other, 'rev')) ~= otherRev then
   return {RV_ERR_RETRY}
 end
 

@@ -19,12 +19,14 @@
   ARGV[8]  backoff base (ms)     ARGV[9] backoff cap (ms)
   ARGV[10] follow-up job id      ARGV[11] follow-up payload
 
-  Returns {RV_OK, next try (ms)}, {RV_ERR_NOT_FOUND} or {RV_ERR_FENCED}.
+  Returns {RV_OK, next try (ms)}, {RV_ERR_NOT_FOUND} or {RV_ERR_FENCED}
+  (a newer claim owns the kind: generation or job id differ).
   Publishes a status event (error, or queued for a follow-up).
 ]]
 --- @include "codes"
 --- @include "state"
-local metaKey, processingKey, queueKey, scheduleKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local metaKey, processingKey = KEYS[1], KEYS[2]
+local queueKey, scheduleKey = KEYS[3], KEYS[4]
 local kind, jobId, gen, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, errorJson, retryAt = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local base, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -34,7 +36,7 @@ rcall('LREM', processingKey, 1, payload)
 if rcall('EXISTS', metaKey) == 0 then
   return {RV_ERR_NOT_FOUND}
 end
-if rcall('HGET', metaKey, field(kind, 'gen')) ~= gen then
+if not owns_kind(metaKey, kind, jobId, gen) then
   return {RV_ERR_FENCED}
 end
 

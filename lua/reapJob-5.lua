@@ -2,7 +2,8 @@
   Hands back one job of a worker whose lease lapsed (it died, or hung).
   The kind's generation is bumped so the lost worker can no longer commit.
   Below the attempt limit the job is queued again at the front with its
-  attempt count raised; at the limit it goes to the dead-letter list and the
+  attempt count raised (a follow-up flagged meanwhile is cleared: the rerun
+  answers it); at the limit it goes to the dead-letter list and the
   kind shows an error. With an empty payload it only forgets the worker's
   lease once its processing list is empty.
 
@@ -54,8 +55,10 @@ end
 if rcall('EXISTS', metaKey) == 0 then
   return {RV_OK, 'dropped'}
 end
-local current = rcall('HMGET', metaKey, field(kind, 'job'), field(kind, 'sync_status'))
-if current[1] ~= jobId or (current[2] ~= 'running' and current[2] ~= 'queued') then
+local current = rcall('HMGET', metaKey, field(kind, 'job'),
+  field(kind, 'sync_status'))
+if current[1] ~= jobId or
+   (current[2] ~= 'running' and current[2] ~= 'queued') then
   return {RV_OK, 'dropped'}
 end
 
@@ -67,12 +70,13 @@ if exhausted then
   rcall('HSET', metaKey, field(kind, 'sync_status'), 'error',
     field(kind, 'sync_error'), errorJson, field(kind, 'worker'), '',
     field(kind, 'started_at'), '', field(kind, 'job'), '',
-    field(kind, 'pending'), '0')
+    field(kind, 'job_end'), '', field(kind, 'pending'), '0')
   publish_status(metaKey, id, kind)
   return {RV_OK, 'deadlettered'}
 end
-enqueue(queueKey, requeuePayload, true)
-rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued',
-  field(kind, 'worker'), '', field(kind, 'started_at'), '')
+-- The requeued run starts after any refresh asked for while the lost one
+-- ran, so it answers that request: no follow-up on top of it.
+rcall('HSET', metaKey, field(kind, 'pending'), '0')
+queue_job(metaKey, queueKey, kind, jobId, requeuePayload, true)
 publish_status(metaKey, id, kind)
 return {RV_OK, 'requeued'}

@@ -22,7 +22,8 @@
 ]]
 --- @include "codes"
 --- @include "state"
-local metaKey, reposKey, scheduleKey, queueKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local metaKey, reposKey = KEYS[1], KEYS[2]
+local scheduleKey, queueKey = KEYS[3], KEYS[4]
 local id, url, github, defaultBranch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local interval, now, nextAt = ARGV[5], ARGV[6], ARGV[7]
 local branchJob, branchPayload = ARGV[8], ARGV[9]
@@ -33,28 +34,25 @@ if rcall('EXISTS', metaKey) == 1 then
 end
 
 local hasGithub = github ~= ''
-local prStatus, prJobField = 'idle', ''
-if hasGithub then
-  prStatus, prJobField = 'queued', prJob
-end
 
 rcall('HSET', metaKey, 'id', id, 'url', url, 'github', github,
   'default_branch', defaultBranch, 'interval', interval, 'created_at', now,
   'version', '0',
-  'branch_sync_status', 'queued', 'branch_sync_at', '', 'branch_sync_error', '',
-  'branch_gen', '0', 'branch_job', branchJob, 'branch_pending', '0',
+  'branch_sync_status', 'idle', 'branch_sync_at', '', 'branch_sync_error', '',
+  'branch_gen', '0', 'branch_job', '', 'branch_job_end', '',
+  'branch_pending', '0',
   'branch_fails', '0', 'branch_worker', '', 'branch_started_at', '',
   'branch_rev', '0',
-  'pr_sync_status', prStatus, 'pr_sync_at', '', 'pr_sync_error', '',
-  'pr_gen', '0', 'pr_job', prJobField, 'pr_pending', '0',
+  'pr_sync_status', 'idle', 'pr_sync_at', '', 'pr_sync_error', '',
+  'pr_gen', '0', 'pr_job', '', 'pr_job_end', '', 'pr_pending', '0',
   'pr_fails', '0', 'pr_worker', '', 'pr_started_at', '', 'pr_rev', '0')
 rcall('SADD', reposKey, id)
 
-enqueue(queueKey, branchPayload, true)
+queue_job(metaKey, queueKey, 'branches', branchJob, branchPayload, true)
 rcall('ZADD', scheduleKey, nextAt, 'branches:' .. id)
 publish_status(metaKey, id, 'branches')
 if hasGithub then
-  enqueue(queueKey, prPayload, true)
+  queue_job(metaKey, queueKey, 'prs', prJob, prPayload, true)
   rcall('ZADD', scheduleKey, nextAt, 'prs:' .. id)
   publish_status(metaKey, id, 'prs')
 end

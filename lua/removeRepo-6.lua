@@ -18,7 +18,8 @@
 ]]
 --- @include "codes"
 --- @include "state"
-local metaKey, branchesKey, prsKey, overviewKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local metaKey, branchesKey = KEYS[1], KEYS[2]
+local prsKey, overviewKey = KEYS[3], KEYS[4]
 local reposKey, scheduleKey = KEYS[5], KEYS[6]
 local id = ARGV[1]
 

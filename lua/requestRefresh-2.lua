@@ -3,6 +3,10 @@
   there:
     idle or error -> the job is pushed, status becomes queued   ("queued")
     queued        -> nothing changes                            ("coalesced")
+    queued at the back (scheduled) and this request is for the front ->
+                     the job is pushed at the front and becomes the
+                     kind's job; the scheduled one is dropped when a
+                     worker claims it (stale job id)               ("queued")
     running       -> a follow-up is flagged; the commit or fail
                      script queues exactly one after the sync    ("queued")
     running with the follow-up already flagged                  ("coalesced")
@@ -17,7 +21,7 @@
 
   Returns {RV_OK, 'queued'|'coalesced'}, {RV_ERR_NOT_FOUND},
   {RV_ERR_NO_GITHUB} (PRs of a repo without GitHub) or {RV_ERR_INVALID}.
-  Publishes a status event when the status changes.
+  Publishes a status event when a job is pushed.
 ]]
 --- @include "codes"
 --- @include "state"
@@ -34,20 +38,21 @@ if kind == 'prs' and rcall('HGET', metaKey, 'github') == '' then
   return {RV_ERR_NO_GITHUB}
 end
 
-local status = rcall('HGET', metaKey, field(kind, 'sync_status'))
-if status == 'queued' then
+local current = rcall('HMGET', metaKey, field(kind, 'sync_status'),
+  field(kind, 'pending'), field(kind, 'job_end'))
+local status, pending, jobEnd = current[1], current[2], current[3]
+if status == 'queued' and not (front and jobEnd ~= 'front') then
   return {RV_OK, 'coalesced'}
 end
 if status == 'running' then
-  if rcall('HGET', metaKey, field(kind, 'pending')) == '1' then
+  if pending == '1' then
     return {RV_OK, 'coalesced'}
   end
   rcall('HSET', metaKey, field(kind, 'pending'), '1')
   return {RV_OK, 'queued'}
 end
 
-enqueue(queueKey, payload, front)
-rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued',
-  field(kind, 'job'), jobId)
+-- idle, error, or queued at the back: this job takes over the kind.
+queue_job(metaKey, queueKey, kind, jobId, payload, front)
 publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
 return {RV_OK, 'queued'}

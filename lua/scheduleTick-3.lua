@@ -39,7 +39,6 @@ local status = rcall('HGET', metaKey, field(kind, 'sync_status'))
 if status == 'queued' or status == 'running' then
   return {RV_OK, 0}
 end
-enqueue(queueKey, payload, false)
-rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued', field(kind, 'job'), jobId)
+queue_job(metaKey, queueKey, kind, jobId, payload, false)
 publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
 return {RV_OK, 1}

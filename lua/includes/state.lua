@@ -32,8 +32,12 @@ local function publish_status(metaKey, repo, kind)
 end
 
 -- Publishes {"type":"projection","repo","kind","meta":{...},"changed":...};
--- changed is JSON text built by the worker and spliced in as it is.
+-- changed is JSON text built by the worker and spliced in as it is ('' is
+-- sent as {} so the event stays valid JSON).
 local function publish_projection(metaKey, repo, kind, changed)
+  if changed == '' then
+    changed = '{}'
+  end
   local head = cjson.encode({type = 'projection', repo = repo, kind = kind,
     meta = event_meta(metaKey)})
   rcall('PUBLISH', 'rv:events',
@@ -50,15 +54,42 @@ local function enqueue(queueKey, payload, front)
   end
 end
 
--- If a refresh was asked for while the sync ran, queues the one follow-up
--- at the front and returns true; the kind's job field names what is queued.
+-- Pushes the job of a kind and marks the kind queued with it. <p>job names
+-- the one job that may claim the kind; <p>job_end remembers which end of
+-- the queue it went to, so a user refresh can overtake a scheduled job
+-- (requestRefresh). Clears the traces of a previous run.
+local function queue_job(metaKey, queueKey, kind, jobId, payload, front)
+  enqueue(queueKey, payload, front)
+  local side = 'back'
+  if front then
+    side = 'front'
+  end
+  rcall('HSET', metaKey, field(kind, 'sync_status'), 'queued',
+    field(kind, 'job'), jobId, field(kind, 'job_end'), side,
+    field(kind, 'worker'), '', field(kind, 'started_at'), '')
+end
+
+-- Ends a run: if a refresh was asked for while the sync ran, queues the one
+-- follow-up at the front and returns true (the kind is then queued);
+-- otherwise forgets the job and returns false (the caller has already set
+-- the final status). The pending flag is cleared either way, so a request
+-- is answered by exactly one follow-up.
 local function queue_followup(metaKey, queueKey, kind, jobId, payload)
-  if rcall('HGET', metaKey, field(kind, 'pending')) == '1' and payload ~= '' then
-    enqueue(queueKey, payload, true)
-    rcall('HSET', metaKey, field(kind, 'pending'), '0',
-      field(kind, 'sync_status'), 'queued', field(kind, 'job'), jobId)
+  local wanted = rcall('HGET', metaKey, field(kind, 'pending')) == '1'
+  rcall('HSET', metaKey, field(kind, 'pending'), '0', field(kind, 'job'), '',
+    field(kind, 'job_end'), '')
+  if wanted and payload ~= '' and jobId ~= '' then
+    queue_job(metaKey, queueKey, kind, jobId, payload, true)
     return true
   end
-  rcall('HSET', metaKey, field(kind, 'pending'), '0', field(kind, 'job'), '')
   return false
+end
+
+-- True when the claim that handed out gen for jobId still owns the kind.
+-- The job id is checked too: a repo removed and registered again starts
+-- its generations afresh, and only the job id tells its runs apart.
+local function owns_kind(metaKey, kind, jobId, gen)
+  local current = rcall('HMGET', metaKey, field(kind, 'gen'),
+    field(kind, 'job'))
+  return current[1] == gen and current[2] == jobId
 end
