@@ -1,0 +1,760 @@
+/*
+ * repoview-api end to end: a private redis-server, the API binary as a
+ * child process, curl as the client. No worker runs: a worker's commit is
+ * simulated by calling the Lua scripts the worker calls (claimJob, then
+ * commitProjection) with a job taken off rv:queue.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cmd.h"
+#include "common/errors.h"
+#include "common/job.h"
+#include "common/keys.h"
+#include "common/util.h"
+#include "rvtest.h"
+
+#define TOKEN "s3cret-api-token-for-tests"
+#define ORIGIN "http://dash.example"
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static char *tmp;
+
+/* An API child process. */
+struct api_proc {
+    pid_t pid;
+    int port;
+    char base[64];
+};
+
+static struct api_proc api;  /* no token, no CORS */
+static struct api_proc api2; /* REPOVIEW_API_TOKEN and REPOVIEW_CORS_ORIGINS */
+
+/* Starts repoview-api; extra is "NAME=value" pairs separated by spaces. */
+static int api_start(struct api_proc *a, const char *name, const char *extra)
+{
+    char log[512];
+    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+    a->port = rvt_free_tcp_port();
+    snprintf(a->base, sizeof(a->base), "http://127.0.0.1:%d", a->port);
+    a->pid = fork();
+    if (a->pid == 0) {
+        char listen[64];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", a->port);
+        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
+        setenv("REPOVIEW_LISTEN", listen, 1);
+        setenv("REPOVIEW_LOG", "debug", 1);
+        unsetenv("REPOVIEW_API_TOKEN");
+        unsetenv("REPOVIEW_CORS_ORIGINS");
+        unsetenv("REPOVIEW_WEBHOOK_SECRET");
+        char env[512];
+        rv_strlcpy(env, extra ? extra : "", sizeof(env));
+        for (char *p = env, *sp; p && *p; p = sp) {
+            sp = strchr(p, ' ');
+            if (sp)
+                *sp++ = '\0';
+            char *eq = strchr(p, '=');
+            if (eq) {
+                *eq = '\0';
+                setenv(p, eq + 1, 1);
+            }
+        }
+        if (!freopen(log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        if (rvt_sh(NULL, "curl -sf -m 1 -o /dev/null %s/readyz", a->base) == 0)
+            return 0;
+        rvt_sleep_ms(25);
+    }
+    fprintf(stderr, "repoview-api did not become ready (see %s)\n", log);
+    return -1;
+}
+
+/* SIGTERM; returns the exit status, or -1 if it had to be killed. */
+static int api_stop(struct api_proc *a)
+{
+    if (a->pid <= 0)
+        return -1;
+    kill(a->pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
+            a->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        rvt_sleep_ms(25);
+    }
+    kill(a->pid, SIGKILL);
+    waitpid(a->pid, NULL, 0);
+    a->pid = 0;
+    return -1;
+}
+
+static bool api_alive(const struct api_proc *a)
+{
+    return a->pid > 0 && waitpid(a->pid, NULL, WNOHANG) == 0;
+}
+
+/* The last answer: status, body and headers. */
+static int status;
+static char *body;
+static char *headers;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Runs curl with the given arguments (the URL included) and stores the
+ * answer; returns the status. */
+static int curl(const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    free(body);
+    free(headers);
+    char *out = NULL;
+    rvt_sh(&out,
+           "rm -f '%s/h.txt' '%s/b.txt'; "
+           "curl -s -m 10 -D '%s/h.txt' -o '%s/b.txt' -w '%%{http_code}' %s",
+           tmp, tmp, tmp, tmp, args);
+    status = out ? (int)strtol(out, NULL, 10) : 0;
+    free(out);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/b.txt", tmp);
+    body = slurp(path);
+    snprintf(path, sizeof(path), "%s/h.txt", tmp);
+    headers = slurp(path);
+    return status;
+}
+
+/* The value of a header of the last answer (static buffer), or NULL. */
+static const char *header(const char *name)
+{
+    static char value[512];
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = (size_t)(eol - v);
+            if (len >= sizeof(value))
+                len = sizeof(value) - 1;
+            memcpy(value, v, len);
+            value[len] = '\0';
+            return value;
+        }
+        p = eol + 2;
+    }
+    return NULL;
+}
+
+/* The last body as JSON (new reference) or NULL. */
+static json_t *json_body(void)
+{
+    return json_loads(body, 0, NULL);
+}
+
+/* error.code of the last body, into a static buffer. */
+static const char *error_code(void)
+{
+    static char code[64];
+    json_t *doc = json_body();
+    const char *c = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+    rv_strlcpy(code, c ? c : "(none)", sizeof(code));
+    json_decref(doc);
+    return code;
+}
+
+static const char *body_str(const char *path1, const char *path2,
+                            char *buf, size_t size)
+{
+    json_t *doc = json_body();
+    json_t *v = json_object_get(doc, path1);
+    if (path2)
+        v = json_object_get(v, path2);
+    rv_strlcpy(buf, json_is_string(v) ? json_string_value(v)
+                    : json_is_null(v) ? "null" : "(missing)", size);
+    json_decref(doc);
+    return buf;
+}
+
+static long long scard_repos(void)
+{
+    redisReply *r = rv_rsync_command(&conn, "SCARD %s", RV_KEY_REPOS);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* Plays a worker: takes the job of repo and kind off rv:queue (dropping
+ * others), claims it and commits fragment. Returns the new version, or -1. */
+static long long fake_commit(const char *repo, rv_kind kind,
+                             const char *fragment)
+{
+    const char *proc = "rv:processing:test-worker";
+    for (int i = 0; i < 50; i++) {
+        redisReply *r = rv_rsync_command(&conn, "LMOVE %s %s RIGHT LEFT",
+                                         RV_KEY_QUEUE, proc);
+        if (!r || r->type != REDIS_REPLY_STRING) {
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        struct rv_job job;
+        char *payload = malloc(r->len);
+        size_t plen = r->len;
+        memcpy(payload, r->str, plen);
+        freeReplyObject(r);
+        if (rv_job_decode(payload, plen, &job, NULL, 0) != RV_OK ||
+            strcmp(job.repo, repo) != 0 || job.kind != kind) {
+            redisReply *d = rv_rsync_command(&conn, "LREM %s 1 %b", proc,
+                                             payload, plen);
+            if (d)
+                freeReplyObject(d);
+            free(payload);
+            continue;
+        }
+        char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX];
+        rv_key_meta(meta, repo);
+        rv_key_overview(ov, repo);
+        if (kind == RV_KIND_BRANCHES)
+            rv_key_branches(data, repo);
+        else
+            rv_key_prs(data, repo);
+        struct rv_cmd cmd;
+        rv_cmd_init(&cmd);
+        rv_cmd_script(&cmd, "claimJob");
+        rv_cmd_add(&cmd, meta);
+        rv_cmd_add(&cmd, proc);
+        rv_cmd_add(&cmd, RV_KEY_LEASES);
+        rv_cmd_add(&cmd, rv_kind_name(kind));
+        rv_cmd_add(&cmd, job.id);
+        rv_cmd_addlen(&cmd, payload, plen);
+        rv_cmd_add(&cmd, "test-worker");
+        rv_cmd_addi64(&cmd, rv_now_ms());
+        rv_cmd_add(&cmd, "30000");
+        r = rv_rsync_run(&conn, &cmd);
+        rv_cmd_free(&cmd);
+        long long gen = -1;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER &&
+            r->element[0]->integer == 0)
+            gen = r->element[1]->integer;
+        if (r)
+            freeReplyObject(r);
+        if (gen < 0) {
+            free(payload);
+            return -1;
+        }
+        rv_cmd_init(&cmd);
+        rv_cmd_script(&cmd, "commitProjection");
+        rv_cmd_add(&cmd, meta);
+        rv_cmd_add(&cmd, data);
+        rv_cmd_add(&cmd, ov);
+        rv_cmd_add(&cmd, proc);
+        rv_cmd_add(&cmd, RV_KEY_QUEUE);
+        rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
+        rv_cmd_add(&cmd, rv_kind_name(kind));
+        rv_cmd_add(&cmd, job.id);
+        rv_cmd_addi64(&cmd, gen);
+        rv_cmd_addlen(&cmd, payload, plen);
+        rv_cmd_addi64(&cmd, rv_now_ms());
+        rv_cmd_add(&cmd, "{}");
+        rv_cmd_add(&cmd, fragment);
+        rv_cmd_add(&cmd, "");
+        rv_cmd_add(&cmd, "{\"branches\":{\"added\":[\"main\"]}}");
+        rv_cmd_addi64(&cmd, rv_now_ms() + 300000);
+        rv_cmd_add(&cmd, "");
+        rv_cmd_add(&cmd, "");
+        r = rv_rsync_run(&conn, &cmd);
+        rv_cmd_free(&cmd);
+        free(payload);
+        long long version = -1;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER &&
+            r->element[0]->integer == 0)
+            version = r->element[1]->integer;
+        if (r)
+            freeReplyObject(r);
+        return version;
+    }
+    return -1;
+}
+
+static const char *fragment_with(const char *branch)
+{
+    static char f[512];
+    snprintf(f, sizeof(f),
+             "\"counts\":{\"branches\":1,\"conflicting\":0,"
+             "\"openPullRequests\":0},\"branches\":[{\"name\":\"%s\"}],"
+             "\"pullRequests\":[]",
+             branch);
+    return f;
+}
+
+/* ---- tests ---- */
+
+static void test_health_and_readiness_answer_while_redis_is_up(void)
+{
+    char buf[64];
+    CHECK_INT(curl("%s/healthz", api.base), 200);
+    CHECK_STR(body_str("status", NULL, buf, sizeof(buf)), "ok");
+    CHECK_INT(curl("%s/readyz", api.base), 200);
+}
+
+static void test_register_answers_201_with_freshness_and_409_when_taken(void)
+{
+    char buf[128];
+    CHECK_INT(curl("-X POST -d '{\"id\":\"widgets\",\"url\":\"https://github.com/acme/widgets.git\","
+                   "\"github\":\"acme/widgets\",\"defaultBranch\":\"main\",\"syncIntervalSeconds\":60}' "
+                   "%s/v1/repos", api.base), 201);
+    CHECK_STR(body_str("id", NULL, buf, sizeof(buf)), "widgets");
+    CHECK_STR(body_str("github", NULL, buf, sizeof(buf)), "acme/widgets");
+    CHECK_STR(body_str("freshness", "branchSyncStatus", buf, sizeof(buf)), "queued");
+    CHECK_STR(body_str("freshness", "prSyncStatus", buf, sizeof(buf)), "queued");
+    CHECK_INT(curl("-X POST -d '{\"id\":\"widgets\",\"url\":\"https://github.com/acme/other.git\"}' "
+                   "%s/v1/repos", api.base), 409);
+    CHECK_STR(error_code(), "exists");
+    CHECK_INT(curl("-X POST -d '{\"id\":\"plain\",\"url\":\"https://example.com/plain.git\"}' "
+                   "%s/v1/repos", api.base), 201);
+    CHECK_STR(body_str("github", NULL, buf, sizeof(buf)), "null");
+    CHECK_STR(body_str("freshness", "prSyncStatus", buf, sizeof(buf)), "idle");
+}
+
+static void test_bad_registrations_get_400_or_413_and_change_nothing(void)
+{
+    long long before = scard_repos();
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"extra\":1}' %s/v1/repos", api.base), 400);
+    CHECK_STR(error_code(), "invalid");
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"syncIntervalSeconds\":\"60\"}' %s/v1/repos", api.base), 400);
+    CHECK_STR(error_code(), "invalid");
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":42}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",' %s/v1/repos", api.base), 400);
+    CHECK_STR(error_code(), "bad_request");
+    CHECK_INT(curl("-X POST -d '[1,2]' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -d '{\"id\":\"-bad\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"github\":\"nope\"}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"syncIntervalSeconds\":1}' %s/v1/repos", api.base), 400);
+    /* A credential in the URL is refused and never echoed. */
+    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://user:hunter2secret@h/a.git\"}' %s/v1/repos", api.base), 400);
+    CHECK(strstr(body, "hunter2secret") == NULL);
+    /* 1 MiB + a bit of body. */
+    rvt_sh(NULL, "head -c 1100000 /dev/zero | tr '\\0' 'x' > '%s/big.txt'", tmp);
+    CHECK_INT(curl("-X POST --data-binary @'%s/big.txt' %s/v1/repos", tmp, api.base), 413);
+    CHECK_STR(error_code(), "payload_too_large");
+    CHECK_INT(scard_repos(), before);
+}
+
+static void test_list_is_sorted_and_get_finds_one_repo(void)
+{
+    char buf[128];
+    CHECK_INT(curl("%s/v1/repos", api.base), 200);
+    json_t *doc = json_body();
+    json_t *repos = json_object_get(doc, "repos");
+    CHECK_INT(json_array_size(repos), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(repos, 0), "id")), "plain");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(repos, 1), "id")), "widgets");
+    CHECK(json_is_object(json_object_get(json_array_get(repos, 1), "freshness")));
+    CHECK(json_is_integer(json_object_get(json_array_get(repos, 1), "version")));
+    json_decref(doc);
+    CHECK_INT(curl("%s/v1/repos/widgets", api.base), 200);
+    CHECK_STR(body_str("defaultBranch", NULL, buf, sizeof(buf)), "main");
+    CHECK_INT(curl("%s/v1/repos/missing", api.base), 404);
+    CHECK_STR(error_code(), "not_found");
+    CHECK_INT(curl("%s/v1/repos/bad%%20id", api.base), 400);
+}
+
+static void test_overview_before_first_sync_is_empty_and_queued(void)
+{
+    char buf[64];
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    json_t *doc = json_body();
+    CHECK_INT(json_integer_value(json_object_get(doc, "version")), 0);
+    CHECK_INT(json_array_size(json_object_get(doc, "branches")), 0);
+    CHECK(json_is_array(json_object_get(doc, "pullRequests")));
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(doc, "counts"), "branches")), 0);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "repo"), "id")), "widgets");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "freshness"), "branchSyncStatus")), "queued");
+    CHECK(json_is_true(json_object_get(json_object_get(doc, "freshness"), "stale")));
+    json_decref(doc);
+    const char *etag = header("ETag");
+    CHECK(etag && etag[0] == '"');
+    char saved[128];
+    rv_strlcpy(saved, etag ? etag : "", sizeof(saved));
+    CHECK_INT(curl("-H 'If-None-Match: %s' %s/v1/repos/widgets/overview", saved, api.base), 304);
+    CHECK_STR(body, "");
+    CHECK_INT(curl("-H 'If-None-Match: \"other\"' %s/v1/repos/widgets/overview", api.base), 200);
+    CHECK_INT(curl("%s/v1/repos/missing/overview", api.base), 404);
+    (void)buf;
+}
+
+static void test_refresh_while_queued_coalesces_and_checks_kind(void)
+{
+    CHECK_INT(curl("-X POST '%s/v1/repos/widgets/refresh?kind=all'", api.base), 202);
+    json_t *doc = json_body();
+    CHECK_INT(json_array_size(json_object_get(doc, "queued")), 0);
+    CHECK_INT(json_array_size(json_object_get(doc, "coalesced")), 2);
+    CHECK(json_is_object(json_object_get(doc, "freshness")));
+    json_decref(doc);
+    redisReply *r = rv_rsync_command(&conn, "LLEN %s", RV_KEY_QUEUE);
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 3);
+    if (r)
+        freeReplyObject(r);
+    CHECK_INT(curl("-X POST '%s/v1/repos/plain/refresh?kind=prs'", api.base), 400);
+    CHECK_STR(error_code(), "no_github");
+    CHECK_INT(curl("-X POST '%s/v1/repos/plain/refresh'", api.base), 202);
+    doc = json_body();
+    CHECK_INT(json_array_size(json_object_get(doc, "coalesced")), 1);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(doc, "coalesced"), 0)), "branches");
+    json_decref(doc);
+    CHECK_INT(curl("-X POST '%s/v1/repos/widgets/refresh?kind=tags'", api.base), 400);
+    CHECK_STR(error_code(), "bad_request");
+    CHECK_INT(curl("-X POST '%s/v1/repos/missing/refresh'", api.base), 404);
+}
+
+static void test_worker_commit_shows_new_version_never_an_older_one(void)
+{
+    char before_etag[128];
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    rv_strlcpy(before_etag, header("ETag") ? header("ETag") : "", sizeof(before_etag));
+    long long v1 = fake_commit("widgets", RV_KIND_BRANCHES, fragment_with("main"));
+    CHECK_INT(v1, 1);
+    CHECK_INT(curl("-H 'If-None-Match: %s' %s/v1/repos/widgets/overview", before_etag, api.base), 200);
+    json_t *doc = json_body();
+    CHECK_INT(json_integer_value(json_object_get(doc, "version")), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(doc, "branches"), 0), "name")), "main");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(doc, "freshness"), "branchSyncStatus")), "idle");
+    CHECK(json_is_string(json_object_get(json_object_get(doc, "freshness"), "branchSyncAt")));
+    json_decref(doc);
+    /* A second read is served from the cache, and is the same. */
+    char first[4096];
+    rv_strlcpy(first, body, sizeof(first));
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    CHECK_STR(body, first);
+    CHECK_INT(curl("%s/metrics", api.base), 200);
+    CHECK(strstr(body, "repoview_cache_hits_total 0\n") == NULL);
+    /* Another commit: every read after it shows it at once. */
+    CHECK_INT(curl("-X POST '%s/v1/repos/widgets/refresh?kind=branches'", api.base), 202);
+    long long v2 = fake_commit("widgets", RV_KIND_BRANCHES, fragment_with("develop"));
+    CHECK_INT(v2, 2);
+    for (int i = 0; i < 20; i++) {
+        CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+        doc = json_body();
+        CHECK_INT(json_integer_value(json_object_get(doc, "version")), 2);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(doc, "branches"), 0), "name")), "develop");
+        json_decref(doc);
+    }
+}
+
+static void test_delete_answers_204_then_404(void)
+{
+    CHECK_INT(curl("-X POST -d '{\"id\":\"doomed\",\"url\":\"https://h/d.git\"}' %s/v1/repos", api.base), 201);
+    CHECK_INT(curl("-X DELETE %s/v1/repos/doomed", api.base), 204);
+    CHECK_STR(body, "");
+    CHECK_INT(curl("-X DELETE %s/v1/repos/doomed", api.base), 404);
+    CHECK_INT(curl("%s/v1/repos/doomed/overview", api.base), 404);
+}
+
+static void test_unknown_routes_404_and_wrong_methods_405(void)
+{
+    CHECK_INT(curl("%s/nope", api.base), 404);
+    CHECK_STR(error_code(), "not_found");
+    CHECK_INT(curl("-X PUT %s/v1/repos", api.base), 405);
+    CHECK_STR(error_code(), "method_not_allowed");
+    CHECK(header("Allow") && strstr(header("Allow"), "POST"));
+    CHECK_INT(curl("-X DELETE %s/v1/repos", api.base), 405);
+    CHECK_INT(curl("-X POST %s/v1/webhooks/github -d '{}'", api.base), 404);
+    CHECK_INT(curl("%s/", api.base), 200);
+    CHECK(header("Content-Type") && strstr(header("Content-Type"), "text/html"));
+    CHECK(header("ETag") != NULL);
+}
+
+static void test_writes_need_the_bearer_token_when_one_is_set(void)
+{
+    long long before = scard_repos();
+    CHECK_INT(curl("-X POST -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api2.base), 401);
+    CHECK_STR(error_code(), "unauthorized");
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer wrong' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api2.base), 401);
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s-and-more' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 401);
+    CHECK_INT(scard_repos(), before);
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
+    CHECK_INT(curl("%s/v1/repos/authed", api2.base), 200);
+    CHECK_INT(curl("-X POST '%s/v1/repos/authed/refresh'", api2.base), 401);
+    CHECK_INT(curl("-X DELETE %s/v1/repos/authed", api2.base), 401);
+    CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/authed", TOKEN, api2.base), 204);
+    /* Without a token configured, writes are open. */
+    CHECK_INT(curl("-X DELETE %s/v1/repos/missing", api.base), 404);
+}
+
+static void test_cors_preflight_echoes_only_allowed_origins(void)
+{
+    CHECK_INT(curl("-X OPTIONS -H 'Origin: %s' -H 'Access-Control-Request-Method: POST' %s/v1/repos", ORIGIN, api2.base), 204);
+    CHECK_STR(header("Access-Control-Allow-Origin"), ORIGIN);
+    CHECK(header("Access-Control-Allow-Methods") && strstr(header("Access-Control-Allow-Methods"), "POST"));
+    CHECK(header("Access-Control-Allow-Headers") && strstr(header("Access-Control-Allow-Headers"), "Authorization"));
+    CHECK_INT(curl("-X OPTIONS -H 'Origin: http://evil.example' %s/v1/repos", api2.base), 204);
+    CHECK(header("Access-Control-Allow-Origin") == NULL);
+    CHECK_INT(curl("-H 'Origin: %s' %s/v1/repos", ORIGIN, api2.base), 200);
+    CHECK_STR(header("Access-Control-Allow-Origin"), ORIGIN);
+    CHECK_INT(curl("-H 'Origin: %s' %s/v1/repos", ORIGIN, api.base), 200);
+    CHECK(header("Access-Control-Allow-Origin") == NULL);
+}
+
+static void test_metrics_count_requests_and_sample_the_queue(void)
+{
+    rvt_sleep_ms(1200); /* the first sample is taken on the first tick */
+    CHECK_INT(curl("%s/metrics", api.base), 200);
+    CHECK(header("Content-Type") && strstr(header("Content-Type"), "text/plain"));
+    CHECK(strstr(body, "repoview_http_requests_total{route=\"overview\",status=\"200\"}") != NULL);
+    CHECK(strstr(body, "repoview_http_requests_total{route=\"repos_create\",status=\"413\"} 1") != NULL);
+    CHECK(strstr(body, "repoview_http_request_duration_seconds_bucket{route=\"overview\",le=\"+Inf\"}") != NULL);
+    CHECK(strstr(body, "repoview_sse_clients 0") != NULL);
+    CHECK(strstr(body, "repoview_sse_events_total") != NULL);
+    CHECK(strstr(body, "repoview_sse_dropped_total") != NULL);
+    CHECK(strstr(body, "repoview_cache_misses_total") != NULL);
+    CHECK(strstr(body, "repoview_redis_reconnects_total 0") != NULL);
+    CHECK(strstr(body, "repoview_queue_depth ") != NULL);
+    CHECK(strstr(body, "repoview_github_ratelimit_remaining") == NULL);
+    redisReply *r = rv_rsync_command(&conn, "HSET rv:github:ratelimit remaining 4321");
+    if (r)
+        freeReplyObject(r);
+    rvt_sleep_ms(5200);
+    CHECK_INT(curl("%s/metrics", api.base), 200);
+    CHECK(strstr(body, "repoview_github_ratelimit_remaining 4321") != NULL);
+}
+
+/* Sends raw bytes, closes the sending side, and reads the answer until the
+ * server closes (3 s at most). Returns the status of the answer, 0 when the
+ * connection closed with no answer, -1 on timeout or connect failure. */
+static int raw_exchange(int port, const char *data, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server may close early on garbage */
+        off += (size_t)n;
+    }
+    shutdown(fd, SHUT_WR);
+    char head[16] = "";
+    size_t got = 0;
+    int result = -1;
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 3000) <= 0)
+            break;
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            result = 0;
+            break;
+        }
+        if (got < sizeof(head) - 1) {
+            size_t take = (size_t)n < sizeof(head) - 1 - got ? (size_t)n : sizeof(head) - 1 - got;
+            memcpy(head + got, buf, take);
+            got += take;
+        }
+    }
+    close(fd);
+    if (result == 0 && got >= 12 && strncmp(head, "HTTP/1.", 7) == 0)
+        return (int)strtol(head + 9, NULL, 10);
+    return result;
+}
+
+static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
+{
+    static const char *const cases[] = {
+        "\r\n\r\n",
+        "GET\r\n\r\n",
+        "GET /healthz\r\n\r\n",
+        "GET /healthz HTTP/9.9\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
+        "BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET http://[::1 HTTP/1.1\r\n\r\n",
+        "GET /v1/repos/%zz/overview HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/repos/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\":",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{\"id\":[}",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\xff\xfe\x00\x01",
+        "DELETE /v1/repos/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/events?repo=%%%%%% HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/events?repo=-x HTTP/1.1\r\nHost: x\r\n\r\n",
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int st = raw_exchange(api.port, cases[i], strlen(cases[i]));
+        /* An unknown method is 501 Not Implemented (RFC 9110, 15.6.2). */
+        if (strncmp(cases[i], "BREW", 4) == 0 && st == 501)
+            continue;
+        if (st < 0 || (st != 0 && (st < 400 || st >= 500))) {
+            fprintf(stderr, "case %zu answered %d\n", i, st);
+            bad++;
+        }
+    }
+    /* A header past the limit and a URI past it. */
+    size_t big = 40000;
+    char *req = malloc(big + 200);
+    int n = snprintf(req, big + 200, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + n, 'a', big);
+    memcpy(req + n + big, "\r\n\r\n", 5);
+    int st = raw_exchange(api.port, req, strlen(req));
+    CHECK(st == 0 || (st >= 400 && st < 500));
+    n = snprintf(req, big + 200, "GET /");
+    memset(req + n, 'a', big);
+    memcpy(req + n + big, " HTTP/1.1\r\n\r\n", 14);
+    st = raw_exchange(api.port, req, strlen(req));
+    CHECK(st == 0 || (st >= 400 && st < 500));
+    /* Random bytes, and random truncations of a valid request. */
+    srand(1234);
+    const char *valid = "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Content-Length: 40\r\n\r\n{\"id\":\"zz\",\"url\":\"https://h/zz.git\"}";
+    for (int i = 0; i < 300; i++) {
+        char buf[600];
+        size_t len;
+        if (i % 2 == 0) {
+            len = 1 + (size_t)rand() % (sizeof(buf) - 1);
+            for (size_t j = 0; j < len; j++)
+                buf[j] = (char)(rand() % 256);
+            /* Avoid a valid request line by chance: never start with a
+             * letter. */
+            buf[0] = '\x01';
+        } else {
+            len = (size_t)rand() % (strlen(valid) - 2);
+            memcpy(buf, valid, len);
+        }
+        st = raw_exchange(api.port, buf, len);
+        if (st < 0 || (st != 0 && (st < 400 || st >= 500))) {
+            fprintf(stderr, "random case %d answered %d\n", i, st);
+            bad++;
+        }
+    }
+    free(req);
+    CHECK_INT(bad, 0);
+    CHECK(api_alive(&api));
+    CHECK_INT(curl("%s/healthz", api.base), 200);
+    CHECK_INT(curl("%s/v1/repos/zz", api.base), 404);
+}
+
+static void test_redis_down_answers_503_and_recovers_by_itself(void)
+{
+    rv_rsync_close(&conn);
+    rvt_redis_kill(&redis);
+    rvt_sleep_ms(200);
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 503);
+    CHECK_STR(error_code(), "unavailable");
+    CHECK(strstr(body, "Redis") != NULL);
+    CHECK_INT(curl("%s/readyz", api.base), 503);
+    CHECK_INT(curl("-X POST -d '{\"id\":\"late\",\"url\":\"https://h/l.git\"}' %s/v1/repos", api.base), 503);
+    CHECK_INT(curl("%s/v1/repos", api.base), 503);
+    CHECK_INT(curl("%s/healthz", api.base), 200);
+    CHECK_INT(rvt_redis_restart(&redis), 0);
+    bool ready = false;
+    for (int i = 0; i < 100 && !ready; i++) {
+        ready = curl("%s/readyz", api.base) == 200;
+        if (!ready)
+            rvt_sleep_ms(50);
+    }
+    CHECK(ready);
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    json_t *doc = json_body();
+    CHECK_INT(json_integer_value(json_object_get(doc, "version")), 2);
+    json_decref(doc);
+    CHECK_INT(rvt_redis_connect(&redis, &conn), 0);
+    CHECK_INT(curl("%s/metrics", api.base), 200);
+    CHECK(strstr(body, "repoview_redis_reconnects_total 1") != NULL);
+}
+
+static void test_sigterm_stops_with_exit_status_0(void)
+{
+    CHECK_INT(api_stop(&api2), 0);
+    CHECK_INT(api_stop(&api), 0);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rv-api");
+    if (!tmp || rvt_redis_start(&redis, "--appendonly yes --appendfsync always") != 0 ||
+        rvt_redis_connect(&redis, &conn) != 0) {
+        fprintf(stderr, "cannot start redis\n");
+        return 1;
+    }
+    if (api_start(&api, "api", NULL) != 0 ||
+        api_start(&api2, "api2", "REPOVIEW_API_TOKEN=" TOKEN
+                  " REPOVIEW_CORS_ORIGINS=http://other.example," ORIGIN) != 0) {
+        api_stop(&api);
+        api_stop(&api2);
+        rvt_redis_stop(&redis);
+        return 1;
+    }
+    RUN(test_health_and_readiness_answer_while_redis_is_up);
+    RUN(test_register_answers_201_with_freshness_and_409_when_taken);
+    RUN(test_bad_registrations_get_400_or_413_and_change_nothing);
+    RUN(test_list_is_sorted_and_get_finds_one_repo);
+    RUN(test_overview_before_first_sync_is_empty_and_queued);
+    RUN(test_refresh_while_queued_coalesces_and_checks_kind);
+    RUN(test_worker_commit_shows_new_version_never_an_older_one);
+    RUN(test_delete_answers_204_then_404);
+    RUN(test_unknown_routes_404_and_wrong_methods_405);
+    RUN(test_writes_need_the_bearer_token_when_one_is_set);
+    RUN(test_cors_preflight_echoes_only_allowed_origins);
+    RUN(test_metrics_count_requests_and_sample_the_queue);
+    RUN(test_garbage_requests_get_4xx_or_a_closed_connection);
+    RUN(test_redis_down_answers_503_and_recovers_by_itself);
+    RUN(test_sigterm_stops_with_exit_status_0);
+    api_stop(&api);
+    api_stop(&api2);
+    rv_rsync_close(&conn);
+    rvt_redis_stop(&redis);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else
+        fprintf(stderr, "logs kept in %s\n", tmp);
+    free(tmp);
+    free(body);
+    free(headers);
+    return rvt_done();
+}
