@@ -240,8 +240,13 @@ static long long fake_commit(const char *repo, rv_kind kind,
         freeReplyObject(r);
         if (rv_job_decode(payload, plen, &job, NULL, 0) != RV_OK ||
             strcmp(job.repo, repo) != 0 || job.kind != kind) {
+            /* Not ours: back to the far end of the queue. */
             redisReply *d = rv_rsync_command(&conn, "LREM %s 1 %b", proc,
                                              payload, plen);
+            if (d)
+                freeReplyObject(d);
+            d = rv_rsync_command(&conn, "LPUSH %s %b", RV_KEY_QUEUE, payload,
+                                 plen);
             if (d)
                 freeReplyObject(d);
             free(payload);

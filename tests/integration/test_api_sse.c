@@ -1,0 +1,491 @@
+/*
+ * repoview-api's server-sent events, seen by Node's EventSource (the
+ * `eventsource` package, as a browser would see them): this program drives
+ * repoview (the registry, the worker's scripts, Redis itself) and
+ * tests/sse/record.mjs records what each client receives.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cmd.h"
+#include "common/errors.h"
+#include "common/job.h"
+#include "common/keys.h"
+#include "common/registry.h"
+#include "common/util.h"
+#include "rvtest.h"
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static char *tmp;
+static pid_t api_pid;
+static int api_port;
+static char base[64];
+
+static pid_t spawn_api(void)
+{
+    char log[512];
+    snprintf(log, sizeof(log), "%s/api.log", tmp);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char listen[64];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", api_port);
+        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
+        setenv("REPOVIEW_LISTEN", listen, 1);
+        setenv("REPOVIEW_LOG", "debug", 1);
+        setenv("REPOVIEW_SSE_MAX_BUFFER", "4096", 1);
+        unsetenv("REPOVIEW_API_TOKEN");
+        if (!freopen(log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        if (rvt_sh(NULL, "curl -sf -m 1 -o /dev/null %s/readyz", base) == 0)
+            return pid;
+        rvt_sleep_ms(25);
+    }
+    return pid;
+}
+
+static int stop_pid(pid_t pid)
+{
+    int status = 0;
+    if (pid <= 0)
+        return -1;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        rvt_sleep_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* Starts a recorder of url into <tmp>/<name>.jsonl. */
+static pid_t record(const char *name, const char *path)
+{
+    char out[512], url[512];
+    snprintf(out, sizeof(out), "%s/%s.jsonl", tmp, name);
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char log[512];
+        snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+        if (!freopen(log, "a", stderr))
+            _exit(126);
+        execlp("node", "node", RV_SOURCE_DIR "/tests/sse/record.mjs", url, out,
+               (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The events recorded so far in <tmp>/<name>.jsonl, as a JSON array. */
+static json_t *recorded(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.jsonl", tmp, name);
+    json_t *arr = json_array();
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return arr;
+    char line[65536];
+    while (fgets(line, sizeof(line), f)) {
+        json_t *ev = json_loads(line, 0, NULL);
+        if (ev)
+            json_array_append_new(arr, ev);
+    }
+    fclose(f);
+    return arr;
+}
+
+static const char *ev_type(const json_t *ev)
+{
+    return json_string_value(json_object_get(ev, "type"));
+}
+
+static const char *ev_repo(const json_t *ev)
+{
+    return json_string_value(json_object_get(json_object_get(ev, "data"), "repo"));
+}
+
+static long long ev_version(const json_t *ev)
+{
+    return json_integer_value(json_object_get(json_object_get(ev, "data"), "version"));
+}
+
+/* How many events of type (NULL = any data event) for repo (NULL = any). */
+static int count(const json_t *arr, const char *type, const char *repo)
+{
+    int n = 0;
+    size_t i;
+    const json_t *ev;
+    json_array_foreach(arr, i, ev) {
+        const char *t = ev_type(ev);
+        if (!t || strcmp(t, "open") == 0 || strcmp(t, "error") == 0)
+            continue;
+        if (type && strcmp(t, type) != 0)
+            continue;
+        if (repo && (!ev_repo(ev) || strcmp(ev_repo(ev), repo) != 0))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+/* Waits until name has at least n events of type for repo. */
+static bool wait_for(const char *name, const char *type, const char *repo,
+                     int n, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        json_t *arr = recorded(name);
+        int got = count(arr, type, repo);
+        json_decref(arr);
+        if (got >= n)
+            return true;
+        rvt_sleep_ms(50);
+    }
+    fprintf(stderr, "%s: wanted %d %s events for %s\n", name, n,
+            type ? type : "any", repo ? repo : "any repo");
+    return false;
+}
+
+/* Plays a worker for one job of repo/kind (see test_api.c). Returns the
+ * version committed or -1. */
+static long long fake_commit(const char *repo, rv_kind kind, const char *branch)
+{
+    const char *proc = "rv:processing:sse-worker";
+    for (int i = 0; i < 50; i++) {
+        redisReply *r = rv_rsync_command(&conn, "LMOVE %s %s RIGHT LEFT", RV_KEY_QUEUE, proc);
+        if (!r || r->type != REDIS_REPLY_STRING) {
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        size_t plen = r->len;
+        char *payload = malloc(plen);
+        memcpy(payload, r->str, plen);
+        freeReplyObject(r);
+        struct rv_job job;
+        if (rv_job_decode(payload, plen, &job, NULL, 0) != RV_OK || strcmp(job.repo, repo) != 0 ||
+            job.kind != kind) {
+            /* Not ours: back to the far end of the queue. */
+            redisReply *d = rv_rsync_command(&conn, "LREM %s 1 %b", proc,
+                                             payload, plen);
+            if (d)
+                freeReplyObject(d);
+            d = rv_rsync_command(&conn, "LPUSH %s %b", RV_KEY_QUEUE, payload,
+                                 plen);
+            if (d)
+                freeReplyObject(d);
+            free(payload);
+            continue;
+        }
+        char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX];
+        rv_key_meta(meta, repo);
+        rv_key_overview(ov, repo);
+        rv_key_branches(data, repo);
+        struct rv_cmd cmd;
+        rv_cmd_init(&cmd);
+        rv_cmd_script(&cmd, "claimJob");
+        rv_cmd_add(&cmd, meta);
+        rv_cmd_add(&cmd, proc);
+        rv_cmd_add(&cmd, RV_KEY_LEASES);
+        rv_cmd_add(&cmd, rv_kind_name(kind));
+        rv_cmd_add(&cmd, job.id);
+        rv_cmd_addlen(&cmd, payload, plen);
+        rv_cmd_add(&cmd, "sse-worker");
+        rv_cmd_addi64(&cmd, rv_now_ms());
+        rv_cmd_add(&cmd, "30000");
+        r = rv_rsync_run(&conn, &cmd);
+        rv_cmd_free(&cmd);
+        long long gen = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                                r->element[0]->integer == 0
+                            ? r->element[1]->integer
+                            : -1;
+        if (r)
+            freeReplyObject(r);
+        if (gen < 0) {
+            free(payload);
+            return -1;
+        }
+        char fragment[512];
+        snprintf(fragment, sizeof(fragment),
+                 "\"counts\":{\"branches\":1,\"conflicting\":0,\"openPullRequests\":0},"
+                 "\"branches\":[{\"name\":\"%s\"}],\"pullRequests\":[]",
+                 branch);
+        rv_cmd_init(&cmd);
+        rv_cmd_script(&cmd, "commitProjection");
+        rv_cmd_add(&cmd, meta);
+        rv_cmd_add(&cmd, data);
+        rv_cmd_add(&cmd, ov);
+        rv_cmd_add(&cmd, proc);
+        rv_cmd_add(&cmd, RV_KEY_QUEUE);
+        rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
+        rv_cmd_add(&cmd, rv_kind_name(kind));
+        rv_cmd_add(&cmd, job.id);
+        rv_cmd_addi64(&cmd, gen);
+        rv_cmd_addlen(&cmd, payload, plen);
+        rv_cmd_addi64(&cmd, rv_now_ms());
+        rv_cmd_add(&cmd, "{}");
+        rv_cmd_add(&cmd, fragment);
+        rv_cmd_add(&cmd, "");
+        rv_cmd_add(&cmd, "{\"branches\":{\"added\":[\"x\"]}}");
+        rv_cmd_addi64(&cmd, rv_now_ms() + 300000);
+        rv_cmd_add(&cmd, "");
+        rv_cmd_add(&cmd, "");
+        r = rv_rsync_run(&conn, &cmd);
+        rv_cmd_free(&cmd);
+        free(payload);
+        long long version = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+                                    r->element[0]->integer == 0
+                                ? r->element[1]->integer
+                                : -1;
+        if (r)
+            freeReplyObject(r);
+        return version;
+    }
+    return -1;
+}
+
+static void add_repo(const char *id)
+{
+    char url[128], err[256];
+    snprintf(url, sizeof(url), "https://example.com/%s.git", id);
+    struct rv_repo_spec spec = {.id = id, .url = url};
+    CHECK_INT(rv_registry_add(&conn, &spec, err, sizeof(err)), RV_OK);
+}
+
+static pid_t rec_one, rec_many;
+
+static void test_snapshot_comes_first_then_status_and_projection_in_order(void)
+{
+    CHECK(wait_for("one", "snapshot", "alpha", 1, 10000));
+    CHECK(wait_for("many", "snapshot", NULL, 3, 10000));
+    CHECK_INT(fake_commit("alpha", RV_KIND_BRANCHES, "main"), 1);
+    CHECK(wait_for("one", "status", "alpha", 2, 5000));
+    json_t *arr = recorded("one");
+    /* open, snapshot, status running, projection, status idle. */
+    const char *want[] = {"open", "snapshot", "status", "projection", "status"};
+    CHECK_INT(json_array_size(arr), 5);
+    for (size_t i = 0; i < 5 && i < json_array_size(arr); i++)
+        CHECK_STR(ev_type(json_array_get(arr, i)), want[i]);
+    if (json_array_size(arr) >= 5) {
+        const json_t *snap = json_array_get(arr, 1), *running = json_array_get(arr, 2);
+        const json_t *proj = json_array_get(arr, 3), *idle = json_array_get(arr, 4);
+        CHECK_INT(ev_version(snap), 0);
+        CHECK(json_is_object(json_object_get(json_object_get(snap, "data"), "freshness")));
+        CHECK_STR(json_string_value(json_object_get(json_object_get(running, "data"), "status")), "running");
+        CHECK_STR(json_string_value(json_object_get(json_object_get(running, "data"), "kind")), "branches");
+        CHECK_INT(ev_version(proj), 1);
+        CHECK(json_is_object(json_object_get(json_object_get(proj, "data"), "changed")));
+        CHECK_STR(json_string_value(json_object_get(json_object_get(idle, "data"), "status")), "idle");
+        CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(idle, "data"), "freshness"), "branchSyncStatus")), "idle");
+        /* Every event has an id, and ids grow. */
+        long long last = 0;
+        for (size_t i = 1; i < 5; i++) {
+            const char *id = json_string_value(json_object_get(json_array_get(arr, i), "id"));
+            long long v = id ? strtoll(id, NULL, 10) : 0;
+            CHECK(v > last);
+            last = v;
+        }
+    }
+    json_decref(arr);
+}
+
+static void test_one_connection_carries_events_of_three_repos(void)
+{
+    CHECK_INT(fake_commit("beta", RV_KIND_BRANCHES, "dev"), 1);
+    CHECK(rvt_sh(NULL, "curl -sf -o /dev/null -X DELETE %s/v1/repos/gamma", base) == 0);
+    CHECK(wait_for("many", "removed", "gamma", 1, 5000));
+    CHECK(wait_for("many", "projection", "beta", 1, 5000));
+    json_t *arr = recorded("many");
+    /* The three snapshots come before any live event. */
+    size_t i;
+    const json_t *ev;
+    int snapshots = 0;
+    bool live_seen = false, snapshot_after_live = false;
+    json_array_foreach(arr, i, ev) {
+        const char *t = ev_type(ev);
+        if (strcmp(t, "snapshot") == 0) {
+            snapshots++;
+            snapshot_after_live = snapshot_after_live || live_seen;
+        } else if (strcmp(t, "open") != 0) {
+            live_seen = true;
+        }
+    }
+    CHECK_INT(snapshots, 3);
+    CHECK(!snapshot_after_live);
+    CHECK_INT(count(arr, "projection", "alpha"), 1);
+    CHECK_INT(count(arr, "projection", "beta"), 1);
+    CHECK_INT(count(arr, "removed", "gamma"), 1);
+    CHECK_INT(count(arr, NULL, "other"), 0);
+    json_decref(arr);
+    /* The single-repo stream saw nothing of the others. */
+    arr = recorded("one");
+    CHECK_INT(count(arr, NULL, "beta"), 0);
+    CHECK_INT(count(arr, NULL, "gamma"), 0);
+    json_decref(arr);
+}
+
+static void test_reconnect_after_api_restart_gets_a_fresh_snapshot(void)
+{
+    CHECK_INT(stop_pid(api_pid), 0);
+    api_pid = spawn_api();
+    /* EventSource retries after `retry: 3000`. */
+    CHECK(wait_for("one", "snapshot", "alpha", 2, 10000));
+    json_t *arr = recorded("one");
+    const json_t *last = json_array_get(arr, json_array_size(arr) - 1);
+    CHECK_STR(ev_type(last), "snapshot");
+    CHECK_INT(ev_version(last), 1);
+    json_decref(arr);
+}
+
+static void test_redis_recovery_sends_every_stream_fresh_snapshots(void)
+{
+    CHECK(wait_for("many", "snapshot", NULL, 5, 10000)); /* after restart */
+    json_t *arr = recorded("many");
+    int before = count(arr, "snapshot", NULL);
+    json_decref(arr);
+    rv_rsync_close(&conn);
+    rvt_redis_kill(&redis);
+    rvt_sleep_ms(300);
+    CHECK_INT(rvt_redis_restart(&redis), 0);
+    CHECK_INT(rvt_redis_connect(&redis, &conn), 0);
+    CHECK(wait_for("many", "snapshot", NULL, before + 2, 10000));
+    CHECK(wait_for("one", "snapshot", "alpha", 3, 10000));
+    /* And live events flow again. */
+    redisReply *r = rv_rsync_command(&conn, "PUBLISH %s %s", RV_CHANNEL_EVENTS,
+                                     "{\"type\":\"removed\",\"repo\":\"alpha\"}");
+    if (r)
+        freeReplyObject(r);
+    CHECK(wait_for("one", "removed", "alpha", 1, 5000));
+}
+
+/* Connects a client that asks for a stream and never reads. */
+static int slow_client(const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api_port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static long long metric(const char *name)
+{
+    char *out = NULL;
+    rvt_sh(&out, "curl -s %s/metrics | grep '^%s ' | cut -d' ' -f2", base, name);
+    long long v = out && *out ? strtoll(out, NULL, 10) : -1;
+    free(out);
+    return v;
+}
+
+static void test_a_client_that_never_reads_is_dropped_others_go_on(void)
+{
+    int fd = slow_client("/v1/events?repo=flood");
+    CHECK(fd >= 0);
+    rvt_sleep_ms(300);
+    long long clients = metric("repoview_sse_clients");
+    CHECK(clients >= 3);
+    char filler[4001];
+    memset(filler, 'x', sizeof(filler) - 1);
+    filler[sizeof(filler) - 1] = '\0';
+    char *msg = malloc(sizeof(filler) + 256);
+    snprintf(msg, sizeof(filler) + 256,
+             "{\"type\":\"projection\",\"repo\":\"flood\",\"kind\":\"branches\","
+             "\"meta\":{\"version\":\"1\"},\"changed\":{\"pad\":\"%s\"}}",
+             filler);
+    for (int i = 0; i < 3000 && metric("repoview_sse_dropped_total") < 1; i += 200) {
+        for (int j = 0; j < 200; j++) {
+            redisReply *r = rv_rsync_command(&conn, "PUBLISH %s %s", RV_CHANNEL_EVENTS, msg);
+            if (r)
+                freeReplyObject(r);
+        }
+        rvt_sleep_ms(50);
+    }
+    free(msg);
+    CHECK(metric("repoview_sse_dropped_total") >= 1);
+    CHECK_INT(metric("repoview_sse_clients"), clients - 1);
+    /* The server closed it: reading drains to EOF. */
+    bool eof = false;
+    for (int i = 0; i < 200 && !eof; i++) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        char buf[65536];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        eof = n <= 0;
+    }
+    CHECK(eof);
+    if (fd >= 0)
+        close(fd);
+    /* The readers still get events. */
+    redisReply *r = rv_rsync_command(&conn, "PUBLISH %s %s", RV_CHANNEL_EVENTS,
+                                     "{\"type\":\"removed\",\"repo\":\"beta\"}");
+    if (r)
+        freeReplyObject(r);
+    CHECK(wait_for("many", "removed", "beta", 1, 5000));
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rv-sse");
+    if (!tmp || rvt_redis_start(&redis, "--appendonly yes --appendfsync always") != 0 ||
+        rvt_redis_connect(&redis, &conn) != 0) {
+        fprintf(stderr, "cannot start redis\n");
+        return 1;
+    }
+    if (rvt_sh(NULL, "node --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "node is required\n");
+        return 1;
+    }
+    api_port = rvt_free_tcp_port();
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", api_port);
+    add_repo("alpha");
+    add_repo("beta");
+    add_repo("gamma");
+    add_repo("other");
+    api_pid = spawn_api();
+    rec_one = record("one", "/v1/repos/alpha/events");
+    rec_many = record("many", "/v1/events?repo=alpha&repo=beta&repo=gamma");
+    RUN(test_snapshot_comes_first_then_status_and_projection_in_order);
+    RUN(test_one_connection_carries_events_of_three_repos);
+    RUN(test_reconnect_after_api_restart_gets_a_fresh_snapshot);
+    RUN(test_redis_recovery_sends_every_stream_fresh_snapshots);
+    RUN(test_a_client_that_never_reads_is_dropped_others_go_on);
+    stop_pid(rec_one);
+    stop_pid(rec_many);
+    CHECK_INT(stop_pid(api_pid), 0);
+    rv_rsync_close(&conn);
+    rvt_redis_stop(&redis);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else
+        fprintf(stderr, "logs kept in %s\n", tmp);
+    free(tmp);
+    return rvt_done();
+}
