@@ -774,6 +774,52 @@ static void test_unusual_names_and_caps(void)
     json_decref(doc);
 }
 
+/* Merge commits, a criss-cross (two merge bases: libgit2 decides) and a
+ * commit dated before its parent (clock skew: libgit2 decides too) all
+ * agree with git. */
+static void test_merges_and_clock_skew_match_git(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    remote_new(&r, "main");
+    commit_file(&r, "a.txt", "1\\n2\\n3\\n", "First");
+    git(&r, "branch topic");
+    git(&r, "branch cross");
+    git(&r, "checkout -q topic");
+    commit_file(&r, "t.txt", "t\\n", "Topic work");
+    git(&r, "checkout -q main");
+    commit_file(&r, "m.txt", "m\\n", "Main work");
+    git(&r, "merge -q --no-edit topic");
+    git(&r, "checkout -q topic");
+    commit_file(&r, "t.txt", "t\\nu\\n", "Topic after the merge");
+    /* Criss-cross: cross and main each merge the other's old tip. */
+    git(&r, "checkout -q cross");
+    commit_file(&r, "c.txt", "c\\n", "Cross work");
+    git(&r, "branch cross-old");
+    git(&r, "merge -q --no-edit main~1");
+    git(&r, "checkout -q main");
+    git(&r, "merge -q --no-edit cross-old");
+    commit_file(&r, "a.txt", "1\\n2\\nmain\\n", "Main after the criss-cross");
+    git(&r, "checkout -q cross");
+    commit_file(&r, "a.txt", "1\\n2\\ncross\\n", "Cross conflicts");
+    /* Skew: a commit dated a day before its parent. */
+    git(&r, "checkout -q -b skewed main~2");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && printf 'old\\n' > s.txt && git add s.txt && "
+                     "GIT_AUTHOR_DATE='@%d +0000' GIT_COMMITTER_DATE='@%d +0000' "
+                     "git commit -q -m 'From the past' >/dev/null",
+                     r.src, commit_time - 86400, commit_time - 86400),
+              0);
+    commit_file(&r, "s.txt", "old\\nnew\\n", "Back to the present");
+    git(&r, "checkout -q main");
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    check_doc_matches_git(&r, doc, "main");
+    CHECK(json_is_true(json_object_get(row_named(doc, "cross"), "conflicts")));
+    CHECK_INT(int_at(row_named(doc, "topic"), "ahead"), 1);
+    json_decref(doc);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-branchsync");
@@ -800,6 +846,7 @@ int main(void)
     RUN(test_gc_removes_only_unregistered_mirrors);
     RUN(test_corrupt_mirror_is_cloned_again);
     RUN(test_unusual_names_and_caps);
+    RUN(test_merges_and_clock_skew_match_git);
 
     git_libgit2_shutdown();
     rvt_rmrf(tmp);
