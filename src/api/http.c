@@ -369,7 +369,8 @@ int api_conns_init(struct api *api)
     if (!t)
         return RV_ERR_NOMEM;
     t->nbuckets = 1024;
-    while (t->nbuckets < (size_t)api->cfg->max_clients && t->nbuckets < (1u << 20))
+    while (t->nbuckets < (size_t)api->cfg->max_clients &&
+           t->nbuckets < (1u << 20))
         t->nbuckets <<= 1;
     t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
     if (!t->buckets) {

@@ -162,7 +162,8 @@ static int api_start(struct main_state *st)
     }
     api->queue_depth = -1;
     api->ratelimit_remaining = -1;
-    if (!(api->base = event_base_new()) || !(api->http = evhttp_new(api->base)) ||
+    if (!(api->base = event_base_new()) ||
+        !(api->http = evhttp_new(api->base)) ||
         !(api->metrics = api_metrics_new()) ||
         !(api->cache = api_cache_new(API_CACHE_BYTES)) ||
         api_conns_init(api) != RV_OK || api_cors_init(api) != RV_OK)
@@ -185,7 +186,8 @@ static int api_start(struct main_state *st)
     }
     api->redis = rv_rasync_new(api->base, &api->redis_addr, NULL, NULL);
     api->events = api_events_new(api);
-    st->housekeeping = event_new(api->base, -1, EV_PERSIST, on_housekeeping, st);
+    st->housekeeping =
+        event_new(api->base, -1, EV_PERSIST, on_housekeeping, st);
     st->sigterm = evsignal_new(api->base, SIGTERM, on_signal, st);
     st->sigint = evsignal_new(api->base, SIGINT, on_signal, st);
     if (!api->redis || !api->events || !st->housekeeping || !st->sigterm ||

@@ -524,6 +524,76 @@ static void test_writes_need_the_bearer_token_when_one_is_set(void)
     CHECK_INT(curl("-X DELETE %s/v1/repos/missing", api.base), 404);
 }
 
+#define HOOK_SECRET "webhook-secret-for-tests"
+
+/* Posts body as a GitHub delivery, signed with secret (NULL: unsigned). */
+static int post_hook(const char *event, const char *delivery,
+                     const char *json, const char *secret)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/hook.json", tmp);
+    FILE *f = fopen(path, "wb");
+    fputs(json, f);
+    fclose(f);
+    char sig[128] = "sha256=0000";
+    if (secret) {
+        char *out = NULL;
+        rvt_sh(&out, "openssl dgst -sha256 -hmac '%s' '%s' | sed 's/.*= //'",
+               secret, path);
+        snprintf(sig, sizeof(sig), "sha256=%.64s", out ? out : "");
+        free(out);
+    }
+    return curl("-X POST -H 'X-GitHub-Event: %s' -H 'X-GitHub-Delivery: %s' "
+                "-H 'X-Hub-Signature-256: %s' --data-binary @'%s' "
+                "%s/v1/webhooks/github",
+                event, delivery, sig, path, api2.base);
+}
+
+static long long queue_len(void)
+{
+    redisReply *r = rv_rsync_command(&conn, "LLEN %s", RV_KEY_QUEUE);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+static void test_webhooks_check_signatures_and_queue_the_matching_repo(void)
+{
+    const char *push = "{\"ref\":\"refs/heads/main\",\"repository\":"
+                       "{\"full_name\":\"acme/Hooked\"}}";
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -d '{\"id\":\"hooked\","
+                   "\"url\":\"https://github.com/Acme/Hooked.git\",\"github\":\"Acme/Hooked\"}' "
+                   "%s/v1/repos", TOKEN, api2.base), 201);
+    CHECK_INT(fake_commit("hooked", RV_KIND_BRANCHES, fragment_with("main")), 1);
+    long long before = queue_len();
+    CHECK_INT(post_hook("push", "d-1", push, "wrong-secret"), 401);
+    CHECK_STR(error_code(), "unauthorized");
+    CHECK_INT(post_hook("push", "d-1", push, NULL), 401);
+    CHECK_INT(queue_len(), before);
+    CHECK_INT(post_hook("ping", "d-0", "{\"zen\":\"hi\"}", HOOK_SECRET), 200);
+    CHECK_INT(post_hook("push", "d-1", push, HOOK_SECRET), 202);
+    json_t *doc = json_body();
+    json_t *q = json_array_get(json_object_get(doc, "queued"), 0);
+    CHECK_STR(json_string_value(json_object_get(q, "repo")), "hooked");
+    CHECK_STR(json_string_value(json_object_get(q, "kind")), "branches");
+    CHECK_STR(json_string_value(json_object_get(q, "outcome")), "queued");
+    json_decref(doc);
+    CHECK_INT(queue_len(), before + 1);
+    /* The same delivery again changes nothing. */
+    CHECK_INT(post_hook("push", "d-1", push, HOOK_SECRET), 202);
+    CHECK(strstr(body, "repeated delivery") != NULL);
+    CHECK_INT(queue_len(), before + 1);
+    CHECK_INT(post_hook("push", "d-2", "{\"repository\":{\"full_name\":\"x/unknown\"}}",
+                        HOOK_SECRET), 202);
+    doc = json_body();
+    CHECK_INT(json_array_size(json_object_get(doc, "queued")), 0);
+    json_decref(doc);
+    CHECK_INT(post_hook("push", "d-3", "not json", HOOK_SECRET), 400);
+    CHECK_INT(queue_len(), before + 1);
+    CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/hooked", TOKEN, api2.base), 204);
+}
+
 static void test_cors_preflight_echoes_only_allowed_origins(void)
 {
     CHECK_INT(curl("-X OPTIONS -H 'Origin: %s' -H 'Access-Control-Request-Method: POST' %s/v1/repos", ORIGIN, api2.base), 204);
@@ -729,7 +799,8 @@ int main(void)
     }
     if (api_start(&api, "api", NULL) != 0 ||
         api_start(&api2, "api2", "REPOVIEW_API_TOKEN=" TOKEN
-                  " REPOVIEW_CORS_ORIGINS=http://other.example," ORIGIN) != 0) {
+                  " REPOVIEW_CORS_ORIGINS=http://other.example," ORIGIN
+                  " REPOVIEW_WEBHOOK_SECRET=" HOOK_SECRET) != 0) {
         api_stop(&api);
         api_stop(&api2);
         rvt_redis_stop(&redis);
@@ -745,6 +816,7 @@ int main(void)
     RUN(test_delete_answers_204_then_404);
     RUN(test_unknown_routes_404_and_wrong_methods_405);
     RUN(test_writes_need_the_bearer_token_when_one_is_set);
+    RUN(test_webhooks_check_signatures_and_queue_the_matching_repo);
     RUN(test_cors_preflight_echoes_only_allowed_origins);
     RUN(test_metrics_count_requests_and_sample_the_queue);
     RUN(test_garbage_requests_get_4xx_or_a_closed_connection);
