@@ -305,12 +305,15 @@ int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,
 /* "host:port", "[v6]:port" or "unix:/path", for logs and errors. */
 static void addr_text(const struct rv_redis_addr *a, char *buf, size_t size)
 {
+    /* Truncation is fine here: the text is only shown. */
+    int n;
     if (a->is_unix)
-        snprintf(buf, size, "unix:%s", a->path);
+        n = snprintf(buf, size, "unix:%.200s", a->path);
     else if (strchr(a->host, ':'))
-        snprintf(buf, size, "[%s]:%d", a->host, a->port);
+        n = snprintf(buf, size, "[%.200s]:%d", a->host, a->port);
     else
-        snprintf(buf, size, "%s:%d", a->host, a->port);
+        n = snprintf(buf, size, "%.200s:%d", a->host, a->port);
+    (void)n;
 }
 
 /* The AUTH command for addr into argv/lens (3 slots); returns argc, 0 when

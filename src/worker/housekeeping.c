@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "worker/branchsync.h"
 #include "worker/reaper.h"
+#include "worker/reconcile.h"
 #include "worker/scheduler.h"
 
 #define MIRROR_GC_EVERY_MS (10 * 60 * 1000)
@@ -68,6 +69,9 @@ static void *housekeeping_main(void *arg)
     int64_t reap_every = w->cfg->lease_seconds * 1000 / 2;
     int64_t next_lease = 0, next_tick = 0, next_reap = 0;
     int64_t next_gc = rv_mono_ms() + 30000;
+    int64_t reconcile_every = w->cfg->lease_seconds * 1000;
+    int64_t next_reconcile = rv_mono_ms() + reconcile_every;
+    struct rv_reconcile *reconcile = rv_reconcile_new();
 
     while (!atomic_load(&hk->quit)) {
         int64_t mono = rv_mono_ms();
@@ -86,6 +90,11 @@ static void *housekeeping_main(void *arg)
                 rv_reaper_run(&r, w->cfg, w->id, rv_now_ms(), &reaped);
                 next_reap = mono + reap_every;
             }
+            if (reconcile && mono >= next_reconcile) {
+                int repaired = 0;
+                rv_reconcile_pass(reconcile, &r, &repaired);
+                next_reconcile = mono + reconcile_every;
+            }
             if (mono >= next_gc) {
                 mirror_gc(&r, w);
                 next_gc = mono + MIRROR_GC_EVERY_MS;
@@ -93,6 +102,7 @@ static void *housekeeping_main(void *arg)
         }
         usleep(200 * 1000);
     }
+    rv_reconcile_free(reconcile);
     rv_rsync_close(&r);
     return NULL;
 }

@@ -5,6 +5,7 @@
  *     job-loop thread keeps its job;
  *   - runs the scheduler tick (due periodic syncs);
  *   - runs the reaper (every lease/2) for other workers' lapsed leases;
+ *   - reconciles statuses with no job behind them (every lease period);
  *   - removes mirrors of removed repos (every 10 minutes);
  *   - at shutdown, when the running job outlives the grace period, hands it
  *     back to the queue and ends the process.

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# API read benchmark: GET /v1/repos/{id}/overview of a 50-branch repo with wrk
+# (1 thread, 50 connections), side by side in one run with nginx serving the
+# same bytes as a static file; then the latency of a 1,000-branch repo.
+#
+#   bench/bench_api.sh [BUILD_DIR]      (default: build; a non-sanitizer build)
+#
+# Prints a Markdown table for docs/benchmarks.md. Loopback only; bounded runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+DURATION=${DURATION:-10s}
+RUNS=${RUNS:-3}
+for p in wrk nginx-light; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || {
+    apt-get update -q >/dev/null && apt-get install -y -q "$p" >/dev/null; }
+done
+
+tmp=$(mktemp -d /tmp/rvbench-api.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
+export REPOVIEW_REDIS_URL="unix://$tmp/redis.sock" REPOVIEW_DATA_DIR="$tmp/data" REPOVIEW_LOG=warn
+
+# A repo with N branches, synced once by a worker.
+make_repo() { # dir branches
+  git init -q -b main "$1"
+  ( cd "$1"
+    { echo 'commit refs/heads/main'; echo 'mark :1'; echo 'committer B <b@example.com> 1700000000 +0000'
+      echo 'data 4'; echo base; echo 'M 644 inline f'; echo 'data 5'; echo base
+      for i in $(seq 1 "$2"); do
+        echo "commit refs/heads/feature/branch-$i"; echo "committer B <b@example.com> $((1700000000 + i)) +0000"
+        echo 'data 22'; printf 'work on branch %05d\n' "$i"; echo 'from :1'
+        echo "M 644 inline file-$i.txt"; echo 'data 6'; echo "line$i" | head -c 6
+      done; } | git fast-import --quiet )
+}
+make_repo "$tmp/r50" 49
+make_repo "$tmp/r1000" 999
+"$BUILD/repoview" add r50 --url "$tmp/r50" >/dev/null
+"$BUILD/repoview" add r1000 --url "$tmp/r1000" >/dev/null
+"$BUILD/repoview-worker" 2>"$tmp/worker.log" &
+pids+=($!)
+for id in r50 r1000; do
+  for _ in $(seq 600); do
+    [ "$(redis-cli -s "$tmp/redis.sock" hget "rv:{$id}:meta" branch_sync_status)" = idle ] && break; sleep 0.1
+  done
+done
+
+api_port=$(free_port)
+REPOVIEW_LISTEN="127.0.0.1:$api_port" "$BUILD/repoview-api" 2>"$tmp/api.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.05; done
+
+# nginx serves the very bytes the API answers, as a static file.
+mkdir -p "$tmp/www"
+curl -s "http://127.0.0.1:$api_port/v1/repos/r50/overview" > "$tmp/www/overview.json"
+size=$(stat -c %s "$tmp/www/overview.json")
+ngx_port=$(free_port)
+cat > "$tmp/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  server { listen 127.0.0.1:$ngx_port; root $tmp/www; }
+}
+NGX
+nginx -c "$tmp/nginx.conf" -p "$tmp" &
+pids+=($!)
+sleep 0.5
+
+run_wrk() { # url -> "rps p99ms"
+  wrk -t1 -c50 -d"$DURATION" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
+    END {printf "%.0f %.2f\n", rps, p99}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+declare -a api_rps api_p99 ngx_rps ngx_p99 big_rps big_p99
+for i in $(seq "$RUNS"); do
+  read -r r p < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r50/overview"); api_rps+=("$r"); api_p99+=("$p")
+  read -r r p < <(run_wrk "http://127.0.0.1:$ngx_port/overview.json"); ngx_rps+=("$r"); ngx_p99+=("$p")
+  read -r r p < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r1000/overview"); big_rps+=("$r"); big_p99+=("$p")
+done
+m() { printf '%s\n' "$@" | median; }
+A_RPS=$(m "${api_rps[@]}"); A_P99=$(m "${api_p99[@]}")
+N_RPS=$(m "${ngx_rps[@]}"); N_P99=$(m "${ngx_p99[@]}")
+B_RPS=$(m "${big_rps[@]}"); B_P99=$(m "${big_p99[@]}")
+big_size=$(curl -s "http://127.0.0.1:$api_port/v1/repos/r1000/overview" | wc -c)
+ratio=$(awk -v a="$A_RPS" -v n="$N_RPS" 'BEGIN {printf "%.2f", a/n}')
+echo
+echo "| target | body | req/s (median of $RUNS) | p99 ms |"
+echo "|---|---|---|---|"
+echo "| repoview-api, 50 branches | $size B | $A_RPS | $A_P99 |"
+echo "| nginx, same bytes | $size B | $N_RPS | $N_P99 |"
+echo "| repoview-api, 1,000 branches | $big_size B | $B_RPS | $B_P99 |"
+echo
+echo "API / nginx requests per second: $ratio (wrk -t1 -c50 -d$DURATION, $(nproc) cores)"

@@ -1,0 +1,175 @@
+/* See reconcile.h. */
+#include "worker/reconcile.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cmd.h"
+#include "common/errors.h"
+#include "common/job.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/registry.h"
+#include "common/scripts.h"
+#include "common/util.h"
+
+struct rv_reconcile {
+    json_t *suspects; /* "kind:id" -> "status/job" seen on the last pass */
+};
+
+struct rv_reconcile *rv_reconcile_new(void)
+{
+    struct rv_reconcile *rc = calloc(1, sizeof(*rc));
+    if (rc && !(rc->suspects = json_object())) {
+        free(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+void rv_reconcile_free(struct rv_reconcile *rc)
+{
+    if (!rc)
+        return;
+    json_decref(rc->suspects);
+    free(rc);
+}
+
+/* Adds the job ids found in list `key` to ids. */
+static int collect_ids(struct rv_rsync *r, const char *key, json_t *ids)
+{
+    redisReply *list = rv_rsync_command(r, "LRANGE %s 0 -1", key);
+    if (!list)
+        return RV_ERR_REDIS;
+    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+        struct rv_job job;
+        const redisReply *p = list->element[i];
+        if (p->type == REDIS_REPLY_STRING &&
+            rv_job_decode(p->str, p->len, &job, NULL, 0) == RV_OK)
+            json_object_set_new(ids, job.id, json_true());
+    }
+    freeReplyObject(list);
+    return RV_OK;
+}
+
+/* Job ids that exist in the queue or in the processing list of a worker
+ * that holds a lease (live or lapsed: the reaper handles lapsed ones). The
+ * queue is read before the processing lists: a job moving from the queue
+ * to a processing list (BLMOVE is atomic) is seen in one of them. */
+static int snapshot(struct rv_rsync *r, json_t *ids)
+{
+    int rc = collect_ids(r, RV_KEY_QUEUE, ids);
+    if (rc != RV_OK)
+        return rc;
+    redisReply *leases = rv_rsync_command(r, "ZRANGE %s 0 -1", RV_KEY_LEASES);
+    if (!leases)
+        return RV_ERR_REDIS;
+    for (size_t i = 0; leases->type == REDIS_REPLY_ARRAY && i < leases->elements; i++) {
+        const char *worker = leases->element[i]->str;
+        char proc[RV_KEY_MAX];
+        if (!worker)
+            continue;
+        rc = collect_ids(r, rv_key_processing(proc, worker), ids);
+        if (rc != RV_OK)
+            break;
+    }
+    freeReplyObject(leases);
+    return rc;
+}
+
+static int repair(struct rv_rsync *r, const char *id, rv_kind kind, const char *status,
+                  const char *job_id, bool *done)
+{
+    struct rv_job job;
+    char *payload = NULL;
+    size_t len = 0;
+    char meta[RV_KEY_MAX];
+    *done = false;
+    int rc = rv_job_init(&job, id, kind, RV_REASON_FOLLOWUP);
+    if (rc == RV_OK)
+        rc = rv_job_encode(&job, &payload, &len);
+    if (rc != RV_OK)
+        return rc;
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_script(&cmd, "reconcileSync");
+    rv_cmd_add(&cmd, rv_key_meta(meta, id));
+    rv_cmd_add(&cmd, RV_KEY_QUEUE);
+    rv_cmd_add(&cmd, rv_kind_name(kind));
+    rv_cmd_add(&cmd, status);
+    rv_cmd_add(&cmd, job_id);
+    rv_cmd_add(&cmd, job.id);
+    rv_cmd_addlen(&cmd, payload, len);
+    free(payload);
+    redisReply *reply = rv_rsync_run(r, &cmd);
+    rv_cmd_free(&cmd);
+    rc = rv_script_reply_code(reply);
+    if (rc == RV_OK && reply->elements >= 2 && reply->element[1]->integer == 1) {
+        *done = true;
+        LOG(RV_LOG_WARN, id, job.id, "%s sync was %s with nothing behind it; queued again",
+            rv_kind_name(kind), status);
+    }
+    if (reply)
+        freeReplyObject(reply);
+    return rc;
+}
+
+int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r, int *repaired)
+{
+    int count = 0, rc;
+    char **ids = NULL;
+    size_t nids = 0;
+    json_t *present = json_object(), *next = json_object();
+    if (!present || !next) {
+        rc = RV_ERR_NOMEM;
+        goto out;
+    }
+    rc = rv_registry_list_ids(r, &ids, &nids);
+    if (rc == RV_OK)
+        rc = snapshot(r, present);
+    for (size_t i = 0; rc == RV_OK && i < nids; i++) {
+        struct rv_repo repo;
+        int grc = rv_registry_get(r, ids[i], &repo);
+        if (grc == RV_ERR_REDIS) {
+            rc = grc;
+            break;
+        }
+        if (grc != RV_OK)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            const struct rv_sync_state *s = &repo.sync[k];
+            /* A queued job waits in rv:queue or a processing list; a
+             * running one sits in its worker's processing list until the
+             * commit (a lapsed lease there is the reaper's business). */
+            bool orphan = (!strcmp(s->status, "queued") || !strcmp(s->status, "running")) &&
+                          (!s->job[0] || !json_object_get(present, s->job));
+            if (!orphan)
+                continue;
+            char key[160], seen[80];
+            snprintf(key, sizeof(key), "%s:%s", rv_kind_name((rv_kind)k), repo.id);
+            snprintf(seen, sizeof(seen), "%s/%s", s->status, s->job);
+            const char *before = json_string_value(json_object_get(st->suspects, key));
+            if (before && !strcmp(before, seen)) {
+                bool done = false;
+                if (repair(r, repo.id, (rv_kind)k, s->status, s->job, &done) == RV_OK && done)
+                    count++;
+            } else {
+                json_object_set_new(next, key, json_string(seen));
+            }
+        }
+        rv_repo_free(&repo);
+    }
+    if (rc == RV_OK) {
+        json_decref(st->suspects);
+        st->suspects = next;
+        next = NULL;
+    }
+out:
+    rv_registry_free_ids(ids, nids);
+    json_decref(present);
+    json_decref(next);
+    if (repaired)
+        *repaired = count;
+    return rc;
+}
