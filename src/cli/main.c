@@ -9,6 +9,7 @@
  * usage.
  */
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,8 @@ const char *cli_time(int64_t ms, char *buf, size_t size)
 
 int main(int argc, char **argv)
 {
+    /* hiredis writes without MSG_NOSIGNAL: a dead Redis must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
     struct cli c;
     char err[512];
     int next = 0;
