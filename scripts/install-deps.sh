@@ -12,7 +12,11 @@ packages=(
   redis-server redis-tools curl
 )
 if [ "${1:-}" = "--browser" ]; then
-  packages+=(chromium nodejs npm)
+  packages+=(chromium)
+  # Node may come from elsewhere (with npm bundled); only install Debian's
+  # when there is none, since its npm package conflicts with such a node.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()
