@@ -593,11 +593,15 @@ static void test_watch_stops_on_sigterm_and_survives_a_dropped_connection(void)
     free(err);
 }
 
-static void test_up_is_not_available_yet(void)
+/* `up` itself is tested in test_up.c; here only its usage errors. */
+static void test_up_with_bad_arguments_is_a_usage_error(void)
 {
     char *err = NULL;
-    CHECK_INT(cli(NULL, &err, "up"), 1);
-    CHECK(contains(err, "not yet available"));
+    CHECK_INT(cli(NULL, &err, "up --workers 0"), 2);
+    CHECK(contains(err, "--workers"));
+    free(err);
+    CHECK_INT(cli(NULL, &err, "up --bogus"), 2);
+    CHECK(contains(err, "unexpected argument"));
     free(err);
 }
 
@@ -622,7 +626,7 @@ int main(void)
     RUN(test_unreachable_redis_is_named_without_its_password);
     RUN(test_watch_prints_the_status_event_of_a_refresh);
     RUN(test_watch_stops_on_sigterm_and_survives_a_dropped_connection);
-    RUN(test_up_is_not_available_yet);
+    RUN(test_up_with_bad_arguments_is_a_usage_error);
     rv_rsync_close(&conn);
     rvt_redis_stop(&redis);
     rvt_rmrf(tmp);
