@@ -36,19 +36,8 @@ static pid_t start_worker(void)
     char log[512], data[512];
     snprintf(log, sizeof(log), "%s/worker-%d.log", tmp, spawned++);
     snprintf(data, sizeof(data), "%s/data", tmp);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
-        setenv("REPOVIEW_DATA_DIR", data, 1);
-        setenv("REPOVIEW_LEASE_SECONDS", "5", 1);
-        setenv("REPOVIEW_SYNC_INTERVAL", "3600", 1);
-        setenv("REPOVIEW_LOG", "info", 1);
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    const char *env[] = {"REPOVIEW_LEASE_SECONDS=5", "REPOVIEW_SYNC_INTERVAL=3600", NULL};
+    return rvt_spawn_worker(redis.url, data, log, env);
 }
 
 static void repo_id(int i, char *buf, size_t size)
@@ -80,20 +69,9 @@ static bool all_settled(int64_t *last_asked, int64_t redis_back, int *unsettled)
 
 static int branch_rows(const char *id)
 {
-    char key[RV_KEY_MAX];
-    redisReply *rep = rv_rsync_command(&conn, "GET %s", rv_key_overview(key, id));
-    int n = -1;
-    if (rep && rep->type == REDIS_REPLY_STRING) {
-        size_t len = rep->len + 3;
-        char *text = malloc(len);
-        snprintf(text, len, "{%s}", rep->str);
-        json_t *doc = json_loads(text, 0, NULL);
-        n = (int)json_array_size(json_object_get(doc, "branches"));
-        json_decref(doc);
-        free(text);
-    }
-    if (rep)
-        freeReplyObject(rep);
+    json_t *ov = rvt_overview(&conn, id);
+    int n = ov ? (int)json_array_size(json_object_get(ov, "branches")) : -1;
+    json_decref(ov);
     return n;
 }
 

@@ -24,38 +24,12 @@ static char *tmp;
  * to <tmp>/<name>.log. */
 static pid_t start_worker(const char *name, int lease_s)
 {
-    char log[512], data[512], lease[16];
+    char log[512], data[512], lease[48];
     snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
     snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
-    snprintf(lease, sizeof(lease), "%d", lease_s);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
-        setenv("REPOVIEW_DATA_DIR", data, 1);
-        setenv("REPOVIEW_LEASE_SECONDS", lease, 1);
-        setenv("REPOVIEW_LOG", "info", 1);
-        setenv("REPOVIEW_SHUTDOWN_GRACE", "5", 1);
-        unsetenv("GITHUB_TOKEN");
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop_worker(pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
-        rvt_sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", lease_s);
+    const char *env[] = {lease, "REPOVIEW_SHUTDOWN_GRACE=5", NULL};
+    return rvt_spawn_worker(redis.url, data, log, env);
 }
 
 /* Creates a repository at <tmp>/<name> with main and some branches:
@@ -78,49 +52,6 @@ static char *make_repo(const char *name)
         "git checkout -q main; git branch same",
         path, path);
     return rc == 0 ? path : NULL;
-}
-
-static const char *meta_field(const char *id, const char *field, char *buf, size_t size)
-{
-    char key[RV_KEY_MAX];
-    redisReply *rep = rv_rsync_command(&conn, "HGET %s %s", rv_key_meta(key, id), field);
-    buf[0] = '\0';
-    if (rep && rep->type == REDIS_REPLY_STRING)
-        rv_strlcpy(buf, rep->str, size);
-    if (rep)
-        freeReplyObject(rep);
-    return buf;
-}
-
-/* Waits until the kind's status equals want; false on timeout. */
-static bool wait_status(const char *id, const char *field, const char *want, int timeout_ms)
-{
-    char buf[64];
-    for (int waited = 0; waited < timeout_ms; waited += 20) {
-        if (strcmp(meta_field(id, field, buf, sizeof(buf)), want) == 0)
-            return true;
-        rvt_sleep_ms(20);
-    }
-    fprintf(stderr, "%s %s is \"%s\", wanted \"%s\"\n", id, field, buf, want);
-    return false;
-}
-
-/* The overview fragment as a JSON object (new reference) or NULL. */
-static json_t *overview(const char *id)
-{
-    char key[RV_KEY_MAX];
-    redisReply *rep = rv_rsync_command(&conn, "GET %s", rv_key_overview(key, id));
-    json_t *doc = NULL;
-    if (rep && rep->type == REDIS_REPLY_STRING) {
-        size_t n = rep->len + 3;
-        char *text = malloc(n);
-        snprintf(text, n, "{%s}", rep->str);
-        doc = json_loads(text, 0, NULL);
-        free(text);
-    }
-    if (rep)
-        freeReplyObject(rep);
-    return doc;
 }
 
 static const json_t *find_branch(const json_t *ov, const char *name)
@@ -172,8 +103,8 @@ static void test_worker_syncs_a_registered_repo_like_the_git_cli(void)
     CHECK(repo != NULL);
     CHECK_INT(add_repo("oracle", repo), RV_OK);
     pid_t w = start_worker("w-oracle", 30);
-    CHECK(wait_status("oracle", "branch_sync_status", "idle", 20000));
-    json_t *ov = overview("oracle");
+    CHECK(rvt_wait_field(&conn, "oracle", "branch_sync_status", "idle", 20000));
+    json_t *ov = rvt_overview(&conn, "oracle");
     CHECK(ov != NULL);
     if (ov) {
         CHECK_INT(json_integer_value(json_object_get(json_object_get(ov, "counts"), "branches")), 6);
@@ -187,8 +118,8 @@ static void test_worker_syncs_a_registered_repo_like_the_git_cli(void)
         json_decref(ov);
     }
     char buf[32];
-    CHECK_STR(meta_field("oracle", "version", buf, sizeof(buf)), "1");
-    stop_worker(w);
+    CHECK_STR(rvt_meta_field(&conn, "oracle", "version", buf, sizeof(buf)), "1");
+    rvt_stop_process(w, 5000);
 }
 
 static void test_refresh_after_a_push_updates_the_projection(void)
@@ -201,17 +132,17 @@ static void test_refresh_after_a_push_updates_the_projection(void)
     rv_refresh_outcome outcome;
     CHECK_INT(rv_registry_refresh(&conn, "oracle", RV_KIND_BRANCHES, RV_REASON_USER, &outcome), RV_OK);
     char buf[32];
-    for (int i = 0; i < 500 && strcmp(meta_field("oracle", "version", buf, sizeof(buf)), "2") != 0; i++)
+    for (int i = 0; i < 500 && strcmp(rvt_meta_field(&conn, "oracle", "version", buf, sizeof(buf)), "2") != 0; i++)
         rvt_sleep_ms(20);
     CHECK_STR(buf, "2");
-    CHECK(wait_status("oracle", "branch_sync_status", "idle", 10000));
-    json_t *ov = overview("oracle");
+    CHECK(rvt_wait_field(&conn, "oracle", "branch_sync_status", "idle", 10000));
+    json_t *ov = rvt_overview(&conn, "oracle");
     if (ov) {
         check_branch_against_git(repo, ov, "ahead");
         CHECK_INT(json_integer_value(json_object_get(find_branch(ov, "ahead"), "ahead")), 3);
         json_decref(ov);
     }
-    stop_worker(w);
+    rvt_stop_process(w, 5000);
 }
 
 static void test_a_failed_sync_keeps_the_last_good_projection(void)
@@ -219,22 +150,22 @@ static void test_a_failed_sync_keeps_the_last_good_projection(void)
     char repo[512], moved[560], buf[512];
     snprintf(repo, sizeof(repo), "%s/oracle", tmp);
     snprintf(moved, sizeof(moved), "%s/oracle-away", tmp);
-    json_t *before = overview("oracle");
+    json_t *before = rvt_overview(&conn, "oracle");
     CHECK_INT(rename(repo, moved), 0);
     pid_t w = start_worker("w-fail", 30);
     rv_refresh_outcome outcome;
     CHECK_INT(rv_registry_refresh(&conn, "oracle", RV_KIND_BRANCHES, RV_REASON_USER, &outcome), RV_OK);
-    CHECK(wait_status("oracle", "branch_sync_status", "error", 20000));
-    meta_field("oracle", "branch_sync_error", buf, sizeof(buf));
+    CHECK(rvt_wait_field(&conn, "oracle", "branch_sync_status", "error", 20000));
+    rvt_meta_field(&conn, "oracle", "branch_sync_error", buf, sizeof(buf));
     json_t *err = json_loads(buf, 0, NULL);
     CHECK(err && json_string_value(json_object_get(err, "code")) != NULL);
     json_decref(err);
-    json_t *after = overview("oracle");
+    json_t *after = rvt_overview(&conn, "oracle");
     CHECK(before && after && json_equal(before, after));
     json_decref(before);
     json_decref(after);
     CHECK_INT(rename(moved, repo), 0);
-    stop_worker(w);
+    rvt_stop_process(w, 5000);
 }
 
 int main(void)

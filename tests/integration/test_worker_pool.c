@@ -25,80 +25,19 @@ static char *tmp;
 
 static pid_t start_worker(const char *name, int lease_s)
 {
-    char log[512], data[512], lease[16];
+    char log[512], data[512], lease[48];
     snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
     snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
-    snprintf(lease, sizeof(lease), "%d", lease_s);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
-        setenv("REPOVIEW_DATA_DIR", data, 1);
-        setenv("REPOVIEW_LEASE_SECONDS", lease, 1);
-        setenv("REPOVIEW_SHUTDOWN_GRACE", "5", 1);
-        setenv("REPOVIEW_LOG", "info", 1);
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop_worker(pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill(pid, SIGCONT);
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
-        rvt_sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
-static const char *meta_field(const char *id, const char *field, char *buf, size_t size)
-{
-    char key[RV_KEY_MAX];
-    redisReply *rep = rv_rsync_command(&conn, "HGET %s %s", rv_key_meta(key, id), field);
-    buf[0] = '\0';
-    if (rep && rep->type == REDIS_REPLY_STRING)
-        rv_strlcpy(buf, rep->str, size);
-    if (rep)
-        freeReplyObject(rep);
-    return buf;
-}
-
-static bool wait_status(const char *id, const char *want, int timeout_ms)
-{
-    char buf[64];
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-        if (strcmp(meta_field(id, "branch_sync_status", buf, sizeof(buf)), want) == 0)
-            return true;
-        rvt_sleep_ms(10);
-    }
-    fprintf(stderr, "%s branch_sync_status is \"%s\", wanted \"%s\"\n", id, buf, want);
-    return false;
+    snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", lease_s);
+    const char *env[] = {lease, "REPOVIEW_SHUTDOWN_GRACE=5", NULL};
+    return rvt_spawn_worker(redis.url, data, log, env);
 }
 
 static long branch_count(const char *id)
 {
-    char key[RV_KEY_MAX];
-    redisReply *rep = rv_rsync_command(&conn, "GET %s", rv_key_overview(key, id));
-    long n = -1;
-    if (rep && rep->type == REDIS_REPLY_STRING) {
-        size_t len = rep->len + 3;
-        char *text = malloc(len);
-        snprintf(text, len, "{%s}", rep->str);
-        json_t *doc = json_loads(text, 0, NULL);
-        n = (long)json_array_size(json_object_get(doc, "branches"));
-        json_decref(doc);
-        free(text);
-    }
-    if (rep)
-        freeReplyObject(rep);
+    json_t *ov = rvt_overview(&conn, id);
+    long n = ov ? (long)json_array_size(json_object_get(ov, "branches")) : -1;
+    json_decref(ov);
     return n;
 }
 
@@ -235,7 +174,7 @@ static void test_three_workers_fifty_repos_end_idle_and_correct_never_doubled(vo
     int idle = 0;
     for (int i = 0; i < NREPOS; i++) {
         snprintf(id, sizeof(id), "repo-%02d", i);
-        if (wait_status(id, "idle", 60000))
+        if (rvt_wait_field(&conn, id, "branch_sync_status", "idle", 60000))
             idle++;
         CHECK_INT(branch_count(id), 6);
     }
@@ -245,7 +184,7 @@ static void test_three_workers_fifty_repos_end_idle_and_correct_never_doubled(vo
     if (q)
         freeReplyObject(q);
     for (int i = 0; i < 3; i++)
-        stop_worker(w[i]);
+        rvt_stop_process(w[i], 10000);
     int events = 0;
     CHECK_INT(count_double_runs(&wt, &events), 0);
     CHECK(events >= NREPOS * 3);
@@ -258,17 +197,17 @@ static void test_a_worker_killed_mid_sync_has_its_job_finished_by_another(void)
     CHECK(src != NULL);
     CHECK_INT(add_repo("slow", src), RV_OK);
     pid_t a = start_worker("kill-a", 5);
-    CHECK(wait_status("slow", "running", 20000));
+    CHECK(rvt_wait_field(&conn, "slow", "branch_sync_status", "running", 20000));
     kill(a, SIGKILL);
     waitpid(a, NULL, 0);
     char buf[64];
-    CHECK_STR(meta_field("slow", "branch_sync_status", buf, sizeof(buf)), "running");
+    CHECK_STR(rvt_meta_field(&conn, "slow", "branch_sync_status", buf, sizeof(buf)), "running");
     pid_t b = start_worker("kill-b", 5);
-    CHECK(wait_status("slow", "idle", 90000));
+    CHECK(rvt_wait_field(&conn, "slow", "branch_sync_status", "idle", 90000));
     CHECK_INT(branch_count("slow"), 3001);
     /* Claimed twice: by the killed worker, then by the one that finished. */
-    CHECK(atoi(meta_field("slow", "branch_gen", buf, sizeof(buf))) >= 2);
-    stop_worker(b);
+    CHECK(atoi(rvt_meta_field(&conn, "slow", "branch_gen", buf, sizeof(buf))) >= 2);
+    rvt_stop_process(b, 10000);
     free(src);
 }
 
@@ -278,23 +217,23 @@ static void test_a_hung_worker_cannot_overwrite_a_newer_sync(void)
     CHECK(src != NULL);
     CHECK_INT(add_repo("hung", src), RV_OK);
     pid_t a = start_worker("hung-a", 5);
-    CHECK(wait_status("hung", "running", 20000));
+    CHECK(rvt_wait_field(&conn, "hung", "branch_sync_status", "running", 20000));
     kill(a, SIGSTOP);
     /* While A hangs, the source gains a branch; B takes over after A's
      * lease lapses and commits the newer state. */
     CHECK_INT(rvt_sh(NULL, "cd '%s' && git branch extra main", src), 0);
     pid_t b = start_worker("hung-b", 5);
-    CHECK(wait_status("hung", "idle", 90000));
+    CHECK(rvt_wait_field(&conn, "hung", "branch_sync_status", "idle", 90000));
     char version[32], buf[32];
-    meta_field("hung", "version", version, sizeof(version));
+    rvt_meta_field(&conn, "hung", "version", version, sizeof(version));
     CHECK_INT(branch_count("hung"), 3002);
-    stop_worker(b);
+    rvt_stop_process(b, 10000);
     /* A wakes up and finishes its older sync: its commit is fenced off. */
     kill(a, SIGCONT);
     rvt_sleep_ms(4000);
-    CHECK_STR(meta_field("hung", "version", buf, sizeof(buf)), version);
+    CHECK_STR(rvt_meta_field(&conn, "hung", "version", buf, sizeof(buf)), version);
     CHECK_INT(branch_count("hung"), 3002);
-    stop_worker(a);
+    rvt_stop_process(a, 10000);
     free(src);
 }
 

@@ -34,63 +34,13 @@ static int control(const char *json)
 
 static pid_t start_worker(void)
 {
-    char log[512], data[512], gql[128];
+    char log[512], data[512], gql[160], token[128];
     snprintf(log, sizeof(log), "%s/worker.log", tmp);
     snprintf(data, sizeof(data), "%s/data", tmp);
-    snprintf(gql, sizeof(gql), "http://127.0.0.1:%d/graphql", fake.port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
-        setenv("REPOVIEW_DATA_DIR", data, 1);
-        setenv("REPOVIEW_GITHUB_GRAPHQL", gql, 1);
-        setenv("GITHUB_TOKEN", TOKEN, 1);
-        setenv("REPOVIEW_GITHUB_TIMEOUT", "5", 1);
-        setenv("REPOVIEW_LOG", "debug", 1);
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static const char *meta_field(const char *field, char *buf, size_t size)
-{
-    redisReply *rep = rv_rsync_command(&conn, "HGET rv:{widgets}:meta %s", field);
-    buf[0] = '\0';
-    if (rep && rep->type == REDIS_REPLY_STRING)
-        rv_strlcpy(buf, rep->str, size);
-    if (rep)
-        freeReplyObject(rep);
-    return buf;
-}
-
-static bool wait_field(const char *field, const char *want, int timeout_ms)
-{
-    char buf[64];
-    for (int waited = 0; waited < timeout_ms; waited += 20) {
-        if (!strcmp(meta_field(field, buf, sizeof(buf)), want))
-            return true;
-        rvt_sleep_ms(20);
-    }
-    fprintf(stderr, "%s is \"%s\", wanted \"%s\"\n", field, buf, want);
-    return false;
-}
-
-static json_t *overview(void)
-{
-    redisReply *rep = rv_rsync_command(&conn, "GET rv:{widgets}:overview");
-    json_t *doc = NULL;
-    if (rep && rep->type == REDIS_REPLY_STRING) {
-        size_t n = rep->len + 3;
-        char *text = malloc(n);
-        snprintf(text, n, "{%s}", rep->str);
-        doc = json_loads(text, 0, NULL);
-        free(text);
-    }
-    if (rep)
-        freeReplyObject(rep);
-    return doc;
+    snprintf(gql, sizeof(gql), "REPOVIEW_GITHUB_GRAPHQL=http://127.0.0.1:%d/graphql", fake.port);
+    snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", TOKEN);
+    const char *env[] = {gql, token, "REPOVIEW_GITHUB_TIMEOUT=5", "REPOVIEW_LOG=debug", NULL};
+    return rvt_spawn_worker(redis.url, data, log, env);
 }
 
 static const json_t *branch(const json_t *ov, const char *name)
@@ -119,10 +69,10 @@ static void test_prs_are_listed_and_joined_to_their_branches(void)
     spec.url = path;
     CHECK_INT(rv_registry_add(&conn, &spec, err, sizeof(err)), RV_OK);
     worker = start_worker();
-    CHECK(wait_field("branch_sync_status", "idle", 30000));
-    CHECK(wait_field("pr_sync_status", "idle", 30000));
+    CHECK(rvt_wait_field(&conn, "widgets", "branch_sync_status", "idle", 30000));
+    CHECK(rvt_wait_field(&conn, "widgets", "pr_sync_status", "idle", 30000));
     /* Both kinds commit; the second render sees the first's data. */
-    json_t *ov = overview();
+    json_t *ov = rvt_overview(&conn, "widgets");
     CHECK(ov != NULL);
     CHECK_INT(json_integer_value(json_object_get(json_object_get(ov, "counts"), "openPullRequests")), 3);
     CHECK_INT(json_array_size(json_object_get(ov, "pullRequests")), 3);
@@ -139,16 +89,16 @@ static void test_prs_are_listed_and_joined_to_their_branches(void)
 
 static void test_a_github_failure_keeps_the_last_good_prs(void)
 {
-    json_t *before = overview();
+    json_t *before = rvt_overview(&conn, "widgets");
     CHECK_INT(control("{\"repo\":\"acme/widgets\",\"scenario\":\"bad-gateway\"}"), 0);
     rv_refresh_outcome outcome;
     CHECK_INT(rv_registry_refresh(&conn, "widgets", RV_KIND_PRS, RV_REASON_USER, &outcome), RV_OK);
-    CHECK(wait_field("pr_sync_status", "error", 20000));
+    CHECK(rvt_wait_field(&conn, "widgets", "pr_sync_status", "error", 20000));
     char buf[512];
-    json_t *e = json_loads(meta_field("pr_sync_error", buf, sizeof(buf)), 0, NULL);
+    json_t *e = json_loads(rvt_meta_field(&conn, "widgets", "pr_sync_error", buf, sizeof(buf)), 0, NULL);
     CHECK_STR(json_string_value(json_object_get(e, "code")), "github_unavailable");
     json_decref(e);
-    json_t *after = overview();
+    json_t *after = rvt_overview(&conn, "widgets");
     CHECK(before && after && json_equal(before, after));
     json_decref(before);
     json_decref(after);
@@ -161,9 +111,9 @@ static void test_a_rate_limit_holds_the_schedule_until_the_reset(void)
     int64_t asked = rv_now_ms();
     CHECK_INT(rv_registry_refresh(&conn, "widgets", RV_KIND_PRS, RV_REASON_USER, &outcome), RV_OK);
     rvt_sleep_ms(300);
-    CHECK(wait_field("pr_sync_status", "error", 20000));
+    CHECK(rvt_wait_field(&conn, "widgets", "pr_sync_status", "error", 20000));
     char buf[512];
-    json_t *e = json_loads(meta_field("pr_sync_error", buf, sizeof(buf)), 0, NULL);
+    json_t *e = json_loads(rvt_meta_field(&conn, "widgets", "pr_sync_error", buf, sizeof(buf)), 0, NULL);
     CHECK_STR(json_string_value(json_object_get(e, "code")), "rate_limited");
     json_decref(e);
     redisReply *rep = rv_rsync_command(&conn, "ZSCORE %s prs:widgets", RV_KEY_SCHEDULE);

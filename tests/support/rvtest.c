@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/keys.h"
 #include "common/util.h"
 
 int rvt_checks;
@@ -289,4 +290,89 @@ int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args)
         rvt_redis_stop(r);
     }
     return -1;
+}
+
+pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
+                       const char *log_path, const char *const *env)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    setenv("REPOVIEW_REDIS_URL", redis_url, 1);
+    setenv("REPOVIEW_DATA_DIR", data_dir, 1);
+    setenv("REPOVIEW_LOG", "info", 1);
+    unsetenv("GITHUB_TOKEN");
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        char name[128];
+        if (!eq || (size_t)(eq - env[i]) >= sizeof(name))
+            continue;
+        memcpy(name, env[i], (size_t)(eq - env[i]));
+        name[eq - env[i]] = '\0';
+        setenv(name, eq + 1, 1);
+    }
+    if (!freopen(log_path, "a", stderr))
+        _exit(126);
+    execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
+    _exit(127);
+}
+
+void rvt_stop_process(pid_t pid, int timeout_ms)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGCONT);
+    kill(pid, SIGTERM);
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        rvt_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+const char *rvt_meta_field(struct rv_rsync *r, const char *id,
+                           const char *field, char *buf, size_t size)
+{
+    char key[RV_KEY_MAX];
+    redisReply *rep = rv_rsync_command(r, "HGET %s %s", rv_key_meta(key, id), field);
+    buf[0] = '\0';
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        rv_strlcpy(buf, rep->str, size);
+    if (rep)
+        freeReplyObject(rep);
+    return buf;
+}
+
+bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
+                    const char *want, int timeout_ms)
+{
+    char buf[128];
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+        if (strcmp(rvt_meta_field(r, id, field, buf, sizeof(buf)), want) == 0)
+            return true;
+        rvt_sleep_ms(10);
+    }
+    fprintf(stderr, "%s %s is \"%s\", wanted \"%s\"\n", id, field, buf, want);
+    return false;
+}
+
+json_t *rvt_overview(struct rv_rsync *r, const char *id)
+{
+    char key[RV_KEY_MAX];
+    redisReply *rep = rv_rsync_command(r, "GET %s", rv_key_overview(key, id));
+    json_t *doc = NULL;
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        size_t n = rep->len + 3;
+        char *text = malloc(n);
+        if (text) {
+            snprintf(text, n, "{%s}", rep->str);
+            doc = json_loads(text, 0, NULL);
+            free(text);
+        }
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return doc;
 }

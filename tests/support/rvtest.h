@@ -114,4 +114,31 @@ const char *rvt_bin(const char *name);
 /* Sleeps ms milliseconds. */
 void rvt_sleep_ms(int ms);
 
+
+/* ---- repoview processes and state, shared by the worker tests ---- */
+
+#include <jansson.h>
+
+/* Starts repoview-worker against redis_url with its data in data_dir and
+ * its stderr appended to log_path. env is NULL or a NULL-terminated list
+ * of "NAME=value" settings applied in the child. Returns the pid or -1. */
+pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
+                       const char *log_path, const char *const *env);
+
+/* SIGCONT then SIGTERM; SIGKILL when still alive after timeout_ms. */
+void rvt_stop_process(pid_t pid, int timeout_ms);
+
+/* HGET of a repo's meta field into buf ("" when absent); returns buf. */
+const char *rvt_meta_field(struct rv_rsync *r, const char *id,
+                           const char *field, char *buf, size_t size);
+
+/* Waits until the meta field equals want; false (and a message) on
+ * timeout. */
+bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
+                    const char *want, int timeout_ms);
+
+/* The repo's overview fragment parsed as an object (new reference), or
+ * NULL before the first sync. */
+json_t *rvt_overview(struct rv_rsync *r, const char *id);
+
 #endif
