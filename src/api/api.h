@@ -35,9 +35,6 @@
 #define API_MAX_WEBHOOK_BODY (5 * 1024 * 1024)
 /* Request line plus headers. */
 #define API_MAX_HEADERS (16 * 1024)
-/* Read and write timeout of a connection, seconds (SSE streams have no read
- * timeout; see events.c). */
-#define API_IO_TIMEOUT_S 30
 /* Most repo= parameters one SSE connection may name. */
 #define API_MAX_SSE_REPOS 100
 
@@ -125,6 +122,9 @@ void api_call_handed_over(struct api_call *call, int status);
 char *api_body(struct api_call *call, size_t max, size_t *len, int *err);
 /* A query parameter's first value (malloc'd, caller frees) or NULL. */
 char *api_query(struct api_call *call, const char *name);
+/* The same from a raw query string (NULL: none); NULL also when the query
+ * string is malformed. */
+char *api_query_value(const char *query, const char *name);
 
 /* Adds Access-Control-Allow-Origin when the Origin is allowed. */
 void api_cors_headers(struct api *api, struct evhttp_request *req);
@@ -152,6 +152,17 @@ void api_cors_free(struct api *api);
 /* evhttp's generic callback: every request comes here. */
 void api_dispatch(struct evhttp_request *req, void *arg);
 
+/* The route table lookup api_dispatch makes, without a request: the first
+ * route for method (an EVHTTP_REQ_* value; HEAD finds GET routes that are
+ * not streams) and path, or NULL. *methods gets the method bits of every
+ * route whose pattern matches path (0: 404; no route found: 405). The
+ * {id} segment goes into id (idlen bytes, "" if none); *id_too_long is
+ * set when it did not fit, so that a truncated copy is never taken for
+ * the id. The route is static. */
+const struct api_route *api_route_find(int method, const char *path,
+                                       char *id, size_t idlen, int *methods,
+                                       bool *id_too_long);
+
 /* ---- handlers ---- */
 
 void api_repos_list(struct api_call *call);
@@ -167,6 +178,21 @@ void api_healthz(struct api_call *call);
 void api_readyz(struct api_call *call);
 void api_metrics_get(struct api_call *call);
 void api_static_index(struct api_call *call);
+
+/* ---- request parsers (pure, so tests/fuzz can drive them) ---- */
+
+/* refresh.c: the kinds ?kind= asks for (NULL: all), by rv_kind;
+ * *explicit_prs for kind=prs. 0, or -1 for an unknown kind. */
+int api_refresh_kinds(const char *kind, bool wanted[2], bool *explicit_prs);
+
+/* events.c: the repo= parameters of GET /v1/events (query may be NULL),
+ * without repeats, copied into repos (room for API_MAX_SSE_REPOS); *n of
+ * them. RV_OK; RV_ERR_DECODE for a malformed query string or
+ * RV_ERR_INVALID for a bad repo id or too many, with a static message in
+ * *why. */
+int api_events_parse_repos(const char *query,
+                           char (*repos)[RV_REPO_ID_MAX + 1], size_t *n,
+                           const char **why);
 
 /* ---- repos.c helpers shared by overview/refresh/events ---- */
 

@@ -198,7 +198,7 @@ static void client_start(struct sse_client *c)
     /* A stream has no read timeout (clients send nothing); the write
      * timeout still ends a connection that takes nothing for that long. */
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
-    struct timeval wtv = {API_IO_TIMEOUT_S, 0};
+    struct timeval wtv = {(time_t)ev->api->cfg->io_timeout, 0};
     bufferevent_set_timeouts(bev, NULL, &wtv);
     char retry[32];
     int n = snprintf(retry, sizeof(retry), "retry: %d\n\n", SSE_RETRY_MS);
@@ -460,48 +460,59 @@ void api_events_repo(struct api_call *call)
     events_open(call, false, true, repos, 1);
 }
 
-void api_events_many(struct api_call *call)
+int api_events_parse_repos(const char *query,
+                           char (*repos)[RV_REPO_ID_MAX + 1], size_t *n,
+                           const char **why)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
-    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     struct evkeyvalq params;
     TAILQ_INIT(&params);
-    if (q && evhttp_parse_query_str(q, &params) != 0) {
-        api_reply_error(call, 400, "bad_request", "malformed query string");
-        return;
+    *n = 0;
+    *why = NULL;
+    if (query && evhttp_parse_query_str(query, &params) != 0) {
+        *why = "malformed query string";
+        return RV_ERR_DECODE;
     }
-    char(*repos)[RV_REPO_ID_MAX + 1] =
-        calloc(API_MAX_SSE_REPOS, sizeof(*repos));
-    size_t n = 0;
     struct evkeyval *kv;
-    const char *bad = NULL;
     TAILQ_FOREACH(kv, &params, next) {
         if (strcmp(kv->key, "repo") != 0)
             continue;
         if (!rv_repo_id_valid(kv->value)) {
-            bad = "repo must be a valid repo id";
+            *why = "repo must be a valid repo id";
             break;
         }
         bool dup = false;
-        for (size_t i = 0; repos && i < n; i++)
+        for (size_t i = 0; i < *n; i++)
             dup = dup || strcmp(repos[i], kv->value) == 0;
         if (dup)
             continue;
-        if (n == API_MAX_SSE_REPOS) {
-            bad = "too many repo parameters";
+        if (*n == API_MAX_SSE_REPOS) {
+            *why = "too many repo parameters";
             break;
         }
-        if (repos)
-            rv_strlcpy(repos[n++], kv->value, sizeof(repos[0]));
+        rv_strlcpy(repos[(*n)++], kv->value, sizeof(repos[0]));
     }
     evhttp_clear_headers(&params);
+    return *why ? RV_ERR_INVALID : RV_OK;
+}
+
+void api_events_many(struct api_call *call)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    char(*repos)[RV_REPO_ID_MAX + 1] =
+        calloc(API_MAX_SSE_REPOS, sizeof(*repos));
     if (!repos) {
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
     }
-    if (bad) {
+    size_t n = 0;
+    const char *bad = NULL;
+    int rc = api_events_parse_repos(q, repos, &n, &bad);
+    if (rc != RV_OK) {
         free(repos);
-        api_reply_error(call, 400, "invalid", "%s", bad);
+        api_reply_error(call, 400, rc == RV_ERR_DECODE ? "bad_request"
+                                                       : "invalid",
+                        "%s", bad);
         return;
     }
     events_open(call, n == 0, false, repos, n);

@@ -170,7 +170,9 @@ static int api_start(struct main_state *st)
         return RV_ERR_NOMEM;
     evhttp_set_max_body_size(api->http, API_MAX_WEBHOOK_BODY);
     evhttp_set_max_headers_size(api->http, API_MAX_HEADERS);
-    evhttp_set_timeout(api->http, API_IO_TIMEOUT_S);
+    /* The read and write timeout of every connection (REPOVIEW_IO_TIMEOUT);
+     * SSE streams keep only the write timeout (events.c). */
+    evhttp_set_timeout(api->http, (int)api->cfg->io_timeout);
     /* Every method reaches the dispatcher, which answers 405 itself. */
     evhttp_set_allowed_methods(
         api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |

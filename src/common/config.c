@@ -77,6 +77,10 @@ static const struct setting settings[] = {
      F(github_max_pages), "50", "pages of 100 pull requests read per sync"},
     {"REPOVIEW_MAX_CLIENTS", "--max-clients", SET_INT, 1, 1000000,
      F(max_clients), "20000", "concurrent HTTP connections, SSE included"},
+    {"REPOVIEW_IO_TIMEOUT", "--io-timeout", SET_INT, 1, 3600, F(io_timeout),
+     "30",
+     "seconds an HTTP connection may stay silent (a stalled request is "
+     "closed)"},
     {"REPOVIEW_SSE_MAX_BUFFER", "--sse-max-buffer", SET_INT, 4096, 67108864,
      F(sse_max_buffer), "262144",
      "bytes of unsent SSE output before a slow client is dropped"},

@@ -55,6 +55,10 @@ struct rv_config {
     int64_t github_max_pages;
     /* REPOVIEW_MAX_CLIENTS: concurrent HTTP connections, SSE included. */
     int64_t max_clients;
+    /* REPOVIEW_IO_TIMEOUT: seconds the API waits for a client's next bytes
+     * (and for a client to take ours) before it closes the connection, so
+     * a request that stalls half-sent cannot hold a connection for long. */
+    int64_t io_timeout;
     /* REPOVIEW_SSE_MAX_BUFFER: bytes of unsent SSE output before a slow
      * client is dropped. */
     int64_t sse_max_buffer;

@@ -22,7 +22,7 @@ static const char *const all_vars[] = {
     "REPOVIEW_FETCH_TIMEOUT",  "REPOVIEW_GITHUB_TIMEOUT",
     "REPOVIEW_GITHUB_MAX_PAGES", "REPOVIEW_MAX_CLIENTS",
     "REPOVIEW_SSE_MAX_BUFFER", "REPOVIEW_CORS_ORIGINS",
-    "REPOVIEW_SHUTDOWN_GRACE",
+    "REPOVIEW_SHUTDOWN_GRACE", "REPOVIEW_IO_TIMEOUT",
 };
 #define NVARS (sizeof(all_vars) / sizeof(all_vars[0]))
 
@@ -82,6 +82,7 @@ static void test_defaults_follow_the_contract(void)
     CHECK_INT(cfg.github_max_pages, 50);
     CHECK_INT(cfg.max_clients, 20000);
     CHECK_INT(cfg.sse_max_buffer, 262144);
+    CHECK_INT(cfg.io_timeout, 30);
     CHECK_STR(cfg.cors_origins, "");
     CHECK_INT(cfg.shutdown_grace, 20);
     rv_config_free(&cfg);
