@@ -231,7 +231,11 @@ char *api_body(struct api_call *call, size_t max, size_t *len, int *err)
 char *api_query(struct api_call *call, const char *name)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
-    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    return api_query_value(uri ? evhttp_uri_get_query(uri) : NULL, name);
+}
+
+char *api_query_value(const char *q, const char *name)
+{
     if (!q)
         return NULL;
     struct evkeyvalq params;

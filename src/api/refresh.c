@@ -115,6 +115,23 @@ static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
         refresh_done(r);
 }
 
+int api_refresh_kinds(const char *kind, bool wanted[2], bool *explicit_prs)
+{
+    wanted[RV_KIND_BRANCHES] = wanted[RV_KIND_PRS] = false;
+    *explicit_prs = false;
+    if (!kind || strcmp(kind, "all") == 0) {
+        wanted[RV_KIND_BRANCHES] = wanted[RV_KIND_PRS] = true;
+    } else if (strcmp(kind, "branches") == 0) {
+        wanted[RV_KIND_BRANCHES] = true;
+    } else if (strcmp(kind, "prs") == 0) {
+        wanted[RV_KIND_PRS] = true;
+        *explicit_prs = true;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 void api_refresh_post(struct api_call *call)
 {
     struct refresh *r = calloc(1, sizeof(*r));
@@ -126,20 +143,13 @@ void api_refresh_post(struct api_call *call)
     call->priv = r;
     call->priv_free = free;
     char *kind = api_query(call, "kind");
-    if (!kind || strcmp(kind, "all") == 0) {
-        r->wanted[RV_KIND_BRANCHES] = r->wanted[RV_KIND_PRS] = true;
-    } else if (strcmp(kind, "branches") == 0) {
-        r->wanted[RV_KIND_BRANCHES] = true;
-    } else if (strcmp(kind, "prs") == 0) {
-        r->wanted[RV_KIND_PRS] = true;
-        r->explicit_prs = true;
-    } else {
-        free(kind);
+    int bad = api_refresh_kinds(kind, r->wanted, &r->explicit_prs);
+    free(kind);
+    if (bad) {
         api_reply_error(call, 400, "bad_request",
                         "kind must be all, branches or prs");
         return;
     }
-    free(kind);
     /* One extra count keeps r alive while both commands are sent. */
     r->pending = 1;
     int64_t now = rv_now_ms();

@@ -3,6 +3,7 @@
  * Writes go through the shared command builders of common/registry.h, so
  * the API and the CLI send the same scripts.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,27 +137,22 @@ static bool opt_string(const json_t *o, const char *name, const char **out)
     return true;
 }
 
-void api_repos_create(struct api_call *call)
+int api_repo_spec_parse(const char *body, size_t len,
+                        struct rv_repo_spec *spec, json_t **doc_out,
+                        char *msg, size_t msglen)
 {
     static const char *const known[] = {"id", "url", "github",
                                         "defaultBranch",
                                         "syncIntervalSeconds"};
-    size_t len = 0;
-    int rc = RV_OK;
-    json_t *doc = NULL;
-    char *body = api_body(call, API_MAX_BODY, &len, &rc);
-    if (!body) {
-        api_reply_rv_error(call, rc, "the body is larger than %d bytes",
-                           API_MAX_BODY);
-        return;
-    }
+    int rc = RV_ERR_INVALID;
     json_error_t jerr;
-    doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(body);
+    memset(spec, 0, sizeof(*spec));
+    *doc_out = NULL;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
-        api_reply_error(call, 400, "bad_request",
-                        "the body must be a JSON object: %s",
-                        doc ? "not an object" : jerr.text);
+        snprintf(msg, msglen, "the body must be a JSON object: %s",
+                 doc ? "not an object" : jerr.text);
+        rc = RV_ERR_DECODE;
         goto out;
     }
     const char *key;
@@ -166,41 +162,62 @@ void api_repos_create(struct api_call *call)
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             ok = ok || strcmp(key, known[i]) == 0;
         if (!ok) {
-            api_reply_error(call, 400, "invalid", "unknown field \"%.64s\"",
-                            key);
+            snprintf(msg, msglen, "unknown field \"%.64s\"", key);
             goto out;
         }
     }
-    struct rv_repo_spec spec = {0};
     const json_t *id = json_object_get(doc, "id");
     const json_t *url = json_object_get(doc, "url");
     const json_t *interval = json_object_get(doc, "syncIntervalSeconds");
     if (!json_is_string(id) || !json_is_string(url)) {
-        api_reply_error(call, 400, "invalid",
-                        "id and url are required strings");
+        snprintf(msg, msglen, "id and url are required strings");
         goto out;
     }
-    spec.id = json_string_value(id);
-    spec.url = json_string_value(url);
-    if (!opt_string(doc, "github", &spec.github) ||
-        !opt_string(doc, "defaultBranch", &spec.default_branch)) {
-        api_reply_error(call, 400, "invalid",
-                        "github and defaultBranch must be strings");
+    spec->id = json_string_value(id);
+    spec->url = json_string_value(url);
+    if (!opt_string(doc, "github", &spec->github) ||
+        !opt_string(doc, "defaultBranch", &spec->default_branch)) {
+        snprintf(msg, msglen, "github and defaultBranch must be strings");
         goto out;
     }
     if (interval && !json_is_null(interval)) {
         if (!json_is_integer(interval)) {
-            api_reply_error(call, 400, "invalid",
-                            "syncIntervalSeconds must be an integer");
+            snprintf(msg, msglen, "syncIntervalSeconds must be an integer");
             goto out;
         }
-        spec.interval_s = json_integer_value(interval);
+        spec->interval_s = json_integer_value(interval);
     }
+    rc = rv_repo_spec_validate(spec, msg, msglen);
+out:
+    if (rc == RV_OK) {
+        *doc_out = doc;
+    } else {
+        memset(spec, 0, sizeof(*spec));
+        json_decref(doc);
+    }
+    return rc;
+}
+
+void api_repos_create(struct api_call *call)
+{
+    size_t len = 0;
+    int rc = RV_OK;
+    json_t *doc = NULL;
+    char *body = api_body(call, API_MAX_BODY, &len, &rc);
+    if (!body) {
+        api_reply_rv_error(call, rc, "the body is larger than %d bytes",
+                           API_MAX_BODY);
+        return;
+    }
+    struct rv_repo_spec spec;
     char err[256];
-    rc = rv_repo_spec_validate(&spec, err, sizeof(err));
+    rc = api_repo_spec_parse(body, len, &spec, &doc, err, sizeof(err));
+    free(body);
     if (rc != RV_OK) {
-        api_reply_rv_error(call, rc, "%s", err);
-        goto out;
+        api_reply_error(call, 400,
+                        rc == RV_ERR_DECODE ? "bad_request" : "invalid", "%s",
+                        err);
+        return;
     }
     rv_strlcpy(call->id, spec.id, sizeof(call->id));
     struct rv_cmd cmd;

@@ -69,6 +69,33 @@ static bool route_match(const char *pattern, const char *path, char *id,
     return *pattern == '\0' && *path == '\0';
 }
 
+const struct api_route *api_route_find(int method, const char *path,
+                                       char *id, size_t idlen, int *methods,
+                                       bool *id_too_long)
+{
+    const struct api_route *found = NULL;
+    *methods = 0;
+    *id_too_long = false;
+    if (idlen)
+        id[0] = '\0';
+    for (size_t i = 0; i < NROUTES; i++) {
+        char seg[RV_REPO_ID_MAX + 2] = "";
+        bool too_long = false;
+        if (!route_match(routes[i].pattern, path, seg, sizeof(seg), &too_long))
+            continue;
+        *methods |= routes[i].method;
+        bool wanted = method == routes[i].method ||
+                      (method == EVHTTP_REQ_HEAD && routes[i].method == GET &&
+                       !routes[i].stream);
+        if (wanted && !found) {
+            found = &routes[i];
+            *id_too_long = too_long;
+            rv_strlcpy(id, seg, idlen);
+        }
+    }
+    return found;
+}
+
 static void allow_header(struct evhttp_request *req, int methods)
 {
     char allow[64] = "";
@@ -135,23 +162,9 @@ void api_dispatch(struct evhttp_request *req, void *arg)
 
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     int methods = 0;
-    const struct api_route *found = NULL;
     bool id_too_long = false;
-    for (size_t i = 0; i < NROUTES; i++) {
-        char id[RV_REPO_ID_MAX + 2] = "";
-        bool too_long = false;
-        if (!route_match(routes[i].pattern, path, id, sizeof(id), &too_long))
-            continue;
-        methods |= routes[i].method;
-        bool wanted = (int)method == routes[i].method ||
-                      (method == EVHTTP_REQ_HEAD && routes[i].method == GET &&
-                       !routes[i].stream);
-        if (wanted && !found) {
-            found = &routes[i];
-            id_too_long = too_long;
-            rv_strlcpy(call->id, id, sizeof(call->id));
-        }
-    }
+    const struct api_route *found = api_route_find(
+        (int)method, path, call->id, sizeof(call->id), &methods, &id_too_long);
     if (!methods) {
         api_reply_error(call, 404, "not_found", "no such resource");
         return;

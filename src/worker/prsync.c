@@ -267,7 +267,7 @@ static int prsync_http_error(const struct prsync_response *r, bool has_token,
 
 /* Looks at a 200 answer's "errors" array. Returns RV_OK when there is none,
  * else fills err and returns the rv_err to hand back. */
-static int prsync_graphql_errors(json_t *doc, const struct prsync_response *r,
+static int prsync_graphql_errors(json_t *doc, int64_t ratelimit_reset_ms,
                                  struct rv_sync_error *err)
 {
     json_t *errors = json_object_get(doc, "errors");
@@ -293,8 +293,8 @@ static int prsync_graphql_errors(json_t *doc, const struct prsync_response *r,
             continue;
         if (strcmp(type, "RATE_LIMITED") == 0) {
             int64_t now = rv_now_ms();
-            int64_t at = r->ratelimit_reset_ms > now
-                             ? r->ratelimit_reset_ms
+            int64_t at = ratelimit_reset_ms > now
+                             ? ratelimit_reset_ms
                              : now + PRSYNC_DEFAULT_BACKOFF_MS;
             prsync_set_rate_limited(err, at, "GraphQL RATE_LIMITED");
             return RV_ERR_HTTP;
@@ -564,6 +564,36 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
     return RV_OK;
 }
 
+int rv_prsync_parse_page(const char *body, size_t len,
+                         int64_t ratelimit_reset_ms, json_t *prs,
+                         json_t *seen, bool *has_next, char **end_cursor,
+                         struct rv_sync_error *err)
+{
+    json_error_t jerr;
+    const char *cursor = NULL;
+    *has_next = false;
+    *end_cursor = NULL;
+    json_t *doc = json_loadb(body ? body : "", body ? len : 0, 0, &jerr);
+    if (!doc) {
+        rv_sync_error_set(err, "bad_response",
+                          "GitHub's answer is not valid JSON (%s, at "
+                          "byte %d)",
+                          jerr.text, jerr.position);
+        return RV_ERR_DECODE;
+    }
+    int rc = RV_OK;
+    if (json_is_object(doc))
+        rc = prsync_graphql_errors(doc, ratelimit_reset_ms, err);
+    if (rc == RV_OK)
+        rc = prsync_take_page(doc, prs, seen, has_next, &cursor, err);
+    if (rc == RV_OK && cursor && !(*end_cursor = strdup(cursor)))
+        rc = RV_ERR_NOMEM;
+    if (rc != RV_OK)
+        *has_next = false;
+    json_decref(doc);
+    return rc;
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 static void prsync_response_reset(struct prsync_response *r)
@@ -599,9 +629,10 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     int rc = RV_OK;
     CURL *curl = NULL;
     struct curl_slist *headers = NULL;
-    json_t *prs = NULL, *seen = NULL, *doc = NULL;
-    char *payload = NULL;  /* json_dumps; free() */
-    char *cursor = NULL;   /* strdup of the last endCursor; free() */
+    json_t *prs = NULL, *seen = NULL;
+    char *payload = NULL;    /* json_dumps; free() */
+    char *cursor = NULL;     /* the endCursor asked after; free() */
+    char *end_cursor = NULL; /* the last page's endCursor; free() */
     struct prsync_response resp = {0};
     struct rv_prsync_stats local_stats;
     char errbuf[CURL_ERROR_SIZE];
@@ -757,25 +788,11 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             goto out;
         }
 
-        json_error_t jerr;
-        json_decref(doc);
-        doc = json_loadb(resp.body ? resp.body : "", resp.len, 0, &jerr);
-        if (!doc) {
-            rv_sync_error_set(err, "bad_response",
-                              "GitHub's answer is not valid JSON (%s, at "
-                              "byte %d)",
-                              jerr.text, jerr.position);
-            rc = RV_ERR_DECODE;
-            goto out;
-        }
-        if (json_is_object(doc)) {
-            rc = prsync_graphql_errors(doc, &resp, err);
-            if (rc != RV_OK)
-                goto out;
-        }
         bool has_next = false;
-        const char *end_cursor = NULL;
-        rc = prsync_take_page(doc, prs, seen, &has_next, &end_cursor, err);
+        free(end_cursor);
+        end_cursor = NULL;
+        rc = rv_prsync_parse_page(resp.body, resp.len, resp.ratelimit_reset_ms,
+                                  prs, seen, &has_next, &end_cursor, err);
         if (rc != RV_OK)
             goto out;
         stats->pages++;
@@ -798,11 +815,8 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             goto out;
         }
         free(cursor);
-        cursor = strdup(end_cursor);
-        if (!cursor) {
-            rc = RV_ERR_NOMEM;
-            goto out;
-        }
+        cursor = end_cursor;
+        end_cursor = NULL;
     }
 
     stats->pull_requests = (int)json_array_size(prs);
@@ -828,11 +842,11 @@ out:
              json_pack("{s:s, s:i}", "code", err->code, "pages",
                        stats->pages),
              "PR sync failed: %s", err->message);
-    json_decref(doc);
     json_decref(prs);
     json_decref(seen);
     free(payload);
     free(cursor);
+    free(end_cursor);
     free(resp.body);
     if (curl)
         curl_easy_cleanup(curl);

@@ -13,6 +13,7 @@
 #define REPOVIEW_WORKER_PRSYNC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,20 @@ void rv_prsync_global_cleanup(void);
  * (buf too small; buf then holds ""). */
 int rv_prsync_graphql_url(const char *api_url, const char *graphql_override,
                           char *buf, size_t size);
+
+/* Validates one 200 answer of the GraphQL API (body[0..len), any bytes)
+ * and maps its PRs, in the shape rv_prsync_run hands back, onto the array
+ * prs, skipping numbers that are keys of the object seen (and adding the
+ * new ones). ratelimit_reset_ms is the answer's x-ratelimit-reset (0:
+ * none), used for a GraphQL RATE_LIMITED error. On RV_OK, *has_next is
+ * pageInfo.hasNextPage and *end_cursor a malloc'd copy of
+ * pageInfo.endCursor, or NULL when it is null (the caller frees it). On
+ * failure err is filled, *end_cursor is NULL and the result is as for
+ * rv_prsync_run; prs may have gained some of the page's PRs. */
+int rv_prsync_parse_page(const char *body, size_t len,
+                         int64_t ratelimit_reset_ms, json_t *prs,
+                         json_t *seen, bool *has_next, char **end_cursor,
+                         struct rv_sync_error *err);
 
 /* Fetches every open PR of opts->owner_name (up to max_pages pages).
  *

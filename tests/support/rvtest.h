@@ -108,8 +108,15 @@ void rvt_rmrf(const char *path);
 int rvt_sh(char **out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Path of a built binary ("repoview", "repoview-worker", ...), static. */
+/* Path of a built binary ("repoview", "repoview-worker", ...), static.
+ * When RV_TEST_WRAPPER is set (e.g. "valgrind -q --log-file=..."), the
+ * path of a generated script that runs the binary under that command. */
 const char *rvt_bin(const char *name);
+
+/* ms times RV_TEST_TIME_SCALE (a whole factor, default 1): timeouts that
+ * must stretch when the binaries run under a slow wrapper such as
+ * valgrind. */
+int rvt_scale_ms(int ms);
 
 /* Sleeps ms milliseconds. */
 void rvt_sleep_ms(int ms);
