@@ -161,6 +161,22 @@ static int dup_field(char **out, rv_field_get get, void *ctx,
     return *out ? RV_OK : RV_ERR_NOMEM;
 }
 
+/* The url field without any credential. Registration refuses URLs with
+ * one, but a URL can reach Redis another way (an older version, a
+ * hand-written HSET, a restored dump); stripped here, no reader can show,
+ * log or fetch with it. */
+static int dup_url(char **out, rv_field_get get, void *ctx)
+{
+    const char *v = get(ctx, "url");
+    if (!v)
+        v = "";
+    size_t size = strlen(v) + 1; /* stripping never makes it longer */
+    if (!(*out = malloc(size)))
+        return RV_ERR_NOMEM;
+    rv_url_strip_credentials(v, *out, size);
+    return RV_OK;
+}
+
 int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx)
 {
     int rc = RV_OK;
@@ -171,7 +187,7 @@ int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx)
         goto out;
     }
     rv_strlcpy(repo->id, id, sizeof(repo->id));
-    if ((rc = dup_field(&repo->url, get, ctx, "url")) != RV_OK ||
+    if ((rc = dup_url(&repo->url, get, ctx)) != RV_OK ||
         (rc = dup_field(&repo->github, get, ctx, "github")) != RV_OK ||
         (rc = dup_field(&repo->default_branch, get, ctx, "default_branch")) !=
             RV_OK)

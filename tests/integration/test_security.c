@@ -1,0 +1,1275 @@
+/*
+ * The security review, one behaviour per test: secrets never reach logs,
+ * Redis or responses; remote URLs are shown without credentials; repo ids
+ * stay inside the data directory; webhook signatures and bearer tokens are
+ * refused whatever byte differs; stalled requests are closed after the I/O
+ * timeout; the connection cap holds and frees; Redis AUTH as an ACL user
+ * works for every binary and never shows the password.
+ *
+ * One Redis for the whole program, on TCP, with the default user switched
+ * off: only the ACL user rvapp may connect, so every binary that works at
+ * all has authenticated. SLOWLOG records every command (threshold 0), which
+ * lets the scan see every argument our code ever sent to Redis.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/keys.h"
+#include "common/util.h"
+#include "fake_github.h"
+#include "rvtest.h"
+
+/* Every secret has a distinct 8-byte head, so the scan also catches one
+ * that was cut short. None needs shell quoting. */
+#define REDIS_USER "rvapp"
+#define REDIS_PASS "rpwZ8kQ4vN2xL7mH"
+#define GH_TOKEN "ghp_tokY3mR8sW1qT6pB9cK5"
+#define HOOK_SECRET "whkJ5nC2vX8zQ4gF7"
+#define API_TOKEN "apiH7dL3fK9wE2sA4"
+#define URL_PASS "urlP4sS9wQ2rD6yU1"
+
+static const char *const secrets[] = {REDIS_PASS, GH_TOKEN, HOOK_SECRET,
+                                      API_TOKEN, URL_PASS};
+#define NSECRETS (sizeof(secrets) / sizeof(secrets[0]))
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static struct rvt_fake_github fake;
+static char *tmp;
+static char redis_url[256]; /* redis://rvapp:<pass>@127.0.0.1:<port>/0 */
+static char data_dir[512];
+static char remote[512];    /* a git repo with main and feature/x */
+
+/* ---- small helpers ---- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
+    size_t got = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* A growing text buffer: everything a test collected for the scan. */
+struct text {
+    char *s;
+    size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *ns = realloc(t->s, cap);
+        if (!ns)
+            return;
+        t->s = ns;
+        t->cap = cap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+static void text_adds(struct text *t, const char *s)
+{
+    text_add(t, s, strlen(s));
+}
+
+/* Counts the secrets (whole, or their first 8 bytes) in the n bytes of s,
+ * naming each find and where. Binary-safe. */
+static int secrets_in(const char *s, size_t n, const char *where)
+{
+    int found = 0;
+    for (size_t i = 0; i < NSECRETS; i++) {
+        for (size_t at = 0; at + 8 <= n; at++) {
+            if (memcmp(s + at, secrets[i], 8) == 0) {
+                fprintf(stderr, "  secret %.4s... found in %s: \"%.60s\"\n",
+                        secrets[i], where, s + (at > 20 ? at - 20 : 0));
+                found++;
+                break;
+            }
+        }
+    }
+    return found;
+}
+
+static bool contains(const char *s, const char *needle)
+{
+    return s && needle && strstr(s, needle) != NULL;
+}
+
+/* As contains, for a text that may hold NUL bytes (DUMP output). */
+static bool text_has(const struct text *t, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t at = 0; t->s && at + n <= t->len; at++)
+        if (memcmp(t->s + at, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* ---- processes ---- */
+
+struct proc {
+    pid_t pid;
+    int port;
+    char base[64];
+    char log[512];
+};
+
+/* Sets each "NAME=value" of env in this (child) process. */
+static void apply_env(const char *const *env)
+{
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        char name[128];
+        if (!eq || (size_t)(eq - env[i]) >= sizeof(name))
+            continue;
+        memcpy(name, env[i], (size_t)(eq - env[i]));
+        name[eq - env[i]] = '\0';
+        setenv(name, eq + 1, 1);
+    }
+}
+
+/* Starts repoview-api with the shared settings plus env; waits for
+ * /healthz (not /readyz: a test starts one with a wrong password). */
+static int api_start(struct proc *p, const char *name, const char *url,
+                     const char *const *env)
+{
+    snprintf(p->log, sizeof(p->log), "%s/%s.log", tmp, name);
+    p->port = rvt_free_tcp_port();
+    snprintf(p->base, sizeof(p->base), "http://127.0.0.1:%d", p->port);
+    p->pid = fork();
+    if (p->pid == 0) {
+        char listen[64];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
+        setenv("REPOVIEW_REDIS_URL", url, 1);
+        setenv("REPOVIEW_LISTEN", listen, 1);
+        setenv("REPOVIEW_LOG", "debug", 1);
+        apply_env(env);
+        if (!freopen(p->log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
+        _exit(127);
+    }
+    int tries = rvt_scale_ms(10000) / 50;
+    for (int i = 0; i < tries; i++) {
+        if (rvt_sh(NULL, "curl -sf -m 2 -o /dev/null %s/healthz", p->base) ==
+            0)
+            return 0;
+        rvt_sleep_ms(50);
+    }
+    fprintf(stderr, "repoview-api did not start (see %s)\n", p->log);
+    return -1;
+}
+
+/* SIGTERM and wait: the logs are complete once it returns. */
+static void proc_stop(struct proc *p)
+{
+    rvt_stop_process(p->pid, 10000);
+    p->pid = 0;
+}
+
+/* All secrets, as a deployment that shares one environment file gives
+ * them to every binary. */
+static char env_redis[300], env_gql[200];
+static const char *all_env[] = {
+    env_redis,
+    env_gql,
+    "GITHUB_TOKEN=" GH_TOKEN,
+    "REPOVIEW_WEBHOOK_SECRET=" HOOK_SECRET,
+    "REPOVIEW_API_TOKEN=" API_TOKEN,
+    "REPOVIEW_LOG=debug",
+    "REPOVIEW_GITHUB_TIMEOUT=5",
+    "REPOVIEW_IO_TIMEOUT=2",
+    NULL,
+};
+
+/* Runs the CLI with every secret in its environment; stdout and stderr
+ * both go to *out. Returns the exit status. */
+static int cli(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int cli(char **out, const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    return rvt_sh(out,
+                  "REPOVIEW_REDIS_URL='%s' GITHUB_TOKEN='%s' "
+                  "REPOVIEW_WEBHOOK_SECRET='%s' REPOVIEW_API_TOKEN='%s' "
+                  "REPOVIEW_LOG=debug '%s' %s 2>&1",
+                  redis_url, GH_TOKEN, HOOK_SECRET, API_TOKEN,
+                  rvt_bin("repoview"), args);
+}
+
+/* ---- HTTP ---- */
+
+static int status;
+static char *body, *headers;
+static struct text responses; /* every header and body, for the scan */
+
+/* Runs curl ARGS (the URL included); keeps status, body and headers and
+ * adds them to `responses`. */
+static int http(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int http(const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    free(body);
+    free(headers);
+    char *out = NULL;
+    rvt_sh(&out,
+           "rm -f '%s/h.txt' '%s/b.txt'; curl -s -m %d -D '%s/h.txt' "
+           "-o '%s/b.txt' -w '%%{http_code}' %s",
+           tmp, tmp, rvt_scale_ms(10000) / 1000, tmp, tmp, args);
+    status = out ? (int)strtol(out, NULL, 10) : 0;
+    free(out);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/b.txt", tmp);
+    body = slurp(path);
+    snprintf(path, sizeof(path), "%s/h.txt", tmp);
+    headers = slurp(path);
+    text_adds(&responses, headers);
+    text_adds(&responses, body);
+    return status;
+}
+
+/* A header of the last answer (static buffer), "" when absent. */
+static const char *header_value(const char *name)
+{
+    static char value[256];
+    value[0] = '\0';
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = (size_t)(eol - v);
+            if (len >= sizeof(value))
+                len = sizeof(value) - 1;
+            memcpy(value, v, len);
+            value[len] = '\0';
+            break;
+        }
+        p = eol + 2;
+    }
+    return value;
+}
+
+static const char *error_code(void)
+{
+    static char code[64];
+    json_t *doc = json_loads(body, 0, NULL);
+    const char *c = json_string_value(
+        json_object_get(json_object_get(doc, "error"), "code"));
+    rv_strlcpy(code, c ? c : "(none)", sizeof(code));
+    json_decref(doc);
+    return code;
+}
+
+/* The HMAC-SHA256 signature header value of the file at path. */
+static void sign_file(const char *path, const char *secret, char *sig,
+                      size_t size)
+{
+    char *out = NULL;
+    rvt_sh(&out, "openssl dgst -sha256 -hmac '%s' '%s' | sed 's/.*= //'",
+           secret, path);
+    snprintf(sig, size, "sha256=%.64s", out ? out : "");
+    free(out);
+}
+
+/* Posts json as a GitHub delivery with the given signature header. */
+static int post_hook(const struct proc *api, const char *event,
+                     const char *delivery, const char *path, const char *sig)
+{
+    return http("-X POST -H 'X-GitHub-Event: %s' -H 'X-GitHub-Delivery: %s' "
+                "-H 'X-Hub-Signature-256: %s' --data-binary @'%s' "
+                "%s/v1/webhooks/github",
+                event, delivery, sig, path, api->base);
+}
+
+/* ---- raw sockets ---- */
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool raw_send(int fd, const char *s)
+{
+    size_t len = strlen(s), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    return true;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads (and keeps, up to size) until the server closes; returns the ms
+ * that took, or -1 when it stayed open for limit_ms. */
+static int wait_closed(int fd, int limit_ms, char *got, size_t size)
+{
+    int64_t start = mono_ms();
+    size_t used = 0;
+    if (got && size)
+        got[0] = '\0';
+    for (;;) {
+        int64_t left = limit_ms - (mono_ms() - start);
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            return -1;
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            return (int)(mono_ms() - start);
+        if (got && used + 1 < size) {
+            size_t take = (size_t)n < size - 1 - used ? (size_t)n
+                                                      : size - 1 - used;
+            memcpy(got + used, buf, take);
+            used += take;
+            got[used] = '\0';
+        }
+    }
+}
+
+/* Reads until needle arrived on fd (true) or limit_ms passed. */
+static bool read_until(int fd, const char *needle, int limit_ms,
+                       struct text *seen)
+{
+    int64_t start = mono_ms();
+    struct text local = {0};
+    struct text *t = seen ? seen : &local;
+    size_t from = t->len;
+    bool ok = false;
+    for (;;) {
+        if (t->s && strstr(t->s + from, needle)) {
+            ok = true;
+            break;
+        }
+        int64_t left = limit_ms - (mono_ms() - start);
+        if (left <= 0)
+            break;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            break;
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+        text_add(t, buf, (size_t)n);
+    }
+    free(local.s);
+    return ok;
+}
+
+/* Opens an SSE stream on /v1/events; returns the fd once `retry:` came,
+ * or -1. */
+static int sse_open(const struct proc *api, const char *query)
+{
+    int fd = raw_connect(api->port);
+    if (fd < 0)
+        return -1;
+    char req[4096];
+    snprintf(req, sizeof(req),
+             "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n"
+             "Accept: text/event-stream\r\n\r\n",
+             query ? query : "");
+    if (!raw_send(fd, req) ||
+        !read_until(fd, "retry:", rvt_scale_ms(5000), NULL)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- Redis ---- */
+
+static redisReply *redis_cmd(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static redisReply *redis_cmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = NULL;
+    if (conn.ctx)
+        r = redisvCommand(conn.ctx, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Appends every string in reply (nested arrays included) to t, with
+ * integers in decimal. */
+static void reply_text(const redisReply *r, struct text *t)
+{
+    if (!r)
+        return;
+    char num[32];
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        text_add(t, r->str, r->len);
+        text_adds(t, "\n");
+        break;
+    case REDIS_REPLY_INTEGER:
+        snprintf(num, sizeof(num), "%lld\n", r->integer);
+        text_adds(t, num);
+        break;
+    case REDIS_REPLY_ARRAY:
+        for (size_t i = 0; i < r->elements; i++)
+            reply_text(r->element[i], t);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Every key and value in Redis, read by type, plus DUMP of each key, the
+ * client list and the whole slow log (every command sent). Returns the
+ * number of keys. */
+static size_t redis_everything(struct text *t)
+{
+    size_t keys = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redis_cmd("SCAN %s COUNT 500", cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            break;
+        }
+        rv_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            keys++;
+            text_adds(t, k);
+            text_adds(t, "\n");
+            redisReply *ty = redis_cmd("TYPE %s", k);
+            const char *type = ty && ty->type == REDIS_REPLY_STATUS
+                                   ? ty->str
+                                   : "";
+            redisReply *v = NULL;
+            if (!strcmp(type, "string"))
+                v = redis_cmd("GET %s", k);
+            else if (!strcmp(type, "hash"))
+                v = redis_cmd("HGETALL %s", k);
+            else if (!strcmp(type, "list"))
+                v = redis_cmd("LRANGE %s 0 -1", k);
+            else if (!strcmp(type, "set"))
+                v = redis_cmd("SMEMBERS %s", k);
+            else if (!strcmp(type, "zset"))
+                v = redis_cmd("ZRANGE %s 0 -1 WITHSCORES", k);
+            reply_text(v, t);
+            if (v)
+                freeReplyObject(v);
+            /* DUMP compresses long strings, so it proves little alone;
+             * it covers types the reads above do not know. */
+            v = redis_cmd("DUMP %s", k);
+            reply_text(v, t);
+            if (v)
+                freeReplyObject(v);
+            if (ty)
+                freeReplyObject(ty);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisReply *extra[] = {redis_cmd("CLIENT LIST"),
+                           redis_cmd("SLOWLOG GET -1"), redis_cmd("ACL LOG"),
+                           redis_cmd("PUBSUB CHANNELS")};
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+        reply_text(extra[i], t);
+        if (extra[i])
+            freeReplyObject(extra[i]);
+    }
+    return keys;
+}
+
+static long long redis_int(const char *fmt, const char *arg)
+{
+    redisReply *r = redis_cmd(fmt, arg);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/* ---- the realistic flow ----
+ *
+ * A repo with a GitHub name is added with the CLI, synced by a worker
+ * (branches from a local remote, PRs from the fake GitHub, which requires
+ * the token), read and refreshed through the API (with and without the
+ * bearer token), poked by a signed and a forged webhook, watched over SSE
+ * and with `repoview watch`, and listed and inspected with the CLI. Then
+ * everything written anywhere is scanned. */
+
+static struct proc flow_api;
+static pid_t flow_worker;
+static struct text flow_cli;   /* every CLI output */
+static char flow_events[600];  /* the redis-cli subscriber's output */
+static char flow_watch[600];   /* repoview watch's output */
+static bool flow_ran;
+
+static bool wait_idle(const char *id, int ms)
+{
+    return rvt_wait_field(&conn, id, "branch_sync_status", "idle", ms) &&
+           rvt_wait_field(&conn, id, "pr_sync_status", "idle", ms);
+}
+
+static void run_flow(void)
+{
+    char *out = NULL;
+    /* Listeners first, so they see every event of the flow. */
+    snprintf(flow_events, sizeof(flow_events), "%s/events.txt", tmp);
+    snprintf(flow_watch, sizeof(flow_watch), "%s/watch.txt", tmp);
+    rvt_sh(NULL,
+           "(redis-cli -h 127.0.0.1 -p %d --user %s --pass %s "
+           "--no-auth-warning SUBSCRIBE rv:events >'%s' 2>&1 & "
+           "echo $! >'%s/events.pid') ",
+           redis.port, REDIS_USER, REDIS_PASS, flow_events, tmp);
+    rvt_sh(NULL,
+           "(REPOVIEW_REDIS_URL='%s' GITHUB_TOKEN='%s' REPOVIEW_LOG=debug "
+           "'%s' watch >'%s' 2>&1 & echo $! >'%s/watch.pid')",
+           redis_url, GH_TOKEN, rvt_bin("repoview"), flow_watch, tmp);
+
+    CHECK_INT(api_start(&flow_api, "api", redis_url, all_env), 0);
+    char wlog[600];
+    snprintf(wlog, sizeof(wlog), "%s/worker.log", tmp);
+    flow_worker = rvt_spawn_worker(redis_url, data_dir, wlog, all_env);
+    CHECK(flow_worker > 0);
+
+    CHECK_INT(cli(&out, "add widgets --url 'file://%s' --github acme/widgets",
+                  remote),
+              0);
+    text_adds(&flow_cli, out ? out : "");
+    free(out);
+    int sse = sse_open(&flow_api, "?repo=widgets");
+    CHECK(sse >= 0);
+    CHECK(wait_idle("widgets", 60000));
+
+    /* Reads. */
+    CHECK_INT(http("%s/v1/repos", flow_api.base), 200);
+    CHECK(contains(body, "widgets"));
+    CHECK_INT(http("%s/v1/repos/widgets", flow_api.base), 200);
+    CHECK_INT(http("%s/v1/repos/widgets/overview", flow_api.base), 200);
+    CHECK(contains(body, "feature/x"));
+    CHECK(contains(body, "\"pullRequests\""));
+    char etag[64];
+    rv_strlcpy(etag, header_value("ETag"), sizeof(etag));
+    CHECK(etag[0] != '\0');
+    CHECK_INT(http("-H 'If-None-Match: %s' %s/v1/repos/widgets/overview",
+                   etag, flow_api.base),
+              304);
+    CHECK_INT(http("%s/", flow_api.base), 200);
+    CHECK_INT(http("%s/healthz", flow_api.base), 200);
+    CHECK_INT(http("%s/readyz", flow_api.base), 200);
+    CHECK_INT(http("%s/metrics", flow_api.base), 200);
+    CHECK_INT(http("-X OPTIONS -H 'Origin: http://evil.example' "
+                   "%s/v1/repos",
+                   flow_api.base),
+              204);
+    CHECK_INT(http("%s/v1/repos/nope/overview", flow_api.base), 404);
+
+    /* Writes: refused without the token or with a wrong one, then done. */
+    CHECK_INT(http("-X POST %s/v1/repos/widgets/refresh", flow_api.base),
+              401);
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %.8s' "
+                   "%s/v1/repos/widgets/refresh",
+                   API_TOKEN, flow_api.base),
+              401);
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' "
+                   "%s/v1/repos/widgets/refresh?kind=all",
+                   API_TOKEN, flow_api.base),
+              202);
+    CHECK(wait_idle("widgets", 60000));
+    /* A registration with a credential in its URL: refused, not echoed. */
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' -d "
+                   "'{\"id\":\"leaky\",\"url\":\"https://ada:%s@github.com/"
+                   "a/b.git\"}' %s/v1/repos",
+                   API_TOKEN, URL_PASS, flow_api.base),
+              400);
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' -d "
+                   "'{\"id\":\"leaky\",\"url\":\"https://%s@github.com/"
+                   "a/b.git\"}' %s/v1/repos",
+                   API_TOKEN, URL_PASS, flow_api.base),
+              400);
+    CHECK_INT(redis_int("EXISTS %s", "rv:{leaky}:meta"), 0);
+
+    /* Webhooks: forged, then signed. */
+    char path[600], sig[128];
+    snprintf(path, sizeof(path), "%s/push.json", tmp);
+    FILE *f = fopen(path, "wb");
+    fputs("{\"ref\":\"refs/heads/main\",\"repository\":"
+          "{\"full_name\":\"acme/widgets\"}}",
+          f);
+    fclose(f);
+    sign_file(path, "not-the-secret", sig, sizeof(sig));
+    CHECK_INT(post_hook(&flow_api, "push", "flow-1", path, sig), 401);
+    sign_file(path, HOOK_SECRET, sig, sizeof(sig));
+    CHECK_INT(post_hook(&flow_api, "push", "flow-2", path, sig), 202);
+    CHECK(wait_idle("widgets", 60000));
+
+    /* The CLI's read commands. */
+    const char *cmds[] = {"list", "status widgets", "queue",
+                          "refresh widgets --kind prs"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        CHECK_INT(cli(&out, "%s", cmds[i]), 0);
+        text_adds(&flow_cli, out ? out : "");
+        free(out);
+    }
+    CHECK(contains(flow_cli.s, "widgets"));
+    CHECK(wait_idle("widgets", 60000));
+
+    /* What the stream carried. */
+    struct text stream = {0};
+    CHECK(read_until(sse, "event: status", rvt_scale_ms(2000), &stream));
+    rvt_sleep_ms(300);
+    read_until(sse, "never-arrives", 300, &stream);
+    text_add(&responses, stream.s ? stream.s : "", stream.len);
+    free(stream.s);
+    close(sse);
+
+    proc_stop(&flow_api);
+    rvt_stop_process(flow_worker, 30000);
+    flow_worker = 0;
+    rvt_sh(NULL, "kill $(cat '%s/events.pid') $(cat '%s/watch.pid') "
+                 "2>/dev/null; sleep 0.3",
+           tmp, tmp);
+    flow_ran = true;
+}
+
+static void test_no_secret_in_any_log_line_or_cli_output(void)
+{
+    run_flow();
+    const char *logs[] = {"api.log", "worker.log", "watch.txt", "events.txt"};
+    size_t total_lines = 0;
+    for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", tmp, logs[i]);
+        char *text = slurp(path);
+        for (const char *p = text; *p; p++)
+            total_lines += *p == '\n';
+        /* Each log saw the flow (the scan would be vacuous otherwise). */
+        CHECK(contains(text, "widgets"));
+        CHECK_INT(secrets_in(text, strlen(text), logs[i]), 0);
+        free(text);
+    }
+    CHECK(total_lines > 20);
+    CHECK_INT(secrets_in(flow_cli.s ? flow_cli.s : "", flow_cli.len, "cli"),
+              0);
+    /* The scan finds what it looks for. */
+    char planted[64];
+    snprintf(planted, sizeof(planted), "x%.8sx", GH_TOKEN);
+    fprintf(stderr, "  (a planted secret must be found:)\n");
+    CHECK_INT(secrets_in(planted, strlen(planted), "a planted string"), 1);
+}
+
+static void test_no_secret_in_any_redis_key_value_or_command(void)
+{
+    struct text t = {0};
+    size_t keys = redis_everything(&t);
+    /* meta, branches, prs, overview, repos, schedule, leases, deliveries */
+    CHECK(keys >= 6);
+    CHECK(text_has(&t, "feature/x"));   /* a projection was read */
+    CHECK(text_has(&t, "EVALSHA"));     /* the slow log has our commands */
+    CHECK(text_has(&t, "BLMOVE"));
+    CHECK(text_has(&t, "user=" REDIS_USER));
+    CHECK_INT(secrets_in(t.s ? t.s : "", t.len, "Redis"), 0);
+    free(t.s);
+}
+
+static void test_no_secret_in_any_http_response_or_sse_event(void)
+{
+    CHECK(flow_ran);
+    CHECK(responses.len > 2000);
+    CHECK(text_has(&responses, "event: status"));
+    CHECK(text_has(&responses, "\"unauthorized\""));
+    CHECK_INT(secrets_in(responses.s ? responses.s : "", responses.len,
+                         "HTTP responses"),
+              0);
+}
+
+/* Every process of the flow authenticated as rvapp (the default user is
+ * off, so nothing else could have worked); a wrong password is refused
+ * with an error that does not show it, by all three binaries. */
+static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
+{
+    CHECK(flow_ran);
+    CHECK(contains(flow_cli.s, "widgets"));
+    char buf[64];
+    CHECK_STR(rvt_meta_field(&conn, "widgets", "branch_sync_status", buf,
+                             sizeof(buf)),
+              "idle");
+    CHECK(rvt_meta_field(&conn, "widgets", "pr_sync_at", buf,
+                         sizeof(buf))[0] != '\0');
+
+    const char *wrong = "WRONGpw-7Yt3Kd9Q";
+    char bad_url[256];
+    snprintf(bad_url, sizeof(bad_url), "redis://%s:%s@127.0.0.1:%d/0",
+             REDIS_USER, wrong, redis.port);
+    char *out = NULL;
+    int rc = rvt_sh(&out, "'%s' --redis-url '%s' list 2>&1",
+                    rvt_bin("repoview"), bad_url);
+    CHECK_INT(rc, 1);
+    CHECK(contains(out, "127.0.0.1"));
+    CHECK(contains(out, "WRONGPASS") || contains(out, "AUTH"));
+    CHECK(!contains(out, wrong));
+    free(out);
+
+    struct proc bad;
+    const char *env[] = {NULL};
+    CHECK_INT(api_start(&bad, "api-wrongpass", bad_url, env), 0);
+    CHECK_INT(http("%s/readyz", bad.base), 503);
+    CHECK(!contains(body, wrong) && !contains(headers, wrong));
+    proc_stop(&bad);
+    char *log = slurp(bad.log);
+    CHECK(contains(log, "WRONGPASS"));
+    CHECK(!contains(log, wrong));
+    free(log);
+
+    char wlog[600];
+    snprintf(wlog, sizeof(wlog), "%s/worker-wrongpass.log", tmp);
+    pid_t w = rvt_spawn_worker(bad_url, data_dir, wlog, NULL);
+    for (int i = 0; i < rvt_scale_ms(5000) / 100; i++) {
+        log = slurp(wlog);
+        bool said = contains(log, "WRONGPASS");
+        free(log);
+        if (said)
+            break;
+        rvt_sleep_ms(100);
+    }
+    rvt_stop_process(w, 10000);
+    log = slurp(wlog);
+    CHECK(contains(log, "WRONGPASS"));
+    CHECK(!contains(log, wrong));
+    free(log);
+}
+
+/* The worker offers GITHUB_TOKEN only to https://github.com: a remote
+ * elsewhere that asks for a password gets no credential at all. */
+static void test_token_is_never_offered_to_a_remote_that_is_not_github(void)
+{
+    char hdrs[600], portfile[600];
+    snprintf(hdrs, sizeof(hdrs), "%s/probe-headers.txt", tmp);
+    snprintf(portfile, sizeof(portfile), "%s/probe.port", tmp);
+    /* A remote that answers every request with a Basic challenge and
+     * records the headers it was sent (it exits after two minutes should
+     * the test die). */
+    char script[600];
+    snprintf(script, sizeof(script), "%s/probe.js", tmp);
+    FILE *f = fopen(script, "w");
+    fputs("const fs = require('fs');\n"
+          "const [hdrs, portfile] = process.argv.slice(2);\n"
+          "const s = require('http').createServer((q, r) => {\n"
+          "  fs.appendFileSync(hdrs, JSON.stringify(q.headers) + '\\n');\n"
+          "  r.writeHead(401, {'WWW-Authenticate': 'Basic realm=x'});\n"
+          "  r.end();\n"
+          "});\n"
+          "s.listen(0, '127.0.0.1', () =>\n"
+          "  fs.writeFileSync(portfile, String(s.address().port)));\n"
+          "setTimeout(() => process.exit(0), 120000);\n",
+          f);
+    fclose(f);
+    rvt_sh(NULL,
+           "(node '%s' '%s' '%s' </dev/null >/dev/null 2>&1 & "
+           "echo $! >'%s/probe.pid')",
+           script, hdrs, portfile, tmp);
+    char *port = NULL;
+    for (int i = 0; i < 100 && (!port || !*port); i++) {
+        free(port);
+        rvt_sleep_ms(50);
+        port = slurp(portfile);
+    }
+    CHECK(port && *port);
+    char wlog[600];
+    snprintf(wlog, sizeof(wlog), "%s/worker-probe.log", tmp);
+    pid_t w = rvt_spawn_worker(redis_url, data_dir, wlog, all_env);
+    char *out = NULL;
+    CHECK_INT(cli(&out, "add probe --url http://127.0.0.1:%s/r.git",
+                  port ? port : "1"),
+              0);
+    free(out);
+    CHECK(rvt_wait_field(&conn, "probe", "branch_sync_status", "error",
+                         60000));
+    rvt_stop_process(w, 10000);
+    rvt_sh(NULL, "kill $(cat '%s/probe.pid') 2>/dev/null", tmp);
+    char *seen = slurp(hdrs);
+    CHECK(contains(seen, "git/")); /* libgit2 did ask */
+    CHECK(!contains(seen, "authorization"));
+    /* base64 of "x-access-token:ghp_tokY..." starts with this. */
+    CHECK(!contains(seen, "eC1hY2Nlc3MtdG9rZW46"));
+    CHECK_INT(secrets_in(seen, strlen(seen), "the remote's request"), 0);
+    free(seen);
+    char err[512];
+    rvt_meta_field(&conn, "probe", "branch_sync_error", err, sizeof(err));
+    CHECK(contains(err, "127.0.0.1"));
+    free(port);
+    CHECK_INT(cli(&out, "remove probe"), 0);
+    free(out);
+}
+
+/* A credential URL that reached Redis some other way than registration
+ * (an older version, a hand-written HSET, a restored dump) is shown by the
+ * API and the CLI, and used by the worker, without its credential. */
+static void test_a_credential_url_already_in_redis_is_never_shown(void)
+{
+    char *out = NULL;
+    CHECK_INT(cli(&out, "add planted --url 'file://%s'", remote), 0);
+    free(out);
+    char url[700];
+    snprintf(url, sizeof(url), "https://ada:%s@127.0.0.1:1/x.git", URL_PASS);
+    redisReply *r = redis_cmd("HSET %s url %s", "rv:{planted}:meta", url);
+    if (r)
+        freeReplyObject(r);
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-planted", redis_url, all_env), 0);
+    CHECK_INT(http("%s/v1/repos/planted", api.base), 200);
+    CHECK(contains(body, "https://127.0.0.1:1/x.git"));
+    CHECK(!contains(body, URL_PASS));
+    CHECK_INT(http("%s/v1/repos", api.base), 200);
+    CHECK(!contains(body, URL_PASS));
+    CHECK_INT(cli(&out, "status planted"), 0);
+    CHECK(contains(out, "https://127.0.0.1:1/x.git"));
+    CHECK(!contains(out, URL_PASS));
+    free(out);
+    CHECK_INT(cli(&out, "list"), 0);
+    CHECK(!contains(out, URL_PASS));
+    free(out);
+
+    char wlog[600];
+    snprintf(wlog, sizeof(wlog), "%s/worker-planted.log", tmp);
+    pid_t w = rvt_spawn_worker(redis_url, data_dir, wlog, all_env);
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' "
+                   "%s/v1/repos/planted/refresh?kind=branches",
+                   API_TOKEN, api.base),
+              202);
+    CHECK(rvt_wait_field(&conn, "planted", "branch_sync_status", "error",
+                         60000));
+    CHECK_INT(http("%s/v1/repos/planted/overview", api.base), 200);
+    CHECK(contains(body, "127.0.0.1:1"));
+    CHECK(!contains(body, URL_PASS));
+    rvt_stop_process(w, 10000);
+    proc_stop(&api);
+    char *log = slurp(wlog);
+    CHECK(contains(log, "planted"));
+    CHECK(!contains(log, URL_PASS));
+    free(log);
+    char err[512];
+    rvt_meta_field(&conn, "planted", "branch_sync_error", err, sizeof(err));
+    CHECK(err[0] != '\0');
+    CHECK(!contains(err, URL_PASS));
+    CHECK_INT(cli(&out, "remove planted"), 0);
+    free(out);
+}
+
+/* Ids that name a path are refused by the API; the ids that are allowed,
+ * even 100 bytes long or differing only in case, each get their own
+ * mirror inside the data directory. */
+static void test_repo_ids_cannot_escape_the_data_dir(void)
+{
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-ids", redis_url, all_env), 0);
+    char long_id[RV_REPO_ID_MAX + 2];
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[RV_REPO_ID_MAX + 1] = '\0'; /* 101 bytes */
+    const char *bad[] = {"..", ".", "a/../b", "../x", "a/b", "..%2fx",
+                         "%2e%2e", ".git", "-rf", "a\\\\b", "", long_id};
+    long long before = redis_int("SCARD %s", RV_KEY_REPOS);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        http("-X POST -H 'Authorization: Bearer %s' -d "
+             "'{\"id\":\"%s\",\"url\":\"file://%s\"}' %s/v1/repos",
+             API_TOKEN, bad[i], remote, api.base);
+        if (status != 400)
+            fprintf(stderr, "  POST id \"%s\" -> %d\n", bad[i], status);
+        CHECK_INT(status, 400);
+    }
+    CHECK_INT(redis_int("SCARD %s", RV_KEY_REPOS), before);
+    /* In a path, encoded or not: never a repo, never a file. */
+    const char *paths[] = {"%2e%2e", "..%2f..%2fetc", "%2e", "a%2f..%2fb",
+                           long_id};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        http("--path-as-is %s/v1/repos/%s/overview", api.base, paths[i]);
+        if (status != 400 && status != 404)
+            fprintf(stderr, "  GET %s -> %d\n", paths[i], status);
+        CHECK(status == 400 || status == 404);
+    }
+    proc_stop(&api);
+
+    /* Allowed ids, synced for real. */
+    char remote2[600];
+    snprintf(remote2, sizeof(remote2), "%s/remote2", tmp);
+    CHECK_INT(rvt_sh(NULL,
+                     "set -e; git init -q -b main '%s'; cd '%s'; "
+                     "git -c user.name=T -c user.email=t@x commit -q "
+                     "--allow-empty -m one; git branch only-in-two",
+                     remote2, remote2),
+              0);
+    char id100[RV_REPO_ID_MAX + 1];
+    memset(id100, 'b', sizeof(id100) - 1);
+    id100[RV_REPO_ID_MAX] = '\0';
+    id100[0] = 'Z';
+    char *out = NULL;
+    CHECK_INT(cli(&out, "add Case --url 'file://%s'", remote), 0);
+    free(out);
+    CHECK_INT(cli(&out, "add case --url 'file://%s'", remote2), 0);
+    free(out);
+    CHECK_INT(cli(&out, "add %s --url 'file://%s'", id100, remote), 0);
+    free(out);
+    CHECK_INT(cli(&out, "add ..a --url 'file://%s'", remote), 2);
+    free(out);
+    char wlog[600], ddir[600];
+    snprintf(wlog, sizeof(wlog), "%s/worker-ids.log", tmp);
+    snprintf(ddir, sizeof(ddir), "%s/ids-data", tmp);
+    pid_t w = rvt_spawn_worker(redis_url, ddir, wlog, all_env);
+    CHECK(rvt_wait_field(&conn, "Case", "branch_sync_status", "idle", 60000));
+    CHECK(rvt_wait_field(&conn, "case", "branch_sync_status", "idle", 60000));
+    CHECK(rvt_wait_field(&conn, id100, "branch_sync_status", "idle", 60000));
+    rvt_stop_process(w, 10000);
+    /* Case and case are different repos with different data. */
+    json_t *a = rvt_overview(&conn, "Case"), *b = rvt_overview(&conn, "case");
+    char *ta = a ? json_dumps(a, 0) : NULL, *tb = b ? json_dumps(b, 0) : NULL;
+    CHECK(contains(ta, "feature/x") && !contains(ta, "only-in-two"));
+    CHECK(contains(tb, "only-in-two") && !contains(tb, "feature/x"));
+    free(ta);
+    free(tb);
+    json_decref(a);
+    json_decref(b);
+    /* Three mirrors, all directly under <data>/mirrors, none elsewhere. */
+    char real_data[PATH_MAX];
+    CHECK(realpath(ddir, real_data) != NULL);
+    CHECK_INT(rvt_sh(&out, "cd '%s' && find . -name '*.git' -prune | awk -F/ "
+                           "'$2 != \"mirrors\" || NF != 3 {bad++} "
+                           "END {print NR, bad+0}'",
+                     ddir),
+              0);
+    CHECK_STR(out, "3 0\n");
+    free(out);
+    CHECK_INT(rvt_sh(&out, "ls -A '%s'", tmp), 0);
+    CHECK(!contains(out, "escape") && !contains(out, ".git\n"));
+    free(out);
+    const char *ids[] = {"Case", "case", id100};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_INT(cli(&out, "remove %s", ids[i]), 0);
+        free(out);
+    }
+}
+
+/* The webhook signature and the bearer token: a value that differs only in
+ * its first byte, only in its last, or in length is refused, and a refused
+ * delivery queues nothing. (The comparison itself is CRYPTO_memcmp and
+ * rv_consttime_eq, which read every byte; no timing is measured here.) */
+static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
+{
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-sig", redis_url, all_env), 0);
+    char *out = NULL;
+    CHECK_INT(cli(&out, "add hooked --url 'file://%s' --github acme/hooked",
+                  remote),
+              0);
+    free(out);
+    /* No worker runs: the first sync stays queued, so a push coalesces
+     * and the queue length tells whether a delivery got through. */
+    char path[600], good[128], sig[160];
+    snprintf(path, sizeof(path), "%s/hooked.json", tmp);
+    FILE *f = fopen(path, "wb");
+    fputs("{\"ref\":\"refs/heads/main\",\"repository\":"
+          "{\"full_name\":\"acme/hooked\"}}",
+          f);
+    fclose(f);
+    sign_file(path, HOOK_SECRET, good, sizeof(good));
+    CHECK_INT(strlen(good), 7 + 64);
+    long long queued = redis_int("LLEN %s", RV_KEY_QUEUE);
+    struct {
+        const char *what;
+        int at;          /* hex digit to change, -1 none */
+        int cut, extra;  /* digits removed from the end, "0"s appended */
+    } cases[] = {{"first digit", 7, 0, 0},     {"last digit", 7 + 63, 0, 0},
+                 {"one digit short", -1, 1, 0}, {"one byte short", -1, 2, 0},
+                 {"one byte long", -1, 0, 2},   {"empty", -1, 64, 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rv_strlcpy(sig, good, sizeof(sig));
+        if (cases[i].at >= 0)
+            sig[cases[i].at] = sig[cases[i].at] == '0' ? '1' : '0';
+        sig[strlen(sig) - (size_t)cases[i].cut] = '\0';
+        for (int k = 0; k < cases[i].extra; k++)
+            strncat(sig, "0", sizeof(sig) - strlen(sig) - 1);
+        char delivery[32];
+        snprintf(delivery, sizeof(delivery), "bad-%zu", i);
+        post_hook(&api, "push", delivery, path, sig);
+        if (status != 401)
+            fprintf(stderr, "  signature with %s -> %d\n", cases[i].what,
+                    status);
+        CHECK_INT(status, 401);
+        CHECK_STR(error_code(), "unauthorized");
+    }
+    CHECK_INT(redis_int("LLEN %s", RV_KEY_QUEUE), queued);
+    CHECK_INT(redis_int("EXISTS %s", "rv:delivery:bad-0"), 0);
+    /* The untouched signature passes (so the cases above were close). */
+    CHECK_INT(post_hook(&api, "push", "good-1", path, good), 202);
+    CHECK(contains(body, "hooked"));
+
+    /* The bearer token, the same way. */
+    char tok[64];
+    const char *variants[] = {"first", "last", "short", "long", "prefix"};
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        rv_strlcpy(tok, API_TOKEN, sizeof(tok));
+        size_t n = strlen(tok);
+        if (i == 0)
+            tok[0] = tok[0] == 'x' ? 'y' : 'x';
+        else if (i == 1)
+            tok[n - 1] = tok[n - 1] == 'x' ? 'y' : 'x';
+        else if (i == 2)
+            tok[n - 1] = '\0';
+        else if (i == 3)
+            strncat(tok, "x", sizeof(tok) - n - 1);
+        else
+            tok[1] = '\0';
+        CHECK_INT(http("-X DELETE -H 'Authorization: Bearer %s' "
+                       "%s/v1/repos/hooked",
+                       tok, api.base),
+                  401);
+    }
+    CHECK_INT(redis_int("EXISTS %s", "rv:{hooked}:meta"), 1);
+    CHECK_INT(http("-X DELETE -H 'Authorization: Bearer %s' "
+                   "%s/v1/repos/hooked",
+                   API_TOKEN, api.base),
+              204);
+    proc_stop(&api);
+}
+
+/* REPOVIEW_IO_TIMEOUT=2: a request line, headers or a body that stop
+ * half-way, and an idle keep-alive connection, are closed after about two
+ * seconds, while other clients are answered at once. */
+static void test_stalled_requests_are_closed_after_the_io_timeout(void)
+{
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-stall", redis_url, all_env), 0);
+    const char *partial[] = {
+        "GET /heal",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a",
+        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " API_TOKEN
+        "\r\nContent-Length: 100\r\n\r\n{\"id\":",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", /* then idle */
+    };
+    size_t n = sizeof(partial) / sizeof(partial[0]);
+    int fds[8];
+    for (size_t i = 0; i < n; i++) {
+        fds[i] = raw_connect(api.port);
+        CHECK(fds[i] >= 0 && raw_send(fds[i], partial[i]));
+    }
+    /* Stalled clients do not hold up the loop. */
+    int64_t t0 = mono_ms();
+    CHECK_INT(http("%s/healthz", api.base), 200);
+    CHECK(mono_ms() - t0 < rvt_scale_ms(1500));
+    for (size_t i = 0; i < n; i++) {
+        char got[512];
+        int ms = wait_closed(fds[i], rvt_scale_ms(8000), got, sizeof(got));
+        if (ms < 0)
+            fprintf(stderr, "  case %zu stayed open\n", i);
+        CHECK(ms >= 0);
+        close(fds[i]);
+        /* The last case was answered first, then closed when idle. */
+        if (i + 1 == n)
+            CHECK(strncmp(got, "HTTP/1.1 200", 12) == 0);
+        else
+            CHECK(strstr(got, " 200 ") == NULL);
+    }
+    int64_t total = mono_ms() - t0;
+    /* Closed by the timeout, not at once and not by the test's limit. */
+    CHECK(total >= 1500);
+    CHECK(total < rvt_scale_ms(8000));
+    CHECK_INT(http("%s/healthz", api.base), 200);
+    proc_stop(&api);
+}
+
+/* REPOVIEW_MAX_CLIENTS=3 with three SSE streams open: a fourth connection
+ * gets a clean 503, the streams go on receiving events, and when one
+ * closes its slot serves a new client. */
+static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
+{
+    char *out = NULL;
+    CHECK_INT(cli(&out, "add capped --url 'file://%s'", remote), 0);
+    free(out);
+    const char *env[] = {env_redis,
+                         "REPOVIEW_MAX_CLIENTS=3",
+                         "REPOVIEW_IO_TIMEOUT=2",
+                         "REPOVIEW_LOG=debug",
+                         NULL};
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-cap", redis_url, env), 0);
+    /* Wait until the start-up probe's connection has gone. */
+    rvt_sleep_ms(rvt_scale_ms(2500));
+    int s[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = sse_open(&api, "?repo=capped");
+        CHECK(s[i] >= 0);
+    }
+    CHECK_INT(http("%s/healthz", api.base), 503);
+    CHECK_STR(error_code(), "unavailable");
+    CHECK(contains(body, "REPOVIEW_MAX_CLIENTS"));
+    CHECK(strcasecmp(header_value("Connection"), "close") == 0);
+    /* The three streams still work: a change made through Redis (the API
+     * has no slot left) reaches each. */
+    CHECK_INT(cli(&out, "remove capped"), 0);
+    free(out);
+    for (int i = 0; i < 3; i++)
+        CHECK(read_until(s[i], "event: removed", rvt_scale_ms(5000), NULL));
+    /* A freed slot serves the next client. */
+    close(s[0]);
+    bool served = false;
+    for (int i = 0; i < rvt_scale_ms(5000) / 100 && !served; i++) {
+        served = http("%s/healthz", api.base) == 200;
+        if (!served)
+            rvt_sleep_ms(100);
+    }
+    CHECK(served);
+    /* curl closed; its slot frees too, and a new stream fits. */
+    rvt_sleep_ms(200);
+    int again = sse_open(&api, "?repo=capped");
+    CHECK(again >= 0);
+    close(again);
+    close(s[1]);
+    close(s[2]);
+    proc_stop(&api);
+}
+
+/* One stream names at most 100 repos: the 101st is refused with a 400, a
+ * hundred are served. */
+static void test_sse_repo_list_is_capped_at_100(void)
+{
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-sse-cap", redis_url, all_env), 0);
+    char q[4096] = "?";
+    for (int i = 0; i < 101; i++) {
+        size_t used = strlen(q);
+        snprintf(q + used, sizeof(q) - used, "%srepo=r%d", i ? "&" : "", i);
+    }
+    CHECK_INT(http("'%s/v1/events%s'", api.base, q), 400);
+    CHECK(contains(body, "too many repo"));
+    *strrchr(q, '&') = '\0';
+    int fd = sse_open(&api, q);
+    CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    proc_stop(&api);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rvtest-security");
+    if (!tmp)
+        return 1;
+    snprintf(data_dir, sizeof(data_dir), "%s/data", tmp);
+    snprintf(remote, sizeof(remote), "%s/remote", tmp);
+    /* Only rvapp may connect; every command is in the slow log. */
+    if (rvt_redis_start_tcp(&redis,
+                            "--user default off --user " REDIS_USER
+                            " on '>" REDIS_PASS "' '~*' '&*' '+@all' "
+                            "--slowlog-log-slower-than 0 "
+                            "--slowlog-max-len 1000000") != 0 ||
+        !redis.port) {
+        fprintf(stderr, "cannot start redis-server on TCP\n");
+        return 1;
+    }
+    snprintf(redis_url, sizeof(redis_url), "redis://%s:%s@127.0.0.1:%d/0",
+             REDIS_USER, REDIS_PASS, redis.port);
+    snprintf(env_redis, sizeof(env_redis), "REPOVIEW_REDIS_URL=%s",
+             redis_url);
+    struct rv_redis_addr addr;
+    char err[256];
+    if (rv_redis_parse_url(redis_url, &addr, err, sizeof(err)) != 0 ||
+        rv_rsync_open(&conn, &addr, 5000) != 0 ||
+        rvt_sh(NULL,
+               "set -e; git init -q -b main '%s'; cd '%s';"
+               "git -c user.name=T -c user.email=t@x commit -q "
+               "--allow-empty -m one; git branch feature/x",
+               remote, remote) != 0 ||
+        rvt_fake_github_start(&fake, GH_TOKEN) != 0) {
+        fprintf(stderr, "cannot set up (redis auth, git or fake GitHub)\n");
+        return 1;
+    }
+    snprintf(env_gql, sizeof(env_gql),
+             "REPOVIEW_GITHUB_GRAPHQL=http://127.0.0.1:%d/graphql",
+             fake.port);
+    rvt_sh(NULL,
+           "curl -sf -X POST -d '{\"repo\":\"acme/widgets\",\"scenario\":"
+           "\"ok\",\"prs\":[{\"number\":7,\"title\":\"X\",\"headRef\":"
+           "\"feature/x\"}]}' http://127.0.0.1:%d/_control >/dev/null",
+           fake.port);
+
+    RUN(test_no_secret_in_any_log_line_or_cli_output);
+    RUN(test_no_secret_in_any_redis_key_value_or_command);
+    RUN(test_no_secret_in_any_http_response_or_sse_event);
+    RUN(test_acl_user_works_for_api_worker_and_cli_and_hides_password);
+    RUN(test_token_is_never_offered_to_a_remote_that_is_not_github);
+    RUN(test_a_credential_url_already_in_redis_is_never_shown);
+    RUN(test_repo_ids_cannot_escape_the_data_dir);
+    RUN(test_signatures_and_tokens_differing_anywhere_are_refused);
+    RUN(test_stalled_requests_are_closed_after_the_io_timeout);
+    RUN(test_connection_cap_refuses_one_over_and_reuses_a_freed_slot);
+    RUN(test_sse_repo_list_is_capped_at_100);
+
+    rvt_fake_github_stop(&fake);
+    rv_rsync_close(&conn);
+    rvt_redis_stop(&redis);
+    free(body);
+    free(headers);
+    free(responses.s);
+    free(flow_cli.s);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else
+        fprintf(stderr, "kept %s for inspection\n", tmp);
+    free(tmp);
+    return rvt_done();
+}
