@@ -28,16 +28,21 @@ pids+=($!)
 for _ in $(seq 100); do redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export REPOVIEW_REDIS_URL="unix://$tmp/redis.sock" REPOVIEW_DATA_DIR="$tmp/data" REPOVIEW_LOG=warn
 
-# A repo with N branches, synced once by a worker.
+# A repo with N branches, synced once by a worker. `data` emits a
+# fast-import data block with its exact byte count, so a message or file
+# of any length stays in step with the stream.
+data() { printf 'data %d\n%s\n' "${#1}" "$1"; }
 make_repo() { # dir branches
   git init -q -b main "$1"
   ( cd "$1"
-    { echo 'commit refs/heads/main'; echo 'mark :1'; echo 'committer B <b@example.com> 1700000000 +0000'
-      echo 'data 4'; echo base; echo 'M 644 inline f'; echo 'data 5'; echo base
+    { echo 'commit refs/heads/main'; echo 'mark :1'
+      echo 'committer B <b@example.com> 1700000000 +0000'
+      data base; echo 'M 644 inline f'; data base
       for i in $(seq 1 "$2"); do
-        echo "commit refs/heads/feature/branch-$i"; echo "committer B <b@example.com> $((1700000000 + i)) +0000"
-        echo 'data 22'; printf 'work on branch %05d\n' "$i"; echo 'from :1'
-        echo "M 644 inline file-$i.txt"; echo 'data 6'; echo "line$i" | head -c 6
+        echo "commit refs/heads/feature/branch-$i"
+        echo "committer B <b@example.com> $((1700000000 + i)) +0000"
+        data "$(printf 'work on branch %05d' "$i")"; echo 'from :1'
+        echo "M 644 inline file-$i.txt"; data "line $i"
       done; } | git fast-import --quiet )
 }
 make_repo "$tmp/r50" 49

@@ -104,6 +104,11 @@ void api_reply_json(struct api_call *call, int status, json_t *body);
 /* Sends raw bytes with the given content type and frees call. */
 void api_reply_bytes(struct api_call *call, int status, const char *type,
                      const char *data, size_t len);
+/* Sends the bytes of body, which it drains (the caller still frees the
+ * evbuffer), and frees call. Saves the copy api_reply_bytes makes. */
+struct evbuffer;
+void api_reply_buffer(struct api_call *call, int status, const char *type,
+                      struct evbuffer *body);
 /* Sends {"error":{"code","message"}} and frees call. */
 void api_reply_error(struct api_call *call, int status, const char *code,
                      const char *fmt, ...)
@@ -170,6 +175,9 @@ void api_repos_create(struct api_call *call);
 void api_repos_get(struct api_call *call);
 void api_repos_delete(struct api_call *call);
 void api_overview_get(struct api_call *call);
+/* Starts the reads of batched overview requests still waiting and frees
+ * the batching event; before the command connection goes at shutdown. */
+void api_overview_shutdown(void);
 void api_refresh_post(struct api_call *call);
 void api_events_repo(struct api_call *call);
 void api_events_many(struct api_call *call);
@@ -208,16 +216,30 @@ json_t *api_freshness(struct api *api, const struct rv_repo *repo);
 
 struct api_cache *api_cache_new(size_t max_bytes);
 void api_cache_free(struct api_cache *c);
-/* The cached fragment of repo at exactly version (borrowed until the next
- * cache call), or NULL; counts a hit or a miss. */
-const char *api_cache_get(struct api_cache *c, const char *repo,
-                          int64_t version, size_t *len);
+/* A fragment shared between the cache and the replies still being sent,
+ * so that neither copies it. Created with one reference; the last unref
+ * frees it. */
+struct api_blob;
+/* A blob holding a copy of data, or NULL when out of memory. */
+struct api_blob *api_blob_new(const char *data, size_t len);
+void api_blob_unref(struct api_blob *b);
+const char *api_blob_data(const struct api_blob *b);
+size_t api_blob_len(const struct api_blob *b);
+/* Appends the blob's bytes to out without copying; out holds a reference
+ * until they are sent or drained. 0, or -1 when out of memory. */
+int api_blob_add_to(struct evbuffer *out, struct api_blob *b);
+
+/* The cached fragment of repo at exactly version (borrowed: take a
+ * reference, e.g. with api_blob_add_to, to keep it past the next cache
+ * call), or NULL; counts a hit or a miss. */
+struct api_blob *api_cache_get(struct api_cache *c, const char *repo,
+                               int64_t version);
 /* The version cached for repo, or -1. */
 int64_t api_cache_version(struct api_cache *c, const char *repo);
-/* Stores a copy of the fragment unless a newer version is cached or
+/* Keeps a reference to the fragment unless a newer version is cached or
  * announced. */
 void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
-                   const char *fragment, size_t len);
+                   struct api_blob *fragment);
 /* A projection of repo at version was announced: older entries go. */
 void api_cache_announce(struct api_cache *c, const char *repo,
                         int64_t version);

@@ -9,6 +9,7 @@
  * again rather than served (events.c feeds it; a lost subscription clears
  * everything, since announcements may have been missed).
  */
+#include <event2/buffer.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,63 @@
 
 #define CACHE_BUCKETS 4096
 
+/* A fragment shared by the cache and the replies still being sent. */
+struct api_blob {
+    size_t refs;
+    size_t len;
+    char data[]; /* len bytes and a NUL */
+};
+
+struct api_blob *api_blob_new(const char *data, size_t len)
+{
+    struct api_blob *b = malloc(sizeof(*b) + len + 1);
+    if (!b)
+        return NULL;
+    b->refs = 1;
+    b->len = len;
+    memcpy(b->data, data, len);
+    b->data[len] = '\0';
+    return b;
+}
+
+void api_blob_unref(struct api_blob *b)
+{
+    if (b && --b->refs == 0)
+        free(b);
+}
+
+const char *api_blob_data(const struct api_blob *b)
+{
+    return b->data;
+}
+
+size_t api_blob_len(const struct api_blob *b)
+{
+    return b->len;
+}
+
+static void blob_release(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    api_blob_unref(arg);
+}
+
+int api_blob_add_to(struct evbuffer *out, struct api_blob *b)
+{
+    b->refs++;
+    if (evbuffer_add_reference(out, b->data, b->len, blob_release, b) != 0) {
+        b->refs--;
+        return -1;
+    }
+    return 0;
+}
+
 struct cache_entry {
     char repo[RV_REPO_ID_MAX + 1];
     int64_t version;        /* of the fragment; -1 when none is held */
     int64_t announced;      /* highest announced version; -1 none */
-    char *fragment;         /* owned, or NULL */
+    struct api_blob *fragment; /* one reference, or NULL */
     size_t len;
     struct cache_entry *next;                 /* hash chain */
     struct cache_entry *lru_prev, *lru_next;  /* only entries with data */
@@ -91,7 +144,7 @@ static void drop_data(struct api_cache *c, struct cache_entry *e)
         return;
     lru_unlink(c, e);
     c->bytes -= e->len;
-    free(e->fragment);
+    api_blob_unref(e->fragment);
     e->fragment = NULL;
     e->len = 0;
     e->version = -1;
@@ -124,7 +177,7 @@ void api_cache_clear(struct api_cache *c)
         struct cache_entry *e = c->buckets[b];
         while (e) {
             struct cache_entry *next = e->next;
-            free(e->fragment);
+            api_blob_unref(e->fragment);
             free(e);
             e = next;
         }
@@ -142,8 +195,8 @@ void api_cache_free(struct api_cache *c)
     free(c);
 }
 
-const char *api_cache_get(struct api_cache *c, const char *repo,
-                          int64_t version, size_t *len)
+struct api_blob *api_cache_get(struct api_cache *c, const char *repo,
+                               int64_t version)
 {
     struct cache_entry *e = find(c, repo, false);
     if (!e || !e->fragment || e->version != version) {
@@ -153,7 +206,6 @@ const char *api_cache_get(struct api_cache *c, const char *repo,
     c->hits++;
     lru_unlink(c, e);
     lru_push(c, e);
-    *len = e->len;
     return e->fragment;
 }
 
@@ -164,21 +216,18 @@ int64_t api_cache_version(struct api_cache *c, const char *repo)
 }
 
 void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
-                   const char *fragment, size_t len)
+                   struct api_blob *fragment)
 {
+    size_t len = fragment->len;
     if (len > c->max_bytes / 4)
         return; /* one huge repo must not flush everything else */
     struct cache_entry *e = find(c, repo, true);
     if (!e || version < e->announced ||
         (e->fragment && e->version >= version))
         return;
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return;
-    memcpy(copy, fragment, len);
-    copy[len] = '\0';
     drop_data(c, e);
-    e->fragment = copy;
+    fragment->refs++;
+    e->fragment = fragment;
     e->len = len;
     e->version = version;
     c->bytes += len;

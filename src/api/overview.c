@@ -9,8 +9,16 @@
  * and the fragment are read together in one MULTI/EXEC, so they always
  * belong to the same commit. A reply older than an announced version is
  * read again (once).
+ *
+ * Batches: requests for the same repo that arrive in one pass of the event
+ * loop share one read, sent at the end of that pass, and one rendered body.
+ * The read goes out after every request of its batch arrived, so each
+ * answer is as fresh as a read of its own would be; a request arriving
+ * later starts the next batch. Under load this takes the Redis round trip,
+ * the parsing of the meta hash and the JSON rendering off most requests.
  */
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +26,7 @@
 #include "api/api.h"
 #include "common/errors.h"
 #include "common/keys.h"
+#include "common/log.h"
 #include "common/registry.h"
 
 /* The fragment before the first sync. */
@@ -28,12 +37,55 @@ static const char empty_fragment[] =
 /* How often a read overtaken by an announcement is tried again. */
 #define OVERVIEW_MAX_REREADS 2
 
-struct overview_read {
-    struct api_call *call;
+/* Most requests one batch answers; a busier repo starts another batch. */
+#define OVERVIEW_BATCH_MAX 256
+/* Most batches open at once that a new request looks through. Past it a
+ * request gets a batch of its own, so a pass over requests for thousands
+ * of repos stays linear. */
+#define OVERVIEW_OPEN_MAX 64
+
+/* One read of a repo and the requests it answers. Owns the calls until
+ * each is answered. */
+struct overview_batch {
+    struct api *api;
+    char id[RV_REPO_ID_MAX + 1];
+    struct api_call **calls;
+    size_t n;
     int rereads;
+    struct overview_batch *next; /* in the list of open batches */
 };
 
-static void read_full(struct overview_read *r);
+/* The batches waiting for the end of the loop's pass. One per process,
+ * like the loop itself. `flush` is an event made active when the first
+ * batch opens; libevent runs it after the callbacks already due in the
+ * same pass, so every request read in that pass has joined by then. */
+static struct {
+    struct event *flush;
+    struct overview_batch *open;     /* searched by repo */
+    size_t nopen;
+    struct overview_batch *overflow; /* past OVERVIEW_OPEN_MAX, not */
+} batches;
+
+static void read_full(struct overview_batch *b);
+
+static void batch_free(struct overview_batch *b)
+{
+    free(b->calls);
+    free(b);
+}
+
+/* Answers every call of b with the error of err (503 for Redis), then
+ * frees b. */
+static void batch_fail(struct overview_batch *b, int err, const char *msg)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (err == RV_ERR_REDIS)
+            api_reply_unavailable(b->calls[i]);
+        else
+            api_reply_rv_error(b->calls[i], err, "%s", msg);
+    }
+    batch_free(b);
+}
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
@@ -71,72 +123,83 @@ static bool etag_matches(const char *header, const char *etag)
     return strstr(header, etag) != NULL;
 }
 
-/* Answers with the overview of repo and fragment (NULL = before the first
- * sync). */
-static void overview_reply(struct api_call *call, const struct rv_repo *repo,
-                           const char *fragment, size_t len)
+/* Answers every call of b with the overview of repo and fragment (NULL =
+ * before the first sync), then frees b. The head (repo, version,
+ * freshness) is rendered once; every reply shares the fragment's bytes
+ * instead of copying them. */
+static void batch_reply(struct overview_batch *b, const struct rv_repo *repo,
+                        struct api_blob *fragment)
 {
-    json_t *fresh = api_freshness(call->api, repo);
+    struct evbuffer *head = NULL;
+    json_t *fresh = api_freshness(b->api, repo);
     json_t *rj = rv_repo_json(repo);
     char *fresh_text = fresh ? json_dumps(fresh, JSON_COMPACT) : NULL;
     char *repo_text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
     bool stale = json_is_true(json_object_get(fresh, "stale"));
     json_decref(fresh);
     json_decref(rj);
-    if (!fresh_text || !repo_text) {
+    if (!fresh_text || !repo_text || !(head = evbuffer_new()) ||
+        evbuffer_add_printf(head,
+                            "{\"repo\":%s,\"version\":%lld,"
+                            "\"freshness\":%s,",
+                            repo_text, (long long)repo->version,
+                            fresh_text) < 0) {
         free(fresh_text);
         free(repo_text);
-        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
-        return;
-    }
-    char etag[64];
-    overview_etag(repo, stale, etag, sizeof(etag));
-    struct evhttp_request *req = call->req;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                         "If-None-Match");
-    if (etag_matches(inm, etag)) {
-        free(fresh_text);
-        free(repo_text);
-        api_reply_bytes(call, 304, NULL, NULL, 0);
-        return;
-    }
-    if (!fragment) {
-        fragment = empty_fragment;
-        len = sizeof(empty_fragment) - 1;
-    }
-    struct evbuffer *b = evbuffer_new();
-    if (!b || evbuffer_add_printf(b, "{\"repo\":%s,\"version\":%lld,"
-                                     "\"freshness\":%s,",
-                                  repo_text, (long long)repo->version,
-                                  fresh_text) < 0 ||
-        evbuffer_add(b, fragment, len) || evbuffer_add(b, "}", 1)) {
-        if (b)
-            evbuffer_free(b);
-        free(fresh_text);
-        free(repo_text);
-        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
+        if (head)
+            evbuffer_free(head);
+        batch_fail(b, RV_ERR_NOMEM, "out of memory");
         return;
     }
     free(fresh_text);
     free(repo_text);
-    size_t n = evbuffer_get_length(b);
-    api_reply_bytes(call, 200, "application/json",
-                    (const char *)evbuffer_pullup(b, -1), n);
-    evbuffer_free(b);
+    char etag[64];
+    overview_etag(repo, stale, etag, sizeof(etag));
+    size_t head_len = evbuffer_get_length(head);
+    const unsigned char *head_bytes = evbuffer_pullup(head, -1);
+    for (size_t i = 0; i < b->n; i++) {
+        struct api_call *call = b->calls[i];
+        struct evhttp_request *req = call->req;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "ETag",
+                          etag);
+        const char *inm = evhttp_find_header(
+            evhttp_request_get_input_headers(req), "If-None-Match");
+        if (etag_matches(inm, etag)) {
+            api_reply_bytes(call, 304, NULL, NULL, 0);
+            continue;
+        }
+        struct evbuffer *out = evbuffer_new();
+        if (!out || evbuffer_add(out, head_bytes, head_len) ||
+            (fragment ? api_blob_add_to(out, fragment)
+                      : evbuffer_add(out, empty_fragment,
+                                     sizeof(empty_fragment) - 1)) ||
+            evbuffer_add(out, "}", 1)) {
+            api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
+        } else {
+            api_reply_buffer(call, 200, "application/json", out);
+        }
+        if (out)
+            evbuffer_free(out);
+    }
+    evbuffer_free(head);
+    batch_free(b);
 }
 
-/* Parses the meta hash; answers call and returns false on failure. */
-static bool parse_meta(struct api_call *call, const redisReply *hash,
+/* Parses the meta hash; on failure answers every call, frees b and
+ * returns false. */
+static bool parse_meta(struct overview_batch *b, const redisReply *hash,
                        struct rv_repo *repo)
 {
     int rc = rv_repo_from_hash(hash, repo);
     if (rc == RV_ERR_NOT_FOUND) {
-        api_reply_error(call, 404, "not_found", "no repo \"%s\"", call->id);
+        for (size_t i = 0; i < b->n; i++)
+            api_reply_error(b->calls[i], 404, "not_found", "no repo \"%s\"",
+                            b->id);
+        batch_free(b);
         return false;
     }
     if (rc != RV_OK) {
-        api_reply_rv_error(call, rc, "the repo's meta hash is malformed");
+        batch_fail(b, rc, "the repo's meta hash is malformed");
         return false;
     }
     return true;
@@ -145,36 +208,41 @@ static bool parse_meta(struct api_call *call, const redisReply *hash,
 static void on_full(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
-    struct overview_read *r = priv;
-    struct api_call *call = r->call;
-    struct api *api = call->api;
+    struct overview_batch *b = priv;
+    struct api *api = b->api;
     if (!reply) {
-        api_reply_unavailable(call);
+        batch_fail(b, RV_ERR_REDIS, NULL);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        api_reply_rv_error(call, RV_ERR_PROTOCOL, "MULTI/EXEC failed: %s",
-                           reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                            : "no reply");
+        char msg[256];
+        snprintf(msg, sizeof(msg), "MULTI/EXEC failed: %s",
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+        batch_fail(b, RV_ERR_PROTOCOL, msg);
         return;
     }
     struct rv_repo repo;
-    if (!parse_meta(call, reply->element[0], &repo))
+    if (!parse_meta(b, reply->element[0], &repo))
         return;
     const redisReply *frag = reply->element[1];
     bool has_fragment = frag->type == REDIS_REPLY_STRING;
-    if (repo.version < api_cache_announced(api->cache, call->id) &&
-        r->rereads < OVERVIEW_MAX_REREADS) {
+    if (repo.version < api_cache_announced(api->cache, b->id) &&
+        b->rereads < OVERVIEW_MAX_REREADS) {
         rv_repo_free(&repo);
-        r->rereads++;
-        read_full(r);
+        b->rereads++;
+        read_full(b);
         return;
     }
-    if (has_fragment && api_events_subscribed(api->events))
-        api_cache_put(api->cache, call->id, repo.version, frag->str,
-                      frag->len);
-    overview_reply(call, &repo, has_fragment ? frag->str : NULL,
-                   has_fragment ? frag->len : 0);
+    struct api_blob *blob = NULL;
+    if (has_fragment && !(blob = api_blob_new(frag->str, frag->len))) {
+        rv_repo_free(&repo);
+        batch_fail(b, RV_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (blob && api_events_subscribed(api->events))
+        api_cache_put(api->cache, b->id, repo.version, blob);
+    batch_reply(b, &repo, blob);
+    api_blob_unref(blob);
     rv_repo_free(&repo);
 }
 
@@ -200,80 +268,135 @@ static int send_argv(struct rv_rasync *ra, rv_rasync_reply_cb cb, void *priv,
 /* MULTI, HGETALL meta, GET overview, EXEC, pipelined on the command
  * connection (nothing else can be sent in between: the loop is single
  * threaded and these four go out in one go). */
-static void read_full(struct overview_read *r)
+static void read_full(struct overview_batch *b)
 {
-    struct api_call *call = r->call;
-    struct rv_rasync *ra = call->api->redis;
+    struct rv_rasync *ra = b->api->redis;
     char meta[RV_KEY_MAX], ov[RV_KEY_MAX];
-    rv_key_meta(meta, call->id);
-    rv_key_overview(ov, call->id);
+    rv_key_meta(meta, b->id);
+    rv_key_overview(ov, b->id);
     int rc = send_argv(ra, on_queued, NULL, "MULTI", NULL);
     if (rc == RV_OK)
         rc = send_argv(ra, on_queued, NULL, "HGETALL", meta);
     if (rc == RV_OK)
         rc = send_argv(ra, on_queued, NULL, "GET", ov);
     if (rc == RV_OK)
-        rc = send_argv(ra, on_full, r, "EXEC", NULL);
+        rc = send_argv(ra, on_full, b, "EXEC", NULL);
     else if (rc != RV_ERR_REDIS)
         send_argv(ra, on_queued, NULL, "DISCARD", NULL); /* MULTI went out */
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+    if (rc != RV_OK)
+        batch_fail(b, rc, "cannot send the command");
 }
 
 static void on_meta(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
-    struct overview_read *r = priv;
-    struct api_call *call = r->call;
-    struct api *api = call->api;
+    struct overview_batch *b = priv;
+    struct api *api = b->api;
     if (!reply) {
-        api_reply_unavailable(call);
+        batch_fail(b, RV_ERR_REDIS, NULL);
         return;
     }
     struct rv_repo repo;
-    if (!parse_meta(call, reply, &repo))
+    if (!parse_meta(b, reply, &repo))
         return;
-    size_t len = 0;
-    const char *frag = repo.version >= api_cache_announced(api->cache, call->id)
-                           ? api_cache_get(api->cache, call->id, repo.version,
-                                           &len)
-                           : NULL;
+    struct api_blob *frag =
+        repo.version >= api_cache_announced(api->cache, b->id)
+            ? api_cache_get(api->cache, b->id, repo.version)
+            : NULL;
     if (frag && api_events_subscribed(api->events)) {
-        overview_reply(call, &repo, frag, len);
+        batch_reply(b, &repo, frag);
         rv_repo_free(&repo);
         return;
     }
     rv_repo_free(&repo);
-    read_full(r);
+    read_full(b);
+}
+
+/* Starts the read of a batch whose requests have all arrived. */
+static void batch_start(struct overview_batch *b)
+{
+    struct api *api = b->api;
+    int64_t cached = api_events_subscribed(api->events)
+                         ? api_cache_version(api->cache, b->id)
+                         : -1;
+    if (cached < 0 || cached < api_cache_announced(api->cache, b->id)) {
+        api_cache_get(api->cache, b->id, -1); /* counts a miss */
+        read_full(b);
+        return;
+    }
+    char meta[RV_KEY_MAX];
+    int rc = send_argv(api->redis, on_meta, b, "HGETALL",
+                       rv_key_meta(meta, b->id));
+    if (rc != RV_OK)
+        batch_fail(b, rc, "cannot send the command");
+}
+
+static void start_all(struct overview_batch *b)
+{
+    while (b) {
+        struct overview_batch *next = b->next;
+        b->next = NULL;
+        batch_start(b);
+        b = next;
+    }
+}
+
+/* The end of the loop's pass: every open batch starts its read. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    struct overview_batch *open = batches.open;
+    struct overview_batch *overflow = batches.overflow;
+    batches.open = batches.overflow = NULL;
+    batches.nopen = 0;
+    start_all(open);
+    start_all(overflow);
+}
+
+/* The open batch of call's repo with room for one more, or a new one. */
+static struct overview_batch *batch_for(struct api_call *call)
+{
+    struct api *api = call->api;
+    for (struct overview_batch *b = batches.open; b; b = b->next)
+        if (b->n < OVERVIEW_BATCH_MAX && strcmp(b->id, call->id) == 0)
+            return b;
+    if (!batches.flush &&
+        !(batches.flush = event_new(api->base, -1, 0, on_flush, NULL)))
+        return NULL;
+    struct overview_batch *b = calloc(1, sizeof(*b));
+    if (!b || !(b->calls = calloc(OVERVIEW_BATCH_MAX, sizeof(*b->calls)))) {
+        free(b);
+        return NULL;
+    }
+    b->api = api;
+    rv_strlcpy(b->id, call->id, sizeof(b->id));
+    if (!batches.open && !batches.overflow)
+        event_active(batches.flush, EV_TIMEOUT, 0);
+    struct overview_batch **list =
+        batches.nopen < OVERVIEW_OPEN_MAX ? &batches.open : &batches.overflow;
+    if (list == &batches.open)
+        batches.nopen++;
+    b->next = *list;
+    *list = b;
+    return b;
 }
 
 void api_overview_get(struct api_call *call)
 {
-    struct api *api = call->api;
-    struct overview_read *r = calloc(1, sizeof(*r));
-    if (!r) {
+    struct overview_batch *b = batch_for(call);
+    if (!b) {
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
     }
-    r->call = call;
-    call->priv = r;
-    call->priv_free = free;
-    int64_t cached = api_events_subscribed(api->events)
-                         ? api_cache_version(api->cache, call->id)
-                         : -1;
-    if (cached < 0 || cached < api_cache_announced(api->cache, call->id)) {
-        size_t unused;
-        api_cache_get(api->cache, call->id, -1, &unused); /* counts a miss */
-        read_full(r);
-        return;
-    }
-    char meta[RV_KEY_MAX];
-    int rc = send_argv(api->redis, on_meta, r, "HGETALL",
-                       rv_key_meta(meta, call->id));
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+    b->calls[b->n++] = call;
+}
+
+void api_overview_shutdown(void)
+{
+    on_flush(-1, 0, NULL);
+    if (batches.flush)
+        event_free(batches.flush);
+    batches.flush = NULL;
 }
