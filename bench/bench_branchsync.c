@@ -60,11 +60,11 @@ int main(int argc, char **argv)
     json_array_foreach(json_object_get(doc, "branches"), i, row)
         conflicting += json_is_true(json_object_get(row, "conflicts"));
     printf("{\"total_ms\":%lld,\"fetch_ms\":%lld,\"compute_ms\":%lld,"
-           "\"branches\":%d,\"recomputed\":%d,\"reused\":%d,"
+           "\"branches\":%d,\"recomputed\":%d,\"reused\":%d,\"merged\":%d,"
            "\"conflicting\":%zu}\n",
            (long long)total, (long long)stats.fetch_ms,
            (long long)stats.compute_ms, stats.branches, stats.recomputed,
-           stats.reused, conflicting);
+           stats.reused, stats.merged, conflicting);
     if (argc > 4 && json_dump_file(doc, argv[4], JSON_COMPACT) != 0) {
         fprintf(stderr, "cannot write %s\n", argv[4]);
         rc = 1;

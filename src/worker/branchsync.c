@@ -623,26 +623,361 @@ static int graph_compare(struct graph *g, const git_oid *def,
     return 0;
 }
 
-/* Merges `theirs` into `ours` in memory (no working tree, renames found as
- * git does) and sets *has_conflicts; files gets the conflicting paths
- * (both sides' paths of each conflict, sorted, distinct, at most cap).
- * base_known: base is the only merge base (NULL: none), so the trees are
- * merged directly; otherwise libgit2 finds the bases (and builds a virtual
- * one from several). Returns 0 or a libgit2 error. */
+/* The entry at path in tree (NULL tree = empty), or NULL when there is
+ * none. 0 or a libgit2 error. *out is the caller's (git_tree_entry_free). */
+static int entry_at(git_tree_entry **out, const git_tree *tree,
+                    const char *path)
+{
+    *out = NULL;
+    if (!tree)
+        return 0;
+    int rc = git_tree_entry_bypath(out, tree, path);
+    if (rc == GIT_ENOTFOUND) {
+        git_error_clear();
+        return 0;
+    }
+    return rc;
+}
+
+static bool same_entry(const git_tree_entry *a, const git_tree_entry *b)
+{
+    if (!a || !b)
+        return a == b;
+    return git_tree_entry_filemode(a) == git_tree_entry_filemode(b) &&
+           git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b));
+}
+
+/* ---- what a branch changed ----
+ * The paths a branch changed since its merge base, found by walking both
+ * trees and descending only into subtrees whose ids differ: a branch of a
+ * few commits reads a few trees, where libgit2's tree diff reads every
+ * tree and lists every file of both sides (on a 1,000-file repo that was
+ * half of a sync's compute). The list then decides the merge
+ * (merge_by_paths) and narrows the diff stat to these paths. */
+
+/* Trees nest at most this deep before a sync gives up on a branch: the
+ * walk recurses, and a hostile remote must not exhaust the stack. */
+#define TREE_DEPTH_MAX 256
+
+/* One path the branch changed: a leaf (file, link or submodule). A zero
+ * mode means that side has nothing there; a file that became a directory
+ * is its deletion and the additions of the directory's files. */
+struct change {
+    char *path;
+    git_oid old_id, new_id;
+    unsigned int old_mode, new_mode;
+};
+
+struct changes {
+    struct change *v;
+    size_t n, cap;
+};
+
+static void changes_free(struct changes *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].path);
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+/* "prefix/name", or name at the root. malloc'd; NULL when out of memory. */
+static char *path_join(const char *prefix, const char *name)
+{
+    size_t lp = strlen(prefix), ln = strlen(name);
+    char *p = malloc(lp + ln + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, prefix, lp);
+    if (lp)
+        p[lp++] = '/';
+    memcpy(p + lp, name, ln + 1);
+    return p;
+}
+
+/* Records a change of the leaf at prefix/name: old and/or new entry (NULL:
+ * none on that side). 0, or -1 when out of memory (libgit2 error set). */
+static int changes_push(struct changes *c, const char *prefix,
+                        const git_tree_entry *old, const git_tree_entry *new)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct change *v = realloc(c->v, cap * sizeof(*v));
+        if (!v)
+            goto oom;
+        c->v = v;
+        c->cap = cap;
+    }
+    struct change *ch = &c->v[c->n];
+    memset(ch, 0, sizeof(*ch));
+    if (!(ch->path = path_join(prefix, git_tree_entry_name(old ? old : new))))
+        goto oom;
+    if (old) {
+        git_oid_cpy(&ch->old_id, git_tree_entry_id(old));
+        ch->old_mode = (unsigned int)git_tree_entry_filemode(old);
+    }
+    if (new) {
+        git_oid_cpy(&ch->new_id, git_tree_entry_id(new));
+        ch->new_mode = (unsigned int)git_tree_entry_filemode(new);
+    }
+    c->n++;
+    return 0;
+oom:
+    git_error_set_oom();
+    return -1;
+}
+
+static int tree_changes(git_repository *repo, struct changes *c,
+                        const char *prefix, const git_tree *a,
+                        const git_tree *b, int depth);
+
+/* Records entry e of the old (is_old) or new side, which the other side
+ * lacks: a leaf as it is, a subtree as all of its leaves. */
+static int changes_one_side(git_repository *repo, struct changes *c,
+                            const char *prefix, const git_tree_entry *e,
+                            bool is_old, int depth)
+{
+    if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+        return changes_push(c, prefix, is_old ? e : NULL, is_old ? NULL : e);
+    git_tree *t = NULL;
+    char *path = path_join(prefix, git_tree_entry_name(e));
+    int rc = path ? git_tree_lookup(&t, repo, git_tree_entry_id(e)) : -1;
+    if (!path)
+        git_error_set_oom();
+    if (rc == 0)
+        rc = tree_changes(repo, c, path, is_old ? t : NULL, is_old ? NULL : t,
+                          depth + 1);
+    git_tree_free(t);
+    free(path);
+    return rc;
+}
+
+/* Appends to c every leaf that differs between trees a and b (NULL: an
+ * empty tree) under prefix. 0 or a libgit2 error. */
+static int tree_changes(git_repository *repo, struct changes *c,
+                        const char *prefix, const git_tree *a,
+                        const git_tree *b, int depth)
+{
+    int rc = 0;
+    if (depth > TREE_DEPTH_MAX) {
+        git_error_set_str(GIT_ERROR_INVALID, "trees nest too deep");
+        return -1;
+    }
+    size_t na = a ? git_tree_entrycount(a) : 0;
+    size_t nb = b ? git_tree_entrycount(b) : 0;
+    for (size_t i = 0; i < na && rc == 0; i++) {
+        const git_tree_entry *ea = git_tree_entry_byindex(a, i);
+        const git_tree_entry *eb =
+            b ? git_tree_entry_byname(b, git_tree_entry_name(ea)) : NULL;
+        if (eb && same_entry(ea, eb))
+            continue;
+        bool ta = git_tree_entry_type(ea) == GIT_OBJECT_TREE;
+        bool tb = eb && git_tree_entry_type(eb) == GIT_OBJECT_TREE;
+        if (ta && tb) {
+            git_tree *sa = NULL, *sb = NULL;
+            char *path = path_join(prefix, git_tree_entry_name(ea));
+            if (!path) {
+                git_error_set_oom();
+                return -1;
+            }
+            if ((rc = git_tree_lookup(&sa, repo, git_tree_entry_id(ea))) ==
+                    0 &&
+                (rc = git_tree_lookup(&sb, repo, git_tree_entry_id(eb))) == 0)
+                rc = tree_changes(repo, c, path, sa, sb, depth + 1);
+            git_tree_free(sa);
+            git_tree_free(sb);
+            free(path);
+        } else if (eb && !ta && !tb) {
+            rc = changes_push(c, prefix, ea, eb); /* modified */
+        } else {
+            /* Only on the old side, or a file and a directory: the old
+             * entry goes, the new one (if any) comes. */
+            rc = changes_one_side(repo, c, prefix, ea, true, depth);
+            if (rc == 0 && eb)
+                rc = changes_one_side(repo, c, prefix, eb, false, depth);
+        }
+    }
+    for (size_t i = 0; i < nb && rc == 0; i++) {
+        const git_tree_entry *eb = git_tree_entry_byindex(b, i);
+        if (!a || !git_tree_entry_byname(a, git_tree_entry_name(eb)))
+            rc = changes_one_side(repo, c, prefix, eb, false, depth);
+    }
+    return rc;
+}
+
+/* Whether the default side (base to def) changed what lives at path: the
+ * entry itself, or, where neither side has one, a parent directory that
+ * became a file on the default side (a file/directory conflict). *was and
+ * *now get the entries at path in base and def (NULL: none), the caller's
+ * to free. 0 or a libgit2 error. */
+static int default_changed(const git_tree *base, const git_tree *def,
+                           const char *path, bool *changed,
+                           git_tree_entry **was, git_tree_entry **now)
+{
+    git_tree_entry *pwas = NULL, *pnow = NULL;
+    int rc;
+    *changed = false;
+    *was = *now = NULL;
+    if ((rc = entry_at(was, base, path)) != 0 ||
+        (rc = entry_at(now, def, path)) != 0)
+        return rc;
+    *changed = !same_entry(*was, *now);
+    if (*changed || *now || *was)
+        return 0;
+    char prefix[4096];
+    for (const char *slash = strchr(path, '/'); slash && !*changed;
+         slash = strchr(slash + 1, '/')) {
+        size_t len = (size_t)(slash - path);
+        if (len >= sizeof(prefix)) {
+            *changed = true; /* cannot tell: let the merge decide */
+            break;
+        }
+        memcpy(prefix, path, len);
+        prefix[len] = '\0';
+        if ((rc = entry_at(&pnow, def, prefix)) != 0 ||
+            (rc = entry_at(&pwas, base, prefix)) != 0)
+            break;
+        *changed = pnow && git_tree_entry_type(pnow) != GIT_OBJECT_TREE &&
+                   !same_entry(pwas, pnow);
+        git_tree_entry_free(pnow);
+        git_tree_entry_free(pwas);
+        pwas = pnow = NULL;
+    }
+    git_tree_entry_free(pnow);
+    git_tree_entry_free(pwas);
+    return rc;
+}
+
+/* Whether the three versions of a file both sides modified merge cleanly,
+ * by libgit2's file merge (the one git_merge_trees runs for such a path).
+ * 0 or a libgit2 error. */
+static int file_merges(git_repository *repo, const git_oid *base,
+                       const git_oid *ours, const git_oid *theirs,
+                       const char *path, unsigned int mode, bool *clean)
+{
+    int rc = 0;
+    git_blob *blobs[3] = {NULL, NULL, NULL};
+    const git_oid *ids[3] = {base, ours, theirs};
+    git_merge_file_input in[3];
+    git_merge_file_result res;
+    memset(&res, 0, sizeof(res));
+    for (int i = 0; i < 3; i++) {
+        if ((rc = git_blob_lookup(&blobs[i], repo, ids[i])) != 0)
+            goto out;
+        git_merge_file_input_init(&in[i], GIT_MERGE_FILE_INPUT_VERSION);
+        in[i].ptr = git_blob_rawcontent(blobs[i]);
+        in[i].size = (size_t)git_blob_rawsize(blobs[i]);
+        in[i].path = path;
+        in[i].mode = mode;
+    }
+    if ((rc = git_merge_file(&res, &in[0], &in[1], &in[2], NULL)) == 0)
+        *clean = res.automergeable != 0;
+out:
+    git_merge_file_result_free(&res);
+    for (int i = 0; i < 3; i++)
+        git_blob_free(blobs[i]);
+    return rc;
+}
+
+/* Decides the merge of the branch into the default tip from the paths the
+ * branch changed since the merge base (ch, from tree_changes), without a
+ * three-way merge of the trees (the costliest step
+ * of a sync), when every path either was left alone on the default side
+ * (the merge takes the branch's version) or is a file modified on both
+ * sides with the same mode (libgit2's file merge decides). Anything else
+ * (deletions, additions or mode changes meeting a change of the other
+ * side, file/directory clashes) leaves *decided false: the tree merge,
+ * with its rename detection, must decide. When decided, *has_conflicts and
+ * paths (the conflicting files, malloc'd strings appended to *paths) are
+ * set. 0 or a libgit2 error. */
+static int merge_by_paths(git_repository *repo, const struct changes *ch,
+                          const git_commit *base, const git_commit *def_tip,
+                          bool *decided, bool *has_conflicts, char ***paths,
+                          size_t *npaths, size_t *cap)
+{
+    int rc = 0;
+    git_tree *base_tree = NULL, *def_tree = NULL;
+    git_tree_entry *was = NULL, *now = NULL;
+    *decided = false;
+    *has_conflicts = false;
+    if ((base && (rc = git_commit_tree(&base_tree, base)) != 0) ||
+        (rc = git_commit_tree(&def_tree, def_tip)) != 0)
+        goto out;
+    for (size_t i = 0; i < ch->n; i++) {
+        const struct change *c = &ch->v[i];
+        bool changed = false;
+        git_tree_entry_free(was);
+        git_tree_entry_free(now);
+        if ((rc = default_changed(base_tree, def_tree, c->path, &changed,
+                                  &was, &now)) != 0)
+            goto out;
+        if (!changed)
+            continue;
+        unsigned int mode = c->new_mode;
+        bool both_modified =
+            c->old_mode == mode && was && now &&
+            git_tree_entry_filemode(was) == (git_filemode_t)mode &&
+            git_tree_entry_filemode(now) == (git_filemode_t)mode &&
+            (mode == GIT_FILEMODE_BLOB ||
+             mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
+            git_oid_equal(git_tree_entry_id(was), &c->old_id);
+        if (!both_modified)
+            goto out; /* the tree merge decides */
+        if (git_oid_equal(git_tree_entry_id(now), &c->new_id))
+            continue; /* the same change on both sides */
+        bool clean = false;
+        if ((rc = file_merges(repo, &c->old_id, git_tree_entry_id(now),
+                              &c->new_id, c->path, mode, &clean)) != 0)
+            goto out;
+        if (!clean) {
+            *has_conflicts = true;
+            if (push_path(paths, npaths, cap, c->path) != 0) {
+                git_error_set_oom();
+                rc = -1;
+                goto out;
+            }
+        }
+    }
+    *decided = true;
+out:
+    git_tree_entry_free(was);
+    git_tree_entry_free(now);
+    git_tree_free(base_tree);
+    git_tree_free(def_tree);
+    return rc;
+}
+
+/* Whether merging `theirs` into `ours` conflicts, and where: *has_conflicts
+ * and files (both sides' paths of each conflict, sorted, distinct, at most
+ * cap). ch holds theirs's changes since base (tree_changes). base_known:
+ * base is the only merge base (NULL: none), so the changed paths may
+ * decide (merge_by_paths) or the trees are merged directly; otherwise
+ * libgit2 finds the bases (and builds a virtual one from several).
+ * *merged counts the tree merges run (renames found as git does). Returns
+ * 0 or a libgit2 error. */
 static int merge_conflicts(git_repository *repo, const git_commit *ours,
                            const git_commit *theirs, bool base_known,
-                           const git_commit *base, int cap,
-                           bool *has_conflicts, json_t *files)
+                           const git_commit *base, const struct changes *ch,
+                           int cap, bool *has_conflicts, json_t *files,
+                           int *merged)
 {
     int rc = 0;
     git_index *index = NULL;
     git_index_conflict_iterator *it = NULL;
     char **paths = NULL;
     size_t n = 0, paths_cap = 0;
+    bool decided = false;
+    *has_conflicts = false;
+    if (base_known &&
+        (rc = merge_by_paths(repo, ch, base, ours, &decided, has_conflicts,
+                             &paths, &n, &paths_cap)) != 0)
+        goto out;
+    if (decided)
+        goto list;
     git_merge_options mo;
     git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
     mo.flags |= GIT_MERGE_SKIP_REUC;
-    *has_conflicts = false;
+    (*merged)++;
     if (base_known) {
         git_tree *trees[3] = {NULL, NULL, NULL};
         if ((!base || (rc = git_commit_tree(&trees[0], base)) == 0) &&
@@ -676,6 +1011,7 @@ static int merge_conflicts(git_repository *repo, const git_commit *ours,
     if (rc != GIT_ITEROVER)
         goto out;
     rc = 0;
+list:
     if (n > 0)
         qsort(paths, n, sizeof(*paths), cmp_str);
     for (size_t i = 0; i < n && (int)json_array_size(files) < cap; i++) {
@@ -696,23 +1032,38 @@ out:
     return rc;
 }
 
-/* Files changed, insertions and deletions from base (NULL = the empty
- * tree) to tip, as `git diff --shortstat base tip` counts them: renames
- * detected (git's default), binary files changed with 0/0. *out is a new
- * {"files","additions","deletions"} object. Returns 0 or a libgit2 error. */
-static int diff_stat(git_repository *repo, const git_commit *base,
-                     const git_commit *tip, json_t **out)
+/* Files changed, insertions and deletions from base to tip (trees; NULL
+ * base = the empty tree), as `git diff --shortstat base tip` counts them:
+ * renames detected (git's default), binary files changed with 0/0. ch
+ * lists the changed paths (tree_changes): the diff looks at those alone,
+ * which finds the same renames (only added and deleted files pair up) and
+ * reads no other tree. *out is a new {"files","additions","deletions"}
+ * object. Returns 0 or a libgit2 error. */
+static int diff_stat(git_repository *repo, const git_tree *base,
+                     const git_tree *tip, const struct changes *ch,
+                     json_t **out)
 {
     int rc = 0;
-    git_tree *a = NULL, *b = NULL;
     git_diff *diff = NULL;
     git_diff_stats *stats = NULL;
+    git_diff_options dopts;
     git_diff_find_options fo;
-    if (base && (rc = git_commit_tree(&a, base)) != 0)
-        goto out;
-    if ((rc = git_commit_tree(&b, tip)) != 0)
-        goto out;
-    if ((rc = git_diff_tree_to_tree(&diff, repo, a, b, NULL)) != 0)
+    size_t files = 0, additions = 0, deletions = 0;
+    char **paths = NULL;
+    if (ch->n == 0)
+        goto done; /* an empty pathspec would mean every path */
+    if (!(paths = malloc(ch->n * sizeof(*paths)))) {
+        git_error_set_oom();
+        return -1;
+    }
+    for (size_t i = 0; i < ch->n; i++)
+        paths[i] = ch->v[i].path;
+    git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
+    dopts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
+    dopts.pathspec.strings = paths;
+    dopts.pathspec.count = ch->n;
+    if ((rc = git_diff_tree_to_tree(&diff, repo, (git_tree *)base,
+                                    (git_tree *)tip, &dopts)) != 0)
         goto out;
     git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
     fo.flags = GIT_DIFF_FIND_RENAMES;
@@ -721,20 +1072,21 @@ static int diff_stat(git_repository *repo, const git_commit *base,
         goto out;
     if ((rc = git_diff_get_stats(&stats, diff)) != 0)
         goto out;
-    *out = json_pack("{s:I,s:I,s:I}", "files",
-                     (json_int_t)git_diff_stats_files_changed(stats),
-                     "additions",
-                     (json_int_t)git_diff_stats_insertions(stats),
-                     "deletions", (json_int_t)git_diff_stats_deletions(stats));
+    files = git_diff_stats_files_changed(stats);
+    additions = git_diff_stats_insertions(stats);
+    deletions = git_diff_stats_deletions(stats);
+done:
+    *out = json_pack("{s:I,s:I,s:I}", "files", (json_int_t)files,
+                     "additions", (json_int_t)additions, "deletions",
+                     (json_int_t)deletions);
     if (!*out) {
         git_error_set_oom();
         rc = -1;
     }
 out:
+    free(paths);
     git_diff_stats_free(stats);
     git_diff_free(diff);
-    git_tree_free(a);
-    git_tree_free(b);
     return rc;
 }
 
@@ -783,14 +1135,18 @@ static int compare_tips(git_repository *repo, struct graph *g,
     return rc == 0 ? git_commit_lookup(mb, repo, &base) : rc;
 }
 
-/* Computes one row from the object database against the default tip def.
- * New reference, or NULL with err filled. */
+/* Computes one row from the object database against the default tip def;
+ * *merged counts the tree merges it ran. New reference, or NULL with
+ * err filled. */
 static json_t *compute_row(git_repository *repo, struct graph *g,
                            const struct branch *b, const struct branch *def,
                            const struct rv_branchsync_opts *opts,
-                           const char *first_seen, struct rv_sync_error *err)
+                           const char *first_seen, int *merged,
+                           struct rv_sync_error *err)
 {
     git_commit *tip = NULL, *def_tip = NULL, *mb = NULL;
+    git_tree *base_tree = NULL, *tip_tree = NULL;
+    struct changes changes = {0};
     json_t *row = NULL, *files = json_array(), *stat = NULL;
     size_t ahead = 0, behind = 0;
     bool has_conflicts = false, base_known = false;
@@ -813,16 +1169,22 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
         goto out;
     }
     if (ahead > 0) {
+        if ((mb && git_commit_tree(&base_tree, mb) != 0) ||
+            git_commit_tree(&tip_tree, tip) != 0 ||
+            tree_changes(repo, &changes, "", base_tree, tip_tree, 0) != 0) {
+            set_git_error(err, "Cannot diff a branch");
+            goto out;
+        }
         /* Only a branch that is both ahead and behind can conflict: one
          * that is just ahead fast-forwards. */
         if (behind > 0 &&
-            merge_conflicts(repo, def_tip, tip, base_known, mb,
-                            opts->max_conflict_files, &has_conflicts,
-                            files) != 0) {
+            merge_conflicts(repo, def_tip, tip, base_known, mb, &changes,
+                            opts->max_conflict_files, &has_conflicts, files,
+                            merged) != 0) {
             set_git_error(err, "Cannot merge a branch in memory");
             goto out;
         }
-        if (diff_stat(repo, mb, tip, &stat) != 0) {
+        if (diff_stat(repo, base_tree, tip_tree, &changes, &stat) != 0) {
             set_git_error(err, "Cannot diff a branch");
             goto out;
         }
@@ -842,6 +1204,9 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
 out:
     json_decref(files);
     json_decref(stat);
+    changes_free(&changes);
+    git_tree_free(base_tree);
+    git_tree_free(tip_tree);
     git_commit_free(tip);
     git_commit_free(def_tip);
     git_commit_free(mb);
@@ -916,7 +1281,8 @@ static json_t *build_document(git_repository *repo,
             int64_t ignored;
             if (!seen || rv_parse_iso8601(seen, &ignored) != 0)
                 seen = now_iso;
-            row = compute_row(repo, &g, b, def, opts, seen, err);
+            row = compute_row(repo, &g, b, def, opts, seen, &stats->merged,
+                              err);
             if (!row) {
                 json_decref(rows);
                 graph_free(&g);

@@ -53,6 +53,7 @@ struct rv_branchsync_stats {
     int branches;   /* rows in the new document */
     int recomputed; /* rows computed from the object database */
     int reused;     /* rows copied from the previous document */
+    int merged;     /* tree merges run; the other rows' changed paths decided */
     int64_t fetch_ms;
     int64_t compute_ms;
 };

@@ -377,9 +377,10 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
         rc = rv_branchsync_run(&opts, run->prev, &run->doc, &stats, err);
         if (rc == RV_OK)
             LOGF(RV_LOG_INFO, run->job.repo, run->job.id,
-                 json_pack("{s:s,s:i,s:i,s:i,s:I,s:I}", "kind", "branches",
+                 json_pack("{s:s,s:i,s:i,s:i,s:i,s:I,s:I}", "kind", "branches",
                            "branches", stats.branches, "recomputed", stats.recomputed,
-                           "reused", stats.reused, "fetch_ms", (json_int_t)stats.fetch_ms,
+                           "reused", stats.reused, "merged", stats.merged,
+                           "fetch_ms", (json_int_t)stats.fetch_ms,
                            "ms", (json_int_t)(rv_mono_ms() - started)),
                  "branch sync done");
         return rc;

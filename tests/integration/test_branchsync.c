@@ -3,6 +3,8 @@
  * dirs. The git CLI is the oracle: every row is compared with
  *   git rev-list --left-right --count DEFAULT...B
  *   git merge-tree --write-tree --name-only --no-messages DEFAULT B
+ *     (where git moves one side of a file/directory clash to
+ *     "path~refs_heads_B", the row names the path itself)
  *   git diff --shortstat DEFAULT...B
  * and with the tip's sha, author, author date and subject. Also: the
  * incremental reuse of rows, prune, force pushes, a renamed default branch,
@@ -214,7 +216,8 @@ static void check_row_matches_git(const struct remote *r, const json_t *doc,
     int st = rvt_sh(&out,
                     "git -C '%s' merge-tree --write-tree --name-only "
                     "--no-messages 'refs/heads/%s' 'refs/heads/%s' "
-                    "| tail -n +2 | LC_ALL=C sort -u",
+                    "| tail -n +2 | sed 's/~refs_heads_.*$//' "
+                    "| LC_ALL=C sort -u",
                     r->src, def, b);
     char *merge_status = NULL;
     rvt_sh(&merge_status,
@@ -820,6 +823,102 @@ static void test_merges_and_clock_skew_match_git(void)
     json_decref(doc);
 }
 
+/* The merge is decided from the paths a branch changed where that is safe,
+ * and by libgit2's tree merge everywhere else: file/directory clashes both
+ * ways, a file that became a directory, a file added to a directory main
+ * deleted, a rename of a file main modified, a mode change meeting a
+ * content change, modify/delete, both sides making the same change, a
+ * clean and a conflicting edit of one file. Every row agrees with git, and
+ * exactly the shapes that need the tree merge ran one. */
+static void test_merge_shapes_decided_by_paths_match_git(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    remote_new(&r, "main");
+    commit_file(&r, "m.txt", "1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n",
+                "Base: m");
+    commit_file(&r, "c.txt", "one\\ntwo\\nthree\\n", "Base: c");
+    commit_file(&r, "s.txt", "same\\n", "Base: s");
+    commit_file(&r, "d.txt", "delete me?\\n", "Base: d");
+    commit_file(&r, "tool", "#!/bin/sh\\n", "Base: tool");
+    commit_file(&r, "exe.sh", "echo 1\\necho 2\\necho 3\\n", "Base: exe");
+    commit_file(&r, "dir/x.txt", "x\\n", "Base: dir x");
+    commit_file(&r, "dir/y.txt", "y\\n", "Base: dir y");
+    commit_file(&r, "r.txt",
+                "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\neta\\n"
+                "theta\\niota\\nkappa\\n",
+                "Base: r");
+    static const char *const shapes[] = {
+        "df-dir",    "df-file",      "file-to-dir", "add-in-deleted-dir",
+        "rename",    "mode-vs-edit", "delete-vs-edit", "same-change",
+        "automerge", "conflict",
+    };
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++)
+        git(&r, "branch %s", shapes[i]);
+
+    git(&r, "checkout -q df-dir"); /* main adds the file "df" */
+    commit_file(&r, "df/inner.txt", "in\\n", "Dir where main adds a file");
+    git(&r, "checkout -q df-file"); /* main adds "fd/inner.txt" */
+    commit_file(&r, "fd", "file\\n", "File where main adds a dir");
+    git(&r, "checkout -q file-to-dir");
+    git(&r, "rm -q tool");
+    commit_file(&r, "tool/main.c", "int main;\\n", "Tool becomes a dir");
+    git(&r, "checkout -q add-in-deleted-dir");
+    commit_file(&r, "dir/z.txt", "z\\n", "Add to the dir main deletes");
+    git(&r, "checkout -q rename");
+    git(&r, "mv r.txt r2.txt");
+    git(&r, "commit -q -m 'Rename r'");
+    git(&r, "checkout -q mode-vs-edit");
+    CHECK_INT(rvt_sh(NULL, "chmod +x '%s/exe.sh'", r.src), 0);
+    git(&r, "commit -q -a -m 'exe.sh executable'");
+    git(&r, "checkout -q delete-vs-edit");
+    git(&r, "rm -q d.txt");
+    git(&r, "commit -q -m 'Delete d'");
+    git(&r, "checkout -q same-change");
+    commit_file(&r, "s.txt", "changed alike\\n", "Same change");
+    git(&r, "checkout -q automerge");
+    commit_file(&r, "m.txt", "1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\nTEN\\n",
+                "Edit the end of m");
+    git(&r, "checkout -q conflict");
+    commit_file(&r, "c.txt", "one\\nTWO (branch)\\nthree\\n", "Edit c");
+
+    git(&r, "checkout -q main");
+    commit_file(&r, "df", "file\\n", "Main: a file where a branch adds dir");
+    commit_file(&r, "fd/inner.txt", "in\\n", "Main: a dir where a branch adds file");
+    git(&r, "rm -q -r dir");
+    git(&r, "commit -q -m 'Main: delete dir'");
+    commit_file(&r, "r.txt",
+                "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\neta\\n"
+                "theta\\niota\\nKAPPA\\n",
+                "Main: edit r");
+    commit_file(&r, "exe.sh", "echo 1\\necho 2\\necho THREE\\n", "Main: exe");
+    commit_file(&r, "d.txt", "kept and edited\\n", "Main: edit d");
+    commit_file(&r, "s.txt", "changed alike\\n", "Main: same change");
+    commit_file(&r, "m.txt", "ONE\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n9\\n10\\n",
+                "Main: edit the start of m");
+    commit_file(&r, "c.txt", "one\\nTWO (main)\\nthree\\n", "Main: edit c");
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    /* The repo made the interesting cases happen (git agreed above). */
+    CHECK(json_is_true(json_object_get(row_named(doc, "conflict"),
+                                       "conflicts")));
+    CHECK(json_is_false(json_object_get(row_named(doc, "automerge"),
+                                        "conflicts")));
+    CHECK(json_is_true(json_object_get(row_named(doc, "delete-vs-edit"),
+                                       "conflicts")));
+    CHECK(json_is_false(json_object_get(row_named(doc, "rename"),
+                                        "conflicts")));
+    /* df-dir, df-file, rename, mode-vs-edit and delete-vs-edit need the
+     * tree merge; the other five are decided by their paths. */
+    CHECK_INT(stats.merged, 5);
+    CHECK_INT(stats.recomputed, 11);
+    json_decref(doc);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-branchsync");
@@ -847,6 +946,7 @@ int main(void)
     RUN(test_corrupt_mirror_is_cloned_again);
     RUN(test_unusual_names_and_caps);
     RUN(test_merges_and_clock_skew_match_git);
+    RUN(test_merge_shapes_decided_by_paths_match_git);
 
     git_libgit2_shutdown();
     rvt_rmrf(tmp);
