@@ -43,6 +43,7 @@ struct api_cache;
 struct api_events;
 struct api_metrics;
 struct api_conns;
+struct api_deadlines;
 
 /* The process: one per repoview-api, owned by main.c. */
 struct api {
@@ -56,6 +57,7 @@ struct api {
     struct api_events *events;
     struct api_metrics *metrics;
     struct api_conns *conns;
+    struct api_deadlines *deadlines;   /* connections before a request */
     char **cors_origins;               /* allow-list, owned */
     size_t cors_count;
     bool stopping;                     /* SIGTERM/SIGINT seen */
@@ -147,6 +149,16 @@ void api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
 size_t api_conn_count(const struct api *api);
 int api_conns_init(struct api *api);
 void api_conns_free(struct api *api);
+
+/* ---- deadline.c ---- */
+
+/* Gives every accepted connection REPOVIEW_IO_TIMEOUT to send its first
+ * request in full (slow-loris); installs evhttp's bufferevent factory. */
+int api_deadlines_init(struct api *api);
+/* The connection's first request arrived: its deadline is lifted. */
+void api_deadline_met(struct api *api, struct evhttp_connection *evcon);
+/* After evhttp_free, before event_base_free. */
+void api_deadlines_free(struct api *api);
 
 /* Pre-flight and CORS config. */
 int api_cors_init(struct api *api);

@@ -471,6 +471,7 @@ bool api_conn_admit(struct api *api, struct evhttp_request *req)
     struct api_conn **slot = conn_slot(t, evcon);
     if (*slot)
         return true;
+    api_deadline_met(api, evcon);
     if (t->count >= (size_t)api->cfg->max_clients)
         return false;
     struct api_conn *c = calloc(1, sizeof(*c));

@@ -1132,6 +1132,57 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
     proc_stop(&api);
 }
 
+/* A request trickled a byte at a time never lets the idle timeout fire;
+ * the first-request deadline closes it REPOVIEW_IO_TIMEOUT (2 s) after the
+ * accept all the same. */
+static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
+    void)
+{
+    struct proc api;
+    CHECK_INT(api_start(&api, "api-trickle", redis_url, all_env), 0);
+    int fd = raw_connect(api.port);
+    CHECK(fd >= 0);
+    int64_t t0 = mono_ms();
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    int limit = rvt_scale_ms(10000);
+    bool closed = false;
+    size_t i = 0;
+    while (fd >= 0 && mono_ms() - t0 < limit) {
+        char c[2] = {i < strlen(req) ? req[i] : 'a', '\0'};
+        i++;
+        if (!raw_send(fd, c)) {
+            closed = true;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 300) > 0) {
+            char buf[512];
+            if (recv(fd, buf, sizeof(buf), 0) <= 0) {
+                closed = true;
+                break;
+            }
+        }
+    }
+    int64_t took = mono_ms() - t0;
+    CHECK(closed);
+    CHECK(i > 5); /* bytes kept arriving, so no idle timeout fired */
+    CHECK(took >= 1500);
+    CHECK(took < limit);
+    if (fd >= 0)
+        close(fd);
+    /* A connection that sends its request at once is not affected, even
+     * when it stays open longer than the deadline (an SSE stream). */
+    int s = sse_open(&api, NULL);
+    CHECK(s >= 0);
+    rvt_sleep_ms(2600);
+    char probe;
+    CHECK(recv(s, &probe, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN);
+    if (s >= 0)
+        close(s);
+    CHECK_INT(http("%s/healthz", api.base), 200);
+    proc_stop(&api);
+}
+
 /* REPOVIEW_MAX_CLIENTS=3 with three SSE streams open: a fourth connection
  * gets a clean 503, the streams go on receiving events, and when one
  * closes its slot serves a new client. */
@@ -1256,6 +1307,7 @@ int main(void)
     RUN(test_repo_ids_cannot_escape_the_data_dir);
     RUN(test_signatures_and_tokens_differing_anywhere_are_refused);
     RUN(test_stalled_requests_are_closed_after_the_io_timeout);
+    RUN(test_a_trickled_request_is_closed_at_the_first_request_deadline);
     RUN(test_connection_cap_refuses_one_over_and_reuses_a_freed_slot);
     RUN(test_sse_repo_list_is_capped_at_100);
 
