@@ -446,6 +446,26 @@ static void test_every_row_matches_the_git_cli(void)
     json_decref(doc);
 }
 
+/* The mirror's branches are exactly the remote's (names and tips). */
+static void check_mirror_refs(const struct remote *r)
+{
+    char path[4096], *want = NULL, *got = NULL;
+    CHECK_INT(rv_mirror_path(r->data, r->id, path, sizeof(path)), 0);
+    CHECK_INT(rvt_sh(&want,
+                     "git -C '%s' for-each-ref "
+                     "--format='%%(objectname) %%(refname)' refs/heads/",
+                     r->src),
+              0);
+    CHECK_INT(rvt_sh(&got,
+                     "git -C '%s' for-each-ref "
+                     "--format='%%(objectname) %%(refname)' refs/heads/",
+                     path),
+              0);
+    CHECK_STR(got ? got : "", want ? want : "-");
+    free(want);
+    free(got);
+}
+
 static void test_second_sync_recomputes_only_what_moved(void)
 {
     struct remote r;
@@ -455,6 +475,15 @@ static void test_second_sync_recomputes_only_what_moved(void)
     json_t *doc1 = sync_ok(&o, NULL, &stats);
     if (!doc1)
         return;
+    /* The clone wrote every branch into packed-refs at once, no loose
+     * ref files. */
+    check_mirror_refs(&r);
+    char mirror[4096], *loose = NULL;
+    CHECK_INT(rv_mirror_path(r.data, r.id, mirror, sizeof(mirror)), 0);
+    CHECK_INT(rvt_sh(&loose, "find '%s/refs/heads' -type f | wc -l", mirror),
+              0);
+    CHECK_INT(to_ll(loose), 0);
+    free(loose);
 
     /* Nothing moved: every row is reused as it was. */
     o.now_ms = NOW_2;
@@ -471,6 +500,7 @@ static void test_second_sync_recomputes_only_what_moved(void)
     CHECK_INT(stats.recomputed, 1);
     CHECK_INT(stats.reused, 11);
     check_doc_matches_git(&r, doc3, "main");
+    check_mirror_refs(&r);
     char first[32];
     rv_iso8601(NOW_1, first, sizeof(first));
     CHECK_STR(json_string_value(
@@ -486,6 +516,7 @@ static void test_second_sync_recomputes_only_what_moved(void)
     CHECK_INT(stats.recomputed, 13);
     CHECK_INT(stats.reused, 0);
     check_doc_matches_git(&r, doc4, "main");
+    check_mirror_refs(&r);
     CHECK_STR(json_string_value(
                   json_object_get(row_named(doc4, "ahead"), "firstSeenAt")),
               first);
@@ -519,6 +550,7 @@ static void test_deleted_and_force_pushed_branches_follow_the_remote(void)
     CHECK_INT(stats.branches, 11);
     CHECK_INT(stats.recomputed, 1);
     check_doc_matches_git(&r, doc2, "main");
+    check_mirror_refs(&r); /* prune and force push reach packed-refs */
     CHECK(json_is_true(json_object_get(row_named(doc2, "ahead"), "conflicts")));
     /* Prune really removed the ref from the mirror. */
     char path[1024];
