@@ -221,11 +221,16 @@ static int decode_fail(char *why, size_t whylen, int rc, const char *fmt,
  * (which holds max + 1). -1 for any other object. */
 static int obj_str(const msgpack_object *o, char *buf, size_t max)
 {
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max ||
-        memchr(o->via.str.ptr, '\0', o->via.str.size))
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
         return -1;
-    memcpy(buf, o->via.str.ptr, o->via.str.size);
-    buf[o->via.str.size] = '\0';
+    /* msgpack-c gives an empty string a NULL ptr, which memchr and memcpy
+     * must not see even with a length of 0. */
+    size_t n = o->via.str.size;
+    if (n && memchr(o->via.str.ptr, '\0', n))
+        return -1;
+    if (n)
+        memcpy(buf, o->via.str.ptr, n);
+    buf[n] = '\0';
     return 0;
 }
 
