@@ -2,15 +2,34 @@
 # API read benchmark: GET /v1/repos/{id}/overview of a 50-branch repo with wrk
 # (1 thread, 50 connections), side by side in one run with nginx serving the
 # same bytes as a static file; then the latency of a 1,000-branch repo.
+# Besides requests per second and p99, the CPU time each server spent per
+# request (utime + stime from /proc; for the API its Redis too), which stays
+# comparable when other work shares the machine.
 #
-#   bench/bench_api.sh [BUILD_DIR]      (default: build; a non-sanitizer build)
+#   bench/bench_api.sh [BUILD_DIR]   (default build-apibench, configured and
+#                                     built if needed; a non-sanitizer build;
+#                                     env DURATION=10s RUNS=3)
 #
 # Prints a Markdown table for docs/benchmarks.md. Loopback only; bounded runs.
+# Take /tmp/rv-bench.lock around it on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build}
+BUILD=${1:-build-apibench}
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
+if [ -f "$BUILD/CMakeCache.txt" ] &&
+   grep -q '^RV_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+  echo "bench_api: $BUILD is a sanitizer build; give a RelWithDebInfo one" >&2
+  exit 2
+fi
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  # GCC 12's -Wformat-truncation at -O2 flags bounded snprintf calls; a
+  # warning must not stop a benchmark.
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRV_SANITIZE=OFF \
+    -DRV_TESTS=OFF -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
+fi
+cmake --build "$BUILD" -j2 --target repoview-api repoview repoview-worker \
+  >/dev/null
 for p in wrk nginx-light; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || {
     apt-get update -q >/dev/null && apt-get install -y -q "$p" >/dev/null; }
@@ -50,16 +69,22 @@ make_repo "$tmp/r1000" 999
 "$BUILD/repoview" add r50 --url "$tmp/r50" >/dev/null
 "$BUILD/repoview" add r1000 --url "$tmp/r1000" >/dev/null
 "$BUILD/repoview-worker" 2>"$tmp/worker.log" &
-pids+=($!)
+worker_pid=$!
 for id in r50 r1000; do
   for _ in $(seq 600); do
     [ "$(redis-cli -s "$tmp/redis.sock" hget "rv:{$id}:meta" branch_sync_status)" = idle ] && break; sleep 0.1
   done
+  [ "$(redis-cli -s "$tmp/redis.sock" hget "rv:{$id}:meta" branch_sync_status)" = idle ] ||
+    { echo "bench_api: $id did not sync" >&2; exit 1; }
 done
+# Reads need no worker; stopped, it takes no CPU from the measurements.
+kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true
+redis_pid=${pids[0]}
 
 api_port=$(free_port)
 REPOVIEW_LISTEN="127.0.0.1:$api_port" "$BUILD/repoview-api" 2>"$tmp/api.log" &
-pids+=($!)
+api_pid=$!
+pids+=($api_pid)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.05; done
 
 # nginx serves the very bytes the API answers, as a static file.
@@ -83,31 +108,48 @@ nginx -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
 sleep 0.5
 
-run_wrk() { # url -> "rps p99ms"
-  wrk -t1 -c50 -d"$DURATION" --latency "$1" | awk '
+# CPU ticks (utime + stime) of the given pids, summed.
+ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t + 0}'; }
+hz=$(getconf CLK_TCK)
+ngx_pids=$(pgrep -P "$(cat "$tmp/nginx.pid")" | tr '\n' ' ')
+
+run_wrk() { # url pid... -> "rps p99ms cpu_us_per_request"
+  local url=$1; shift
+  local before; before=$(ticks "$@")
+  wrk -t1 -c50 -d"$DURATION" --latency "$url" > "$tmp/wrk.txt"
+  local after; after=$(ticks "$@")
+  awk -v ticks=$((after - before)) -v hz="$hz" '
+    /requests in/ {n=$1}
     /Requests\/sec/ {rps=$2}
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
-    END {printf "%.0f %.2f\n", rps, p99}'
+    END {printf "%.0f %.2f %.1f\n", rps, p99, n ? ticks / hz * 1e6 / n : 0}' "$tmp/wrk.txt"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-declare -a api_rps api_p99 ngx_rps ngx_p99 big_rps big_p99
+declare -a api_rps api_p99 api_cpu ngx_rps ngx_p99 ngx_cpu big_rps big_p99 big_cpu
 for i in $(seq "$RUNS"); do
-  read -r r p < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r50/overview"); api_rps+=("$r"); api_p99+=("$p")
-  read -r r p < <(run_wrk "http://127.0.0.1:$ngx_port/overview.json"); ngx_rps+=("$r"); ngx_p99+=("$p")
-  read -r r p < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r1000/overview"); big_rps+=("$r"); big_p99+=("$p")
+  read -r r p c < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r50/overview" "$api_pid" "$redis_pid")
+  api_rps+=("$r"); api_p99+=("$p"); api_cpu+=("$c")
+  # shellcheck disable=SC2086
+  read -r r p c < <(run_wrk "http://127.0.0.1:$ngx_port/overview.json" $ngx_pids)
+  ngx_rps+=("$r"); ngx_p99+=("$p"); ngx_cpu+=("$c")
+  read -r r p c < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r1000/overview" "$api_pid" "$redis_pid")
+  big_rps+=("$r"); big_p99+=("$p"); big_cpu+=("$c")
 done
 m() { printf '%s\n' "$@" | median; }
-A_RPS=$(m "${api_rps[@]}"); A_P99=$(m "${api_p99[@]}")
-N_RPS=$(m "${ngx_rps[@]}"); N_P99=$(m "${ngx_p99[@]}")
-B_RPS=$(m "${big_rps[@]}"); B_P99=$(m "${big_p99[@]}")
+A_RPS=$(m "${api_rps[@]}"); A_P99=$(m "${api_p99[@]}"); A_CPU=$(m "${api_cpu[@]}")
+N_RPS=$(m "${ngx_rps[@]}"); N_P99=$(m "${ngx_p99[@]}"); N_CPU=$(m "${ngx_cpu[@]}")
+B_RPS=$(m "${big_rps[@]}"); B_P99=$(m "${big_p99[@]}"); B_CPU=$(m "${big_cpu[@]}")
 big_size=$(curl -s "http://127.0.0.1:$api_port/v1/repos/r1000/overview" | wc -c)
 ratio=$(awk -v a="$A_RPS" -v n="$N_RPS" 'BEGIN {printf "%.2f", a/n}')
+each() { local IFS=' '; echo "$*"; }
 echo
-echo "| target | body | req/s (median of $RUNS) | p99 ms |"
-echo "|---|---|---|---|"
-echo "| repoview-api, 50 branches | $size B | $A_RPS | $A_P99 |"
-echo "| nginx, same bytes | $size B | $N_RPS | $N_P99 |"
-echo "| repoview-api, 1,000 branches | $big_size B | $B_RPS | $B_P99 |"
+echo "| target | body | req/s (median of $RUNS) | p99 ms | server CPU µs/request |"
+echo "|---|---|---|---|---|"
+echo "| repoview-api (+ its Redis), 50 branches | $size B | $A_RPS | $A_P99 | $A_CPU |"
+echo "| nginx, same bytes | $size B | $N_RPS | $N_P99 | $N_CPU |"
+echo "| repoview-api (+ its Redis), 1,000 branches | $big_size B | $B_RPS | $B_P99 | $B_CPU |"
 echo
 echo "API / nginx requests per second: $ratio (wrk -t1 -c50 -d$DURATION, $(nproc) cores)"
+echo
+echo "Every run (req/s, p99 ms, CPU µs/request): API 50 [$(each "${api_rps[@]}") | $(each "${api_p99[@]}") | $(each "${api_cpu[@]}")]; nginx [$(each "${ngx_rps[@]}") | $(each "${ngx_p99[@]}") | $(each "${ngx_cpu[@]}")]; API 1,000 [$(each "${big_rps[@]}") | $(each "${big_p99[@]}") | $(each "${big_cpu[@]}")]"
