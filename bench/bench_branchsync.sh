@@ -86,6 +86,10 @@ BEGIN {
     }
   }
 }' | git -C "$tmp/src.git" fast-import --quiet
+# fast-import leaves a loose file per branch; a real server's refs are
+# packed (git gc does it), and the server reads them for every ref
+# advertisement. The CLI's bare clone below has packed refs too.
+git -C "$tmp/src.git" pack-refs --all
 gen_ms=$(( ($(date +%s%N) - gen_start) / 1000000 ))
 git clone -q --bare "$tmp/src.git" "$tmp/cli.git"
 

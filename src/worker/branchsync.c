@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "worker/gitstream.h"
 #include "worker/mirror.h"
 
 /* Author names, subjects and paths longer than this are cut (at a UTF-8
@@ -38,7 +39,7 @@ int rv_branchsync_global_init(void)
      * hashing them again on every read (libgit2's default, unlike git's)
      * costs a third of the compute time for nothing. */
     git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
-    return RV_OK;
+    return rv_gitstream_register();
 }
 
 static void set_git_error(struct rv_sync_error *err, const char *what)

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/branchsync.h"
+#include "worker/gitstream.h"
 
 #define FETCH_REFSPEC "+refs/heads/*:refs/heads/*"
 #define HEAD_CONFIG_KEY "repoview.remotehead"
@@ -218,7 +219,7 @@ static void scrub_userinfo(char *s)
 /* Turns the last libgit2 error into a sync error; returns how it failed.
  * connecting: the failure happened before any object was written. */
 static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
-                                        const struct fetch_ctx *ctx,
+                                        struct fetch_ctx *ctx,
                                         const char *url, bool connecting)
 {
     const git_error *e = git_error_last();
@@ -232,7 +233,7 @@ static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
      * sentences below add their own full stop. */
     for (size_t n = strlen(msg); n > 0 && strchr(" :.\n", msg[n - 1]); n--)
         msg[n - 1] = '\0';
-    if (ctx && ctx->timed_out) {
+    if (ctx && (ctx->timed_out || past_deadline(ctx))) {
         rv_sync_error_set(err, "timeout",
                           "Fetching %s took longer than the fetch timeout.",
                           shown);
@@ -472,6 +473,8 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     co.repository = repo;
     co.fetchspec = FETCH_REFSPEC;
     co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+    /* Connects, reads and writes of this fetch fail once it is due. */
+    rv_gitstream_set_deadline(ctx.deadline_ms);
     int grc = git_remote_create_with_opts(&remote, url, &co);
     if (grc != 0) {
         /* The mirror's own config is broken: clone again. */
@@ -532,6 +535,7 @@ disconnect:
     if (rc == RV_OK)
         remember_remote_head(repo, remote_head, headlen);
 out:
+    rv_gitstream_set_deadline(0);
     free(heads);
     git_buf_dispose(&head);
     git_remote_free(remote);

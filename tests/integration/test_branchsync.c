@@ -12,9 +12,12 @@
  * directory, the GC and a corrupt mirror.
  */
 #include <jansson.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -675,6 +678,45 @@ static void test_unreachable_remote_reports_unreachable_without_secrets(void)
     free(out);
 }
 
+/* A remote that accepts the connection and then says nothing (a hung
+ * server, a black-holing proxy): the fetch gives up at its timeout with
+ * the "timeout" code, over git:// and http:// alike, instead of holding
+ * the worker forever. */
+static void test_silent_remote_times_out(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    struct rv_sync_error err;
+    remote_new(&r, "main");
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    CHECK(ls >= 0);
+    CHECK_INT(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    CHECK_INT(listen(ls, 8), 0); /* the kernel accepts; nobody answers */
+    CHECK_INT(getsockname(ls, (struct sockaddr *)&sa, &len), 0);
+    static const char *const schemes[] = {"git", "http"};
+    for (size_t i = 0; i < 2; i++) {
+        char url[128];
+        snprintf(url, sizeof(url), "%s://127.0.0.1:%d/x.git", schemes[i],
+                 ntohs(sa.sin_port));
+        rvt_current = schemes[i];
+        struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+        o.url = url;
+        o.fetch_timeout_s = 1;
+        json_t *doc = NULL;
+        int64_t started = rv_mono_ms();
+        CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
+        int64_t took = rv_mono_ms() - started;
+        CHECK(doc == NULL);
+        CHECK_STR(err.code, "timeout");
+        CHECK(took >= 900 && took < rvt_scale_ms(10000));
+    }
+    rvt_current = NULL;
+    close(ls);
+}
+
 static void test_mirror_stays_inside_data_dir(void)
 {
     struct remote r;
@@ -973,6 +1015,7 @@ int main(void)
     RUN(test_empty_remote_gives_no_rows);
     RUN(test_missing_registered_default_branch_is_an_error);
     RUN(test_unreachable_remote_reports_unreachable_without_secrets);
+    RUN(test_silent_remote_times_out);
     RUN(test_mirror_stays_inside_data_dir);
     RUN(test_gc_removes_only_unregistered_mirrors);
     RUN(test_corrupt_mirror_is_cloned_again);
