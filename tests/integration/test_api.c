@@ -17,9 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/cmd.h"
-#include "common/errors.h"
-#include "common/job.h"
 #include "common/keys.h"
 #include "common/util.h"
 #include "rvtest.h"
@@ -219,104 +216,13 @@ static long long scard_repos(void)
     return n;
 }
 
-/* Plays a worker: takes the job of repo and kind off rv:queue (dropping
- * others), claims it and commits fragment. Returns the new version, or -1. */
+/* Plays a worker committing fragment for repo and kind (rvtest.h).
+ * Returns the new version, or -1. */
 static long long fake_commit(const char *repo, rv_kind kind,
                              const char *fragment)
 {
-    const char *proc = "rv:processing:test-worker";
-    for (int i = 0; i < 50; i++) {
-        redisReply *r = rv_rsync_command(&conn, "LMOVE %s %s RIGHT LEFT",
-                                         RV_KEY_QUEUE, proc);
-        if (!r || r->type != REDIS_REPLY_STRING) {
-            if (r)
-                freeReplyObject(r);
-            return -1;
-        }
-        struct rv_job job;
-        char *payload = malloc(r->len);
-        size_t plen = r->len;
-        memcpy(payload, r->str, plen);
-        freeReplyObject(r);
-        if (rv_job_decode(payload, plen, &job, NULL, 0) != RV_OK ||
-            strcmp(job.repo, repo) != 0 || job.kind != kind) {
-            /* Not ours: back to the far end of the queue. */
-            redisReply *d = rv_rsync_command(&conn, "LREM %s 1 %b", proc,
-                                             payload, plen);
-            if (d)
-                freeReplyObject(d);
-            d = rv_rsync_command(&conn, "LPUSH %s %b", RV_KEY_QUEUE, payload,
-                                 plen);
-            if (d)
-                freeReplyObject(d);
-            free(payload);
-            continue;
-        }
-        char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX];
-        rv_key_meta(meta, repo);
-        rv_key_overview(ov, repo);
-        if (kind == RV_KIND_BRANCHES)
-            rv_key_branches(data, repo);
-        else
-            rv_key_prs(data, repo);
-        struct rv_cmd cmd;
-        rv_cmd_init(&cmd);
-        rv_cmd_script(&cmd, "claimJob");
-        rv_cmd_add(&cmd, meta);
-        rv_cmd_add(&cmd, proc);
-        rv_cmd_add(&cmd, RV_KEY_LEASES);
-        rv_cmd_add(&cmd, rv_kind_name(kind));
-        rv_cmd_add(&cmd, job.id);
-        rv_cmd_addlen(&cmd, payload, plen);
-        rv_cmd_add(&cmd, "test-worker");
-        rv_cmd_addi64(&cmd, rv_now_ms());
-        rv_cmd_add(&cmd, "30000");
-        r = rv_rsync_run(&conn, &cmd);
-        rv_cmd_free(&cmd);
-        long long gen = -1;
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-            r->element[0]->type == REDIS_REPLY_INTEGER &&
-            r->element[0]->integer == 0)
-            gen = r->element[1]->integer;
-        if (r)
-            freeReplyObject(r);
-        if (gen < 0) {
-            free(payload);
-            return -1;
-        }
-        rv_cmd_init(&cmd);
-        rv_cmd_script(&cmd, "commitProjection");
-        rv_cmd_add(&cmd, meta);
-        rv_cmd_add(&cmd, data);
-        rv_cmd_add(&cmd, ov);
-        rv_cmd_add(&cmd, proc);
-        rv_cmd_add(&cmd, RV_KEY_QUEUE);
-        rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-        rv_cmd_add(&cmd, rv_kind_name(kind));
-        rv_cmd_add(&cmd, job.id);
-        rv_cmd_addi64(&cmd, gen);
-        rv_cmd_addlen(&cmd, payload, plen);
-        rv_cmd_addi64(&cmd, rv_now_ms());
-        rv_cmd_add(&cmd, "{}");
-        rv_cmd_add(&cmd, fragment);
-        rv_cmd_add(&cmd, "");
-        rv_cmd_add(&cmd, "{\"branches\":{\"added\":[\"main\"]}}");
-        rv_cmd_addi64(&cmd, rv_now_ms() + 300000);
-        rv_cmd_add(&cmd, "");
-        rv_cmd_add(&cmd, "");
-        r = rv_rsync_run(&conn, &cmd);
-        rv_cmd_free(&cmd);
-        free(payload);
-        long long version = -1;
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-            r->element[0]->type == REDIS_REPLY_INTEGER &&
-            r->element[0]->integer == 0)
-            version = r->element[1]->integer;
-        if (r)
-            freeReplyObject(r);
-        return version;
-    }
-    return -1;
+    return rvt_fake_commit(&conn, "test-worker", repo, kind, fragment,
+                           "{\"branches\":{\"added\":[\"main\"]}}");
 }
 
 static const char *fragment_with(const char *branch)

@@ -16,9 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/cmd.h"
 #include "common/errors.h"
-#include "common/job.h"
 #include "common/keys.h"
 #include "common/registry.h"
 #include "common/util.h"
@@ -162,102 +160,18 @@ static bool wait_for(const char *name, const char *type, const char *repo,
     return false;
 }
 
-/* Plays a worker for one job of repo/kind (see test_api.c). Returns the
- * version committed or -1. */
+/* Plays a worker committing a one-branch fragment for repo and kind
+ * (rvtest.h). Returns the version committed or -1. */
 static long long fake_commit(const char *repo, rv_kind kind, const char *branch)
 {
-    const char *proc = "rv:processing:sse-worker";
-    for (int i = 0; i < 50; i++) {
-        redisReply *r = rv_rsync_command(&conn, "LMOVE %s %s RIGHT LEFT", RV_KEY_QUEUE, proc);
-        if (!r || r->type != REDIS_REPLY_STRING) {
-            if (r)
-                freeReplyObject(r);
-            return -1;
-        }
-        size_t plen = r->len;
-        char *payload = malloc(plen);
-        memcpy(payload, r->str, plen);
-        freeReplyObject(r);
-        struct rv_job job;
-        if (rv_job_decode(payload, plen, &job, NULL, 0) != RV_OK || strcmp(job.repo, repo) != 0 ||
-            job.kind != kind) {
-            /* Not ours: back to the far end of the queue. */
-            redisReply *d = rv_rsync_command(&conn, "LREM %s 1 %b", proc,
-                                             payload, plen);
-            if (d)
-                freeReplyObject(d);
-            d = rv_rsync_command(&conn, "LPUSH %s %b", RV_KEY_QUEUE, payload,
-                                 plen);
-            if (d)
-                freeReplyObject(d);
-            free(payload);
-            continue;
-        }
-        char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX];
-        rv_key_meta(meta, repo);
-        rv_key_overview(ov, repo);
-        rv_key_branches(data, repo);
-        struct rv_cmd cmd;
-        rv_cmd_init(&cmd);
-        rv_cmd_script(&cmd, "claimJob");
-        rv_cmd_add(&cmd, meta);
-        rv_cmd_add(&cmd, proc);
-        rv_cmd_add(&cmd, RV_KEY_LEASES);
-        rv_cmd_add(&cmd, rv_kind_name(kind));
-        rv_cmd_add(&cmd, job.id);
-        rv_cmd_addlen(&cmd, payload, plen);
-        rv_cmd_add(&cmd, "sse-worker");
-        rv_cmd_addi64(&cmd, rv_now_ms());
-        rv_cmd_add(&cmd, "30000");
-        r = rv_rsync_run(&conn, &cmd);
-        rv_cmd_free(&cmd);
-        long long gen = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                                r->element[0]->integer == 0
-                            ? r->element[1]->integer
-                            : -1;
-        if (r)
-            freeReplyObject(r);
-        if (gen < 0) {
-            free(payload);
-            return -1;
-        }
-        char fragment[512];
-        snprintf(fragment, sizeof(fragment),
-                 "\"counts\":{\"branches\":1,\"conflicting\":0,\"openPullRequests\":0},"
-                 "\"branches\":[{\"name\":\"%s\"}],\"pullRequests\":[]",
-                 branch);
-        rv_cmd_init(&cmd);
-        rv_cmd_script(&cmd, "commitProjection");
-        rv_cmd_add(&cmd, meta);
-        rv_cmd_add(&cmd, data);
-        rv_cmd_add(&cmd, ov);
-        rv_cmd_add(&cmd, proc);
-        rv_cmd_add(&cmd, RV_KEY_QUEUE);
-        rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-        rv_cmd_add(&cmd, rv_kind_name(kind));
-        rv_cmd_add(&cmd, job.id);
-        rv_cmd_addi64(&cmd, gen);
-        rv_cmd_addlen(&cmd, payload, plen);
-        rv_cmd_addi64(&cmd, rv_now_ms());
-        rv_cmd_add(&cmd, "{}");
-        rv_cmd_add(&cmd, fragment);
-        rv_cmd_add(&cmd, "");
-        rv_cmd_add(&cmd, "{\"branches\":{\"added\":[\"x\"]}}");
-        rv_cmd_addi64(&cmd, rv_now_ms() + 300000);
-        rv_cmd_add(&cmd, "");
-        rv_cmd_add(&cmd, "");
-        r = rv_rsync_run(&conn, &cmd);
-        rv_cmd_free(&cmd);
-        free(payload);
-        long long version = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-                                    r->element[0]->integer == 0
-                                ? r->element[1]->integer
-                                : -1;
-        if (r)
-            freeReplyObject(r);
-        return version;
-    }
-    return -1;
+    char fragment[512];
+    snprintf(fragment, sizeof(fragment),
+             "\"counts\":{\"branches\":1,\"conflicting\":0,"
+             "\"openPullRequests\":0},"
+             "\"branches\":[{\"name\":\"%s\"}],\"pullRequests\":[]",
+             branch);
+    return rvt_fake_commit(&conn, "sse-worker", repo, kind, fragment,
+                           "{\"branches\":{\"added\":[\"x\"]}}");
 }
 
 static void add_repo(const char *id)

@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cmd.h"
+#include "common/errors.h"
+#include "common/job.h"
 #include "common/keys.h"
 #include "common/util.h"
 
@@ -421,4 +424,136 @@ json_t *rvt_overview(struct rv_rsync *r, const char *id)
     if (rep)
         freeReplyObject(rep);
     return doc;
+}
+
+/* ---- a worker played by the test ---- */
+
+/* Runs claimJob for the job in payload; the fencing generation, or -1. */
+static long long fake_claim(struct rv_rsync *conn, const char *worker,
+                            const char *proc, const char *meta,
+                            rv_kind kind, const struct rv_job *job,
+                            const char *payload, size_t plen)
+{
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_script(&cmd, "claimJob");
+    rv_cmd_add(&cmd, meta);
+    rv_cmd_add(&cmd, proc);
+    rv_cmd_add(&cmd, RV_KEY_LEASES);
+    rv_cmd_add(&cmd, rv_kind_name(kind));
+    rv_cmd_add(&cmd, job->id);
+    rv_cmd_addlen(&cmd, payload, plen);
+    rv_cmd_add(&cmd, worker);
+    rv_cmd_addi64(&cmd, rv_now_ms());
+    rv_cmd_add(&cmd, "30000");
+    redisReply *r = rv_rsync_run(conn, &cmd);
+    rv_cmd_free(&cmd);
+    long long gen = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER &&
+        r->element[0]->integer == 0)
+        gen = r->element[1]->integer;
+    if (r)
+        freeReplyObject(r);
+    return gen;
+}
+
+/* Runs commitProjection for a claimed job; the new version, or -1. */
+static long long fake_commit_claimed(struct rv_rsync *conn, const char *proc,
+                                     const char *repo, rv_kind kind,
+                                     const struct rv_job *job, long long gen,
+                                     const char *payload, size_t plen,
+                                     const char *fragment,
+                                     const char *changed)
+{
+    char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX];
+    rv_key_meta(meta, repo);
+    rv_key_overview(ov, repo);
+    if (kind == RV_KIND_BRANCHES)
+        rv_key_branches(data, repo);
+    else
+        rv_key_prs(data, repo);
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_script(&cmd, "commitProjection");
+    rv_cmd_add(&cmd, meta);
+    rv_cmd_add(&cmd, data);
+    rv_cmd_add(&cmd, ov);
+    rv_cmd_add(&cmd, proc);
+    rv_cmd_add(&cmd, RV_KEY_QUEUE);
+    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
+    rv_cmd_add(&cmd, rv_kind_name(kind));
+    rv_cmd_add(&cmd, job->id);
+    rv_cmd_addi64(&cmd, gen);
+    rv_cmd_addlen(&cmd, payload, plen);
+    rv_cmd_addi64(&cmd, rv_now_ms());
+    rv_cmd_add(&cmd, "{}");
+    rv_cmd_add(&cmd, fragment);
+    rv_cmd_add(&cmd, "");
+    rv_cmd_add(&cmd, changed);
+    rv_cmd_addi64(&cmd, rv_now_ms() + 300000);
+    rv_cmd_add(&cmd, "");
+    rv_cmd_add(&cmd, "");
+    redisReply *r = rv_rsync_run(conn, &cmd);
+    rv_cmd_free(&cmd);
+    long long version = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER &&
+        r->element[0]->integer == 0)
+        version = r->element[1]->integer;
+    if (r)
+        freeReplyObject(r);
+    return version;
+}
+
+long long rvt_fake_commit(struct rv_rsync *conn, const char *worker,
+                          const char *repo, rv_kind kind,
+                          const char *fragment, const char *changed)
+{
+    char proc[RV_KEY_MAX];
+    snprintf(proc, sizeof(proc), "rv:processing:%s", worker);
+    for (int i = 0; i < 50; i++) {
+        redisReply *r = rv_rsync_command(conn, "LMOVE %s %s RIGHT LEFT",
+                                         RV_KEY_QUEUE, proc);
+        if (!r || r->type != REDIS_REPLY_STRING) {
+            if (r)
+                freeReplyObject(r);
+            return -1;
+        }
+        size_t plen = r->len;
+        char *payload = malloc(plen ? plen : 1);
+        if (!payload) {
+            freeReplyObject(r);
+            return -1;
+        }
+        memcpy(payload, r->str, plen);
+        freeReplyObject(r);
+        struct rv_job job;
+        if (rv_job_decode(payload, plen, &job, NULL, 0) != RV_OK ||
+            strcmp(job.repo, repo) != 0 || job.kind != kind) {
+            /* Not ours: back to the far end of the queue, so the real
+             * owner (another test's repo) still finds it. */
+            redisReply *d = rv_rsync_command(conn, "LREM %s 1 %b", proc,
+                                             payload, plen);
+            if (d)
+                freeReplyObject(d);
+            d = rv_rsync_command(conn, "LPUSH %s %b", RV_KEY_QUEUE, payload,
+                                 plen);
+            if (d)
+                freeReplyObject(d);
+            free(payload);
+            continue;
+        }
+        char meta[RV_KEY_MAX];
+        rv_key_meta(meta, repo);
+        long long version = -1;
+        long long gen = fake_claim(conn, worker, proc, meta, kind, &job,
+                                   payload, plen);
+        if (gen >= 0)
+            version = fake_commit_claimed(conn, proc, repo, kind, &job, gen,
+                                          payload, plen, fragment, changed);
+        free(payload);
+        return version;
+    }
+    return -1;
 }

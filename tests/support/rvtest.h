@@ -148,4 +148,15 @@ bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
  * NULL before the first sync. */
 json_t *rvt_overview(struct rv_rsync *r, const char *id);
 
+/* Plays a worker named worker (its processing list is
+ * rv:processing:<worker>) for one job of repo and kind, through the
+ * worker's own scripts: takes jobs off rv:queue until it finds that one
+ * (putting others back at the far end), claims it and commits fragment
+ * (the overview fragment's text) with changed (the event's JSON). Returns
+ * the version committed, or -1. */
+#include "common/keys.h"
+long long rvt_fake_commit(struct rv_rsync *conn, const char *worker,
+                          const char *repo, rv_kind kind,
+                          const char *fragment, const char *changed);
+
 #endif
