@@ -89,8 +89,9 @@ const struct api_route *api_route_find(int method, const char *path,
                        !routes[i].stream);
         if (wanted && !found) {
             found = &routes[i];
-            *id_too_long = too_long;
-            rv_strlcpy(id, seg, idlen);
+            /* A segment that does not fit into id must not pass for the
+             * shorter, valid id it would be cut to: that is another repo. */
+            *id_too_long = too_long || rv_strlcpy(id, seg, idlen) != 0;
         }
     }
     return found;
