@@ -187,6 +187,11 @@ static void prsync_quote_message(const char *text, char *buf, size_t size)
     size_t i = 0;
     for (; text[i] && i + 1 < size && i < PRSYNC_QUOTE_MAX; i++)
         buf[i] = iscntrl((unsigned char)text[i]) ? ' ' : text[i];
+    /* Cut before a character, never inside one: the message goes into
+     * failSync's JSON, which refuses invalid UTF-8 (text, from jansson, is
+     * valid), and the failure would go unrecorded. */
+    while (i > 0 && ((unsigned char)text[i] & 0xc0) == 0x80)
+        i--;
     buf[i] = '\0';
 }
 
