@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages repoview needs, only those that are missing.
 # Runs `apt-get update` once, and only when something has to be installed.
 # Usage: scripts/install-deps.sh [--browser]
-#   --browser  also installs what the browser tests need (chromium).
+#   --browser  also installs what the rest of `make test` needs: chromium for
+#              the browser tests, clang and libFuzzer for tests/fuzz.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,9 @@ packages=(
 )
 if [ "${1:-}" = "--browser" ]; then
   packages+=(chromium)
+  # Debian's clang does not pull in libFuzzer: it lives in libclang-rt-14-dev
+  # (libclang_rt.fuzzer-x86_64.a), only a Recommends of clang-14's deps.
+  packages+=(clang libclang-rt-14-dev)
   # Node may come from elsewhere (with npm bundled); only install Debian's
   # when there is none, since its npm package conflicts with such a node.
   command -v node >/dev/null || packages+=(nodejs)

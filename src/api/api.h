@@ -214,6 +214,16 @@ int api_events_parse_repos(const char *query,
                            char (*repos)[RV_REPO_ID_MAX + 1], size_t *n,
                            const char **why);
 
+/* repos.c: parses and validates the body of POST /v1/repos into spec.
+ * On RV_OK, *doc is the parsed body (the caller json_decref()s it after
+ * the last use of spec, whose strings it holds). Otherwise *doc is NULL,
+ * msg says why, and the result is RV_ERR_DECODE (not a JSON object) or
+ * RV_ERR_INVALID (a field is missing, unknown or wrong). */
+struct rv_repo_spec;
+int api_repo_spec_parse(const char *body, size_t len,
+                        struct rv_repo_spec *spec, json_t **doc, char *msg,
+                        size_t msglen);
+
 /* ---- repos.c helpers shared by overview/refresh/events ---- */
 
 /* The repo object of the registry answers:

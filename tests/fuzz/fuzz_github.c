@@ -1,0 +1,133 @@
+/*
+ * The GitHub GraphQL answer parser (worker/prsync.c, rv_prsync_parse_page):
+ * what PR sync does with a 200 body, the part of GitHub's answer we do not
+ * control. Input: the raw body.
+ *
+ * Whatever the body, the parser either maps PRs of exactly the contract's
+ * shape (lower-cased states, ISO times, unique numbers, serializable for
+ * Redis) or fails with one of the documented codes and a message the job
+ * loop can record: failSync gets it inside JSON, so it must be valid
+ * UTF-8, or the failure would be lost.
+ */
+#include <jansson.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "fuzz.h"
+#include "worker/prsync.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    rv_log_min_level = RV_LOG_ERROR;
+    return 0;
+}
+
+static bool is_lower_ascii(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80 || (*s >= 'A' && *s <= 'Z'))
+            return false;
+    return true;
+}
+
+static bool string_or_null(const json_t *v)
+{
+    return json_is_string(v) || json_is_null(v);
+}
+
+/* One PR of rv_prsync_run's answer, as prsync.h documents it. */
+static void check_pr(const json_t *pr)
+{
+    FUZZ_CHECK(json_is_object(pr));
+    FUZZ_CHECK(json_object_size(pr) == 14);
+    FUZZ_CHECK(json_integer_value(json_object_get(pr, "number")) > 0);
+    FUZZ_CHECK(json_is_string(json_object_get(pr, "title")));
+    FUZZ_CHECK(is_lower_ascii(json_object_get(pr, "state")));
+    FUZZ_CHECK(json_is_boolean(json_object_get(pr, "draft")));
+    FUZZ_CHECK(json_is_string(json_object_get(pr, "url")));
+    FUZZ_CHECK(string_or_null(json_object_get(pr, "author")));
+    FUZZ_CHECK(json_is_string(json_object_get(pr, "headRef")));
+    FUZZ_CHECK(string_or_null(json_object_get(pr, "headRepo")));
+    FUZZ_CHECK(json_is_string(json_object_get(pr, "baseRef")));
+    FUZZ_CHECK(json_is_boolean(json_object_get(pr, "isCrossRepository")));
+    const json_t *ci = json_object_get(pr, "ciStatus");
+    FUZZ_CHECK(json_is_null(ci) || is_lower_ascii(ci));
+    const json_t *review = json_object_get(pr, "reviewDecision");
+    FUZZ_CHECK(json_is_null(review) || is_lower_ascii(review));
+    const char *updated = json_string_value(json_object_get(pr, "updatedAt"));
+    int64_t ms;
+    FUZZ_CHECK(updated && strlen(updated) == 24 &&
+               rv_parse_iso8601(updated, &ms) == 0);
+    FUZZ_CHECK(json_is_string(json_object_get(pr, "headSha")));
+}
+
+static void check_error(int rc, const struct rv_sync_error *err)
+{
+    static const char *const codes[] = {"rate_limited", "not_found",
+                                        "unauthorized", "bad_response",
+                                        "internal_error"};
+    FUZZ_CHECK(rc == RV_ERR_DECODE || rc == RV_ERR_HTTP ||
+               rc == RV_ERR_NOMEM);
+    bool known = false;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        known = known || strcmp(err->code, codes[i]) == 0;
+    FUZZ_CHECK(known);
+    FUZZ_CHECK(err->message[0] != '\0');
+    if (strcmp(err->code, "rate_limited") == 0)
+        FUZZ_CHECK(err->retry_at_ms > 0);
+    /* What jobloop.c's record_failure builds for failSync. */
+    json_t *ej = json_pack("{s:s,s:s,s:s}", "code", err->code, "message",
+                           err->message, "at", "2026-12-01T00:00:00.000Z");
+    FUZZ_CHECK(ej != NULL);
+    json_decref(ej);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_t *prs = json_array(), *seen = json_object();
+    struct rv_sync_error err = {{0}, {0}, 0};
+    bool has_next = true;
+    char *cursor = (char *)"unset";
+    FUZZ_CHECK(prs && seen);
+
+    int rc = rv_prsync_parse_page((const char *)data, size, 0, prs, seen,
+                                  &has_next, &cursor, &err);
+    if (rc != RV_OK) {
+        FUZZ_CHECK(cursor == NULL && !has_next);
+        check_error(rc, &err);
+        goto out;
+    }
+    FUZZ_CHECK(err.code[0] == '\0');
+    size_t i;
+    json_t *pr;
+    json_array_foreach(prs, i, pr) check_pr(pr);
+    /* Numbers are unique and every one is remembered. */
+    FUZZ_CHECK(json_object_size(seen) == json_array_size(prs));
+    /* The projection goes to Redis as JSON text. */
+    char *text = json_dumps(prs, JSON_COMPACT);
+    FUZZ_CHECK(text != NULL);
+    free(text);
+
+    /* The same page again (it moved between pages) adds nothing. */
+    size_t before = json_array_size(prs);
+    char *cursor2 = NULL;
+    bool next2 = false;
+    FUZZ_CHECK(rv_prsync_parse_page((const char *)data, size, 0, prs, seen,
+                                    &next2, &cursor2, &err) == RV_OK);
+    FUZZ_CHECK(json_array_size(prs) == before && next2 == has_next);
+    FUZZ_CHECK((cursor == NULL) == (cursor2 == NULL));
+    FUZZ_CHECK(!cursor || strcmp(cursor, cursor2) == 0);
+    free(cursor2);
+    free(cursor);
+out:
+    json_decref(prs);
+    json_decref(seen);
+    return 0;
+}
