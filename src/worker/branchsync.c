@@ -1336,6 +1336,7 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts,
         .repo_id = opts->repo_id,
         .url = opts->url,
         .github_token = opts->github_token,
+        .github_host = opts->github_host,
         .timeout_s = opts->fetch_timeout_s,
         .job_id = opts->job_id,
     };

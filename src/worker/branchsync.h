@@ -42,6 +42,7 @@ struct rv_branchsync_opts {
     const char *url;            /* remote: https, http, ssh, git, file, scp-like, path */
     const char *default_branch; /* registered, or NULL/"" = remote HEAD, main, master */
     const char *github_token;   /* NULL/"" = none; HTTPS only, via callback */
+    const char *github_host;    /* where the token goes; NULL/"" = github.com */
     int fetch_timeout_s;        /* a clone or fetch that takes longer is aborted */
     int max_branches;           /* rows kept; the rest dropped, "truncated" set */
     int max_conflict_files;     /* cap of each row's conflictFiles */

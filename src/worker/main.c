@@ -22,6 +22,7 @@
 #include "worker/branchsync.h"
 #include "worker/housekeeping.h"
 #include "worker/jobloop.h"
+#include "worker/mirror.h"
 #include "worker/prsync.h"
 #include "worker/reaper.h"
 #include "worker/worker.h"
@@ -114,6 +115,12 @@ int main(int argc, char **argv)
     if (rv_prsync_graphql_url(cfg.github_api, cfg.github_graphql, worker.graphql_url,
                               sizeof(worker.graphql_url)) != RV_OK) {
         fprintf(stderr, "repoview-worker: cannot derive the GraphQL URL from %s\n",
+                cfg.github_api);
+        return 2;
+    }
+    if (rv_mirror_token_host(cfg.github_api, worker.token_host,
+                             sizeof(worker.token_host)) != 0) {
+        fprintf(stderr, "repoview-worker: the host of %s is too long\n",
                 cfg.github_api);
         return 2;
     }

@@ -32,6 +32,7 @@ struct fetch_ctx {
     int64_t deadline_ms; /* monotonic; 0 = none */
     bool timed_out;
     const char *token;   /* borrowed from the options */
+    const char *token_host; /* ditto */
     int cred_calls;
     bool auth_refused;
 };
@@ -148,26 +149,57 @@ static int on_sideband(const char *str, int len, void *payload)
     return past_deadline(payload) ? -1 : 0;
 }
 
-/* True when url is https://[userinfo@]github.com[:port]/... */
-static bool is_github_https(const char *url)
+/* The host of an http(s) URL (after any userinfo, before any port):
+ * *host points into url, *len its length; false when url has none. */
+static bool url_host(const char *url, const char **host, size_t *len)
 {
-    static const char scheme[] = "https://";
-    if (!url || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0)
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
         return false;
-    const char *host = url + sizeof(scheme) - 1;
-    size_t auth_len = strcspn(host, "/?#");
-    const char *at = memchr(host, '@', auth_len);
+    p += 3;
+    size_t auth_len = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', auth_len);
     if (at) {
-        auth_len -= (size_t)(at + 1 - host);
-        host = at + 1;
+        auth_len -= (size_t)(at + 1 - p);
+        p = at + 1;
     }
-    size_t host_len = strcspn(host, ":/?#");
-    if (host_len > auth_len)
-        host_len = auth_len;
-    return host_len == 10 && strncasecmp(host, "github.com", 10) == 0;
+    *host = p;
+    *len = strcspn(p, ":/?#");
+    if (*len > auth_len)
+        *len = auth_len;
+    return *len > 0;
 }
 
-/* Credentials: the GitHub token for HTTPS to github.com (user
+int rv_mirror_token_host(const char *github_api, char *buf, size_t size)
+{
+    const char *host;
+    size_t len;
+    if (!url_host(github_api, &host, &len) ||
+        (len == 14 && strncasecmp(host, "api.github.com", 14) == 0))
+        return rv_strlcpy(buf, "github.com", size);
+    if (len >= size)
+        return -1;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* True when url is https://[userinfo@]<token_host>[:port]/... */
+static bool token_applies(const char *url, const char *token_host)
+{
+    static const char scheme[] = "https://";
+    const char *host;
+    size_t len;
+    if (!url || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    if (!token_host || !*token_host)
+        token_host = "github.com";
+    return url_host(url, &host, &len) && len == strlen(token_host) &&
+           strncasecmp(host, token_host, len) == 0;
+}
+
+/* Credentials: the GitHub token for HTTPS to GitHub's host (github.com,
+ * or a GitHub Enterprise server: rv_mirror_token_host) (user
  * x-access-token), the SSH agent for ssh. Offered once: a second call means
  * the remote refused them, which ends the fetch with an authentication
  * error rather than a loop. The token never goes anywhere else, and never
@@ -185,7 +217,7 @@ static int on_credentials(git_credential **out, const char *url,
         return GIT_EAUTH;
     }
     if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && ctx->token &&
-        *ctx->token && is_github_https(url))
+        *ctx->token && token_applies(url, ctx->token_host))
         return git_credential_userpass_plaintext_new(out, "x-access-token",
                                                      ctx->token);
     if (allowed & GIT_CREDENTIAL_SSH_KEY)
@@ -454,6 +486,7 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
                            ? rv_mono_ms() + (int64_t)opts->timeout_s * 1000
                            : 0,
         .token = opts->github_token,
+        .token_host = opts->github_host,
     };
     char url[URL_MAX];
     *failure = FETCH_LOCAL;

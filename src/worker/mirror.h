@@ -33,8 +33,9 @@ struct rv_mirror_opts {
     const char *data_dir;     /* borrowed for the call */
     const char *repo_id;      /* validated id; borrowed */
     const char *url;          /* remote URL or absolute path; borrowed */
-    const char *github_token; /* NULL/"" = none; only sent to github.com
+    const char *github_token; /* NULL/"" = none; only sent to github_host
                                * over HTTPS, through the credentials callback */
+    const char *github_host;  /* NULL/"" = github.com; rv_mirror_token_host */
     int timeout_s;            /* whole fetch (connect included); <= 0: none */
     const char *job_id;       /* for logs; may be NULL */
 };
@@ -55,6 +56,12 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
  * path that does not fit. */
 int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf,
                    size_t size);
+
+/* The host GITHUB_TOKEN is offered to for HTTPS fetches, from the GitHub
+ * API URL: github.com for api.github.com (or no URL), else the API's own
+ * host (GitHub Enterprise serves git and its API from one host). 0, or -1
+ * when it does not fit in buf. */
+int rv_mirror_token_host(const char *github_api, char *buf, size_t size);
 
 /* rm -rf path (never follows symlinks). 0 or -1. */
 int rv_mirror_remove_tree(const char *path);

@@ -17,6 +17,7 @@ struct rv_worker {
     const struct rv_config *cfg; /* borrowed for the process lifetime */
     char id[128];                /* "<host>-<pid>-<random>": lease member */
     char graphql_url[1024];      /* resolved GitHub GraphQL endpoint */
+    char token_host[256];        /* where HTTPS fetches get GITHUB_TOKEN */
     atomic_int stopping;         /* set by SIGTERM/SIGINT: claim no more */
     atomic_int job_running;      /* 1 while the job loop runs a job */
     atomic_llong stop_requested_ms; /* monotonic time of the stop request */

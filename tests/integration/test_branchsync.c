@@ -717,6 +717,29 @@ static void test_silent_remote_times_out(void)
     close(ls);
 }
 
+/* GITHUB_TOKEN goes to github.com for the public API, and to a GitHub
+ * Enterprise server's own host when the API URL names one. */
+static void test_token_host_follows_the_github_api(void)
+{
+    static const char *const cases[][2] = {
+        {"https://api.github.com", "github.com"},
+        {"https://API.GitHub.com/", "github.com"},
+        {"https://ghe.example.com/api/v3", "ghe.example.com"},
+        {"https://ghe.example.com:8443/api/v3", "ghe.example.com"},
+        {"http://127.0.0.1:9999", "127.0.0.1"},
+        {"", "github.com"},
+        {"not a url", "github.com"},
+    };
+    char host[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        rvt_current = cases[i][0];
+        CHECK_INT(rv_mirror_token_host(cases[i][0], host, sizeof(host)), 0);
+        CHECK_STR(host, cases[i][1]);
+    }
+    rvt_current = NULL;
+    CHECK_INT(rv_mirror_token_host("https://ghe.example.com/", host, 8), -1);
+}
+
 static void test_mirror_stays_inside_data_dir(void)
 {
     struct remote r;
@@ -1016,6 +1039,7 @@ int main(void)
     RUN(test_missing_registered_default_branch_is_an_error);
     RUN(test_unreachable_remote_reports_unreachable_without_secrets);
     RUN(test_silent_remote_times_out);
+    RUN(test_token_host_follows_the_github_api);
     RUN(test_mirror_stays_inside_data_dir);
     RUN(test_gc_removes_only_unregistered_mirrors);
     RUN(test_corrupt_mirror_is_cloned_again);
