@@ -390,6 +390,89 @@ static void test_worker_commit_shows_new_version_never_an_older_one(void)
     }
 }
 
+/* Opens a connection and sends one request on it; the fd, or -1. */
+static int raw_send(int port, const char *request)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    size_t len = strlen(request);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads a whole answer (the server closes after it); its status, with the
+ * body in buf. */
+static int raw_answer(int fd, char *buf, size_t size)
+{
+    size_t got = 0;
+    buf[0] = '\0';
+    while (got + 1 < size) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0)
+            break;
+        ssize_t n = recv(fd, buf + got, size - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || !sep)
+        return -1;
+    int code = (int)strtol(buf + 9, NULL, 10);
+    memmove(buf, sep + 4, strlen(sep + 4) + 1);
+    return code;
+}
+
+/* Reads of one repo that arrive together share one Redis read in the API
+ * (overview.c batches them); each must still get its own answer. */
+static void test_reads_arriving_together_each_get_their_own_answer(void)
+{
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    char etag[128], want[4096];
+    rv_strlcpy(etag, header("ETag") ? header("ETag") : "", sizeof(etag));
+    rv_strlcpy(want, body, sizeof(want));
+    char plain[256], cond[384], missing[256];
+    snprintf(plain, sizeof(plain),
+             "GET /v1/repos/widgets/overview HTTP/1.1\r\nHost: x\r\n"
+             "Connection: close\r\n\r\n");
+    snprintf(cond, sizeof(cond),
+             "GET /v1/repos/widgets/overview HTTP/1.1\r\nHost: x\r\n"
+             "If-None-Match: %s\r\nConnection: close\r\n\r\n",
+             etag);
+    snprintf(missing, sizeof(missing),
+             "GET /v1/repos/nosuchrepo/overview HTTP/1.1\r\nHost: x\r\n"
+             "Connection: close\r\n\r\n");
+    const char *requests[] = {plain, cond, plain, missing, plain, cond};
+    const int expect[] = {200, 304, 200, 404, 200, 304};
+    enum { N = sizeof(requests) / sizeof(requests[0]) };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = raw_send(api.port, requests[i]);
+    for (int i = 0; i < N; i++) {
+        char got[8192];
+        CHECK(fds[i] >= 0);
+        if (fds[i] < 0)
+            continue;
+        int code = raw_answer(fds[i], got, sizeof(got));
+        CHECK_INT(code, expect[i]);
+        if (expect[i] == 200)
+            CHECK_STR(got, want);
+        else if (expect[i] == 304)
+            CHECK_STR(got, "");
+        else
+            CHECK(strstr(got, "\"not_found\"") != NULL);
+    }
+}
+
 static void test_delete_answers_204_then_404(void)
 {
     CHECK_INT(curl("-X POST -d '{\"id\":\"doomed\",\"url\":\"https://h/d.git\"}' %s/v1/repos", api.base), 201);
@@ -719,6 +802,7 @@ int main(void)
     RUN(test_overview_before_first_sync_is_empty_and_queued);
     RUN(test_refresh_while_queued_coalesces_and_checks_kind);
     RUN(test_worker_commit_shows_new_version_never_an_older_one);
+    RUN(test_reads_arriving_together_each_get_their_own_answer);
     RUN(test_delete_answers_204_then_404);
     RUN(test_unknown_routes_404_and_wrong_methods_405);
     RUN(test_writes_need_the_bearer_token_when_one_is_set);
