@@ -599,6 +599,42 @@ int rv_prsync_parse_page(const char *body, size_t len,
     return rc;
 }
 
+/* What rv_prsync_run makes of one complete answer: the error of a non-200,
+ * or the page of a 200. *end_cursor as for rv_prsync_parse_page. */
+static int prsync_answer(const struct prsync_response *r, bool has_token,
+                         json_t *prs, json_t *seen, bool *has_next,
+                         char **end_cursor, struct rv_sync_error *err)
+{
+    *has_next = false;
+    *end_cursor = NULL;
+    if (r->status != 200)
+        return prsync_http_error(r, has_token, err);
+    return rv_prsync_parse_page(r->body, r->len, r->ratelimit_reset_ms, prs,
+                                seen, has_next, end_cursor, err);
+}
+
+int rv_prsync_parse_answer(long status, const char *headers, size_t hlen,
+                           const char *body, size_t len, bool has_token,
+                           json_t *prs, json_t *seen, bool *has_next,
+                           char **end_cursor, struct rv_sync_error *err)
+{
+    struct prsync_response r = {0};
+    r.status = status;
+    r.ratelimit_remaining = -1;
+    /* Read only: prsync_answer never writes or frees the body. */
+    r.body = (char *)(body ? body : "");
+    r.len = body ? len : 0;
+    size_t pos = 0;
+    while (headers && pos < hlen) {
+        const char *nl = memchr(headers + pos, '\n', hlen - pos);
+        size_t n = nl ? (size_t)(nl - (headers + pos)) + 1 : hlen - pos;
+        /* One line at a time, as libcurl hands them over. */
+        prsync_on_header((char *)(headers + pos), 1, n, &r);
+        pos += n;
+    }
+    return prsync_answer(&r, has_token, prs, seen, has_next, end_cursor, err);
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 static void prsync_response_reset(struct prsync_response *r)
@@ -788,16 +824,10 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             }
             goto out;
         }
-        if (resp.status != 200) {
-            rc = prsync_http_error(&resp, has_token, err);
-            goto out;
-        }
-
         bool has_next = false;
         free(end_cursor);
-        end_cursor = NULL;
-        rc = rv_prsync_parse_page(resp.body, resp.len, resp.ratelimit_reset_ms,
-                                  prs, seen, &has_next, &end_cursor, err);
+        rc = prsync_answer(&resp, has_token, prs, seen, &has_next,
+                           &end_cursor, err);
         if (rc != RV_OK)
             goto out;
         stats->pages++;

@@ -80,6 +80,18 @@ int rv_prsync_parse_page(const char *body, size_t len,
                          json_t *seen, bool *has_next, char **end_cursor,
                          struct rv_sync_error *err);
 
+/* One complete answer as rv_prsync_run takes it after a transfer: the
+ * HTTP status, the raw header lines (each ending in "\n", the status line
+ * included, read as libcurl's header callback reads them) and the body.
+ * A 200 goes to rv_prsync_parse_page (with the answer's
+ * x-ratelimit-reset); any other status becomes err (unauthorized,
+ * rate_limited with retry_at_ms, github_unavailable) and RV_ERR_HTTP.
+ * Outputs as for rv_prsync_parse_page. */
+int rv_prsync_parse_answer(long status, const char *headers, size_t hlen,
+                           const char *body, size_t len, bool has_token,
+                           json_t *prs, json_t *seen, bool *has_next,
+                           char **end_cursor, struct rv_sync_error *err);
+
 /* Fetches every open PR of opts->owner_name (up to max_pages pages).
  *
  * On RV_OK, *out is a new reference (the caller json_decref()s it) to

@@ -1,7 +1,9 @@
 /*
- * The GitHub GraphQL answer parser (worker/prsync.c, rv_prsync_parse_page):
- * what PR sync does with a 200 body, the part of GitHub's answer we do not
- * control. Input: the raw body.
+ * The GitHub GraphQL answer parser (worker/prsync.c): what PR sync does
+ * with an answer, the part of GitHub we do not control. Input: either a
+ * bare body, taken as a 200 answer (rv_prsync_parse_page), or a whole
+ * answer, "HTTP/1.1 403 ...", header lines, an empty line, the body
+ * (rv_prsync_parse_answer: status, rate-limit headers, error bodies).
  *
  * Whatever the body, the parser either maps PRs of exactly the contract's
  * shape (lower-cased states, ISO times, unique numbers, serializable for
@@ -72,6 +74,7 @@ static void check_error(int rc, const struct rv_sync_error *err)
 {
     static const char *const codes[] = {"rate_limited", "not_found",
                                         "unauthorized", "bad_response",
+                                        "github_unavailable",
                                         "internal_error"};
     FUZZ_CHECK(rc == RV_ERR_DECODE || rc == RV_ERR_HTTP ||
                rc == RV_ERR_NOMEM);
@@ -89,6 +92,58 @@ static void check_error(int rc, const struct rv_sync_error *err)
     json_decref(ej);
 }
 
+/* Splits "HTTP/x NNN ...\r\nheaders\r\n\r\nbody" into the status, the head
+ * (status line and header lines) and the body. false when data is no
+ * such answer. */
+static bool split_answer(const uint8_t *data, size_t size, long *status,
+                         size_t *head_len, const uint8_t **body,
+                         size_t *body_len)
+{
+    if (size < 12 || memcmp(data, "HTTP/", 5) != 0)
+        return false;
+    const uint8_t *sp = memchr(data, ' ', size < 16 ? size : 16);
+    if (!sp || (size_t)(sp - data) + 4 > size)
+        return false;
+    long st = 0;
+    for (int i = 1; i <= 3; i++) {
+        if (sp[i] < '0' || sp[i] > '9')
+            return false;
+        st = st * 10 + (sp[i] - '0');
+    }
+    /* The head ends at the first empty line. */
+    size_t pos = 0;
+    while (pos < size) {
+        const uint8_t *nl = memchr(data + pos, '\n', size - pos);
+        if (!nl)
+            break;
+        size_t line = (size_t)(nl - (data + pos));
+        pos += line + 1;
+        if (line == 0 || (line == 1 && data[pos - 2] == '\r'))
+            break;
+    }
+    *status = st;
+    *head_len = pos;
+    *body = data + pos;
+    *body_len = size - pos;
+    return true;
+}
+
+/* A non-200 answer: one of the codes users are told about. */
+static void check_http_error(long status, int rc,
+                             const struct rv_sync_error *err)
+{
+    FUZZ_CHECK(rc == RV_ERR_HTTP);
+    if (status == 401)
+        FUZZ_CHECK(strcmp(err->code, "unauthorized") == 0);
+    else if (status == 429)
+        FUZZ_CHECK(strcmp(err->code, "rate_limited") == 0);
+    else if (status == 403)
+        FUZZ_CHECK(strcmp(err->code, "rate_limited") == 0 ||
+                   strcmp(err->code, "unauthorized") == 0);
+    else
+        FUZZ_CHECK(strcmp(err->code, "github_unavailable") == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *prs = json_array(), *seen = json_object();
@@ -97,8 +152,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *cursor = (char *)"unset";
     FUZZ_CHECK(prs && seen);
 
-    int rc = rv_prsync_parse_page((const char *)data, size, 0, prs, seen,
+    long status = 200;
+    size_t head_len = 0;
+    int rc;
+    if (split_answer(data, size, &status, &head_len, &data, &size)) {
+        /* With and without a token, by the status's parity. */
+        rc = rv_prsync_parse_answer(status, (const char *)data - head_len,
+                                    head_len, (const char *)data, size,
+                                    status % 2 == 0, prs, seen, &has_next,
+                                    &cursor, &err);
+        if (status != 200) {
+            FUZZ_CHECK(cursor == NULL && !has_next);
+            FUZZ_CHECK(json_array_size(prs) == 0);
+            check_http_error(status, rc, &err);
+            check_error(rc, &err);
+            goto out;
+        }
+    } else {
+        rc = rv_prsync_parse_page((const char *)data, size, 0, prs, seen,
                                   &has_next, &cursor, &err);
+    }
     if (rc != RV_OK) {
         FUZZ_CHECK(cursor == NULL && !has_next);
         check_error(rc, &err);
