@@ -162,7 +162,13 @@ int api_repo_spec_parse(const char *body, size_t len,
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             ok = ok || strcmp(key, known[i]) == 0;
         if (!ok) {
-            snprintf(msg, msglen, "unknown field \"%.64s\"", key);
+            /* At most 64 bytes of the name, cut between characters: the
+             * message goes into the JSON error body, which must be valid
+             * UTF-8, or the 400 would go out without one. */
+            size_t n = strnlen(key, 64);
+            while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+                n--;
+            snprintf(msg, msglen, "unknown field \"%.*s\"", (int)n, key);
             goto out;
         }
     }
