@@ -120,8 +120,10 @@ static int write_wrapper(const char *dir, const char *name, const char *real,
                          const char *wrapper, char *out, size_t size)
 {
     char tmpf[1100];
-    snprintf(out, size, "%s/%s", dir, name);
-    snprintf(tmpf, sizeof(tmpf), "%s.%ld.tmp", out, (long)getpid());
+    if (snprintf(out, size, "%s/%s", dir, name) >= (int)size ||
+        snprintf(tmpf, sizeof(tmpf), "%s.%ld.tmp", out, (long)getpid()) >=
+            (int)sizeof(tmpf))
+        return -1;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
     FILE *f = fopen(tmpf, "w");
