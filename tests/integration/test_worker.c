@@ -2,11 +2,14 @@
  * repoview-worker end to end: real redis-server, real git repositories built
  * with the git CLI, the worker binary as a child process.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,6 +171,126 @@ static void test_a_failed_sync_keeps_the_last_good_projection(void)
     rvt_stop_process(w, 5000);
 }
 
+/* A loopback port that accepts connections (the kernel does, from the
+ * backlog) and never says anything: a hung remote. Returns the listening
+ * socket, its port in *port. */
+static int silent_listener(int *port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(ls, 8) != 0 ||
+        getsockname(ls, (struct sockaddr *)&sa, &len) != 0) {
+        if (ls >= 0)
+            close(ls);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return ls;
+}
+
+/* Waits up to timeout_ms for pid to exit; its exit code, or -1 (then it
+ * is killed). *took_ms gets how long it took. */
+static int wait_exit(pid_t pid, int timeout_ms, int64_t *took_ms)
+{
+    int64_t start = rv_mono_ms();
+    int st = 0;
+    while (rv_mono_ms() - start < timeout_ms) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            *took_ms = rv_mono_ms() - start;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        rvt_sleep_ms(20);
+    }
+    *took_ms = rv_mono_ms() - start;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static pid_t start_worker_env(const char *name, const char *grace,
+                              const char *fetch_timeout)
+{
+    char log[512], data[512];
+    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+    snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
+    const char *env[] = {"REPOVIEW_LEASE_SECONDS=30", grace, fetch_timeout,
+                         NULL};
+    return rvt_spawn_worker(redis.url, data, log, env);
+}
+
+/* SIGTERM while a job is stuck past REPOVIEW_SHUTDOWN_GRACE: the worker
+ * hands the job back and exits 0 at the grace, and the job is queued again
+ * at once, so another worker runs it long before the 30 s lease would have
+ * lapsed (no status stays running). */
+static void test_sigterm_hands_back_a_job_stuck_past_the_grace(void)
+{
+    int port = 0, ls = silent_listener(&port);
+    CHECK(ls >= 0);
+    char url[128];
+    snprintf(url, sizeof(url), "git://127.0.0.1:%d/hung.git", port);
+    CHECK_INT(add_repo("hung", url), RV_OK);
+    pid_t w = start_worker_env("w-grace", "REPOVIEW_SHUTDOWN_GRACE=2",
+                               "REPOVIEW_FETCH_TIMEOUT=120");
+    CHECK(rvt_wait_field(&conn, "hung", "branch_sync_status", "running",
+                         rvt_scale_ms(10000)));
+    int64_t took = 0;
+    CHECK_INT(kill(w, SIGTERM), 0);
+    CHECK_INT(wait_exit(w, rvt_scale_ms(10000), &took), 0);
+    CHECK(took >= 1800);
+    char buf[64];
+    CHECK_STR(rvt_meta_field(&conn, "hung", "branch_sync_status", buf,
+                             sizeof(buf)),
+              "queued");
+    /* Another worker takes it now; its own fetch timeout ends it. */
+    int64_t started = rv_mono_ms();
+    pid_t w2 = start_worker_env("w-grace-2", "REPOVIEW_SHUTDOWN_GRACE=5",
+                                "REPOVIEW_FETCH_TIMEOUT=5");
+    CHECK(rvt_wait_field(&conn, "hung", "branch_sync_status", "error",
+                         rvt_scale_ms(15000)));
+    CHECK(rv_mono_ms() - started < rvt_scale_ms(15000));
+    rvt_meta_field(&conn, "hung", "branch_sync_error", buf, sizeof(buf));
+    CHECK(strstr(buf, "\"timeout\"") != NULL);
+    rvt_stop_process(w2, 5000);
+    close(ls);
+}
+
+/* SIGTERM while a job runs that ends within the grace: the worker stops
+ * claiming, lets the job finish (here the remote hangs up after a second:
+ * the job fails and records it), and exits 0 without waiting for the
+ * grace. */
+static void test_sigterm_lets_a_running_job_finish(void)
+{
+    int port = 0, ls = silent_listener(&port);
+    CHECK(ls >= 0);
+    pid_t closer = fork();
+    if (closer == 0) {
+        int c = accept(ls, NULL, NULL);
+        sleep(1);
+        close(c);
+        _exit(0);
+    }
+    char url[128];
+    snprintf(url, sizeof(url), "git://127.0.0.1:%d/late.git", port);
+    CHECK_INT(add_repo("late", url), RV_OK);
+    pid_t w = start_worker_env("w-finish", "REPOVIEW_SHUTDOWN_GRACE=20",
+                               "REPOVIEW_FETCH_TIMEOUT=120");
+    CHECK(rvt_wait_field(&conn, "late", "branch_sync_status", "running",
+                         rvt_scale_ms(10000)));
+    int64_t took = 0;
+    CHECK_INT(kill(w, SIGTERM), 0);
+    CHECK_INT(wait_exit(w, rvt_scale_ms(15000), &took), 0);
+    CHECK(took < rvt_scale_ms(10000)); /* well before the 20 s grace */
+    char buf[64];
+    CHECK_STR(rvt_meta_field(&conn, "late", "branch_sync_status", buf,
+                             sizeof(buf)),
+              "error");
+    waitpid(closer, NULL, 0);
+    close(ls);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-worker");
@@ -178,6 +301,8 @@ int main(void)
     RUN(test_worker_syncs_a_registered_repo_like_the_git_cli);
     RUN(test_refresh_after_a_push_updates_the_projection);
     RUN(test_a_failed_sync_keeps_the_last_good_projection);
+    RUN(test_sigterm_hands_back_a_job_stuck_past_the_grace);
+    RUN(test_sigterm_lets_a_running_job_finish);
     rv_rsync_close(&conn);
     rvt_redis_stop(&redis);
     if (rvt_failures == 0)
