@@ -3,7 +3,7 @@
   in no list, or "running" on a worker with no live lease. That happens when
   Redis loses its last writes (AOF everysec, a failover) or a worker dies
   between steps the reaper cannot see. The worker calls this only after it
-  saw the same orphan on two passes a lease period apart; the script checks
+  saw the same orphan on two passes half a lease period apart; the script checks
   that nothing moved meanwhile, queues a fresh job at the front and bumps
   the generation so a worker still holding the old job cannot commit.
 

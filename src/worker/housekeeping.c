@@ -69,7 +69,9 @@ static void *housekeeping_main(void *arg)
     int64_t reap_every = w->cfg->lease_seconds * 1000 / 2;
     int64_t next_lease = 0, next_tick = 0, next_reap = 0;
     int64_t next_gc = rv_mono_ms() + 30000;
-    int64_t reconcile_every = w->cfg->lease_seconds * 1000;
+    /* An orphan is repaired on its second sighting: passes half a lease
+     * apart heal it within one lease period of the loss. */
+    int64_t reconcile_every = w->cfg->lease_seconds * 1000 / 2;
     int64_t next_reconcile = rv_mono_ms() + reconcile_every;
     struct rv_reconcile *reconcile = rv_reconcile_new();
 

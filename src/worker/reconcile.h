@@ -2,8 +2,11 @@
  * Reconciliation: finds kinds whose status is "queued" or "running" with no
  * job or live lease behind them (Redis lost its last writes, or a worker
  * died between steps) and queues them again, so no repo stays stuck. An
- * orphan must be seen on two passes at least a lease period apart, which
- * rules out jobs that were merely moving between lists during one pass.
+ * orphan must be seen on two passes (run half a lease period apart, so a
+ * loss heals within one lease period), which rules out jobs that were
+ * merely moving between lists while one pass read them: the lists and the
+ * statuses are read one after the other, but every move is atomic, so a
+ * job is in some list when the next pass looks.
  */
 #ifndef REPOVIEW_WORKER_RECONCILE_H
 #define REPOVIEW_WORKER_RECONCILE_H
