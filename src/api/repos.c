@@ -198,6 +198,9 @@ out:
     if (rc == RV_OK) {
         *doc_out = doc;
     } else {
+        /* msg goes into the JSON error body, and jansson's error text
+         * quotes raw bytes of the body, even half a character. */
+        rv_utf8_truncate(msg);
         memset(spec, 0, sizeof(*spec));
         json_decref(doc);
     }

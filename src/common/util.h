@@ -62,4 +62,11 @@ int rv_strlcpy(char *dst, const char *src, size_t size);
 /* Constant-time comparison of two equal-length buffers: true if equal. */
 bool rv_consttime_eq(const void *a, const void *b, size_t len);
 
+/* Cuts s at its first byte that does not start a complete, valid UTF-8
+ * character (no overlong forms, surrogates or code points past U+10FFFF,
+ * as jansson checks), so that s can go into JSON: a message cut by bytes,
+ * or library text quoting raw input, may end in half a character. Returns
+ * the new length. */
+size_t rv_utf8_truncate(char *s);
+
 #endif

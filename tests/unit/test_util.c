@@ -1,5 +1,6 @@
 /* util.c: ids, names, URLs, credential stripping, times, numbers, job ids,
  * constant-time comparison. */
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,40 @@ static void test_strlcpy_always_terminates_and_reports_truncation(void)
     CHECK_INT(rv_strlcpy(buf, "x", 0), -1);
 }
 
+/* rv_utf8_truncate(in) must give want, which jansson (what failSync's
+ * and the API's JSON go through) accepts. */
+static bool utf8_cut_is(const char *in, const char *want)
+{
+    char buf[64];
+    rv_strlcpy(buf, in, sizeof(buf));
+    size_t n = rv_utf8_truncate(buf);
+    json_t *j = json_string(buf);
+    bool ok = j && n == strlen(want) && strcmp(buf, want) == 0;
+    json_decref(j);
+    return ok;
+}
+
+static void test_utf8_truncate_keeps_valid_text_and_cuts_at_the_first_bad_byte(void)
+{
+    CHECK(utf8_cut_is("", ""));
+    CHECK(utf8_cut_is("h\xc3\xa9llo \xe2\x9c\xa8 \xe6\x97\xa5 \xf0\x9f\x9a\x80",
+                      "h\xc3\xa9llo \xe2\x9c\xa8 \xe6\x97\xa5 \xf0\x9f\x9a\x80"));
+    /* Half a character at the end, as a cut by bytes leaves it. */
+    CHECK(utf8_cut_is("ab\xc3", "ab"));
+    CHECK(utf8_cut_is("ab\xe6\x97", "ab"));
+    CHECK(utf8_cut_is("ab\xf0\x9f\x9a", "ab"));
+    /* What jansson's error text quotes: a lead byte and then more text. */
+    CHECK(utf8_cut_is("near '\"x\\\xc3'", "near '\"x\\"));
+    CHECK(utf8_cut_is("a\xc3\xa9\xff b", "a\xc3\xa9"));
+    CHECK(utf8_cut_is("\x80" "abc", ""));
+    /* Forms jansson refuses: overlong, surrogate, past U+10FFFF. */
+    CHECK(utf8_cut_is("x\xc0\xaf", "x"));
+    CHECK(utf8_cut_is("x\xe0\x80\xaf", "x"));
+    CHECK(utf8_cut_is("x\xed\xa0\x80", "x"));
+    CHECK(utf8_cut_is("x\xf4\x90\x80\x80", "x"));
+    CHECK(utf8_cut_is("x\xf4\x8f\xbf\xbf", "x\xf4\x8f\xbf\xbf"));
+}
+
 static void test_consttime_eq_compares_every_byte(void)
 {
     CHECK(rv_consttime_eq("abcdef", "abcdef", 6));
@@ -298,6 +333,7 @@ int main(void)
     RUN(test_job_ids_are_unique_and_well_formed);
     RUN(test_strlcpy_always_terminates_and_reports_truncation);
     RUN(test_consttime_eq_compares_every_byte);
+    RUN(test_utf8_truncate_keeps_valid_text_and_cuts_at_the_first_bad_byte);
     RUN(test_kinds_are_branches_and_prs);
     RUN(test_clocks_move_forward);
     return rvt_done();
