@@ -10,8 +10,9 @@
  * Properties: a route found for a path gives that path back when its
  * pattern is filled with the id it captured; an id the dispatcher accepts
  * is valid and is the path's own segment, never a cut-down copy; a parser
- * that accepts hands on only valid values; every 400 message can be put
- * into the JSON error body.
+ * that accepts hands on only valid values, and never a remote URL with a
+ * credential in it; every 400 message can be put into the JSON error
+ * body.
  */
 #include <event2/http.h>
 #include <string.h>
@@ -123,6 +124,11 @@ static void check_create_body(const uint8_t *body, size_t len)
     FUZZ_CHECK(doc != NULL);
     FUZZ_CHECK(rv_repo_id_valid(spec.id));
     FUZZ_CHECK(rv_remote_url_valid(spec.url));
+    /* Contract 9: a URL carrying a credential is refused, never stored. */
+    char stripped[4096];
+    FUZZ_CHECK(rv_url_strip_credentials(spec.url, stripped,
+                                        sizeof(stripped)) == 0 &&
+               strcmp(stripped, spec.url) == 0);
     FUZZ_CHECK(!spec.github || !*spec.github ||
                rv_github_name_valid(spec.github));
     FUZZ_CHECK(spec.interval_s == 0 ||
