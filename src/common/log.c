@@ -162,41 +162,6 @@ void rv_log_redact(char *s)
     pthread_mutex_unlock(&log_lock);
 }
 
-/* The length of the valid UTF-8 sequence at s (len bytes available), or 0
- * when the bytes there are not one (overlong forms, surrogates and code
- * points past U+10FFFF are invalid, as jansson requires). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n > len)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return n;
-}
-
 /* Caller holds log_lock. A JSON string of len bytes of s with secrets
  * redacted and every byte that is not valid UTF-8 replaced by U+FFFD, so
  * jansson accepts it and nothing vanishes silently. New reference, or NULL
@@ -214,7 +179,7 @@ static json_t *clean_string_locked(const char *s, size_t len)
     if (out) {
         size_t w = 0;
         for (size_t r = 0; r < rlen;) {
-            size_t n = utf8_seq((const unsigned char *)red + r, rlen - r);
+            size_t n = rv_utf8_seq((const unsigned char *)red + r, rlen - r);
             if (n == 0) {
                 memcpy(out + w, "\xef\xbf\xbd", 3);
                 w += 3;

@@ -347,37 +347,45 @@ bool rv_consttime_eq(const void *a, const void *b, size_t len)
     return diff == 0;
 }
 
+size_t rv_utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned c = s[0];
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0; /* a continuation byte, or never valid */
+    }
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return n;
+}
+
 size_t rv_utf8_truncate(char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (p[i]) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            break; /* a continuation byte, or never valid */
-        }
-        /* The terminating NUL is no continuation byte, so this stops at
-         * the end of s. */
-        size_t k = 1;
-        for (; k < n && (p[i + k] & 0xc0) == 0x80; k++)
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        if (k < n || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t n = rv_utf8_seq(p + i, len - i);
+        if (n == 0)
             break;
         i += n;
     }

@@ -62,6 +62,12 @@ int rv_strlcpy(char *dst, const char *src, size_t size);
 /* Constant-time comparison of two equal-length buffers: true if equal. */
 bool rv_consttime_eq(const void *a, const void *b, size_t len);
 
+/* The length of the valid UTF-8 character at s (len bytes available,
+ * len > 0), or 0 when the bytes there are not one: overlong forms,
+ * surrogates and code points past U+10FFFF are invalid, as jansson
+ * requires. */
+size_t rv_utf8_seq(const unsigned char *s, size_t len);
+
 /* Cuts s at its first byte that does not start a complete, valid UTF-8
  * character (no overlong forms, surrogates or code points past U+10FFFF,
  * as jansson checks), so that s can go into JSON: a message cut by bytes,

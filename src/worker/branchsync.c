@@ -49,47 +49,12 @@ static void set_git_error(struct rv_sync_error *err, const char *what)
                       e && e->message ? e->message : "unknown error");
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. Rejects
- * overlong forms, surrogates and code points past U+10FFFF, as jansson
- * does. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 static bool utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
     while (n > 0) {
-        size_t k = utf8_seq(p, n);
+        size_t k = rv_utf8_seq(p, n);
         if (k == 0 || (k == 1 && *p == 0))
             return false;
         p += k;
@@ -113,7 +78,7 @@ static json_t *text_json(const char *s, bool latin1)
     size_t o = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (n > 0 && o < TEXT_MAX) {
-        size_t k = latin1 ? 1 : utf8_seq(p, n);
+        size_t k = latin1 ? 1 : rv_utf8_seq(p, n);
         if (latin1 && *p >= 0x80) {
             buf[o++] = (char)(0xc0 | (*p >> 6));
             buf[o++] = (char)(0x80 | (*p & 0x3f));
