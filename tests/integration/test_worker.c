@@ -221,6 +221,24 @@ static pid_t start_worker_env(const char *name, const char *grace,
     return rvt_spawn_worker(redis.url, data, log, env);
 }
 
+/* Registers repo id on the remote at port (git://), starts a worker with
+ * the given grace and a 120 s fetch timeout, waits until the sync runs and
+ * sends SIGTERM. Returns the worker's exit code (-1: it had to be killed);
+ * *took_ms says how long it took to exit. */
+static int sigterm_while_running(const char *id, int port, const char *grace,
+                                 int wait_ms, int64_t *took_ms)
+{
+    char url[128], name[64];
+    snprintf(url, sizeof(url), "git://127.0.0.1:%d/%s.git", port, id);
+    snprintf(name, sizeof(name), "w-%s", id);
+    CHECK_INT(add_repo(id, url), RV_OK);
+    pid_t w = start_worker_env(name, grace, "REPOVIEW_FETCH_TIMEOUT=120");
+    CHECK(rvt_wait_field(&conn, id, "branch_sync_status", "running",
+                         rvt_scale_ms(10000)));
+    CHECK_INT(kill(w, SIGTERM), 0);
+    return wait_exit(w, rvt_scale_ms(wait_ms), took_ms);
+}
+
 /* SIGTERM while a job is stuck past REPOVIEW_SHUTDOWN_GRACE: the worker
  * hands the job back and exits 0 at the grace, and the job is queued again
  * at once, so another worker runs it long before the 30 s lease would have
@@ -229,16 +247,10 @@ static void test_sigterm_hands_back_a_job_stuck_past_the_grace(void)
 {
     int port = 0, ls = silent_listener(&port);
     CHECK(ls >= 0);
-    char url[128];
-    snprintf(url, sizeof(url), "git://127.0.0.1:%d/hung.git", port);
-    CHECK_INT(add_repo("hung", url), RV_OK);
-    pid_t w = start_worker_env("w-grace", "REPOVIEW_SHUTDOWN_GRACE=2",
-                               "REPOVIEW_FETCH_TIMEOUT=120");
-    CHECK(rvt_wait_field(&conn, "hung", "branch_sync_status", "running",
-                         rvt_scale_ms(10000)));
     int64_t took = 0;
-    CHECK_INT(kill(w, SIGTERM), 0);
-    CHECK_INT(wait_exit(w, rvt_scale_ms(10000), &took), 0);
+    CHECK_INT(sigterm_while_running("hung", port, "REPOVIEW_SHUTDOWN_GRACE=2",
+                                    10000, &took),
+              0);
     CHECK(took >= 1800);
     char buf[64];
     CHECK_STR(rvt_meta_field(&conn, "hung", "branch_sync_status", buf,
@@ -272,16 +284,10 @@ static void test_sigterm_lets_a_running_job_finish(void)
         close(c);
         _exit(0);
     }
-    char url[128];
-    snprintf(url, sizeof(url), "git://127.0.0.1:%d/late.git", port);
-    CHECK_INT(add_repo("late", url), RV_OK);
-    pid_t w = start_worker_env("w-finish", "REPOVIEW_SHUTDOWN_GRACE=20",
-                               "REPOVIEW_FETCH_TIMEOUT=120");
-    CHECK(rvt_wait_field(&conn, "late", "branch_sync_status", "running",
-                         rvt_scale_ms(10000)));
     int64_t took = 0;
-    CHECK_INT(kill(w, SIGTERM), 0);
-    CHECK_INT(wait_exit(w, rvt_scale_ms(15000), &took), 0);
+    CHECK_INT(sigterm_while_running("late", port, "REPOVIEW_SHUTDOWN_GRACE=20",
+                                    15000, &took),
+              0);
     CHECK(took < rvt_scale_ms(10000)); /* well before the 20 s grace */
     char buf[64];
     CHECK_STR(rvt_meta_field(&conn, "late", "branch_sync_status", buf,
