@@ -60,11 +60,16 @@ for t in "${targets[@]}"; do
   done
   dict=()
   [ -f "$src/tests/fuzz/$t.dict" ] && dict=(-dict="$src/tests/fuzz/$t.dict")
+  # FUZZ_SEED fixes libFuzzer's random choices (make test sets it, so a
+  # fresh build explores the same inputs every time); unset, each run
+  # explores anew (bench/fuzz.sh).
+  seed=()
+  [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
   log="$work/$t.log"
   start=$(date +%s)
   rc=0
   "$work/build/tests/fuzz_$t" -max_total_time="$secs" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
+    -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" "${seed[@]}" \
     -artifact_prefix="$artifacts/" "$corpus" "${seeds[@]}" >"$log" 2>&1 ||
     rc=$?
   elapsed=$(($(date +%s) - start))
