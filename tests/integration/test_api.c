@@ -8,11 +8,9 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,80 +26,20 @@ static struct rvt_redis redis;
 static struct rv_rsync conn;
 static char *tmp;
 
-/* An API child process. */
-struct api_proc {
-    pid_t pid;
-    int port;
-    char base[64];
-};
+static struct rvt_api api;  /* no token, no CORS */
+static struct rvt_api api2; /* REPOVIEW_API_TOKEN and REPOVIEW_CORS_ORIGINS */
 
-static struct api_proc api;  /* no token, no CORS */
-static struct api_proc api2; /* REPOVIEW_API_TOKEN and REPOVIEW_CORS_ORIGINS */
-
-/* Starts repoview-api; extra is "NAME=value" pairs separated by spaces. */
-static int api_start(struct api_proc *a, const char *name, const char *extra)
+/* Starts repoview-api with its log in <tmp>/<name>.log; env as for
+ * rvt_api_start. */
+static int api_start(struct rvt_api *a, const char *name,
+                     const char *const *env)
 {
     char log[512];
     snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
-    a->port = rvt_free_tcp_port();
-    snprintf(a->base, sizeof(a->base), "http://127.0.0.1:%d", a->port);
-    a->pid = fork();
-    if (a->pid == 0) {
-        char listen[64];
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", a->port);
-        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
-        setenv("REPOVIEW_LISTEN", listen, 1);
-        setenv("REPOVIEW_LOG", "debug", 1);
-        unsetenv("REPOVIEW_API_TOKEN");
-        unsetenv("REPOVIEW_CORS_ORIGINS");
-        unsetenv("REPOVIEW_WEBHOOK_SECRET");
-        char env[512];
-        rv_strlcpy(env, extra ? extra : "", sizeof(env));
-        for (char *p = env, *sp; p && *p; p = sp) {
-            sp = strchr(p, ' ');
-            if (sp)
-                *sp++ = '\0';
-            char *eq = strchr(p, '=');
-            if (eq) {
-                *eq = '\0';
-                setenv(p, eq + 1, 1);
-            }
-        }
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        if (rvt_sh(NULL, "curl -sf -m 1 -o /dev/null %s/readyz", a->base) == 0)
-            return 0;
-        rvt_sleep_ms(25);
-    }
-    fprintf(stderr, "repoview-api did not become ready (see %s)\n", log);
-    return -1;
+    return rvt_api_start(a, 0, redis.url, log, "/readyz", env);
 }
 
-/* SIGTERM; returns the exit status, or -1 if it had to be killed. */
-static int api_stop(struct api_proc *a)
-{
-    if (a->pid <= 0)
-        return -1;
-    kill(a->pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
-            a->pid = 0;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        rvt_sleep_ms(25);
-    }
-    kill(a->pid, SIGKILL);
-    waitpid(a->pid, NULL, 0);
-    a->pid = 0;
-    return -1;
-}
-
-static bool api_alive(const struct api_proc *a)
+static bool api_alive(const struct rvt_api *a)
 {
     return a->pid > 0 && waitpid(a->pid, NULL, WNOHANG) == 0;
 }
@@ -110,21 +48,6 @@ static bool api_alive(const struct api_proc *a)
 static int status;
 static char *body;
 static char *headers;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* Runs curl with the given arguments (the URL included) and stores the
  * answer; returns the status. */
@@ -135,20 +58,7 @@ static int curl(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    free(body);
-    free(headers);
-    char *out = NULL;
-    rvt_sh(&out,
-           "rm -f '%s/h.txt' '%s/b.txt'; "
-           "curl -s -m 10 -D '%s/h.txt' -o '%s/b.txt' -w '%%{http_code}' %s",
-           tmp, tmp, tmp, tmp, args);
-    status = out ? (int)strtol(out, NULL, 10) : 0;
-    free(out);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/b.txt", tmp);
-    body = slurp(path);
-    snprintf(path, sizeof(path), "%s/h.txt", tmp);
-    headers = slurp(path);
+    status = rvt_curl(tmp, &body, &headers, args);
     return status;
 }
 
@@ -156,25 +66,7 @@ static int curl(const char *fmt, ...)
 static const char *header(const char *name)
 {
     static char value[512];
-    size_t n = strlen(name);
-    for (const char *p = headers; p && *p;) {
-        const char *eol = strstr(p, "\r\n");
-        if (!eol)
-            break;
-        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            while (*v == ' ')
-                v++;
-            size_t len = (size_t)(eol - v);
-            if (len >= sizeof(value))
-                len = sizeof(value) - 1;
-            memcpy(value, v, len);
-            value[len] = '\0';
-            return value;
-        }
-        p = eol + 2;
-    }
-    return NULL;
+    return rvt_http_header(headers, name, value, sizeof(value));
 }
 
 /* The last body as JSON (new reference) or NULL. */
@@ -774,8 +666,8 @@ static void test_redis_down_answers_503_and_recovers_by_itself(void)
 
 static void test_sigterm_stops_with_exit_status_0(void)
 {
-    CHECK_INT(api_stop(&api2), 0);
-    CHECK_INT(api_stop(&api), 0);
+    CHECK_INT(rvt_api_stop(&api2), 0);
+    CHECK_INT(rvt_api_stop(&api), 0);
 }
 
 int main(void)
@@ -786,12 +678,16 @@ int main(void)
         fprintf(stderr, "cannot start redis\n");
         return 1;
     }
+    static const char *const api2_env[] = {
+        "REPOVIEW_API_TOKEN=" TOKEN,
+        "REPOVIEW_CORS_ORIGINS=http://other.example," ORIGIN,
+        "REPOVIEW_WEBHOOK_SECRET=" HOOK_SECRET,
+        NULL,
+    };
     if (api_start(&api, "api", NULL) != 0 ||
-        api_start(&api2, "api2", "REPOVIEW_API_TOKEN=" TOKEN
-                  " REPOVIEW_CORS_ORIGINS=http://other.example," ORIGIN
-                  " REPOVIEW_WEBHOOK_SECRET=" HOOK_SECRET) != 0) {
-        api_stop(&api);
-        api_stop(&api2);
+        api_start(&api2, "api2", api2_env) != 0) {
+        rvt_api_stop(&api);
+        rvt_api_stop(&api2);
         rvt_redis_stop(&redis);
         return 1;
     }
@@ -812,16 +708,9 @@ int main(void)
     RUN(test_garbage_requests_get_4xx_or_a_closed_connection);
     RUN(test_redis_down_answers_503_and_recovers_by_itself);
     RUN(test_sigterm_stops_with_exit_status_0);
-    api_stop(&api);
-    api_stop(&api2);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "logs kept in %s\n", tmp);
-    free(tmp);
+    rvt_api_stop(&api);
+    rvt_api_stop(&api2);
     free(body);
     free(headers);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

@@ -8,12 +8,10 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/errors.h"
@@ -25,50 +23,17 @@
 static struct rvt_redis redis;
 static struct rv_rsync conn;
 static char *tmp;
-static pid_t api_pid;
-static int api_port;
-static char base[64];
+static struct rvt_api api;
 
-static pid_t spawn_api(void)
+/* Starts repoview-api on api.port: a free one the first time, the same one
+ * after, so that the EventSource clients find it again. Its small SSE
+ * buffer lets a client that never reads be dropped quickly. */
+static int spawn_api(void)
 {
+    static const char *const env[] = {"REPOVIEW_SSE_MAX_BUFFER=4096", NULL};
     char log[512];
     snprintf(log, sizeof(log), "%s/api.log", tmp);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char listen[64];
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", api_port);
-        setenv("REPOVIEW_REDIS_URL", redis.url, 1);
-        setenv("REPOVIEW_LISTEN", listen, 1);
-        setenv("REPOVIEW_LOG", "debug", 1);
-        setenv("REPOVIEW_SSE_MAX_BUFFER", "4096", 1);
-        unsetenv("REPOVIEW_API_TOKEN");
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        if (rvt_sh(NULL, "curl -sf -m 1 -o /dev/null %s/readyz", base) == 0)
-            return pid;
-        rvt_sleep_ms(25);
-    }
-    return pid;
-}
-
-static int stop_pid(pid_t pid)
-{
-    int status = 0;
-    if (pid <= 0)
-        return -1;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        rvt_sleep_ms(25);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    return rvt_api_start(&api, api.port, redis.url, log, "/readyz", env);
 }
 
 /* Starts a recorder of url into <tmp>/<name>.jsonl. */
@@ -76,7 +41,7 @@ static pid_t record(const char *name, const char *path)
 {
     char out[512], url[512];
     snprintf(out, sizeof(out), "%s/%s.jsonl", tmp, name);
-    snprintf(url, sizeof(url), "%s%s", base, path);
+    snprintf(url, sizeof(url), "%s%s", api.base, path);
     pid_t pid = fork();
     if (pid == 0) {
         char log[512];
@@ -222,7 +187,7 @@ static void test_snapshot_comes_first_then_status_and_projection_in_order(void)
 static void test_one_connection_carries_events_of_three_repos(void)
 {
     CHECK_INT(fake_commit("beta", RV_KIND_BRANCHES, "dev"), 1);
-    CHECK(rvt_sh(NULL, "curl -sf -o /dev/null -X DELETE %s/v1/repos/gamma", base) == 0);
+    CHECK(rvt_sh(NULL, "curl -sf -o /dev/null -X DELETE %s/v1/repos/gamma", api.base) == 0);
     CHECK(wait_for("many", "removed", "gamma", 1, 5000));
     CHECK(wait_for("many", "projection", "beta", 1, 5000));
     json_t *arr = recorded("many");
@@ -256,8 +221,8 @@ static void test_one_connection_carries_events_of_three_repos(void)
 
 static void test_reconnect_after_api_restart_gets_a_fresh_snapshot(void)
 {
-    CHECK_INT(stop_pid(api_pid), 0);
-    api_pid = spawn_api();
+    CHECK_INT(rvt_api_stop(&api), 0);
+    CHECK_INT(spawn_api(), 0);
     /* EventSource retries after `retry: 3000`. */
     CHECK(wait_for("one", "snapshot", "alpha", 2, 10000));
     json_t *arr = recorded("one");
@@ -294,7 +259,7 @@ static int slow_client(const char *path)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api_port),
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)api.port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
@@ -312,7 +277,7 @@ static int slow_client(const char *path)
 static long long metric(const char *name)
 {
     char *out = NULL;
-    rvt_sh(&out, "curl -s %s/metrics | grep '^%s ' | cut -d' ' -f2", base, name);
+    rvt_sh(&out, "curl -s %s/metrics | grep '^%s ' | cut -d' ' -f2", api.base, name);
     long long v = out && *out ? strtoll(out, NULL, 10) : -1;
     free(out);
     return v;
@@ -377,13 +342,11 @@ int main(void)
         fprintf(stderr, "node is required\n");
         return 1;
     }
-    api_port = rvt_free_tcp_port();
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", api_port);
     add_repo("alpha");
     add_repo("beta");
     add_repo("gamma");
     add_repo("other");
-    api_pid = spawn_api();
+    CHECK_INT(spawn_api(), 0);
     rec_one = record("one", "/v1/repos/alpha/events");
     rec_many = record("many", "/v1/events?repo=alpha&repo=beta&repo=gamma");
     RUN(test_snapshot_comes_first_then_status_and_projection_in_order);
@@ -391,15 +354,8 @@ int main(void)
     RUN(test_reconnect_after_api_restart_gets_a_fresh_snapshot);
     RUN(test_redis_recovery_sends_every_stream_fresh_snapshots);
     RUN(test_a_client_that_never_reads_is_dropped_others_go_on);
-    stop_pid(rec_one);
-    stop_pid(rec_many);
-    CHECK_INT(stop_pid(api_pid), 0);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "logs kept in %s\n", tmp);
-    free(tmp);
-    return rvt_done();
+    rvt_stop_process(rec_one, 5000);
+    rvt_stop_process(rec_many, 5000);
+    CHECK_INT(rvt_api_stop(&api), 0);
+    return rvt_finish(&conn, &redis, tmp);
 }

@@ -165,12 +165,5 @@ int main(void)
             waitpid(workers[w], NULL, 0);
         }
     }
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "kept %s for inspection\n", tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

@@ -627,9 +627,5 @@ int main(void)
     RUN(test_watch_prints_the_status_event_of_a_refresh);
     RUN(test_watch_stops_on_sigterm_and_survives_a_dropped_connection);
     RUN(test_up_with_bad_arguments_is_a_usage_error);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    rvt_rmrf(tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

@@ -172,12 +172,5 @@ int main(void)
     RUN(test_a_kind_a_leased_worker_runs_is_left_alone);
 
     rvt_stop_process(worker, 10000);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "kept %s for inspection\n", tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

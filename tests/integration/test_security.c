@@ -54,21 +54,6 @@ static char remote[512];    /* a git repo with main and feature/x */
 
 /* ---- small helpers ---- */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* A growing text buffer: everything a test collected for the scan. */
 struct text {
     char *s;
@@ -132,64 +117,15 @@ static bool text_has(const struct text *t, const char *needle)
 
 /* ---- processes ---- */
 
-struct proc {
-    pid_t pid;
-    int port;
-    char base[64];
-    char log[512];
-};
-
-/* Sets each "NAME=value" of env in this (child) process. */
-static void apply_env(const char *const *env)
-{
-    for (size_t i = 0; env && env[i]; i++) {
-        const char *eq = strchr(env[i], '=');
-        char name[128];
-        if (!eq || (size_t)(eq - env[i]) >= sizeof(name))
-            continue;
-        memcpy(name, env[i], (size_t)(eq - env[i]));
-        name[eq - env[i]] = '\0';
-        setenv(name, eq + 1, 1);
-    }
-}
-
-/* Starts repoview-api with the shared settings plus env; waits for
- * /healthz (not /readyz: a test starts one with a wrong password). */
-static int api_start(struct proc *p, const char *name, const char *url,
+/* Starts repoview-api with its log in <tmp>/<name>.log and the settings
+ * in env; waits for /healthz (not /readyz: a test starts one with a wrong
+ * password). */
+static int api_start(struct rvt_api *p, const char *name, const char *url,
                      const char *const *env)
 {
-    snprintf(p->log, sizeof(p->log), "%s/%s.log", tmp, name);
-    p->port = rvt_free_tcp_port();
-    snprintf(p->base, sizeof(p->base), "http://127.0.0.1:%d", p->port);
-    p->pid = fork();
-    if (p->pid == 0) {
-        char listen[64];
-        snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
-        setenv("REPOVIEW_REDIS_URL", url, 1);
-        setenv("REPOVIEW_LISTEN", listen, 1);
-        setenv("REPOVIEW_LOG", "debug", 1);
-        apply_env(env);
-        if (!freopen(p->log, "a", stderr))
-            _exit(126);
-        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
-        _exit(127);
-    }
-    int tries = rvt_scale_ms(10000) / 50;
-    for (int i = 0; i < tries; i++) {
-        if (rvt_sh(NULL, "curl -sf -m 2 -o /dev/null %s/healthz", p->base) ==
-            0)
-            return 0;
-        rvt_sleep_ms(50);
-    }
-    fprintf(stderr, "repoview-api did not start (see %s)\n", p->log);
-    return -1;
-}
-
-/* SIGTERM and wait: the logs are complete once it returns. */
-static void proc_stop(struct proc *p)
-{
-    rvt_stop_process(p->pid, 10000);
-    p->pid = 0;
+    char log[512];
+    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+    return rvt_api_start(p, 0, url, log, "/healthz", env);
 }
 
 /* All secrets, as a deployment that shares one environment file gives
@@ -242,20 +178,7 @@ static int http(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    free(body);
-    free(headers);
-    char *out = NULL;
-    rvt_sh(&out,
-           "rm -f '%s/h.txt' '%s/b.txt'; curl -s -m %d -D '%s/h.txt' "
-           "-o '%s/b.txt' -w '%%{http_code}' %s",
-           tmp, tmp, rvt_scale_ms(10000) / 1000, tmp, tmp, args);
-    status = out ? (int)strtol(out, NULL, 10) : 0;
-    free(out);
-    char path[600];
-    snprintf(path, sizeof(path), "%s/b.txt", tmp);
-    body = slurp(path);
-    snprintf(path, sizeof(path), "%s/h.txt", tmp);
-    headers = slurp(path);
+    status = rvt_curl(tmp, &body, &headers, args);
     text_adds(&responses, headers);
     text_adds(&responses, body);
     return status;
@@ -265,26 +188,8 @@ static int http(const char *fmt, ...)
 static const char *header_value(const char *name)
 {
     static char value[256];
-    value[0] = '\0';
-    size_t n = strlen(name);
-    for (const char *p = headers; p && *p;) {
-        const char *eol = strstr(p, "\r\n");
-        if (!eol)
-            break;
-        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            const char *v = p + n + 1;
-            while (*v == ' ')
-                v++;
-            size_t len = (size_t)(eol - v);
-            if (len >= sizeof(value))
-                len = sizeof(value) - 1;
-            memcpy(value, v, len);
-            value[len] = '\0';
-            break;
-        }
-        p = eol + 2;
-    }
-    return value;
+    const char *v = rvt_http_header(headers, name, value, sizeof(value));
+    return v ? v : "";
 }
 
 static const char *error_code(void)
@@ -310,7 +215,7 @@ static void sign_file(const char *path, const char *secret, char *sig,
 }
 
 /* Posts json as a GitHub delivery with the given signature header. */
-static int post_hook(const struct proc *api, const char *event,
+static int post_hook(const struct rvt_api *api, const char *event,
                      const char *delivery, const char *path, const char *sig)
 {
     return http("-X POST -H 'X-GitHub-Event: %s' -H 'X-GitHub-Delivery: %s' "
@@ -428,7 +333,7 @@ static bool still_open(int fd)
 
 /* Opens an SSE stream on /v1/events; returns the fd once `retry:` came,
  * or -1. */
-static int sse_open(const struct proc *api, const char *query)
+static int sse_open(const struct rvt_api *api, const char *query)
 {
     int fd = raw_connect(api->port);
     if (fd < 0)
@@ -566,7 +471,7 @@ static long long redis_int(const char *fmt, const char *arg)
  * and with `repoview watch`, and listed and inspected with the CLI. Then
  * everything written anywhere is scanned. */
 
-static struct proc flow_api;
+static struct rvt_api flow_api;
 static pid_t flow_worker;
 static struct text flow_cli;   /* every CLI output */
 static char flow_events[600];  /* the redis-cli subscriber's output */
@@ -692,7 +597,7 @@ static void run_flow(void)
     free(stream.s);
     close(sse);
 
-    proc_stop(&flow_api);
+    rvt_api_stop(&flow_api);
     rvt_stop_process(flow_worker, 30000);
     flow_worker = 0;
     rvt_sh(NULL, "kill $(cat '%s/events.pid') $(cat '%s/watch.pid') "
@@ -709,7 +614,7 @@ static void test_no_secret_in_any_log_line_or_cli_output(void)
     for (size_t i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
         char path[600];
         snprintf(path, sizeof(path), "%s/%s", tmp, logs[i]);
-        char *text = slurp(path);
+        char *text = rvt_slurp(path);
         for (const char *p = text; *p; p++)
             total_lines += *p == '\n';
         /* Each log saw the flow (the scan would be vacuous otherwise). */
@@ -779,13 +684,13 @@ static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
     CHECK(!contains(out, wrong));
     free(out);
 
-    struct proc bad;
+    struct rvt_api bad;
     const char *env[] = {NULL};
     CHECK_INT(api_start(&bad, "api-wrongpass", bad_url, env), 0);
     CHECK_INT(http("%s/readyz", bad.base), 503);
     CHECK(!contains(body, wrong) && !contains(headers, wrong));
-    proc_stop(&bad);
-    char *log = slurp(bad.log);
+    rvt_api_stop(&bad);
+    char *log = rvt_slurp(bad.log);
     CHECK(contains(log, "WRONGPASS"));
     CHECK(!contains(log, wrong));
     free(log);
@@ -794,7 +699,7 @@ static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
     snprintf(wlog, sizeof(wlog), "%s/worker-wrongpass.log", tmp);
     pid_t w = rvt_spawn_worker(bad_url, data_dir, wlog, NULL);
     for (int i = 0; i < rvt_scale_ms(5000) / 100; i++) {
-        log = slurp(wlog);
+        log = rvt_slurp(wlog);
         bool said = contains(log, "WRONGPASS");
         free(log);
         if (said)
@@ -802,7 +707,7 @@ static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
         rvt_sleep_ms(100);
     }
     rvt_stop_process(w, 10000);
-    log = slurp(wlog);
+    log = rvt_slurp(wlog);
     CHECK(contains(log, "WRONGPASS"));
     CHECK(!contains(log, wrong));
     free(log);
@@ -841,7 +746,7 @@ static void test_token_is_never_offered_to_a_remote_that_is_not_github(void)
     for (int i = 0; i < 100 && (!port || !*port); i++) {
         free(port);
         rvt_sleep_ms(50);
-        port = slurp(portfile);
+        port = rvt_slurp(portfile);
     }
     CHECK(port && *port);
     char wlog[600];
@@ -856,7 +761,7 @@ static void test_token_is_never_offered_to_a_remote_that_is_not_github(void)
                          60000));
     rvt_stop_process(w, 10000);
     rvt_sh(NULL, "kill $(cat '%s/probe.pid') 2>/dev/null", tmp);
-    char *seen = slurp(hdrs);
+    char *seen = rvt_slurp(hdrs);
     CHECK(contains(seen, "git/")); /* libgit2 did ask */
     CHECK(!contains(seen, "authorization"));
     /* base64 of "x-access-token:ghp_tokY..." starts with this. */
@@ -884,7 +789,7 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
     redisReply *r = redis_cmd("HSET %s url %s", "rv:{planted}:meta", url);
     if (r)
         freeReplyObject(r);
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-planted", redis_url, all_env), 0);
     CHECK_INT(http("%s/v1/repos/planted", api.base), 200);
     CHECK(contains(body, "https://127.0.0.1:1/x.git"));
@@ -912,8 +817,8 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
     CHECK(contains(body, "127.0.0.1:1"));
     CHECK(!contains(body, URL_PASS));
     rvt_stop_process(w, 10000);
-    proc_stop(&api);
-    char *log = slurp(wlog);
+    rvt_api_stop(&api);
+    char *log = rvt_slurp(wlog);
     CHECK(contains(log, "planted"));
     CHECK(!contains(log, URL_PASS));
     free(log);
@@ -930,7 +835,7 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
  * mirror inside the data directory. */
 static void test_repo_ids_cannot_escape_the_data_dir(void)
 {
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-ids", redis_url, all_env), 0);
     char long_id[RV_REPO_ID_MAX + 2];
     memset(long_id, 'a', sizeof(long_id) - 1);
@@ -956,7 +861,7 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
             fprintf(stderr, "  GET %s -> %d\n", paths[i], status);
         CHECK(status == 400 || status == 404);
     }
-    proc_stop(&api);
+    rvt_api_stop(&api);
 
     /* Allowed ids, synced for real. */
     char remote2[600];
@@ -1023,7 +928,7 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
  * rv_consttime_eq, which read every byte; no timing is measured here.) */
 static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
 {
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-sig", redis_url, all_env), 0);
     char *out = NULL;
     CHECK_INT(cli(&out, "add hooked --url 'file://%s' --github acme/hooked",
@@ -1097,7 +1002,7 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
                    "%s/v1/repos/hooked",
                    API_TOKEN, api.base),
               204);
-    proc_stop(&api);
+    rvt_api_stop(&api);
 }
 
 /* REPOVIEW_IO_TIMEOUT=2: a request line, headers or a body that stop
@@ -1105,7 +1010,7 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
  * seconds, while other clients are answered at once. */
 static void test_stalled_requests_are_closed_after_the_io_timeout(void)
 {
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-stall", redis_url, all_env), 0);
     const char *partial[] = {
         "GET /heal",
@@ -1142,7 +1047,7 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
     CHECK(total >= 1500);
     CHECK(total < rvt_scale_ms(8000));
     CHECK_INT(http("%s/healthz", api.base), 200);
-    proc_stop(&api);
+    rvt_api_stop(&api);
 }
 
 /* A request trickled a byte at a time never lets the idle timeout fire;
@@ -1151,7 +1056,7 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
 static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
     void)
 {
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-trickle", redis_url, all_env), 0);
     int fd = raw_connect(api.port);
     CHECK(fd >= 0);
@@ -1192,7 +1097,7 @@ static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
     if (s >= 0)
         close(s);
     CHECK_INT(http("%s/healthz", api.base), 200);
-    proc_stop(&api);
+    rvt_api_stop(&api);
 }
 
 /* REPOVIEW_MAX_CLIENTS=3 with three SSE streams open: a fourth connection
@@ -1208,7 +1113,7 @@ static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
                          "REPOVIEW_IO_TIMEOUT=2",
                          "REPOVIEW_LOG=debug",
                          NULL};
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-cap", redis_url, env), 0);
     /* Wait until the start-up probe's connection has gone. */
     rvt_sleep_ms(rvt_scale_ms(500));
@@ -1250,14 +1155,14 @@ static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
     close(again);
     close(s[1]);
     close(s[2]);
-    proc_stop(&api);
+    rvt_api_stop(&api);
 }
 
 /* One stream names at most 100 repos: the 101st is refused with a 400, a
  * hundred are served. */
 static void test_sse_repo_list_is_capped_at_100(void)
 {
-    struct proc api;
+    struct rvt_api api;
     CHECK_INT(api_start(&api, "api-sse-cap", redis_url, all_env), 0);
     char q[4096] = "?";
     for (int i = 0; i < 101; i++) {
@@ -1271,7 +1176,7 @@ static void test_sse_repo_list_is_capped_at_100(void)
     CHECK(fd >= 0);
     if (fd >= 0)
         close(fd);
-    proc_stop(&api);
+    rvt_api_stop(&api);
 }
 
 int main(void)
@@ -1331,16 +1236,9 @@ int main(void)
     RUN(test_sse_repo_list_is_capped_at_100);
 
     rvt_fake_github_stop(&fake);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
     free(body);
     free(headers);
     free(responses.s);
     free(flow_cli.s);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "kept %s for inspection\n", tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

@@ -309,12 +309,5 @@ int main(void)
     RUN(test_a_failed_sync_keeps_the_last_good_projection);
     RUN(test_sigterm_hands_back_a_job_stuck_past_the_grace);
     RUN(test_sigterm_lets_a_running_job_finish);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "kept %s for inspection\n", tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

@@ -247,12 +247,5 @@ int main(void)
     RUN(test_three_workers_fifty_repos_end_idle_and_correct_never_doubled);
     RUN(test_a_worker_killed_mid_sync_has_its_job_finished_by_another);
     RUN(test_a_hung_worker_cannot_overwrite_a_newer_sync);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "kept %s for inspection\n", tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

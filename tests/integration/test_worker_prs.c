@@ -161,12 +161,5 @@ int main(void)
         waitpid(worker, NULL, 0);
     }
     rvt_fake_github_stop(&fake);
-    rv_rsync_close(&conn);
-    rvt_redis_stop(&redis);
-    if (rvt_failures == 0)
-        rvt_rmrf(tmp);
-    else
-        fprintf(stderr, "kept %s for inspection\n", tmp);
-    free(tmp);
-    return rvt_done();
+    return rvt_finish(&conn, &redis, tmp);
 }

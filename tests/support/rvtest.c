@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,6 +33,80 @@ int rvt_done(void)
         return 1;
     }
     return rvt_failures ? 1 : 0;
+}
+
+int rvt_finish(struct rv_rsync *conn, struct rvt_redis *redis, char *tmp)
+{
+    rv_rsync_close(conn);
+    rvt_redis_stop(redis);
+    if (rvt_failures == 0)
+        rvt_rmrf(tmp);
+    else if (tmp)
+        fprintf(stderr, "kept %s for inspection\n", tmp);
+    free(tmp);
+    return rvt_done();
+}
+
+char *rvt_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
+    if (!s) {
+        fclose(f);
+        return NULL;
+    }
+    size_t got = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+int rvt_curl(const char *dir, char **body, char **headers, const char *args)
+{
+    free(*body);
+    free(*headers);
+    char *out = NULL;
+    rvt_sh(&out,
+           "rm -f '%s/h.txt' '%s/b.txt'; curl -s -m %d -D '%s/h.txt' "
+           "-o '%s/b.txt' -w '%%{http_code}' %s",
+           dir, dir, rvt_scale_ms(10000) / 1000, dir, dir, args);
+    int status = out ? (int)strtol(out, NULL, 10) : 0;
+    free(out);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/b.txt", dir);
+    *body = rvt_slurp(path);
+    snprintf(path, sizeof(path), "%s/h.txt", dir);
+    *headers = rvt_slurp(path);
+    return status;
+}
+
+const char *rvt_http_header(const char *headers, const char *name, char *buf,
+                            size_t size)
+{
+    size_t n = strlen(name);
+    for (const char *p = headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        if (!eol)
+            break;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = (size_t)(eol - v);
+            if (len >= size)
+                len = size - 1;
+            memcpy(buf, v, len);
+            buf[len] = '\0';
+            return buf;
+        }
+        p = eol + 2;
+    }
+    return NULL;
 }
 
 void rvt_sleep_ms(int ms)
@@ -341,6 +416,21 @@ int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args)
     return -1;
 }
 
+/* Sets each "NAME=value" of env (NULL or NULL-terminated) in this (child)
+ * process; an entry without '=' or with a name too long is skipped. */
+static void apply_env(const char *const *env)
+{
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        char name[128];
+        if (!eq || (size_t)(eq - env[i]) >= sizeof(name))
+            continue;
+        memcpy(name, env[i], (size_t)(eq - env[i]));
+        name[eq - env[i]] = '\0';
+        setenv(name, eq + 1, 1);
+    }
+}
+
 pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
                        const char *log_path, const char *const *env)
 {
@@ -351,35 +441,75 @@ pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
     setenv("REPOVIEW_DATA_DIR", data_dir, 1);
     setenv("REPOVIEW_LOG", "info", 1);
     unsetenv("GITHUB_TOKEN");
-    for (size_t i = 0; env && env[i]; i++) {
-        const char *eq = strchr(env[i], '=');
-        char name[128];
-        if (!eq || (size_t)(eq - env[i]) >= sizeof(name))
-            continue;
-        memcpy(name, env[i], (size_t)(eq - env[i]));
-        name[eq - env[i]] = '\0';
-        setenv(name, eq + 1, 1);
-    }
+    apply_env(env);
     if (!freopen(log_path, "a", stderr))
         _exit(126);
     execl(rvt_bin("repoview-worker"), "repoview-worker", (char *)NULL);
     _exit(127);
 }
 
-void rvt_stop_process(pid_t pid, int timeout_ms)
+int rvt_api_start(struct rvt_api *a, int port, const char *redis_url,
+                  const char *log_path, const char *ready_path,
+                  const char *const *env)
 {
+    a->port = port > 0 ? port : rvt_free_tcp_port();
+    snprintf(a->base, sizeof(a->base), "http://127.0.0.1:%d", a->port);
+    rv_strlcpy(a->log, log_path, sizeof(a->log));
+    a->pid = fork();
+    if (a->pid < 0)
+        return -1;
+    if (a->pid == 0) {
+        char listen[64];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%d", a->port);
+        setenv("REPOVIEW_REDIS_URL", redis_url, 1);
+        setenv("REPOVIEW_LISTEN", listen, 1);
+        setenv("REPOVIEW_LOG", "debug", 1);
+        /* Settings from the developer's shell must not change what a test
+         * sees; a test that wants one passes it in env. */
+        unsetenv("REPOVIEW_API_TOKEN");
+        unsetenv("REPOVIEW_CORS_ORIGINS");
+        unsetenv("REPOVIEW_WEBHOOK_SECRET");
+        apply_env(env);
+        if (!freopen(a->log, "a", stderr))
+            _exit(126);
+        execl(rvt_bin("repoview-api"), "repoview-api", (char *)NULL);
+        _exit(127);
+    }
+    int tries = rvt_scale_ms(10000) / 50;
+    for (int i = 0; i < tries; i++) {
+        if (rvt_sh(NULL, "curl -sf -m 2 -o /dev/null %s%s", a->base,
+                   ready_path) == 0)
+            return 0;
+        rvt_sleep_ms(50);
+    }
+    fprintf(stderr, "repoview-api did not answer %s (see %s)\n", ready_path,
+            a->log);
+    return -1;
+}
+
+int rvt_api_stop(struct rvt_api *a)
+{
+    int status = rvt_stop_process(a->pid, 10000);
+    a->pid = 0;
+    return status;
+}
+
+int rvt_stop_process(pid_t pid, int timeout_ms)
+{
+    int status = 0;
     if (pid <= 0)
-        return;
+        return -1;
     kill(pid, SIGCONT);
     kill(pid, SIGTERM);
     timeout_ms = rvt_scale_ms(timeout_ms);
     for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         rvt_sleep_ms(50);
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+    return -1;
 }
 
 const char *rvt_meta_field(struct rv_rsync *r, const char *id,

@@ -97,10 +97,31 @@ int rvt_redis_restart(struct rvt_redis *r);
 /* Opens a blocking connection to it; returns 0 or -1. */
 int rvt_redis_connect(struct rvt_redis *r, struct rv_rsync *out);
 
+/* The end of a test program's main: closes conn, stops redis, removes tmp
+ * unless a check failed (then says where it was kept, for the logs), frees
+ * tmp (malloc'd, may be NULL) and returns rvt_done(). */
+int rvt_finish(struct rv_rsync *conn, struct rvt_redis *redis, char *tmp);
+
 /* Creates a temp dir (under $TMPDIR or /tmp) and returns a malloc'd path. */
 char *rvt_tmpdir(const char *prefix);
 /* rm -rf path. */
 void rvt_rmrf(const char *path);
+
+/* The whole file as a malloc'd NUL-terminated string the caller frees: ""
+ * when it cannot be read, NULL only when out of memory. */
+char *rvt_slurp(const char *path);
+
+/* Runs `curl -s ARGS` (the URL included; 10 s, scaled) with the answer's
+ * header block and body kept in dir/h.txt and dir/b.txt. Frees *body and
+ * *headers (NULL or earlier answers) and stores the new ones (malloc'd, ""
+ * when there was none). Returns the HTTP status, 0 when curl failed. */
+int rvt_curl(const char *dir, char **body, char **headers, const char *args);
+
+/* The value of header name (case-insensitive) in headers (a response's
+ * CRLF-separated header block, may be NULL), copied into buf and cut to
+ * size - 1 bytes. Returns buf, or NULL when the header is absent. */
+const char *rvt_http_header(const char *headers, const char *name, char *buf,
+                            size_t size);
 
 /* Runs `sh -c cmd`; stores its stdout (malloc'd, NUL-terminated, trailing
  * newline kept) in *out if out is not NULL. Returns the exit status, or -1
@@ -132,8 +153,32 @@ void rvt_sleep_ms(int ms);
 pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
                        const char *log_path, const char *const *env);
 
-/* SIGCONT then SIGTERM; SIGKILL when still alive after timeout_ms. */
-void rvt_stop_process(pid_t pid, int timeout_ms);
+/* SIGCONT then SIGTERM; SIGKILL when still alive after timeout_ms
+ * (scaled). Returns its exit status, or -1 when it was killed, died of a
+ * signal or pid is not a process. */
+int rvt_stop_process(pid_t pid, int timeout_ms);
+
+/* A repoview-api child process. */
+struct rvt_api {
+    pid_t pid;
+    int port;       /* on 127.0.0.1 */
+    char base[64];  /* http://127.0.0.1:<port> */
+    char log[512];  /* its stderr */
+};
+
+/* Starts repoview-api on port (0: a free one; a restart passes the old one
+ * so that clients can reconnect) against redis_url, its stderr appended to
+ * log_path, with REPOVIEW_LOG=debug, no API token, CORS origins or webhook
+ * secret unless env (as for rvt_spawn_worker) sets them. Waits until
+ * ready_path ("/readyz", or "/healthz" for one that cannot reach Redis)
+ * answers 2xx. Returns 0, or -1 (a->pid may still need rvt_api_stop). */
+int rvt_api_start(struct rvt_api *a, int port, const char *redis_url,
+                  const char *log_path, const char *ready_path,
+                  const char *const *env);
+
+/* rvt_stop_process with a 10 s limit; clears a->pid. Returns its exit
+ * status, or -1. Once it returns, its log is complete. */
+int rvt_api_stop(struct rvt_api *a);
 
 /* HGET of a repo's meta field into buf ("" when absent); returns buf. */
 const char *rvt_meta_field(struct rv_rsync *r, const char *id,
