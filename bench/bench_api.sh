@@ -17,19 +17,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build-apibench}
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
-if [ -f "$BUILD/CMakeCache.txt" ] &&
-   grep -q '^RV_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
-  echo "bench_api: $BUILD is a sanitizer build; give a RelWithDebInfo one" >&2
-  exit 2
-fi
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  # GCC 12's -Wformat-truncation at -O2 flags bounded snprintf calls; a
-  # warning must not stop a benchmark.
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRV_SANITIZE=OFF \
-    -DRV_TESTS=OFF -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
-fi
-cmake --build "$BUILD" -j2 --target repoview-api repoview repoview-worker \
-  >/dev/null
+. bench/lib.sh
+bench_build bench_api "$BUILD"
 for p in wrk nginx-light; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || {
     apt-get update -q >/dev/null && apt-get install -y -q "$p" >/dev/null; }

@@ -23,19 +23,8 @@ CLIENTS=${CLIENTS:-10000}
 RUNS=${RUNS:-3}
 export LC_ALL=C
 
-if [ -f "$BUILD/CMakeCache.txt" ] &&
-   grep -q '^RV_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
-  echo "bench_sse: $BUILD is a sanitizer build; give a RelWithDebInfo one" >&2
-  exit 2
-fi
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  # GCC 12's -Wformat-truncation at -O2 flags bounded snprintf calls; a
-  # warning must not stop a benchmark.
-  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRV_SANITIZE=OFF \
-    -DRV_TESTS=OFF -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
-fi
-cmake --build "$BUILD" -j2 --target repoview-api repoview repoview-worker \
-  >/dev/null
+. bench/lib.sh
+bench_build bench_sse "$BUILD"
 
 # The client and the API each need a descriptor per stream.
 ulimit -n "$(ulimit -Hn)"

@@ -1,0 +1,25 @@
+# Shared by the API benchmarks (bench_api.sh, bench_sse.sh); source it from
+# the repository root.
+
+# bench_build NAME BUILD_DIR: makes sure BUILD_DIR is a non-sanitizer build
+# of repoview-api, repoview and repoview-worker, configuring it when it is
+# new. A sanitizer build would measure ASan, not repoview, so it is refused
+# (exit 2) rather than reconfigured under the caller's feet. NAME prefixes
+# the message.
+bench_build() {
+  local name=$1 build=$2
+  if [ -f "$build/CMakeCache.txt" ] &&
+     grep -q '^RV_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+    echo "$name: $build is a sanitizer build; give a RelWithDebInfo one" >&2
+    exit 2
+  fi
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    # GCC 12's -Wformat-truncation at -O2 flags bounded snprintf calls; a
+    # warning must not stop a benchmark.
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DRV_SANITIZE=OFF -DRV_TESTS=OFF \
+      -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
+  fi
+  cmake --build "$build" -j2 --target repoview-api repoview repoview-worker \
+    >/dev/null
+}
