@@ -53,12 +53,10 @@ static char *headers;
  * answer; returns the status. */
 static int curl(const char *fmt, ...)
 {
-    char args[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
+    status = rvt_vcurl(tmp, &body, &headers, fmt, ap);
     va_end(ap);
-    status = rvt_curl(tmp, &body, &headers, args);
     return status;
 }
 

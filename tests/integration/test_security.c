@@ -173,12 +173,10 @@ static struct text responses; /* every header and body, for the scan */
 static int http(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int http(const char *fmt, ...)
 {
-    char args[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
+    status = rvt_vcurl(tmp, &body, &headers, fmt, ap);
     va_end(ap);
-    status = rvt_curl(tmp, &body, &headers, args);
     text_adds(&responses, headers);
     text_adds(&responses, body);
     return status;

@@ -66,8 +66,11 @@ char *rvt_slurp(const char *path)
     return s;
 }
 
-int rvt_curl(const char *dir, char **body, char **headers, const char *args)
+int rvt_vcurl(const char *dir, char **body, char **headers, const char *fmt,
+              va_list ap)
 {
+    char args[4096];
+    vsnprintf(args, sizeof(args), fmt, ap);
     free(*body);
     free(*headers);
     char *out = NULL;

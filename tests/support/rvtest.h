@@ -9,6 +9,7 @@
 #ifndef REPOVIEW_TESTS_RVTEST_H
 #define REPOVIEW_TESTS_RVTEST_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,11 +112,13 @@ void rvt_rmrf(const char *path);
  * when it cannot be read, NULL only when out of memory. */
 char *rvt_slurp(const char *path);
 
-/* Runs `curl -s ARGS` (the URL included; 10 s, scaled) with the answer's
- * header block and body kept in dir/h.txt and dir/b.txt. Frees *body and
- * *headers (NULL or earlier answers) and stores the new ones (malloc'd, ""
- * when there was none). Returns the HTTP status, 0 when curl failed. */
-int rvt_curl(const char *dir, char **body, char **headers, const char *args);
+/* Runs `curl -s ARGS` (ARGS formatted from fmt and ap, the URL included;
+ * 10 s, scaled) with the answer's header block and body kept in dir/h.txt
+ * and dir/b.txt. Frees *body and *headers (NULL or earlier answers) and
+ * stores the new ones (malloc'd, "" when there was none). Returns the HTTP
+ * status, 0 when curl failed. */
+int rvt_vcurl(const char *dir, char **body, char **headers, const char *fmt,
+              va_list ap);
 
 /* The value of header name (case-insensitive) in headers (a response's
  * CRLF-separated header block, may be NULL), copied into buf and cut to
