@@ -127,7 +127,7 @@ static int make_dir(const char *path)
 
 static bool past_deadline(struct fetch_ctx *ctx)
 {
-    if (ctx->deadline_ms > 0 && rv_mono_ms() > ctx->deadline_ms) {
+    if (ctx->deadline_ms > 0 && rv_mono_ms() >= ctx->deadline_ms) {
         ctx->timed_out = true;
         return true;
     }
