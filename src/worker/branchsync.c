@@ -621,8 +621,9 @@ static bool same_entry(const git_tree_entry *a, const git_tree_entry *b)
  * half of a sync's compute). The list then decides the merge
  * (merge_by_paths) and narrows the diff stat to these paths. */
 
-/* Trees nest at most this deep before a sync gives up on a branch: the
- * walk recurses, and a hostile remote must not exhaust the stack. */
+/* The walk recurses, so it stops this deep (a hostile remote must not
+ * exhaust the stack) and marks the list incomplete: that branch is then
+ * merged and diffed by libgit2 as a whole. */
 #define TREE_DEPTH_MAX 256
 
 /* One path the branch changed: a leaf (file, link or submodule). A zero
@@ -637,6 +638,8 @@ struct change {
 struct changes {
     struct change *v;
     size_t n, cap;
+    bool incomplete; /* trees nested past TREE_DEPTH_MAX were not walked */
+    bool has_gitlink; /* a submodule entry changed (see diff_stat) */
 };
 
 static void changes_free(struct changes *c)
@@ -686,6 +689,9 @@ static int changes_push(struct changes *c, const char *prefix,
         git_oid_cpy(&ch->new_id, git_tree_entry_id(new));
         ch->new_mode = (unsigned int)git_tree_entry_filemode(new);
     }
+    if (ch->old_mode == GIT_FILEMODE_COMMIT ||
+        ch->new_mode == GIT_FILEMODE_COMMIT)
+        c->has_gitlink = true;
     c->n++;
     return 0;
 oom:
@@ -726,8 +732,8 @@ static int tree_changes(git_repository *repo, struct changes *c,
 {
     int rc = 0;
     if (depth > TREE_DEPTH_MAX) {
-        git_error_set_str(GIT_ERROR_INVALID, "trees nest too deep");
-        return -1;
+        c->incomplete = true;
+        return 0;
     }
     size_t na = a ? git_tree_entrycount(a) : 0;
     size_t nb = b ? git_tree_entrycount(b) : 0;
@@ -934,7 +940,7 @@ static int merge_conflicts(git_repository *repo, const git_commit *ours,
     size_t n = 0, paths_cap = 0;
     bool decided = false;
     *has_conflicts = false;
-    if (base_known &&
+    if (base_known && !ch->incomplete &&
         (rc = merge_by_paths(repo, ch, base, ours, &decided, has_conflicts,
                              &paths, &n, &paths_cap)) != 0)
         goto out;
@@ -1003,8 +1009,13 @@ out:
  * renames detected (git's default), binary files changed with 0/0. ch
  * lists the changed paths (tree_changes): the diff looks at those alone,
  * which finds the same renames (only added and deleted files pair up) and
- * reads no other tree. *out is a new {"files","additions","deletions"}
- * object. Returns 0 or a libgit2 error. */
+ * reads no other tree. Not when the list is incomplete, nor when a
+ * submodule entry changed: libgit2 matches a submodule's path as a
+ * gitignore-style pattern even with GIT_DIFF_DISABLE_PATHSPEC_MATCH (a
+ * name starting with '#' or ending in a space would match nothing), so
+ * those diffs look at every path. *out is a new
+ * {"files","additions","deletions"} object. Returns 0 or a libgit2
+ * error. */
 static int diff_stat(git_repository *repo, const git_tree *base,
                      const git_tree *tip, const struct changes *ch,
                      json_t **out)
@@ -1016,18 +1027,21 @@ static int diff_stat(git_repository *repo, const git_tree *base,
     git_diff_find_options fo;
     size_t files = 0, additions = 0, deletions = 0;
     char **paths = NULL;
-    if (ch->n == 0)
+    bool narrow = !ch->incomplete && !ch->has_gitlink;
+    if (narrow && ch->n == 0)
         goto done; /* an empty pathspec would mean every path */
-    if (!(paths = malloc(ch->n * sizeof(*paths)))) {
-        git_error_set_oom();
-        return -1;
-    }
-    for (size_t i = 0; i < ch->n; i++)
-        paths[i] = ch->v[i].path;
     git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
-    dopts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
-    dopts.pathspec.strings = paths;
-    dopts.pathspec.count = ch->n;
+    if (narrow) {
+        if (!(paths = malloc(ch->n * sizeof(*paths)))) {
+            git_error_set_oom();
+            return -1;
+        }
+        for (size_t i = 0; i < ch->n; i++)
+            paths[i] = ch->v[i].path;
+        dopts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
+        dopts.pathspec.strings = paths;
+        dopts.pathspec.count = ch->n;
+    }
     if ((rc = git_diff_tree_to_tree(&diff, repo, (git_tree *)base,
                                     (git_tree *)tip, &dopts)) != 0)
         goto out;

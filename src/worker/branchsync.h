@@ -21,6 +21,11 @@
  *   commit         author name, author date (as git log shows), subject
  *                  (git's %s: the message's first paragraph); text that is
  *                  not UTF-8 gets U+FFFD, and is cut at 1 KiB
+ * Where libgit2 and git differ (both known, neither common): libgit2 has
+ * no directory rename detection, so a file a branch adds to a directory
+ * the default branch renamed is clean here where git reports a "file
+ * location" conflict; and a file that became a symlink counts as two files
+ * in diffStat where git counts one.
  * Rows: default branch first, then newest commit first (by the date shown,
  * the author date), then name (bytewise). A branch whose name is not valid
  * UTF-8 is skipped with a warning. An empty remote (no branches at all) is

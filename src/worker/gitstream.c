@@ -212,6 +212,12 @@ static int stream_new(git_stream **out, const char *host, const char *port)
 
 int rv_gitstream_register(void)
 {
+    int major = 0, minor = 0, rev = 0;
+    /* The layout above is 1.5's: a different libgit2 at run time (a
+     * library upgraded under the binary) keeps its own stream. */
+    if (git_libgit2_version(&major, &minor, &rev) != 0 || major != 1 ||
+        minor != 5)
+        return RV_OK;
     git_stream_registration reg = {
         .version = GIT_STREAM_VERSION,
         .init = stream_new,

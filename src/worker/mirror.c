@@ -149,8 +149,9 @@ static int on_sideband(const char *str, int len, void *payload)
     return past_deadline(payload) ? -1 : 0;
 }
 
-/* The host of an http(s) URL (after any userinfo, before any port):
- * *host points into url, *len its length; false when url has none. */
+/* The host of an http(s) URL (after any userinfo, before any port; an
+ * IPv6 literal with its brackets): *host points into url, *len its length;
+ * false when url has none. */
 static bool url_host(const char *url, const char **host, size_t *len)
 {
     const char *p = url ? strstr(url, "://") : NULL;
@@ -164,6 +165,11 @@ static bool url_host(const char *url, const char **host, size_t *len)
         p = at + 1;
     }
     *host = p;
+    if (*p == '[') {
+        const char *close = memchr(p, ']', auth_len);
+        *len = close ? (size_t)(close + 1 - p) : 0;
+        return *len > 0;
+    }
     *len = strcspn(p, ":/?#");
     if (*len > auth_len)
         *len = auth_len;
@@ -177,6 +183,13 @@ int rv_mirror_token_host(const char *github_api, char *buf, size_t size)
     if (!url_host(github_api, &host, &len) ||
         (len == 14 && strncasecmp(host, "api.github.com", 14) == 0))
         return rv_strlcpy(buf, "github.com", size);
+    /* GHE.com (data residency) serves its API from api.<name>.ghe.com and
+     * git from <name>.ghe.com. */
+    if (len > 12 && strncasecmp(host, "api.", 4) == 0 &&
+        strncasecmp(host + len - 8, ".ghe.com", 8) == 0) {
+        host += 4;
+        len -= 4;
+    }
     if (len >= size)
         return -1;
     memcpy(buf, host, len);

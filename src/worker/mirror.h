@@ -58,9 +58,10 @@ int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf,
                    size_t size);
 
 /* The host GITHUB_TOKEN is offered to for HTTPS fetches, from the GitHub
- * API URL: github.com for api.github.com (or no URL), else the API's own
- * host (GitHub Enterprise serves git and its API from one host). 0, or -1
- * when it does not fit in buf. */
+ * API URL: github.com for api.github.com (or no URL), <name>.ghe.com for
+ * api.<name>.ghe.com, else the API's own host (GitHub Enterprise Server
+ * serves git and its API from one host). 0, or -1 when it does not fit in
+ * buf. */
 int rv_mirror_token_host(const char *github_api, char *buf, size_t size);
 
 /* rm -rf path (never follows symlinks). 0 or -1. */

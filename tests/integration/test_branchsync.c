@@ -727,6 +727,8 @@ static void test_token_host_follows_the_github_api(void)
         {"https://ghe.example.com/api/v3", "ghe.example.com"},
         {"https://ghe.example.com:8443/api/v3", "ghe.example.com"},
         {"http://127.0.0.1:9999", "127.0.0.1"},
+        {"https://[fd00::1]:8443/api/v3", "[fd00::1]"},
+        {"https://api.octocorp.ghe.com", "octocorp.ghe.com"},
         {"", "github.com"},
         {"not a url", "github.com"},
     };
@@ -1016,6 +1018,52 @@ static void test_merge_shapes_decided_by_paths_match_git(void)
     json_decref(doc);
 }
 
+/* Paths the pruned tree walk does not take the short way: a branch
+ * touching a file 300 directories deep (past the walk's depth limit: the
+ * row is computed by libgit2 as a whole, and the rest of the repo still
+ * syncs), and submodule entries whose names libgit2 would read as
+ * gitignore patterns ("#sub", "sub "). Every row agrees with git. */
+static void test_deep_trees_and_odd_submodule_names_match_git(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    char deep[1024] = "";
+    for (int i = 0; i < 300; i++)
+        strcat(deep, "d/");
+    strcat(deep, "f.txt");
+    remote_new(&r, "main");
+    commit_file(&r, "base.txt", "1\\n2\\n3\\n", "Base");
+    git(&r, "branch deep");
+    git(&r, "branch gitlinks");
+    git(&r, "checkout -q deep");
+    commit_file(&r, deep, "deep\\n", "A file 300 directories down");
+    git(&r, "checkout -q gitlinks");
+    commit_file(&r, "base.txt", "1\\n2\\nthree\\n", "An edit");
+    char *head = NULL;
+    CHECK_INT(rvt_sh(&head, "git -C '%s' rev-parse HEAD", r.src), 0);
+    chomp(head);
+    /* Index entries only (no work tree dirs): commit without add -A. */
+    git(&r, "update-index --add --cacheinfo '160000,%s,#sub'", head);
+    git(&r, "update-index --add --cacheinfo '160000,%s,sub '", head);
+    git(&r, "commit -q -m 'Two submodules with odd names'");
+    free(head);
+    git(&r, "checkout -q main");
+    commit_file(&r, "main.txt", "m\\n", "Main moves on");
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    CHECK_INT(int_at(json_object_get(row_named(doc, "gitlinks"), "diffStat"),
+                     "files"),
+              3);
+    CHECK_INT(int_at(json_object_get(row_named(doc, "deep"), "diffStat"),
+                     "files"),
+              1);
+    json_decref(doc);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-branchsync");
@@ -1046,6 +1094,7 @@ int main(void)
     RUN(test_unusual_names_and_caps);
     RUN(test_merges_and_clock_skew_match_git);
     RUN(test_merge_shapes_decided_by_paths_match_git);
+    RUN(test_deep_trees_and_odd_submodule_names_match_git);
 
     git_libgit2_shutdown();
     rvt_rmrf(tmp);
