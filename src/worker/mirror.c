@@ -364,7 +364,8 @@ static int cmp_head_name(const void *a, const void *b)
 }
 
 /* The branches the connected remote advertised (refs/heads/ with a valid
- * name), sorted by name. *out is malloc'd (free it); its elements are
+ * name), sorted by name, each name once (a server sending one twice gets
+ * one of them). *out is malloc'd (free it); its elements are
  * libgit2's, valid while the remote stays connected. 0, or -1 with a
  * libgit2 error set. */
 static int advertised_heads(git_remote *remote, const git_remote_head ***out,
@@ -390,8 +391,13 @@ static int advertised_heads(git_remote *remote, const git_remote_head ***out,
     git_error_clear();
     if (k > 0)
         qsort(heads, k, sizeof(*heads), cmp_head_name);
+    size_t distinct = 0;
+    for (size_t i = 0; i < k; i++)
+        if (distinct == 0 ||
+            strcmp(heads[distinct - 1]->name, heads[i]->name) != 0)
+            heads[distinct++] = heads[i];
     *out = heads;
-    *count = k;
+    *count = distinct;
     return 0;
 }
 
