@@ -164,11 +164,14 @@ static size_t prsync_on_header(char *ptr, size_t size, size_t nitems, void *ud)
             r->ratelimit_reset_ms = v * 1000;
     } else if (strcasecmp(line, "retry-after") == 0) {
         /* Either delay-seconds or an HTTP date (RFC 9110). */
-        if (rv_parse_i64(value, 0, 366LL * 24 * 3600, &v) == 0) {
+        const int64_t year_s = 366LL * 24 * 3600;
+        if (rv_parse_i64(value, 0, year_s, &v) == 0) {
             r->retry_after_ms = rv_now_ms() + v * 1000;
         } else {
+            /* A date, held to the same year ahead as the seconds form
+             * (curl_getdate accepts years far past what ms can hold). */
             time_t t = curl_getdate(value, NULL);
-            if (t > 0)
+            if (t > 0 && (int64_t)t <= rv_now_ms() / 1000 + year_s)
                 r->retry_after_ms = (int64_t)t * 1000;
         }
     }
