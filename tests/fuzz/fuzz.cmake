@@ -4,14 +4,14 @@
 #    sanitizers (replay.c);
 #  - fuzz/libfuzzer builds the targets with clang and libFuzzer in a build
 #    directory of its own (run.sh configures it with -DRV_FUZZ=ON) and runs
-#    each for RV_FUZZ_SECONDS with a fixed seed (FUZZ_SEED), so that a
-#    fresh build's run is reproducible and CI is not red by the luck of
-#    the draw; a crash, leak, timeout or violated property fails the test
-#    and names the reproducer. bench/fuzz.sh runs longer, unseeded, to
-#    find new bugs.
+#    each for RV_FUZZ_RUNS inputs with a fixed seed (FUZZ_SEED), so that a
+#    fresh build tries the same inputs on any machine and CI is not red by
+#    the luck of the draw or the speed of the machine; a crash, leak,
+#    timeout or violated property fails the test and names the reproducer.
+#    bench/fuzz.sh runs for a time, unseeded, to find new bugs.
 set(RV_FUZZ_TARGETS job webhook github http)
-set(RV_FUZZ_SECONDS 15 CACHE STRING
-  "Seconds each libFuzzer target runs in the fuzz/libfuzzer test")
+set(RV_FUZZ_RUNS 200000 CACHE STRING
+  "Inputs each libFuzzer target tries in the fuzz/libfuzzer test")
 set(RV_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 foreach(t ${RV_FUZZ_TARGETS})
@@ -35,7 +35,7 @@ if(NOT RV_FUZZ)
   # Needs clang and libclang-rt-14-dev (scripts/install-deps.sh --browser).
   add_test(NAME fuzz/libfuzzer
     COMMAND ${RV_FUZZ_DIR}/run.sh ${CMAKE_SOURCE_DIR}
-            ${CMAKE_BINARY_DIR}/fuzz-libfuzzer ${RV_FUZZ_SECONDS})
+            ${CMAKE_BINARY_DIR}/fuzz-libfuzzer)
   set_tests_properties(fuzz/libfuzzer PROPERTIES TIMEOUT 900
-    ENVIRONMENT "FUZZ_SEED=1")
+    ENVIRONMENT "FUZZ_SEED=1;FUZZ_RUNS=${RV_FUZZ_RUNS}")
 endif()

@@ -60,15 +60,18 @@ for t in "${targets[@]}"; do
   done
   dict=()
   [ -f "$src/tests/fuzz/$t.dict" ] && dict=(-dict="$src/tests/fuzz/$t.dict")
-  # FUZZ_SEED fixes libFuzzer's random choices (make test sets it, so a
-  # fresh build explores the same inputs every time); unset, each run
-  # explores anew (bench/fuzz.sh).
+  # FUZZ_SEED and FUZZ_RUNS make a run reproducible: a fixed seed and a
+  # fixed number of inputs instead of SECONDS (make test sets both, so a
+  # fresh build tries the same inputs on any machine, however fast).
+  # Unset, each run explores anew for SECONDS (bench/fuzz.sh).
   seed=()
   [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
+  budget=(-max_total_time="$secs")
+  [ -n "${FUZZ_RUNS:-}" ] && budget=(-runs="$FUZZ_RUNS")
   log="$work/$t.log"
   start=$(date +%s)
   rc=0
-  "$work/build/tests/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+  "$work/build/tests/fuzz_$t" "${budget[@]}" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" "${seed[@]}" \
     -artifact_prefix="$artifacts/" "$corpus" "${seeds[@]}" >"$log" 2>&1 ||
     rc=$?
