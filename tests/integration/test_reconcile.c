@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/errors.h"
@@ -26,13 +25,6 @@ static struct rv_rsync conn;
 static char *tmp;
 static char remote[512];
 static pid_t worker;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void redis_do(const char *fmt, const char *a, const char *b)
 {
@@ -65,10 +57,10 @@ static void test_a_queued_kind_whose_job_was_lost_is_queued_again(void)
     CHECK_STR(rvt_meta_field(&conn, "lostjob", "branch_sync_status", buf,
                              sizeof(buf)),
               "queued");
-    int64_t t0 = mono_ms();
+    int64_t t0 = rv_mono_ms();
     CHECK(rvt_wait_field(&conn, "lostjob", "branch_sync_status", "idle",
                          6 * LEASE_S * 1000));
-    int64_t took = mono_ms() - t0;
+    int64_t took = rv_mono_ms() - t0;
     fprintf(stderr, "  queued with no job: idle after %lld ms\n",
             (long long)took);
     /* Two passes half a lease apart: never at once, and within one lease
@@ -89,10 +81,10 @@ static void test_a_running_kind_with_no_worker_behind_it_is_queued_again(void)
     redis_do("HSET %s branch_sync_status running branch_worker %s", key,
              "ghost-1-dead");
     redis_do("HSET %s branch_job %s", key, "j-ghost-0000");
-    int64_t t0 = mono_ms();
+    int64_t t0 = rv_mono_ms();
     CHECK(rvt_wait_field(&conn, "lostjob", "branch_sync_status", "idle",
                          6 * LEASE_S * 1000));
-    int64_t took = mono_ms() - t0;
+    int64_t took = rv_mono_ms() - t0;
     fprintf(stderr, "  running with no worker: idle after %lld ms\n",
             (long long)took);
     CHECK(took < rvt_scale_ms(LEASE_S * 1000 + 3000));
@@ -130,8 +122,8 @@ static void test_a_kind_a_leased_worker_runs_is_left_alone(void)
              "busy-1");
     redis_do("HSET %s branch_job %s", key, job.id);
     /* busy-1 keeps renewing its lease for three reconcile periods. */
-    int64_t t0 = mono_ms();
-    while (mono_ms() - t0 < 3 * LEASE_S * 1000) {
+    int64_t t0 = rv_mono_ms();
+    while (rv_mono_ms() - t0 < 3 * LEASE_S * 1000) {
         char exp[32];
         snprintf(exp, sizeof(exp), "%lld",
                  (long long)(rv_now_ms() + LEASE_S * 1000));

@@ -23,7 +23,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/keys.h"
@@ -250,23 +249,16 @@ static bool raw_send(int fd, const char *s)
     return true;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads (and keeps, up to size) until the server closes; returns the ms
  * that took, or -1 when it stayed open for limit_ms. */
 static int wait_closed(int fd, int limit_ms, char *got, size_t size)
 {
-    int64_t start = mono_ms();
+    int64_t start = rv_mono_ms();
     size_t used = 0;
     if (got && size)
         got[0] = '\0';
     for (;;) {
-        int64_t left = limit_ms - (mono_ms() - start);
+        int64_t left = limit_ms - (rv_mono_ms() - start);
         if (left <= 0)
             return -1;
         struct pollfd p = {fd, POLLIN, 0};
@@ -275,7 +267,7 @@ static int wait_closed(int fd, int limit_ms, char *got, size_t size)
         char buf[4096];
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n <= 0)
-            return (int)(mono_ms() - start);
+            return (int)(rv_mono_ms() - start);
         if (got && used + 1 < size) {
             size_t take = (size_t)n < size - 1 - used ? (size_t)n
                                                       : size - 1 - used;
@@ -290,7 +282,7 @@ static int wait_closed(int fd, int limit_ms, char *got, size_t size)
 static bool read_until(int fd, const char *needle, int limit_ms,
                        struct text *seen)
 {
-    int64_t start = mono_ms();
+    int64_t start = rv_mono_ms();
     struct text local = {0};
     struct text *t = seen ? seen : &local;
     size_t from = t->len;
@@ -300,7 +292,7 @@ static bool read_until(int fd, const char *needle, int limit_ms,
             ok = true;
             break;
         }
-        int64_t left = limit_ms - (mono_ms() - start);
+        int64_t left = limit_ms - (rv_mono_ms() - start);
         if (left <= 0)
             break;
         struct pollfd p = {fd, POLLIN, 0};
@@ -1024,9 +1016,9 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
         CHECK(fds[i] >= 0 && raw_send(fds[i], partial[i]));
     }
     /* Stalled clients do not hold up the loop. */
-    int64_t t0 = mono_ms();
+    int64_t t0 = rv_mono_ms();
     CHECK_INT(http("%s/healthz", api.base), 200);
-    CHECK(mono_ms() - t0 < rvt_scale_ms(1500));
+    CHECK(rv_mono_ms() - t0 < rvt_scale_ms(1500));
     for (size_t i = 0; i < n; i++) {
         char got[512];
         int ms = wait_closed(fds[i], rvt_scale_ms(8000), got, sizeof(got));
@@ -1040,7 +1032,7 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
         else
             CHECK(strstr(got, " 200 ") == NULL);
     }
-    int64_t total = mono_ms() - t0;
+    int64_t total = rv_mono_ms() - t0;
     /* Closed by the timeout, not at once and not by the test's limit. */
     CHECK(total >= 1500);
     CHECK(total < rvt_scale_ms(8000));
@@ -1058,12 +1050,12 @@ static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
     CHECK_INT(api_start(&api, "api-trickle", redis_url, all_env), 0);
     int fd = raw_connect(api.port);
     CHECK(fd >= 0);
-    int64_t t0 = mono_ms();
+    int64_t t0 = rv_mono_ms();
     const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     int limit = rvt_scale_ms(10000);
     bool closed = false;
     size_t i = 0;
-    while (fd >= 0 && mono_ms() - t0 < limit) {
+    while (fd >= 0 && rv_mono_ms() - t0 < limit) {
         char c[2] = {i < strlen(req) ? req[i] : 'a', '\0'};
         i++;
         if (!raw_send(fd, c)) {
@@ -1079,7 +1071,7 @@ static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
             }
         }
     }
-    int64_t took = mono_ms() - t0;
+    int64_t took = rv_mono_ms() - t0;
     CHECK(closed);
     CHECK(i > 5); /* bytes kept arriving, so no idle timeout fired */
     CHECK(took >= 1500);
