@@ -25,6 +25,7 @@ static struct rv_rsync conn;
 static char *tmp;
 static char remote[512];
 static pid_t worker;
+static char worker_log[600];
 
 static void redis_do(const char *fmt, const char *a, const char *b)
 {
@@ -39,6 +40,18 @@ static int branch_rows(const char *id)
     int n = ov ? (int)json_array_size(json_object_get(ov, "branches")) : -1;
     json_decref(ov);
     return n;
+}
+
+/* Checks that id's branch sync is idle again within six lease periods;
+ * returns (and prints, as what) the ms it waited. */
+static int64_t ms_until_idle(const char *id, const char *what)
+{
+    int64_t t0 = rv_mono_ms();
+    CHECK(rvt_wait_field(&conn, id, "branch_sync_status", "idle",
+                         6 * LEASE_S * 1000));
+    int64_t took = rv_mono_ms() - t0;
+    fprintf(stderr, "  %s: idle after %lld ms\n", what, (long long)took);
+    return took;
 }
 
 static void register_repo(const char *id)
@@ -57,12 +70,7 @@ static void test_a_queued_kind_whose_job_was_lost_is_queued_again(void)
     CHECK_STR(rvt_meta_field(&conn, "lostjob", "branch_sync_status", buf,
                              sizeof(buf)),
               "queued");
-    int64_t t0 = rv_mono_ms();
-    CHECK(rvt_wait_field(&conn, "lostjob", "branch_sync_status", "idle",
-                         6 * LEASE_S * 1000));
-    int64_t took = rv_mono_ms() - t0;
-    fprintf(stderr, "  queued with no job: idle after %lld ms\n",
-            (long long)took);
+    int64_t took = ms_until_idle("lostjob", "queued with no job");
     /* Two passes half a lease apart: never at once, and within one lease
      * period plus the sync. */
     CHECK(took >= LEASE_S * 1000 / 2);
@@ -81,18 +89,13 @@ static void test_a_running_kind_with_no_worker_behind_it_is_queued_again(void)
     redis_do("HSET %s branch_sync_status running branch_worker %s", key,
              "ghost-1-dead");
     redis_do("HSET %s branch_job %s", key, "j-ghost-0000");
-    int64_t t0 = rv_mono_ms();
-    CHECK(rvt_wait_field(&conn, "lostjob", "branch_sync_status", "idle",
-                         6 * LEASE_S * 1000));
-    int64_t took = rv_mono_ms() - t0;
-    fprintf(stderr, "  running with no worker: idle after %lld ms\n",
-            (long long)took);
+    int64_t took = ms_until_idle("lostjob", "running with no worker");
     CHECK(took < rvt_scale_ms(LEASE_S * 1000 + 3000));
     rvt_meta_field(&conn, "lostjob", "branch_sync_at", after, sizeof(after));
     CHECK(strtoll(after, NULL, 10) > strtoll(before, NULL, 10));
-    char log[600], *out = NULL;
-    snprintf(log, sizeof(log), "%s/worker.log", tmp);
-    CHECK_INT(rvt_sh(&out, "grep -c 'nothing behind it' '%s'", log), 0);
+    char *out = NULL;
+    CHECK_INT(rvt_sh(&out, "grep -c 'nothing behind it' '%s'", worker_log),
+              0);
     CHECK(out && strtol(out, NULL, 10) >= 2);
     free(out);
 }
@@ -152,12 +155,12 @@ int main(void)
                "--allow-empty -m one; git branch other",
                remote, remote) != 0)
         return 1;
-    char log[600], data[600], lease[48];
-    snprintf(log, sizeof(log), "%s/worker.log", tmp);
+    char data[600], lease[48];
+    snprintf(worker_log, sizeof(worker_log), "%s/worker.log", tmp);
     snprintf(data, sizeof(data), "%s/data", tmp);
     snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", LEASE_S);
     const char *env[] = {lease, "REPOVIEW_SYNC_INTERVAL=3600", NULL};
-    worker = rvt_spawn_worker(redis.url, data, log, env);
+    worker = rvt_spawn_worker(redis.url, data, worker_log, env);
 
     RUN(test_a_queued_kind_whose_job_was_lost_is_queued_again);
     RUN(test_a_running_kind_with_no_worker_behind_it_is_queued_again);
