@@ -211,6 +211,23 @@ static void sign_file(const char *path, const char *secret, char *sig,
     free(out);
 }
 
+/* Writes a push to main of GitHub repo full_name as tmp/name and puts
+ * its path in path. */
+static void write_push(char *path, size_t size, const char *name,
+                       const char *full_name)
+{
+    snprintf(path, size, "%s/%s", tmp, name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f,
+            "{\"ref\":\"refs/heads/main\",\"repository\":"
+            "{\"full_name\":\"%s\"}}",
+            full_name);
+    fclose(f);
+}
+
 /* Posts json as a GitHub delivery with the given signature header. */
 static int post_hook(const struct rvt_api *api, const char *event,
                      const char *delivery, const char *path, const char *sig)
@@ -555,12 +572,7 @@ static void run_flow(void)
 
     /* Webhooks: forged, then signed. */
     char path[600], sig[128];
-    snprintf(path, sizeof(path), "%s/push.json", tmp);
-    FILE *f = fopen(path, "wb");
-    fputs("{\"ref\":\"refs/heads/main\",\"repository\":"
-          "{\"full_name\":\"acme/widgets\"}}",
-          f);
-    fclose(f);
+    write_push(path, sizeof(path), "push.json", "acme/widgets");
     sign_file(path, "not-the-secret", sig, sizeof(sig));
     CHECK_INT(post_hook(&flow_api, "push", "flow-1", path, sig), 401);
     sign_file(path, HOOK_SECRET, sig, sizeof(sig));
@@ -928,12 +940,7 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
     /* No worker runs: the first sync stays queued, so a push coalesces
      * and the queue length tells whether a delivery got through. */
     char path[600], good[128], sig[160];
-    snprintf(path, sizeof(path), "%s/hooked.json", tmp);
-    FILE *f = fopen(path, "wb");
-    fputs("{\"ref\":\"refs/heads/main\",\"repository\":"
-          "{\"full_name\":\"acme/hooked\"}}",
-          f);
-    fclose(f);
+    write_push(path, sizeof(path), "hooked.json", "acme/hooked");
     sign_file(path, HOOK_SECRET, good, sizeof(good));
     CHECK_INT(strlen(good), 7 + 64);
     long long queued = redis_int("LLEN %s", RV_KEY_QUEUE);
