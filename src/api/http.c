@@ -22,6 +22,7 @@
 #include "api/api.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/util.h"
 
 int64_t api_mono_us(void)
 {
@@ -179,6 +180,10 @@ static void reply_verror(struct api_call *call, int status, const char *code,
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* json_pack refuses invalid UTF-8, and the reply would lose its body:
+     * vsnprintf cuts by bytes, and library text (jansson's parse errors)
+     * may quote raw bytes of the request. */
+    rv_utf8_truncate(msg);
     rv_log_redact(msg);
     if (status >= 500)
         LOG(RV_LOG_WARN, call->id[0] ? call->id : NULL, NULL,

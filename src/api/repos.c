@@ -165,9 +165,7 @@ int api_repo_spec_parse(const char *body, size_t len,
             /* At most 64 bytes of the name, cut between characters: the
              * message goes into the JSON error body, which must be valid
              * UTF-8, or the 400 would go out without one. */
-            size_t n = strnlen(key, 64);
-            while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
-                n--;
+            size_t n = rv_utf8_boundary(key, strnlen(key, 64));
             snprintf(msg, msglen, "unknown field \"%.*s\"", (int)n, key);
             goto out;
         }
@@ -198,9 +196,6 @@ out:
     if (rc == RV_OK) {
         *doc_out = doc;
     } else {
-        /* msg goes into the JSON error body, and jansson's error text
-         * quotes raw bytes of the body, even half a character. */
-        rv_utf8_truncate(msg);
         memset(spec, 0, sizeof(*spec));
         json_decref(doc);
     }

@@ -379,6 +379,13 @@ size_t rv_utf8_seq(const unsigned char *s, size_t len)
     return n;
 }
 
+size_t rv_utf8_boundary(const char *s, size_t n)
+{
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
 size_t rv_utf8_truncate(char *s)
 {
     const unsigned char *p = (const unsigned char *)s;

@@ -68,6 +68,12 @@ bool rv_consttime_eq(const void *a, const void *b, size_t len);
  * requires. */
 size_t rv_utf8_seq(const unsigned char *s, size_t len);
 
+/* The largest n' <= n at which s can be cut without splitting a UTF-8
+ * character (s has at least n bytes; s[n] is read when n is inside s):
+ * n itself unless s[n] continues a character. For cutting text to a byte
+ * limit that stays valid wherever it was valid. */
+size_t rv_utf8_boundary(const char *s, size_t n);
+
 /* Cuts s at its first byte that does not start a complete, valid UTF-8
  * character (no overlong forms, surrogates or code points past U+10FFFF,
  * as jansson checks), so that s can go into JSON: a message cut by bytes,

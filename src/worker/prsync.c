@@ -193,9 +193,7 @@ static void prsync_quote_message(const char *text, char *buf, size_t size)
     /* Cut before a character, never inside one: the message goes into
      * failSync's JSON, which refuses invalid UTF-8 (text, from jansson, is
      * valid), and the failure would go unrecorded. */
-    while (i > 0 && ((unsigned char)text[i] & 0xc0) == 0x80)
-        i--;
-    buf[i] = '\0';
+    buf[rv_utf8_boundary(text, i)] = '\0';
 }
 
 static void prsync_body_message(const struct prsync_response *r, char *buf,

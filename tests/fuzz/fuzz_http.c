@@ -21,6 +21,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/registry.h"
+#include "common/util.h"
 #include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -42,11 +43,13 @@ static const struct {
     {"PATCH", EVHTTP_REQ_PATCH},
 };
 
-/* The body api_reply_error sends for a 400 with this message. */
+/* The body api_reply_error sends for a 400 with this message, made as
+ * reply_verror (http.c) makes it. */
 static void check_error_body(const char *msg)
 {
     char text[512];
     snprintf(text, sizeof(text), "%s", msg);
+    rv_utf8_truncate(text);
     json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", "invalid",
                              "message", text);
     FUZZ_CHECK(body != NULL);

@@ -291,6 +291,20 @@ static void test_utf8_truncate_keeps_valid_text_and_cuts_at_the_first_bad_byte(v
     CHECK(utf8_cut_is("x\xf4\x8f\xbf\xbf", "x\xf4\x8f\xbf\xbf"));
 }
 
+/* A byte limit falls back to the start of the character it splits. */
+static void test_utf8_boundary_never_splits_a_character(void)
+{
+    const char *s = "a\xc3\xa9\xe2\x9c\xa8z"; /* a, é, ✨, z */
+    CHECK_INT(rv_utf8_boundary(s, 0), 0);
+    CHECK_INT(rv_utf8_boundary(s, 1), 1);
+    CHECK_INT(rv_utf8_boundary(s, 2), 1); /* inside é */
+    CHECK_INT(rv_utf8_boundary(s, 3), 3);
+    CHECK_INT(rv_utf8_boundary(s, 4), 3); /* inside ✨ */
+    CHECK_INT(rv_utf8_boundary(s, 5), 3);
+    CHECK_INT(rv_utf8_boundary(s, 6), 6);
+    CHECK_INT(rv_utf8_boundary(s, 7), 7); /* the end */
+}
+
 static void test_consttime_eq_compares_every_byte(void)
 {
     CHECK(rv_consttime_eq("abcdef", "abcdef", 6));
@@ -334,6 +348,7 @@ int main(void)
     RUN(test_strlcpy_always_terminates_and_reports_truncation);
     RUN(test_consttime_eq_compares_every_byte);
     RUN(test_utf8_truncate_keeps_valid_text_and_cuts_at_the_first_bad_byte);
+    RUN(test_utf8_boundary_never_splits_a_character);
     RUN(test_kinds_are_branches_and_prs);
     RUN(test_clocks_move_forward);
     return rvt_done();
