@@ -74,7 +74,6 @@ struct cache_entry {
     int64_t version;        /* of the fragment; -1 when none is held */
     int64_t announced;      /* highest announced version; -1 none */
     struct api_blob *fragment; /* one reference, or NULL */
-    size_t len;
     struct cache_entry *next;                 /* hash chain */
     struct cache_entry *lru_prev, *lru_next;  /* only entries with data */
 };
@@ -143,10 +142,9 @@ static void drop_data(struct api_cache *c, struct cache_entry *e)
     if (!e->fragment)
         return;
     lru_unlink(c, e);
-    c->bytes -= e->len;
+    c->bytes -= e->fragment->len;
     api_blob_unref(e->fragment);
     e->fragment = NULL;
-    e->len = 0;
     e->version = -1;
 }
 
@@ -228,7 +226,6 @@ void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
     drop_data(c, e);
     fragment->refs++;
     e->fragment = fragment;
-    e->len = len;
     e->version = version;
     c->bytes += len;
     lru_push(c, e);
