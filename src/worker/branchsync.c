@@ -863,18 +863,14 @@ out:
  * paths (the conflicting files, malloc'd strings appended to *paths) are
  * set. 0 or a libgit2 error. */
 static int merge_by_paths(git_repository *repo, const struct changes *ch,
-                          const git_commit *base, const git_commit *def_tip,
+                          const git_tree *base_tree, const git_tree *def_tree,
                           bool *decided, bool *has_conflicts, char ***paths,
                           size_t *npaths, size_t *cap)
 {
     int rc = 0;
-    git_tree *base_tree = NULL, *def_tree = NULL;
     git_tree_entry *was = NULL, *now = NULL;
     *decided = false;
     *has_conflicts = false;
-    if ((base && (rc = git_commit_tree(&base_tree, base)) != 0) ||
-        (rc = git_commit_tree(&def_tree, def_tip)) != 0)
-        goto out;
     for (size_t i = 0; i < ch->n; i++) {
         const struct change *c = &ch->v[i];
         bool changed = false;
@@ -914,24 +910,23 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
 out:
     git_tree_entry_free(was);
     git_tree_entry_free(now);
-    git_tree_free(base_tree);
-    git_tree_free(def_tree);
     return rc;
 }
 
 /* Whether merging `theirs` into `ours` conflicts, and where: *has_conflicts
  * and files (both sides' paths of each conflict, sorted, distinct, at most
- * cap). ch holds theirs's changes since base (tree_changes). base_known:
- * base is the only merge base (NULL: none), so the changed paths may
- * decide (merge_by_paths) or the trees are merged directly; otherwise
- * libgit2 finds the bases (and builds a virtual one from several).
+ * cap). ch holds theirs's changes since the merge base (tree_changes).
+ * base_known: the merge base is the only one, and trees are the base's
+ * (NULL: no base), ours's and theirs's, so the changed paths may decide
+ * (merge_by_paths) or the trees are merged directly; otherwise libgit2
+ * finds the bases (and builds a virtual one from several).
  * *merged counts the tree merges run (renames found as git does). Returns
  * 0 or a libgit2 error. */
 static int merge_conflicts(git_repository *repo, const git_commit *ours,
                            const git_commit *theirs, bool base_known,
-                           const git_commit *base, const struct changes *ch,
-                           int cap, bool *has_conflicts, json_t *files,
-                           int *merged)
+                           const git_tree *const trees[3],
+                           const struct changes *ch, int cap,
+                           bool *has_conflicts, json_t *files, int *merged)
 {
     int rc = 0;
     git_index *index = NULL;
@@ -941,8 +936,8 @@ static int merge_conflicts(git_repository *repo, const git_commit *ours,
     bool decided = false;
     *has_conflicts = false;
     if (base_known && !ch->incomplete &&
-        (rc = merge_by_paths(repo, ch, base, ours, &decided, has_conflicts,
-                             &paths, &n, &paths_cap)) != 0)
+        (rc = merge_by_paths(repo, ch, trees[0], trees[1], &decided,
+                             has_conflicts, &paths, &n, &paths_cap)) != 0)
         goto out;
     if (decided)
         goto list;
@@ -951,14 +946,7 @@ static int merge_conflicts(git_repository *repo, const git_commit *ours,
     mo.flags |= GIT_MERGE_SKIP_REUC;
     (*merged)++;
     if (base_known) {
-        git_tree *trees[3] = {NULL, NULL, NULL};
-        if ((!base || (rc = git_commit_tree(&trees[0], base)) == 0) &&
-            (rc = git_commit_tree(&trees[1], ours)) == 0 &&
-            (rc = git_commit_tree(&trees[2], theirs)) == 0)
-            rc = git_merge_trees(&index, repo, trees[0], trees[1], trees[2],
-                                 &mo);
-        for (int i = 0; i < 3; i++)
-            git_tree_free(trees[i]);
+        rc = git_merge_trees(&index, repo, trees[0], trees[1], trees[2], &mo);
     } else {
         rc = git_merge_commits(&index, repo, ours, theirs, &mo);
     }
@@ -1125,7 +1113,7 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
                            struct rv_sync_error *err)
 {
     git_commit *tip = NULL, *def_tip = NULL, *mb = NULL;
-    git_tree *base_tree = NULL, *tip_tree = NULL;
+    git_tree *base_tree = NULL, *tip_tree = NULL, *def_tree = NULL;
     struct changes changes = {0};
     json_t *row = NULL, *files = json_array(), *stat = NULL;
     size_t ahead = 0, behind = 0;
@@ -1156,13 +1144,20 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
             goto out;
         }
         /* Only a branch that is both ahead and behind can conflict: one
-         * that is just ahead fast-forwards. */
-        if (behind > 0 &&
-            merge_conflicts(repo, def_tip, tip, base_known, mb, &changes,
-                            opts->max_conflict_files, &has_conflicts, files,
-                            merged) != 0) {
-            set_git_error(err, "Cannot merge a branch in memory");
-            goto out;
+         * that is just ahead fast-forwards. The trees are read once for
+         * the walk, the merge and the diff stat. */
+        if (behind > 0) {
+            if (git_commit_tree(&def_tree, def_tip) != 0) {
+                set_git_error(err, "Cannot merge a branch in memory");
+                goto out;
+            }
+            const git_tree *trees[3] = {base_tree, def_tree, tip_tree};
+            if (merge_conflicts(repo, def_tip, tip, base_known, trees,
+                                &changes, opts->max_conflict_files,
+                                &has_conflicts, files, merged) != 0) {
+                set_git_error(err, "Cannot merge a branch in memory");
+                goto out;
+            }
         }
         if (diff_stat(repo, base_tree, tip_tree, &changes, &stat) != 0) {
             set_git_error(err, "Cannot diff a branch");
@@ -1187,6 +1182,7 @@ out:
     changes_free(&changes);
     git_tree_free(base_tree);
     git_tree_free(tip_tree);
+    git_tree_free(def_tree);
     git_commit_free(tip);
     git_commit_free(def_tip);
     git_commit_free(mb);
