@@ -407,16 +407,10 @@ static void test_queue_shows_running_jobs_and_undecodable_payloads(void)
 {
     flush();
     struct rv_job job;
-    char *payload = NULL;
-    size_t len = 0;
-    CHECK_INT(rv_job_init(&job, "widgets", RV_KIND_PRS, RV_REASON_WEBHOOK),
+    CHECK_INT(rvt_push_job(&conn, "rv:processing:w-1", "widgets", RV_KIND_PRS,
+                           RV_REASON_WEBHOOK, &job),
               RV_OK);
-    CHECK_INT(rv_job_encode(&job, &payload, &len), RV_OK);
-    redisReply *r = rv_rsync_command(&conn, "RPUSH rv:processing:w-1 %b",
-                                     payload, len);
-    if (r)
-        freeReplyObject(r);
-    r = rv_rsync_command(&conn, "ZADD rv:leases 1795428030000 w-1");
+    redisReply *r = rv_rsync_command(&conn, "ZADD rv:leases 1795428030000 w-1");
     if (r)
         freeReplyObject(r);
     r = rv_rsync_command(&conn, "RPUSH rv:queue %b", "\xdd\xff\xff\xff\xff",
@@ -448,7 +442,6 @@ static void test_queue_shows_running_jobs_and_undecodable_payloads(void)
               job.id);
     json_decref(j);
     free(out);
-    free(payload);
 }
 
 static void test_unreachable_redis_is_named_without_its_password(void)

@@ -110,16 +110,9 @@ static void test_a_kind_a_leased_worker_runs_is_left_alone(void)
     CHECK(rvt_wait_field(&conn, "leased", "branch_sync_status", "idle",
                          rvt_scale_ms(30000)));
     struct rv_job job;
-    char *payload = NULL;
-    size_t len = 0;
-    CHECK_INT(rv_job_init(&job, "leased", RV_KIND_BRANCHES, RV_REASON_USER),
+    CHECK_INT(rvt_push_job(&conn, "rv:processing:busy-1", "leased",
+                           RV_KIND_BRANCHES, RV_REASON_USER, &job),
               RV_OK);
-    CHECK_INT(rv_job_encode(&job, &payload, &len), RV_OK);
-    redisReply *r = rv_rsync_command(&conn, "LPUSH %s %b",
-                                     "rv:processing:busy-1", payload, len);
-    if (r)
-        freeReplyObject(r);
-    free(payload);
     rv_key_meta(key, "leased");
     redis_do("HSET %s branch_sync_status running branch_worker %s", key,
              "busy-1");

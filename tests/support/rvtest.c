@@ -561,6 +561,25 @@ json_t *rvt_overview(struct rv_rsync *r, const char *id)
     return doc;
 }
 
+int rvt_push_job(struct rv_rsync *conn, const char *list, const char *repo,
+                 rv_kind kind, rv_reason reason, struct rv_job *job)
+{
+    char *payload = NULL;
+    size_t len = 0;
+    int rc = rv_job_init(job, repo, kind, reason);
+    if (rc == RV_OK)
+        rc = rv_job_encode(job, &payload, &len);
+    if (rc != RV_OK)
+        return rc;
+    redisReply *r = rv_rsync_command(conn, "RPUSH %s %b", list, payload, len);
+    free(payload);
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        rc = RV_ERR_REDIS;
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
+
 /* ---- a worker played by the test ---- */
 
 /* Runs claimJob for the job in payload; the fencing generation, or -1. */

@@ -196,6 +196,14 @@ bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
  * NULL before the first sync. */
 json_t *rvt_overview(struct rv_rsync *r, const char *id);
 
+/* Makes a new job (rv_job_init) for repo, kind and reason into *job and
+ * RPUSHes its encoded payload onto list, e.g. rv:processing:<worker> to
+ * fake a job a worker is running. Returns RV_OK, the init or encode error,
+ * or RV_ERR_REDIS when the push was not answered with a length. */
+#include "common/job.h"
+int rvt_push_job(struct rv_rsync *conn, const char *list, const char *repo,
+                 rv_kind kind, rv_reason reason, struct rv_job *job);
+
 /* Plays a worker named worker (its processing list is
  * rv:processing:<worker>) for one job of repo and kind, through the
  * worker's own scripts: takes jobs off rv:queue until it finds that one
