@@ -167,20 +167,19 @@ static size_t client_unsent(const struct sse_client *c)
  * bufferevent instead cost, per client and event, an evbuffer, two
  * epoll_ctl calls and a pass of the loop before anything was sent: one
  * status event reached the last of 10,000 streams after 460 ms, the first
- * only after the loop over all of them. */
-static bool client_write(struct sse_client *c, const void *data, size_t len)
+ * only after the loop over all of them. chunk_head is the chunk's size
+ * line, "<hex len>\r\n" (chunk_head_for), made once for all streams. */
+static bool client_write_chunk(struct sse_client *c, const char *chunk_head,
+                               const void *data, size_t len)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
     if (!bev || !len)
         return true;
     struct evbuffer *out = bufferevent_get_output(bev);
-    char head[24];
     struct iovec iov[3];
     int niov = 0;
-    if (c->chunked) {
-        int n = snprintf(head, sizeof(head), "%zx\r\n", len);
-        iov[niov++] = (struct iovec){head, (size_t)n};
-    }
+    if (c->chunked)
+        iov[niov++] = (struct iovec){(void *)chunk_head, strlen(chunk_head)};
     iov[niov++] = (struct iovec){(void *)data, len};
     if (c->chunked)
         iov[niov++] = (struct iovec){(void *)"\r\n", 2};
@@ -205,6 +204,20 @@ static bool client_write(struct sse_client *c, const void *data, size_t len)
         return false;
     }
     return true;
+}
+
+/* The size line of an HTTP/1.1 chunk of len bytes, into head (24 bytes
+ * hold any size_t). */
+static const char *chunk_head_for(char head[24], size_t len)
+{
+    snprintf(head, 24, "%zx\r\n", len);
+    return head;
+}
+
+static bool client_write(struct sse_client *c, const void *data, size_t len)
+{
+    char head[24];
+    return client_write_chunk(c, chunk_head_for(head, len), data, len);
 }
 
 static bool client_wants(const struct sse_client *c, const char *repo)
@@ -593,6 +606,8 @@ static void fan_out(struct api_events *ev, const char *repo,
     const unsigned char *data = evbuffer_pullup(text, -1);
     uint64_t written = 0;
     struct sse_client *next;
+    char head[24];
+    chunk_head_for(head, len);
     for (struct sse_client *c = ev->head; c; c = next) {
         next = c->next;
         if (c->closed || !client_wants(c, repo))
@@ -605,7 +620,7 @@ static void fan_out(struct api_events *ev, const char *repo,
             continue;
         }
         written++;
-        client_write(c, data, len);
+        client_write_chunk(c, head, data, len);
     }
     api_metrics_sse_event(ev->api->metrics, written);
 }
