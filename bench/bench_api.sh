@@ -29,8 +29,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-
 redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
 for _ in $(seq 100); do redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
@@ -113,7 +111,6 @@ run_wrk() { # url pid... -> "rps p99ms cpu_us_per_request"
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
     END {printf "%.0f %.2f %.1f\n", rps, p99, n ? ticks / hz * 1e6 / n : 0}' "$tmp/wrk.txt"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -a api_rps api_p99 api_cpu ngx_rps ngx_p99 ngx_cpu big_rps big_p99 big_cpu
 for i in $(seq "$RUNS"); do
@@ -125,7 +122,6 @@ for i in $(seq "$RUNS"); do
   read -r r p c < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r1000/overview" "$api_pid" "$redis_pid")
   big_rps+=("$r"); big_p99+=("$p"); big_cpu+=("$c")
 done
-m() { printf '%s\n' "$@" | median; }
 A_RPS=$(m "${api_rps[@]}"); A_P99=$(m "${api_p99[@]}"); A_CPU=$(m "${api_cpu[@]}")
 N_RPS=$(m "${ngx_rps[@]}"); N_P99=$(m "${ngx_p99[@]}"); N_CPU=$(m "${ngx_cpu[@]}")
 B_RPS=$(m "${big_rps[@]}"); B_P99=$(m "${big_p99[@]}"); B_CPU=$(m "${big_cpu[@]}")

@@ -73,8 +73,6 @@ sync_idle() {
 }
 sync_idle
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 get() { awk -F= -v k="$1" '$1 == k {print $2}' "$2"; }
 
 rows=()
@@ -100,7 +98,6 @@ for i in $(seq "$RUNS"); do
   tmax+=("$(get max_ms "$out")"); trig+=("$(get published_ms "$out")")
   rows+=("| $i | $(get snapshots "$out")/$CLIENTS | $(get received "$out") | ${c_s[-1]} | $(get rss_before_kib "$out") → $(get rss_after_kib "$out") | ${rss[-1]} | ${pf[-1]} / ${p50[-1]} / ${p99[-1]} / ${pmax[-1]} | ${trig[-1]} | ${t50[-1]} / ${t99[-1]} / ${tmax[-1]} |")
 done
-m() { printf '%s\n' "$@" | median; }
 
 echo
 echo "$CLIENTS streams on GET /v1/repos/fan/events, one API process, $(nproc) cores; one status change by \`repoview refresh fan\`."

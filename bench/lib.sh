@@ -23,3 +23,12 @@ bench_build() {
   cmake --build "$build" -j2 --target repoview-api repoview repoview-worker \
     >/dev/null
 }
+
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# median: the median of the numbers on stdin, one a line.
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# m VALUE...: the median of its arguments.
+m() { printf '%s\n' "$@" | median; }
