@@ -191,15 +191,12 @@ static bool parse_meta(struct overview_batch *b, const redisReply *hash,
                        struct rv_repo *repo)
 {
     int rc = rv_repo_from_hash(hash, repo);
-    if (rc == RV_ERR_NOT_FOUND) {
-        for (size_t i = 0; i < b->n; i++)
-            api_reply_error(b->calls[i], 404, "not_found", "no repo \"%s\"",
-                            b->id);
-        batch_free(b);
-        return false;
-    }
     if (rc != RV_OK) {
-        batch_fail(b, rc, "the repo's meta hash is malformed");
+        char msg[RV_REPO_ID_MAX + 16];
+        snprintf(msg, sizeof(msg), "no repo \"%s\"", b->id);
+        batch_fail(b, rc, rc == RV_ERR_NOT_FOUND
+                              ? msg
+                              : "the repo's meta hash is malformed");
         return false;
     }
     return true;
