@@ -12,12 +12,9 @@
  * directory, the GC and a corrupt mirror.
  */
 #include <jansson.h>
-#include <arpa/inet.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -688,19 +685,13 @@ static void test_silent_remote_times_out(void)
     struct rv_branchsync_stats stats;
     struct rv_sync_error err;
     remote_new(&r, "main");
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
+    int port = 0, ls = rvt_silent_listener(&port); /* nobody answers */
     CHECK(ls >= 0);
-    CHECK_INT(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    CHECK_INT(listen(ls, 8), 0); /* the kernel accepts; nobody answers */
-    CHECK_INT(getsockname(ls, (struct sockaddr *)&sa, &len), 0);
     static const char *const schemes[] = {"git", "http"};
     for (size_t i = 0; i < 2; i++) {
         char url[128];
         snprintf(url, sizeof(url), "%s://127.0.0.1:%d/x.git", schemes[i],
-                 ntohs(sa.sin_port));
+                 port);
         rvt_current = schemes[i];
         struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
         o.url = url;

@@ -2,10 +2,8 @@
  * repoview-worker end to end: real redis-server, real git repositories built
  * with the git CLI, the worker binary as a child process.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,26 +169,6 @@ static void test_a_failed_sync_keeps_the_last_good_projection(void)
     rvt_stop_process(w, 5000);
 }
 
-/* A loopback port that accepts connections (the kernel does, from the
- * backlog) and never says anything: a hung remote. Returns the listening
- * socket, its port in *port. */
-static int silent_listener(int *port)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(ls, 8) != 0 ||
-        getsockname(ls, (struct sockaddr *)&sa, &len) != 0) {
-        if (ls >= 0)
-            close(ls);
-        return -1;
-    }
-    *port = ntohs(sa.sin_port);
-    return ls;
-}
-
 /* Waits up to timeout_ms for pid to exit; its exit code, or -1 (then it
  * is killed). *took_ms gets how long it took. */
 static int wait_exit(pid_t pid, int timeout_ms, int64_t *took_ms)
@@ -245,7 +223,7 @@ static int sigterm_while_running(const char *id, int port, const char *grace,
  * lapsed (no status stays running). */
 static void test_sigterm_hands_back_a_job_stuck_past_the_grace(void)
 {
-    int port = 0, ls = silent_listener(&port);
+    int port = 0, ls = rvt_silent_listener(&port);
     CHECK(ls >= 0);
     int64_t took = 0;
     CHECK_INT(sigterm_while_running("hung", port, "REPOVIEW_SHUTDOWN_GRACE=2",
@@ -275,7 +253,7 @@ static void test_sigterm_hands_back_a_job_stuck_past_the_grace(void)
  * grace. */
 static void test_sigterm_lets_a_running_job_finish(void)
 {
-    int port = 0, ls = silent_listener(&port);
+    int port = 0, ls = rvt_silent_listener(&port);
     CHECK(ls >= 0);
     pid_t closer = fork();
     if (closer == 0) {

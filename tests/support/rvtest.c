@@ -394,6 +394,23 @@ int rvt_free_tcp_port(void)
     return port;
 }
 
+int rvt_silent_listener(int *port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(ls, 8) != 0 ||
+        getsockname(ls, (struct sockaddr *)&sa, &len) != 0) {
+        if (ls >= 0)
+            close(ls);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return ls;
+}
+
 int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args)
 {
     const char *ext = getenv("RV_TEST_REDIS_URL");
