@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -283,13 +282,9 @@ static void test_worker_commit_shows_new_version_never_an_older_one(void)
 /* Opens a connection and sends one request on it; the fd, or -1. */
 static int raw_send(int port, const char *request)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = rvt_tcp_connect(port);
     size_t len = strlen(request);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
+    if (fd < 0 || send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len) {
         if (fd >= 0)
             close(fd);
         return -1;
@@ -515,14 +510,9 @@ static void test_metrics_count_requests_and_sample_the_queue(void)
  * connection closed with no answer, -1 on timeout or connect failure. */
 static int raw_exchange(int port, const char *data, size_t len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (fd >= 0)
-            close(fd);
+    int fd = rvt_tcp_connect(port);
+    if (fd < 0)
         return -1;
-    }
     size_t off = 0;
     while (off < len) {
         ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);

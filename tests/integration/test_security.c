@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -240,20 +239,6 @@ static int post_hook(const struct rvt_api *api, const char *event,
 
 /* ---- raw sockets ---- */
 
-static int raw_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static bool raw_send(int fd, const char *s)
 {
     size_t len = strlen(s), off = 0;
@@ -342,7 +327,7 @@ static bool still_open(int fd)
  * or -1. */
 static int sse_open(const struct rvt_api *api, const char *query)
 {
-    int fd = raw_connect(api->port);
+    int fd = rvt_tcp_connect(api->port);
     if (fd < 0)
         return -1;
     char req[4096];
@@ -1019,7 +1004,7 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
     size_t n = sizeof(partial) / sizeof(partial[0]);
     int fds[8];
     for (size_t i = 0; i < n; i++) {
-        fds[i] = raw_connect(api.port);
+        fds[i] = rvt_tcp_connect(api.port);
         CHECK(fds[i] >= 0 && raw_send(fds[i], partial[i]));
     }
     /* Stalled clients do not hold up the loop. */
@@ -1055,7 +1040,7 @@ static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
 {
     struct rvt_api api;
     CHECK_INT(api_start(&api, "api-trickle", redis_url, all_env), 0);
-    int fd = raw_connect(api.port);
+    int fd = rvt_tcp_connect(api.port);
     CHECK(fd >= 0);
     int64_t t0 = rv_mono_ms();
     const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";

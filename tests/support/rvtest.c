@@ -394,6 +394,20 @@ int rvt_free_tcp_port(void)
     return port;
 }
 
+int rvt_tcp_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int rvt_silent_listener(int *port)
 {
     int ls = socket(AF_INET, SOCK_STREAM, 0);

@@ -89,6 +89,9 @@ int rvt_redis_start(struct rvt_redis *r, const char *extra_args);
 int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args);
 /* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
 int rvt_free_tcp_port(void);
+/* A blocking TCP connection to 127.0.0.1:port (the caller closes it), or
+ * -1. */
+int rvt_tcp_connect(int port);
 /* A socket listening on a free port on 127.0.0.1 (its number in *port)
  * that nobody accepts on: the kernel completes connections from the
  * backlog and nothing is ever said, a hung remote. Returns the listening
