@@ -287,16 +287,45 @@ static json_t *error_or_null(const char *text)
     return json_null();
 }
 
+/* When one kind's last success turns stale: past at_ms + the limit. */
+static int64_t kind_stale_from(int64_t at_ms, int64_t stale_after_s)
+{
+    if (at_ms <= 0)
+        return INT64_MIN;
+    if (stale_after_s < 0)
+        stale_after_s = 0;
+    if (stale_after_s > (INT64_MAX - 1) / 1000 ||
+        at_ms > INT64_MAX - 1 - stale_after_s * 1000)
+        return INT64_MAX;
+    return at_ms + stale_after_s * 1000 + 1;
+}
+
+int64_t rv_stale_from_ms(const struct rv_repo *repo, int64_t stale_after_s)
+{
+    int64_t from =
+        kind_stale_from(repo->sync[RV_KIND_BRANCHES].at_ms, stale_after_s);
+    if (repo->github && *repo->github) {
+        int64_t prs =
+            kind_stale_from(repo->sync[RV_KIND_PRS].at_ms, stale_after_s);
+        if (prs < from)
+            from = prs;
+    }
+    return from;
+}
+
 json_t *rv_freshness_json(const struct rv_repo *repo, int64_t now_ms,
                           int64_t stale_after_s)
+{
+    return rv_freshness_json_as(
+        repo, now_ms >= rv_stale_from_ms(repo, stale_after_s), stale_after_s);
+}
+
+json_t *rv_freshness_json_as(const struct rv_repo *repo, bool stale,
+                             int64_t stale_after_s)
 {
     const struct rv_sync_state *b = &repo->sync[RV_KIND_BRANCHES];
     const struct rv_sync_state *p = &repo->sync[RV_KIND_PRS];
     bool has_github = repo->github && *repo->github;
-    int64_t limit_ms = stale_after_s * 1000;
-    bool stale = b->at_ms <= 0 || now_ms - b->at_ms > limit_ms;
-    if (has_github && (p->at_ms <= 0 || now_ms - p->at_ms > limit_ms))
-        stale = true;
     return json_pack(
         "{s:s,s:o,s:o,s:s,s:o,s:o,s:b,s:I}", "branchSyncStatus", b->status,
         "branchSyncAt", time_or_null(b->at_ms), "branchSyncError",

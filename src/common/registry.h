@@ -106,6 +106,14 @@ json_t *rv_repo_json(const struct rv_repo *repo);
  * PR sync idle and never stale on PRs. New reference or NULL. */
 json_t *rv_freshness_json(const struct rv_repo *repo, int64_t now_ms,
                           int64_t stale_after_s);
+/* The same with "stale" given, for a caller that renders both forms once
+ * and picks one at each read by rv_stale_from_ms. */
+json_t *rv_freshness_json_as(const struct rv_repo *repo, bool stale,
+                             int64_t stale_after_s);
+/* The first moment (epoch ms) at which repo reads as stale: "stale" is
+ * now_ms >= this. INT64_MIN when a kind it looks at never synced;
+ * INT64_MAX when it cannot go stale by age. Only a new sync moves it. */
+int64_t rv_stale_from_ms(const struct rv_repo *repo, int64_t stale_after_s);
 
 /* ---- builders and parsers ---- */
 
