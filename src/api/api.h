@@ -107,7 +107,9 @@ void api_reply_json(struct api_call *call, int status, json_t *body);
 void api_reply_bytes(struct api_call *call, int status, const char *type,
                      const char *data, size_t len);
 /* Sends the bytes of body, which it drains (the caller still frees the
- * evbuffer), and frees call. Saves the copy api_reply_bytes makes. */
+ * evbuffer), and frees call. Saves the copy api_reply_bytes makes. With
+ * body NULL it sends what the caller put in the request's own output
+ * buffer (evhttp_request_get_output_buffer). */
 struct evbuffer;
 void api_reply_buffer(struct api_call *call, int status, const char *type,
                       struct evbuffer *body);
@@ -251,6 +253,18 @@ size_t api_blob_len(const struct api_blob *b);
  * until they are sent or drained. 0, or -1 when out of memory. */
 int api_blob_add_to(struct evbuffer *out, struct api_blob *b);
 
+/* What an overview read renders from the meta hash: the head of the body
+ * ({"repo":…,"version":…,"freshness":…,) and its ETag, once as fresh and
+ * once as stale, and the moment the repo turns stale, so a read picks the
+ * form by the clock without the hash. */
+struct api_head {
+    int64_t version;
+    int64_t stale_from_ms;
+    struct api_blob *text[2]; /* [stale], one reference each */
+    char etag[2][48];
+};
+void api_head_free(struct api_head *h);
+
 /* The cached fragment of repo at exactly version (borrowed: take a
  * reference, e.g. with api_blob_add_to, to keep it past the next cache
  * call), or NULL; counts a hit or a miss. */
@@ -262,9 +276,26 @@ int64_t api_cache_version(struct api_cache *c, const char *repo);
  * announced. */
 void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
                    struct api_blob *fragment);
-/* A projection of repo at version was announced: older entries go. */
+/* Something of repo was announced (a status or a projection at
+ * version), or changed by this process: its head goes, and so does a
+ * fragment older than version (-1 for none). */
 void api_cache_announce(struct api_cache *c, const char *repo,
                         int64_t version);
+/* The generation of repo's entry: changed by every announcement. A read
+ * takes it when it sends its commands and hands it to api_cache_put_head,
+ * which keeps a head only if nothing was announced in between. 0 when out
+ * of memory (never matches). */
+uint64_t api_cache_gen(struct api_cache *c, const char *repo);
+/* Takes h: keeps it for repo when gen is still current and the fragment
+ * of h->version is cached; frees it otherwise. */
+void api_cache_put_head(struct api_cache *c, const char *repo, uint64_t gen,
+                        struct api_head *h);
+/* The head of repo and the fragment of the same version, both borrowed
+ * until the next cache call, when both are cached and no announcement
+ * came after the read that rendered the head; counts a hit. NULL
+ * otherwise (the caller reads Redis, which counts). */
+const struct api_head *api_cache_head(struct api_cache *c, const char *repo,
+                                      struct api_blob **fragment);
 /* The highest version announced for repo since the subscription started,
  * or -1. */
 int64_t api_cache_announced(struct api_cache *c, const char *repo);

@@ -2,11 +2,19 @@
  * The in-process cache of overview fragments, one per repo at the version
  * it was read at, bounded in bytes with least-recently-used eviction.
  *
- * It never decides freshness on its own: a read always asks Redis for the
- * meta hash and uses the cached fragment only when the versions agree. It
- * also remembers the highest version announced on rv:events per repo, so
- * a read whose reply was already overtaken by an announcement is done
- * again rather than served (events.c feeds it; a lost subscription clears
+ * Besides the fragment an entry holds the head a read rendered from the
+ * meta hash (api_head). Every change of a repo's meta hash is published on
+ * rv:events by the script that makes it (lua/includes/state.lua), and
+ * every event of a repo drops its head (api_cache_announce). So while the
+ * subscription lasts, a head in the cache is the hash as it is now, give
+ * or take the delivery of an event still on its way, and a read answers
+ * from memory in the pass it arrived in. A read from Redis keeps its head
+ * only if no event of the repo came while it was out (the entry's
+ * generation), since its reply may predate that event.
+ *
+ * It also remembers the highest version announced per repo, so a read
+ * whose reply was already overtaken by an announcement is done again
+ * rather than served (events.c feeds it; a lost subscription clears
  * everything, since announcements may have been missed).
  */
 #include <event2/buffer.h>
@@ -69,11 +77,27 @@ int api_blob_add_to(struct evbuffer *out, struct api_blob *b)
     return 0;
 }
 
+void api_head_free(struct api_head *h)
+{
+    if (!h)
+        return;
+    api_blob_unref(h->text[0]);
+    api_blob_unref(h->text[1]);
+    free(h);
+}
+
+static size_t head_bytes(const struct api_head *h)
+{
+    return h->text[0]->len + h->text[1]->len;
+}
+
 struct cache_entry {
     char repo[RV_REPO_ID_MAX + 1];
     int64_t version;        /* of the fragment; -1 when none is held */
     int64_t announced;      /* highest announced version; -1 none */
+    uint64_t gen;           /* from api_cache.gens, new at each event */
     struct api_blob *fragment; /* one reference, or NULL */
+    struct api_head *head;     /* owned, only with the fragment */
     struct cache_entry *next;                 /* hash chain */
     struct cache_entry *lru_prev, *lru_next;  /* only entries with data */
 };
@@ -83,6 +107,7 @@ struct api_cache {
     struct cache_entry *lru_head, *lru_tail;  /* head = most recent */
     size_t bytes, max_bytes;
     uint64_t hits, misses;
+    uint64_t gens; /* the last generation handed out; never reused */
 };
 
 static size_t hash_str(const char *s)
@@ -108,6 +133,7 @@ static struct cache_entry *find(struct api_cache *c, const char *repo,
     rv_strlcpy(e->repo, repo, sizeof(e->repo));
     e->version = -1;
     e->announced = -1;
+    e->gen = ++c->gens;
     e->next = c->buckets[b];
     c->buckets[b] = e;
     return e;
@@ -137,8 +163,18 @@ static void lru_push(struct api_cache *c, struct cache_entry *e)
         c->lru_tail = e;
 }
 
+static void drop_head(struct api_cache *c, struct cache_entry *e)
+{
+    if (!e->head)
+        return;
+    c->bytes -= head_bytes(e->head);
+    api_head_free(e->head);
+    e->head = NULL;
+}
+
 static void drop_data(struct api_cache *c, struct cache_entry *e)
 {
+    drop_head(c, e);
     if (!e->fragment)
         return;
     lru_unlink(c, e);
@@ -175,6 +211,7 @@ void api_cache_clear(struct api_cache *c)
         struct cache_entry *e = c->buckets[b];
         while (e) {
             struct cache_entry *next = e->next;
+            api_head_free(e->head);
             api_blob_unref(e->fragment);
             free(e);
             e = next;
@@ -239,10 +276,49 @@ void api_cache_announce(struct api_cache *c, const char *repo,
     struct cache_entry *e = find(c, repo, true);
     if (!e)
         return;
+    e->gen = ++c->gens;
+    drop_head(c, e);
     if (version > e->announced)
         e->announced = version;
     if (e->fragment && e->version < version)
         drop_data(c, e);
+}
+
+uint64_t api_cache_gen(struct api_cache *c, const char *repo)
+{
+    struct cache_entry *e = find(c, repo, true);
+    return e ? e->gen : 0;
+}
+
+void api_cache_put_head(struct api_cache *c, const char *repo, uint64_t gen,
+                        struct api_head *h)
+{
+    struct cache_entry *e = find(c, repo, false);
+    if (!e || gen == 0 || e->gen != gen || !e->fragment ||
+        e->version != h->version || h->version < e->announced) {
+        api_head_free(h);
+        return;
+    }
+    drop_head(c, e);
+    e->head = h;
+    c->bytes += head_bytes(h);
+    lru_unlink(c, e);
+    lru_push(c, e);
+    while (c->bytes > c->max_bytes && c->lru_tail && c->lru_tail != e)
+        drop_data(c, c->lru_tail);
+}
+
+const struct api_head *api_cache_head(struct api_cache *c, const char *repo,
+                                      struct api_blob **fragment)
+{
+    struct cache_entry *e = find(c, repo, false);
+    if (!e || !e->head)
+        return NULL;
+    c->hits++;
+    lru_unlink(c, e);
+    lru_push(c, e);
+    *fragment = e->fragment;
+    return e->head;
 }
 
 int64_t api_cache_announced(struct api_cache *c, const char *repo)

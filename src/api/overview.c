@@ -3,12 +3,15 @@
  * fragment the worker rendered (counts, branches, pullRequests), answered
  * from Redis only.
  *
- * Reads: when the fragment cache holds the repo at a version no older than
- * the last one announced, only the meta hash is read (HGETALL) and the
- * cached fragment is used if the versions agree. Otherwise the meta hash
- * and the fragment are read together in one MULTI/EXEC, so they always
- * belong to the same commit. A reply older than an announced version is
- * read again (once).
+ * Reads: when the cache holds the repo's head and fragment (cache.c: no
+ * event of the repo came since they were read), the request is answered
+ * from them at once, in the pass it arrived in; only "stale" is decided
+ * by the clock. Otherwise, when the fragment cache holds the repo at a
+ * version no older than the last one announced, only the meta hash is
+ * read (HGETALL) and the cached fragment is used if the versions agree.
+ * Otherwise the meta hash and the fragment are read together in one
+ * MULTI/EXEC, so they always belong to the same commit. A reply older
+ * than an announced version is read again (once).
  *
  * Batches: requests for the same repo that arrive in one pass of the event
  * loop share one read, sent at the end of that pass, and one rendered body.
@@ -52,6 +55,7 @@ struct overview_batch {
     struct api_call **calls;
     size_t n;
     int rereads;
+    uint64_t gen; /* the cache's generation of the repo when the read left */
     struct overview_batch *next; /* in the list of open batches */
 };
 
@@ -114,6 +118,8 @@ static void overview_etag(const struct rv_repo *repo, bool stale, char *buf,
              (unsigned long long)h);
 }
 
+#define HEAD_FORMAT "{\"repo\":%s,\"version\":%lld,\"freshness\":%s,"
+
 static bool etag_matches(const char *header, const char *etag)
 {
     if (!header)
@@ -123,65 +129,89 @@ static bool etag_matches(const char *header, const char *etag)
     return strstr(header, etag) != NULL;
 }
 
+/* The head of repo's overview in both forms, or NULL when out of memory. */
+static struct api_head *head_render(struct api *api, const struct rv_repo *repo)
+{
+    int64_t stale_after = rv_config_stale_after(api->cfg, repo->interval_s);
+    struct api_head *h = calloc(1, sizeof(*h));
+    json_t *rj = rv_repo_json(repo);
+    char *repo_text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
+    json_decref(rj);
+    bool ok = h && repo_text;
+    for (int stale = 0; ok && stale < 2; stale++) {
+        json_t *fresh = rv_freshness_json_as(repo, stale, stale_after);
+        char *fresh_text = fresh ? json_dumps(fresh, JSON_COMPACT) : NULL;
+        json_decref(fresh);
+        char *text = NULL;
+        int n = fresh_text ? snprintf(NULL, 0, HEAD_FORMAT, repo_text,
+                                      (long long)repo->version, fresh_text)
+                           : -1;
+        if (n >= 0 && (text = malloc((size_t)n + 1)))
+            snprintf(text, (size_t)n + 1, HEAD_FORMAT, repo_text,
+                     (long long)repo->version, fresh_text);
+        ok = text && (h->text[stale] = api_blob_new(text, (size_t)n));
+        free(text);
+        free(fresh_text);
+        overview_etag(repo, stale, h->etag[stale], sizeof(h->etag[stale]));
+    }
+    free(repo_text);
+    if (!ok) {
+        api_head_free(h);
+        return NULL;
+    }
+    h->version = repo->version;
+    h->stale_from_ms = rv_stale_from_ms(repo, stale_after);
+    return h;
+}
+
+/* Answers call with the overview of head and fragment (NULL = before the
+ * first sync): the reply refers to their bytes instead of copying them. */
+static void reply_one(struct api_call *call, const struct api_head *head,
+                      struct api_blob *fragment)
+{
+    static const char close_brace[] = "}";
+    struct evhttp_request *req = call->req;
+    int stale = rv_now_ms() >= head->stale_from_ms;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "ETag",
+                      head->etag[stale]);
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                         "If-None-Match");
+    if (etag_matches(inm, head->etag[stale])) {
+        api_reply_bytes(call, 304, NULL, NULL, 0);
+        return;
+    }
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    if (api_blob_add_to(out, head->text[stale]) ||
+        (fragment ? api_blob_add_to(out, fragment)
+                  : evbuffer_add_reference(out, empty_fragment,
+                                           sizeof(empty_fragment) - 1, NULL,
+                                           NULL)) ||
+        evbuffer_add_reference(out, close_brace, 1, NULL, NULL)) {
+        evbuffer_drain(out, evbuffer_get_length(out));
+        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
+        return;
+    }
+    api_reply_buffer(call, 200, "application/json", NULL);
+}
+
 /* Answers every call of b with the overview of repo and fragment (NULL =
- * before the first sync), then frees b. The head (repo, version,
- * freshness) is rendered once; every reply shares the fragment's bytes
- * instead of copying them. */
+ * before the first sync), keeps the head for the reads after them, and
+ * frees b. */
 static void batch_reply(struct overview_batch *b, const struct rv_repo *repo,
                         struct api_blob *fragment)
 {
-    struct evbuffer *head = NULL;
-    json_t *fresh = api_freshness(b->api, repo);
-    json_t *rj = rv_repo_json(repo);
-    char *fresh_text = fresh ? json_dumps(fresh, JSON_COMPACT) : NULL;
-    char *repo_text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
-    bool stale = json_is_true(json_object_get(fresh, "stale"));
-    json_decref(fresh);
-    json_decref(rj);
-    if (!fresh_text || !repo_text || !(head = evbuffer_new()) ||
-        evbuffer_add_printf(head,
-                            "{\"repo\":%s,\"version\":%lld,"
-                            "\"freshness\":%s,",
-                            repo_text, (long long)repo->version,
-                            fresh_text) < 0) {
-        free(fresh_text);
-        free(repo_text);
-        if (head)
-            evbuffer_free(head);
+    struct api *api = b->api;
+    struct api_head *head = head_render(api, repo);
+    if (!head) {
         batch_fail(b, RV_ERR_NOMEM, "out of memory");
         return;
     }
-    free(fresh_text);
-    free(repo_text);
-    char etag[64];
-    overview_etag(repo, stale, etag, sizeof(etag));
-    size_t head_len = evbuffer_get_length(head);
-    const unsigned char *head_bytes = evbuffer_pullup(head, -1);
-    for (size_t i = 0; i < b->n; i++) {
-        struct api_call *call = b->calls[i];
-        struct evhttp_request *req = call->req;
-        evhttp_add_header(evhttp_request_get_output_headers(req), "ETag",
-                          etag);
-        const char *inm = evhttp_find_header(
-            evhttp_request_get_input_headers(req), "If-None-Match");
-        if (etag_matches(inm, etag)) {
-            api_reply_bytes(call, 304, NULL, NULL, 0);
-            continue;
-        }
-        struct evbuffer *out = evbuffer_new();
-        if (!out || evbuffer_add(out, head_bytes, head_len) ||
-            (fragment ? api_blob_add_to(out, fragment)
-                      : evbuffer_add(out, empty_fragment,
-                                     sizeof(empty_fragment) - 1)) ||
-            evbuffer_add(out, "}", 1)) {
-            api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
-        } else {
-            api_reply_buffer(call, 200, "application/json", out);
-        }
-        if (out)
-            evbuffer_free(out);
-    }
-    evbuffer_free(head);
+    for (size_t i = 0; i < b->n; i++)
+        reply_one(b->calls[i], head, fragment);
+    if (fragment && api_events_subscribed(api->events))
+        api_cache_put_head(api->cache, b->id, b->gen, head);
+    else
+        api_head_free(head);
     batch_free(b);
 }
 
@@ -271,6 +301,7 @@ static void read_full(struct overview_batch *b)
     char meta[RV_KEY_MAX], ov[RV_KEY_MAX];
     rv_key_meta(meta, b->id);
     rv_key_overview(ov, b->id);
+    b->gen = api_cache_gen(b->api->cache, b->id);
     int rc = send_argv(ra, on_queued, NULL, "MULTI", NULL);
     if (rc == RV_OK)
         rc = send_argv(ra, on_queued, NULL, "HGETALL", meta);
@@ -322,6 +353,7 @@ static void batch_start(struct overview_batch *b)
         return;
     }
     char meta[RV_KEY_MAX];
+    b->gen = api_cache_gen(api->cache, b->id);
     int rc = send_argv(api->redis, on_meta, b, "HGETALL",
                        rv_key_meta(meta, b->id));
     if (rc != RV_OK)
@@ -382,6 +414,17 @@ static struct overview_batch *batch_for(struct api_call *call)
 
 void api_overview_get(struct api_call *call)
 {
+    struct api *api = call->api;
+    if (api_events_subscribed(api->events) &&
+        rv_rasync_connected(api->redis)) {
+        struct api_blob *fragment = NULL;
+        const struct api_head *head =
+            api_cache_head(api->cache, call->id, &fragment);
+        if (head) {
+            reply_one(call, head, fragment);
+            return;
+        }
+    }
     struct overview_batch *b = batch_for(call);
     if (!b) {
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");

@@ -105,11 +105,15 @@ static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
     r->rc[rk->kind] = reply ? rv_registry_refresh_parse(
                                   reply, &r->outcome[rk->kind])
                             : RV_ERR_REDIS;
-    if (r->rc[rk->kind] == RV_OK)
+    if (r->rc[rk->kind] == RV_OK) {
+        /* The status changed: a read after this answer must not be served
+         * the cached head while the event is still on its way. */
+        api_cache_announce(r->call->api->cache, r->call->id, -1);
         LOG(RV_LOG_DEBUG, r->call->id, NULL, "refresh of %s %s",
             rv_kind_name(rk->kind),
             r->outcome[rk->kind] == RV_REFRESH_QUEUED ? "queued"
                                                       : "coalesced");
+    }
     free(rk);
     if (--r->pending == 0)
         refresh_done(r);

@@ -49,7 +49,7 @@ static bool route_match(const char *pattern, const char *path, char *id,
                         size_t idlen, bool *id_too_long)
 {
     while (*pattern && *path) {
-        if (strncmp(pattern, "{id}", 4) == 0) {
+        if (*pattern == '{' && strncmp(pattern, "{id}", 4) == 0) {
             size_t n = strcspn(path, "/");
             if (n == 0)
                 return false;
@@ -79,7 +79,8 @@ const struct api_route *api_route_find(int method, const char *path,
     if (idlen)
         id[0] = '\0';
     for (size_t i = 0; i < NROUTES; i++) {
-        char seg[RV_REPO_ID_MAX + 2] = "";
+        char seg[RV_REPO_ID_MAX + 2];
+        seg[0] = '\0';
         bool too_long = false;
         if (!route_match(routes[i].pattern, path, seg, sizeof(seg), &too_long))
             continue;

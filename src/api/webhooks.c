@@ -76,13 +76,15 @@ static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
     struct hook *h = s->h;
     rv_refresh_outcome outcome;
     int rc = reply ? rv_registry_refresh_parse(reply, &outcome) : RV_ERR_REDIS;
-    if (rc == RV_OK)
+    if (rc == RV_OK) {
+        /* As in refresh.c: the status changed. */
+        api_cache_announce(h->call->api->cache, s->id, -1);
         json_array_append_new(
             h->queued,
             json_pack("{s:s,s:s,s:s}", "repo", s->id, "kind",
                       rv_kind_name(s->kind), "outcome",
                       outcome == RV_REFRESH_QUEUED ? "queued" : "coalesced"));
-    else if (rc != RV_ERR_NOT_FOUND && rc != RV_ERR_NO_GITHUB &&
+    } else if (rc != RV_ERR_NOT_FOUND && rc != RV_ERR_NO_GITHUB &&
              h->rc == RV_OK)
         h->rc = rc;
     free(s);

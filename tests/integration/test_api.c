@@ -14,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/errors.h"
 #include "common/keys.h"
+#include "common/registry.h"
 #include "common/util.h"
 #include "rvtest.h"
 
@@ -112,6 +114,29 @@ static long long fake_commit(const char *repo, rv_kind kind,
 {
     return rvt_fake_commit(&conn, "test-worker", repo, kind, fragment,
                            "{\"branches\":{\"added\":[\"main\"]}}");
+}
+
+/* Reads repo's overview on base until it shows version (when >= 0) and
+ * branchSyncStatus status (when not NULL), for up to 5 s. */
+static bool wait_overview(const char *base, const char *repo, long long version,
+                          const char *status)
+{
+    for (int i = 0; i < 100; i++) {
+        if (i)
+            rvt_sleep_ms(50);
+        if (curl("%s/v1/repos/%s/overview", base, repo) != 200)
+            continue;
+        json_t *doc = json_body();
+        const char *st = json_string_value(json_object_get(
+            json_object_get(doc, "freshness"), "branchSyncStatus"));
+        bool done = (version < 0 || json_integer_value(json_object_get(
+                                        doc, "version")) == version) &&
+                    (!status || (st && strcmp(st, status) == 0));
+        json_decref(doc);
+        if (done)
+            return true;
+    }
+    return false;
 }
 
 static const char *fragment_with(const char *branch)
@@ -266,10 +291,13 @@ static void test_worker_commit_shows_new_version_never_an_older_one(void)
     CHECK_STR(body, first);
     CHECK_INT(curl("%s/metrics", api.base), 200);
     CHECK(strstr(body, "repoview_cache_hits_total 0\n") == NULL);
-    /* Another commit: every read after it shows it at once. */
+    /* Another commit, by another process: once the API has its event
+     * (reads are answered from the cache until then), every read shows
+     * it, never the older one again. */
     CHECK_INT(curl("-X POST '%s/v1/repos/widgets/refresh?kind=branches'", api.base), 202);
     long long v2 = fake_commit("widgets", RV_KIND_BRANCHES, fragment_with("develop"));
     CHECK_INT(v2, 2);
+    CHECK(wait_overview(api.base, "widgets", 2, NULL));
     for (int i = 0; i < 20; i++) {
         CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
         doc = json_body();
@@ -277,6 +305,90 @@ static void test_worker_commit_shows_new_version_never_an_older_one(void)
         CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(doc, "branches"), 0), "name")), "develop");
         json_decref(doc);
     }
+}
+
+static long long hits(void)
+{
+    return rvt_metric(api.base, "repoview_cache_hits_total");
+}
+
+static const char *branch_status(void)
+{
+    static char buf[32];
+    return body_str("freshness", "branchSyncStatus", buf, sizeof(buf));
+}
+
+static void test_cached_reads_follow_every_change_of_the_repo(void)
+{
+    /* widgets is idle at version 2: reads come from the cache. */
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    char etag[128];
+    rv_strlcpy(etag, header("ETag") ? header("ETag") : "", sizeof(etag));
+    long long before = hits();
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    CHECK(hits() > before);
+    CHECK_INT(curl("-H 'If-None-Match: %s' %s/v1/repos/widgets/overview", etag, api.base), 304);
+    /* A refresh through this API: the very next read shows it queued, with
+     * no wait for the event. */
+    CHECK_INT(curl("-X POST '%s/v1/repos/widgets/refresh?kind=branches'", api.base), 202);
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    CHECK_STR(branch_status(), "queued");
+    CHECK(strcmp(header("ETag") ? header("ETag") : "", etag) != 0);
+    /* A worker's claim, made by another process: its event reaches the
+     * reads, then they stay with it. */
+    CHECK_INT(fake_commit("widgets", RV_KIND_BRANCHES, fragment_with("release")), 3);
+    CHECK(wait_overview(api.base, "widgets", 3, NULL));
+    for (int i = 0; i < 5; i++) {
+        CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+        CHECK_STR(branch_status(), "idle");
+        json_t *doc = json_body();
+        CHECK_INT(json_integer_value(json_object_get(doc, "version")), 3);
+        json_decref(doc);
+    }
+    /* A status change with no new version (a scheduler queues a sync). */
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    CHECK_INT(rv_registry_refresh_cmd(&cmd, "widgets", RV_KIND_BRANCHES,
+                                      RV_REASON_SCHEDULE, rv_now_ms()), RV_OK);
+    redisReply *r = rv_rsync_run(&conn, &cmd);
+    CHECK(r && r->type != REDIS_REPLY_ERROR);
+    if (r)
+        freeReplyObject(r);
+    rv_cmd_free(&cmd);
+    CHECK(wait_overview(api.base, "widgets", 3, "queued"));
+    /* The job is left as a worker would find it. */
+    CHECK_INT(fake_commit("widgets", RV_KIND_BRANCHES, fragment_with("hotfix")), 4);
+    CHECK(wait_overview(api.base, "widgets", 4, "idle"));
+}
+
+static void test_a_cached_read_turns_stale_by_the_clock(void)
+{
+    /* api2 has REPOVIEW_STALE_AFTER=2: a repo synced now is fresh, and
+     * stale 2 s later with no event in between, so from the cache. */
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -d '{\"id\":\"ageing\",\"url\":\"https://h/ageing.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
+    CHECK_INT(fake_commit("ageing", RV_KIND_BRANCHES, fragment_with("main")), 1);
+    int64_t synced = rv_now_ms();
+    CHECK(wait_overview(api2.base, "ageing", 1, NULL));
+    CHECK_INT(curl("%s/v1/repos/ageing/overview", api2.base), 200);
+    json_t *doc = json_body();
+    CHECK(json_is_false(json_object_get(json_object_get(doc, "freshness"), "stale")));
+    json_decref(doc);
+    char fresh_etag[128];
+    rv_strlcpy(fresh_etag, header("ETag") ? header("ETag") : "", sizeof(fresh_etag));
+    long long before = rvt_metric(api2.base, "repoview_cache_hits_total");
+    long long misses = rvt_metric(api2.base, "repoview_cache_misses_total");
+    int64_t wait = synced + 2100 - rv_now_ms();
+    if (wait > 0)
+        rvt_sleep_ms((int)wait);
+    CHECK_INT(curl("-H 'If-None-Match: %s' %s/v1/repos/ageing/overview", fresh_etag, api2.base), 200);
+    doc = json_body();
+    CHECK(json_is_true(json_object_get(json_object_get(doc, "freshness"), "stale")));
+    CHECK_INT(json_integer_value(json_object_get(doc, "version")), 1);
+    json_decref(doc);
+    CHECK(strcmp(header("ETag") ? header("ETag") : "", fresh_etag) != 0);
+    CHECK(rvt_metric(api2.base, "repoview_cache_hits_total") > before);
+    CHECK_INT(rvt_metric(api2.base, "repoview_cache_misses_total"), misses);
+    CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/ageing", TOKEN, api2.base), 204);
 }
 
 /* Opens a connection and sends one request on it; the fd, or -1. */
@@ -318,21 +430,23 @@ static int raw_answer(int fd, char *buf, size_t size)
 }
 
 /* Reads of one repo that arrive together share one Redis read in the API
- * (overview.c batches them); each must still get its own answer. */
-static void test_reads_arriving_together_each_get_their_own_answer(void)
+ * (overview.c batches them), or are answered from the cache; each must
+ * still get its own answer. A repo before its first sync has no fragment
+ * and is never cached, so its reads always take the batched read. */
+static void burst_of_reads(const char *repo)
 {
-    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    CHECK_INT(curl("%s/v1/repos/%s/overview", api.base, repo), 200);
     char etag[128], want[4096];
     rv_strlcpy(etag, header("ETag") ? header("ETag") : "", sizeof(etag));
     rv_strlcpy(want, body, sizeof(want));
     char plain[256], cond[384], missing[256];
     snprintf(plain, sizeof(plain),
-             "GET /v1/repos/widgets/overview HTTP/1.1\r\nHost: x\r\n"
-             "Connection: close\r\n\r\n");
+             "GET /v1/repos/%s/overview HTTP/1.1\r\nHost: x\r\n"
+             "Connection: close\r\n\r\n", repo);
     snprintf(cond, sizeof(cond),
-             "GET /v1/repos/widgets/overview HTTP/1.1\r\nHost: x\r\n"
+             "GET /v1/repos/%s/overview HTTP/1.1\r\nHost: x\r\n"
              "If-None-Match: %s\r\nConnection: close\r\n\r\n",
-             etag);
+             repo, etag);
     snprintf(missing, sizeof(missing),
              "GET /v1/repos/nosuchrepo/overview HTTP/1.1\r\nHost: x\r\n"
              "Connection: close\r\n\r\n");
@@ -356,6 +470,17 @@ static void test_reads_arriving_together_each_get_their_own_answer(void)
         else
             CHECK(strstr(got, "\"not_found\"") != NULL);
     }
+}
+
+static void test_reads_arriving_together_each_get_their_own_answer(void)
+{
+    CHECK_INT(curl("-X POST -d '{\"id\":\"unsynced\",\"url\":\"https://h/u.git\"}' %s/v1/repos", api.base), 201);
+    long long hits = rvt_metric(api.base, "repoview_cache_hits_total");
+    burst_of_reads("unsynced");
+    CHECK_INT(rvt_metric(api.base, "repoview_cache_hits_total"), hits);
+    burst_of_reads("widgets"); /* 6 reads of it, all from the cache */
+    CHECK_INT(rvt_metric(api.base, "repoview_cache_hits_total"), hits + 6);
+    CHECK_INT(curl("-X DELETE %s/v1/repos/unsynced", api.base), 204);
 }
 
 static void test_delete_answers_204_then_404(void)
@@ -625,6 +750,14 @@ static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
 
 static void test_redis_down_answers_503_and_recovers_by_itself(void)
 {
+    /* Read twice, so the overview is in the cache: the cache goes with
+     * the subscription, and a read without Redis answers 503. */
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    json_t *doc = json_body();
+    long long version = json_integer_value(json_object_get(doc, "version"));
+    json_decref(doc);
+    CHECK(version > 0);
     rv_rsync_close(&conn);
     rvt_redis_kill(&redis);
     rvt_sleep_ms(200);
@@ -644,8 +777,8 @@ static void test_redis_down_answers_503_and_recovers_by_itself(void)
     }
     CHECK(ready);
     CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
-    json_t *doc = json_body();
-    CHECK_INT(json_integer_value(json_object_get(doc, "version")), 2);
+    doc = json_body();
+    CHECK_INT(json_integer_value(json_object_get(doc, "version")), version);
     json_decref(doc);
     CHECK_INT(rvt_redis_connect(&redis, &conn), 0);
     CHECK_INT(curl("%s/metrics", api.base), 200);
@@ -670,6 +803,7 @@ int main(void)
         "REPOVIEW_API_TOKEN=" TOKEN,
         "REPOVIEW_CORS_ORIGINS=http://other.example," ORIGIN,
         "REPOVIEW_WEBHOOK_SECRET=" HOOK_SECRET,
+        "REPOVIEW_STALE_AFTER=2",
         NULL,
     };
     if (api_start(&api, "api", NULL) != 0 ||
@@ -686,6 +820,8 @@ int main(void)
     RUN(test_overview_before_first_sync_is_empty_and_queued);
     RUN(test_refresh_while_queued_coalesces_and_checks_kind);
     RUN(test_worker_commit_shows_new_version_never_an_older_one);
+    RUN(test_cached_reads_follow_every_change_of_the_repo);
+    RUN(test_a_cached_read_turns_stale_by_the_clock);
     RUN(test_reads_arriving_together_each_get_their_own_answer);
     RUN(test_delete_answers_204_then_404);
     RUN(test_unknown_routes_404_and_wrong_methods_405);

@@ -276,11 +276,7 @@ static int slow_client(const char *path)
 
 static long long metric(const char *name)
 {
-    char *out = NULL;
-    rvt_sh(&out, "curl -s %s/metrics | grep '^%s ' | cut -d' ' -f2", api.base, name);
-    long long v = out && *out ? strtoll(out, NULL, 10) : -1;
-    free(out);
-    return v;
+    return rvt_metric(api.base, name);
 }
 
 static void test_a_client_that_never_reads_is_dropped_others_go_on(void)

@@ -573,6 +573,16 @@ bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
     return false;
 }
 
+long long rvt_metric(const char *base, const char *name)
+{
+    char *out = NULL;
+    rvt_sh(&out, "curl -s %s/metrics | grep '^%s ' | cut -d' ' -f2", base,
+           name);
+    long long v = out && *out ? strtoll(out, NULL, 10) : -1;
+    free(out);
+    return v;
+}
+
 json_t *rvt_overview(struct rv_rsync *r, const char *id)
 {
     char key[RV_KEY_MAX];

@@ -200,6 +200,10 @@ const char *rvt_meta_field(struct rv_rsync *r, const char *id,
 bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
                     const char *want, int timeout_ms);
 
+/* The value of one sample of base's /metrics (e.g. "repoview_sse_clients"),
+ * or -1 when it cannot be read. */
+long long rvt_metric(const char *base, const char *name);
+
 /* The repo's overview fragment parsed as an object (new reference), or
  * NULL before the first sync. */
 json_t *rvt_overview(struct rv_rsync *r, const char *id);
