@@ -6,17 +6,24 @@
 # request (utime + stime from /proc; for the API its Redis too), which stays
 # comparable when other work shares the machine.
 #
+# With two or more cores the servers (and the API's Redis) run on CPU 0 and
+# wrk on CPU 1, so each side has a core of its own and neither is moved
+# about. The rounds alternate (API, nginx, API 1,000), and the ratio quoted
+# is the median of the API/nginx ratios of adjacent rounds: the speed of a
+# shared virtual machine drifts by tens of percent within a minute, which
+# the ratio of two medians taken minutes apart would carry.
+#
 #   bench/bench_api.sh [BUILD_DIR]   (default build-apibench, configured and
 #                                     built if needed; a non-sanitizer build;
-#                                     env DURATION=10s RUNS=3)
+#                                     env DURATION=2s RUNS=15)
 #
 # Prints a Markdown table for docs/benchmarks.md. Loopback only; bounded runs.
 # Take /tmp/rv-bench.lock around it on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-apibench}
-DURATION=${DURATION:-10s}
-RUNS=${RUNS:-3}
+DURATION=${DURATION:-2s}
+RUNS=${RUNS:-15}
 . bench/lib.sh
 bench_build bench_api "$BUILD"
 for p in wrk nginx-light; do
@@ -24,12 +31,17 @@ for p in wrk nginx-light; do
     apt-get update -q >/dev/null && apt-get install -y -q "$p" >/dev/null; }
 done
 
+# Command prefixes that pin to CPU 0 and 1 when there are two or more.
+# (taskset execs the command, so $! is still the server's pid.)
+on0=(); on1=()
+if [ "$(nproc)" -ge 2 ]; then on0=(taskset -c 0); on1=(taskset -c 1); fi
+
 tmp=$(mktemp -d /tmp/rvbench-api.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
+"${on0[@]}" redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
 for _ in $(seq 100); do redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
 export REPOVIEW_REDIS_URL="unix://$tmp/redis.sock" REPOVIEW_DATA_DIR="$tmp/data" REPOVIEW_LOG=warn
@@ -69,7 +81,7 @@ kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true
 redis_pid=${pids[0]}
 
 api_port=$(free_port)
-REPOVIEW_LISTEN="127.0.0.1:$api_port" "$BUILD/repoview-api" 2>"$tmp/api.log" &
+REPOVIEW_LISTEN="127.0.0.1:$api_port" "${on0[@]}" "$BUILD/repoview-api" 2>"$tmp/api.log" &
 api_pid=$!
 pids+=($api_pid)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.05; done
@@ -91,7 +103,7 @@ http {
   server { listen 127.0.0.1:$ngx_port; root $tmp/www; }
 }
 NGX
-nginx -c "$tmp/nginx.conf" -p "$tmp" &
+"${on0[@]}" nginx -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
 sleep 0.5
 
@@ -103,7 +115,7 @@ ngx_pids=$(pgrep -P "$(cat "$tmp/nginx.pid")" | tr '\n' ' ')
 run_wrk() { # url pid... -> "rps p99ms cpu_us_per_request"
   local url=$1; shift
   local before; before=$(ticks "$@")
-  wrk -t1 -c50 -d"$DURATION" --latency "$url" > "$tmp/wrk.txt"
+  "${on1[@]}" wrk -t1 -c50 -d"$DURATION" --latency "$url" > "$tmp/wrk.txt"
   local after; after=$(ticks "$@")
   awk -v ticks=$((after - before)) -v hz="$hz" '
     /requests in/ {n=$1}
@@ -127,6 +139,11 @@ N_RPS=$(m "${ngx_rps[@]}"); N_P99=$(m "${ngx_p99[@]}"); N_CPU=$(m "${ngx_cpu[@]}
 B_RPS=$(m "${big_rps[@]}"); B_P99=$(m "${big_p99[@]}"); B_CPU=$(m "${big_cpu[@]}")
 big_size=$(curl -s "http://127.0.0.1:$api_port/v1/repos/r1000/overview" | wc -c)
 ratio=$(awk -v a="$A_RPS" -v n="$N_RPS" 'BEGIN {printf "%.2f", a/n}')
+declare -a pair
+for i in "${!api_rps[@]}"; do
+  pair+=("$(awk -v a="${api_rps[$i]}" -v n="${ngx_rps[$i]}" 'BEGIN {printf "%.3f", a/n}')")
+done
+PAIR=$(m "${pair[@]}")
 each() { local IFS=' '; echo "$*"; }
 echo
 echo "| target | body | req/s (median of $RUNS) | p99 ms | server CPU µs/request |"
@@ -135,6 +152,6 @@ echo "| repoview-api (+ its Redis), 50 branches | $size B | $A_RPS | $A_P99 | $A
 echo "| nginx, same bytes | $size B | $N_RPS | $N_P99 | $N_CPU |"
 echo "| repoview-api (+ its Redis), 1,000 branches | $big_size B | $B_RPS | $B_P99 | $B_CPU |"
 echo
-echo "API / nginx requests per second: $ratio (wrk -t1 -c50 -d$DURATION, $(nproc) cores)"
+echo "API / nginx requests per second: $PAIR, the median of adjacent rounds ($(each "${pair[@]}")); $ratio by the medians above (wrk -t1 -c50 -d$DURATION, $(nproc) cores)"
 echo
 echo "Every run (req/s, p99 ms, CPU µs/request): API 50 [$(each "${api_rps[@]}") | $(each "${api_p99[@]}") | $(each "${api_cpu[@]}")]; nginx [$(each "${ngx_rps[@]}") | $(each "${ngx_p99[@]}") | $(each "${ngx_cpu[@]}")]; API 1,000 [$(each "${big_rps[@]}") | $(each "${big_p99[@]}") | $(each "${big_cpu[@]}")]"
