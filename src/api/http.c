@@ -162,16 +162,48 @@ static void write_now(struct bufferevent *bev)
     event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
+/* The Date header of this second. evhttp formats one for every reply
+ * that lacks it (time, gmtime_r and a printf); once a second is enough. */
+static const char *date_now(void)
+{
+    static char date[40];
+    static time_t at = (time_t)-1;
+    time_t now = time(NULL);
+    if (now != at) {
+        struct tm tm;
+        if (!gmtime_r(&now, &tm) ||
+            strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) ==
+                0)
+            return NULL;
+        at = now;
+    }
+    return date;
+}
+
 static void send_buffer(struct api_call *call, int status, const char *type,
                         struct evbuffer *buf)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(call->req);
+    const char *date = date_now();
+    if (date)
+        evhttp_add_header(out, "Date", date);
     if (type)
         evhttp_add_header(out, "Content-Type", type);
     if (!evhttp_find_header(out, "Cache-Control"))
         evhttp_add_header(out, "Cache-Control", "no-cache");
     evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
     api_cors_headers(call->api, call->req);
+    if (evhttp_request_get_command(call->req) == EVHTTP_REQ_HEAD) {
+        /* The headers of the GET, without its body: evhttp would send the
+         * body anyway, with no Content-Length, and the client would read
+         * it as the start of the next answer. */
+        struct evbuffer *body =
+            buf ? buf : evhttp_request_get_output_buffer(call->req);
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+        evhttp_add_header(out, "Content-Length", len);
+        evbuffer_drain(body, evbuffer_get_length(body));
+    }
     /* Without a connection (the client left) evhttp_send_reply frees the
      * request; with one, the bufferevent outlives this call. */
     struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);

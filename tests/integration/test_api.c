@@ -483,6 +483,37 @@ static void test_reads_arriving_together_each_get_their_own_answer(void)
     CHECK_INT(curl("-X DELETE %s/v1/repos/unsynced", api.base), 204);
 }
 
+/* A HEAD answer has the GET's headers, its length included, and no body:
+ * the next answer on the connection starts right after its headers. */
+static void test_head_answers_the_headers_of_get_without_the_body(void)
+{
+    CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
+    size_t length = strlen(body);
+    const char *paths[] = {"/v1/repos/widgets/overview", "/healthz",
+                           "/v1/repos/nosuchrepo"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        char req[512], got[8192];
+        snprintf(req, sizeof(req),
+                 "HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 paths[i]);
+        int fd = raw_send(api.port, req);
+        CHECK(fd >= 0);
+        if (fd < 0)
+            continue;
+        int code = raw_answer(fd, got, sizeof(got));
+        CHECK_INT(code, i == 2 ? 404 : 200);
+        /* What follows the HEAD answer's headers is the GET's answer. */
+        CHECK(strncmp(got, "HTTP/1.1 200 OK\r\n", 17) == 0);
+        CHECK(strstr(got, "{\"status\":\"ok\"") != NULL);
+    }
+    char *out = NULL;
+    rvt_sh(&out, "curl -sI %s/v1/repos/widgets/overview | tr -d '\\r' | "
+                 "sed -n 's/^Content-Length: //Ip'", api.base);
+    CHECK_INT(out ? strtoll(out, NULL, 10) : -1, (long long)length);
+    free(out);
+}
+
 static void test_delete_answers_204_then_404(void)
 {
     CHECK_INT(curl("-X POST -d '{\"id\":\"doomed\",\"url\":\"https://h/d.git\"}' %s/v1/repos", api.base), 201);
@@ -823,6 +854,7 @@ int main(void)
     RUN(test_cached_reads_follow_every_change_of_the_repo);
     RUN(test_a_cached_read_turns_stale_by_the_clock);
     RUN(test_reads_arriving_together_each_get_their_own_answer);
+    RUN(test_head_answers_the_headers_of_get_without_the_body);
     RUN(test_delete_answers_204_then_404);
     RUN(test_unknown_routes_404_and_wrong_methods_405);
     RUN(test_writes_need_the_bearer_token_when_one_is_set);
