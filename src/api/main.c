@@ -203,8 +203,14 @@ static int api_start(struct main_state *st)
     evhttp_set_max_body_size(api->http, API_MAX_WEBHOOK_BODY);
     evhttp_set_max_headers_size(api->http, API_MAX_HEADERS);
     /* The read and write timeout of every connection (REPOVIEW_IO_TIMEOUT);
-     * SSE streams keep only the write timeout (events.c). */
-    evhttp_set_timeout(api->http, (int)api->cfg->io_timeout);
+     * SSE streams keep only the write timeout (events.c). Every
+     * connection's events share this one duration, so it is a libevent
+     * "common timeout": a FIFO instead of the timer heap, where each
+     * re-arm (several per request) was a heap update. */
+    struct timeval io_tv = {(time_t)api->cfg->io_timeout, 0};
+    const struct timeval *common =
+        event_base_init_common_timeout(api->base, &io_tv);
+    evhttp_set_timeout_tv(api->http, common ? common : &io_tv);
     /* Every method reaches the dispatcher, which answers 405 itself. */
     evhttp_set_allowed_methods(
         api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
