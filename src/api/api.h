@@ -272,28 +272,30 @@ struct api_blob *api_cache_get(struct api_cache *c, const char *repo,
                                int64_t version);
 /* The version cached for repo, or -1. */
 int64_t api_cache_version(struct api_cache *c, const char *repo);
-/* Keeps a reference to the fragment unless a newer version is cached or
- * announced. */
-void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
-                   struct api_blob *fragment);
+/* The cache's epoch: a read takes it when it sends its commands and hands
+ * it to api_cache_put and api_cache_put_head, which keep what it read only
+ * if nothing of the repo was announced or removed since (and nothing was
+ * cleared). Creates nothing. */
+uint64_t api_cache_epoch(const struct api_cache *c);
+/* Keeps a reference to the fragment, read at epoch, unless a newer version
+ * is cached or announced. */
+void api_cache_put(struct api_cache *c, const char *repo, uint64_t epoch,
+                   int64_t version, struct api_blob *fragment);
 /* Something of repo was announced (a status or a projection at
  * version), or changed by this process: its head goes, and so does a
  * fragment older than version (-1 for none). */
 void api_cache_announce(struct api_cache *c, const char *repo,
                         int64_t version);
-/* The generation of repo's entry: changed by every announcement. A read
- * takes it when it sends its commands and hands it to api_cache_put_head,
- * which keeps a head only if nothing was announced in between. 0 when out
- * of memory (never matches). */
-uint64_t api_cache_gen(struct api_cache *c, const char *repo);
-/* Takes h: keeps it for repo when gen is still current and the fragment
- * of h->version is cached; frees it otherwise. */
-void api_cache_put_head(struct api_cache *c, const char *repo, uint64_t gen,
-                        struct api_head *h);
+/* Takes h, rendered by a read that took epoch: keeps it for repo when
+ * that read is still current and the fragment of h->version is cached;
+ * frees it otherwise. */
+void api_cache_put_head(struct api_cache *c, const char *repo,
+                        uint64_t epoch, struct api_head *h);
 /* The head of repo and the fragment of the same version, both borrowed
- * until the next cache call, when both are cached and no announcement
- * came after the read that rendered the head; counts a hit. NULL
- * otherwise (the caller reads Redis, which counts). */
+ * until the next cache call, when both are cached, no announcement came
+ * after the read that rendered the head and the head is under a second
+ * old; counts a hit. NULL otherwise (the caller reads Redis, which
+ * counts). */
 const struct api_head *api_cache_head(struct api_cache *c, const char *repo,
                                       struct api_blob **fragment);
 /* The highest version announced for repo since the subscription started,

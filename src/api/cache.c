@@ -8,9 +8,17 @@
  * every event of a repo drops its head (api_cache_announce). So while the
  * subscription lasts, a head in the cache is the hash as it is now, give
  * or take the delivery of an event still on its way, and a read answers
- * from memory in the pass it arrived in. A read from Redis keeps its head
- * only if no event of the repo came while it was out (the entry's
- * generation), since its reply may predate that event.
+ * from memory in the pass it arrived in. A change made around the scripts
+ * (a hand-written HSET, FLUSHALL, a restored dump) publishes nothing: a
+ * head is therefore kept for at most HEAD_MAX_AGE_MS, which bounds how
+ * long such a change goes unseen.
+ *
+ * A read from Redis keeps what it read only if nothing of its repo was
+ * announced or removed while it was out, since its reply may predate
+ * that: it takes the cache's epoch when it sends (api_cache_epoch), every
+ * event stamps its repo's entry with a new one, and every removal and
+ * clear stamps the cache. Reads do not create entries, so ids that name
+ * no repo leave nothing behind.
  *
  * It also remembers the highest version announced per repo, so a read
  * whose reply was already overtaken by an announcement is done again
@@ -22,8 +30,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "common/util.h"
 
 #define CACHE_BUCKETS 4096
+/* The longest a head is served without reading the meta hash again. */
+#define HEAD_MAX_AGE_MS 1000
 
 /* A fragment shared by the cache and the replies still being sent. */
 struct api_blob {
@@ -95,9 +106,10 @@ struct cache_entry {
     char repo[RV_REPO_ID_MAX + 1];
     int64_t version;        /* of the fragment; -1 when none is held */
     int64_t announced;      /* highest announced version; -1 none */
-    uint64_t gen;           /* from api_cache.gens, new at each event */
+    uint64_t stamp;         /* epoch of the last event of the repo; 0 */
     struct api_blob *fragment; /* one reference, or NULL */
     struct api_head *head;     /* owned, only with the fragment */
+    int64_t head_until_ms;     /* rv_mono_ms past which head is not used */
     struct cache_entry *next;                 /* hash chain */
     struct cache_entry *lru_prev, *lru_next;  /* only entries with data */
 };
@@ -107,7 +119,8 @@ struct api_cache {
     struct cache_entry *lru_head, *lru_tail;  /* head = most recent */
     size_t bytes, max_bytes;
     uint64_t hits, misses;
-    uint64_t gens; /* the last generation handed out; never reused */
+    uint64_t epoch;   /* the last stamp handed out; never reused */
+    uint64_t removed; /* epoch of the last forget or clear */
 };
 
 static size_t hash_str(const char *s)
@@ -133,7 +146,6 @@ static struct cache_entry *find(struct api_cache *c, const char *repo,
     rv_strlcpy(e->repo, repo, sizeof(e->repo));
     e->version = -1;
     e->announced = -1;
-    e->gen = ++c->gens;
     e->next = c->buckets[b];
     c->buckets[b] = e;
     return e;
@@ -220,6 +232,7 @@ void api_cache_clear(struct api_cache *c)
     }
     c->lru_head = c->lru_tail = NULL;
     c->bytes = 0;
+    c->removed = ++c->epoch;
 }
 
 void api_cache_free(struct api_cache *c)
@@ -250,14 +263,29 @@ int64_t api_cache_version(struct api_cache *c, const char *repo)
     return e && e->fragment ? e->version : -1;
 }
 
-void api_cache_put(struct api_cache *c, const char *repo, int64_t version,
-                   struct api_blob *fragment)
+/* Whether a read that took epoch may keep what it read of the repo of e
+ * (NULL: a repo with no entry). */
+static bool read_current(const struct api_cache *c,
+                         const struct cache_entry *e, uint64_t epoch)
+{
+    return epoch >= c->removed && (!e || e->stamp <= epoch);
+}
+
+uint64_t api_cache_epoch(const struct api_cache *c)
+{
+    return c->epoch;
+}
+
+void api_cache_put(struct api_cache *c, const char *repo, uint64_t epoch,
+                   int64_t version, struct api_blob *fragment)
 {
     size_t len = fragment->len;
     if (len > c->max_bytes / 4)
         return; /* one huge repo must not flush everything else */
-    struct cache_entry *e = find(c, repo, true);
-    if (!e || version < e->announced ||
+    struct cache_entry *e = find(c, repo, false);
+    if (!read_current(c, e, epoch) || (!e && !(e = find(c, repo, true))))
+        return;
+    if (version < e->announced ||
         (e->fragment && e->version >= version))
         return;
     drop_data(c, e);
@@ -276,7 +304,7 @@ void api_cache_announce(struct api_cache *c, const char *repo,
     struct cache_entry *e = find(c, repo, true);
     if (!e)
         return;
-    e->gen = ++c->gens;
+    e->stamp = ++c->epoch;
     drop_head(c, e);
     if (version > e->announced)
         e->announced = version;
@@ -284,23 +312,18 @@ void api_cache_announce(struct api_cache *c, const char *repo,
         drop_data(c, e);
 }
 
-uint64_t api_cache_gen(struct api_cache *c, const char *repo)
-{
-    struct cache_entry *e = find(c, repo, true);
-    return e ? e->gen : 0;
-}
-
-void api_cache_put_head(struct api_cache *c, const char *repo, uint64_t gen,
-                        struct api_head *h)
+void api_cache_put_head(struct api_cache *c, const char *repo,
+                        uint64_t epoch, struct api_head *h)
 {
     struct cache_entry *e = find(c, repo, false);
-    if (!e || gen == 0 || e->gen != gen || !e->fragment ||
+    if (!e || !read_current(c, e, epoch) || !e->fragment ||
         e->version != h->version || h->version < e->announced) {
         api_head_free(h);
         return;
     }
     drop_head(c, e);
     e->head = h;
+    e->head_until_ms = rv_mono_ms() + HEAD_MAX_AGE_MS;
     c->bytes += head_bytes(h);
     lru_unlink(c, e);
     lru_push(c, e);
@@ -314,6 +337,10 @@ const struct api_head *api_cache_head(struct api_cache *c, const char *repo,
     struct cache_entry *e = find(c, repo, false);
     if (!e || !e->head)
         return NULL;
+    if (rv_mono_ms() >= e->head_until_ms) {
+        drop_head(c, e);
+        return NULL;
+    }
     c->hits++;
     lru_unlink(c, e);
     lru_push(c, e);
@@ -330,6 +357,7 @@ int64_t api_cache_announced(struct api_cache *c, const char *repo)
 void api_cache_forget(struct api_cache *c, const char *repo)
 {
     remove_entry(c, repo);
+    c->removed = ++c->epoch;
 }
 
 uint64_t api_cache_hits(const struct api_cache *c)

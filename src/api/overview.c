@@ -55,7 +55,7 @@ struct overview_batch {
     struct api_call **calls;
     size_t n;
     int rereads;
-    uint64_t gen; /* the cache's generation of the repo when the read left */
+    uint64_t epoch; /* the cache's epoch when the read left */
     struct overview_batch *next; /* in the list of open batches */
 };
 
@@ -209,7 +209,7 @@ static void batch_reply(struct overview_batch *b, const struct rv_repo *repo,
     for (size_t i = 0; i < b->n; i++)
         reply_one(b->calls[i], head, fragment);
     if (fragment && api_events_subscribed(api->events))
-        api_cache_put_head(api->cache, b->id, b->gen, head);
+        api_cache_put_head(api->cache, b->id, b->epoch, head);
     else
         api_head_free(head);
     batch_free(b);
@@ -267,7 +267,7 @@ static void on_full(struct rv_rasync *ra, redisReply *reply, void *priv)
         return;
     }
     if (blob && api_events_subscribed(api->events))
-        api_cache_put(api->cache, b->id, repo.version, blob);
+        api_cache_put(api->cache, b->id, b->epoch, repo.version, blob);
     batch_reply(b, &repo, blob);
     api_blob_unref(blob);
     rv_repo_free(&repo);
@@ -301,7 +301,7 @@ static void read_full(struct overview_batch *b)
     char meta[RV_KEY_MAX], ov[RV_KEY_MAX];
     rv_key_meta(meta, b->id);
     rv_key_overview(ov, b->id);
-    b->gen = api_cache_gen(b->api->cache, b->id);
+    b->epoch = api_cache_epoch(b->api->cache);
     int rc = send_argv(ra, on_queued, NULL, "MULTI", NULL);
     if (rc == RV_OK)
         rc = send_argv(ra, on_queued, NULL, "HGETALL", meta);
@@ -353,7 +353,7 @@ static void batch_start(struct overview_batch *b)
         return;
     }
     char meta[RV_KEY_MAX];
-    b->gen = api_cache_gen(api->cache, b->id);
+    b->epoch = api_cache_epoch(api->cache);
     int rc = send_argv(api->redis, on_meta, b, "HGETALL",
                        rv_key_meta(meta, b->id));
     if (rc != RV_OK)

@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "common/registry.h"
+#include "common/util.h"
 #include "rvtest.h"
 
 static struct api_blob *blob(const char *s)
@@ -34,19 +35,19 @@ static struct api_head *head_of(int64_t version, size_t n)
     h->stale_from_ms = 1000;
     h->text[0] = api_blob_new(text, n);
     h->text[1] = api_blob_new(text, n);
-    strcpy(h->etag[0], "\"fresh\"");
-    strcpy(h->etag[1], "\"stale\"");
+    rv_strlcpy(h->etag[0], "\"fresh\"", sizeof(h->etag[0]));
+    rv_strlcpy(h->etag[1], "\"stale\"", sizeof(h->etag[1]));
     free(text);
     return h;
 }
 
-/* Caches fragment text at version for repo (the cache takes its own
- * reference). */
+/* Caches fragment text at version for repo, as a read sent now would
+ * (the cache takes its own reference). */
 static void put_fragment(struct api_cache *c, const char *repo,
                          int64_t version, const char *text)
 {
     struct api_blob *b = blob(text);
-    api_cache_put(c, repo, version, b);
+    api_cache_put(c, repo, api_cache_epoch(c), version, b);
     api_blob_unref(b);
 }
 
@@ -57,9 +58,7 @@ static void test_a_head_is_served_with_the_fragment_of_its_version(void)
     CHECK(api_cache_head(c, "w", &frag) == NULL);
     put_fragment(c, "w", 3, "F3");
     CHECK(api_cache_head(c, "w", &frag) == NULL); /* no head yet */
-    uint64_t gen = api_cache_gen(c, "w");
-    CHECK(gen != 0);
-    api_cache_put_head(c, "w", gen, head_of(3, 10));
+    api_cache_put_head(c, "w", api_cache_epoch(c), head_of(3, 10));
     const struct api_head *h = api_cache_head(c, "w", &frag);
     CHECK(h != NULL);
     CHECK(h && h->version == 3);
@@ -67,11 +66,11 @@ static void test_a_head_is_served_with_the_fragment_of_its_version(void)
     CHECK_INT(api_cache_hits(c), 1);
     CHECK_INT(api_cache_bytes(c), 2 + 20);
     /* A head of another version than the fragment is not kept. */
-    api_cache_put_head(c, "w", api_cache_gen(c, "w"), head_of(2, 10));
+    api_cache_put_head(c, "w", api_cache_epoch(c), head_of(2, 10));
     h = api_cache_head(c, "w", &frag);
     CHECK(h && h->version == 3);
     /* Nor one for a repo without a fragment. */
-    api_cache_put_head(c, "other", api_cache_gen(c, "other"), head_of(1, 4));
+    api_cache_put_head(c, "other", api_cache_epoch(c), head_of(1, 4));
     CHECK(api_cache_head(c, "other", &frag) == NULL);
     api_cache_free(c);
 }
@@ -81,7 +80,7 @@ static void test_an_event_drops_the_head_and_outdates_reads_in_flight(void)
     struct api_cache *c = api_cache_new(1 << 20);
     struct api_blob *frag = NULL;
     put_fragment(c, "w", 3, "F3");
-    uint64_t before = api_cache_gen(c, "w");
+    uint64_t before = api_cache_epoch(c);
     api_cache_put_head(c, "w", before, head_of(3, 10));
     /* A status event (same version): the head goes, the fragment stays. */
     api_cache_announce(c, "w", 3);
@@ -89,8 +88,8 @@ static void test_an_event_drops_the_head_and_outdates_reads_in_flight(void)
     CHECK(api_cache_get(c, "w", 3) != NULL);
     CHECK_INT(api_cache_bytes(c), 2);
     /* A read sent before the event must not bring its head back. */
-    uint64_t after = api_cache_gen(c, "w");
-    CHECK(after != before);
+    uint64_t after = api_cache_epoch(c);
+    CHECK(after > before);
     api_cache_put_head(c, "w", before, head_of(3, 10));
     CHECK(api_cache_head(c, "w", &frag) == NULL);
     /* One sent after it may. */
@@ -99,9 +98,9 @@ static void test_an_event_drops_the_head_and_outdates_reads_in_flight(void)
     /* A change this process made itself (-1) counts the same. */
     api_cache_announce(c, "w", -1);
     CHECK(api_cache_head(c, "w", &frag) == NULL);
-    CHECK(api_cache_gen(c, "w") != after);
+    CHECK(api_cache_epoch(c) > after);
     /* A projection event: fragment and head both go. */
-    api_cache_put_head(c, "w", api_cache_gen(c, "w"), head_of(3, 10));
+    api_cache_put_head(c, "w", api_cache_epoch(c), head_of(3, 10));
     api_cache_announce(c, "w", 4);
     CHECK(api_cache_head(c, "w", &frag) == NULL);
     CHECK(api_cache_get(c, "w", 3) == NULL);
@@ -109,26 +108,61 @@ static void test_an_event_drops_the_head_and_outdates_reads_in_flight(void)
     api_cache_free(c);
 }
 
-static void test_generations_are_never_reused_after_forget_or_clear(void)
+static void test_reads_out_across_a_removal_or_clear_keep_nothing(void)
 {
     struct api_cache *c = api_cache_new(1 << 20);
     struct api_blob *frag = NULL;
-    uint64_t first = api_cache_gen(c, "w");
+    /* A read sent, then the repo removed (and maybe registered again):
+     * neither its fragment nor its head may come back. */
+    uint64_t before = api_cache_epoch(c);
     api_cache_forget(c, "w");
-    uint64_t second = api_cache_gen(c, "w");
-    CHECK(second != first);
-    api_cache_clear(c);
-    uint64_t third = api_cache_gen(c, "w");
-    CHECK(third != first && third != second);
+    struct api_blob *old = blob("OLD");
+    api_cache_put(c, "w", before, 5, old);
+    CHECK(api_cache_get(c, "w", 5) == NULL);
+    /* Another repo's read is refused too: a removal is not tracked per
+     * repo once its entry is gone. */
+    api_cache_put(c, "x", before, 1, old);
+    CHECK(api_cache_get(c, "x", 1) == NULL);
+    /* The same after a clear (the subscription was lost). */
     put_fragment(c, "w", 1, "F1");
-    api_cache_put_head(c, "w", first, head_of(1, 4));
-    api_cache_put_head(c, "w", second, head_of(1, 4));
-    CHECK(api_cache_head(c, "w", &frag) == NULL);
-    api_cache_put_head(c, "w", third, head_of(1, 4));
-    CHECK(api_cache_head(c, "w", &frag) != NULL);
+    before = api_cache_epoch(c);
     api_cache_clear(c);
-    CHECK(api_cache_head(c, "w", &frag) == NULL);
+    api_cache_put(c, "w", before, 1, old);
+    CHECK(api_cache_get(c, "w", 1) == NULL);
+    /* An event of a repo with no entry yet outdates reads sent before. */
+    before = api_cache_epoch(c);
+    api_cache_announce(c, "fresh", 2);
+    api_cache_put(c, "fresh", before, 2, old);
+    CHECK(api_cache_get(c, "fresh", 2) == NULL);
+    /* Reads create no entries: ids of no repo leave nothing behind. */
+    for (int i = 0; i < 1000; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "nope%d", i);
+        CHECK(api_cache_head(c, id, &frag) == NULL);
+        api_cache_put_head(c, id, api_cache_epoch(c), head_of(1, 4));
+    }
     CHECK_INT(api_cache_bytes(c), 0);
+    /* A read sent now is kept. */
+    put_fragment(c, "w", 1, "F1");
+    api_cache_put_head(c, "w", api_cache_epoch(c), head_of(1, 4));
+    CHECK(api_cache_head(c, "w", &frag) != NULL);
+    api_blob_unref(old);
+    api_cache_free(c);
+}
+
+static void test_a_head_is_served_for_a_second_at_most(void)
+{
+    /* A change made around the scripts publishes nothing: a head is read
+     * again after a second. */
+    struct api_cache *c = api_cache_new(1 << 20);
+    struct api_blob *frag = NULL;
+    put_fragment(c, "w", 1, "F1");
+    api_cache_put_head(c, "w", api_cache_epoch(c), head_of(1, 4));
+    CHECK(api_cache_head(c, "w", &frag) != NULL);
+    rvt_sleep_ms(1050);
+    CHECK(api_cache_head(c, "w", &frag) == NULL);
+    CHECK_INT(api_cache_bytes(c), 2); /* the fragment stays */
+    CHECK(api_cache_get(c, "w", 1) != NULL);
     api_cache_free(c);
 }
 
@@ -141,13 +175,13 @@ static void test_heads_count_against_the_bound_and_leave_with_fragments(void)
     memset(hundred, 'f', 100);
     hundred[100] = '\0';
     put_fragment(c, "a", 1, hundred);
-    api_cache_put_head(c, "a", api_cache_gen(c, "a"), head_of(1, 200));
+    api_cache_put_head(c, "a", api_cache_epoch(c), head_of(1, 200));
     put_fragment(c, "b", 1, hundred);
     CHECK_INT(api_cache_bytes(c), 100 + 400 + 100);
     CHECK(api_cache_head(c, "a", &frag) != NULL); /* a is now the newest */
     /* b's head passes the bound: the least recently used goes, head and
      * fragment together. */
-    api_cache_put_head(c, "b", api_cache_gen(c, "b"), head_of(1, 201));
+    api_cache_put_head(c, "b", api_cache_epoch(c), head_of(1, 201));
     CHECK(api_cache_head(c, "a", &frag) == NULL);
     CHECK(api_cache_get(c, "a", 1) == NULL);
     CHECK(api_cache_head(c, "b", &frag) != NULL);
@@ -211,7 +245,8 @@ int main(void)
 {
     RUN(test_a_head_is_served_with_the_fragment_of_its_version);
     RUN(test_an_event_drops_the_head_and_outdates_reads_in_flight);
-    RUN(test_generations_are_never_reused_after_forget_or_clear);
+    RUN(test_reads_out_across_a_removal_or_clear_keep_nothing);
+    RUN(test_a_head_is_served_for_a_second_at_most);
     RUN(test_heads_count_against_the_bound_and_leave_with_fragments);
     RUN(test_stale_from_agrees_with_the_contract_at_every_edge);
     return rvt_done();
