@@ -636,10 +636,17 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
     json_t *data = NULL;
     struct evbuffer *text = NULL;
     if (!type || !repo_id || !rv_repo_id_valid(repo_id)) {
+        /* Something changed, and it cannot be told what: nothing cached
+         * may be trusted to be current. */
+        api_cache_clear(api->cache);
         LOG(RV_LOG_WARN, NULL, NULL, "ignoring a malformed event on %s",
             RV_CHANNEL_EVENTS);
         goto out;
     }
+    /* Whatever the event is, its repo changed: its head goes now, before
+     * the event reaches a stream or a type this version does not know is
+     * skipped. A projection's version follows below. */
+    api_cache_announce(api->cache, repo_id, -1);
     if (strcmp(type, "removed") == 0) {
         api_cache_forget(api->cache, repo_id);
         data = json_pack("{s:s}", "repo", repo_id);

@@ -151,13 +151,13 @@ void api_call_handed_over(struct api_call *call, int status)
  * bufferevent whose write event is the socket's. */
 static void write_now(struct bufferevent *bev)
 {
-    static int same_libevent = -1;
-    if (same_libevent < 0)
-        same_libevent = (event_get_version_number() >> 8) ==
-                        (LIBEVENT_VERSION_NUMBER >> 8);
-    if (!same_libevent || event_get_callback_arg(&bev->ev_write) != bev ||
+    static int is_same_libevent = -1;
+    if (is_same_libevent < 0)
+        is_same_libevent = (event_get_version_number() >> 8) ==
+                           (LIBEVENT_VERSION_NUMBER >> 8);
+    if (!is_same_libevent || event_get_callback_arg(&bev->ev_write) != bev ||
         event_get_fd(&bev->ev_write) != bufferevent_getfd(bev) ||
-        !(event_get_events(&bev->ev_write) & EV_WRITE))
+        !event_pending(&bev->ev_write, EV_WRITE, NULL))
         return;
     event_active(&bev->ev_write, EV_WRITE, 1);
 }
@@ -193,7 +193,8 @@ static void send_buffer(struct api_call *call, int status, const char *type,
         evhttp_add_header(out, "Cache-Control", "no-cache");
     evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
     api_cors_headers(call->api, call->req);
-    if (evhttp_request_get_command(call->req) == EVHTTP_REQ_HEAD) {
+    if (evhttp_request_get_command(call->req) == EVHTTP_REQ_HEAD &&
+        status >= 200 && status != 204 && status != 304) {
         /* The headers of the GET, without its body: evhttp would send the
          * body anyway, with no Content-Length, and the client would read
          * it as the start of the next answer. */

@@ -187,7 +187,8 @@ void api_metrics_get(struct api_call *call)
            "Overview reads that fetched the fragment from Redis.");
     evbuffer_add_printf(b, "repoview_cache_misses_total %llu\n",
                         (unsigned long long)api_cache_misses(api->cache));
-    family(b, "repoview_cache_bytes", "gauge", "Bytes of cached fragments.");
+    family(b, "repoview_cache_bytes", "gauge",
+           "Bytes of cached overview fragments and heads.");
     evbuffer_add_printf(b, "repoview_cache_bytes %zu\n",
                         api_cache_bytes(api->cache));
     family(b, "repoview_redis_connected", "gauge",
