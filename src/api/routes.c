@@ -85,6 +85,8 @@ const struct api_route *api_route_find(int method, const char *path,
         if (!route_match(routes[i].pattern, path, seg, sizeof(seg), &too_long))
             continue;
         *methods |= routes[i].method;
+        if (routes[i].method == GET && !routes[i].stream)
+            *methods |= EVHTTP_REQ_HEAD;
         bool wanted = method == routes[i].method ||
                       (method == EVHTTP_REQ_HEAD && routes[i].method == GET &&
                        !routes[i].stream);
@@ -104,7 +106,10 @@ static void allow_header(struct evhttp_request *req, int methods)
     static const struct {
         int bit;
         const char *name;
-    } names[] = {{GET, "GET, HEAD"}, {POST, "POST"}, {DELETE, "DELETE"}};
+    } names[] = {{GET, "GET"},
+                 {EVHTTP_REQ_HEAD, "HEAD"},
+                 {POST, "POST"},
+                 {DELETE, "DELETE"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (!(methods & names[i].bit))
             continue;

@@ -621,6 +621,11 @@ static void test_unknown_routes_404_and_wrong_methods_405(void)
     CHECK_INT(curl("-X PUT %s/v1/repos", api.base), 405);
     CHECK_STR(error_code(), "method_not_allowed");
     CHECK(header("Allow") && strstr(header("Allow"), "POST"));
+    /* A stream answers GET only: HEAD would open a stream with no body. */
+    CHECK_INT(curl("-I %s/v1/events?repo=widgets", api.base), 405);
+    CHECK_STR(header("Allow"), "GET, OPTIONS");
+    CHECK_INT(curl("-X DELETE %s/healthz", api.base), 405);
+    CHECK_STR(header("Allow"), "GET, HEAD, OPTIONS");
     CHECK_INT(curl("-X DELETE %s/v1/repos", api.base), 405);
     CHECK_INT(curl("-X POST %s/v1/webhooks/github -d '{}'", api.base), 404);
     CHECK_INT(curl("%s/", api.base), 200);
