@@ -307,6 +307,17 @@ static void test_worker_commit_shows_new_version_never_an_older_one(void)
     }
 }
 
+/* Polls api's /readyz until it answers 200, for up to 5 s. */
+static bool wait_ready(void)
+{
+    for (int i = 0; i < 100; i++) {
+        if (curl("%s/readyz", api.base) == 200)
+            return true;
+        rvt_sleep_ms(50);
+    }
+    return false;
+}
+
 /* Queues a branch sync of repo the way the scheduler does, from outside
  * the API. */
 static bool queue_elsewhere(const char *repo)
@@ -465,13 +476,7 @@ static void test_a_lost_subscription_takes_the_cache_with_it(void)
     r = redis_cmd("ACL SETUSER %s %s", "default", "+subscribe");
     if (r)
         freeReplyObject(r);
-    bool ready = false;
-    for (int i = 0; i < 100 && !ready; i++) {
-        ready = curl("%s/readyz", api.base) == 200;
-        if (!ready)
-            rvt_sleep_ms(50);
-    }
-    CHECK(ready);
+    CHECK(wait_ready());
     CHECK_INT(curl("%s", url), 200);
     CHECK(strstr(body, "lost-event") != NULL);
 }
@@ -896,13 +901,7 @@ static void test_redis_down_answers_503_and_recovers_by_itself(void)
     CHECK_INT(curl("%s/v1/repos", api.base), 503);
     CHECK_INT(curl("%s/healthz", api.base), 200);
     CHECK_INT(rvt_redis_restart(&redis), 0);
-    bool ready = false;
-    for (int i = 0; i < 100 && !ready; i++) {
-        ready = curl("%s/readyz", api.base) == 200;
-        if (!ready)
-            rvt_sleep_ms(50);
-    }
-    CHECK(ready);
+    CHECK(wait_ready());
     CHECK_INT(curl("%s/v1/repos/widgets/overview", api.base), 200);
     doc = json_body();
     CHECK_INT(json_integer_value(json_object_get(doc, "version")), version);
