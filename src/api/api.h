@@ -233,6 +233,8 @@ int api_repo_spec_parse(const char *body, size_t len,
  * New reference or NULL. */
 struct rv_repo;
 json_t *api_repo_summary(struct api *api, const struct rv_repo *repo);
+/* The configured stale-after of repo, in seconds. */
+int64_t api_stale_after(struct api *api, const struct rv_repo *repo);
 /* The freshness of repo at now with the configured stale-after. */
 json_t *api_freshness(struct api *api, const struct rv_repo *repo);
 
@@ -246,6 +248,9 @@ void api_cache_free(struct api_cache *c);
 struct api_blob;
 /* A blob holding a copy of data, or NULL when out of memory. */
 struct api_blob *api_blob_new(const char *data, size_t len);
+/* A blob of the printf-formatted text, or NULL when out of memory. */
+struct api_blob *api_blob_printf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 void api_blob_unref(struct api_blob *b);
 const char *api_blob_data(const struct api_blob *b);
 size_t api_blob_len(const struct api_blob *b);

@@ -26,6 +26,8 @@
  * everything, since announcements may have been missed).
  */
 #include <event2/buffer.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +54,23 @@ struct api_blob *api_blob_new(const char *data, size_t len)
     b->len = len;
     memcpy(b->data, data, len);
     b->data[len] = '\0';
+    return b;
+}
+
+struct api_blob *api_blob_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    struct api_blob *b = n < 0 ? NULL : malloc(sizeof(*b) + (size_t)n + 1);
+    if (!b)
+        return NULL;
+    b->refs = 1;
+    b->len = (size_t)n;
+    va_start(ap, fmt);
+    vsnprintf(b->data, (size_t)n + 1, fmt, ap);
+    va_end(ap);
     return b;
 }
 

@@ -643,10 +643,8 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
             RV_CHANNEL_EVENTS);
         goto out;
     }
-    /* Whatever the event is, its repo changed: its head goes now, before
-     * the event reaches a stream or a type this version does not know is
-     * skipped. A projection's version follows below. */
-    api_cache_announce(api->cache, repo_id, -1);
+    /* Whatever the event is, its repo changed: every path below tells the
+     * cache once, before the event reaches a stream. */
     if (strcmp(type, "removed") == 0) {
         api_cache_forget(api->cache, repo_id);
         data = json_pack("{s:s}", "repo", repo_id);
@@ -656,6 +654,7 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
         struct rv_repo repo;
         if (!json_is_object(m.meta) ||
             rv_repo_from_fields(&repo, event_field, &m) != RV_OK) {
+            api_cache_announce(api->cache, repo_id, -1);
             LOG(RV_LOG_WARN, repo_id, NULL, "ignoring a %s event without "
                 "usable meta", type);
             goto out;
@@ -674,7 +673,9 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
                              "changed", json_object_get(msg, "changed"));
         rv_repo_free(&repo);
     } else {
-        goto out; /* a type this version does not know */
+        /* A type this version does not know: its repo changed somehow. */
+        api_cache_announce(api->cache, repo_id, -1);
+        goto out;
     }
     if (!data || !ev->head || !(text = evbuffer_new()))
         goto out;

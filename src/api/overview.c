@@ -98,10 +98,10 @@ static uint64_t fnv(uint64_t h, const char *s)
     return (h ^ 0xff) * 1099511628211ull; /* field separator */
 }
 
-/* A strong ETag over what the body shows besides the fragment, which the
- * version pins: statuses, sync times, errors and the stale flag. */
-static void overview_etag(const struct rv_repo *repo, bool stale, char *buf,
-                          size_t size)
+/* The hash behind the ETags (overview_etag) of repo: what the body shows
+ * besides the fragment, which the version pins, and the stale flag:
+ * statuses, sync times, errors. */
+static uint64_t etag_hash(const struct rv_repo *repo)
 {
     uint64_t h = 1469598103934665603ull;
     char num[32];
@@ -112,7 +112,13 @@ static void overview_etag(const struct rv_repo *repo, bool stale, char *buf,
         h = fnv(h, num);
         h = fnv(h, s->error_json);
     }
-    h = fnv(h, repo->github);
+    return fnv(h, repo->github);
+}
+
+/* A strong ETag of the overview of repo, with etag_hash(repo) in h. */
+static void overview_etag(const struct rv_repo *repo, uint64_t h, bool stale,
+                          char *buf, size_t size)
+{
     h = fnv(h, stale ? "stale" : "fresh");
     snprintf(buf, size, "\"%lld-%016llx\"", (long long)repo->version,
              (unsigned long long)h);
@@ -132,7 +138,8 @@ static bool etag_matches(const char *header, const char *etag)
 /* The head of repo's overview in both forms, or NULL when out of memory. */
 static struct api_head *head_render(struct api *api, const struct rv_repo *repo)
 {
-    int64_t stale_after = rv_config_stale_after(api->cfg, repo->interval_s);
+    int64_t stale_after = api_stale_after(api, repo);
+    uint64_t hash = etag_hash(repo);
     struct api_head *h = calloc(1, sizeof(*h));
     json_t *rj = rv_repo_json(repo);
     char *repo_text = rj ? json_dumps(rj, JSON_COMPACT) : NULL;
@@ -142,17 +149,13 @@ static struct api_head *head_render(struct api *api, const struct rv_repo *repo)
         json_t *fresh = rv_freshness_json_as(repo, stale, stale_after);
         char *fresh_text = fresh ? json_dumps(fresh, JSON_COMPACT) : NULL;
         json_decref(fresh);
-        char *text = NULL;
-        int n = fresh_text ? snprintf(NULL, 0, HEAD_FORMAT, repo_text,
-                                      (long long)repo->version, fresh_text)
-                           : -1;
-        if (n >= 0 && (text = malloc((size_t)n + 1)))
-            snprintf(text, (size_t)n + 1, HEAD_FORMAT, repo_text,
-                     (long long)repo->version, fresh_text);
-        ok = text && (h->text[stale] = api_blob_new(text, (size_t)n));
-        free(text);
+        ok = fresh_text &&
+             (h->text[stale] = api_blob_printf(HEAD_FORMAT, repo_text,
+                                               (long long)repo->version,
+                                               fresh_text));
         free(fresh_text);
-        overview_etag(repo, stale, h->etag[stale], sizeof(h->etag[stale]));
+        overview_etag(repo, hash, stale, h->etag[stale],
+                      sizeof(h->etag[stale]));
     }
     free(repo_text);
     if (!ok) {

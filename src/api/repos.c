@@ -13,10 +13,14 @@
 #include "common/registry.h"
 #include "common/scripts.h"
 
+int64_t api_stale_after(struct api *api, const struct rv_repo *repo)
+{
+    return rv_config_stale_after(api->cfg, repo->interval_s);
+}
+
 json_t *api_freshness(struct api *api, const struct rv_repo *repo)
 {
-    return rv_freshness_json(repo, rv_now_ms(),
-                             rv_config_stale_after(api->cfg, repo->interval_s));
+    return rv_freshness_json(repo, rv_now_ms(), api_stale_after(api, repo));
 }
 
 json_t *api_repo_summary(struct api *api, const struct rv_repo *repo)
