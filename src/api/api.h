@@ -58,6 +58,9 @@ struct api {
     struct api_metrics *metrics;
     struct api_conns *conns;
     struct api_deadlines *deadlines;   /* connections before a request */
+    /* REPOVIEW_IO_TIMEOUT as a libevent common timeout (main.c), for every
+     * timer and timeout of that length: connections, streams, deadlines. */
+    struct timeval io_timeout;
     char **cors_origins;               /* allow-list, owned */
     size_t cors_count;
     bool stopping;                     /* SIGTERM/SIGINT seen */

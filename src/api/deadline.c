@@ -104,8 +104,7 @@ static struct bufferevent *deadline_bevcb(struct event_base *base, void *arg)
         t->head->prev = d;
     t->head = d;
     t->count++;
-    struct timeval tv = {(time_t)t->api->cfg->io_timeout, 0};
-    evtimer_add(d->timer, &tv);
+    evtimer_add(d->timer, &t->api->io_timeout);
     return bev;
 }
 

@@ -253,8 +253,7 @@ static void client_start(struct sse_client *c)
     /* A stream has no read timeout (clients send nothing); the write
      * timeout still ends a connection that takes nothing for that long. */
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
-    struct timeval wtv = {(time_t)ev->api->cfg->io_timeout, 0};
-    bufferevent_set_timeouts(bev, NULL, &wtv);
+    bufferevent_set_timeouts(bev, NULL, &ev->api->io_timeout);
     /* client_write hands events straight to the socket, so the kernel's
      * send buffer is where a slow client's backlog starts; left to
      * autotuning it grows to 4 MiB per socket before the

@@ -210,7 +210,8 @@ static int api_start(struct main_state *st)
     struct timeval io_tv = {(time_t)api->cfg->io_timeout, 0};
     const struct timeval *common =
         event_base_init_common_timeout(api->base, &io_tv);
-    evhttp_set_timeout_tv(api->http, common ? common : &io_tv);
+    api->io_timeout = common ? *common : io_tv;
+    evhttp_set_timeout_tv(api->http, &api->io_timeout);
     /* Every method reaches the dispatcher, which answers 405 itself. */
     evhttp_set_allowed_methods(
         api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
