@@ -1103,17 +1103,31 @@ static int compare_tips(git_repository *repo, struct graph *g,
     return rc == 0 ? git_commit_lookup(mb, repo, &base) : rc;
 }
 
-/* Computes one row from the object database against the default tip def;
- * *merged counts the tree merges it ran. New reference, or NULL with
- * err filled. */
+/* The default branch's tip and its tree, looked up by the first row that
+ * needs them and shared by the rest of the document. */
+struct def_objects {
+    git_commit *tip;
+    git_tree *tree;
+};
+
+static void def_objects_free(struct def_objects *d)
+{
+    git_tree_free(d->tree);
+    git_commit_free(d->tip);
+}
+
+/* Computes one row from the object database against the default tip def
+ * (its objects in dobj, filled when first needed); *merged counts the
+ * tree merges it ran. New reference, or NULL with err filled. */
 static json_t *compute_row(git_repository *repo, struct graph *g,
                            const struct branch *b, const struct branch *def,
+                           struct def_objects *dobj,
                            const struct rv_branchsync_opts *opts,
                            const char *first_seen, int *merged,
                            struct rv_sync_error *err)
 {
-    git_commit *tip = NULL, *def_tip = NULL, *mb = NULL;
-    git_tree *base_tree = NULL, *tip_tree = NULL, *def_tree = NULL;
+    git_commit *tip = NULL, *mb = NULL;
+    git_tree *base_tree = NULL, *tip_tree = NULL;
     struct changes changes = {0};
     json_t *row = NULL, *files = json_array(), *stat = NULL;
     size_t ahead = 0, behind = 0;
@@ -1126,7 +1140,7 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
         goto out;
     }
     if (git_commit_lookup(&tip, repo, &b->oid) != 0 ||
-        git_commit_lookup(&def_tip, repo, &def->oid) != 0) {
+        (!dobj->tip && git_commit_lookup(&dobj->tip, repo, &def->oid) != 0)) {
         set_git_error(err, "Cannot read a branch tip");
         goto out;
     }
@@ -1147,12 +1161,12 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
          * that is just ahead fast-forwards. The trees are read once for
          * the walk, the merge and the diff stat. */
         if (behind > 0) {
-            if (git_commit_tree(&def_tree, def_tip) != 0) {
+            if (!dobj->tree && git_commit_tree(&dobj->tree, dobj->tip) != 0) {
                 set_git_error(err, "Cannot merge a branch in memory");
                 goto out;
             }
-            const git_tree *trees[3] = {base_tree, def_tree, tip_tree};
-            if (merge_conflicts(repo, def_tip, tip, base_known, trees,
+            const git_tree *trees[3] = {base_tree, dobj->tree, tip_tree};
+            if (merge_conflicts(repo, dobj->tip, tip, base_known, trees,
                                 &changes, opts->max_conflict_files,
                                 &has_conflicts, files, merged) != 0) {
                 set_git_error(err, "Cannot merge a branch in memory");
@@ -1182,9 +1196,7 @@ out:
     changes_free(&changes);
     git_tree_free(base_tree);
     git_tree_free(tip_tree);
-    git_tree_free(def_tree);
     git_commit_free(tip);
-    git_commit_free(def_tip);
     git_commit_free(mb);
     return row;
 }
@@ -1241,6 +1253,7 @@ static json_t *build_document(git_repository *repo,
     size_t keep = truncated ? (size_t)opts->max_branches : n;
     json_t *rows = json_array(), *doc = NULL;
     struct graph g = {.repo = repo};
+    struct def_objects dobj = {0};
     git_oid_tostr(def_sha, sizeof(def_sha), &def->oid);
     rv_iso8601(opts->now_ms, now_iso, sizeof(now_iso));
     if (!rows)
@@ -1261,11 +1274,12 @@ static json_t *build_document(git_repository *repo,
             int64_t ignored;
             if (!seen || rv_parse_iso8601(seen, &ignored) != 0)
                 seen = now_iso;
-            row = compute_row(repo, &g, b, def, opts, seen, &stats->merged,
-                              err);
+            row = compute_row(repo, &g, b, def, &dobj, opts, seen,
+                              &stats->merged, err);
             if (!row) {
                 json_decref(rows);
                 graph_free(&g);
+                def_objects_free(&dobj);
                 return NULL;
             }
             stats->recomputed++;
@@ -1283,9 +1297,11 @@ static json_t *build_document(git_repository *repo,
     if (!doc)
         goto oom;
     graph_free(&g);
+    def_objects_free(&dobj);
     return doc;
 oom:
     graph_free(&g);
+    def_objects_free(&dobj);
     json_decref(rows);
     rv_sync_error_set(err, "git_error", "Out of memory building the rows.");
     return NULL;
