@@ -200,14 +200,26 @@ static bool userinfo_is_secret(const char *url, size_t start, size_t end)
     return is_http(url);
 }
 
-/* True when the authority after "://" (past any userinfo) names a host. */
-static bool has_host(const char *url)
+bool rv_url_host(const char *url, const char **host, size_t *len)
 {
-    const char *auth = strstr(url, "://") + 3;
-    size_t authlen = strcspn(auth, "/?#");
+    const char *scheme = url ? strstr(url, "://") : NULL;
+    if (!scheme)
+        return false;
+    const char *auth = scheme + 3;
+    const char *end = auth + strcspn(auth, "/?#");
     size_t s, e;
-    const char *host = find_userinfo(url, &s, &e) ? url + e : auth;
-    return host < auth + authlen && *host != ':';
+    const char *p = find_userinfo(url, &s, &e) ? url + e : auth;
+    size_t rest = (size_t)(end - p);
+    *host = p;
+    if (*p == '[') {
+        const char *close = memchr(p, ']', rest);
+        *len = close ? (size_t)(close + 1 - p) : 0;
+    } else {
+        *len = strcspn(p, ":/?#");
+        if (*len > rest)
+            *len = rest;
+    }
+    return *len > 0;
 }
 
 bool rv_remote_url_valid(const char *url)
@@ -224,8 +236,11 @@ bool rv_remote_url_valid(const char *url)
     if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e))
         return false;
     if (is_http(url) || !strncmp(url, "ssh://", 6) ||
-        !strncmp(url, "git://", 6))
-        return has_host(url);
+        !strncmp(url, "git://", 6)) {
+        const char *host;
+        size_t len;
+        return rv_url_host(url, &host, &len);
+    }
     if (!strncmp(url, "file://", 7))
         return url[7] == '/';
     if (strstr(url, "://"))

@@ -35,6 +35,12 @@ bool rv_github_name_valid(const char *s);
  * refused: users set GITHUB_TOKEN instead. */
 bool rv_remote_url_valid(const char *url);
 
+/* The host of scheme://[userinfo@]host[:port]/... (the userinfo ends at
+ * the authority's last '@', as in rv_url_strip_credentials; an IPv6
+ * literal keeps its brackets): *host points into url, *len its length.
+ * False when url has no "://" or names no host. */
+bool rv_url_host(const char *url, const char **host, size_t *len);
+
 /* Copies url into buf with any credential in its userinfo removed. A
  * credential is userinfo with a password ("user:pass@", any scheme) or any
  * userinfo on http(s) ("token@", which can only be a token there):

@@ -149,38 +149,11 @@ static int on_sideband(const char *str, int len, void *payload)
     return past_deadline(payload) ? -1 : 0;
 }
 
-/* The host of an http(s) URL (after any userinfo, before any port; an
- * IPv6 literal with its brackets): *host points into url, *len its length;
- * false when url has none. */
-static bool url_host(const char *url, const char **host, size_t *len)
-{
-    const char *p = url ? strstr(url, "://") : NULL;
-    if (!p)
-        return false;
-    p += 3;
-    size_t auth_len = strcspn(p, "/?#");
-    const char *at = memchr(p, '@', auth_len);
-    if (at) {
-        auth_len -= (size_t)(at + 1 - p);
-        p = at + 1;
-    }
-    *host = p;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', auth_len);
-        *len = close ? (size_t)(close + 1 - p) : 0;
-        return *len > 0;
-    }
-    *len = strcspn(p, ":/?#");
-    if (*len > auth_len)
-        *len = auth_len;
-    return *len > 0;
-}
-
 int rv_mirror_token_host(const char *github_api, char *buf, size_t size)
 {
     const char *host;
     size_t len;
-    if (!url_host(github_api, &host, &len) ||
+    if (!rv_url_host(github_api, &host, &len) ||
         (len == 14 && strncasecmp(host, "api.github.com", 14) == 0))
         return rv_strlcpy(buf, "github.com", size);
     /* GHE.com (data residency) serves its API from api.<name>.ghe.com and
@@ -207,7 +180,7 @@ static bool token_applies(const char *url, const char *token_host)
         return false;
     if (!token_host || !*token_host)
         token_host = "github.com";
-    return url_host(url, &host, &len) && len == strlen(token_host) &&
+    return rv_url_host(url, &host, &len) && len == strlen(token_host) &&
            strncasecmp(host, token_host, len) == 0;
 }
 

@@ -60,6 +60,36 @@ static void test_github_names_are_owner_slash_name(void)
     CHECK(!rv_github_name_valid(long_name));
 }
 
+/* The host of a URL, as the worker decides where a token may go: past
+ * the authority's last '@', as rv_url_strip_credentials reads it. */
+static void test_url_host_is_read_past_the_last_at(void)
+{
+    static const char *const cases[][2] = {
+        {"https://github.com/o/r.git", "github.com"},
+        {"https://x@github.com:443/o/r", "github.com"},
+        {"https://a@evil.example@github.com/o/r", "github.com"},
+        {"https://github.com@evil.example/o/r", "evil.example"},
+        {"https://[::1]:8443/api", "[::1]"},
+        {"git://h?x", "h"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *host = NULL;
+        size_t len = 0;
+        char got[64] = "";
+        CHECK(rv_url_host(cases[i][0], &host, &len));
+        if (host && len < sizeof(got))
+            memcpy(got, host, len);
+        CHECK_STR(got, cases[i][1]);
+    }
+    const char *host;
+    size_t len;
+    CHECK(!rv_url_host("https:///o/r", &host, &len));
+    CHECK(!rv_url_host("https://u@:80/o", &host, &len));
+    CHECK(!rv_url_host("https://[::1/o", &host, &len));
+    CHECK(!rv_url_host("github.com/o/r", &host, &len));
+    CHECK(!rv_url_host(NULL, &host, &len));
+}
+
 static void test_remote_urls_the_worker_can_fetch_are_accepted(void)
 {
     CHECK(rv_remote_url_valid("https://github.com/acme/widgets.git"));
@@ -338,6 +368,7 @@ int main(void)
 {
     RUN(test_repo_id_accepts_only_the_documented_pattern);
     RUN(test_github_names_are_owner_slash_name);
+    RUN(test_url_host_is_read_past_the_last_at);
     RUN(test_remote_urls_the_worker_can_fetch_are_accepted);
     RUN(test_remote_urls_that_are_unsafe_or_malformed_are_refused);
     RUN(test_credentials_are_stripped_and_ssh_users_kept);
