@@ -190,10 +190,9 @@ static void prsync_quote_message(const char *text, char *buf, size_t size)
     size_t i = 0;
     for (; text[i] && i + 1 < size && i < PRSYNC_QUOTE_MAX; i++)
         buf[i] = iscntrl((unsigned char)text[i]) ? ' ' : text[i];
-    /* Cut before a character, never inside one: the message goes into
-     * failSync's JSON, which refuses invalid UTF-8 (text, from jansson, is
-     * valid), and the failure would go unrecorded. */
-    buf[rv_utf8_boundary(text, i)] = '\0';
+    /* A character cut in half here is cut off by rv_sync_error_set, which
+     * every quoted message ends up in. */
+    buf[i] = '\0';
 }
 
 static void prsync_body_message(const struct prsync_response *r, char *buf,
@@ -826,7 +825,6 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             goto out;
         }
         bool has_next = false;
-        free(end_cursor);
         rc = prsync_answer(&resp, has_token, prs, seen, &has_next,
                            &end_cursor, err);
         if (rc != RV_OK)
