@@ -401,7 +401,7 @@ size_t rv_utf8_boundary(const char *s, size_t n)
     return n;
 }
 
-size_t rv_utf8_truncate(char *s)
+size_t rv_utf8_valid_prefix(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s), i = 0;
@@ -411,6 +411,12 @@ size_t rv_utf8_truncate(char *s)
             break;
         i += n;
     }
+    return i;
+}
+
+size_t rv_utf8_truncate(char *s)
+{
+    size_t i = rv_utf8_valid_prefix(s);
     s[i] = '\0';
     return i;
 }

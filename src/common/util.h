@@ -80,6 +80,10 @@ size_t rv_utf8_seq(const unsigned char *s, size_t len);
  * limit that stays valid wherever it was valid. */
 size_t rv_utf8_boundary(const char *s, size_t n);
 
+/* The length of the longest prefix of s that is valid UTF-8 (as
+ * rv_utf8_seq judges it); strlen(s) when all of s is. */
+size_t rv_utf8_valid_prefix(const char *s);
+
 /* Cuts s at its first byte that does not start a complete, valid UTF-8
  * character (no overlong forms, surrogates or code points past U+10FFFF,
  * as jansson checks), so that s can go into JSON: a message cut by bytes,

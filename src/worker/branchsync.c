@@ -49,20 +49,6 @@ static void set_git_error(struct rv_sync_error *err, const char *what)
                       e && e->message ? e->message : "unknown error");
 }
 
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    while (n > 0) {
-        size_t k = rv_utf8_seq(p, n);
-        if (k == 0 || (k == 1 && *p == 0))
-            return false;
-        p += k;
-        n -= k;
-    }
-    return true;
-}
-
 /* A JSON string from repository bytes (author names, subjects, paths):
  * invalid UTF-8 becomes U+FFFD, ISO-8859-1 (when the commit says so) is
  * converted, and text past TEXT_MAX bytes is cut at a character boundary.
@@ -151,7 +137,7 @@ static int list_branches(git_repository *repo,
         const char *full = git_reference_name(ref);
         const git_oid *oid = git_reference_target(ref); /* NULL: symbolic */
         const char *name = full + strlen("refs/heads/");
-        if (!oid || !utf8_valid(name)) {
+        if (!oid || rv_utf8_valid_prefix(name) != strlen(name)) {
             if (oid)
                 LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
                     "skipping a branch whose name is not valid UTF-8");
