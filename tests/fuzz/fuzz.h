@@ -20,6 +20,17 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The LLVMFuzzerInitialize of every target: only errors are logged, so
+ * the millions of rejected inputs do not each write a warning. */
+#define FUZZ_QUIET_INIT                                                     \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                       \
+    {                                                                       \
+        (void)argc;                                                         \
+        (void)argv;                                                         \
+        rv_log_min_level = RV_LOG_ERROR;                                    \
+        return 0;                                                           \
+    }
+
 #define FUZZ_CHECK(cond)                                                    \
     do {                                                                    \
         if (!(cond)) {                                                      \

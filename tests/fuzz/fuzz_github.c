@@ -20,13 +20,7 @@
 #include "fuzz.h"
 #include "worker/prsync.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    rv_log_min_level = RV_LOG_ERROR;
-    return 0;
-}
+FUZZ_QUIET_INIT
 
 /* The parser lower-cases GitHub's enum values without listing them, so a
  * value GitHub adds later passes through; "" passes too, as "". */

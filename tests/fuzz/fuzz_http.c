@@ -24,13 +24,7 @@
 #include "common/util.h"
 #include "fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    rv_log_min_level = RV_LOG_ERROR;
-    return 0;
-}
+FUZZ_QUIET_INIT
 
 static const struct {
     const char *name;

@@ -13,13 +13,7 @@
 #include "common/log.h"
 #include "fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    rv_log_min_level = RV_LOG_ERROR;
-    return 0;
-}
+FUZZ_QUIET_INIT
 
 static bool job_is_zero(const struct rv_job *job)
 {

@@ -23,13 +23,7 @@
 
 #define SECRET "fuzz-webhook-secret"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    rv_log_min_level = RV_LOG_ERROR;
-    return 0;
-}
+FUZZ_QUIET_INIT
 
 /* "sha256=" and the lower-case hex HMAC of body: the header GitHub sends. */
 static void sign(const uint8_t *body, size_t len, char out[72])

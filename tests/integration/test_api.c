@@ -307,17 +307,6 @@ static void test_worker_commit_shows_new_version_never_an_older_one(void)
     }
 }
 
-/* Polls api's /readyz until it answers 200, for up to 5 s. */
-static bool wait_ready(void)
-{
-    for (int i = 0; i < 100; i++) {
-        if (curl("%s/readyz", api.base) == 200)
-            return true;
-        rvt_sleep_ms(50);
-    }
-    return false;
-}
-
 /* Queues a branch sync of repo the way the scheduler does, from outside
  * the API. */
 static bool queue_elsewhere(const char *repo)
@@ -434,12 +423,10 @@ static void test_a_cached_read_turns_stale_by_the_clock(void)
         CHECK(strcmp(header("ETag") ? header("ETag") : "", fresh_etag) != 0);
     if (in_time && head_alive)
         CHECK_INT(redis_calls("hgetall"), hgetall); /* from the cache */
+    else
+        fprintf(stderr, "skipped: the machine was too slow to show the "
+                        "stale answer came from the cache\n");
     CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/ageing", TOKEN, api2.base), 204);
-}
-
-static redisReply *redis_cmd(const char *fmt, const char *a, const char *b)
-{
-    return rv_rsync_command(&conn, fmt, a, b);
 }
 
 static bool body_has_within(const char *url, const char *needle, int ms)
@@ -452,6 +439,14 @@ static bool body_has_within(const char *url, const char *needle, int ms)
     return false;
 }
 
+/* Polls api's /readyz until it answers 200, for up to 5 s. */
+static bool wait_ready(void)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s/readyz", api.base);
+    return body_has_within(url, "", 5000);
+}
+
 static void test_a_change_made_around_the_scripts_shows_within_a_second(void)
 {
     /* A hand-written HSET publishes nothing; the cached head is read
@@ -460,12 +455,12 @@ static void test_a_change_made_around_the_scripts_shows_within_a_second(void)
     snprintf(url, sizeof(url), "%s/v1/repos/widgets/overview", api.base);
     CHECK_INT(curl("%s", url), 200);
     CHECK_INT(curl("%s", url), 200); /* cached */
-    redisReply *r = redis_cmd("HSET %s default_branch %s", "rv:{widgets}:meta", "trunk");
+    redisReply *r = rv_rsync_command(&conn, "HSET %s default_branch %s", "rv:{widgets}:meta", "trunk");
     CHECK(r && r->type == REDIS_REPLY_INTEGER);
     if (r)
         freeReplyObject(r);
     CHECK(body_has_within(url, "\"defaultBranch\":\"trunk\"", rvt_scale_ms(3000)));
-    r = redis_cmd("HDEL %s %s", "rv:{widgets}:meta", "default_branch");
+    r = rv_rsync_command(&conn, "HDEL %s %s", "rv:{widgets}:meta", "default_branch");
     if (r)
         freeReplyObject(r);
     CHECK(body_has_within(url, "\"defaultBranch\":null", rvt_scale_ms(3000)));
@@ -483,7 +478,7 @@ static void test_a_lost_subscription_takes_the_cache_with_it(void)
     long long version = json_integer_value(json_object_get(doc, "version"));
     json_decref(doc);
     CHECK_INT(curl("%s", url), 200); /* cached */
-    redisReply *r = redis_cmd("ACL SETUSER %s %s", "default", "-subscribe");
+    redisReply *r = rv_rsync_command(&conn, "ACL SETUSER %s %s", "default", "-subscribe");
     CHECK(r && r->type == REDIS_REPLY_STATUS);
     if (r)
         freeReplyObject(r);
@@ -498,7 +493,7 @@ static void test_a_lost_subscription_takes_the_cache_with_it(void)
     CHECK_INT(curl("%s", url), 200);
     CHECK(strstr(body, "lost-event") != NULL);
     CHECK_INT(curl("%s/readyz", api.base), 503);
-    r = redis_cmd("ACL SETUSER %s %s", "default", "+subscribe");
+    r = rv_rsync_command(&conn, "ACL SETUSER %s %s", "default", "+subscribe");
     if (r)
         freeReplyObject(r);
     CHECK(wait_ready());
@@ -590,11 +585,11 @@ static void burst_of_reads(const char *repo)
 static void test_reads_arriving_together_each_get_their_own_answer(void)
 {
     CHECK_INT(curl("-X POST -d '{\"id\":\"unsynced\",\"url\":\"https://h/u.git\"}' %s/v1/repos", api.base), 201);
-    long long hits = rvt_metric(api.base, "repoview_cache_hits_total");
+    long long before = hits();
     burst_of_reads("unsynced");
-    CHECK_INT(rvt_metric(api.base, "repoview_cache_hits_total"), hits);
+    CHECK_INT(hits(), before);
     burst_of_reads("widgets"); /* 6 reads of it, all from the cache */
-    CHECK_INT(rvt_metric(api.base, "repoview_cache_hits_total"), hits + 6);
+    CHECK_INT(hits(), before + 6);
     CHECK_INT(curl("-X DELETE %s/v1/repos/unsynced", api.base), 204);
 }
 

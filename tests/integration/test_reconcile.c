@@ -132,6 +132,9 @@ static void test_a_kind_a_leased_worker_runs_is_left_alone(void)
     CHECK_STR(rvt_meta_field(&conn, "leased", "branch_job", buf,
                              sizeof(buf)),
               job.id);
+    /* Left alone by a worker that is still there to reconcile, not by
+     * one that died. */
+    CHECK(worker > 0 && waitpid(worker, NULL, WNOHANG) == 0);
     redis_do("ZREM %s %s", RV_KEY_LEASES, "busy-1");
 }
 
@@ -154,6 +157,10 @@ int main(void)
     snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", LEASE_S);
     const char *env[] = {lease, "REPOVIEW_SYNC_INTERVAL=3600", NULL};
     worker = rvt_spawn_worker(redis.url, data, worker_log, env);
+    if (worker <= 0) {
+        fprintf(stderr, "cannot start the worker\n");
+        return 1;
+    }
 
     RUN(test_a_queued_kind_whose_job_was_lost_is_queued_again);
     RUN(test_a_running_kind_with_no_worker_behind_it_is_queued_again);
