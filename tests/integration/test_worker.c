@@ -22,14 +22,17 @@ static struct rv_rsync conn;
 static char *tmp;
 
 /* Starts repoview-worker with the test Redis; returns its pid. Its log goes
- * to <tmp>/<name>.log. */
-static pid_t start_worker(const char *name, int lease_s)
+ * to <tmp>/<name>.log. grace and fetch_timeout are NAME=value settings,
+ * NULL for REPOVIEW_SHUTDOWN_GRACE=5 and the default fetch timeout. */
+static pid_t start_worker(const char *name, int lease_s, const char *grace,
+                          const char *fetch_timeout)
 {
     char log[512], data[512], lease[48];
     snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
     snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
     snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", lease_s);
-    const char *env[] = {lease, "REPOVIEW_SHUTDOWN_GRACE=5", NULL};
+    const char *env[] = {lease, grace ? grace : "REPOVIEW_SHUTDOWN_GRACE=5",
+                         fetch_timeout, NULL};
     return rvt_spawn_worker(redis.url, data, log, env);
 }
 
@@ -103,7 +106,7 @@ static void test_worker_syncs_a_registered_repo_like_the_git_cli(void)
     char *repo = make_repo("oracle");
     CHECK(repo != NULL);
     CHECK_INT(add_repo("oracle", repo), RV_OK);
-    pid_t w = start_worker("w-oracle", 30);
+    pid_t w = start_worker("w-oracle", 30, NULL, NULL);
     CHECK(rvt_wait_field(&conn, "oracle", "branch_sync_status", "idle", 20000));
     json_t *ov = rvt_overview(&conn, "oracle");
     CHECK(ov != NULL);
@@ -127,7 +130,7 @@ static void test_refresh_after_a_push_updates_the_projection(void)
 {
     char repo[512];
     snprintf(repo, sizeof(repo), "%s/oracle", tmp);
-    pid_t w = start_worker("w-push", 30);
+    pid_t w = start_worker("w-push", 30, NULL, NULL);
     CHECK_INT(rvt_sh(NULL, "cd '%s' && git checkout -q ahead && echo z >> x.txt && "
                      "git commit -qam 'ahead 3' && git checkout -q main", repo), 0);
     rv_refresh_outcome outcome;
@@ -153,7 +156,7 @@ static void test_a_failed_sync_keeps_the_last_good_projection(void)
     snprintf(moved, sizeof(moved), "%s/oracle-away", tmp);
     json_t *before = rvt_overview(&conn, "oracle");
     CHECK_INT(rename(repo, moved), 0);
-    pid_t w = start_worker("w-fail", 30);
+    pid_t w = start_worker("w-fail", 30, NULL, NULL);
     rv_refresh_outcome outcome;
     CHECK_INT(rv_registry_refresh(&conn, "oracle", RV_KIND_BRANCHES, RV_REASON_USER, &outcome), RV_OK);
     CHECK(rvt_wait_field(&conn, "oracle", "branch_sync_status", "error", 20000));
@@ -169,36 +172,6 @@ static void test_a_failed_sync_keeps_the_last_good_projection(void)
     rvt_stop_process(w, 5000);
 }
 
-/* Waits up to timeout_ms for pid to exit; its exit code, or -1 (then it
- * is killed). *took_ms gets how long it took. */
-static int wait_exit(pid_t pid, int timeout_ms, int64_t *took_ms)
-{
-    int64_t start = rv_mono_ms();
-    int st = 0;
-    while (rv_mono_ms() - start < timeout_ms) {
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            *took_ms = rv_mono_ms() - start;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        }
-        rvt_sleep_ms(20);
-    }
-    *took_ms = rv_mono_ms() - start;
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
-static pid_t start_worker_env(const char *name, const char *grace,
-                              const char *fetch_timeout)
-{
-    char log[512], data[512];
-    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
-    snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
-    const char *env[] = {"REPOVIEW_LEASE_SECONDS=30", grace, fetch_timeout,
-                         NULL};
-    return rvt_spawn_worker(redis.url, data, log, env);
-}
-
 /* Registers repo id on the remote at port (git://), starts a worker with
  * the given grace and a 120 s fetch timeout, waits until the sync runs and
  * sends SIGTERM. Returns the worker's exit code (-1: it had to be killed);
@@ -210,11 +183,13 @@ static int sigterm_while_running(const char *id, int port, const char *grace,
     snprintf(url, sizeof(url), "git://127.0.0.1:%d/%s.git", port, id);
     snprintf(name, sizeof(name), "w-%s", id);
     CHECK_INT(add_repo(id, url), RV_OK);
-    pid_t w = start_worker_env(name, grace, "REPOVIEW_FETCH_TIMEOUT=120");
+    pid_t w = start_worker(name, 30, grace, "REPOVIEW_FETCH_TIMEOUT=120");
     CHECK(rvt_wait_field(&conn, id, "branch_sync_status", "running",
                          rvt_scale_ms(10000)));
-    CHECK_INT(kill(w, SIGTERM), 0);
-    return wait_exit(w, rvt_scale_ms(wait_ms), took_ms);
+    int64_t start = rv_mono_ms();
+    int rc = rvt_stop_process(w, wait_ms);
+    *took_ms = rv_mono_ms() - start;
+    return rc;
 }
 
 /* SIGTERM while a job is stuck past REPOVIEW_SHUTDOWN_GRACE: the worker
@@ -236,8 +211,7 @@ static void test_sigterm_hands_back_a_job_stuck_past_the_grace(void)
               "queued");
     /* Another worker takes it now; its own fetch timeout ends it. */
     int64_t started = rv_mono_ms();
-    pid_t w2 = start_worker_env("w-grace-2", "REPOVIEW_SHUTDOWN_GRACE=5",
-                                "REPOVIEW_FETCH_TIMEOUT=5");
+    pid_t w2 = start_worker("w-grace-2", 30, NULL, "REPOVIEW_FETCH_TIMEOUT=5");
     CHECK(rvt_wait_field(&conn, "hung", "branch_sync_status", "error",
                          rvt_scale_ms(15000)));
     CHECK(rv_mono_ms() - started < rvt_scale_ms(15000));
