@@ -78,11 +78,7 @@ static json_t *json_body(void)
 static const char *error_code(void)
 {
     static char code[64];
-    json_t *doc = json_body();
-    const char *c = json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
-    rv_strlcpy(code, c ? c : "(none)", sizeof(code));
-    json_decref(doc);
-    return code;
+    return rvt_error_code(body, code, sizeof(code));
 }
 
 static const char *body_str(const char *path1, const char *path2,
@@ -687,13 +683,8 @@ static int post_hook(const char *event, const char *delivery,
     fputs(json, f);
     fclose(f);
     char sig[128] = "sha256=0000";
-    if (secret) {
-        char *out = NULL;
-        rvt_sh(&out, "openssl dgst -sha256 -hmac '%s' '%s' | sed 's/.*= //'",
-               secret, path);
-        snprintf(sig, sizeof(sig), "sha256=%.64s", out ? out : "");
-        free(out);
-    }
+    if (secret)
+        rvt_sign_file(path, secret, sig, sizeof(sig));
     return curl("-X POST -H 'X-GitHub-Event: %s' -H 'X-GitHub-Delivery: %s' "
                 "-H 'X-Hub-Signature-256: %s' --data-binary @'%s' "
                 "%s/v1/webhooks/github",

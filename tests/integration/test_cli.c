@@ -39,25 +39,11 @@ static int cli(char **out, char **err, const char *fmt, ...)
     return rc;
 }
 
-static long long redis_int(const char *fmt, const char *arg)
-{
-    redisReply *r = rv_rsync_command(&conn, fmt, arg);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return v;
-}
-
 static void flush(void)
 {
     redisReply *r = rv_rsync_command(&conn, "FLUSHALL");
     if (r)
         freeReplyObject(r);
-}
-
-static bool contains(const char *s, const char *needle)
-{
-    return s && strstr(s, needle) != NULL;
 }
 
 /* Parses text as JSON (NULL when it is not); the caller decrefs. */
@@ -79,13 +65,13 @@ static void test_add_list_status_remove_round_trip(void)
     flush();
     char *out = NULL, *err = NULL;
     CHECK_INT(cli(&out, NULL, "add demo --url %s/repo.git", tmp), 0);
-    CHECK(contains(out, "added demo"));
+    CHECK(rvt_contains(out, "added demo"));
     free(out);
 
     CHECK_INT(cli(&out, NULL, "list"), 0);
     CHECK(out && strncmp(out, "demo ", 5) == 0);
-    CHECK(contains(out, "/repo.git"));
-    CHECK(contains(out, "branches:queued"));
+    CHECK(rvt_contains(out, "/repo.git"));
+    CHECK(rvt_contains(out, "branches:queued"));
     free(out);
 
     CHECK_INT(cli(&out, NULL, "list --json"), 0);
@@ -105,9 +91,9 @@ static void test_add_list_status_remove_round_trip(void)
     free(out);
 
     CHECK_INT(cli(&out, NULL, "status demo"), 0);
-    CHECK(contains(out, "version    0"));
-    CHECK(contains(out, "queue position 1 of 1"));
-    CHECK(contains(out, "no GitHub name"));
+    CHECK(rvt_contains(out, "version    0"));
+    CHECK(rvt_contains(out, "queue position 1 of 1"));
+    CHECK(rvt_contains(out, "no GitHub name"));
     free(out);
 
     CHECK_INT(cli(&out, NULL, "status demo --json"), 0);
@@ -121,7 +107,7 @@ static void test_add_list_status_remove_round_trip(void)
     free(out);
 
     CHECK_INT(cli(&out, &err, "remove demo"), 0);
-    CHECK(contains(out, "removed demo"));
+    CHECK(rvt_contains(out, "removed demo"));
     free(out);
     free(err);
     CHECK_INT(cli(&out, NULL, "list"), 0);
@@ -134,11 +120,11 @@ static void test_add_list_status_remove_round_trip(void)
     CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 0);
     if (r)
         freeReplyObject(r);
-    CHECK_INT(redis_int("ZCARD %s", "rv:schedule"), 0);
-    CHECK_INT(redis_int("SCARD %s", "rv:repos"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "ZCARD %s", "rv:schedule"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", "rv:repos"), 0);
 
     CHECK_INT(cli(NULL, &err, "remove demo"), 1);
-    CHECK(contains(err, "repo \"demo\" not found"));
+    CHECK(rvt_contains(err, "repo \"demo\" not found"));
     free(err);
 }
 
@@ -149,7 +135,7 @@ static void test_add_twice_fails_with_exists(void)
     CHECK_INT(cli(NULL, NULL, "add twice --url /srv/git/twice.git"), 0);
     CHECK_INT(cli(&out, &err, "add twice --url /srv/git/other.git"), 1);
     CHECK_STR(out, "");
-    CHECK(contains(err, "repoview: repo \"twice\" already exists"));
+    CHECK(rvt_contains(err, "repoview: repo \"twice\" already exists"));
     free(out);
     free(err);
     redisReply *r = rv_rsync_command(&conn, "HGET rv:{twice}:meta url");
@@ -183,10 +169,10 @@ static void test_invalid_ids_are_usage_errors(void)
     }
     char *err = NULL;
     CHECK_INT(cli(NULL, &err, "add .hidden --url /srv/x.git"), 2);
-    CHECK(contains(err, "invalid repo id"));
+    CHECK(rvt_contains(err, "invalid repo id"));
     free(err);
-    CHECK_INT(redis_int("SCARD %s", "rv:repos"), 0);
-    CHECK_INT(redis_int("LLEN %s", "rv:queue"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", "rv:repos"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "LLEN %s", "rv:queue"), 0);
 }
 
 static void test_bad_usage_exits_2(void)
@@ -194,7 +180,7 @@ static void test_bad_usage_exits_2(void)
     flush();
     char *err = NULL;
     CHECK_INT(cli(NULL, &err, "frobnicate"), 2);
-    CHECK(contains(err, "unknown command \"frobnicate\""));
+    CHECK(rvt_contains(err, "unknown command \"frobnicate\""));
     free(err);
     CHECK_INT(cli(NULL, NULL, "%s", ""), 2);
     CHECK_INT(cli(NULL, NULL, "list --bogus"), 2);
@@ -214,7 +200,7 @@ static void test_bad_usage_exits_2(void)
     CHECK_INT(cli(NULL, NULL, "refresh x --kind tags"), 2);
     CHECK_INT(cli(NULL, NULL, "watch --count 0"), 2);
     CHECK_INT(cli(NULL, NULL, "--no-such-setting 1 list"), 2);
-    CHECK_INT(redis_int("SCARD %s", "rv:repos"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", "rv:repos"), 0);
 
     /* The accepted spellings do work. */
     CHECK_INT(cli(NULL, NULL,
@@ -231,12 +217,12 @@ static void test_help_prints_commands_and_settings(void)
 {
     char *out = NULL;
     CHECK_INT(cli(&out, NULL, "--help"), 0);
-    CHECK(contains(out, "repoview [SETTINGS] COMMAND"));
-    CHECK(contains(out, "add ID --url URL"));
-    CHECK(contains(out, "REPOVIEW_REDIS_URL"));
+    CHECK(rvt_contains(out, "repoview [SETTINGS] COMMAND"));
+    CHECK(rvt_contains(out, "add ID --url URL"));
+    CHECK(rvt_contains(out, "REPOVIEW_REDIS_URL"));
     free(out);
     CHECK_INT(cli(&out, NULL, "refresh --help"), 0);
-    CHECK(contains(out, "--kind all|branches|prs"));
+    CHECK(rvt_contains(out, "--kind all|branches|prs"));
     free(out);
 }
 
@@ -247,17 +233,17 @@ static void test_credential_urls_are_refused_and_never_echoed(void)
     int rc = cli(&out, &err,
                  "add leaky --url https://ada:hunter2secret@github.com/a/b");
     CHECK_INT(rc, 2);
-    CHECK(contains(err, "GITHUB_TOKEN"));
-    CHECK(!contains(err, "hunter2secret"));
-    CHECK(!contains(out, "hunter2secret"));
+    CHECK(rvt_contains(err, "GITHUB_TOKEN"));
+    CHECK(!rvt_contains(err, "hunter2secret"));
+    CHECK(!rvt_contains(out, "hunter2secret"));
     free(out);
     free(err);
     CHECK_INT(cli(NULL, &err, "add leaky --url https://ghp_abcdef123@h/a/b"),
               2);
-    CHECK(contains(err, "GITHUB_TOKEN"));
-    CHECK(!contains(err, "ghp_abcdef123"));
+    CHECK(rvt_contains(err, "GITHUB_TOKEN"));
+    CHECK(!rvt_contains(err, "ghp_abcdef123"));
     free(err);
-    CHECK_INT(redis_int("EXISTS %s", "rv:{leaky}:meta"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:{leaky}:meta"), 0);
 }
 
 /* The acceptance scenario: five refreshes of a queued repo are one job, and
@@ -276,20 +262,20 @@ static void test_five_refreshes_make_one_queued_job(void)
         CHECK_INT(rvt_sh(&out, "redis-cli -s '%s' HGETALL 'rv:{demo}:meta'",
                          redis.sock),
                   0);
-        CHECK(contains(out, "branch_sync_status\nqueued\n"));
+        CHECK(rvt_contains(out, "branch_sync_status\nqueued\n"));
         free(out);
         CHECK_INT(rvt_sh(&out, "redis-cli -s '%s' LLEN rv:queue", redis.sock),
                   0);
         CHECK_STR(out, "1\n");
         free(out);
     }
-    CHECK_INT(redis_int("LLEN %s", "rv:queue"), 1);
+    CHECK_INT(rvt_redis_int(&conn, "LLEN %s", "rv:queue"), 1);
 
     CHECK_INT(cli(&out, NULL, "queue"), 0);
-    CHECK(contains(out, "waiting (1, next first):"));
-    CHECK(contains(out, "demo"));
-    CHECK(contains(out, "branches"));
-    CHECK(contains(out, "dead letters: 0"));
+    CHECK(rvt_contains(out, "waiting (1, next first):"));
+    CHECK(rvt_contains(out, "demo"));
+    CHECK(rvt_contains(out, "branches"));
+    CHECK(rvt_contains(out, "dead letters: 0"));
     free(out);
     CHECK_INT(cli(&out, NULL, "queue --json"), 0);
     json_t *j = parse(out);
@@ -316,7 +302,7 @@ static void test_five_refreshes_make_one_queued_job(void)
                               : "branches: coalesced\n");
         free(out);
     }
-    CHECK_INT(redis_int("LLEN %s", "rv:queue"), 1);
+    CHECK_INT(rvt_redis_int(&conn, "LLEN %s", "rv:queue"), 1);
     CHECK_INT(cli(&out, NULL, "queue --json"), 0);
     j = parse(out);
     w = json_object_get(j, "waiting");
@@ -332,14 +318,14 @@ static void test_refresh_explains_no_github_and_unknown_repos(void)
     CHECK_INT(cli(NULL, NULL, "add plain --url /srv/plain.git"), 0);
     CHECK_INT(cli(&out, &err, "refresh plain --kind prs"), 1);
     CHECK_STR(out, "");
-    CHECK(contains(err, "no_github"));
-    CHECK(contains(err, "--github"));
+    CHECK(rvt_contains(err, "no_github"));
+    CHECK(rvt_contains(err, "--github"));
     free(out);
     free(err);
     /* "all" of a repo without GitHub refreshes its branches only. */
     CHECK_INT(cli(&out, NULL, "refresh plain"), 0);
-    CHECK(contains(out, "branches:"));
-    CHECK(!contains(out, "prs:"));
+    CHECK(rvt_contains(out, "branches:"));
+    CHECK(!rvt_contains(out, "prs:"));
     free(out);
 
     CHECK_INT(cli(NULL, NULL, "add hub --url https://github.com/acme/hub.git "
@@ -354,10 +340,10 @@ static void test_refresh_explains_no_github_and_unknown_repos(void)
     free(out);
 
     CHECK_INT(cli(NULL, &err, "refresh ghost"), 1);
-    CHECK(contains(err, "repoview: repo \"ghost\" not found"));
+    CHECK(rvt_contains(err, "repoview: repo \"ghost\" not found"));
     free(err);
     CHECK_INT(cli(NULL, &err, "status ghost"), 1);
-    CHECK(contains(err, "repoview: repo \"ghost\" not found"));
+    CHECK(rvt_contains(err, "repoview: repo \"ghost\" not found"));
     free(err);
 }
 
@@ -377,9 +363,9 @@ static void test_status_shows_running_worker_and_last_error(void)
     if (r)
         freeReplyObject(r);
     CHECK_INT(cli(&out, NULL, "status busy"), 0);
-    CHECK(contains(out, "running on worker w-7 since "
+    CHECK(rvt_contains(out, "running on worker w-7 since "
                         "2026-11-23T10:00:00.000Z"));
-    CHECK(contains(out, "last error: rate_limited: GitHub says wait"));
+    CHECK(rvt_contains(out, "last error: rate_limited: GitHub says wait"));
     free(out);
     CHECK_INT(cli(&out, NULL, "status busy --json"), 0);
     json_t *j = parse(out);
@@ -399,7 +385,7 @@ static void test_status_shows_running_worker_and_last_error(void)
         freeReplyObject(r);
     char *err = NULL;
     CHECK_INT(cli(NULL, &err, "status busy"), 1);
-    CHECK(contains(err, "protocol"));
+    CHECK(rvt_contains(err, "protocol"));
     free(err);
 }
 
@@ -423,11 +409,11 @@ static void test_queue_shows_running_jobs_and_undecodable_payloads(void)
 
     char *out = NULL;
     CHECK_INT(cli(&out, NULL, "queue"), 0);
-    CHECK(contains(out, "<undecodable:"));
-    CHECK(contains(out, "worker w-1 (lease until 2026-11-23T10:00:30.000Z)"));
-    CHECK(contains(out, job.id));
-    CHECK(contains(out, "webhook"));
-    CHECK(contains(out, "dead letters: 1"));
+    CHECK(rvt_contains(out, "<undecodable:"));
+    CHECK(rvt_contains(out, "worker w-1 (lease until 2026-11-23T10:00:30.000Z)"));
+    CHECK(rvt_contains(out, job.id));
+    CHECK(rvt_contains(out, "webhook"));
+    CHECK(rvt_contains(out, "dead letters: 1"));
     free(out);
 
     CHECK_INT(cli(&out, NULL, "queue --json"), 0);
@@ -458,8 +444,8 @@ static void test_unreachable_redis_is_named_without_its_password(void)
     CHECK_INT(rc, 1);
     char where[64];
     snprintf(where, sizeof(where), "127.0.0.1:%d", port);
-    CHECK(contains(err, where));
-    CHECK(!contains(err, "pa55word-xyz"));
+    CHECK(rvt_contains(err, where));
+    CHECK(!rvt_contains(err, "pa55word-xyz"));
     free(err);
 }
 
@@ -565,11 +551,11 @@ static void test_watch_stops_on_sigterm_and_survives_a_dropped_connection(void)
     for (int i = 0; i < 100; i++) {
         free(out);
         rvt_sh(&out, "cat '%s/watch2.out'", tmp);
-        if (contains(out, "removed"))
+        if (rvt_contains(out, "removed"))
             break;
         rvt_sleep_ms(50);
     }
-    CHECK(contains(out, "\"type\":\"removed\""));
+    CHECK(rvt_contains(out, "\"type\":\"removed\""));
     free(out);
 
     char *pid = NULL;
@@ -582,7 +568,7 @@ static void test_watch_stops_on_sigterm_and_survives_a_dropped_connection(void)
     CHECK_INT(wait_background("watch2", 5000), 0);
     char *err = NULL;
     rvt_sh(&err, "cat '%s/watch2.err'", tmp);
-    CHECK(contains(err, "reconnect"));
+    CHECK(rvt_contains(err, "reconnect"));
     free(err);
 }
 
@@ -591,10 +577,10 @@ static void test_up_with_bad_arguments_is_a_usage_error(void)
 {
     char *err = NULL;
     CHECK_INT(cli(NULL, &err, "up --workers 0"), 2);
-    CHECK(contains(err, "--workers"));
+    CHECK(rvt_contains(err, "--workers"));
     free(err);
     CHECK_INT(cli(NULL, &err, "up --bogus"), 2);
-    CHECK(contains(err, "unexpected argument"));
+    CHECK(rvt_contains(err, "unexpected argument"));
     free(err);
 }
 

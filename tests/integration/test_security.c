@@ -98,12 +98,7 @@ static int secrets_in(const char *s, size_t n, const char *where)
     return found;
 }
 
-static bool contains(const char *s, const char *needle)
-{
-    return s && needle && strstr(s, needle) != NULL;
-}
-
-/* As contains, for a text that may hold NUL bytes (DUMP output). */
+/* As rvt_contains, for a text that may hold NUL bytes (DUMP output). */
 static bool text_has(const struct text *t, const char *needle)
 {
     size_t n = strlen(needle);
@@ -191,23 +186,7 @@ static const char *header_value(const char *name)
 static const char *error_code(void)
 {
     static char code[64];
-    json_t *doc = json_loads(body, 0, NULL);
-    const char *c = json_string_value(
-        json_object_get(json_object_get(doc, "error"), "code"));
-    rv_strlcpy(code, c ? c : "(none)", sizeof(code));
-    json_decref(doc);
-    return code;
-}
-
-/* The HMAC-SHA256 signature header value of the file at path. */
-static void sign_file(const char *path, const char *secret, char *sig,
-                      size_t size)
-{
-    char *out = NULL;
-    rvt_sh(&out, "openssl dgst -sha256 -hmac '%s' '%s' | sed 's/.*= //'",
-           secret, path);
-    snprintf(sig, size, "sha256=%.64s", out ? out : "");
-    free(out);
+    return rvt_error_code(body, code, sizeof(code));
 }
 
 /* Writes a push to main of GitHub repo full_name as tmp/name and puts
@@ -445,15 +424,6 @@ static size_t redis_everything(struct text *t)
     return keys;
 }
 
-static long long redis_int(const char *fmt, const char *arg)
-{
-    redisReply *r = redis_cmd(fmt, arg);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    if (r)
-        freeReplyObject(r);
-    return v;
-}
-
 /* ---- the realistic flow ----
  *
  * A repo with a GitHub name is added with the CLI, synced by a worker
@@ -509,11 +479,11 @@ static void run_flow(void)
 
     /* Reads. */
     CHECK_INT(http("%s/v1/repos", flow_api.base), 200);
-    CHECK(contains(body, "widgets"));
+    CHECK(rvt_contains(body, "widgets"));
     CHECK_INT(http("%s/v1/repos/widgets", flow_api.base), 200);
     CHECK_INT(http("%s/v1/repos/widgets/overview", flow_api.base), 200);
-    CHECK(contains(body, "feature/x"));
-    CHECK(contains(body, "\"pullRequests\""));
+    CHECK(rvt_contains(body, "feature/x"));
+    CHECK(rvt_contains(body, "\"pullRequests\""));
     char etag[64];
     rv_strlcpy(etag, header_value("ETag"), sizeof(etag));
     CHECK(etag[0] != '\0');
@@ -553,14 +523,14 @@ static void run_flow(void)
                    "a/b.git\"}' %s/v1/repos",
                    API_TOKEN, URL_PASS, flow_api.base),
               400);
-    CHECK_INT(redis_int("EXISTS %s", "rv:{leaky}:meta"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:{leaky}:meta"), 0);
 
     /* Webhooks: forged, then signed. */
     char path[600], sig[128];
     write_push(path, sizeof(path), "push.json", "acme/widgets");
-    sign_file(path, "not-the-secret", sig, sizeof(sig));
+    rvt_sign_file(path, "not-the-secret", sig, sizeof(sig));
     CHECK_INT(post_hook(&flow_api, "push", "flow-1", path, sig), 401);
-    sign_file(path, HOOK_SECRET, sig, sizeof(sig));
+    rvt_sign_file(path, HOOK_SECRET, sig, sizeof(sig));
     CHECK_INT(post_hook(&flow_api, "push", "flow-2", path, sig), 202);
     CHECK(wait_idle("widgets", 60000));
 
@@ -572,7 +542,7 @@ static void run_flow(void)
         text_adds(&flow_cli, out ? out : "");
         free(out);
     }
-    CHECK(contains(flow_cli.s, "widgets"));
+    CHECK(rvt_contains(flow_cli.s, "widgets"));
     CHECK(wait_idle("widgets", 60000));
 
     /* What the stream carried. */
@@ -605,7 +575,7 @@ static void test_no_secret_in_any_log_line_or_cli_output(void)
         for (const char *p = text; *p; p++)
             total_lines += *p == '\n';
         /* Each log saw the flow (the scan would be vacuous otherwise). */
-        CHECK(contains(text, "widgets"));
+        CHECK(rvt_contains(text, "widgets"));
         CHECK_INT(secrets_in(text, strlen(text), logs[i]), 0);
         free(text);
     }
@@ -650,7 +620,7 @@ static void test_no_secret_in_any_http_response_or_sse_event(void)
 static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
 {
     CHECK(flow_ran);
-    CHECK(contains(flow_cli.s, "widgets"));
+    CHECK(rvt_contains(flow_cli.s, "widgets"));
     char buf[64];
     CHECK_STR(rvt_meta_field(&conn, "widgets", "branch_sync_status", buf,
                              sizeof(buf)),
@@ -666,20 +636,20 @@ static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
     int rc = rvt_sh(&out, "'%s' --redis-url '%s' list 2>&1",
                     rvt_bin("repoview"), bad_url);
     CHECK_INT(rc, 1);
-    CHECK(contains(out, "127.0.0.1"));
-    CHECK(contains(out, "WRONGPASS") || contains(out, "AUTH"));
-    CHECK(!contains(out, wrong));
+    CHECK(rvt_contains(out, "127.0.0.1"));
+    CHECK(rvt_contains(out, "WRONGPASS") || rvt_contains(out, "AUTH"));
+    CHECK(!rvt_contains(out, wrong));
     free(out);
 
     struct rvt_api bad;
     const char *env[] = {NULL};
     CHECK_INT(api_start(&bad, "api-wrongpass", bad_url, env), 0);
     CHECK_INT(http("%s/readyz", bad.base), 503);
-    CHECK(!contains(body, wrong) && !contains(headers, wrong));
+    CHECK(!rvt_contains(body, wrong) && !rvt_contains(headers, wrong));
     rvt_api_stop(&bad);
     char *log = rvt_slurp(bad.log);
-    CHECK(contains(log, "WRONGPASS"));
-    CHECK(!contains(log, wrong));
+    CHECK(rvt_contains(log, "WRONGPASS"));
+    CHECK(!rvt_contains(log, wrong));
     free(log);
 
     char wlog[600];
@@ -687,7 +657,7 @@ static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
     pid_t w = rvt_spawn_worker(bad_url, data_dir, wlog, NULL);
     for (int i = 0; i < rvt_scale_ms(5000) / 100; i++) {
         log = rvt_slurp(wlog);
-        bool said = contains(log, "WRONGPASS");
+        bool said = rvt_contains(log, "WRONGPASS");
         free(log);
         if (said)
             break;
@@ -695,8 +665,8 @@ static void test_acl_user_works_for_api_worker_and_cli_and_hides_password(void)
     }
     rvt_stop_process(w, 10000);
     log = rvt_slurp(wlog);
-    CHECK(contains(log, "WRONGPASS"));
-    CHECK(!contains(log, wrong));
+    CHECK(rvt_contains(log, "WRONGPASS"));
+    CHECK(!rvt_contains(log, wrong));
     free(log);
 }
 
@@ -749,15 +719,15 @@ static void test_token_is_never_offered_to_a_remote_that_is_not_github(void)
     rvt_stop_process(w, 10000);
     rvt_sh(NULL, "kill $(cat '%s/probe.pid') 2>/dev/null", tmp);
     char *seen = rvt_slurp(hdrs);
-    CHECK(contains(seen, "git/")); /* libgit2 did ask */
-    CHECK(!contains(seen, "authorization"));
+    CHECK(rvt_contains(seen, "git/")); /* libgit2 did ask */
+    CHECK(!rvt_contains(seen, "authorization"));
     /* base64 of "x-access-token:ghp_tokY..." starts with this. */
-    CHECK(!contains(seen, "eC1hY2Nlc3MtdG9rZW46"));
+    CHECK(!rvt_contains(seen, "eC1hY2Nlc3MtdG9rZW46"));
     CHECK_INT(secrets_in(seen, strlen(seen), "the remote's request"), 0);
     free(seen);
     char err[512];
     rvt_meta_field(&conn, "probe", "branch_sync_error", err, sizeof(err));
-    CHECK(contains(err, "127.0.0.1"));
+    CHECK(rvt_contains(err, "127.0.0.1"));
     free(port);
     CHECK_INT(cli(&out, "remove probe"), 0);
     free(out);
@@ -779,16 +749,16 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
     struct rvt_api api;
     CHECK_INT(api_start(&api, "api-planted", redis_url, all_env), 0);
     CHECK_INT(http("%s/v1/repos/planted", api.base), 200);
-    CHECK(contains(body, "https://127.0.0.1:1/x.git"));
-    CHECK(!contains(body, URL_PASS));
+    CHECK(rvt_contains(body, "https://127.0.0.1:1/x.git"));
+    CHECK(!rvt_contains(body, URL_PASS));
     CHECK_INT(http("%s/v1/repos", api.base), 200);
-    CHECK(!contains(body, URL_PASS));
+    CHECK(!rvt_contains(body, URL_PASS));
     CHECK_INT(cli(&out, "status planted"), 0);
-    CHECK(contains(out, "https://127.0.0.1:1/x.git"));
-    CHECK(!contains(out, URL_PASS));
+    CHECK(rvt_contains(out, "https://127.0.0.1:1/x.git"));
+    CHECK(!rvt_contains(out, URL_PASS));
     free(out);
     CHECK_INT(cli(&out, "list"), 0);
-    CHECK(!contains(out, URL_PASS));
+    CHECK(!rvt_contains(out, URL_PASS));
     free(out);
 
     char wlog[600];
@@ -801,18 +771,18 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
     CHECK(rvt_wait_field(&conn, "planted", "branch_sync_status", "error",
                          60000));
     CHECK_INT(http("%s/v1/repos/planted/overview", api.base), 200);
-    CHECK(contains(body, "127.0.0.1:1"));
-    CHECK(!contains(body, URL_PASS));
+    CHECK(rvt_contains(body, "127.0.0.1:1"));
+    CHECK(!rvt_contains(body, URL_PASS));
     rvt_stop_process(w, 10000);
     rvt_api_stop(&api);
     char *log = rvt_slurp(wlog);
-    CHECK(contains(log, "planted"));
-    CHECK(!contains(log, URL_PASS));
+    CHECK(rvt_contains(log, "planted"));
+    CHECK(!rvt_contains(log, URL_PASS));
     free(log);
     char err[512];
     rvt_meta_field(&conn, "planted", "branch_sync_error", err, sizeof(err));
     CHECK(err[0] != '\0');
-    CHECK(!contains(err, URL_PASS));
+    CHECK(!rvt_contains(err, URL_PASS));
     CHECK_INT(cli(&out, "remove planted"), 0);
     free(out);
 }
@@ -829,7 +799,7 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
     long_id[RV_REPO_ID_MAX + 1] = '\0'; /* 101 bytes */
     const char *bad[] = {"..", ".", "a/../b", "../x", "a/b", "..%2fx",
                          "%2e%2e", ".git", "-rf", "a\\\\b", "", long_id};
-    long long before = redis_int("SCARD %s", RV_KEY_REPOS);
+    long long before = rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         http("-X POST -H 'Authorization: Bearer %s' -d "
              "'{\"id\":\"%s\",\"url\":\"file://%s\"}' %s/v1/repos",
@@ -838,7 +808,7 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
             fprintf(stderr, "  POST id \"%s\" -> %d\n", bad[i], status);
         CHECK_INT(status, 400);
     }
-    CHECK_INT(redis_int("SCARD %s", RV_KEY_REPOS), before);
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), before);
     /* In a path, encoded or not: never a repo, never a file. */
     const char *paths[] = {"%2e%2e", "..%2f..%2fetc", "%2e", "a%2f..%2fb",
                            long_id};
@@ -883,8 +853,8 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
     /* Case and case are different repos with different data. */
     json_t *a = rvt_overview(&conn, "Case"), *b = rvt_overview(&conn, "case");
     char *ta = a ? json_dumps(a, 0) : NULL, *tb = b ? json_dumps(b, 0) : NULL;
-    CHECK(contains(ta, "feature/x") && !contains(ta, "only-in-two"));
-    CHECK(contains(tb, "only-in-two") && !contains(tb, "feature/x"));
+    CHECK(rvt_contains(ta, "feature/x") && !rvt_contains(ta, "only-in-two"));
+    CHECK(rvt_contains(tb, "only-in-two") && !rvt_contains(tb, "feature/x"));
     free(ta);
     free(tb);
     json_decref(a);
@@ -900,7 +870,7 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
     CHECK_STR(out, "3 0\n");
     free(out);
     CHECK_INT(rvt_sh(&out, "ls -A '%s'", tmp), 0);
-    CHECK(!contains(out, "escape") && !contains(out, ".git\n"));
+    CHECK(!rvt_contains(out, "escape") && !rvt_contains(out, ".git\n"));
     free(out);
     const char *ids[] = {"Case", "case", id100};
     for (size_t i = 0; i < 3; i++) {
@@ -926,9 +896,9 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
      * and the queue length tells whether a delivery got through. */
     char path[600], good[128], sig[160];
     write_push(path, sizeof(path), "hooked.json", "acme/hooked");
-    sign_file(path, HOOK_SECRET, good, sizeof(good));
+    rvt_sign_file(path, HOOK_SECRET, good, sizeof(good));
     CHECK_INT(strlen(good), 7 + 64);
-    long long queued = redis_int("LLEN %s", RV_KEY_QUEUE);
+    long long queued = rvt_redis_int(&conn, "LLEN %s", RV_KEY_QUEUE);
     struct {
         const char *what;
         int at;          /* hex digit to change, -1 none */
@@ -952,11 +922,11 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
         CHECK_INT(status, 401);
         CHECK_STR(error_code(), "unauthorized");
     }
-    CHECK_INT(redis_int("LLEN %s", RV_KEY_QUEUE), queued);
-    CHECK_INT(redis_int("EXISTS %s", "rv:delivery:bad-0"), 0);
+    CHECK_INT(rvt_redis_int(&conn, "LLEN %s", RV_KEY_QUEUE), queued);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:delivery:bad-0"), 0);
     /* The untouched signature passes (so the cases above were close). */
     CHECK_INT(post_hook(&api, "push", "good-1", path, good), 202);
-    CHECK(contains(body, "hooked"));
+    CHECK(rvt_contains(body, "hooked"));
 
     /* The bearer token, the same way. */
     char tok[64];
@@ -979,7 +949,7 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
                        tok, api.base),
                   401);
     }
-    CHECK_INT(redis_int("EXISTS %s", "rv:{hooked}:meta"), 1);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:{hooked}:meta"), 1);
     CHECK_INT(http("-X DELETE -H 'Authorization: Bearer %s' "
                    "%s/v1/repos/hooked",
                    API_TOKEN, api.base),
@@ -1106,7 +1076,7 @@ static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
     }
     CHECK_INT(http("%s/healthz", api.base), 503);
     CHECK_STR(error_code(), "unavailable");
-    CHECK(contains(body, "REPOVIEW_MAX_CLIENTS"));
+    CHECK(rvt_contains(body, "REPOVIEW_MAX_CLIENTS"));
     CHECK(strcasecmp(header_value("Connection"), "close") == 0);
     /* The three streams still work: a change made through Redis (the API
      * has no slot left) reaches each. */
@@ -1152,7 +1122,7 @@ static void test_sse_repo_list_is_capped_at_100(void)
         snprintf(q + used, sizeof(q) - used, "%srepo=r%d", i ? "&" : "", i);
     }
     CHECK_INT(http("'%s/v1/events%s'", api.base, q), 400);
-    CHECK(contains(body, "too many repo"));
+    CHECK(rvt_contains(body, "too many repo"));
     *strrchr(q, '&') = '\0';
     int fd = sse_open(&api, q);
     CHECK(fd >= 0);

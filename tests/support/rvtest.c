@@ -573,6 +573,41 @@ bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
     return false;
 }
 
+bool rvt_contains(const char *s, const char *needle)
+{
+    return s && needle && strstr(s, needle) != NULL;
+}
+
+const char *rvt_error_code(const char *body, char *buf, size_t size)
+{
+    json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
+    const char *c = json_string_value(
+        json_object_get(json_object_get(doc, "error"), "code"));
+    rv_strlcpy(buf, c ? c : "(none)", size);
+    json_decref(doc);
+    return buf;
+}
+
+long long rvt_redis_int(struct rv_rsync *conn, const char *fmt,
+                        const char *arg)
+{
+    redisReply *r = rv_rsync_command(conn, fmt, arg);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+void rvt_sign_file(const char *path, const char *secret, char *sig,
+                   size_t size)
+{
+    char *out = NULL;
+    rvt_sh(&out, "openssl dgst -sha256 -hmac '%s' '%s' | sed 's/.*= //'",
+           secret, path);
+    snprintf(sig, size, "sha256=%.64s", out ? out : "");
+    free(out);
+}
+
 long long rvt_metric(const char *base, const char *name)
 {
     char *out = NULL;

@@ -200,6 +200,22 @@ const char *rvt_meta_field(struct rv_rsync *r, const char *id,
 bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
                     const char *want, int timeout_ms);
 
+/* True when s (may be NULL) contains needle. */
+bool rvt_contains(const char *s, const char *needle);
+
+/* error.code of a JSON error body, into buf ("(none)" when it has none). */
+const char *rvt_error_code(const char *body, char *buf, size_t size);
+
+/* The integer reply of the command fmt with one string argument, or -1. */
+long long rvt_redis_int(struct rv_rsync *conn, const char *fmt,
+                        const char *arg);
+
+/* The X-Hub-Signature-256 value ("sha256=<hex>") of the file at path
+ * under secret, computed by the openssl CLI (the test's oracle for the
+ * API's HMAC), into sig. */
+void rvt_sign_file(const char *path, const char *secret, char *sig,
+                   size_t size);
+
 /* The value of one sample of base's /metrics (e.g. "repoview_sse_clients"),
  * or -1 when it cannot be read. */
 long long rvt_metric(const char *base, const char *name);
