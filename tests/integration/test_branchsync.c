@@ -449,21 +449,18 @@ static void test_every_row_matches_the_git_cli(void)
 /* The mirror's branches are exactly the remote's (names and tips). */
 static void check_mirror_refs(const struct remote *r)
 {
-    char path[4096], *want = NULL, *got = NULL;
-    CHECK_INT(rv_mirror_path(r->data, r->id, path, sizeof(path)), 0);
-    CHECK_INT(rvt_sh(&want,
-                     "git -C '%s' for-each-ref "
-                     "--format='%%(objectname) %%(refname)' refs/heads/",
-                     r->src),
-              0);
-    CHECK_INT(rvt_sh(&got,
-                     "git -C '%s' for-each-ref "
-                     "--format='%%(objectname) %%(refname)' refs/heads/",
-                     path),
-              0);
-    CHECK_STR(got ? got : "", want ? want : "-");
-    free(want);
-    free(got);
+    char mirror[4096], *refs[2] = {NULL, NULL};
+    CHECK_INT(rv_mirror_path(r->data, r->id, mirror, sizeof(mirror)), 0);
+    const char *dirs[2] = {r->src, mirror};
+    for (int i = 0; i < 2; i++)
+        CHECK_INT(rvt_sh(&refs[i],
+                         "git -C '%s' for-each-ref "
+                         "--format='%%(objectname) %%(refname)' refs/heads/",
+                         dirs[i]),
+                  0);
+    CHECK_STR(refs[1] ? refs[1] : "", refs[0] ? refs[0] : "-");
+    free(refs[0]);
+    free(refs[1]);
 }
 
 static void test_second_sync_recomputes_only_what_moved(void)
