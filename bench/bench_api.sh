@@ -43,7 +43,7 @@ trap cleanup EXIT
 
 "${on0[@]}" redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
-for _ in $(seq 100); do redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
+wait_redis "$tmp/redis.sock"
 export REPOVIEW_REDIS_URL="unix://$tmp/redis.sock" REPOVIEW_DATA_DIR="$tmp/data" REPOVIEW_LOG=warn
 
 # A repo with N branches, synced once by a worker. `data` emits a
@@ -84,7 +84,7 @@ api_port=$(free_port)
 REPOVIEW_LISTEN="127.0.0.1:$api_port" "${on0[@]}" "$BUILD/repoview-api" 2>"$tmp/api.log" &
 api_pid=$!
 pids+=($api_pid)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$api_port/healthz" >/dev/null && break; sleep 0.05; done
+wait_http "http://127.0.0.1:$api_port/healthz"
 
 # nginx serves the very bytes the API answers, as a static file.
 mkdir -p "$tmp/www"

@@ -49,7 +49,7 @@ cc -O2 -std=c11 -Wall -Wextra -Werror bench/sse_fanout.c -o "$tmp/sse_fanout"
 redis-server --port 0 --unixsocket "$tmp/redis.sock" --save '' --appendonly no \
   --dir "$tmp" --logfile "$tmp/redis.log" &
 pids+=($!)
-for _ in $(seq 100); do redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
+wait_redis "$tmp/redis.sock"
 export REPOVIEW_REDIS_URL="unix://$tmp/redis.sock" REPOVIEW_DATA_DIR="$tmp/data" REPOVIEW_LOG=warn
 
 # A small repo (main and three branches), registered and synced once.
@@ -82,7 +82,7 @@ for i in $(seq "$RUNS"); do
   REPOVIEW_LISTEN="127.0.0.1:$port" REPOVIEW_MAX_CLIENTS=$((CLIENTS + 1000)) \
     "$BUILD/repoview-api" 2>"$tmp/api.log" &
   api_pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.05; done
+  wait_http "http://127.0.0.1:$port/readyz"
   out="$tmp/run$i.txt"
   if ! "$tmp/sse_fanout" -p "$port" -n "$CLIENTS" -r fan -P "$api_pid" \
       -s "$tmp/redis.sock" -t "$BUILD/repoview refresh fan >/dev/null" \

@@ -24,6 +24,19 @@ bench_build() {
     >/dev/null
 }
 
+# wait_redis SOCKET: waits up to 5 s for the Redis on that unix socket to
+# answer PING.
+wait_redis() {
+  for _ in $(seq 100); do redis-cli -s "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
+  return 1
+}
+
+# wait_http URL: waits up to 5 s for URL to answer 2xx.
+wait_http() {
+  for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+
 # free_port: a TCP port on 127.0.0.1 that was free a moment ago.
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
