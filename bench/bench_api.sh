@@ -37,6 +37,8 @@ on0=(); on1=()
 if [ "$(nproc)" -ge 2 ]; then on0=(taskset -c 0); on1=(taskset -c 1); fi
 
 tmp=$(mktemp -d /tmp/rvbench-api.XXXXXX)
+# The bench repos live here: the URL policy allows just this directory.
+export REPOVIEW_ALLOW_LOCAL_PATHS="$tmp"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT

@@ -22,6 +22,8 @@ COMMITS=${COMMITS:-2000}
 export LC_ALL=C
 
 tmp=$(mktemp -d /tmp/rvbench-branchsync.XXXXXX)
+# The bench repos live here: the URL policy allows just this directory.
+export REPOVIEW_ALLOW_LOCAL_PATHS="$tmp"
 daemon_pid=
 cleanup() { [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT

@@ -34,6 +34,8 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CLIENTS + 64)) ]; 
 fi
 
 tmp=$(mktemp -d /tmp/rvbench-sse.XXXXXX)
+# The bench repos live here: the URL policy allows just this directory.
+export REPOVIEW_ALLOW_LOCAL_PATHS="$tmp"
 pids=()
 api_pid=
 cleanup() {

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/urlpolicy.h"
 #include "common/rconn.h"
 #include "common/util.h"
 
@@ -61,6 +62,7 @@ struct api {
     /* REPOVIEW_IO_TIMEOUT as a libevent common timeout (main.c), for every
      * timer and timeout of that length: connections, streams, deadlines. */
     struct timeval io_timeout;
+    struct rv_url_policy url_policy;   /* remotes repos may name, owned */
     char **cors_origins;               /* allow-list, owned */
     size_t cors_count;
     bool stopping;                     /* SIGTERM/SIGINT seen */
@@ -219,13 +221,15 @@ int api_events_parse_repos(const char *query,
                            char (*repos)[RV_REPO_ID_MAX + 1], size_t *n,
                            const char **why);
 
-/* repos.c: parses and validates the body of POST /v1/repos into spec.
- * On RV_OK, *doc is the parsed body (the caller json_decref()s it after
- * the last use of spec, whose strings it holds). Otherwise *doc is NULL,
- * msg says why, and the result is RV_ERR_DECODE (not a JSON object) or
- * RV_ERR_INVALID (a field is missing, unknown or wrong). */
+/* repos.c: parses and validates the body of POST /v1/repos into spec,
+ * its URL against policy (borrowed for the call). On RV_OK, *doc is the
+ * parsed body (the caller json_decref()s it after the last use of spec,
+ * whose strings it holds). Otherwise *doc is NULL, msg says why, and the
+ * result is RV_ERR_DECODE (not a JSON object), RV_ERR_INVALID (a field is
+ * missing, unknown or wrong) or RV_ERR_URL_NOT_ALLOWED. */
 struct rv_repo_spec;
 int api_repo_spec_parse(const char *body, size_t len,
+                        const struct rv_url_policy *policy,
                         struct rv_repo_spec *spec, json_t **doc, char *msg,
                         size_t msglen);
 

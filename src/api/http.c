@@ -43,6 +43,7 @@ int api_http_status(int err)
     case RV_ERR_INVALID:
     case RV_ERR_NO_GITHUB:
     case RV_ERR_DECODE:
+    case RV_ERR_URL_NOT_ALLOWED:
         return 400;
     case RV_ERR_NOT_FOUND:
         return 404;

@@ -310,6 +310,12 @@ int main(int argc, char **argv)
         rv_config_free(&cfg);
         return 2;
     }
+    if (rv_url_policy_load(&st.api.url_policy, &cfg, err, sizeof(err)) !=
+        RV_OK) {
+        fprintf(stderr, "repoview-api: %s\n", err);
+        rv_config_free(&cfg);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     tune_malloc();
@@ -320,6 +326,7 @@ int main(int argc, char **argv)
     }
     api_stop(&st);
     memset(&st.api.redis_addr, 0, sizeof(st.api.redis_addr));
+    rv_url_policy_free(&st.api.url_policy);
     rv_config_free(&cfg);
     return rc == RV_OK ? 0 : 1;
 }

@@ -142,6 +142,7 @@ static bool opt_string(const json_t *o, const char *name, const char **out)
 }
 
 int api_repo_spec_parse(const char *body, size_t len,
+                        const struct rv_url_policy *policy,
                         struct rv_repo_spec *spec, json_t **doc_out,
                         char *msg, size_t msglen)
 {
@@ -195,7 +196,7 @@ int api_repo_spec_parse(const char *body, size_t len,
         }
         spec->interval_s = json_integer_value(interval);
     }
-    rc = rv_repo_spec_validate(spec, msg, msglen);
+    rc = rv_repo_spec_validate(spec, policy, msg, msglen);
 out:
     if (rc == RV_OK) {
         *doc_out = doc;
@@ -219,12 +220,15 @@ void api_repos_create(struct api_call *call)
     }
     struct rv_repo_spec spec;
     char err[256];
-    rc = api_repo_spec_parse(body, len, &spec, &doc, err, sizeof(err));
+    rc = api_repo_spec_parse(body, len, &call->api->url_policy, &spec, &doc,
+                             err, sizeof(err));
     free(body);
     if (rc != RV_OK) {
         api_reply_error(call, 400,
-                        rc == RV_ERR_DECODE ? "bad_request" : "invalid", "%s",
-                        err);
+                        rc == RV_ERR_DECODE            ? "bad_request"
+                        : rc == RV_ERR_URL_NOT_ALLOWED ? "url_not_allowed"
+                                                       : "invalid",
+                        "%s", err);
         return;
     }
     rv_strlcpy(call->id, spec.id, sizeof(call->id));

@@ -7,6 +7,7 @@
 #include "common/errors.h"
 #include "common/keys.h"
 #include "common/registry.h"
+#include "common/urlpolicy.h"
 #include "common/util.h"
 
 /* Parses the single ID positional of a command. CLI_OK or CLI_USAGE. */
@@ -51,7 +52,14 @@ int cli_cmd_add(struct cli *c, int argc, char **args)
                                 .interval_s = interval_s,
                                 .default_interval_s = c->cfg.sync_interval};
     char err[512];
-    if (rv_repo_spec_validate(&spec, err, sizeof(err)) != RV_OK)
+    struct rv_url_policy policy;
+    if (rv_url_policy_load(&policy, &c->cfg, err, sizeof(err)) != RV_OK)
+        return cli_fail("%s", err);
+    int valid = rv_repo_spec_validate(&spec, &policy, err, sizeof(err));
+    rv_url_policy_free(&policy);
+    if (valid == RV_ERR_URL_NOT_ALLOWED)
+        return cli_fail("url_not_allowed: %s", err);
+    if (valid != RV_OK)
         return cli_usage_error("add", "%s", err);
     if ((rc = cli_connect(c)) != CLI_OK)
         return rc;

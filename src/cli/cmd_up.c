@@ -135,13 +135,12 @@ static int wait_redis(const struct up_env *env, int timeout_ms)
     return -1;
 }
 
-/* Registers the git checkout of the current directory as "demo" (or just
- * refreshes it when it is there already). */
-static int register_demo(const struct up_env *env)
+/* The top directory of the git checkout of the current directory, into
+ * top (PATH_MAX bytes). RV_OK or RV_ERR_INVALID. */
+static int demo_checkout(char *top)
 {
-    char top[PATH_MAX];
     FILE *p = popen("git rev-parse --show-toplevel 2>/dev/null", "r");
-    if (!p || !fgets(top, sizeof(top), p)) {
+    if (!p || !fgets(top, PATH_MAX, p)) {
         if (p)
             pclose(p);
         fprintf(stderr, "repoview up: --demo needs to run inside a git checkout\n");
@@ -149,7 +148,28 @@ static int register_demo(const struct up_env *env)
     }
     pclose(p);
     top[strcspn(top, "\n")] = '\0';
+    return RV_OK;
+}
 
+/* Opens the URL policy for the demo: the checkout's directory joins the
+ * local paths the API and the workers allow (REPOVIEW_ALLOW_LOCAL_PATHS,
+ * inherited by every child), and nothing else is opened. */
+static int allow_demo_path(const char *top)
+{
+    const char *had = getenv("REPOVIEW_ALLOW_LOCAL_PATHS");
+    char list[2 * PATH_MAX + 2];
+    int n = had && *had ? snprintf(list, sizeof(list), "%s,%s", had, top)
+                        : snprintf(list, sizeof(list), "%s", top);
+    if (n < 0 || (size_t)n >= sizeof(list) ||
+        setenv("REPOVIEW_ALLOW_LOCAL_PATHS", list, 1) != 0)
+        return RV_ERR_CONFIG;
+    return RV_OK;
+}
+
+/* Registers the git checkout top as "demo" (or just refreshes it when it
+ * is there already). */
+static int register_demo(const struct up_env *env, const char *top)
+{
     struct rv_redis_addr addr;
     char err[256];
     if (rv_redis_parse_url(env->redis_url, &addr, err, sizeof(err)) != RV_OK)
@@ -325,10 +345,13 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
         stop_all(kids, n);
         return 1;
     }
+    char top[PATH_MAX];
+    if (demo && (demo_checkout(top) != RV_OK || allow_demo_path(top) != RV_OK))
+        demo = false;
     for (int i = 1; i < n; i++)
         spawn(&env, &kids[i]);
     if (demo)
-        register_demo(&env);
+        register_demo(&env, top);
     printf("repoview is up: http://%s/\n", env.listen);
     printf("  redis: %s   data: %s   workers: %d\n", env.redis_url, env.data_dir, (int)workers);
     printf("  CLI:   REPOVIEW_REDIS_URL=%s %s/repoview list\n", env.redis_url, env.bindir);

@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/errors.h"
 #include "common/rconn.h"
+#include "common/urlpolicy.h"
 #include "common/util.h"
 
 enum setting_type {
@@ -19,6 +21,7 @@ enum setting_type {
     SET_URL_OPT, /* as SET_URL, or empty */
     SET_LISTEN,  /* host:port */
     SET_REDIS,   /* a Redis URL as rv_redis_parse_url takes it */
+    SET_BOOL,    /* true/false, yes/no, 1/0: stored as int64 1 or 0 */
 };
 
 struct setting {
@@ -90,13 +93,29 @@ static const struct setting settings[] = {
     {"REPOVIEW_SHUTDOWN_GRACE", "--shutdown-grace", SET_INT, 0, 3600,
      F(shutdown_grace), "20",
      "seconds a stopping worker may finish its job before handing it back"},
+    {"REPOVIEW_ALLOWED_SCHEMES", "--allowed-schemes", SET_STRING, 0, 0,
+     F(allowed_schemes), "https,ssh,git",
+     "schemes a remote URL may use (https, http, ssh, git)"},
+    {"REPOVIEW_ALLOW_LOCAL_PATHS", "--allow-local-paths", SET_STRING, 0, 0,
+     F(allow_local_paths), "",
+     "comma-separated directories file:// URLs and paths may point under; "
+     "empty = none"},
+    {"REPOVIEW_ALLOW_PRIVATE_NETWORKS", "--allow-private-networks", SET_BOOL,
+     0, 0, F(allow_private_networks), "false",
+     "allow remotes on loopback, private, link-local and other non-public "
+     "addresses"},
+    {"REPOVIEW_ALLOWED_HOSTS_REMOTE", "--allowed-hosts-remote", SET_STRING, 0,
+     0, F(allowed_hosts_remote), "",
+     "host patterns (github.com, *.example.com) that alone may be remotes"},
+    {"REPOVIEW_BLOCKED_HOSTS_REMOTE", "--blocked-hosts-remote", SET_STRING, 0,
+     0, F(blocked_hosts_remote), "", "host patterns never used as remotes"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
 static bool is_string_type(enum setting_type t)
 {
-    return t != SET_INT && t != SET_LEVEL;
+    return t != SET_INT && t != SET_LEVEL && t != SET_BOOL;
 }
 
 static char **str_field(struct rv_config *cfg, const struct setting *s)
@@ -147,6 +166,24 @@ static int apply(struct rv_config *cfg, const struct setting *s,
                      "%s (%s): \"%s\" is not a whole number in %lld..%lld",
                      s->env, s->flag, shown, (long long)s->min,
                      (long long)s->max);
+            return RV_ERR_CONFIG;
+        }
+        *(int64_t *)((char *)cfg + s->offset) = v;
+        return RV_OK;
+    }
+    case SET_BOOL: {
+        static const char *const yes[] = {"true", "yes", "1", "on"};
+        static const char *const no[] = {"false", "no", "0", "off", ""};
+        int64_t v = -1;
+        for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+            if (strcasecmp(value, yes[i]) == 0)
+                v = 1;
+        for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+            if (strcasecmp(value, no[i]) == 0)
+                v = 0;
+        if (v < 0) {
+            snprintf(err, errlen, "%s (%s): \"%s\" is not true or false",
+                     s->env, s->flag, shown);
             return RV_ERR_CONFIG;
         }
         *(int64_t *)((char *)cfg + s->offset) = v;
@@ -263,6 +300,13 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv,
     }
     if (next_arg)
         *next_arg = a < argc ? a : argc;
+    if (rc == RV_OK) {
+        /* The URL policy's settings are checked together, at start-up. */
+        struct rv_url_policy policy;
+        rc = rv_url_policy_load(&policy, cfg, err, errlen);
+        if (rc == RV_OK)
+            rv_url_policy_free(&policy);
+    }
     if (rc != RV_OK) {
         rv_config_free(cfg);
         return rc == RV_ERR_NOMEM ? RV_ERR_NOMEM : RV_ERR_CONFIG;

@@ -68,6 +68,20 @@ struct rv_config {
     /* REPOVIEW_SHUTDOWN_GRACE: seconds a stopping worker may spend finishing
      * its job before it hands it back. */
     int64_t shutdown_grace;
+    /* REPOVIEW_ALLOWED_SCHEMES: comma-separated schemes a remote may use
+     * (https, http, ssh, git). */
+    char *allowed_schemes;
+    /* REPOVIEW_ALLOW_LOCAL_PATHS: comma-separated directories under which
+     * file:// URLs and plain paths may point; empty = none. */
+    char *allow_local_paths;
+    /* REPOVIEW_ALLOW_PRIVATE_NETWORKS: 1 allows loopback, private,
+     * link-local, unique-local, CGNAT, multicast and unspecified addresses. */
+    int64_t allow_private_networks;
+    /* REPOVIEW_ALLOWED_HOSTS_REMOTE: host patterns that alone may be used
+     * when set (github.com, *.example.com). */
+    char *allowed_hosts_remote;
+    /* REPOVIEW_BLOCKED_HOSTS_REMOTE: host patterns always refused. */
+    char *blocked_hosts_remote;
 };
 
 /* Fills cfg with defaults, then the environment, then flags from argv

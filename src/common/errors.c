@@ -29,6 +29,8 @@ static const struct {
     [RV_ERR_TOO_LARGE] = {"too_large", "input too large"},
     [RV_ERR_LEASE_LOST] = {"lease_lost", "the worker's lease lapsed"},
     [RV_ERR_SHUTDOWN] = {"shutdown", "the process is stopping"},
+    [RV_ERR_URL_NOT_ALLOWED] = {"url_not_allowed",
+                                "the remote URL policy refuses the URL"},
 };
 
 const char *rv_strerror(int code)

@@ -27,6 +27,7 @@ typedef enum rv_err {
     RV_ERR_TOO_LARGE = 17,   /* input past a size limit */
     RV_ERR_LEASE_LOST = 18,  /* the worker's lease lapsed; it must stop */
     RV_ERR_SHUTDOWN = 19,    /* the process is stopping */
+    RV_ERR_URL_NOT_ALLOWED = 20, /* the remote URL policy refuses a URL */
     RV_ERR__COUNT
 } rv_err;
 

@@ -8,6 +8,7 @@
 #include "common/errors.h"
 #include "common/job.h"
 #include "common/scripts.h"
+#include "common/urlpolicy.h"
 
 void rv_repo_free(struct rv_repo *repo)
 {
@@ -39,7 +40,8 @@ static bool branch_name_valid(const char *s)
     return true;
 }
 
-int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
+int rv_repo_spec_validate(const struct rv_repo_spec *spec,
+                          const struct rv_url_policy *policy, char *err,
                           size_t errlen)
 {
     if (!rv_repo_id_valid(spec->id)) {
@@ -52,26 +54,9 @@ int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
         snprintf(err, errlen, "a remote URL is required");
         return RV_ERR_INVALID;
     }
-    /* Credentials first: rv_remote_url_valid refuses them too, and the
-     * user deserves to know why. The URL is never echoed back, since it
-     * holds a secret. */
-    char stripped[2100];
-    if (strlen(spec->url) < sizeof(stripped) &&
-        rv_url_strip_credentials(spec->url, stripped, sizeof(stripped)) == 0 &&
-        strcmp(stripped, spec->url) != 0) {
-        snprintf(err, errlen,
-                 "the URL must not contain a password or token; repoview "
-                 "never stores credentials: set GITHUB_TOKEN for HTTPS "
-                 "remotes instead");
-        return RV_ERR_INVALID;
-    }
-    if (!rv_remote_url_valid(spec->url)) {
-        snprintf(err, errlen,
-                 "the URL must be https://, http://, ssh://, git:// or "
-                 "file:// with a host or path, user@host:path, or an "
-                 "absolute path");
-        return RV_ERR_INVALID;
-    }
+    int rc = rv_url_policy_check(policy, spec->url, err, errlen);
+    if (rc != RV_OK)
+        return rc;
     if (spec->github && *spec->github && !rv_github_name_valid(spec->github)) {
         snprintf(err, errlen, "github must be OWNER/NAME");
         return RV_ERR_INVALID;
@@ -480,7 +465,7 @@ out:
 int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec,
                     char *err, size_t errlen)
 {
-    int rc = rv_repo_spec_validate(spec, err, errlen);
+    int rc = rv_repo_spec_validate(spec, NULL, err, errlen);
     if (rc != RV_OK)
         return rc;
     struct rv_cmd cmd;

@@ -65,10 +65,14 @@ struct rv_repo {
 
 void rv_repo_free(struct rv_repo *repo);
 
-/* Validates spec (id, URL without credentials, github name, branch name,
- * interval range). Returns RV_OK or RV_ERR_INVALID with a user-facing
- * message in err. */
-int rv_repo_spec_validate(const struct rv_repo_spec *spec, char *err,
+struct rv_url_policy;
+
+/* Validates spec (id, the URL against policy: see rv_url_policy_check,
+ * github name, branch name, interval range). Returns RV_OK, or
+ * RV_ERR_INVALID or RV_ERR_URL_NOT_ALLOWED with a user-facing message in
+ * err. */
+int rv_repo_spec_validate(const struct rv_repo_spec *spec,
+                          const struct rv_url_policy *policy, char *err,
                           size_t errlen);
 
 /* Looks up one meta field by name; NULL when absent. The string must stay
@@ -147,8 +151,9 @@ int rv_registry_refresh_parse(const redisReply *reply,
  * RV_ERR_REDIS when Redis is unreachable (r->err says why) or
  * RV_ERR_PROTOCOL. */
 
-/* Validates spec and registers it. On failure err holds a sentence for the
- * user (the validation message, "repo "x" already exists", r->err). */
+/* Validates spec (its URL's form and credentials only: the caller checks
+ * the URL policy, as the CLI and the API do) and registers it. On failure
+ * err holds a sentence for the user (the validation message, "repo "x" already exists", r->err). */
 int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec,
                     char *err, size_t errlen);
 int rv_registry_remove(struct rv_rsync *r, const char *id);

@@ -164,10 +164,7 @@ bool rv_github_name_valid(const char *s)
     return true;
 }
 
-/* The userinfo of scheme://userinfo@host..., as [start, end) offsets (end
- * includes the '@'); false when there is none. The last '@' of the
- * authority counts, as in browsers, so a password holding '@' is covered. */
-static bool find_userinfo(const char *url, size_t *start, size_t *end)
+bool rv_url_userinfo(const char *url, size_t *start, size_t *end)
 {
     const char *scheme = strstr(url, "://");
     if (!scheme)
@@ -208,7 +205,7 @@ bool rv_url_host(const char *url, const char **host, size_t *len)
     const char *auth = scheme + 3;
     const char *end = auth + strcspn(auth, "/?#");
     size_t s, e;
-    const char *p = find_userinfo(url, &s, &e) ? url + e : auth;
+    const char *p = rv_url_userinfo(url, &s, &e) ? url + e : auth;
     size_t rest = (size_t)(end - p);
     *host = p;
     if (*p == '[') {
@@ -233,7 +230,7 @@ bool rv_remote_url_valid(const char *url)
     if (url[0] == '-')
         return false;
     size_t s, e;
-    if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e))
+    if (rv_url_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e))
         return false;
     if (is_http(url) || !strncmp(url, "ssh://", 6) ||
         !strncmp(url, "git://", 6)) {
@@ -261,7 +258,7 @@ int rv_url_strip_credentials(const char *url, char *buf, size_t size)
         return -1;
     if (!url)
         url = "";
-    if (find_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e)) {
+    if (rv_url_userinfo(url, &s, &e) && userinfo_is_secret(url, s, e)) {
         int n = snprintf(buf, size, "%.*s%s", (int)s, url, url + e);
         if (n < 0 || (size_t)n >= size) {
             buf[0] = '\0'; /* never hand back a cut URL */

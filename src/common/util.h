@@ -41,6 +41,11 @@ bool rv_remote_url_valid(const char *url);
  * False when url has no "://" or names no host. */
 bool rv_url_host(const char *url, const char **host, size_t *len);
 
+/* The userinfo of scheme://userinfo@host..., as [start, end) offsets (end
+ * includes the '@'); false when there is none. The last '@' of the
+ * authority counts, as in browsers, so a password holding '@' is covered. */
+bool rv_url_userinfo(const char *url, size_t *start, size_t *end);
+
 /* Copies url into buf with any credential in its userinfo removed. A
  * credential is userinfo with a password ("user:pass@", any scheme) or any
  * userinfo on http(s) ("token@", which can only be a token there):

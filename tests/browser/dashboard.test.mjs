@@ -189,7 +189,12 @@ async function main() {
     REPOVIEW_LISTEN: `127.0.0.1:${port}`,
     REPOVIEW_DATA_DIR: path.join(tmp, 'data'),
     REPOVIEW_LOG: process.env.REPOVIEW_LOG || 'info',
+    // The demo repo is a bare repo in tmp: the URL policy allows that
+    // directory and nothing more.
+    REPOVIEW_ALLOW_LOCAL_PATHS: fs.realpathSync(tmp),
   };
+  for (const name of ['REPOVIEW_ALLOWED_SCHEMES', 'REPOVIEW_ALLOW_PRIVATE_NETWORKS',
+    'REPOVIEW_ALLOWED_HOSTS_REMOTE', 'REPOVIEW_BLOCKED_HOSTS_REMOTE']) delete env[name];
   delete env.REPOVIEW_API_TOKEN;
   delete env.GITHUB_TOKEN;
   fs.mkdirSync(env.REPOVIEW_DATA_DIR);

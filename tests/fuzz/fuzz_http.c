@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/registry.h"
 #include "common/util.h"
+#include "common/urlpolicy.h"
 #include "fuzz.h"
 
 FUZZ_QUIET_INIT
@@ -110,10 +111,21 @@ static void check_create_body(const uint8_t *body, size_t len)
     if (len)
         memcpy(copy, body, len);
     copy[len] = '\0';
-    int rc = api_repo_spec_parse(copy, len, &spec, &doc, msg, sizeof(msg));
+    /* An open policy, so that every URL form gets past it to the rest. */
+    static struct rv_url_policy policy;
+    static bool have_policy;
+    if (!have_policy) {
+        FUZZ_CHECK(rv_url_policy_init(&policy, "https,http,ssh,git", "/",
+                                      true, NULL, NULL, msg,
+                                      sizeof(msg)) == RV_OK);
+        have_policy = true;
+    }
+    int rc = api_repo_spec_parse(copy, len, &policy, &spec, &doc, msg,
+                                 sizeof(msg));
     free(copy);
     if (rc != RV_OK) {
-        FUZZ_CHECK(rc == RV_ERR_DECODE || rc == RV_ERR_INVALID);
+        FUZZ_CHECK(rc == RV_ERR_DECODE || rc == RV_ERR_INVALID ||
+                   rc == RV_ERR_URL_NOT_ALLOWED);
         FUZZ_CHECK(doc == NULL);
         check_error_body(msg);
         return;

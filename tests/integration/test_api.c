@@ -175,7 +175,7 @@ static void test_register_answers_201_with_freshness_and_409_when_taken(void)
     CHECK_STR(body_str("freshness", "prSyncStatus", buf, sizeof(buf)), "idle");
 }
 
-static void test_bad_registrations_get_400_or_413_and_change_nothing(void)
+static void test_bad_registrations_get_400_and_change_nothing(void)
 {
     long long before = scard_repos();
     CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"extra\":1}' %s/v1/repos", api.base), 400);
@@ -192,6 +192,60 @@ static void test_bad_registrations_get_400_or_413_and_change_nothing(void)
     /* A credential in the URL is refused and never echoed. */
     CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://user:hunter2secret@h/a.git\"}' %s/v1/repos", api.base), 400);
     CHECK(strstr(body, "hunter2secret") == NULL);
+    CHECK_STR(error_code(), "url_not_allowed");
+    CHECK_INT(scard_repos(), before);
+}
+
+/* The API runs with the default, closed URL policy: what a hostile client
+ * would point the worker at is refused with the rule that refused it, and
+ * the answer never tells whether a path exists. */
+static void test_default_url_policy_refuses_local_and_internal_remotes(void)
+{
+    static const struct {
+        const char *url, *says;
+    } refused[] = {
+        {"file:///etc/../var/lib/private.git", "local paths"},
+        {"/srv/git/private.git", "local paths"},
+        {"http://example.com/r.git", "http scheme"},
+        {"https://127.1/r.git", "loopback"},
+        {"https://0x7f000001/r.git", "loopback"},
+        {"https://2130706433/r.git", "loopback"},
+        {"ssh://[::1]/r.git", "loopback"},
+        {"https://[::ffff:127.0.0.1]/r.git", "loopback"},
+        {"https://169.254.169.254/latest", "link-local"},
+        {"git://10.1.2.3/r.git", "private"},
+        {"https://localhost/r.git", "loopback"},
+        {"git@192.168.1.1:org/r.git", "private"},
+        {"user:Secret@host.example:org/r.git", "password or token"},
+        {"https://h.example/r.git?access_token=abc", "query string"},
+        {"https://h.example/r.git#frag", "fragment"},
+    };
+    long long before = scard_repos();
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        rvt_current = refused[i].url;
+        CHECK_INT(curl("-X POST -d '{\"id\":\"p%zu\",\"url\":\"%s\"}' "
+                       "%s/v1/repos",
+                       i, refused[i].url, api.base),
+                  400);
+        CHECK_STR(error_code(), "url_not_allowed");
+        CHECK(rvt_contains(body, refused[i].says));
+        CHECK(!rvt_contains(body, "Secret") && !rvt_contains(body, "abc"));
+    }
+    rvt_current = NULL;
+    /* A path that does not exist gets the same answer as one that does. */
+    CHECK_INT(curl("-X POST -d '{\"id\":\"p\",\"url\":\"/nonexistent/x.git\"}' "
+                   "%s/v1/repos", api.base), 400);
+    char *missing = strdup(body);
+    CHECK_INT(curl("-X POST -d '{\"id\":\"p\",\"url\":\"%s\"}' %s/v1/repos",
+                   tmp, api.base), 400);
+    CHECK_STR(body, missing);
+    free(missing);
+    CHECK_INT(scard_repos(), before);
+}
+
+static void test_oversized_registration_gets_413(void)
+{
+    long long before = scard_repos();
     /* 1 MiB + a bit of body. */
     rvt_sh(NULL, "head -c 1100000 /dev/zero | tr '\\0' 'x' > '%s/big.txt'", tmp);
     CHECK_INT(curl("-X POST --data-binary @'%s/big.txt' %s/v1/repos", tmp, api.base), 413);
@@ -952,7 +1006,9 @@ int main(void)
     }
     RUN(test_health_and_readiness_answer_while_redis_is_up);
     RUN(test_register_answers_201_with_freshness_and_409_when_taken);
-    RUN(test_bad_registrations_get_400_or_413_and_change_nothing);
+    RUN(test_bad_registrations_get_400_and_change_nothing);
+    RUN(test_default_url_policy_refuses_local_and_internal_remotes);
+    RUN(test_oversized_registration_gets_413);
     RUN(test_list_is_sorted_and_get_finds_one_repo);
     RUN(test_overview_before_first_sync_is_empty_and_queued);
     RUN(test_refresh_while_queued_coalesces_and_checks_kind);

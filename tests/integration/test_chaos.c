@@ -36,7 +36,8 @@ static pid_t start_worker(void)
     char log[512], data[512];
     snprintf(log, sizeof(log), "%s/worker-%d.log", tmp, spawned++);
     snprintf(data, sizeof(data), "%s/data", tmp);
-    const char *env[] = {"REPOVIEW_LEASE_SECONDS=5", "REPOVIEW_SYNC_INTERVAL=3600", NULL};
+    const char *env[] = {"REPOVIEW_LEASE_SECONDS=5", "REPOVIEW_SYNC_INTERVAL=3600",
+                         rvt_allow_local_env(), NULL};
     return rvt_spawn_worker(redis.url, data, log, env);
 }
 

@@ -32,8 +32,12 @@ static int cli(char **out, char **err, const char *fmt, ...)
     va_end(ap);
     char errpath[600];
     snprintf(errpath, sizeof(errpath), "%s/stderr", tmp);
-    int rc = rvt_sh(out, "REPOVIEW_REDIS_URL='%s' '%s' %s 2>'%s'", redis.url,
-                    rvt_bin("repoview"), args, errpath);
+    /* The repos of these tests live in tmp: the URL policy allows that
+     * directory, and nothing else. */
+    int rc = rvt_sh(out,
+                    "REPOVIEW_REDIS_URL='%s' REPOVIEW_ALLOW_LOCAL_PATHS='%s' "
+                    "'%s' %s 2>'%s'",
+                    redis.url, tmp, rvt_bin("repoview"), args, errpath);
     if (err)
         rvt_sh(err, "cat '%s'", errpath);
     return rc;
@@ -42,6 +46,32 @@ static int cli(char **out, char **err, const char *fmt, ...)
 static void flush(void)
 {
     redisReply *r = rv_rsync_command(&conn, "FLUSHALL");
+    if (r)
+        freeReplyObject(r);
+}
+
+/* `repoview add` checks the URL policy before it touches Redis: outside
+ * the allowed directory, an internal address or a credential is refused
+ * with exit code 1 and the rule, and nothing is registered. */
+static void test_add_refuses_what_the_url_policy_refuses(void)
+{
+    static const char *const urls[] = {
+        "/etc/../etc/private.git", "file:///var/lib/x.git",
+        "https://127.0.0.1/x.git", "http://git.example/x.git",
+        "git@10.0.0.1:org/x.git", "https://git.example/x.git?token=Secret9",
+    };
+    flush();
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        char *err = NULL;
+        rvt_current = urls[i];
+        CHECK_INT(cli(NULL, &err, "add p%zu --url '%s'", i, urls[i]), 1);
+        CHECK(rvt_contains(err, "url_not_allowed"));
+        CHECK(!rvt_contains(err, "Secret9"));
+        free(err);
+    }
+    rvt_current = NULL;
+    redisReply *r = rv_rsync_command(&conn, "SCARD rv:repos");
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
     if (r)
         freeReplyObject(r);
 }
@@ -132,15 +162,15 @@ static void test_add_twice_fails_with_exists(void)
 {
     flush();
     char *out = NULL, *err = NULL;
-    CHECK_INT(cli(NULL, NULL, "add twice --url /srv/git/twice.git"), 0);
-    CHECK_INT(cli(&out, &err, "add twice --url /srv/git/other.git"), 1);
+    CHECK_INT(cli(NULL, NULL, "add twice --url https://git.example/twice.git"), 0);
+    CHECK_INT(cli(&out, &err, "add twice --url https://git.example/other.git"), 1);
     CHECK_STR(out, "");
     CHECK(rvt_contains(err, "repoview: repo \"twice\" already exists"));
     free(out);
     free(err);
     redisReply *r = rv_rsync_command(&conn, "HGET rv:{twice}:meta url");
     CHECK(r && r->type == REDIS_REPLY_STRING &&
-          strcmp(r->str, "/srv/git/twice.git") == 0);
+          strcmp(r->str, "https://git.example/twice.git") == 0);
     if (r)
         freeReplyObject(r);
 }
@@ -152,7 +182,7 @@ static void test_invalid_ids_are_usage_errors(void)
     memset(long_id, 'a', sizeof(long_id) - 1);
     long_id[RV_REPO_ID_MAX + 1] = '\0'; /* 101 characters */
     const char *ids[] = {"''", ".hidden", long_id, "a/b", "'a b'", "-x"};
-    const char *cmds[] = {"add %s --url /srv/x.git", "remove %s",
+    const char *cmds[] = {"add %s --url https://git.example/x.git", "remove %s",
                           "status %s", "refresh %s"};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
@@ -168,7 +198,7 @@ static void test_invalid_ids_are_usage_errors(void)
         }
     }
     char *err = NULL;
-    CHECK_INT(cli(NULL, &err, "add .hidden --url /srv/x.git"), 2);
+    CHECK_INT(cli(NULL, &err, "add .hidden --url https://git.example/x.git"), 2);
     CHECK(rvt_contains(err, "invalid repo id"));
     free(err);
     CHECK_INT(rvt_redis_int(&conn, "SCARD %s", "rv:repos"), 0);
@@ -188,14 +218,14 @@ static void test_bad_usage_exits_2(void)
     CHECK_INT(cli(NULL, NULL, "add"), 2);
     CHECK_INT(cli(NULL, NULL, "remove"), 2);
     CHECK_INT(cli(NULL, NULL, "add x --url"), 2);
-    CHECK_INT(cli(NULL, NULL, "add x y --url /srv/x.git"), 2);
-    CHECK_INT(cli(NULL, NULL, "add x --url /srv/x.git --interval 5"), 2);
-    CHECK_INT(cli(NULL, NULL, "add x --url /srv/x.git --interval 86401"), 2);
-    CHECK_INT(cli(NULL, NULL, "add x --url /srv/x.git --interval 1m"), 2);
+    CHECK_INT(cli(NULL, NULL, "add x y --url https://git.example/x.git"), 2);
+    CHECK_INT(cli(NULL, NULL, "add x --url https://git.example/x.git --interval 5"), 2);
+    CHECK_INT(cli(NULL, NULL, "add x --url https://git.example/x.git --interval 86401"), 2);
+    CHECK_INT(cli(NULL, NULL, "add x --url https://git.example/x.git --interval 1m"), 2);
     CHECK_INT(cli(NULL, NULL, "add x --url relative/path"), 2);
-    CHECK_INT(cli(NULL, NULL, "add x --url /srv/x.git --github nope"), 2);
+    CHECK_INT(cli(NULL, NULL, "add x --url https://git.example/x.git --github nope"), 2);
     CHECK_INT(cli(NULL, NULL,
-                  "add x --url /srv/x.git --default-branch 'a..b'"),
+                  "add x --url https://git.example/x.git --default-branch 'a..b'"),
               2);
     CHECK_INT(cli(NULL, NULL, "refresh x --kind tags"), 2);
     CHECK_INT(cli(NULL, NULL, "watch --count 0"), 2);
@@ -204,9 +234,9 @@ static void test_bad_usage_exits_2(void)
 
     /* The accepted spellings do work. */
     CHECK_INT(cli(NULL, NULL,
-                  "add x --url=/srv/x.git --interval=0 --default-branch main"),
+                  "add x --url=https://git.example/x.git --interval=0 --default-branch main"),
               0);
-    CHECK_INT(cli(NULL, NULL, "add y --url /srv/y.git --interval 10"), 0);
+    CHECK_INT(cli(NULL, NULL, "add y --url https://git.example/y.git --interval 10"), 0);
     redisReply *r = rv_rsync_command(&conn, "HGET rv:{y}:meta interval");
     CHECK(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "10") == 0);
     if (r)
@@ -232,14 +262,15 @@ static void test_credential_urls_are_refused_and_never_echoed(void)
     char *out = NULL, *err = NULL;
     int rc = cli(&out, &err,
                  "add leaky --url https://ada:hunter2secret@github.com/a/b");
-    CHECK_INT(rc, 2);
+    CHECK_INT(rc, 1); /* url_not_allowed, like any URL the policy refuses */
+    CHECK(rvt_contains(err, "url_not_allowed"));
     CHECK(rvt_contains(err, "GITHUB_TOKEN"));
     CHECK(!rvt_contains(err, "hunter2secret"));
     CHECK(!rvt_contains(out, "hunter2secret"));
     free(out);
     free(err);
     CHECK_INT(cli(NULL, &err, "add leaky --url https://ghp_abcdef123@h/a/b"),
-              2);
+              1);
     CHECK(rvt_contains(err, "GITHUB_TOKEN"));
     CHECK(!rvt_contains(err, "ghp_abcdef123"));
     free(err);
@@ -315,7 +346,7 @@ static void test_refresh_explains_no_github_and_unknown_repos(void)
 {
     flush();
     char *out = NULL, *err = NULL;
-    CHECK_INT(cli(NULL, NULL, "add plain --url /srv/plain.git"), 0);
+    CHECK_INT(cli(NULL, NULL, "add plain --url https://git.example/plain.git"), 0);
     CHECK_INT(cli(&out, &err, "refresh plain --kind prs"), 1);
     CHECK_STR(out, "");
     CHECK(rvt_contains(err, "no_github"));
@@ -351,7 +382,7 @@ static void test_status_shows_running_worker_and_last_error(void)
 {
     flush();
     char *out = NULL;
-    CHECK_INT(cli(NULL, NULL, "add busy --url /srv/busy.git --github a/b"),
+    CHECK_INT(cli(NULL, NULL, "add busy --url https://git.example/busy.git --github a/b"),
               0);
     redisReply *r = rv_rsync_command(
         &conn,
@@ -500,8 +531,8 @@ static bool wait_subscribers(long long n)
 static void test_watch_prints_the_status_event_of_a_refresh(void)
 {
     flush();
-    CHECK_INT(cli(NULL, NULL, "add demo --url /srv/demo.git"), 0);
-    CHECK_INT(cli(NULL, NULL, "add other --url /srv/other.git"), 0);
+    CHECK_INT(cli(NULL, NULL, "add demo --url https://git.example/demo.git"), 0);
+    CHECK_INT(cli(NULL, NULL, "add other --url https://git.example/other.git"), 0);
     redisReply *r = rv_rsync_command(
         &conn, "HSET rv:{demo}:meta branch_sync_status idle");
     if (r)
@@ -536,7 +567,7 @@ static void test_watch_prints_the_status_event_of_a_refresh(void)
 static void test_watch_stops_on_sigterm_and_survives_a_dropped_connection(void)
 {
     flush();
-    CHECK_INT(cli(NULL, NULL, "add demo --url /srv/demo.git"), 0);
+    CHECK_INT(cli(NULL, NULL, "add demo --url https://git.example/demo.git"), 0);
     start_background("watch2", "watch");
     CHECK(wait_subscribers(1));
 
@@ -594,6 +625,7 @@ int main(void)
     }
     RUN(test_add_list_status_remove_round_trip);
     RUN(test_add_twice_fails_with_exists);
+    RUN(test_add_refuses_what_the_url_policy_refuses);
     RUN(test_invalid_ids_are_usage_errors);
     RUN(test_bad_usage_exits_2);
     RUN(test_help_prints_commands_and_settings);

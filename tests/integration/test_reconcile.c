@@ -155,7 +155,8 @@ int main(void)
     snprintf(worker_log, sizeof(worker_log), "%s/worker.log", tmp);
     snprintf(data, sizeof(data), "%s/data", tmp);
     snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", LEASE_S);
-    const char *env[] = {lease, "REPOVIEW_SYNC_INTERVAL=3600", NULL};
+    const char *env[] = {lease, "REPOVIEW_SYNC_INTERVAL=3600",
+                         rvt_allow_local_env(), NULL};
     worker = rvt_spawn_worker(redis.url, data, worker_log, env);
     if (worker <= 0) {
         fprintf(stderr, "cannot start the worker\n");

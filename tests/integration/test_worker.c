@@ -32,6 +32,7 @@ static pid_t start_worker(const char *name, int lease_s, const char *grace,
     snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
     snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", lease_s);
     const char *env[] = {lease, grace ? grace : "REPOVIEW_SHUTDOWN_GRACE=5",
+                         rvt_allow_local_env(), RVT_ALLOW_LOOPBACK_ENV,
                          fetch_timeout, NULL};
     return rvt_spawn_worker(redis.url, data, log, env);
 }

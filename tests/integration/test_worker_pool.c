@@ -29,7 +29,8 @@ static pid_t start_worker(const char *name, int lease_s)
     snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
     snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
     snprintf(lease, sizeof(lease), "REPOVIEW_LEASE_SECONDS=%d", lease_s);
-    const char *env[] = {lease, "REPOVIEW_SHUTDOWN_GRACE=5", NULL};
+    const char *env[] = {lease, "REPOVIEW_SHUTDOWN_GRACE=5", rvt_allow_local_env(),
+                         NULL};
     return rvt_spawn_worker(redis.url, data, log, env);
 }
 

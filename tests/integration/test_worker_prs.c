@@ -39,7 +39,8 @@ static pid_t start_worker(void)
     snprintf(data, sizeof(data), "%s/data", tmp);
     snprintf(gql, sizeof(gql), "REPOVIEW_GITHUB_GRAPHQL=http://127.0.0.1:%d/graphql", fake.port);
     snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", TOKEN);
-    const char *env[] = {gql, token, "REPOVIEW_GITHUB_TIMEOUT=5", "REPOVIEW_LOG=debug", NULL};
+    const char *env[] = {gql, token, "REPOVIEW_GITHUB_TIMEOUT=5", "REPOVIEW_LOG=debug",
+                         rvt_allow_local_env(), NULL};
     return rvt_spawn_worker(redis.url, data, log, env);
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -128,6 +129,18 @@ char *rvt_tmpdir(const char *prefix)
     if (!mkdtemp(tmpl))
         return NULL;
     return strdup(tmpl);
+}
+
+const char *rvt_allow_local_env(void)
+{
+    static char env[PATH_MAX + 40];
+    const char *base = getenv("TMPDIR");
+    char real[PATH_MAX];
+    if (!base || !*base)
+        base = "/tmp";
+    snprintf(env, sizeof(env), "REPOVIEW_ALLOW_LOCAL_PATHS=%s",
+             realpath(base, real) ? real : base);
+    return env;
 }
 
 void rvt_rmrf(const char *path)
@@ -451,9 +464,16 @@ int rvt_redis_start_tcp(struct rvt_redis *r, const char *extra_args)
 }
 
 /* Sets each "NAME=value" of env (NULL or NULL-terminated) in this (child)
- * process; an entry without '=' or with a name too long is skipped. */
+ * process; an entry without '=' or with a name too long is skipped. The
+ * URL policy starts closed, whatever the developer's shell says. */
 static void apply_env(const char *const *env)
 {
+    static const char *const policy[] = {
+        "REPOVIEW_ALLOWED_SCHEMES", "REPOVIEW_ALLOW_LOCAL_PATHS",
+        "REPOVIEW_ALLOW_PRIVATE_NETWORKS", "REPOVIEW_ALLOWED_HOSTS_REMOTE",
+        "REPOVIEW_BLOCKED_HOSTS_REMOTE"};
+    for (size_t i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
+        unsetenv(policy[i]);
     for (size_t i = 0; env && env[i]; i++) {
         const char *eq = strchr(env[i], '=');
         char name[128];

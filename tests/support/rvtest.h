@@ -113,6 +113,16 @@ int rvt_finish(struct rv_rsync *conn, struct rvt_redis *redis, char *tmp);
 
 /* Creates a temp dir (under $TMPDIR or /tmp) and returns a malloc'd path. */
 char *rvt_tmpdir(const char *prefix);
+
+/* "REPOVIEW_ALLOW_LOCAL_PATHS=<$TMPDIR or /tmp>" (static): the URL policy
+ * setting a test passes (in env, or with setenv for the CLI) when its
+ * repos are local bare repositories in temp dirs. Spawned services
+ * otherwise get the default, closed policy. */
+const char *rvt_allow_local_env(void);
+
+/* "REPOVIEW_ALLOW_PRIVATE_NETWORKS=true": for tests whose remotes are
+ * servers on loopback. */
+#define RVT_ALLOW_LOOPBACK_ENV "REPOVIEW_ALLOW_PRIVATE_NETWORKS=true"
 /* rm -rf path. */
 void rvt_rmrf(const char *path);
 
@@ -160,7 +170,9 @@ void rvt_sleep_ms(int ms);
 
 /* Starts repoview-worker against redis_url with its data in data_dir and
  * its stderr appended to log_path. env is NULL or a NULL-terminated list
- * of "NAME=value" settings applied in the child. Returns the pid or -1. */
+ * of "NAME=value" settings applied in the child; the URL policy is the
+ * default one unless env opens it (the shell's settings do not leak in).
+ * Returns the pid or -1. */
 pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
                        const char *log_path, const char *const *env);
 

@@ -23,6 +23,9 @@ static const char *const all_vars[] = {
     "REPOVIEW_GITHUB_MAX_PAGES", "REPOVIEW_MAX_CLIENTS",
     "REPOVIEW_SSE_MAX_BUFFER", "REPOVIEW_CORS_ORIGINS",
     "REPOVIEW_SHUTDOWN_GRACE", "REPOVIEW_IO_TIMEOUT",
+    "REPOVIEW_ALLOWED_SCHEMES", "REPOVIEW_ALLOW_LOCAL_PATHS",
+    "REPOVIEW_ALLOW_PRIVATE_NETWORKS", "REPOVIEW_ALLOWED_HOSTS_REMOTE",
+    "REPOVIEW_BLOCKED_HOSTS_REMOTE",
 };
 #define NVARS (sizeof(all_vars) / sizeof(all_vars[0]))
 
@@ -298,6 +301,53 @@ static void test_help_lists_every_variable_and_hides_secret_values(void)
     clear_env();
 }
 
+/* The URL policy's settings: closed defaults, booleans spelled either
+ * way, and a bad value refused at start-up with the setting named. */
+static void test_url_policy_settings_default_closed_and_are_checked(void)
+{
+    clear_env();
+    struct rv_config cfg;
+    char err[256] = "";
+    int next = -1;
+    CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)), RV_OK);
+    CHECK_STR(cfg.allowed_schemes, "https,ssh,git");
+    CHECK_STR(cfg.allow_local_paths, "");
+    CHECK_INT(cfg.allow_private_networks, 0);
+    CHECK_STR(cfg.allowed_hosts_remote, "");
+    CHECK_STR(cfg.blocked_hosts_remote, "");
+    rv_config_free(&cfg);
+    static const char *const yes[] = {"true", "TRUE", "yes", "1", "on"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        setenv("REPOVIEW_ALLOW_PRIVATE_NETWORKS", yes[i], 1);
+        CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)), RV_OK);
+        CHECK_INT(cfg.allow_private_networks, 1);
+        rv_config_free(&cfg);
+    }
+    setenv("REPOVIEW_ALLOW_PRIVATE_NETWORKS", "off", 1);
+    CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(cfg.allow_private_networks, 0);
+    rv_config_free(&cfg);
+    static const char *const bad[][2] = {
+        {"REPOVIEW_ALLOW_PRIVATE_NETWORKS", "maybe"},
+        {"REPOVIEW_ALLOWED_SCHEMES", "https,ftp"},
+        {"REPOVIEW_ALLOWED_SCHEMES", "file"},
+        {"REPOVIEW_ALLOW_LOCAL_PATHS", "relative/dir"},
+        {"REPOVIEW_ALLOWED_HOSTS_REMOTE", "exa mple.com"},
+        {"REPOVIEW_BLOCKED_HOSTS_REMOTE", "*"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        clear_env();
+        rvt_current = bad[i][1];
+        setenv(bad[i][0], bad[i][1], 1);
+        err[0] = '\0';
+        CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)),
+                  RV_ERR_CONFIG);
+        CHECK(strstr(err, bad[i][0]) != NULL);
+    }
+    rvt_current = NULL;
+    clear_env();
+}
+
 static void test_every_listed_flag_is_accepted(void)
 {
     /* Whatever --help advertises, rv_config_load takes. */
@@ -373,6 +423,7 @@ int main(void)
     RUN(test_errors_never_show_the_redis_password);
     RUN(test_help_lists_every_variable_and_hides_secret_values);
     RUN(test_every_listed_flag_is_accepted);
+    RUN(test_url_policy_settings_default_closed_and_are_checked);
     RUN(test_secrets_are_registered_with_the_logger);
     RUN(test_stale_after_defaults_to_twice_the_interval);
     return rvt_done();
