@@ -1315,6 +1315,7 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts,
         .github_token = opts->github_token,
         .github_host = opts->github_host,
         .timeout_s = opts->fetch_timeout_s,
+        .policy = opts->policy,
         .job_id = opts->job_id,
     };
     int64_t started = rv_mono_ms();

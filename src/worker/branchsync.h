@@ -41,6 +41,8 @@
 
 #include "worker/sync.h"
 
+struct rv_url_policy;
+
 struct rv_branchsync_opts {
     const char *data_dir;       /* mirrors live under <data_dir>/mirrors/ */
     const char *repo_id;        /* validated id: names the mirror, and logs */
@@ -52,6 +54,8 @@ struct rv_branchsync_opts {
     int max_branches;           /* rows kept; the rest dropped, "truncated" set */
     int max_conflict_files;     /* cap of each row's conflictFiles */
     int64_t now_ms;             /* firstSeenAt of new branches */
+    const struct rv_url_policy *policy; /* checked before and while it
+                                         * fetches; NULL = none */
     const char *job_id;         /* for logs; may be NULL */
 };
 

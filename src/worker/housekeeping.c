@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "worker/branchsync.h"
+#include "worker/gitstream.h"
 #include "worker/reaper.h"
 #include "worker/reconcile.h"
 #include "worker/scheduler.h"
@@ -48,6 +49,30 @@ static void mirror_gc(struct rv_rsync *r, const struct rv_worker *w)
     freeReplyObject(ids);
 }
 
+/* Abandons the running fetch when its repo was removed (its commit would
+ * be refused anyway, and a slow remote would hold the worker until the
+ * fetch timeout). Called about once a second while a job runs; the lock
+ * keeps the repo name and the abort about the same job. */
+static void abandon_if_removed(struct rv_rsync *r, struct rv_worker *w)
+{
+    char key[RV_KEY_MAX];
+    pthread_mutex_lock(&w->job_lock);
+    if (w->job_repo[0]) {
+        redisReply *reply =
+            rv_rsync_command(r, "EXISTS %s", rv_key_meta(key, w->job_repo));
+        if (reply && reply->type == REDIS_REPLY_INTEGER &&
+            reply->integer == 0) {
+            if (!rv_gitstream_aborted())
+                LOG(RV_LOG_INFO, w->job_repo, NULL,
+                    "the repo was removed; abandoning its sync");
+            rv_gitstream_abort();
+        }
+        if (reply)
+            freeReplyObject(reply);
+    }
+    pthread_mutex_unlock(&w->job_lock);
+}
+
 /* The grace period ran out with a job still running: give it back so
  * another worker takes it now rather than after the lease, then leave. */
 static void hand_back_and_exit(struct rv_rsync *r, struct rv_worker *w)
@@ -67,7 +92,7 @@ static void *housekeeping_main(void *arg)
     rv_rsync_open(&r, &hk->addr, 5000);
     int64_t lease_every = w->cfg->lease_seconds * 1000 / 3;
     int64_t reap_every = w->cfg->lease_seconds * 1000 / 2;
-    int64_t next_lease = 0, next_tick = 0, next_reap = 0;
+    int64_t next_lease = 0, next_tick = 0, next_reap = 0, next_removed = 0;
     int64_t next_gc = rv_mono_ms() + 30000;
     /* An orphan is repaired on its second sighting: passes half a lease
      * apart heal it within one lease period of the loss. */
@@ -82,6 +107,11 @@ static void *housekeeping_main(void *arg)
             hand_back_and_exit(&r, w);
         if (mono >= next_lease && rv_housekeeping_renew_lease(&r, w) == RV_OK)
             next_lease = mono + lease_every;
+        rv_gitstream_watchdog();
+        if (atomic_load(&w->job_running) && mono >= next_removed) {
+            abandon_if_removed(&r, w);
+            next_removed = mono + 1000;
+        }
         if (!atomic_load(&w->stopping)) {
             int queued = 0, reaped = 0;
             if (mono >= next_tick) {

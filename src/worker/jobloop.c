@@ -352,6 +352,14 @@ static void store_ratelimit(struct rv_rsync *r, const struct rv_prsync_stats *st
         freeReplyObject(reply);
 }
 
+/* Tells the housekeeping thread which repo the running job is for. */
+static void set_job_repo(struct rv_worker *w, const char *repo)
+{
+    pthread_mutex_lock(&w->job_lock);
+    rv_strlcpy(w->job_repo, repo, sizeof(w->job_repo));
+    pthread_mutex_unlock(&w->job_lock);
+}
+
 /* Runs the sync of the claimed job. RV_OK with run->doc set, or a failure
  * described in err. */
 static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
@@ -371,6 +379,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
             .max_branches = (int)w->cfg->max_branches,
             .max_conflict_files = 50,
             .now_ms = rv_now_ms(),
+            .policy = &w->url_policy,
             .job_id = run->job.id,
         };
         struct rv_branchsync_stats stats;
@@ -436,6 +445,7 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
     }
     if (rc != RV_OK)
         return rc;
+    set_job_repo(w, run.job.repo);
     atomic_store(&w->job_running, 1);
 
     char data[RV_KEY_MAX];
@@ -475,6 +485,7 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
         rc = RV_OK; /* a newer claim or a removal won; nothing to do */
 out:
     atomic_store(&w->job_running, 0);
+    set_job_repo(w, "");
     json_decref(run.prev);
     json_decref(run.doc);
     if (run.has_repo)

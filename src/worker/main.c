@@ -124,6 +124,12 @@ int main(int argc, char **argv)
                 cfg.github_api);
         return 2;
     }
+    if (rv_url_policy_load(&worker.url_policy, &cfg, err, sizeof(err)) !=
+        RV_OK) {
+        fprintf(stderr, "repoview-worker: %s\n", err);
+        return 2;
+    }
+    pthread_mutex_init(&worker.job_lock, NULL);
     srandom((unsigned)(rv_now_ms() ^ getpid()));
 
     struct sigaction sa;
@@ -160,6 +166,8 @@ int main(int argc, char **argv)
     rv_housekeeping_stop(&hk);
     rv_reaper_hand_back(&r, &cfg, worker.id);
     rv_rsync_close(&r);
+    rv_url_policy_free(&worker.url_policy);
+    pthread_mutex_destroy(&worker.job_lock);
     rv_config_free(&cfg);
     LOG(RV_LOG_INFO, NULL, NULL, "worker stopped");
     return 0;

@@ -2,9 +2,11 @@
 #define _XOPEN_SOURCE 700
 #include "worker/mirror.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/urlpolicy.h"
 #include "common/util.h"
 #include "worker/branchsync.h"
 #include "worker/gitstream.h"
@@ -125,8 +128,11 @@ static int make_dir(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Also true for a fetch abandoned by rv_gitstream_abort. */
 static bool past_deadline(struct fetch_ctx *ctx)
 {
+    if (rv_gitstream_aborted())
+        return true;
     if (ctx->deadline_ms > 0 && rv_mono_ms() >= ctx->deadline_ms) {
         ctx->timed_out = true;
         return true;
@@ -234,48 +240,88 @@ static void scrub_userinfo(char *s)
     }
 }
 
-/* Turns the last libgit2 error into a sync error; returns how it failed.
- * connecting: the failure happened before any object was written. */
+/* True when msg (libgit2's, lower-cased) quotes an HTTP status code. */
+static bool says_status(const char *msg, const char *code)
+{
+    const char *p = strstr(msg, "status code");
+    return p && strstr(p, code) != NULL;
+}
+
+/* Turns the last libgit2 error into a sync error: a class and a fixed
+ * sentence, since what a remote or the file system says tells an attacker
+ * which ports are open and which paths exist. The details go to the log
+ * (credentials scrubbed). Returns how it failed. connecting: the failure
+ * happened before any object was written. */
 static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
                                         struct fetch_ctx *ctx,
-                                        const char *url, bool connecting)
+                                        const struct rv_mirror_opts *opts,
+                                        bool connecting)
 {
     const git_error *e = git_error_last();
     int klass = e ? e->klass : GIT_ERROR_NONE;
-    char shown[URL_MAX], msg[400];
-    rv_url_strip_credentials(url, shown, sizeof(shown));
+    char shown[URL_MAX], msg[400], lower[400];
+    rv_url_strip_credentials(opts->url, shown, sizeof(shown));
     rv_strlcpy(msg, e && e->message ? e->message : "unknown error",
                sizeof(msg));
     scrub_userinfo(msg);
-    /* libgit2 sometimes ends with ": " and an empty OS error; the
-     * sentences below add their own full stop. */
+    /* libgit2 sometimes ends with ": " and an empty OS error. */
     for (size_t n = strlen(msg); n > 0 && strchr(" :.\n", msg[n - 1]); n--)
         msg[n - 1] = '\0';
-    if (ctx && (ctx->timed_out || past_deadline(ctx))) {
+    for (size_t i = 0; i <= strlen(msg); i++)
+        lower[i] = (char)tolower((unsigned char)msg[i]);
+    LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+        "fetching %s failed: %s (libgit2 class %d, code %d)", shown, msg,
+        klass, code);
+    const char *refused = rv_gitstream_refused();
+    enum fetch_failure remote = FETCH_REMOTE;
+    if (rv_gitstream_aborted()) {
+        rv_sync_error_set(err, "cancelled",
+                          "The sync was abandoned: the repo was removed.");
+    } else if (refused) {
+        rv_sync_error_set(err, "url_not_allowed",
+                          "The remote's address is refused by the URL "
+                          "policy: %s.",
+                          refused);
+    } else if (ctx && (ctx->timed_out || past_deadline(ctx))) {
         rv_sync_error_set(err, "timeout",
-                          "Fetching %s took longer than the fetch timeout.",
-                          shown);
-        return FETCH_REMOTE;
-    }
-    if (code == GIT_EAUTH || (ctx && ctx->auth_refused) ||
-        code == GIT_ECERTIFICATE ||
-        (klass == GIT_ERROR_SSH && strstr(msg, "auth")) ||
-        (klass == GIT_ERROR_HTTP && strstr(msg, "401"))) {
+                          "Fetching took longer than the fetch timeout "
+                          "(%d s).",
+                          opts->timeout_s);
+    } else if (code == GIT_EAUTH || (ctx && ctx->auth_refused) ||
+               (klass == GIT_ERROR_SSH && strstr(lower, "auth")) ||
+               (klass == GIT_ERROR_HTTP &&
+                (says_status(lower, "401") || says_status(lower, "403")))) {
         rv_sync_error_set(err, "auth_failed",
-                          "The remote %s refused access: %s.", shown, msg);
-        return FETCH_REMOTE;
+                          "The remote refused access: check GITHUB_TOKEN "
+                          "for HTTPS or the SSH agent's key for ssh.");
+    } else if (says_status(lower, "404") ||
+               strstr(lower, "could not find repository") ||
+               strstr(lower, "repository not found") ||
+               strstr(lower, "does not appear to be a git repository") ||
+               strstr(lower, "no such file")) {
+        rv_sync_error_set(err, "not_found",
+                          "The remote has no repository at this URL.");
+    } else if (code == GIT_ECERTIFICATE || klass == GIT_ERROR_SSL) {
+        rv_sync_error_set(err, "bad_remote",
+                          "The remote's TLS certificate or handshake is not "
+                          "valid.");
+    } else if (connecting &&
+               (klass == GIT_ERROR_OS || strstr(lower, "resolve") ||
+                strstr(lower, "connect"))) {
+        rv_sync_error_set(err, "unreachable",
+                          "Cannot reach the remote: its name does not "
+                          "resolve, or nothing accepts the connection.");
+    } else if (connecting || klass == GIT_ERROR_NET ||
+               klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
+               klass == GIT_ERROR_CALLBACK) {
+        rv_sync_error_set(err, "bad_remote",
+                          "The remote did not answer as a git server does.");
+    } else {
+        rv_sync_error_set(err, "git_error",
+                          "Writing the fetched data into the mirror failed.");
+        remote = FETCH_LOCAL;
     }
-    bool remote_class = klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH ||
-                        klass == GIT_ERROR_HTTP || klass == GIT_ERROR_SSL ||
-                        klass == GIT_ERROR_CALLBACK;
-    if (connecting || remote_class) {
-        rv_sync_error_set(err, "unreachable", "Cannot reach %s: %s.", shown,
-                          msg);
-        return FETCH_REMOTE;
-    }
-    rv_sync_error_set(err, "git_error", "Fetching %s failed: %s.", shown,
-                      msg);
-    return FETCH_LOCAL;
+    return remote;
 }
 
 /* The remote URL as libgit2 wants it: an absolute path becomes a file://
@@ -498,12 +544,14 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     co.repository = repo;
     co.fetchspec = FETCH_REFSPEC;
     co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
-    /* Connects, reads and writes of this fetch fail once it is due. */
+    /* Connects, reads and writes of this fetch fail once it is due, and
+     * every connection (a redirect's too) is checked against the policy. */
     rv_gitstream_set_deadline(ctx.deadline_ms);
+    rv_gitstream_set_policy(opts->policy);
     int grc = git_remote_create_with_opts(&remote, url, &co);
     if (grc != 0) {
         /* The mirror's own config is broken: clone again. */
-        (void)fetch_failure(err, grc, NULL, opts->url, false);
+        (void)fetch_failure(err, grc, NULL, opts, false);
         *failure = FETCH_LOCAL;
         rc = RV_ERR_GIT;
         goto out;
@@ -516,10 +564,14 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     cbs.payload = &ctx;
     git_proxy_options proxy;
     git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
-    proxy.type = GIT_PROXY_AUTO;
+    /* No proxy: the policy judges the address a connection really goes
+     * to, and through a proxy (taken from the environment or git's
+     * config) that would be the proxy's, while the proxy reached the
+     * refused host for us. */
+    proxy.type = GIT_PROXY_NONE;
     grc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, &proxy, NULL);
     if (grc != 0) {
-        *failure = fetch_failure(err, grc, &ctx, opts->url, true);
+        *failure = fetch_failure(err, grc, &ctx, opts, true);
         rc = RV_ERR_GIT;
         goto out;
     }
@@ -536,7 +588,7 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     char *spec = FETCH_REFSPEC;
     git_strarray refspecs = {&spec, 1};
     if ((grc = advertised_heads(remote, &heads, &nheads)) != 0) {
-        *failure = fetch_failure(err, grc, &ctx, opts->url, false);
+        *failure = fetch_failure(err, grc, &ctx, opts, false);
         rc = RV_ERR_GIT;
         goto disconnect;
     }
@@ -552,7 +604,7 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
             grc = git_remote_prune(remote, &cbs);
     }
     if (grc != 0) {
-        *failure = fetch_failure(err, grc, &ctx, opts->url, false);
+        *failure = fetch_failure(err, grc, &ctx, opts, false);
         rc = RV_ERR_GIT;
     }
 disconnect:
@@ -561,6 +613,7 @@ disconnect:
         remember_remote_head(repo, remote_head, headlen);
 out:
     rv_gitstream_set_deadline(0);
+    rv_gitstream_set_policy(NULL);
     free(heads);
     git_buf_dispose(&head);
     git_remote_free(remote);
@@ -622,6 +675,36 @@ out:
     return rc;
 }
 
+/* Checks the URL against the policy before anything is fetched, so that
+ * a refused remote leaves the mirror as it was. A local path is resolved:
+ * *resolved receives its real path ("" for a remote URL), which is what is
+ * then fetched, so a symbolic link swapped after the check leads nowhere
+ * new. RV_OK, RV_ERR_URL_NOT_ALLOWED or RV_ERR_NOT_FOUND with err set. */
+static int check_policy(const struct rv_mirror_opts *opts, char *resolved,
+                        size_t size, struct rv_sync_error *err)
+{
+    char why[256];
+    resolved[0] = '\0';
+    int rc = rv_url_policy_check(opts->policy, opts->url, why, sizeof(why));
+    if (rc == RV_OK && rv_url_is_local(opts->url))
+        rc = rv_url_policy_local_path(opts->policy, opts->url, resolved, size,
+                                      why, sizeof(why));
+    if (rc == RV_OK)
+        return RV_OK;
+    resolved[0] = '\0';
+    LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+        "the URL policy refuses the remote: %s", why);
+    if (rc == RV_ERR_NOT_FOUND) {
+        rv_sync_error_set(err, "not_found",
+                          "The remote has no repository at this URL.");
+        return rc;
+    }
+    rv_sync_error_set(err, "url_not_allowed",
+                      "The remote URL is refused by the URL policy: %s.",
+                      why);
+    return RV_ERR_URL_NOT_ALLOWED;
+}
+
 int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
                    char *remote_head, size_t headlen,
                    struct rv_sync_error *err)
@@ -629,8 +712,18 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
     char path[4096], dir[4096];
     struct stat st;
     enum fetch_failure failure = FETCH_LOCAL;
+    char resolved[PATH_MAX];
+    struct rv_mirror_opts checked = *opts;
     *repo = NULL;
     remote_head[0] = '\0';
+    if (opts->policy) {
+        int rc = check_policy(opts, resolved, sizeof(resolved), err);
+        if (rc != RV_OK)
+            return rc;
+        if (resolved[0])
+            checked.url = resolved; /* what was checked is what is fetched */
+    }
+    opts = &checked;
     if (rv_mirror_path(opts->data_dir, opts->repo_id, path, sizeof(path)) !=
         0) {
         rv_sync_error_set(err, "git_error",

@@ -29,6 +29,8 @@
 
 #include "worker/sync.h"
 
+struct rv_url_policy;
+
 struct rv_mirror_opts {
     const char *data_dir;     /* borrowed for the call */
     const char *repo_id;      /* validated id; borrowed */
@@ -37,17 +39,25 @@ struct rv_mirror_opts {
                                * over HTTPS, through the credentials callback */
     const char *github_host;  /* NULL/"" = github.com; rv_mirror_token_host */
     int timeout_s;            /* whole fetch (connect included); <= 0: none */
+    const struct rv_url_policy *policy; /* checked before and while it
+                                         * connects; NULL = none (tests and
+                                         * benchmarks of trusted remotes) */
     const char *job_id;       /* for logs; may be NULL */
 };
 
 /* Opens the mirror, cloning it when missing, and fetches with prune. A
  * mirror that cannot be opened, or whose fetch fails in the local object
  * database or refs (corruption, a stale lock left by a killed worker), is
- * deleted and cloned again, once. On RV_OK *repo is open (the caller frees
+ * deleted and cloned again, once. The URL is checked against the policy
+ * first (a local path is fetched from its resolved form), and every
+ * connection again (gitstream.h). On RV_OK *repo is open (the caller frees
  * it with git_repository_free) and remote_head holds the remote's default
  * branch name as said now or recorded before ("" if never known). On
- * failure *repo is NULL and err has code "unreachable", "auth_failed",
- * "timeout" or "git_error" and a message without credentials. */
+ * failure *repo is NULL and err has code "url_not_allowed",
+ * "unreachable", "timeout", "not_found", "auth_failed", "bad_remote",
+ * "cancelled" (rv_gitstream_abort) or "git_error" (the local mirror) and a
+ * fixed sentence: what the remote or the file system said goes to the
+ * log only. */
 int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
                    char *remote_head, size_t headlen,
                    struct rv_sync_error *err);

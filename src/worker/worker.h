@@ -6,12 +6,15 @@
 #ifndef REPOVIEW_WORKER_WORKER_H
 #define REPOVIEW_WORKER_WORKER_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/urlpolicy.h"
+#include "common/util.h"
 
 struct rv_worker {
     const struct rv_config *cfg; /* borrowed for the process lifetime */
@@ -21,6 +24,11 @@ struct rv_worker {
     atomic_int stopping;         /* set by SIGTERM/SIGINT: claim no more */
     atomic_int job_running;      /* 1 while the job loop runs a job */
     atomic_llong stop_requested_ms; /* monotonic time of the stop request */
+    struct rv_url_policy url_policy; /* remotes a fetch may reach; owned */
+    /* The repo of the running job ("" = none), for the housekeeping
+     * thread, which abandons the fetch when that repo is removed. */
+    pthread_mutex_t job_lock;
+    char job_repo[RV_REPO_ID_MAX + 1];
     /* Job-loop thread only: look in our own processing list before taking
      * a new job. Set at start and after a Redis error, because a BLMOVE
      * whose reply was lost still moved the job into our list, where the

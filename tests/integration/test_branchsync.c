@@ -641,7 +641,7 @@ static void test_missing_registered_default_branch_is_an_error(void)
     CHECK_STR(err.code, "no_default_branch");
 }
 
-static void test_unreachable_remote_reports_unreachable_without_secrets(void)
+static void test_unreachable_remote_reports_a_class_without_details(void)
 {
     struct remote r;
     struct rv_branchsync_stats stats;
@@ -654,8 +654,11 @@ static void test_unreachable_remote_reports_unreachable_without_secrets(void)
     json_t *doc = (json_t *)&o;
     CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
     CHECK(doc == NULL);
-    CHECK_STR(err.code, "unreachable");
-    CHECK(strstr(err.message, "does-not-exist") != NULL);
+    /* What the file system said stays in the log: the sentence is the
+     * same whether or not the path exists. */
+    CHECK_STR(err.code, "not_found");
+    CHECK(strstr(err.message, "does-not-exist") == NULL);
+    CHECK(strstr(err.message, "No such file") == NULL);
 
     /* Nothing listens on port 1; the password in the URL and the token
      * must not reach the message. */
@@ -664,7 +667,9 @@ static void test_unreachable_remote_reports_unreachable_without_secrets(void)
     CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
     CHECK_STR(err.code, "unreachable");
     CHECK(strstr(err.message, SECRET) == NULL);
-    CHECK(strstr(err.message, "127.0.0.1") != NULL);
+    /* No port scanner: nothing of what the connection met is shown. */
+    CHECK(strstr(err.message, "127.0.0.1") == NULL);
+    CHECK(strstr(err.message, "refused") == NULL);
     /* A failed first clone leaves nothing behind. */
     char *out = NULL;
     rvt_sh(&out, "ls -A '%s/mirrors' | wc -l", r.data);
@@ -1073,7 +1078,7 @@ int main(void)
     RUN(test_renamed_default_branch_is_followed);
     RUN(test_empty_remote_gives_no_rows);
     RUN(test_missing_registered_default_branch_is_an_error);
-    RUN(test_unreachable_remote_reports_unreachable_without_secrets);
+    RUN(test_unreachable_remote_reports_a_class_without_details);
     RUN(test_silent_remote_times_out);
     RUN(test_token_host_follows_the_github_api);
     RUN(test_mirror_stays_inside_data_dir);
