@@ -65,6 +65,8 @@ struct api {
     struct rv_url_policy url_policy;   /* remotes repos may name, owned */
     char **cors_origins;               /* allow-list, owned */
     size_t cors_count;
+    char **allowed_hosts;              /* Host values accepted, owned */
+    size_t hosts_count;
     bool stopping;                     /* SIGTERM/SIGINT seen */
     int64_t queue_depth;               /* LLEN rv:queue; -1 unknown */
     int64_t ratelimit_remaining;       /* rv:github:ratelimit; -1 unknown */
@@ -167,9 +169,32 @@ void api_deadline_met(struct api *api, struct evhttp_connection *evcon);
 /* After evhttp_free, before event_base_free. */
 void api_deadlines_free(struct api *api);
 
-/* Pre-flight and CORS config. */
+/* Pre-flight and CORS config. api_cors_free also frees the Host
+ * allow-list of api_hosts_init. */
 int api_cors_init(struct api *api);
 void api_cors_free(struct api *api);
+
+/* ---- guard.c: request hygiene, before any route ---- */
+
+/* Appends the items of a comma-separated list (trimmed, empty ones
+ * skipped) to *items and *n; free with api_list_free. RV_OK or RV_ERR_NOMEM. */
+int api_list_add(const char *list, char ***items, size_t *n);
+void api_list_free(char ***items, size_t *n);
+/* Builds the Host allow-list: REPOVIEW_ALLOWED_HOSTS, or the listen
+ * address, localhost, 127.0.0.1 and [::1]. RV_OK or RV_ERR_NOMEM. */
+int api_hosts_init(struct api *api);
+/* False (with *why) for framing a proxy and we could read differently:
+ * two Content-Length headers, a Transfer-Encoding other than one
+ * "chunked", both together, a header name with white space. */
+bool api_framing_ok(struct evhttp_request *req, const char **why);
+/* Whether the Host header names an allowed host ("*" allows any): a
+ * DNS-rebinding page sends its own name. */
+bool api_host_allowed(const struct api *api, struct evhttp_request *req);
+/* Whether a state-changing request's Origin (absent = not a browser) is
+ * this server's own or in REPOVIEW_CORS_ORIGINS. */
+bool api_origin_allowed(const struct api *api, struct evhttp_request *req);
+/* Whether Content-Type is application/json (parameters allowed). */
+bool api_json_content_type(struct evhttp_request *req);
 
 /* ---- routes.c ---- */
 

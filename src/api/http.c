@@ -348,40 +348,14 @@ char *api_query_value(const char *q, const char *name)
 
 int api_cors_init(struct api *api)
 {
-    const char *list = api->cfg->cors_origins ? api->cfg->cors_origins : "";
-    const char *p = list;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *s = p;
-        while (n && (*s == ' ' || *s == '\t')) {
-            s++;
-            n--;
-        }
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-            n--;
-        if (n) {
-            char **grown = realloc(api->cors_origins,
-                                   (api->cors_count + 1) * sizeof(char *));
-            if (!grown)
-                return RV_ERR_NOMEM;
-            api->cors_origins = grown;
-            if (!(grown[api->cors_count] = strndup(s, n)))
-                return RV_ERR_NOMEM;
-            api->cors_count++;
-        }
-        p = end ? end + 1 : p + strlen(p);
-    }
-    return RV_OK;
+    return api_list_add(api->cfg->cors_origins, &api->cors_origins,
+                        &api->cors_count);
 }
 
 void api_cors_free(struct api *api)
 {
-    for (size_t i = 0; i < api->cors_count; i++)
-        free(api->cors_origins[i]);
-    free(api->cors_origins);
-    api->cors_origins = NULL;
-    api->cors_count = 0;
+    api_list_free(&api->cors_origins, &api->cors_count);
+    api_list_free(&api->allowed_hosts, &api->hosts_count);
 }
 
 void api_cors_headers(struct api *api, struct evhttp_request *req)

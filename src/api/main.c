@@ -198,7 +198,8 @@ static int api_start(struct main_state *st)
         !(api->http = evhttp_new(api->base)) ||
         !(api->metrics = api_metrics_new()) ||
         !(api->cache = api_cache_new(API_CACHE_BYTES)) ||
-        api_conns_init(api) != RV_OK || api_cors_init(api) != RV_OK)
+        api_conns_init(api) != RV_OK || api_cors_init(api) != RV_OK ||
+        api_hosts_init(api) != RV_OK)
         return RV_ERR_NOMEM;
     evhttp_set_max_body_size(api->http, API_MAX_WEBHOOK_BODY);
     evhttp_set_max_headers_size(api->http, API_MAX_HEADERS);

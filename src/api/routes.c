@@ -160,6 +160,22 @@ void api_dispatch(struct evhttp_request *req, void *arg)
         api_reply_rv_error(call, RV_ERR_SHUTDOWN, "the server is stopping");
         return;
     }
+    const char *why = NULL;
+    if (!api_framing_ok(req, &why)) {
+        /* Closed, so that nothing after this request on the connection
+         * (a smuggled second request) is ever read. */
+        evhttp_add_header(evhttp_request_get_output_headers(req),
+                          "Connection", "close");
+        api_reply_error(call, 400, "bad_request", "ambiguous framing: %s",
+                        why);
+        return;
+    }
+    if (!api_host_allowed(api, req)) {
+        api_reply_error(call, 421, "misdirected_request",
+                        "the Host header names a host this server does not "
+                        "answer for (REPOVIEW_ALLOWED_HOSTS)");
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || path[0] != '/') {
@@ -187,8 +203,15 @@ void api_dispatch(struct evhttp_request *req, void *arg)
         return;
     }
     call->route = found;
-    if ((method == EVHTTP_REQ_POST || method == EVHTTP_REQ_DELETE) &&
-        !found->open && !api_authorized(api, req)) {
+    bool writes = method == EVHTTP_REQ_POST || method == EVHTTP_REQ_DELETE;
+    if (writes && !found->open && !api_origin_allowed(api, req)) {
+        call->id[0] = '\0';
+        api_reply_error(call, 403, "forbidden",
+                        "a page on another origin may not change anything "
+                        "here (REPOVIEW_CORS_ORIGINS lists those that may)");
+        return;
+    }
+    if (writes && !found->open && !api_authorized(api, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req),
                           "WWW-Authenticate", "Bearer");
         call->id[0] = '\0';

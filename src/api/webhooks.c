@@ -1,9 +1,12 @@
 /*
  * POST /v1/webhooks/github. Answers 404 unless REPOVIEW_WEBHOOK_SECRET is
- * set. The signature is checked before anything else is looked at; then a
- * repeated X-GitHub-Delivery is dropped (SET NX, kept 3 days), the event is
- * routed (common/webhook.h) and a refresh of the matching kind is queued
- * for every repo whose `github` equals repository.full_name, ignoring case.
+ * set. The signature is checked before anything else is looked at; then
+ * X-GitHub-Delivery is required, the event is routed (common/webhook.h),
+ * the repos whose `github` equals repository.full_name (ignoring case) are
+ * found, and only when there are some is the delivery remembered (SET NX,
+ * kept 3 days: a repeated one is dropped) and a refresh of the matching
+ * kind queued for each. A delivery for no registered repo leaves nothing
+ * in Redis, so unsigned-for repos cannot fill it with keys.
  *
  * Repos are matched by reading the `github` field of every registered repo
  * (one pipelined HGET each): fine for hundreds of repos; an index kept by
@@ -30,8 +33,11 @@ struct hook {
     char full_name[RV_WEBHOOK_FULL_NAME_MAX];
     int kinds;              /* RV_WEBHOOK_* mask */
     size_t pending;
+    bool queuing;           /* matched and remembered: refreshes in flight */
     int rc;                 /* first failure */
+    json_t *matched;        /* ids of the repos with this github name */
     json_t *queued;         /* [{"repo","kind","outcome"}] */
+    char delivery[DELIVERY_ID_MAX + 1];
 };
 
 /* One command in flight for a repo. */
@@ -44,6 +50,7 @@ struct hook_step {
 static void hook_free(void *p)
 {
     struct hook *h = p;
+    json_decref(h->matched);
     json_decref(h->queued);
     free(h);
 }
@@ -69,6 +76,20 @@ static void hook_done(struct hook *h)
     api_reply_json(call, 202, body);
 }
 
+static void remember_delivery(struct hook *h);
+
+/* One reply of a step is in: the last one of the look-up remembers the
+ * delivery, the last refresh answers. */
+static void step_done(struct hook *h)
+{
+    if (--h->pending != 0)
+        return;
+    if (h->queuing || h->rc != RV_OK || json_array_size(h->matched) == 0)
+        hook_done(h);
+    else
+        remember_delivery(h);
+}
+
 static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
@@ -88,8 +109,7 @@ static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
              h->rc == RV_OK)
         h->rc = rc;
     free(s);
-    if (--h->pending == 0)
-        hook_done(h);
+    step_done(h);
 }
 
 static void queue_kind(struct hook *h, struct rv_rasync *ra, const char *id,
@@ -126,15 +146,14 @@ static void on_github(struct rv_rasync *ra, redisReply *reply, void *priv)
         if (h->rc == RV_OK)
             h->rc = RV_ERR_REDIS;
     } else if (reply->type == REDIS_REPLY_STRING &&
-               strcasecmp(reply->str, h->full_name) == 0) {
-        if (h->kinds & RV_WEBHOOK_BRANCHES)
-            queue_kind(h, ra, s->id, RV_KIND_BRANCHES);
-        if (h->kinds & RV_WEBHOOK_PRS)
-            queue_kind(h, ra, s->id, RV_KIND_PRS);
+               strcasecmp(reply->str, h->full_name) == 0 &&
+               json_array_append_new(h->matched, json_string(s->id)) != 0 &&
+               h->rc == RV_OK) {
+        h->rc = RV_ERR_NOMEM;
     }
+    (void)ra;
     free(s);
-    if (--h->pending == 0)
-        hook_done(h);
+    step_done(h);
 }
 
 static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
@@ -171,8 +190,7 @@ static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
         }
         h->pending++;
     }
-    if (--h->pending == 0)
-        hook_done(h);
+    step_done(h);
 }
 
 static void find_repos(struct hook *h)
@@ -190,7 +208,6 @@ static void find_repos(struct hook *h)
 
 static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
-    (void)ra;
     struct hook *h = priv;
     if (!reply) {
         api_reply_unavailable(h->call);
@@ -202,7 +219,37 @@ static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)
                                  "repeated delivery", "queued"));
         return;
     }
-    find_repos(h);
+    h->queuing = true;
+    h->pending = 1; /* keeps h alive while the refreshes go out */
+    size_t i;
+    json_t *id;
+    json_array_foreach(h->matched, i, id)
+    {
+        if (h->kinds & RV_WEBHOOK_BRANCHES)
+            queue_kind(h, ra, json_string_value(id), RV_KIND_BRANCHES);
+        if (h->kinds & RV_WEBHOOK_PRS)
+            queue_kind(h, ra, json_string_value(id), RV_KIND_PRS);
+    }
+    step_done(h);
+}
+
+/* SET NX of the delivery id, once it matched a repo. */
+static void remember_delivery(struct hook *h)
+{
+    char key[RV_KEY_MAX];
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_add(&cmd, "SET");
+    rv_cmd_add(&cmd, rv_key_delivery(key, h->delivery));
+    rv_cmd_add(&cmd, "1");
+    rv_cmd_add(&cmd, "NX");
+    rv_cmd_add(&cmd, "EX");
+    rv_cmd_add(&cmd, DELIVERY_TTL_S);
+    int rc = rv_rasync_run(h->call->api->redis, &cmd, on_delivery, h);
+    if (rc == RV_ERR_REDIS)
+        api_reply_unavailable(h->call);
+    else if (rc != RV_OK)
+        api_reply_rv_error(h->call, rc, "cannot send the command");
 }
 
 static bool delivery_id_valid(const char *s)
@@ -244,15 +291,24 @@ void api_webhooks_github(struct api_call *call)
                         "X-Hub-Signature-256 is missing or wrong");
         return;
     }
+    const char *delivery = evhttp_find_header(in, "X-GitHub-Delivery");
+    if (!delivery || !delivery_id_valid(delivery)) {
+        free(body);
+        api_reply_error(call, 400, "invalid",
+                        "X-GitHub-Delivery is missing or malformed");
+        return;
+    }
     const char *event = evhttp_find_header(in, "X-GitHub-Event");
     struct hook *h = calloc(1, sizeof(*h));
-    if (!h || !(h->queued = json_array())) {
+    if (!h || !(h->queued = json_array()) || !(h->matched = json_array())) {
         free(body);
-        free(h);
+        if (h)
+            hook_free(h);
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
     }
     h->call = call;
+    rv_strlcpy(h->delivery, delivery, sizeof(h->delivery));
     call->priv = h;
     call->priv_free = hook_free;
     rc = rv_webhook_route(event, body, len, h->full_name,
@@ -273,27 +329,5 @@ void api_webhooks_github(struct api_call *call)
                                  "event not used", "queued"));
         return;
     }
-    const char *delivery = evhttp_find_header(in, "X-GitHub-Delivery");
-    if (!delivery) {
-        find_repos(h);
-        return;
-    }
-    if (!delivery_id_valid(delivery)) {
-        api_reply_error(call, 400, "invalid", "malformed X-GitHub-Delivery");
-        return;
-    }
-    char key[RV_KEY_MAX];
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_cmd_add(&cmd, "SET");
-    rv_cmd_add(&cmd, rv_key_delivery(key, delivery));
-    rv_cmd_add(&cmd, "1");
-    rv_cmd_add(&cmd, "NX");
-    rv_cmd_add(&cmd, "EX");
-    rv_cmd_add(&cmd, DELIVERY_TTL_S);
-    rc = rv_rasync_run(api->redis, &cmd, on_delivery, h);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+    find_repos(h);
 }

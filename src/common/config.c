@@ -93,6 +93,10 @@ static const struct setting settings[] = {
     {"REPOVIEW_SHUTDOWN_GRACE", "--shutdown-grace", SET_INT, 0, 3600,
      F(shutdown_grace), "20",
      "seconds a stopping worker may finish its job before handing it back"},
+    {"REPOVIEW_ALLOWED_HOSTS", "--allowed-hosts", SET_STRING, 0, 0,
+     F(allowed_hosts), "",
+     "Host header values the API answers (421 otherwise); empty = the listen "
+     "address, localhost, 127.0.0.1, [::1]; * = any"},
     {"REPOVIEW_ALLOWED_SCHEMES", "--allowed-schemes", SET_STRING, 0, 0,
      F(allowed_schemes), "https,ssh,git",
      "schemes a remote URL may use (https, http, ssh, git)"},

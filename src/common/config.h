@@ -68,6 +68,9 @@ struct rv_config {
     /* REPOVIEW_SHUTDOWN_GRACE: seconds a stopping worker may spend finishing
      * its job before it hands it back. */
     int64_t shutdown_grace;
+    /* REPOVIEW_ALLOWED_HOSTS: comma-separated Host values the API
+     * answers; empty = the listen address, localhost, 127.0.0.1, [::1]. */
+    char *allowed_hosts;
     /* REPOVIEW_ALLOWED_SCHEMES: comma-separated schemes a remote may use
      * (https, http, ssh, git). */
     char *allowed_schemes;

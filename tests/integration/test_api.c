@@ -159,17 +159,17 @@ static void test_health_and_readiness_answer_while_redis_is_up(void)
 static void test_register_answers_201_with_freshness_and_409_when_taken(void)
 {
     char buf[128];
-    CHECK_INT(curl("-X POST -d '{\"id\":\"widgets\",\"url\":\"https://github.com/acme/widgets.git\","
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"widgets\",\"url\":\"https://github.com/acme/widgets.git\","
                    "\"github\":\"acme/widgets\",\"defaultBranch\":\"main\",\"syncIntervalSeconds\":60}' "
                    "%s/v1/repos", api.base), 201);
     CHECK_STR(body_str("id", NULL, buf, sizeof(buf)), "widgets");
     CHECK_STR(body_str("github", NULL, buf, sizeof(buf)), "acme/widgets");
     CHECK_STR(body_str("freshness", "branchSyncStatus", buf, sizeof(buf)), "queued");
     CHECK_STR(body_str("freshness", "prSyncStatus", buf, sizeof(buf)), "queued");
-    CHECK_INT(curl("-X POST -d '{\"id\":\"widgets\",\"url\":\"https://github.com/acme/other.git\"}' "
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"widgets\",\"url\":\"https://github.com/acme/other.git\"}' "
                    "%s/v1/repos", api.base), 409);
     CHECK_STR(error_code(), "exists");
-    CHECK_INT(curl("-X POST -d '{\"id\":\"plain\",\"url\":\"https://example.com/plain.git\"}' "
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"plain\",\"url\":\"https://example.com/plain.git\"}' "
                    "%s/v1/repos", api.base), 201);
     CHECK_STR(body_str("github", NULL, buf, sizeof(buf)), "null");
     CHECK_STR(body_str("freshness", "prSyncStatus", buf, sizeof(buf)), "idle");
@@ -178,19 +178,19 @@ static void test_register_answers_201_with_freshness_and_409_when_taken(void)
 static void test_bad_registrations_get_400_and_change_nothing(void)
 {
     long long before = scard_repos();
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"extra\":1}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"extra\":1}' %s/v1/repos", api.base), 400);
     CHECK_STR(error_code(), "invalid");
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"syncIntervalSeconds\":\"60\"}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"syncIntervalSeconds\":\"60\"}' %s/v1/repos", api.base), 400);
     CHECK_STR(error_code(), "invalid");
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":42}' %s/v1/repos", api.base), 400);
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",\"url\":42}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",' %s/v1/repos", api.base), 400);
     CHECK_STR(error_code(), "bad_request");
-    CHECK_INT(curl("-X POST -d '[1,2]' %s/v1/repos", api.base), 400);
-    CHECK_INT(curl("-X POST -d '{\"id\":\"-bad\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api.base), 400);
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"github\":\"nope\"}' %s/v1/repos", api.base), 400);
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"syncIntervalSeconds\":1}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '[1,2]' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"-bad\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"github\":\"nope\"}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",\"url\":\"https://h/a.git\",\"syncIntervalSeconds\":1}' %s/v1/repos", api.base), 400);
     /* A credential in the URL is refused and never echoed. */
-    CHECK_INT(curl("-X POST -d '{\"id\":\"a\",\"url\":\"https://user:hunter2secret@h/a.git\"}' %s/v1/repos", api.base), 400);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"a\",\"url\":\"https://user:hunter2secret@h/a.git\"}' %s/v1/repos", api.base), 400);
     CHECK(strstr(body, "hunter2secret") == NULL);
     CHECK_STR(error_code(), "url_not_allowed");
     CHECK_INT(scard_repos(), before);
@@ -223,7 +223,7 @@ static void test_default_url_policy_refuses_local_and_internal_remotes(void)
     long long before = scard_repos();
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         rvt_current = refused[i].url;
-        CHECK_INT(curl("-X POST -d '{\"id\":\"p%zu\",\"url\":\"%s\"}' "
+        CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"p%zu\",\"url\":\"%s\"}' "
                        "%s/v1/repos",
                        i, refused[i].url, api.base),
                   400);
@@ -233,14 +233,115 @@ static void test_default_url_policy_refuses_local_and_internal_remotes(void)
     }
     rvt_current = NULL;
     /* A path that does not exist gets the same answer as one that does. */
-    CHECK_INT(curl("-X POST -d '{\"id\":\"p\",\"url\":\"/nonexistent/x.git\"}' "
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"p\",\"url\":\"/nonexistent/x.git\"}' "
                    "%s/v1/repos", api.base), 400);
     char *missing = strdup(body);
-    CHECK_INT(curl("-X POST -d '{\"id\":\"p\",\"url\":\"%s\"}' %s/v1/repos",
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"p\",\"url\":\"%s\"}' %s/v1/repos",
                    tmp, api.base), 400);
     CHECK_STR(body, missing);
     free(missing);
     CHECK_INT(scard_repos(), before);
+}
+
+/* Whatever the tokens: a DNS-rebinding page (its own name in Host) gets
+ * 421; a page on another origin cannot change anything, even with the
+ * "simple" requests a browser sends without a pre-flight; a JSON body
+ * needs its Content-Type. Nothing is registered or queued. */
+static void test_rebinding_and_cross_site_requests_are_refused(void)
+{
+    long long before = scard_repos();
+    long long queued = rvt_redis_int(&conn, "LLEN %s", "rv:queue");
+    CHECK_INT(curl("-H 'Host: attacker-rebind.example' %s/v1/repos", api.base),
+              421);
+    CHECK_STR(error_code(), "misdirected_request");
+    CHECK_INT(curl("-H 'Host: attacker-rebind.example:%d' %s/healthz",
+                   api.port, api.base),
+              421);
+    CHECK_INT(curl("-H 'Host: localhost:%d' %s/healthz", api.port, api.base),
+              200);
+    CHECK_INT(curl("-H 'Host: LOCALHOST' %s/healthz", api.base), 200);
+    CHECK_INT(curl("-H 'Host: [::1]:%d' %s/healthz", api.port, api.base), 200);
+    /* fetch(url, {method:'POST', mode:'no-cors', headers:{'Content-Type':
+     * 'text/plain'}, body}) from another origin. */
+    CHECK_INT(curl("-X POST -H 'Origin: http://evil.example' "
+                   "-H 'Content-Type: text/plain' "
+                   "-d '{\"id\":\"csrf\",\"url\":\"https://h/c.git\"}' "
+                   "%s/v1/repos", api.base),
+              403);
+    CHECK_STR(error_code(), "forbidden");
+    CHECK_INT(curl("-X POST -H 'Origin: http://evil.example' "
+                   "-H 'Content-Type: application/json' "
+                   "-d '{\"id\":\"csrf\",\"url\":\"https://h/c.git\"}' "
+                   "%s/v1/repos", api.base),
+              403);
+    CHECK_INT(curl("-X POST -H 'Origin: null' %s/v1/repos/widgets/refresh",
+                   api.base),
+              403);
+    CHECK_INT(curl("-X DELETE -H 'Origin: http://evil.example' "
+                   "%s/v1/repos/widgets", api.base),
+              403);
+    /* Not from a browser, but not JSON either. */
+    CHECK_INT(curl("-X POST -H 'Content-Type: text/plain' "
+                   "-d '{\"id\":\"csrf\",\"url\":\"https://h/c.git\"}' "
+                   "%s/v1/repos", api.base),
+              415);
+    CHECK_STR(error_code(), "unsupported_media_type");
+    CHECK_INT(curl("-X POST -d '{\"id\":\"csrf\",\"url\":\"https://h/c.git\"}' "
+                   "%s/v1/repos", api.base),
+              415);
+    CHECK_INT(scard_repos(), before);
+    CHECK_INT(rvt_redis_int(&conn, "LLEN %s", "rv:queue"), queued);
+    /* The page's own origin may, as the dashboard does. */
+    CHECK_INT(curl("-X POST -H 'Origin: http://127.0.0.1:%d' "
+                   "-H 'Content-Type: application/json; charset=utf-8' "
+                   "-d '{\"id\":\"same-origin\",\"url\":\"https://h/s.git\"}' "
+                   "%s/v1/repos", api.port, api.base),
+              201);
+    CHECK_INT(curl("-X DELETE %s/v1/repos/same-origin", api.base), 204);
+}
+
+static int raw_send(int port, const char *request);
+static int raw_answer(int fd, char *buf, size_t size);
+
+/* Framing that a proxy in front could read otherwise is refused and the
+ * connection closed: the request hidden in the body never runs. */
+static void test_ambiguous_framing_is_refused_and_nothing_smuggled_runs(void)
+{
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' "
+                   "-d '{\"id\":\"victim\",\"url\":\"https://h/v.git\"}' "
+                   "%s/v1/repos", api.base),
+              201);
+    static const char smuggled[] =
+        "DELETE /v1/repos/victim HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    char req[512], buf[8192];
+    const char *framings[] = {
+        "Content-Length: 2\r\nContent-Length: %zu\r\n",
+        "Content-Length: %zu\r\nContent-Length: 2\r\n",
+        "Content-Length: %zu\r\nContent-Length: %zu\r\n",
+        "Transfer-Encoding : chunked\r\nContent-Length: %zu\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: %zu\r\n",
+        "Transfer-Encoding: gzip, chunked\r\nContent-Length: %zu\r\n",
+    };
+    for (size_t i = 0; i < sizeof(framings) / sizeof(framings[0]); i++) {
+        char head[160];
+        size_t total = 2 + strlen(smuggled);
+        snprintf(head, sizeof(head), framings[i], total, total);
+        snprintf(req, sizeof(req),
+                 "POST /v1/repos/victim/refresh HTTP/1.1\r\nHost: localhost"
+                 "\r\n%s\r\n{}%s",
+                 head, smuggled);
+        rvt_current = framings[i];
+        int fd = raw_send(api.port, req);
+        CHECK(fd >= 0);
+        if (fd < 0)
+            continue;
+        int code = raw_answer(fd, buf, sizeof(buf));
+        CHECK(code == 400 || code == -1);
+        CHECK(strstr(buf, "HTTP/1.") == NULL); /* one answer only */
+        CHECK_INT(rvt_redis_int(&conn, "SISMEMBER rv:repos %s", "victim"), 1);
+    }
+    rvt_current = NULL;
+    CHECK_INT(curl("-X DELETE %s/v1/repos/victim", api.base), 204);
 }
 
 static void test_oversized_registration_gets_413(void)
@@ -248,7 +349,7 @@ static void test_oversized_registration_gets_413(void)
     long long before = scard_repos();
     /* 1 MiB + a bit of body. */
     rvt_sh(NULL, "head -c 1100000 /dev/zero | tr '\\0' 'x' > '%s/big.txt'", tmp);
-    CHECK_INT(curl("-X POST --data-binary @'%s/big.txt' %s/v1/repos", tmp, api.base), 413);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' --data-binary @'%s/big.txt' %s/v1/repos", tmp, api.base), 413);
     CHECK_STR(error_code(), "payload_too_large");
     CHECK_INT(scard_repos(), before);
 }
@@ -441,7 +542,7 @@ static void test_a_cached_read_turns_stale_by_the_clock(void)
      * stale 2 s later with no event in between. A head read at 1.4 s is
      * still in the cache at 2.1 s (it lives a second), so the answer then
      * comes without Redis and turns stale by the clock alone. */
-    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -d '{\"id\":\"ageing\",\"url\":\"https://h/ageing.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"id\":\"ageing\",\"url\":\"https://h/ageing.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
     CHECK_INT(fake_commit("ageing", RV_KIND_BRANCHES, fragment_with("main")), 1);
     int64_t synced = rv_now_ms();
     CHECK(wait_overview(api2.base, "ageing", 1, NULL));
@@ -601,14 +702,14 @@ static void burst_of_reads(const char *repo)
     rv_strlcpy(want, body, sizeof(want));
     char plain[256], cond[384], missing[256];
     snprintf(plain, sizeof(plain),
-             "GET /v1/repos/%s/overview HTTP/1.1\r\nHost: x\r\n"
+             "GET /v1/repos/%s/overview HTTP/1.1\r\nHost: localhost\r\n"
              "Connection: close\r\n\r\n", repo);
     snprintf(cond, sizeof(cond),
-             "GET /v1/repos/%s/overview HTTP/1.1\r\nHost: x\r\n"
+             "GET /v1/repos/%s/overview HTTP/1.1\r\nHost: localhost\r\n"
              "If-None-Match: %s\r\nConnection: close\r\n\r\n",
              repo, etag);
     snprintf(missing, sizeof(missing),
-             "GET /v1/repos/nosuchrepo/overview HTTP/1.1\r\nHost: x\r\n"
+             "GET /v1/repos/nosuchrepo/overview HTTP/1.1\r\nHost: localhost\r\n"
              "Connection: close\r\n\r\n");
     const char *requests[] = {plain, cond, plain, missing, plain, cond};
     const int expect[] = {200, 304, 200, 404, 200, 304};
@@ -634,7 +735,7 @@ static void burst_of_reads(const char *repo)
 
 static void test_reads_arriving_together_each_get_their_own_answer(void)
 {
-    CHECK_INT(curl("-X POST -d '{\"id\":\"unsynced\",\"url\":\"https://h/u.git\"}' %s/v1/repos", api.base), 201);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"unsynced\",\"url\":\"https://h/u.git\"}' %s/v1/repos", api.base), 201);
     long long before = hits();
     burst_of_reads("unsynced");
     CHECK_INT(hits(), before);
@@ -654,8 +755,8 @@ static void test_head_answers_the_headers_of_get_without_the_body(void)
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         char req[512], got[8192];
         snprintf(req, sizeof(req),
-                 "HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n"
-                 "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 "HEAD %s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                 "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                  paths[i]);
         int fd = raw_send(api.port, req);
         CHECK(fd >= 0);
@@ -682,7 +783,7 @@ static void test_head_answers_the_headers_of_get_without_the_body(void)
 
 static void test_delete_answers_204_then_404(void)
 {
-    CHECK_INT(curl("-X POST -d '{\"id\":\"doomed\",\"url\":\"https://h/d.git\"}' %s/v1/repos", api.base), 201);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"doomed\",\"url\":\"https://h/d.git\"}' %s/v1/repos", api.base), 201);
     CHECK_INT(curl("-X DELETE %s/v1/repos/doomed", api.base), 204);
     CHECK_STR(body, "");
     CHECK_INT(curl("-X DELETE %s/v1/repos/doomed", api.base), 404);
@@ -711,12 +812,12 @@ static void test_unknown_routes_404_and_wrong_methods_405(void)
 static void test_writes_need_the_bearer_token_when_one_is_set(void)
 {
     long long before = scard_repos();
-    CHECK_INT(curl("-X POST -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api2.base), 401);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api2.base), 401);
     CHECK_STR(error_code(), "unauthorized");
     CHECK_INT(curl("-X POST -H 'Authorization: Bearer wrong' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", api2.base), 401);
     CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s-and-more' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 401);
     CHECK_INT(scard_repos(), before);
-    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
     CHECK_INT(curl("%s/v1/repos/authed", api2.base), 200);
     CHECK_INT(curl("-X POST '%s/v1/repos/authed/refresh'", api2.base), 401);
     CHECK_INT(curl("-X DELETE %s/v1/repos/authed", api2.base), 401);
@@ -758,7 +859,7 @@ static void test_webhooks_check_signatures_and_queue_the_matching_repo(void)
 {
     const char *push = "{\"ref\":\"refs/heads/main\",\"repository\":"
                        "{\"full_name\":\"acme/Hooked\"}}";
-    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -d '{\"id\":\"hooked\","
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"id\":\"hooked\","
                    "\"url\":\"https://github.com/Acme/Hooked.git\",\"github\":\"Acme/Hooked\"}' "
                    "%s/v1/repos", TOKEN, api2.base), 201);
     CHECK_INT(fake_commit("hooked", RV_KIND_BRANCHES, fragment_with("main")), 1);
@@ -785,6 +886,15 @@ static void test_webhooks_check_signatures_and_queue_the_matching_repo(void)
     doc = json_body();
     CHECK_INT(json_array_size(json_object_get(doc, "queued")), 0);
     json_decref(doc);
+    /* Only a delivery that matched a repo is remembered: signed deliveries
+     * for other repos leave nothing in Redis. */
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:delivery:d-1"), 1);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:delivery:d-2"), 0);
+    /* A signed delivery without its id is refused. */
+    CHECK_INT(post_hook("push", "", push, HOOK_SECRET), 400);
+    CHECK(rvt_contains(body, "X-GitHub-Delivery"));
+    CHECK_INT(post_hook("push", "bad id!", push, HOOK_SECRET), 400);
+    CHECK_INT(queue_len(), before + 1);
     CHECK_INT(post_hook("push", "d-3", "not json", HOOK_SECRET), 400);
     CHECK_INT(queue_len(), before + 1);
     CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/hooked", TOKEN, api2.base), 204);
@@ -876,19 +986,19 @@ static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
         "GET /healthz\r\n\r\n",
         "GET /healthz HTTP/9.9\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
-        "BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "BREW /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
         "GET http://[::1 HTTP/1.1\r\n\r\n",
-        "GET /v1/repos/%zz/overview HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /v1/repos/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\":",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n{\"id\":[}",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n\xff\xfe\x00\x01",
-        "DELETE /v1/repos/ HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /v1/events?repo=%%%%%% HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /v1/events?repo=-x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/repos/%zz/overview HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /v1/repos/../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"id\":",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Length: 9\r\n\r\n{\"id\":[}",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\n\xff\xfe\x00\x01",
+        "DELETE /v1/repos/ HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /v1/events?repo=%%%%%% HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /v1/events?repo=-x HTTP/1.1\r\nHost: localhost\r\n\r\n",
     };
     int bad = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -904,7 +1014,7 @@ static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
     /* A header past the limit and a URI past it. */
     size_t big = 40000;
     char *req = malloc(big + 200);
-    int n = snprintf(req, big + 200, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    int n = snprintf(req, big + 200, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
     memset(req + n, 'a', big);
     memcpy(req + n + big, "\r\n\r\n", 5);
     int st = raw_exchange(api.port, req, strlen(req));
@@ -916,7 +1026,7 @@ static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
     CHECK(st == 0 || (st >= 400 && st < 500));
     /* Random bytes, and random truncations of a valid request. */
     srand(1234);
-    const char *valid = "POST /v1/repos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    const char *valid = "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                         "Content-Length: 40\r\n\r\n{\"id\":\"zz\",\"url\":\"https://h/zz.git\"}";
     for (int i = 0; i < 300; i++) {
         char buf[600];
@@ -962,7 +1072,7 @@ static void test_redis_down_answers_503_and_recovers_by_itself(void)
     CHECK_STR(error_code(), "unavailable");
     CHECK(strstr(body, "Redis") != NULL);
     CHECK_INT(curl("%s/readyz", api.base), 503);
-    CHECK_INT(curl("-X POST -d '{\"id\":\"late\",\"url\":\"https://h/l.git\"}' %s/v1/repos", api.base), 503);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d '{\"id\":\"late\",\"url\":\"https://h/l.git\"}' %s/v1/repos", api.base), 503);
     CHECK_INT(curl("%s/v1/repos", api.base), 503);
     CHECK_INT(curl("%s/healthz", api.base), 200);
     CHECK_INT(rvt_redis_restart(&redis), 0);
@@ -1026,6 +1136,9 @@ int main(void)
     RUN(test_cors_preflight_echoes_only_allowed_origins);
     RUN(test_metrics_count_requests_and_sample_the_queue);
     RUN(test_garbage_requests_get_4xx_or_a_closed_connection);
+    /* Late: they register and remove repos, which leaves jobs queued. */
+    RUN(test_rebinding_and_cross_site_requests_are_refused);
+    RUN(test_ambiguous_framing_is_refused_and_nothing_smuggled_runs);
     RUN(test_redis_down_answers_503_and_recovers_by_itself);
     RUN(test_sigterm_stops_with_exit_status_0);
     rvt_api_stop(&api);

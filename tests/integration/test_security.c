@@ -318,7 +318,7 @@ static int sse_open(const struct rvt_api *api, const char *query)
         return -1;
     char req[4096];
     snprintf(req, sizeof(req),
-             "GET /v1/events%s HTTP/1.1\r\nHost: x\r\n"
+             "GET /v1/events%s HTTP/1.1\r\nHost: localhost\r\n"
              "Accept: text/event-stream\r\n\r\n",
              query ? query : "");
     if (!raw_send(fd, req) ||
@@ -520,12 +520,14 @@ static void run_flow(void)
               202);
     CHECK(wait_idle("widgets", 60000));
     /* A registration with a credential in its URL: refused, not echoed. */
-    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' -d "
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' "
+                   "-H 'Content-Type: application/json' -d "
                    "'{\"id\":\"leaky\",\"url\":\"https://ada:%s@github.com/"
                    "a/b.git\"}' %s/v1/repos",
                    API_TOKEN, URL_PASS, flow_api.base),
               400);
-    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' -d "
+    CHECK_INT(http("-X POST -H 'Authorization: Bearer %s' "
+                   "-H 'Content-Type: application/json' -d "
                    "'{\"id\":\"leaky\",\"url\":\"https://%s@github.com/"
                    "a/b.git\"}' %s/v1/repos",
                    API_TOKEN, URL_PASS, flow_api.base),
@@ -808,7 +810,8 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
                          "%2e%2e", ".git", "-rf", "a\\\\b", "", long_id};
     long long before = rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        http("-X POST -H 'Authorization: Bearer %s' -d "
+        http("-X POST -H 'Authorization: Bearer %s' "
+                   "-H 'Content-Type: application/json' -d "
              "'{\"id\":\"%s\",\"url\":\"file://%s\"}' %s/v1/repos",
              API_TOKEN, bad[i], remote, api.base);
         if (status != 400)
@@ -973,10 +976,10 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
     CHECK_INT(api_start(&api, "api-stall", redis_url, all_env), 0);
     const char *partial[] = {
         "GET /heal",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a",
-        "POST /v1/repos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " API_TOKEN
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: a",
+        "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " API_TOKEN
         "\r\nContent-Length: 100\r\n\r\n{\"id\":",
-        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", /* then idle */
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", /* then idle */
     };
     size_t n = sizeof(partial) / sizeof(partial[0]);
     int fds[8];
@@ -1020,7 +1023,7 @@ static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
     int fd = rvt_tcp_connect(api.port);
     CHECK(fd >= 0);
     int64_t t0 = rv_mono_ms();
-    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
     int limit = rvt_scale_ms(10000);
     bool closed = false;
     size_t i = 0;
