@@ -4,7 +4,9 @@
  *
  *   main.c      start-up, signals, the housekeeping timer, shutdown
  *   http.c      calls, replies, errors -> HTTP statuses (the one mapping),
- *               CORS, auth, bodies, connection accounting
+ *               CORS, bodies, connection accounting
+ *   access.c    tokens, scopes and repo patterns; who a request is
+ *   session.c   the dashboard's session cookie and SSE stream tokens
  *   routes.c    the route table and the dispatcher
  *   repos.c     GET/POST /v1/repos, GET/DELETE /v1/repos/{id}
  *   overview.c  GET /v1/repos/{id}/overview
@@ -46,6 +48,52 @@ struct api_metrics;
 struct api_conns;
 struct api_deadlines;
 
+/* What a token may do; each includes the ones before it. */
+enum api_scope {
+    API_SCOPE_NONE,
+    API_SCOPE_READ,  /* reads and streams */
+    API_SCOPE_WRITE, /* read + refresh */
+    API_SCOPE_ADMIN, /* everything */
+};
+
+/* What a route needs. */
+enum api_need {
+    API_NEED_NONE,    /* nothing: health, the page, sign-in */
+    API_NEED_SIGNED,  /* its own signature (webhooks): no Origin check */
+    API_NEED_READ,
+    API_NEED_WRITE,
+    API_NEED_ADMIN,
+    API_NEED_METRICS, /* admin, or REPOVIEW_METRICS_TOKEN */
+};
+
+/* One configured token: the SHA-256 of its text, never the text. */
+struct api_token {
+    unsigned char hash[32];
+    enum api_scope scope;
+    char **patterns; /* repo id patterns (fnmatch); none = every repo */
+    size_t npatterns;
+    char label[24];  /* "line N" of the file, or REPOVIEW_API_TOKEN: logs */
+};
+
+struct api_tokens {
+    struct api_token *items;
+    size_t n;
+    bool read_open;               /* reads need no token */
+    bool has_metrics;
+    unsigned char metrics_hash[32];
+    unsigned char key[32];        /* signs sessions and stream tokens */
+};
+
+/* Who made a request: the token it proved (NULL: anonymous) and what it
+ * may do. Anonymous gets admin while no token is configured, read with
+ * REPOVIEW_READ_OPEN, nothing otherwise. */
+struct api_principal {
+    const struct api_token *token;
+    enum api_scope scope;
+    bool metrics;                 /* presented REPOVIEW_METRICS_TOKEN */
+    const char *via;              /* "bearer", "cookie", "stream-token" */
+};
+
 /* The process: one per repoview-api, owned by main.c. */
 struct api {
     const struct rv_config *cfg;
@@ -67,6 +115,7 @@ struct api {
     size_t cors_count;
     char **allowed_hosts;              /* Host values accepted, owned */
     size_t hosts_count;
+    struct api_tokens tokens;          /* access.c, owned */
     bool stopping;                     /* SIGTERM/SIGINT seen */
     int64_t queue_depth;               /* LLEN rv:queue; -1 unknown */
     int64_t ratelimit_remaining;       /* rv:github:ratelimit; -1 unknown */
@@ -82,6 +131,7 @@ struct api_call {
     const struct api_route *route;
     int64_t started_us;          /* monotonic, for the duration metric */
     char id[RV_REPO_ID_MAX + 1]; /* the {id} of the path, "" if none */
+    struct api_principal who;    /* set before the handler runs */
     void *priv;                  /* handler state, freed by priv_free */
     void (*priv_free)(void *priv);
 };
@@ -89,14 +139,14 @@ struct api_call {
 typedef void (*api_handler)(struct api_call *call);
 
 /* A route: method bit (EVHTTP_REQ_*), pattern with at most one "{id}"
- * segment, handler. `name` labels metrics; `open` routes skip the bearer
- * check (webhooks carry their own signature). */
+ * segment, handler. `name` labels metrics; `need` is what the caller must
+ * hold (a route with an {id} also needs the token to see that repo). */
 struct api_route {
     int method;
     const char *pattern;
     api_handler handler;
     const char *name;
-    bool open;
+    enum api_need need;
     bool stream; /* SSE: no HEAD, no request timeout */
 };
 
@@ -144,8 +194,47 @@ char *api_query_value(const char *query, const char *name);
 
 /* Adds Access-Control-Allow-Origin when the Origin is allowed. */
 void api_cors_headers(struct api *api, struct evhttp_request *req);
-/* True when a bearer token is not required or the right one was sent. */
-bool api_authorized(struct api *api, struct evhttp_request *req);
+
+/* ---- access.c ---- */
+
+/* Loads REPOVIEW_TOKENS_FILE, REPOVIEW_API_TOKEN (admin) and
+ * REPOVIEW_METRICS_TOKEN into api->tokens, and the signing key
+ * (session.c). RV_OK, or RV_ERR_CONFIG / RV_ERR_NOMEM with err naming the
+ * file and line (never a token). */
+int api_access_init(struct api *api, char *err, size_t errlen);
+void api_access_free(struct api *api);
+/* Parses a tokens file's text (name labels errors) onto t. RV_OK, or
+ * RV_ERR_CONFIG with err naming the line; t keeps what came before. */
+int api_tokens_parse(const char *text, size_t len, const char *name,
+                     struct api_tokens *t, char *err, size_t errlen);
+void api_tokens_free(struct api_tokens *t);
+/* The token whose text is text[0..len), or NULL; constant time in which. */
+const struct api_token *api_token_find(const struct api_tokens *t,
+                                       const char *text, size_t len);
+/* "read", "write", "admin", or NULL for none. */
+const char *api_scope_name(enum api_scope s);
+/* Whether p may see repo (its token's patterns). */
+bool api_principal_sees(const struct api_principal *p, const char *repo);
+/* Sets call->who from the request's credentials and checks the route's
+ * need; false when it answered 401 or 403 (call is gone). */
+bool api_access_check(struct api_call *call);
+/* Whether call->who may see repo; false when it answered 403. */
+bool api_access_repo(struct api_call *call, const char *repo);
+
+/* ---- session.c ---- */
+
+int api_session_init(struct api *api, char *err, size_t errlen);
+/* The token of a valid session cookie on req: RV_OK; RV_ERR_NOT_FOUND
+ * without one, RV_ERR_INVALID for a bad or expired one. */
+int api_session_from_cookie(const struct api *api, struct evhttp_request *req,
+                            const struct api_token **tok);
+/* The token of a valid, unexpired stream token: RV_OK or RV_ERR_INVALID. */
+int api_stream_token_check(const struct api *api, const char *s,
+                           const struct api_token **tok);
+void api_session_get(struct api_call *call);
+void api_session_post(struct api_call *call);
+void api_session_delete(struct api_call *call);
+void api_stream_tokens_post(struct api_call *call);
 
 /* Connection accounting (REPOVIEW_MAX_CLIENTS): registers the request's
  * connection on its first request. false when the limit is reached (the
@@ -298,6 +387,9 @@ struct api_head {
     int64_t version;
     int64_t stale_from_ms;
     struct api_blob *text[2]; /* [stale], one reference each */
+    /* The SSE snapshot of the same state, {"repo","version","freshness"},
+     * so that a stream (re)connecting reads no Redis. */
+    struct api_blob *snapshot[2];
     char etag[2][48];
 };
 void api_head_free(struct api_head *h);

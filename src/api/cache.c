@@ -111,14 +111,20 @@ void api_head_free(struct api_head *h)
 {
     if (!h)
         return;
-    api_blob_unref(h->text[0]);
-    api_blob_unref(h->text[1]);
+    for (int i = 0; i < 2; i++) {
+        api_blob_unref(h->text[i]);
+        api_blob_unref(h->snapshot[i]);
+    }
     free(h);
 }
 
 static size_t head_bytes(const struct api_head *h)
 {
-    return h->text[0]->len + h->text[1]->len;
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        n += (h->text[i] ? h->text[i]->len : 0) +
+             (h->snapshot[i] ? h->snapshot[i]->len : 0);
+    return n;
 }
 
 struct cache_entry {

@@ -49,8 +49,8 @@ struct sse_client {
     struct evhttp_request *req;    /* NULL once closed */
     struct evhttp_connection *evcon;
     struct sse_client *prev, *next;
-    bool all;                      /* every repo */
-    bool single;                   /* /v1/repos/{id}/events: 404 if absent */
+    bool all;                      /* every repo the principal sees */
+    struct api_principal who;      /* whose stream it is */
     char (*repos)[RV_REPO_ID_MAX + 1];
     size_t nrepos;
     enum sse_state state;
@@ -223,7 +223,7 @@ static bool client_write(struct sse_client *c, const void *data, size_t len)
 static bool client_wants(const struct sse_client *c, const char *repo)
 {
     if (c->all)
-        return true;
+        return api_principal_sees(&c->who, repo);
     for (size_t i = 0; i < c->nrepos; i++)
         if (strcmp(c->repos[i], repo) == 0)
             return true;
@@ -291,6 +291,33 @@ static void snapshot_free(struct snapshot *s)
     free(s);
 }
 
+/* Before a stream starts, a repo= that names no repo is refused (404)
+ * rather than watched: the client learns of its typo, and an EventSource
+ * does not reconnect to a 404 again and again. True when it answered. */
+static bool snapshot_refuse_unknown(struct snapshot *s)
+{
+    struct sse_client *c = s->c;
+    char names[256] = "";
+    size_t missing = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->data[i])
+            continue;
+        size_t used = strlen(names);
+        if (missing++ < 3)
+            snprintf(names + used, sizeof(names) - used, "%s\"%s\"",
+                     used ? ", " : "", s->ids[i]);
+    }
+    if (!missing)
+        return false;
+    c->closed = true;
+    client_unlink(c);
+    api_reply_error(c->call, 404, "not_found", "no repo %s%s", names,
+                    missing > 3 ? " and more" : "");
+    c->call = NULL;
+    c->req = NULL;
+    return true;
+}
+
 /* Every read of a snapshot answered: write it (first starting the stream),
  * then the backlog. c->pending still counts s until the end, so a drop
  * while writing cannot free c under our feet. */
@@ -320,15 +347,8 @@ static void snapshot_done(struct snapshot *s)
         }
         goto out;
     }
-    if (!c->started && c->single && !s->data[0]) {
-        c->closed = true;
-        client_unlink(c);
-        api_reply_error(c->call, 404, "not_found", "no repo \"%s\"",
-                        c->repos[0]);
-        c->call = NULL;
-        c->req = NULL;
+    if (!c->started && !c->all && snapshot_refuse_unknown(s))
         goto out;
-    }
     if (!c->started)
         client_start(c);
     if (c->closed || !(b = evbuffer_new()))
@@ -383,10 +403,29 @@ static void on_snapshot_get(struct rv_rasync *ra, redisReply *reply,
         snapshot_done(s);
 }
 
-/* Sends one HGETALL per id of s (s->ids/s->n set). */
+/* The snapshot of repo from the overview head the cache holds, or NULL
+ * (not cached, or the cache cannot be trusted now). */
+static json_t *cached_snapshot(struct api *api, const char *repo)
+{
+    if (!api_events_subscribed(api->events) ||
+        !rv_rasync_connected(api->redis))
+        return NULL;
+    struct api_blob *fragment = NULL;
+    const struct api_head *h = api_cache_head(api->cache, repo, &fragment);
+    if (!h)
+        return NULL;
+    const struct api_blob *b = h->snapshot[rv_now_ms() >= h->stale_from_ms];
+    if (!b)
+        return NULL;
+    return json_loadb(api_blob_data(b), api_blob_len(b), 0, NULL);
+}
+
+/* Takes each snapshot of s (s->ids/s->n set) from the cache, or else with
+ * one HGETALL. */
 static void snapshot_read(struct snapshot *s)
 {
-    struct rv_rasync *ra = s->c->ev->api->redis;
+    struct api *api = s->c->ev->api;
+    struct rv_rasync *ra = api->redis;
     s->data = calloc(s->n + 1, sizeof(*s->data));
     if (!s->data) {
         s->rc = RV_ERR_NOMEM;
@@ -395,6 +434,8 @@ static void snapshot_read(struct snapshot *s)
     }
     s->pending = 1; /* keeps s alive while the commands go out */
     for (size_t i = 0; i < s->n; i++) {
+        if ((s->data[i] = cached_snapshot(api, s->ids[i])))
+            continue;
         struct snapshot_get *g = malloc(sizeof(*g));
         struct rv_cmd cmd;
         rv_cmd_init(&cmd);
@@ -441,7 +482,8 @@ static void on_snapshot_members(struct rv_rasync *ra, redisReply *reply,
     }
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *e = reply->element[i];
-        if (e->type == REDIS_REPLY_STRING && rv_repo_id_valid(e->str))
+        if (e->type == REDIS_REPLY_STRING && rv_repo_id_valid(e->str) &&
+            api_principal_sees(&s->c->who, e->str))
             rv_strlcpy(s->ids[s->n++], e->str, sizeof(s->ids[0]));
     }
     qsort(s->ids, s->n, sizeof(s->ids[0]), cmp_ids);
@@ -487,7 +529,7 @@ static void snapshot_start(struct sse_client *c)
 
 /* ---- handlers ---- */
 
-static void events_open(struct api_call *call, bool all, bool single,
+static void events_open(struct api_call *call, bool all,
                         char (*repos)[RV_REPO_ID_MAX + 1], size_t nrepos)
 {
     struct api_events *ev = call->api->events;
@@ -502,7 +544,7 @@ static void events_open(struct api_call *call, bool all, bool single,
     c->call = call;
     c->req = call->req;
     c->all = all;
-    c->single = single;
+    c->who = call->who;
     c->repos = repos;
     c->nrepos = nrepos;
     c->next = ev->head;
@@ -520,7 +562,7 @@ void api_events_repo(struct api_call *call)
         return;
     }
     rv_strlcpy(repos[0], call->id, sizeof(repos[0]));
-    events_open(call, false, true, repos, 1);
+    events_open(call, false, repos, 1);
 }
 
 int api_events_parse_repos(const char *query,
@@ -578,7 +620,13 @@ void api_events_many(struct api_call *call)
                         "%s", bad);
         return;
     }
-    events_open(call, n == 0, false, repos, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!api_access_repo(call, repos[i])) {
+            free(repos);
+            return;
+        }
+    }
+    events_open(call, n == 0, repos, n);
 }
 
 /* ---- the subscription ---- */

@@ -1,7 +1,7 @@
 /*
  * The HTTP plumbing every handler shares: answering a call (JSON, bytes,
- * errors), the one mapping from rv_err to HTTP status, CORS, the bearer
- * check, request bodies and query strings, and connection accounting.
+ * errors), the one mapping from rv_err to HTTP status, CORS, request
+ * bodies and query strings, and connection accounting.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -344,7 +344,7 @@ char *api_query_value(const char *q, const char *name)
     return value;
 }
 
-/* ---- CORS and auth ---- */
+/* ---- CORS ---- */
 
 int api_cors_init(struct api *api)
 {
@@ -377,22 +377,6 @@ void api_cors_headers(struct api *api, struct evhttp_request *req)
             return;
         }
     }
-}
-
-bool api_authorized(struct api *api, struct evhttp_request *req)
-{
-    const char *token = api->cfg->api_token;
-    if (!token || !*token)
-        return true;
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                       "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    size_t n = strlen(token);
-    return strlen(h) == n && rv_consttime_eq(h, token, n);
 }
 
 /* ---- connection accounting ----

@@ -317,6 +317,12 @@ int main(int argc, char **argv)
         rv_config_free(&cfg);
         return 2;
     }
+    if (api_access_init(&st.api, err, sizeof(err)) != RV_OK) {
+        fprintf(stderr, "repoview-api: %s\n", err);
+        rv_url_policy_free(&st.api.url_policy);
+        rv_config_free(&cfg);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     tune_malloc();
@@ -328,6 +334,8 @@ int main(int argc, char **argv)
     api_stop(&st);
     memset(&st.api.redis_addr, 0, sizeof(st.api.redis_addr));
     rv_url_policy_free(&st.api.url_policy);
+    api_access_free(&st.api);
+    memset(&st.api.tokens, 0, sizeof(st.api.tokens));
     rv_config_free(&cfg);
     return rc == RV_OK ? 0 : 1;
 }

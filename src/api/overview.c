@@ -148,12 +148,20 @@ static struct api_head *head_render(struct api *api, const struct rv_repo *repo)
     for (int stale = 0; ok && stale < 2; stale++) {
         json_t *fresh = rv_freshness_json_as(repo, stale, stale_after);
         char *fresh_text = fresh ? json_dumps(fresh, JSON_COMPACT) : NULL;
+        json_t *snap = fresh ? json_pack("{s:s,s:I,s:O}", "repo", repo->id,
+                                         "version", (json_int_t)repo->version,
+                                         "freshness", fresh)
+                             : NULL;
+        char *snap_text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+        json_decref(snap);
         json_decref(fresh);
-        ok = fresh_text &&
+        ok = fresh_text && snap_text &&
              (h->text[stale] = api_blob_printf(HEAD_FORMAT, repo_text,
                                                (long long)repo->version,
-                                               fresh_text));
+                                               fresh_text)) &&
+             (h->snapshot[stale] = api_blob_new(snap_text, strlen(snap_text)));
         free(fresh_text);
+        free(snap_text);
         overview_etag(repo, hash, stale, h->etag[stale],
                       sizeof(h->etag[stale]));
     }

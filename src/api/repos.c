@@ -237,6 +237,8 @@ void api_repos_create(struct api_call *call)
                         "%s", err);
         return;
     }
+    if (!api_access_repo(call, spec.id))
+        goto out;
     rv_strlcpy(call->id, spec.id, sizeof(call->id));
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
@@ -390,7 +392,7 @@ static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
         const redisReply *e = reply->element[i];
         struct repo_list_get *g = malloc(sizeof(*g));
         if (e->type != REDIS_REPLY_STRING || !rv_repo_id_valid(e->str) ||
-            !g) {
+            !api_principal_sees(&l->call->who, e->str) || !g) {
             free(g);
             continue;
         }

@@ -1,7 +1,9 @@
 /*
  * The route table and the dispatcher. Every request goes through
- * api_dispatch: connection limit, route match (404/405), CORS pre-flight,
- * the bearer check on writes, the {id} check, then the handler.
+ * api_dispatch: connection limit, framing, Host, route match (404/405),
+ * CORS pre-flight, the Origin of writes, the caller's token and scope
+ * (access.c), the {id} and whether the token may see it, then the
+ * handler.
  */
 #include <event2/http.h>
 #include <sys/queue.h>
@@ -16,29 +18,39 @@
 #define POST EVHTTP_REQ_POST
 #define DELETE EVHTTP_REQ_DELETE
 
-/* Route flags: OPEN skips the bearer check (webhooks are signed instead);
- * STREAM marks SSE (no HEAD). */
-#define PLAIN false, false
-#define OPEN true, false
-#define STREAM false, true
+/* What a route needs (access.c) and whether it is an SSE stream (no
+ * HEAD). */
+#define OPEN API_NEED_NONE, false
+#define SIGNED API_NEED_SIGNED, false
+#define READ API_NEED_READ, false
+#define WRITE API_NEED_WRITE, false
+#define ADMIN API_NEED_ADMIN, false
+#define METRICS API_NEED_METRICS, false
+#define STREAM API_NEED_READ, true
 
 /* The whole API (one row a route, wider than 80 columns so that it reads
  * as a table). */
 static const struct api_route routes[] = {
-    {GET,    "/v1/repos",               api_repos_list,      "repos_list",   PLAIN},
-    {POST,   "/v1/repos",               api_repos_create,    "repos_create", PLAIN},
-    {GET,    "/v1/repos/{id}",          api_repos_get,       "repos_get",    PLAIN},
-    {DELETE, "/v1/repos/{id}",          api_repos_delete,    "repos_delete", PLAIN},
-    {GET,    "/v1/repos/{id}/overview", api_overview_get,    "overview",     PLAIN},
-    {POST,   "/v1/repos/{id}/refresh",  api_refresh_post,    "refresh",      PLAIN},
-    {GET,    "/v1/repos/{id}/events",   api_events_repo,     "events_repo",  STREAM},
-    {GET,    "/v1/events",              api_events_many,     "events",       STREAM},
-    {POST,   "/v1/webhooks/github",     api_webhooks_github, "webhooks",     OPEN},
-    {GET,    "/healthz",                api_healthz,         "healthz",      PLAIN},
-    {GET,    "/readyz",                 api_readyz,          "readyz",       PLAIN},
-    {GET,    "/metrics",                api_metrics_get,     "metrics",      PLAIN},
-    {GET,    "/",                       api_static_index,    "dashboard",    PLAIN},
-    {GET,    "/index.html",             api_static_index,    "dashboard",    PLAIN},
+    {GET,    "/v1/repos",               api_repos_list,         "repos_list",    READ},
+    {POST,   "/v1/repos",               api_repos_create,       "repos_create",  ADMIN},
+    {GET,    "/v1/repos/{id}",          api_repos_get,          "repos_get",     READ},
+    {DELETE, "/v1/repos/{id}",          api_repos_delete,       "repos_delete",  ADMIN},
+    {GET,    "/v1/repos/{id}/overview", api_overview_get,       "overview",      READ},
+    {POST,   "/v1/repos/{id}/refresh",  api_refresh_post,       "refresh",       WRITE},
+    {GET,    "/v1/repos/{id}/events",   api_events_repo,        "events_repo",   STREAM},
+    {GET,    "/v1/events",              api_events_many,        "events",        STREAM},
+    {POST,   "/v1/webhooks/github",     api_webhooks_github,    "webhooks",      SIGNED},
+    {GET,    "/v1/session",             api_session_get,        "session",       OPEN},
+    {POST,   "/v1/session",             api_session_post,       "session",       OPEN},
+    {DELETE, "/v1/session",             api_session_delete,     "session",       OPEN},
+    {POST,   "/v1/stream-tokens",       api_stream_tokens_post, "stream_tokens", READ},
+    {GET,    "/healthz",                api_healthz,            "healthz",       OPEN},
+    {GET,    "/readyz",                 api_readyz,             "readyz",        OPEN},
+    {GET,    "/metrics",                api_metrics_get,        "metrics",       METRICS},
+    {GET,    "/",                       api_static_index,       "dashboard",     OPEN},
+    {GET,    "/index.html",             api_static_index,       "dashboard",     OPEN},
+    {GET,    "/app.js",                 api_static_index,       "dashboard",     OPEN},
+    {GET,    "/app.css",                api_static_index,       "dashboard",     OPEN},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -204,27 +216,25 @@ void api_dispatch(struct evhttp_request *req, void *arg)
     }
     call->route = found;
     bool writes = method == EVHTTP_REQ_POST || method == EVHTTP_REQ_DELETE;
-    if (writes && !found->open && !api_origin_allowed(api, req)) {
+    if (writes && found->need != API_NEED_SIGNED &&
+        !api_origin_allowed(api, req)) {
         call->id[0] = '\0';
         api_reply_error(call, 403, "forbidden",
                         "a page on another origin may not change anything "
                         "here (REPOVIEW_CORS_ORIGINS lists those that may)");
         return;
     }
-    if (writes && !found->open && !api_authorized(api, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-                          "WWW-Authenticate", "Bearer");
-        call->id[0] = '\0';
-        api_reply_error(call, 401, "unauthorized",
-                        "a valid Authorization: Bearer token is required");
+    if (!api_access_check(call))
         return;
-    }
-    if (strstr(found->pattern, "{id}") &&
-        (id_too_long || !rv_repo_id_valid(call->id))) {
-        call->id[0] = '\0';
-        api_reply_rv_error(call, RV_ERR_INVALID, "repo id must match "
-                           "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
-        return;
+    if (strstr(found->pattern, "{id}")) {
+        if (id_too_long || !rv_repo_id_valid(call->id)) {
+            call->id[0] = '\0';
+            api_reply_rv_error(call, RV_ERR_INVALID, "repo id must match "
+                               "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
+            return;
+        }
+        if (!api_access_repo(call, call->id))
+            return;
     }
     found->handler(call);
 }

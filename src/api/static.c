@@ -1,4 +1,8 @@
-/* GET /: the dashboard page, embedded at build time (common/embedded.h). */
+/* GET /, /app.js, /app.css: the dashboard, embedded at build time
+ * (common/embedded.h), with the headers that keep it to itself: a
+ * Content-Security-Policy that runs only its own script (no inline code,
+ * so an injected <script> does nothing), no framing (clickjacking), no
+ * Referer leaving it. */
 #include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,18 +29,34 @@ static void file_etag(const struct rv_embedded_file *f, char *buf,
     snprintf(buf, size, "\"%016llx\"", (unsigned long long)h);
 }
 
+#define CSP                                                                  \
+    "default-src 'none'; script-src 'self'; style-src 'self'; "             \
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "           \
+    "form-action 'self'; frame-ancestors 'none'"
+
 void api_static_index(struct api_call *call)
 {
-    static char etag[32];
-    const struct rv_embedded_file *f = find_file("index.html");
+    /* One ETag per file, made on its first request. */
+    static char etags[8][32];
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : "/";
+    const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 1;
+    const struct rv_embedded_file *f = find_file(name);
     if (!f) {
         api_reply_error(call, 404, "not_found", "no dashboard was built in");
         return;
     }
-    if (!etag[0])
-        file_etag(f, etag, sizeof(etag));
+    size_t slot = (size_t)(f - rv_embedded_files);
+    char local[32];
+    char *etag = slot < sizeof(etags) / sizeof(etags[0]) ? etags[slot] : local;
+    if (etag == local || !etag[0])
+        file_etag(f, etag, sizeof(etags[0]));
     struct evkeyvalq *out = evhttp_request_get_output_headers(call->req);
     evhttp_add_header(out, "ETag", etag);
+    evhttp_add_header(out, "Content-Security-Policy", CSP);
+    evhttp_add_header(out, "X-Frame-Options", "DENY");
+    evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(out, "Cross-Origin-Opener-Policy", "same-origin");
     const char *inm = evhttp_find_header(
         evhttp_request_get_input_headers(call->req), "If-None-Match");
     if (inm && (strcmp(inm, "*") == 0 || strstr(inm, etag))) {

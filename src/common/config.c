@@ -60,7 +60,7 @@ static const struct setting settings[] = {
     {"REPOVIEW_WEBHOOK_SECRET", "--webhook-secret", SET_SECRET, 0, 0,
      F(webhook_secret), "", "enables POST /v1/webhooks/github"},
     {"REPOVIEW_API_TOKEN", "--api-token", SET_SECRET, 0, 0, F(api_token), "",
-     "when set, POST and DELETE need Authorization: Bearer <token>"},
+     "an admin token (Authorization: Bearer <token>)"},
     {"REPOVIEW_LEASE_SECONDS", "--lease-seconds", SET_INT, 5, 3600,
      F(lease_seconds), "30",
      "a worker's job lease; a dead worker's job is retried after it lapses"},
@@ -113,6 +113,16 @@ static const struct setting settings[] = {
      "host patterns (github.com, *.example.com) that alone may be remotes"},
     {"REPOVIEW_BLOCKED_HOSTS_REMOTE", "--blocked-hosts-remote", SET_STRING, 0,
      0, F(blocked_hosts_remote), "", "host patterns never used as remotes"},
+    {"REPOVIEW_TOKENS_FILE", "--tokens-file", SET_STRING, 0, 0,
+     F(tokens_file), "",
+     "file of tokens: sha256:<hex> read|write|admin [repo pattern ...]"},
+    {"REPOVIEW_READ_OPEN", "--read-open", SET_BOOL, 0, 0, F(read_open),
+     "false", "keep reads open to everyone while tokens are configured"},
+    {"REPOVIEW_METRICS_TOKEN", "--metrics-token", SET_SECRET, 0, 0,
+     F(metrics_token), "", "a bearer token that may read /metrics"},
+    {"REPOVIEW_SESSION_SECRET", "--session-secret", SET_SECRET, 0, 0,
+     F(session_secret), "",
+     "keys dashboard sessions and stream tokens; empty = random per process"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -358,6 +368,8 @@ void rv_config_register_secrets(const struct rv_config *cfg)
     rv_log_add_secret(cfg->github_token);
     rv_log_add_secret(cfg->webhook_secret);
     rv_log_add_secret(cfg->api_token);
+    rv_log_add_secret(cfg->metrics_token);
+    rv_log_add_secret(cfg->session_secret);
     struct rv_redis_addr addr;
     char err[256];
     if (cfg->redis_url &&

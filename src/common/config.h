@@ -35,7 +35,7 @@ struct rv_config {
     char *github_token;
     /* REPOVIEW_WEBHOOK_SECRET: secret; enables POST /v1/webhooks/github. */
     char *webhook_secret;
-    /* REPOVIEW_API_TOKEN: secret; when set, POST/DELETE need a bearer. */
+    /* REPOVIEW_API_TOKEN: secret; an admin token (access.c). */
     char *api_token;
     /* REPOVIEW_LEASE_SECONDS: a worker's lease; retried after it lapses. */
     int64_t lease_seconds;
@@ -85,6 +85,17 @@ struct rv_config {
     char *allowed_hosts_remote;
     /* REPOVIEW_BLOCKED_HOSTS_REMOTE: host patterns always refused. */
     char *blocked_hosts_remote;
+    /* REPOVIEW_TOKENS_FILE: one token a line, "sha256:<hex> <scope>
+     * [repo pattern ...]"; empty = none. */
+    char *tokens_file;
+    /* REPOVIEW_READ_OPEN: 1 keeps reads open to everyone while tokens are
+     * configured (with none, everything is open). */
+    int64_t read_open;
+    /* REPOVIEW_METRICS_TOKEN: secret; a bearer that may read /metrics. */
+    char *metrics_token;
+    /* REPOVIEW_SESSION_SECRET: secret; keys the dashboard's sessions and
+     * stream tokens; empty = a random key per process. */
+    char *session_secret;
 };
 
 /* Fills cfg with defaults, then the environment, then flags from argv

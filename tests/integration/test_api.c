@@ -120,7 +120,9 @@ static bool wait_overview(const char *base, const char *repo, long long version,
     for (int i = 0; i < 100; i++) {
         if (i)
             rvt_sleep_ms(50);
-        if (curl("%s/v1/repos/%s/overview", base, repo) != 200)
+        /* api2 has a token, which reads need too; api ignores it. */
+        if (curl("-H 'Authorization: Bearer %s' %s/v1/repos/%s/overview", TOKEN,
+                 base, repo) != 200)
             continue;
         json_t *doc = json_body();
         const char *st = json_string_value(json_object_get(
@@ -550,7 +552,7 @@ static void test_a_cached_read_turns_stale_by_the_clock(void)
     if (wait > 0)
         rvt_sleep_ms((int)wait);
     int64_t head_at = rv_mono_ms();
-    CHECK_INT(curl("%s/v1/repos/ageing/overview", api2.base), 200);
+    CHECK_INT(curl("-H 'Authorization: Bearer %s' %s/v1/repos/ageing/overview", TOKEN, api2.base), 200);
     json_t *doc = json_body();
     /* (A machine slow enough to take 2 s to get here skips this one.) */
     bool in_time = rv_now_ms() - synced < 1900;
@@ -564,7 +566,7 @@ static void test_a_cached_read_turns_stale_by_the_clock(void)
         rvt_sleep_ms((int)wait);
     long long hgetall = redis_calls("hgetall");
     CHECK(hgetall >= 0);
-    CHECK_INT(curl("-H 'If-None-Match: %s' %s/v1/repos/ageing/overview", fresh_etag, api2.base), 200);
+    CHECK_INT(curl("-H 'Authorization: Bearer %s' -H 'If-None-Match: %s' %s/v1/repos/ageing/overview", TOKEN, fresh_etag, api2.base), 200);
     bool head_alive = rv_mono_ms() - head_at < 900;
     doc = json_body();
     CHECK(json_is_true(json_object_get(json_object_get(doc, "freshness"), "stale")));
@@ -818,7 +820,9 @@ static void test_writes_need_the_bearer_token_when_one_is_set(void)
     CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s-and-more' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 401);
     CHECK_INT(scard_repos(), before);
     CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"id\":\"authed\",\"url\":\"https://h/a.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
-    CHECK_INT(curl("%s/v1/repos/authed", api2.base), 200);
+    /* With a token configured, reads need one too. */
+    CHECK_INT(curl("%s/v1/repos/authed", api2.base), 401);
+    CHECK_INT(curl("-H 'Authorization: Bearer %s' %s/v1/repos/authed", TOKEN, api2.base), 200);
     CHECK_INT(curl("-X POST '%s/v1/repos/authed/refresh'", api2.base), 401);
     CHECK_INT(curl("-X DELETE %s/v1/repos/authed", api2.base), 401);
     CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/authed", TOKEN, api2.base), 204);
@@ -908,7 +912,7 @@ static void test_cors_preflight_echoes_only_allowed_origins(void)
     CHECK(header("Access-Control-Allow-Headers") && strstr(header("Access-Control-Allow-Headers"), "Authorization"));
     CHECK_INT(curl("-X OPTIONS -H 'Origin: http://evil.example' %s/v1/repos", api2.base), 204);
     CHECK(header("Access-Control-Allow-Origin") == NULL);
-    CHECK_INT(curl("-H 'Origin: %s' %s/v1/repos", ORIGIN, api2.base), 200);
+    CHECK_INT(curl("-H 'Authorization: Bearer %s' -H 'Origin: %s' %s/v1/repos", TOKEN, ORIGIN, api2.base), 200);
     CHECK_STR(header("Access-Control-Allow-Origin"), ORIGIN);
     CHECK_INT(curl("-H 'Origin: %s' %s/v1/repos", ORIGIN, api.base), 200);
     CHECK(header("Access-Control-Allow-Origin") == NULL);

@@ -217,6 +217,9 @@ static void test_one_connection_carries_events_of_three_repos(void)
     CHECK_INT(count(arr, NULL, "beta"), 0);
     CHECK_INT(count(arr, NULL, "gamma"), 0);
     json_decref(arr);
+    /* A stream naming a repo that is gone is refused (404) when it
+     * reconnects; gamma comes back so that "many" can reconnect below. */
+    add_repo("gamma");
 }
 
 static void test_reconnect_after_api_restart_gets_a_fresh_snapshot(void)
@@ -342,6 +345,7 @@ int main(void)
     add_repo("beta");
     add_repo("gamma");
     add_repo("other");
+    add_repo("flood");
     CHECK_INT(spawn_api(), 0);
     rec_one = record("one", "/v1/repos/alpha/events");
     rec_many = record("many", "/v1/events?repo=alpha&repo=beta&repo=gamma");

@@ -24,7 +24,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/errors.h"
 #include "common/keys.h"
+#include "common/registry.h"
 #include "common/util.h"
 #include "fake_github.h"
 #include "rvtest.h"
@@ -319,6 +321,7 @@ static int sse_open(const struct rvt_api *api, const char *query)
     char req[4096];
     snprintf(req, sizeof(req),
              "GET /v1/events%s HTTP/1.1\r\nHost: localhost\r\n"
+             "Authorization: Bearer " API_TOKEN "\r\n"
              "Accept: text/event-stream\r\n\r\n",
              query ? query : "");
     if (!raw_send(fd, req) ||
@@ -485,27 +488,27 @@ static void run_flow(void)
     CHECK(wait_idle("widgets", 60000));
 
     /* Reads. */
-    CHECK_INT(http("%s/v1/repos", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/v1/repos", flow_api.base), 200);
     CHECK(rvt_contains(body, "widgets"));
-    CHECK_INT(http("%s/v1/repos/widgets", flow_api.base), 200);
-    CHECK_INT(http("%s/v1/repos/widgets/overview", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/v1/repos/widgets", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/v1/repos/widgets/overview", flow_api.base), 200);
     CHECK(rvt_contains(body, "feature/x"));
     CHECK(rvt_contains(body, "\"pullRequests\""));
     char etag[64];
     rv_strlcpy(etag, header_value("ETag"), sizeof(etag));
     CHECK(etag[0] != '\0');
-    CHECK_INT(http("-H 'If-None-Match: %s' %s/v1/repos/widgets/overview",
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' -H 'If-None-Match: %s' %s/v1/repos/widgets/overview",
                    etag, flow_api.base),
               304);
-    CHECK_INT(http("%s/", flow_api.base), 200);
-    CHECK_INT(http("%s/healthz", flow_api.base), 200);
-    CHECK_INT(http("%s/readyz", flow_api.base), 200);
-    CHECK_INT(http("%s/metrics", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/healthz", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/readyz", flow_api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/metrics", flow_api.base), 200);
     CHECK_INT(http("-X OPTIONS -H 'Origin: http://evil.example' "
                    "%s/v1/repos",
                    flow_api.base),
               204);
-    CHECK_INT(http("%s/v1/repos/nope/overview", flow_api.base), 404);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/v1/repos/nope/overview", flow_api.base), 404);
 
     /* Writes: refused without the token or with a wrong one, then done. */
     CHECK_INT(http("-X POST %s/v1/repos/widgets/refresh", flow_api.base),
@@ -757,10 +760,10 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
         freeReplyObject(r);
     struct rvt_api api;
     CHECK_INT(api_start(&api, "api-planted", redis_url, all_env), 0);
-    CHECK_INT(http("%s/v1/repos/planted", api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/v1/repos/planted", api.base), 200);
     CHECK(rvt_contains(body, "https://127.0.0.1:1/x.git"));
     CHECK(!rvt_contains(body, URL_PASS));
-    CHECK_INT(http("%s/v1/repos", api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer " API_TOKEN "' %s/v1/repos", api.base), 200);
     CHECK(!rvt_contains(body, URL_PASS));
     CHECK_INT(cli(&out, "status planted"), 0);
     CHECK(rvt_contains(out, "https://127.0.0.1:1/x.git"));
@@ -779,7 +782,10 @@ static void test_a_credential_url_already_in_redis_is_never_shown(void)
               202);
     CHECK(rvt_wait_field(&conn, "planted", "branch_sync_status", "error",
                          60000));
-    CHECK_INT(http("%s/v1/repos/planted/overview", api.base), 200);
+    CHECK_INT(http("-H 'Authorization: Bearer %s' "
+                   "%s/v1/repos/planted/overview",
+                   API_TOKEN, api.base),
+              200);
     CHECK(rvt_contains(body, "127.0.0.1:1"));
     CHECK(!rvt_contains(body, URL_PASS));
     rvt_stop_process(w, 10000);
@@ -823,7 +829,9 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
     const char *paths[] = {"%2e%2e", "..%2f..%2fetc", "%2e", "a%2f..%2fb",
                            long_id};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        http("--path-as-is %s/v1/repos/%s/overview", api.base, paths[i]);
+        http("--path-as-is -H 'Authorization: Bearer %s' "
+             "%s/v1/repos/%s/overview",
+             API_TOKEN, api.base, paths[i]);
         if (status != 400 && status != 404)
             fprintf(stderr, "  GET %s -> %d\n", paths[i], status);
         CHECK(status == 400 || status == 404);
@@ -1103,6 +1111,9 @@ static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
             rvt_sleep_ms(100);
     }
     CHECK(served);
+    /* A stream names a repo that exists (an unknown one is refused). */
+    CHECK_INT(cli(&out, "add capped --url 'file://%s'", remote), 0);
+    free(out);
     /* curl closed; its slot frees too (once the API has read the close),
      * and a new stream fits. */
     int again = -1;
@@ -1121,17 +1132,31 @@ static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
 }
 
 /* One stream names at most 100 repos: the 101st is refused with a 400, a
- * hundred are served. */
+ * hundred are served, and one that does not exist fails the stream (404)
+ * before anything is streamed. */
 static void test_sse_repo_list_is_capped_at_100(void)
 {
     struct rvt_api api;
     CHECK_INT(api_start(&api, "api-sse-cap", redis_url, all_env), 0);
+    for (int i = 0; i < 100; i++) {
+        char id[16], url[64], err[256];
+        snprintf(id, sizeof(id), "r%d", i);
+        snprintf(url, sizeof(url), "https://example.com/r%d.git", i);
+        struct rv_repo_spec spec = {.id = id, .url = url};
+        CHECK_INT(rv_registry_add(&conn, &spec, err, sizeof(err)), RV_OK);
+    }
+    CHECK_INT(http("-H 'Authorization: Bearer %s' '%s/v1/events?repo=r1&repo=nope'",
+                   API_TOKEN, api.base),
+              404);
+    CHECK(rvt_contains(body, "nope"));
     char q[4096] = "?";
     for (int i = 0; i < 101; i++) {
         size_t used = strlen(q);
         snprintf(q + used, sizeof(q) - used, "%srepo=r%d", i ? "&" : "", i);
     }
-    CHECK_INT(http("'%s/v1/events%s'", api.base, q), 400);
+    CHECK_INT(http("-H 'Authorization: Bearer %s' '%s/v1/events%s'", API_TOKEN,
+                   api.base, q),
+              400);
     CHECK(rvt_contains(body, "too many repo"));
     *strrchr(q, '&') = '\0';
     int fd = sse_open(&api, q);

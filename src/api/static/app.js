@@ -1,0 +1,719 @@
+'use strict';
+// The repoview dashboard: one page, no build step. State comes from the JSON
+// API and is kept current by one EventSource on /v1/events. Every piece of
+// data reaches the DOM through textContent or attributes, never innerHTML.
+window.__loadedAt = Date.now();
+
+const state = {
+  repos: new Map(),      // id -> {id, url, github, defaultBranch, version, freshness}
+  order: [],             // repo ids in list order
+  selected: null,        // selected repo id
+  overview: null,        // the selected repo's last overview
+  etag: null,            // its ETag
+  eventSeq: new Map(),   // id -> count of SSE events seen, to order HTTP answers
+  fetching: false,       // an overview fetch is in flight
+  refetch: false,        // another one is wanted when it ends
+  message: null,         // {text, kind} shown above the table
+  es: null,              // the EventSource
+  esRetry: null,         // timer for a manual reconnect
+};
+
+const $ = (id) => document.getElementById(id);
+
+// Builds an element: el('td', {class: 'x', title: 't'}, child, 'text', ...).
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+// ---- time ------------------------------------------------------------------
+
+function parseTime(t) {
+  if (t === null || t === undefined || t === '') return null;
+  const ms = typeof t === 'number' ? t : Date.parse(t);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+// "12s", "5m", "3h", "4d", "2mo", "1y": a compact age.
+function shortAge(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return s + 's';
+  const m = Math.floor(s / 60);
+  if (m < 60) return m + 'm';
+  const h = Math.floor(m / 60);
+  if (h < 48) return h + 'h';
+  const d = Math.floor(h / 24);
+  if (d < 60) return d + 'd';
+  if (d < 730) return Math.floor(d / 30) + 'mo';
+  return Math.floor(d / 365) + 'y';
+}
+
+function ago(t) {
+  const ms = parseTime(t);
+  return ms === null ? 'never' : shortAge(Date.now() - ms) + ' ago';
+}
+
+function fullTime(t) {
+  const ms = parseTime(t);
+  return ms === null ? '' : new Date(ms).toLocaleString();
+}
+
+// A <time> whose text is a relative age, refreshed by the clock tick.
+function ageNode(t) {
+  const ms = parseTime(t);
+  if (ms === null) return el('span', {class: 'muted', text: '—'});
+  return el('time', {datetime: new Date(ms).toISOString(), 'data-age': ms,
+                     title: fullTime(ms), text: ago(ms)});
+}
+
+// ---- freshness ---------------------------------------------------------------
+
+function hasPrs(repo) {
+  return !!(repo && repo.github);
+}
+
+// One state for a repo from its freshness: refreshing > queued > error >
+// stale > fresh. Staleness is recomputed here so it grows while the page is
+// open, not only when the server says so.
+function repoState(repo) {
+  const f = (repo && repo.freshness) || {};
+  const prs = hasPrs(repo);
+  const statuses = [f.branchSyncStatus];
+  if (prs) statuses.push(f.prSyncStatus);
+  if (statuses.includes('running')) return {state: 'refreshing'};
+  if (statuses.includes('queued')) return {state: 'queued'};
+  const errors = [];
+  if (f.branchSyncStatus === 'error') errors.push(['branches', f.branchSyncError]);
+  if (prs && f.prSyncStatus === 'error') errors.push(['PRs', f.prSyncError]);
+  if (errors.length) {
+    const text = errors.map(([k, e]) =>
+      k + ': ' + ((e && (e.message || e.code)) || 'sync failed')).join('; ');
+    return {state: 'error', message: text};
+  }
+  const ats = [parseTime(f.branchSyncAt)];
+  if (prs) ats.push(parseTime(f.prSyncAt));
+  if (ats.includes(null)) {
+    return {state: 'stale', age: null};
+  }
+  const oldest = Math.min(...ats);
+  const limit = (Number(f.staleAfterSeconds) || 0) * 1000;
+  const age = Date.now() - oldest;
+  if (f.stale || (limit > 0 && age > limit)) return {state: 'stale', age};
+  return {state: 'fresh', age};
+}
+
+const BADGE_CLASS = {fresh: 'b-ok', queued: 'b-info', refreshing: 'b-info b-running',
+                     stale: 'b-warn', error: 'b-bad'};
+
+function badge(repo, testid) {
+  const s = repoState(repo);
+  let text = s.state;
+  let title = '';
+  if (s.state === 'stale') {
+    text = s.age === null ? 'stale · never synced' : 'stale · ' + shortAge(s.age);
+    title = s.age === null ? 'Not synced yet' : 'Last synced ' + shortAge(s.age) + ' ago';
+  } else if (s.state === 'fresh') {
+    title = 'Synced ' + shortAge(s.age) + ' ago';
+  } else if (s.state === 'error') {
+    title = s.message;
+  } else if (s.state === 'queued') {
+    title = 'A sync is queued';
+  } else {
+    title = 'A sync is running';
+  }
+  return el('span', {class: 'badge ' + BADGE_CLASS[s.state], 'data-testid': testid,
+                     'data-state': s.state, title, text});
+}
+
+function kindStatus(label, status, at, err) {
+  const cls = {idle: 'b-ok', queued: 'b-info', running: 'b-info b-running',
+               error: 'b-bad'}[status] || '';
+  const text = status === 'running' ? 'refreshing' : status === 'idle' ? 'ok' : status || '?';
+  const title = err ? (err.code ? err.code + ': ' : '') + (err.message || '') : null;
+  return el('span', {'data-testid': 'kind-' + label.toLowerCase()},
+            label + ' ', el('span', {class: 'badge ' + cls, title, text}),
+            parseTime(at) === null ? ' never synced' : ' synced ',
+            parseTime(at) === null ? null : ageNode(at));
+}
+
+// ---- HTTP --------------------------------------------------------------------
+
+// Credentials: the session cookie POST /v1/session sets (HttpOnly, so this
+// script never holds a token) goes with every request and the EventSource.
+async function api(method, path, body, headers) {
+  const h = Object.assign({Accept: 'application/json'}, headers || {});
+  if (body !== undefined) h['Content-Type'] = 'application/json';
+  const res = await fetch(path, {
+    method, headers: h, cache: 'no-store', credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  if (res.status !== 204 && res.status !== 304) {
+    const text = await res.text();
+    try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  }
+  if (res.status === 401 && path !== '/v1/session') showAuth('needed');
+  if (res.status === 403 && method !== 'GET') showAuth('scope');
+  return {status: res.status, ok: res.ok, data, headers: res.headers};
+}
+
+function errorText(r) {
+  const e = r.data && r.data.error;
+  if (e && e.message) return e.message + (e.code ? ' (' + e.code + ')' : '');
+  return 'HTTP ' + r.status;
+}
+
+function showAuth(why) {
+  $('auth-text').textContent =
+    why === 'refused' ? 'That token was refused. Enter a valid token.'
+    : why === 'scope' ? 'Your token may not do this. Sign in with another token.'
+    : 'This API needs a token. Sign in with yours.';
+  $('auth').hidden = false;
+}
+
+function setSignedIn(session) {
+  const out = $('signed-in');
+  const signedIn = !!(session && session.via === 'cookie');
+  out.hidden = !signedIn;
+  $('sign-out').hidden = !signedIn;
+  if (signedIn) out.textContent = 'signed in (' + session.scope + ')';
+}
+
+async function checkSession() {
+  const r = await api('GET', '/v1/session');
+  if (!r.ok || !r.data) return;
+  setSignedIn(r.data);
+  if (r.data.tokensConfigured && !r.data.scope && !r.data.readOpen) showAuth('needed');
+}
+
+$('token-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const t = $('token-input').value.trim();
+  $('token-input').value = '';
+  const r = await api('POST', '/v1/session', {token: t});
+  if (!r.ok) { showAuth('refused'); return; }
+  $('auth').hidden = true;
+  setSignedIn(r.data);
+  // The stream and the list start over with the new credentials.
+  connect();
+  await loadRepos();
+});
+
+$('sign-out').addEventListener('click', async () => {
+  await api('DELETE', '/v1/session');
+  setSignedIn(null);
+  state.repos.clear();
+  state.order = [];
+  renderList();
+  await checkSession();
+  connect();
+});
+
+// ---- repo list ---------------------------------------------------------------
+
+function bump(id) {
+  state.eventSeq.set(id, (state.eventSeq.get(id) || 0) + 1);
+}
+
+function seq(id) {
+  return state.eventSeq.get(id) || 0;
+}
+
+let listLoading = null;
+
+// Reloads the repo list; freshness from it is kept only for repos that had no
+// live event while the request was out (the event is newer).
+function loadRepos() {
+  if (listLoading) return listLoading;
+  const before = new Map(state.eventSeq);
+  listLoading = (async () => {
+    try {
+      const r = await api('GET', '/v1/repos');
+      if (!r.ok || !r.data || !Array.isArray(r.data.repos)) {
+        setListError('Cannot load repositories: ' + errorText(r));
+        return;
+      }
+      setListError(null);
+      const next = new Map();
+      for (const repo of r.data.repos) {
+        const old = state.repos.get(repo.id);
+        if (old && (before.get(repo.id) || 0) !== seq(repo.id)) {
+          repo.freshness = old.freshness;
+          repo.version = Math.max(old.version || 0, repo.version || 0);
+        }
+        next.set(repo.id, repo);
+      }
+      state.repos = next;
+      state.order = r.data.repos.map((x) => x.id);
+      renderList();
+      if (!state.selected || !state.repos.has(state.selected)) selectFromHash();
+      else renderDetail();
+    } catch (e) {
+      setListError('Cannot reach the API: ' + e.message);
+    } finally {
+      listLoading = null;
+    }
+  })();
+  return listLoading;
+}
+
+function setListError(text) {
+  const empty = $('repo-list-empty');
+  if (text) {
+    empty.textContent = text;
+    empty.hidden = false;
+    empty.className = 'msg bad';
+  } else {
+    empty.className = 'muted';
+    empty.hidden = state.order.length > 0;
+    if (!empty.hidden) return;
+    empty.textContent = '';
+    empty.append('No repositories yet. Add one below or with ',
+                 el('code', {text: 'repoview add'}), '.');
+  }
+}
+
+function repoItem(repo) {
+  const s = repoState(repo);
+  const link = el('a', {href: '#repo=' + encodeURIComponent(repo.id),
+                        'aria-current': repo.id === state.selected ? 'true' : null},
+    el('span', {class: 'repo-line'},
+       el('span', {class: 'repo-name', text: repo.id}), badge(repo, 'repo-badge')),
+    s.state === 'error'
+      ? el('span', {class: 'repo-err', 'data-testid': 'repo-error', title: s.message,
+                    text: s.message})
+      : el('span', {class: 'repo-sub', text: repo.github || repo.url || ''}));
+  return el('li', {'data-testid': 'repo-item', 'data-repo': repo.id}, link);
+}
+
+function renderList() {
+  const ul = $('repo-list');
+  ul.replaceChildren(...state.order.map((id) => repoItem(state.repos.get(id))));
+  setListError(null);
+}
+
+function renderRepoItem(id) {
+  const repo = state.repos.get(id);
+  const old = [...$('repo-list').children].find((li) => li.dataset.repo === id);
+  if (!repo || !old) return;
+  const focused = old.contains(document.activeElement);
+  const fresh = repoItem(repo);
+  old.replaceWith(fresh);
+  if (focused) fresh.querySelector('a').focus();
+}
+
+// ---- selection -----------------------------------------------------------------
+
+function hashRepo() {
+  const p = new URLSearchParams(location.hash.replace(/^#/, ''));
+  return p.get('repo');
+}
+
+function selectFromHash() {
+  let id = hashRepo();
+  if (!id || !state.repos.has(id)) {
+    if (id && !state.repos.has(id) && state.order.length === 0) id = null;
+    if (!id || !state.repos.has(id)) {
+      id = state.order[0] || null;
+      if (id) history.replaceState(null, '', '#repo=' + encodeURIComponent(id));
+    }
+  }
+  select(id);
+}
+
+function select(id) {
+  if (id === state.selected && state.overview) { renderDetail(); return; }
+  state.selected = id;
+  state.overview = null;
+  state.etag = null;
+  state.message = null;
+  renderList();
+  renderDetail();
+  if (id) loadOverview();
+}
+
+window.addEventListener('hashchange', selectFromHash);
+
+// ---- overview ------------------------------------------------------------------
+
+// Fetches the selected repo's overview with If-None-Match; one request at a
+// time, and one more afterwards if something changed meanwhile.
+async function loadOverview() {
+  if (state.fetching) { state.refetch = true; return; }
+  const id = state.selected;
+  if (!id) return;
+  state.fetching = true;
+  state.refetch = false;
+  const before = seq(id);
+  try {
+    const headers = state.etag ? {'If-None-Match': state.etag} : {};
+    const r = await api('GET', '/v1/repos/' + encodeURIComponent(id) + '/overview',
+                        undefined, headers);
+    if (state.selected !== id) return;
+    if (r.status === 304) return;
+    if (r.status === 404) {
+      state.message = {text: 'This repository no longer exists.', kind: 'bad'};
+      loadRepos();
+      renderDetail();
+      return;
+    }
+    if (!r.ok || !r.data) {
+      state.message = {text: 'Cannot load the overview: ' + errorText(r), kind: 'bad'};
+      renderDetail();
+      return;
+    }
+    if (state.message && state.message.kind === 'bad') state.message = null;
+    state.overview = r.data;
+    state.etag = r.headers.get('ETag');
+    const repo = state.repos.get(id);
+    if (repo) {
+      // The live events are newer than this answer if any arrived meanwhile.
+      if (seq(id) === before && r.data.freshness) repo.freshness = r.data.freshness;
+      repo.version = Math.max(repo.version || 0, r.data.version || 0);
+      renderRepoItem(id);
+    }
+    renderDetail();
+  } catch (e) {
+    if (state.selected === id) {
+      state.message = {text: 'Cannot reach the API: ' + e.message, kind: 'bad'};
+      renderDetail();
+    }
+  } finally {
+    state.fetching = false;
+    if (state.refetch || state.selected !== id) {
+      state.refetch = false;
+      if (state.selected) loadOverview();
+    }
+  }
+}
+
+// One button for whichever repo is selected, so re-renders keep its focus.
+const refreshButton = el('button', {type: 'button', class: 'primary',
+                                    'data-testid': 'refresh-button', text: 'Refresh'});
+refreshButton.addEventListener('click', () => {
+  if (state.selected) refresh(state.selected, refreshButton);
+});
+
+async function refresh(id, button) {
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  const before = seq(id);
+  try {
+    const r = await api('POST', '/v1/repos/' + encodeURIComponent(id) + '/refresh?kind=all');
+    if (r.status === 202 && r.data) {
+      const repo = state.repos.get(id);
+      // A status event may already have said more than this answer knows.
+      if (repo && r.data.freshness && (seq(id) === before || !sseOpen())) {
+        repo.freshness = r.data.freshness;
+        renderRepoItem(id);
+      }
+      if (state.selected === id && state.message && state.message.kind !== 'info') {
+        state.message = null;
+      }
+    } else if (r.status === 401) {
+      if (state.selected === id) {
+        state.message = {text: 'Refresh needs an API token: enter it above.', kind: 'bad'};
+      }
+    } else if (state.selected === id) {
+      state.message = {text: 'Refresh failed: ' + errorText(r), kind: 'bad'};
+    }
+  } catch (e) {
+    if (state.selected === id) {
+      state.message = {text: 'Refresh failed: ' + e.message, kind: 'bad'};
+    }
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+    if (state.selected === id) renderDetail();
+  }
+}
+
+function prBadges(pr) {
+  const out = [];
+  if (pr.draft) out.push(el('span', {class: 'badge', text: 'draft'}));
+  else if (pr.state && pr.state !== 'open') {
+    out.push(el('span', {class: 'badge b-purple', text: pr.state}));
+  } else out.push(el('span', {class: 'badge b-ok', text: 'open'}));
+  if (pr.ciStatus) {
+    const cls = {success: 'b-ok', failure: 'b-bad', error: 'b-bad',
+                 pending: 'b-warn', expected: 'b-warn'}[pr.ciStatus] || '';
+    const mark = {success: '✓ ', failure: '✗ ', error: '✗ ', pending: '● '}[pr.ciStatus] || '';
+    out.push(el('span', {class: 'badge ' + cls, title: 'CI: ' + pr.ciStatus,
+                         text: mark + 'CI'}));
+  }
+  if (pr.reviewDecision) {
+    const cls = {approved: 'b-ok', changes_requested: 'b-bad',
+                 review_required: 'b-warn'}[pr.reviewDecision] || '';
+    const text = pr.reviewDecision.replace(/_/g, ' ');
+    out.push(el('span', {class: 'badge ' + cls, title: 'Review: ' + text, text}));
+  }
+  return out;
+}
+
+function prLink(pr) {
+  const safe = typeof pr.url === 'string' && /^https?:\/\//i.test(pr.url);
+  return el(safe ? 'a' : 'span', {href: safe ? pr.url : null, target: safe ? '_blank' : null,
+                                  rel: safe ? 'noopener noreferrer' : null,
+                                  title: pr.title || null, text: '#' + pr.number});
+}
+
+function branchRow(b, base) {
+  const ahead = b.isDefault ? el('span', {class: 'muted', text: '—'})
+    : el('span', {title: `${b.ahead} ahead of, ${b.behind} behind ${base}`},
+         el('span', {text: '↑' + b.ahead}), ' ', el('span', {text: '↓' + b.behind}));
+  let conflicts;
+  if (b.isDefault) conflicts = el('span', {class: 'muted', text: '—'});
+  else if (b.conflicts) {
+    const files = Array.isArray(b.conflictFiles) ? b.conflictFiles : [];
+    conflicts = el('span', {class: 'badge b-bad', 'data-testid': 'conflict-badge',
+                            title: files.length ? 'Conflicts in:\n' + files.join('\n') : 'Conflicts',
+                            text: files.length ? `conflicts · ${files.length}` : 'conflicts'});
+  } else conflicts = el('span', {class: 'badge b-ok', text: 'clean'});
+  const d = b.diffStat || {};
+  const diff = b.isDefault ? el('span', {class: 'muted', text: '—'})
+    : el('span', {title: `${d.files || 0} files changed since the merge base`},
+         el('span', {class: 'add', text: '+' + (d.additions || 0)}), ' ',
+         el('span', {class: 'del', text: '−' + (d.deletions || 0)}),
+         el('span', {class: 'muted', text: ` · ${d.files || 0} file${d.files === 1 ? '' : 's'}`}));
+  const c = b.commit || {};
+  const commit = el('div', {},
+    el('span', {text: c.author || ''}), el('span', {class: 'muted'}, ' · ', ageNode(c.date)),
+    el('span', {class: 'subject muted', title: c.subject || '', text: c.subject || ''}));
+  const pr = b.pr ? el('div', {class: 'pr-cell'}, prLink(b.pr), ...prBadges(b.pr))
+                  : el('span', {class: 'muted', text: '—'});
+  return el('tr', {'data-testid': 'branch-row', 'data-branch': b.name,
+                   'data-conflicts': b.conflicts ? 'true' : 'false'},
+    el('td', {},
+       el('code', {class: 'branch-name', title: b.sha ? 'tip ' + b.sha : null, text: b.name}),
+       b.isDefault ? el('span', {}, ' ', el('span', {class: 'badge b-info', text: 'default'}))
+                   : null),
+    el('td', {class: 'num'}, ahead), el('td', {}, conflicts),
+    el('td', {class: 'num'}, diff), el('td', {}, commit), el('td', {}, pr));
+}
+
+function table(caption, heads, rows, testid) {
+  return el('div', {class: 'table-wrap'}, el('table', {'data-testid': testid},
+    el('caption', {class: 'sr-only', text: caption}),
+    el('thead', {}, el('tr', {}, ...heads.map((h) => el('th', {scope: 'col', text: h})))),
+    el('tbody', {}, ...rows)));
+}
+
+function emptyState(repo, ov) {
+  const f = (ov && ov.freshness) || (repo && repo.freshness) || {};
+  const st = f.branchSyncStatus;
+  let text;
+  if (st === 'running') text = 'The first sync is running…';
+  else if (st === 'queued') text = 'The first sync is queued; a worker will pick it up.';
+  else if (st === 'error') {
+    // The error itself is shown just above.
+    text = f.branchSyncAt ? 'No branches: the last sync failed.'
+                          : 'No branches yet: the first sync failed.';
+  } else if (!f.branchSyncAt) text = 'Not synced yet. Press Refresh to queue a sync.';
+  else text = 'This repository has no branches.';
+  return el('div', {class: 'empty', 'data-testid': 'empty-state', role: 'status', text});
+}
+
+function renderDetail() {
+  const box = $('detail');
+  const id = state.selected;
+  const repo = id && state.repos.get(id);
+  if (!repo) {
+    box.replaceChildren(state.order.length === 0 ? el('div', {class: 'empty',
+      text: 'Add a repository to see its branches and pull requests.'}) : '');
+    return;
+  }
+  const ov = state.overview && state.overview.repo && state.overview.repo.id === id
+    ? state.overview : null;
+  const f = repo.freshness || {};
+  const s = repoState(repo);
+  const button = refreshButton;
+  const kinds = el('div', {class: 'kinds'},
+    kindStatus('Branches', f.branchSyncStatus, f.branchSyncAt, f.branchSyncError),
+    hasPrs(repo) ? kindStatus('PRs', f.prSyncStatus, f.prSyncAt, f.prSyncError)
+                 : el('span', {text: 'No GitHub repo: PRs are not synced'}),
+    el('span', {text: 'version ' + (ov ? ov.version : repo.version || 0)}));
+  const sub = el('div', {class: 'detail-sub'}, el('span', {text: repo.url || ''}));
+  if (repo.github) {
+    sub.append(' · ', el('a', {href: 'https://github.com/' + repo.github, target: '_blank',
+                               rel: 'noopener noreferrer', text: repo.github}));
+  }
+  const nodes = [
+    el('div', {class: 'detail-head'}, el('h2', {text: repo.id}),
+       badge(repo, 'detail-badge'), button),
+    sub, kinds,
+  ];
+  if (s.state === 'error') {
+    nodes.push(el('div', {class: 'msg bad', 'data-testid': 'sync-error', text: s.message}));
+  }
+  if (state.message) {
+    nodes.push(el('div', {class: 'msg ' + state.message.kind, role: 'status',
+                          text: state.message.text}));
+  }
+  if (!ov) {
+    nodes.push(el('div', {class: 'empty', text: 'Loading…'}));
+    box.replaceChildren(...nodes);
+    return;
+  }
+  const counts = ov.counts || {};
+  nodes.push(el('div', {class: 'counts', 'data-testid': 'counts'},
+    el('div', {class: 'count'}, el('span', {class: 'n', text: counts.branches ?? 0}),
+       el('span', {class: 'l', text: 'branches'})),
+    el('div', {class: 'count' + (counts.conflicting ? ' bad' : '')},
+       el('span', {class: 'n', text: counts.conflicting ?? 0}),
+       el('span', {class: 'l', text: 'conflicting'})),
+    el('div', {class: 'count'}, el('span', {class: 'n', text: counts.openPullRequests ?? 0}),
+       el('span', {class: 'l', text: 'open pull requests'}))));
+  const branches = Array.isArray(ov.branches) ? ov.branches : [];
+  if (branches.length === 0) {
+    nodes.push(emptyState(repo, ov));
+  } else {
+    const base = (ov.repo && ov.repo.defaultBranch) || 'the default branch';
+    nodes.push(el('h3', {text: 'Branches'}), table('Branches against ' + base,
+      ['Branch', 'Ahead / behind', 'Conflicts', 'Diff', 'Last commit', 'Pull request'],
+      branches.map((b) => branchRow(b, base)), 'branch-table'));
+  }
+  const names = new Set(branches.map((b) => b.name));
+  const others = (Array.isArray(ov.pullRequests) ? ov.pullRequests : [])
+    .filter((p) => p.isCrossRepository || !names.has(p.headRef));
+  if (others.length) {
+    nodes.push(el('h3', {text: 'Pull requests from forks and other heads'}),
+      table('Pull requests whose head is not a branch here',
+        ['PR', 'Title', 'Author', 'Head', 'Status', 'Updated'],
+        others.map((p) => el('tr', {'data-testid': 'fork-pr-row'},
+          el('td', {}, prLink(p)), el('td', {text: p.title || ''}),
+          el('td', {text: p.author || ''}),
+          el('td', {}, el('code', {text: (p.headRepo ? p.headRepo + ':' : '') + (p.headRef || '')})),
+          el('td', {}, el('div', {class: 'pr-cell'}, ...prBadges(p))),
+          el('td', {}, ageNode(p.updatedAt)))), 'fork-pr-table'));
+  }
+  box.replaceChildren(...nodes);
+}
+
+// ---- live events -----------------------------------------------------------------
+
+function sseOpen() {
+  return state.es && state.es.readyState === EventSource.OPEN;
+}
+
+function setReconnecting(on) {
+  $('reconnect').hidden = !on;
+}
+
+function parse(ev) {
+  try { return JSON.parse(ev.data); } catch { return null; }
+}
+
+function onFreshness(msg, kind) {
+  if (!msg || typeof msg.repo !== 'string') return;
+  const id = msg.repo;
+  bump(id);
+  const repo = state.repos.get(id);
+  if (!repo) { loadRepos(); return; }
+  if (msg.freshness) repo.freshness = msg.freshness;
+  const shown = state.selected === id && state.overview ? state.overview.version || 0
+                                                         : repo.version || 0;
+  const newer = typeof msg.version === 'number' && msg.version > shown;
+  if (typeof msg.version === 'number') repo.version = Math.max(repo.version || 0, msg.version);
+  renderRepoItem(id);
+  if (state.selected === id) {
+    if (kind === 'projection' || newer) loadOverview();
+    else renderDetail();
+  }
+}
+
+function connect() {
+  clearTimeout(state.esRetry);
+  if (state.es) state.es.close();
+  const es = new EventSource('/v1/events');
+  state.es = es;
+  let hadError = false;
+  es.addEventListener('open', () => {
+    setReconnecting(false);
+    // Repos may have come or gone while we were away.
+    if (hadError) { hadError = false; loadRepos(); }
+  });
+  es.addEventListener('error', () => {
+    hadError = true;
+    setReconnecting(true);
+    // The browser gives up on some failures (e.g. a 503): retry ourselves.
+    if (es.readyState === EventSource.CLOSED && state.es === es) {
+      state.esRetry = setTimeout(connect, 3000);
+    }
+  });
+  es.addEventListener('snapshot', (ev) => onFreshness(parse(ev), 'snapshot'));
+  es.addEventListener('status', (ev) => onFreshness(parse(ev), 'status'));
+  es.addEventListener('projection', (ev) => onFreshness(parse(ev), 'projection'));
+  es.addEventListener('removed', (ev) => {
+    const msg = parse(ev);
+    if (!msg || typeof msg.repo !== 'string') return;
+    bump(msg.repo);
+    if (state.repos.delete(msg.repo)) {
+      state.order = state.order.filter((x) => x !== msg.repo);
+      renderList();
+      if (state.selected === msg.repo) {
+        state.selected = null;
+        selectFromHash();
+      }
+    }
+  });
+}
+
+// ---- add form ----------------------------------------------------------------------
+
+$('add-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  const out = $('add-msg');
+  // form.id is the form's own id attribute, hence namedItem.
+  const field = (name) => form.elements.namedItem(name).value.trim();
+  const body = {id: field('id'), url: field('url')};
+  const gh = field('github');
+  if (gh) body.github = gh;
+  out.className = 'muted';
+  out.textContent = 'Adding…';
+  try {
+    const r = await api('POST', '/v1/repos', body);
+    if (r.status === 201) {
+      out.textContent = 'Added; the first sync is queued.';
+      form.reset();
+      await loadRepos();
+      location.hash = '#repo=' + encodeURIComponent(body.id);
+    } else {
+      out.className = 'repo-err';
+      out.textContent = r.status === 401 ? 'Needs a token (401): sign in above.'
+                                         : errorText(r);
+    }
+  } catch (e) {
+    out.className = 'repo-err';
+    out.textContent = 'Cannot reach the API: ' + e.message;
+  }
+});
+
+// ---- start -------------------------------------------------------------------------
+
+// Ages and staleness move with the clock.
+setInterval(() => {
+  for (const t of document.querySelectorAll('time[data-age]')) {
+    t.textContent = ago(Number(t.dataset.age));
+  }
+  for (const id of state.order) renderRepoItem(id);
+  const d = document.querySelector('[data-testid="detail-badge"]');
+  if (d && state.selected && state.repos.has(state.selected)) {
+    d.replaceWith(badge(state.repos.get(state.selected), 'detail-badge'));
+  }
+}, 15000);
+
+checkSession();
+connect();
+loadRepos();
