@@ -10,215 +10,26 @@
 //
 // Usage: RV_BIN_DIR=build node tests/browser/dashboard.test.mjs
 // The screenshot goes to tests/browser/artifacts/dashboard.png.
-import { spawn, execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  ARTIFACTS, cli, git, launchBrowser, log, makeRepo, runTest, sleep, startStack, tmpDir, until,
+  watchProblems,
+} from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(path.join(here, '..', 'package.json'));
-
-const BIN_DIR = path.resolve(process.env.RV_BIN_DIR || path.join(here, '..', '..', 'build'));
-const CHROMIUM = process.env.RV_CHROMIUM || '/usr/bin/chromium';
-const DEADLINE_MS = 55_000;
-const ARTIFACTS = path.join(here, 'artifacts');
 const SHOT = path.join(ARTIFACTS, 'dashboard.png');
 
-const children = [];
-let tmp = null;
-let browser = null;
-
-function log(...args) {
-  console.log('[dashboard]', ...args);
-}
-
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-// Polls fn until it returns a truthy value or ms pass.
-async function until(what, fn, ms = 15_000, every = 100) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(every);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`);
-}
-
-// Starts a child whose output goes to a log file in the temp dir, shown when
-// the test fails.
-function start(name, cmd, args, env) {
-  const out = fs.openSync(path.join(tmp, name + '.log'), 'w');
-  const child = spawn(cmd, args, { env, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  child.rvName = name;
-  child.on('exit', (code, sig) => {
-    child.rvExited = true;
-    if (!stopping) log(`${name} exited early (code ${code}, signal ${sig})`);
-  });
-  children.push(child);
-  return child;
-}
-
-let stopping = false;
-
-async function stopAll() {
-  stopping = true;
-  if (browser) {
-    await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
-    browser = null;
-  }
-  for (const c of children) if (!c.rvExited) c.kill('SIGTERM');
-  const end = Date.now() + 3000;
-  while (children.some((c) => !c.rvExited) && Date.now() < end) await sleep(50);
-  for (const c of children) if (!c.rvExited) c.kill('SIGKILL');
-}
-
-function showLogs() {
-  if (!tmp) return;
-  for (const f of fs.readdirSync(tmp).filter((x) => x.endsWith('.log'))) {
-    const text = fs.readFileSync(path.join(tmp, f), 'utf8');
-    console.log(`---- ${f} (last 40 lines) ----`);
-    console.log(text.split('\n').slice(-40).join('\n'));
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function redisPing(sock) {
-  return new Promise((resolve) => {
-    const c = net.connect(sock);
-    let buf = '';
-    c.setTimeout(1000, () => { c.destroy(); resolve(false); });
-    c.on('error', () => resolve(false));
-    c.on('connect', () => c.write('PING\r\n'));
-    c.on('data', (d) => {
-      buf += d;
-      if (buf.includes('\r\n')) { c.end(); resolve(buf.startsWith('+PONG')); }
-    });
-  });
-}
-
-function git(cwd, ...args) {
-  return execFileSync('git', ['-c', 'user.name=Ada Lovelace', '-c', 'user.email=ada@example.com',
-    '-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', ...args],
-  { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-}
-
-// main with a few commits; feature/clean adds a file; feature/conflict edits
-// the line main also edits; feature/docs is behind main and touches docs.
-function makeRepo(dir) {
-  fs.mkdirSync(dir);
-  git(dir, 'init', '-q', '-b', 'main');
-  const write = (f, text) => {
-    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    fs.writeFileSync(path.join(dir, f), text);
-  };
-  write('README.md', '# demo\n');
-  write('src/app.c', 'int main(void) { return 0; }\n');
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'Initial commit');
-  git(dir, 'branch', 'feature/docs');
-  git(dir, 'branch', 'feature/conflict');
-  git(dir, 'branch', 'feature/clean');
-
-  git(dir, 'checkout', '-q', 'feature/conflict');
-  write('src/app.c', 'int main(void) { return 1; }\n');
-  git(dir, 'commit', '-q', '-am', 'Return 1 from main');
-
-  git(dir, 'checkout', '-q', 'feature/clean');
-  write('src/util.c', 'int add(int a, int b) { return a + b; }\n');
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'Add util.c');
-
-  git(dir, 'checkout', '-q', 'feature/docs');
-  write('docs/guide.md', 'How to use the demo.\n');
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'Write the guide <b>escaped</b>');
-
-  git(dir, 'checkout', '-q', 'main');
-  write('src/app.c', 'int main(void) { return 2; }\n');
-  git(dir, 'commit', '-q', '-am', 'Return 2 from main');
-}
-
 async function main() {
-  for (const bin of ['repoview-api', 'repoview-worker', 'repoview']) {
-    if (!fs.existsSync(path.join(BIN_DIR, bin))) {
-      throw new Error(`${bin} not found in ${BIN_DIR} (set RV_BIN_DIR to the build dir)`);
-    }
-  }
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --browser`);
-  }
-  const { chromium } = require('playwright-core');
-
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rv-browser-'));
-  const sock = path.join(tmp, 'redis.sock');
-  start('redis', 'redis-server', ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
-    '--dir', tmp, '--save', '', '--appendonly', 'no'], process.env);
-  await until('redis-server', () => redisPing(sock), 10_000);
-
-  const repoDir = path.join(tmp, 'demo');
+  const { base, env } = await startStack();
+  const repoDir = path.join(tmpDir(), 'demo');
   makeRepo(repoDir);
-
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    REPOVIEW_REDIS_URL: `unix://${sock}`,
-    REPOVIEW_LISTEN: `127.0.0.1:${port}`,
-    REPOVIEW_DATA_DIR: path.join(tmp, 'data'),
-    REPOVIEW_LOG: process.env.REPOVIEW_LOG || 'info',
-    // The demo repo is a bare repo in tmp: the URL policy allows that
-    // directory and nothing more.
-    REPOVIEW_ALLOW_LOCAL_PATHS: fs.realpathSync(tmp),
-  };
-  for (const name of ['REPOVIEW_ALLOWED_SCHEMES', 'REPOVIEW_ALLOW_PRIVATE_NETWORKS',
-    'REPOVIEW_ALLOWED_HOSTS_REMOTE', 'REPOVIEW_BLOCKED_HOSTS_REMOTE']) delete env[name];
-  delete env.REPOVIEW_API_TOKEN;
-  delete env.GITHUB_TOKEN;
-  fs.mkdirSync(env.REPOVIEW_DATA_DIR);
-  start('api', path.join(BIN_DIR, 'repoview-api'), [], env);
-  start('worker', path.join(BIN_DIR, 'repoview-worker'), [], env);
-  await until('the API to be ready', async () => (await fetch(base + '/readyz')).ok, 15_000);
-
-  execFileSync(path.join(BIN_DIR, 'repoview'), ['add', 'demo', '--url', repoDir],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  cli(env, 'add', 'demo', '--url', repoDir);
   log('repo added:', repoDir);
 
-  const profile = path.join(tmp, 'chromium-profile');
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 760 },
-  });
+  const browser = await launchBrowser();
   const page = browser.pages()[0] || (await browser.newPage());
   page.setDefaultTimeout(15_000);
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
-  page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
+  const problems = watchProblems(page);
 
   await page.goto(base + '/');
   const loadedAt = await page.evaluate(() => window.__loadedAt);
@@ -295,24 +106,4 @@ async function main() {
   if (problems.length) throw new Error('the page logged errors:\n  ' + problems.join('\n  '));
 }
 
-const timer = setTimeout(async () => {
-  console.error('[dashboard] FAIL: the test took longer than', DEADLINE_MS / 1000, 's');
-  showLogs();
-  await stopAll();
-  process.exit(1);
-}, DEADLINE_MS);
-
-let failed = false;
-try {
-  await main();
-  log('ok');
-} catch (e) {
-  failed = true;
-  console.error('[dashboard] FAIL:', e.stack || e.message);
-  showLogs();
-} finally {
-  clearTimeout(timer);
-  await stopAll();
-  if (tmp && !process.env.RV_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
-}
-process.exit(failed ? 1 : 0);
+await runTest('dashboard', main, 55_000);
