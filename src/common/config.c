@@ -123,30 +123,31 @@ static const struct setting settings[] = {
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
 /* Longest variable or flag name, with room for the "_FILE" suffix. */
-#define NAME_MAX_LEN 96
+#define SETTING_NAME_MAX 96
 
 /* Settings that hold a secret. Each of them can also be read from a file,
  * <env>_FILE or <flag>-file (GITHUB_TOKEN_FILE, --github-token-file), so
  * that a secret need not sit in the environment or, worse, on a command
- * line, which `ps` shows to every local user. A new secret row gets its
- * file variant, its --help line and the export for `repoview up` from
- * this one test. */
+ * line, which `ps` shows to every local user. A new row of a secret type
+ * gets its file variant, its --help line and its wiping from this one
+ * predicate; a secret that must only come from a file (a PEM key, say)
+ * would be a SET_SECRET row whose direct form is simply not documented. */
 static bool holds_secret(enum setting_type t)
 {
     return t == SET_SECRET || t == SET_REDIS;
 }
 
-/* "<env>_FILE" into buf (NAME_MAX_LEN bytes). */
+/* "<env>_FILE" into buf (SETTING_NAME_MAX bytes). */
 static const char *file_env(const struct setting *s, char *buf)
 {
-    snprintf(buf, NAME_MAX_LEN, "%s_FILE", s->env);
+    snprintf(buf, SETTING_NAME_MAX, "%s_FILE", s->env);
     return buf;
 }
 
-/* "<flag>-file" into buf (NAME_MAX_LEN bytes). */
+/* "<flag>-file" into buf (SETTING_NAME_MAX bytes). */
 static const char *file_flag(const struct setting *s, char *buf)
 {
-    snprintf(buf, NAME_MAX_LEN, "%s-file", s->flag);
+    snprintf(buf, SETTING_NAME_MAX, "%s-file", s->flag);
     return buf;
 }
 
@@ -336,7 +337,7 @@ static void warn_secret_flag(const struct setting *s, const char *value)
 {
     if (!*value || (s->type == SET_REDIS && !redis_url_has_password(value)))
         return;
-    char fflag[NAME_MAX_LEN], fenv[NAME_MAX_LEN];
+    char fflag[SETTING_NAME_MAX], fenv[SETTING_NAME_MAX];
     LOGF(RV_LOG_WARN, NULL, NULL,
          json_pack("{s:s,s:s}", "setting", s->env, "flag", s->flag),
          "%s was given on the command line, which every local user can read "
@@ -353,19 +354,23 @@ static void warn_secret_flag(const struct setting *s, const char *value)
 static int apply_file(struct rv_config *cfg, const struct setting *s,
                       const char *path, char *err, size_t errlen)
 {
-    char fenv[NAME_MAX_LEN], fflag[NAME_MAX_LEN];
+    char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
     file_env(s, fenv);
     file_flag(s, fflag);
     int rc = RV_ERR_CONFIG;
+    /* Room for the cap, a "\r\n" after it and one byte more to see that the
+     * file is too large; pipes (a shell's <(...)) are read to their end. */
+    const size_t cap = RV_CONFIG_FILE_MAX + 3;
     char *buf = NULL;
     size_t len = 0;
+    struct stat st;
+    char why[512] = "";
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(err, errlen, "%s (%s): cannot open %s: %s", fenv, fflag, path,
                  strerror(errno));
         goto out;
     }
-    struct stat st;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s (%s): cannot stat %s: %s", fenv, fflag, path,
                  strerror(errno));
@@ -376,9 +381,6 @@ static int apply_file(struct rv_config *cfg, const struct setting *s,
                  fflag, path);
         goto out;
     }
-    /* Room for the cap, a "\r\n" after it and one byte more to see that the
-     * file is too large; pipes (a shell's <(...)) are read to their end. */
-    size_t cap = RV_CONFIG_FILE_MAX + 3;
     buf = malloc(cap);
     if (!buf) {
         snprintf(err, errlen, "out of memory");
@@ -419,11 +421,10 @@ static int apply_file(struct rv_config *cfg, const struct setting *s,
         goto out;
     }
     buf[len] = '\0';
-    char why[512] = "";
     rc = apply(cfg, s, buf, why, sizeof(why));
     if (rc != RV_OK) {
         /* apply names the direct form; name the file instead. */
-        char prefix[2 * NAME_MAX_LEN];
+        char prefix[2 * SETTING_NAME_MAX];
         snprintf(prefix, sizeof(prefix), "%s (%s): ", s->env, s->flag);
         const char *reason = why;
         if (strncmp(why, prefix, strlen(prefix)) == 0)
@@ -482,7 +483,7 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv,
             direct_given[i] = *v != '\0';
         }
         if (holds_secret(settings[i].type)) {
-            char name[NAME_MAX_LEN];
+            char name[SETTING_NAME_MAX];
             const char *path = getenv(file_env(&settings[i], name));
             file_path[i] = path && *path ? path : NULL;
         }
@@ -494,7 +495,7 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv,
         const struct setting *s = find_flag(argv[a], &value, &is_file);
         if (!s)
             break; /* the first argument that is not ours */
-        char fenv[NAME_MAX_LEN], fflag[NAME_MAX_LEN];
+        char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
         if (!value) {
             if (a + 1 >= argc || !argv[a + 1]) {
                 snprintf(err, errlen, "%s (%s) needs a value",
@@ -524,7 +525,7 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv,
         if (!file_path[i])
             continue;
         const struct setting *s = &settings[i];
-        char fenv[NAME_MAX_LEN], fflag[NAME_MAX_LEN];
+        char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
         if (direct_given[i]) {
             snprintf(err, errlen,
                      "%s (%s) and %s (%s, here %s) are both given; give only "
@@ -589,13 +590,13 @@ void rv_config_print_help(FILE *out)
         fprintf(out, "  %-20s %-26s default %s%s\n      %s\n", s->flag,
                 s->env, def, range, s->help);
         if (holds_secret(s->type)) {
-            char fenv[NAME_MAX_LEN], fflag[NAME_MAX_LEN];
+            char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
             const char *v = getenv(file_env(s, fenv));
             fprintf(out,
-                    "  %-20s %-26s default %s\n      read %s from this file "
-                    "(not together with %s)\n",
+                    "  %-20s %-26s default %s\n      the value of %s, read "
+                    "from this file (not both)\n",
                     file_flag(s, fflag), fenv, v && *v ? "(set)" : "(unset)",
-                    s->env, s->env);
+                    s->env);
         }
     }
 }
@@ -606,7 +607,8 @@ int rv_config_export_env(const struct rv_config *cfg)
         const struct setting *s = &settings[i];
         const char *p = (const char *)cfg + s->offset;
         char num[32];
-        const char *text;
+        /* No default: -Wswitch names a type added later and not handled. */
+        const char *text = "";
         switch (s->type) {
         case SET_INT:
             snprintf(num, sizeof(num), "%lld", (long long)*(const int64_t *)p);
@@ -621,7 +623,12 @@ int rv_config_export_env(const struct rv_config *cfg)
             text = names[*(const rv_log_level *)p & 3];
             break;
         }
-        default:
+        case SET_STRING:
+        case SET_SECRET:
+        case SET_URL:
+        case SET_URL_OPT:
+        case SET_LISTEN:
+        case SET_REDIS:
             text = *(char *const *)p ? *(char *const *)p : "";
             break;
         }
@@ -630,7 +637,7 @@ int rv_config_export_env(const struct rv_config *cfg)
         if (holds_secret(s->type)) {
             /* The value is exported already; a file as well would be both
              * forms at once. */
-            char fenv[NAME_MAX_LEN];
+            char fenv[SETTING_NAME_MAX];
             if (unsetenv(file_env(s, fenv)) != 0)
                 return RV_ERR_NOMEM;
         }

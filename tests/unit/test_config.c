@@ -687,6 +687,11 @@ static void test_a_secret_and_its_file_together_are_refused(void)
         CHECK_STR(cfg.api_token, "direct-tok");
         rv_config_free(&cfg);
     }
+    /* A file flag with no value names the file form. */
+    char *dangling[] = {"--api-token-file"};
+    CHECK_INT(load(&cfg, dangling, 1, NULL, err, sizeof(err)), RV_ERR_CONFIG);
+    CHECK(strstr(err, "REPOVIEW_API_TOKEN_FILE (--api-token-file) needs a "
+                      "value") != NULL);
     /* Two file flags: the later wins, as for every flag. */
     const char *other = secret_file("other", "second-file\n", 12, 0600);
     char second[700];
