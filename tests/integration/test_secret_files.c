@@ -2,8 +2,8 @@
  * Secrets from files: repoview-api and repoview-worker started with
  * REPOVIEW_API_TOKEN_FILE, REPOVIEW_WEBHOOK_SECRET_FILE, GITHUB_TOKEN_FILE
  * and REPOVIEW_REDIS_URL_FILE (a Redis with a password) use what the files
- * hold, and `repoview up` given secret files hands them on to its
- * children. No secret is ever on a command line (/proc/PID/cmdline, what ps
+ * hold, so does the `repoview` CLI, and `repoview up` given secret files
+ * hands them on to its children. No secret is ever on a command line (/proc/PID/cmdline, what ps
  * shows every local user) of any process started here, nor in a log.
  *
  * The Redis password is set with CONFIG SET over the test's own
@@ -233,6 +233,33 @@ static void test_a_missing_secret_file_stops_the_api_naming_the_path(void)
     free(out);
 }
 
+static void test_the_cli_reads_the_redis_url_from_its_file(void)
+{
+    /* By flag and by environment; the repo registered above is there. */
+    char *out = NULL;
+    CHECK_INT(rvt_sh(&out, "'%s' --redis-url-file '%s' list 2>&1",
+                     rvt_bin("repoview"), path_url),
+              0);
+    CHECK(rvt_contains(out, "widgets"));
+    CHECK(!rvt_contains(out, REDIS_PASS));
+    free(out);
+    out = NULL;
+    CHECK_INT(rvt_sh(&out, "REPOVIEW_REDIS_URL_FILE='%s' '%s' status widgets "
+                           "2>&1",
+                     path_url, rvt_bin("repoview")),
+              0);
+    CHECK(rvt_contains(out, "widgets"));
+    free(out);
+    /* A file the CLI cannot read is bad usage (2), with the path named. */
+    out = NULL;
+    CHECK_INT(rvt_sh(&out, "'%s' --redis-url-file '%s/none' list 2>&1",
+                     rvt_bin("repoview"), tmp),
+              2);
+    CHECK(rvt_contains(out, "REPOVIEW_REDIS_URL_FILE"));
+    CHECK(rvt_contains(out, "/none"));
+    free(out);
+}
+
 /* The pids of parent's children, into pids (at most max); returns how
  * many. */
 static int children_of(pid_t parent, pid_t *pids, int max)
@@ -355,6 +382,7 @@ int main(void)
     make_secret_files();
 
     RUN(test_api_and_worker_run_on_secrets_read_from_files);
+    RUN(test_the_cli_reads_the_redis_url_from_its_file);
     RUN(test_a_missing_secret_file_stops_the_api_naming_the_path);
     RUN(test_up_hands_secret_files_on_without_command_lines);
     free(body);
