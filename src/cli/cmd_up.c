@@ -7,6 +7,11 @@
  *
  * With --demo it registers the git checkout it is run from as repo "demo",
  * so the dashboard shows real branches with no network.
+ *
+ * The API and the workers get every setting `repoview` was started with
+ * (flags included) through their environment, never on their command
+ * lines: a command line is visible to every local user in ps, while a
+ * process's environment is readable only by its owner.
  */
 #include <errno.h>
 #include <limits.h>
@@ -72,6 +77,7 @@ static int self_dir(char *buf, size_t size)
 }
 
 struct up_env {
+    const struct rv_config *cfg; /* what the API and workers run with */
     char bindir[PATH_MAX];
     char data_dir[PATH_MAX];
     char sock[PATH_MAX + 16];
@@ -79,6 +85,9 @@ struct up_env {
     char redis_log[PATH_MAX + 16];
     char listen[256];
     int redis_port;       /* 0 = unix socket only */
+    /* REPOVIEW_ALLOW_LOCAL_PATHS for the children ("" = cfg's), which
+     * --demo widens by its checkout. */
+    char allow_local[2 * PATH_MAX + 2];
 };
 
 static pid_t spawn(const struct up_env *env, struct child *c)
@@ -95,6 +104,16 @@ static pid_t spawn(const struct up_env *env, struct child *c)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    /* Our settings, secrets included, go by the environment; then what
+     * `up` itself decides for its children. Redis needs none of them. */
+    if (c->role != ROLE_REDIS &&
+        (rv_config_export_env(env->cfg) != RV_OK ||
+         (env->allow_local[0] &&
+          setenv("REPOVIEW_ALLOW_LOCAL_PATHS", env->allow_local, 1) != 0))) {
+        fprintf(stderr, "repoview up: cannot pass the settings to %s\n",
+                role_name(c->role));
+        _exit(126);
+    }
     setenv("REPOVIEW_REDIS_URL", env->redis_url, 1);
     setenv("REPOVIEW_DATA_DIR", env->data_dir, 1);
     setenv("REPOVIEW_LISTEN", env->listen, 1);
@@ -152,17 +171,18 @@ static int demo_checkout(char *top)
 }
 
 /* Opens the URL policy for the demo: the checkout's directory joins the
- * local paths the API and the workers allow (REPOVIEW_ALLOW_LOCAL_PATHS,
- * inherited by every child), and nothing else is opened. */
-static int allow_demo_path(const char *top)
+ * local paths the API and the workers allow (env->allow_local, set in every
+ * child), and nothing else is opened. */
+static int allow_demo_path(struct up_env *env, const char *top)
 {
-    const char *had = getenv("REPOVIEW_ALLOW_LOCAL_PATHS");
-    char list[2 * PATH_MAX + 2];
-    int n = had && *had ? snprintf(list, sizeof(list), "%s,%s", had, top)
-                        : snprintf(list, sizeof(list), "%s", top);
-    if (n < 0 || (size_t)n >= sizeof(list) ||
-        setenv("REPOVIEW_ALLOW_LOCAL_PATHS", list, 1) != 0)
+    const char *had = env->cfg->allow_local_paths;
+    size_t size = sizeof(env->allow_local);
+    int n = had && *had ? snprintf(env->allow_local, size, "%s,%s", had, top)
+                        : snprintf(env->allow_local, size, "%s", top);
+    if (n < 0 || (size_t)n >= size) {
+        env->allow_local[0] = '\0';
         return RV_ERR_CONFIG;
+    }
     return RV_OK;
 }
 
@@ -279,6 +299,7 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
     int64_t workers = 2, redis_port = 0;
     struct up_env env;
     memset(&env, 0, sizeof(env));
+    env.cfg = cfg;
     rv_strlcpy(env.listen, cfg->listen, sizeof(env.listen));
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -346,7 +367,7 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
         return 1;
     }
     char top[PATH_MAX];
-    if (demo && (demo_checkout(top) != RV_OK || allow_demo_path(top) != RV_OK))
+    if (demo && (demo_checkout(top) != RV_OK || allow_demo_path(&env, top) != RV_OK))
         demo = false;
     for (int i = 1; i < n; i++)
         spawn(&env, &kids[i]);

@@ -1,11 +1,15 @@
 /* See config.h. */
 #include "common/config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/errors.h"
 #include "common/rconn.h"
@@ -20,7 +24,8 @@ enum setting_type {
     SET_URL,     /* http:// or https:// URL */
     SET_URL_OPT, /* as SET_URL, or empty */
     SET_LISTEN,  /* host:port */
-    SET_REDIS,   /* a Redis URL as rv_redis_parse_url takes it */
+    SET_REDIS,   /* a Redis URL as rv_redis_parse_url takes it (it may
+                  * carry a password, so it is treated as a secret) */
     SET_BOOL,    /* true/false, yes/no, 1/0: stored as int64 1 or 0 */
 };
 
@@ -126,6 +131,44 @@ static const struct setting settings[] = {
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+/* Longest variable or flag name, with room for the "_FILE" suffix. */
+#define SETTING_NAME_MAX 96
+
+/* Settings that hold a secret. Each of them can also be read from a file,
+ * <env>_FILE or <flag>-file (GITHUB_TOKEN_FILE, --github-token-file), so
+ * that a secret need not sit in the environment or, worse, on a command
+ * line, which `ps` shows to every local user. A new row of a secret type
+ * gets its file variant, its --help line and its wiping from this one
+ * predicate; a secret that must only come from a file (a PEM key, say)
+ * would be a SET_SECRET row whose direct form is simply not documented. */
+static bool holds_secret(enum setting_type t)
+{
+    return t == SET_SECRET || t == SET_REDIS;
+}
+
+/* "<env>_FILE" into buf (SETTING_NAME_MAX bytes). */
+static const char *file_env(const struct setting *s, char *buf)
+{
+    snprintf(buf, SETTING_NAME_MAX, "%s_FILE", s->env);
+    return buf;
+}
+
+/* "<flag>-file" into buf (SETTING_NAME_MAX bytes). */
+static const char *file_flag(const struct setting *s, char *buf)
+{
+    snprintf(buf, SETTING_NAME_MAX, "%s-file", s->flag);
+    return buf;
+}
+
+/* Overwrites n bytes at p in a way the compiler may not drop, so a secret
+ * read from a file does not linger in freed memory. */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
 
 static bool is_string_type(enum setting_type t)
 {
@@ -261,19 +304,164 @@ static int apply(struct rv_config *cfg, const struct setting *s,
     return RV_OK;
 }
 
-/* The setting whose flag arg is ("--x" or "--x=v"), or NULL; *value is set
- * to the text after '=' or NULL. */
-static const struct setting *find_flag(const char *arg, const char **value)
+/* The setting whose flag arg is ("--x" or "--x=v", or for a secret also
+ * "--x-file" and "--x-file=path"), or NULL; *value is set to the text after
+ * '=' or NULL, *is_file to whether it was the file variant. */
+static const struct setting *find_flag(const char *arg, const char **value,
+                                       bool *is_file)
 {
     for (size_t i = 0; i < NSETTINGS; i++) {
         size_t n = strlen(settings[i].flag);
-        if (strncmp(arg, settings[i].flag, n) == 0 &&
-            (arg[n] == '\0' || arg[n] == '=')) {
-            *value = arg[n] == '=' ? arg + n + 1 : NULL;
+        if (strncmp(arg, settings[i].flag, n) != 0)
+            continue;
+        const char *rest = arg + n;
+        *is_file = false;
+        if (holds_secret(settings[i].type) && strncmp(rest, "-file", 5) == 0 &&
+            (rest[5] == '\0' || rest[5] == '=')) {
+            rest += 5;
+            *is_file = true;
+        }
+        if (*rest == '\0' || *rest == '=') {
+            *value = *rest == '=' ? rest + 1 : NULL;
             return &settings[i];
         }
     }
     return NULL;
+}
+
+/* Whether a Redis URL carries a password (an unparsable one is refused
+ * elsewhere, so it counts as none here). */
+static bool redis_url_has_password(const char *url)
+{
+    struct rv_redis_addr addr;
+    char why[256];
+    bool has = rv_redis_parse_url(url, &addr, why, sizeof(why)) == RV_OK &&
+               addr.pass[0] != '\0';
+    wipe(&addr, sizeof(addr));
+    return has;
+}
+
+/* A secret given as a flag is readable by every local user (ps,
+ * /proc/PID/cmdline): say so, once, without its value. */
+static void warn_secret_flag(const struct setting *s, const char *value)
+{
+    if (!*value || (s->type == SET_REDIS && !redis_url_has_password(value)))
+        return;
+    char fflag[SETTING_NAME_MAX], fenv[SETTING_NAME_MAX];
+    LOGF(RV_LOG_WARN, NULL, NULL,
+         json_pack("{s:s,s:s}", "setting", s->env, "flag", s->flag),
+         "%s was given on the command line, which every local user can read "
+         "(ps); give it as %s (%s) or in the environment instead",
+         s->flag, file_env(s, fenv), file_flag(s, fflag));
+}
+
+/* Reads the secret file at path for s and stores its content (less one
+ * trailing "\n" or "\r\n") through apply, so it is validated like the
+ * direct form. The file must exist, be readable, hold 1..RV_CONFIG_FILE_MAX
+ * bytes after the strip and no NUL byte. Errors name the variable, its flag
+ * and the path, never the content. A file that group or others may read is
+ * accepted with a warning. */
+static int apply_file(struct rv_config *cfg, const struct setting *s,
+                      const char *path, char *err, size_t errlen)
+{
+    char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
+    file_env(s, fenv);
+    file_flag(s, fflag);
+    int rc = RV_ERR_CONFIG;
+    /* Room for the cap, a "\r\n" after it and one byte more to see that the
+     * file is too large; pipes (a shell's <(...)) are read to their end. */
+    const size_t cap = RV_CONFIG_FILE_MAX + 3;
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    char why[512] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s (%s): cannot open %s: %s", fenv, fflag, path,
+                 strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s (%s): cannot stat %s: %s", fenv, fflag, path,
+                 strerror(errno));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s (%s): %s is a directory, not a file", fenv,
+                 fflag, path);
+        goto out;
+    }
+    buf = malloc(cap);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        rc = RV_ERR_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s (%s): cannot read %s: %s", fenv, fflag,
+                     path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == cap)
+            break;
+    }
+    if (len >= 2 && buf[len - 2] == '\r' && buf[len - 1] == '\n')
+        len -= 2;
+    else if (len >= 1 && buf[len - 1] == '\n')
+        len -= 1;
+    if (len > RV_CONFIG_FILE_MAX) {
+        snprintf(err, errlen, "%s (%s): %s is larger than %d bytes", fenv,
+                 fflag, path, RV_CONFIG_FILE_MAX);
+        goto out;
+    }
+    if (len == 0) {
+        snprintf(err, errlen, "%s (%s): %s is empty", fenv, fflag, path);
+        goto out;
+    }
+    if (memchr(buf, '\0', len)) {
+        snprintf(err, errlen, "%s (%s): %s contains a NUL byte", fenv, fflag,
+                 path);
+        goto out;
+    }
+    buf[len] = '\0';
+    rc = apply(cfg, s, buf, why, sizeof(why));
+    if (rc != RV_OK) {
+        /* apply names the direct form; name the file instead. */
+        char prefix[2 * SETTING_NAME_MAX];
+        snprintf(prefix, sizeof(prefix), "%s (%s): ", s->env, s->flag);
+        const char *reason = why;
+        if (strncmp(why, prefix, strlen(prefix)) == 0)
+            reason += strlen(prefix);
+        if (rc == RV_ERR_NOMEM)
+            snprintf(err, errlen, "out of memory");
+        else
+            snprintf(err, errlen, "%s (%s): the content of %s is refused: %s",
+                     fenv, fflag, path, reason);
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)))
+        LOGF(RV_LOG_WARN, NULL, NULL,
+             json_pack("{s:s,s:s,s:s}", "setting", fenv, "path", path, "mode",
+                       (st.st_mode & S_IROTH) ? "others may read"
+                                              : "group may read"),
+             "%s %s may be read by other users; chmod 0600 (or 0400) it", fenv,
+             path);
+    rc = RV_OK;
+out:
+    if (buf) {
+        wipe(buf, cap);
+        free(buf);
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 int rv_config_load(struct rv_config *cfg, int argc, char **argv,
@@ -286,34 +474,79 @@ int rv_config_load(struct rv_config *cfg, int argc, char **argv,
     }
     err[0] = '\0';
     memset(cfg, 0, sizeof(*cfg));
+    /* Per secret setting: whether the direct form was given a non-empty
+     * value (env or flag, the later wins), and the file to read it from
+     * (borrowed from environ or argv; NULL = none). Empty counts as not
+     * given, so an env file may carry `GITHUB_TOKEN=` next to
+     * GITHUB_TOKEN_FILE. */
+    bool direct_given[NSETTINGS];
+    const char *file_path[NSETTINGS];
+    memset(direct_given, 0, sizeof(direct_given));
+    memset(file_path, 0, sizeof(file_path));
     int rc = RV_OK;
     for (size_t i = 0; i < NSETTINGS && rc == RV_OK; i++)
         rc = apply(cfg, &settings[i], settings[i].def, err, errlen);
     for (size_t i = 0; i < NSETTINGS && rc == RV_OK; i++) {
         const char *v = getenv(settings[i].env);
-        if (v)
+        if (v) {
             rc = apply(cfg, &settings[i], v, err, errlen);
+            direct_given[i] = *v != '\0';
+        }
+        if (holds_secret(settings[i].type)) {
+            char name[SETTING_NAME_MAX];
+            const char *path = getenv(file_env(&settings[i], name));
+            file_path[i] = path && *path ? path : NULL;
+        }
     }
     int a = 1;
     while (rc == RV_OK && a < argc && argv[a]) {
         const char *value = NULL;
-        const struct setting *s = find_flag(argv[a], &value);
+        bool is_file = false;
+        const struct setting *s = find_flag(argv[a], &value, &is_file);
         if (!s)
             break; /* the first argument that is not ours */
+        char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
         if (!value) {
             if (a + 1 >= argc || !argv[a + 1]) {
-                snprintf(err, errlen, "%s (%s) needs a value", s->env,
-                         s->flag);
+                snprintf(err, errlen, "%s (%s) needs a value",
+                         is_file ? file_env(s, fenv) : s->env,
+                         is_file ? file_flag(s, fflag) : s->flag);
                 rc = RV_ERR_CONFIG;
                 break;
             }
             value = argv[++a];
         }
-        rc = apply(cfg, s, value, err, errlen);
+        size_t i = (size_t)(s - settings);
+        if (is_file) {
+            file_path[i] = *value ? value : NULL;
+        } else {
+            rc = apply(cfg, s, value, err, errlen);
+            direct_given[i] = *value != '\0';
+            if (rc == RV_OK && holds_secret(s->type))
+                warn_secret_flag(s, value);
+        }
         a++;
     }
     if (next_arg)
         *next_arg = a < argc ? a : argc;
+    /* Secret files last: both forms at once is a mistake, whichever source
+     * each came from, because neither can be said to win. */
+    for (size_t i = 0; i < NSETTINGS && rc == RV_OK; i++) {
+        if (!file_path[i])
+            continue;
+        const struct setting *s = &settings[i];
+        char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
+        if (direct_given[i]) {
+            snprintf(err, errlen,
+                     "%s (%s) and %s (%s, here %s) are both given; give only "
+                     "one",
+                     s->env, s->flag, file_env(s, fenv), file_flag(s, fflag),
+                     file_path[i]);
+            rc = RV_ERR_CONFIG;
+            break;
+        }
+        rc = apply_file(cfg, s, file_path[i], err, errlen);
+    }
     if (rc == RV_OK) {
         /* The URL policy's settings are checked together, at start-up. */
         struct rv_url_policy policy;
@@ -335,6 +568,8 @@ void rv_config_free(struct rv_config *cfg)
     for (size_t i = 0; i < NSETTINGS; i++) {
         if (is_string_type(settings[i].type)) {
             char **field = str_field(cfg, &settings[i]);
+            if (*field && holds_secret(settings[i].type))
+                wipe(*field, strlen(*field));
             free(*field);
             *field = NULL;
         }
@@ -343,7 +578,11 @@ void rv_config_free(struct rv_config *cfg)
 
 void rv_config_print_help(FILE *out)
 {
-    fprintf(out, "Settings (a flag wins over its environment variable):\n");
+    fprintf(out,
+            "Settings (a flag wins over its environment variable).\n"
+            "Secrets: a command line is visible to every local user (ps), so\n"
+            "give a secret in the environment or, better, as a *_FILE setting\n"
+            "naming a file of mode 0600 (one trailing newline is dropped).\n");
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         char range[64] = "";
@@ -360,7 +599,60 @@ void rv_config_print_help(FILE *out)
         }
         fprintf(out, "  %-20s %-26s default %s%s\n      %s\n", s->flag,
                 s->env, def, range, s->help);
+        if (holds_secret(s->type)) {
+            char fenv[SETTING_NAME_MAX], fflag[SETTING_NAME_MAX];
+            const char *v = getenv(file_env(s, fenv));
+            fprintf(out,
+                    "  %-20s %-26s default %s\n      the value of %s, read "
+                    "from this file (not both)\n",
+                    file_flag(s, fflag), fenv, v && *v ? "(set)" : "(unset)",
+                    s->env);
+        }
     }
+}
+
+int rv_config_export_env(const struct rv_config *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const char *p = (const char *)cfg + s->offset;
+        char num[32];
+        /* No default: -Wswitch names a type added later and not handled. */
+        const char *text = "";
+        switch (s->type) {
+        case SET_INT:
+            snprintf(num, sizeof(num), "%lld", (long long)*(const int64_t *)p);
+            text = num;
+            break;
+        case SET_BOOL:
+            text = *(const int64_t *)p ? "true" : "false";
+            break;
+        case SET_LEVEL: {
+            static const char *const names[] = {"debug", "info", "warn",
+                                                "error"};
+            text = names[*(const rv_log_level *)p & 3];
+            break;
+        }
+        case SET_STRING:
+        case SET_SECRET:
+        case SET_URL:
+        case SET_URL_OPT:
+        case SET_LISTEN:
+        case SET_REDIS:
+            text = *(char *const *)p ? *(char *const *)p : "";
+            break;
+        }
+        if (setenv(s->env, text, 1) != 0)
+            return RV_ERR_NOMEM;
+        if (holds_secret(s->type)) {
+            /* The value is exported already; a file as well would be both
+             * forms at once. */
+            char fenv[SETTING_NAME_MAX];
+            if (unsetenv(file_env(s, fenv)) != 0)
+                return RV_ERR_NOMEM;
+        }
+    }
+    return RV_OK;
 }
 
 void rv_config_register_secrets(const struct rv_config *cfg)

@@ -3,6 +3,12 @@
  * command-line flags, defaults, validation and --help. A flag wins over its
  * variable. Every binary accepts every setting, so one deployment can share
  * one environment file.
+ *
+ * Every setting that holds a secret (the tokens, the webhook secret, the
+ * Redis URL, which may carry a password) can also be read from a file:
+ * <VARIABLE>_FILE or --<flag>-file, e.g. GITHUB_TOKEN_FILE or
+ * --github-token-file. The file's content less one trailing newline is the
+ * value, validated as the direct form is. Giving both forms is an error.
  */
 #ifndef REPOVIEW_COMMON_CONFIG_H
 #define REPOVIEW_COMMON_CONFIG_H
@@ -98,22 +104,39 @@ struct rv_config {
     char *session_secret;
 };
 
+/* Largest secret file read (bytes after the trailing newline is dropped). */
+#define RV_CONFIG_FILE_MAX 65536
+
 /* Fills cfg with defaults, then the environment, then flags from argv
  * (`--name value` or `--name=value`; names are in the table, e.g.
  * --redis-url). Parsing stops at the first argument that is not a known
  * flag; its index is stored in *next_arg (argc when all were consumed).
  * --help is not handled here (see rv_config_print_help).
+ * Secret files (<VARIABLE>_FILE, --<flag>-file) are read after every other
+ * source; a missing, unreadable, empty, oversized or NUL-holding file, or
+ * both the direct form and the file form given (from any source), is
+ * refused. A secret given as a flag, or a secret file that others may read,
+ * is accepted with a warning log line (neither shows the value).
  * Returns RV_OK, or RV_ERR_CONFIG with a message naming the variable, the
- * flag and the accepted range in err. The strings in cfg are owned by cfg;
+ * flag and the accepted range (or the file's path) in err; never a
+ * secret's value. The strings in cfg are owned by cfg;
  * release them with rv_config_free. */
 int rv_config_load(struct rv_config *cfg, int argc, char **argv,
                    int *next_arg, char *err, size_t errlen);
 
-/* Frees the strings of cfg (cfg itself is the caller's). */
+/* Frees the strings of cfg (cfg itself is the caller's); secrets are
+ * overwritten first. */
 void rv_config_free(struct rv_config *cfg);
 
 /* Prints every setting: flag, variable, default, range, meaning. */
 void rv_config_print_help(FILE *out);
+
+/* Sets every setting's variable in this process's environment to cfg's
+ * value and unsets the *_FILE variables, so that a child started after it
+ * (fork, then exec) runs with exactly cfg, flags included, and no secret on
+ * its command line. Meant for the child between fork and exec. RV_OK or
+ * RV_ERR_NOMEM. */
+int rv_config_export_env(const struct rv_config *cfg);
 
 /* Registers the secrets in cfg with the logger (rv_log_add_secret), and the
  * password of the Redis URL. */

@@ -474,6 +474,13 @@ static void apply_env(const char *const *env)
         "REPOVIEW_BLOCKED_HOSTS_REMOTE"};
     for (size_t i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
         unsetenv(policy[i]);
+    /* Secret files from the developer's shell would clash with the
+     * settings a test gives. */
+    static const char *const files[] = {
+        "GITHUB_TOKEN_FILE", "REPOVIEW_WEBHOOK_SECRET_FILE",
+        "REPOVIEW_API_TOKEN_FILE", "REPOVIEW_REDIS_URL_FILE"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        unsetenv(files[i]);
     for (size_t i = 0; env && env[i]; i++) {
         const char *eq = strchr(env[i], '=');
         char name[128];
@@ -491,7 +498,10 @@ pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    setenv("REPOVIEW_REDIS_URL", redis_url, 1);
+    if (redis_url)
+        setenv("REPOVIEW_REDIS_URL", redis_url, 1);
+    else
+        unsetenv("REPOVIEW_REDIS_URL");
     setenv("REPOVIEW_DATA_DIR", data_dir, 1);
     setenv("REPOVIEW_LOG", "info", 1);
     unsetenv("GITHUB_TOKEN");
@@ -515,7 +525,10 @@ int rvt_api_start(struct rvt_api *a, int port, const char *redis_url,
     if (a->pid == 0) {
         char listen[64];
         snprintf(listen, sizeof(listen), "127.0.0.1:%d", a->port);
-        setenv("REPOVIEW_REDIS_URL", redis_url, 1);
+        if (redis_url)
+            setenv("REPOVIEW_REDIS_URL", redis_url, 1);
+        else
+            unsetenv("REPOVIEW_REDIS_URL");
         setenv("REPOVIEW_LISTEN", listen, 1);
         setenv("REPOVIEW_LOG", "debug", 1);
         /* Settings from the developer's shell must not change what a test

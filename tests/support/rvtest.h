@@ -171,8 +171,9 @@ void rvt_sleep_ms(int ms);
 /* Starts repoview-worker against redis_url with its data in data_dir and
  * its stderr appended to log_path. env is NULL or a NULL-terminated list
  * of "NAME=value" settings applied in the child; the URL policy is the
- * default one unless env opens it (the shell's settings do not leak in).
- * Returns the pid or -1. */
+ * default one unless env opens it (the shell's settings, *_FILE ones
+ * included, do not leak in). redis_url NULL leaves REPOVIEW_REDIS_URL
+ * unset, for env to give REPOVIEW_REDIS_URL_FILE. Returns the pid or -1. */
 pid_t rvt_spawn_worker(const char *redis_url, const char *data_dir,
                        const char *log_path, const char *const *env);
 
@@ -192,7 +193,8 @@ struct rvt_api {
 /* Starts repoview-api on port (0: a free one; a restart passes the old one
  * so that clients can reconnect) against redis_url, its stderr appended to
  * log_path, with REPOVIEW_LOG=debug, no API token, CORS origins or webhook
- * secret unless env (as for rvt_spawn_worker) sets them. Waits until
+ * secret unless env (as for rvt_spawn_worker, redis_url NULL included)
+ * sets them. Waits until
  * ready_path ("/readyz", or "/healthz" for one that cannot reach Redis)
  * answers 2xx. Returns 0, or -1 (a->pid may still need rvt_api_stop). */
 int rvt_api_start(struct rvt_api *a, int port, const char *redis_url,

@@ -1,9 +1,13 @@
 /* config.c: defaults, environment, flags (which win), validation messages
- * that name the variable and its flag, --help, and stale-after. */
+ * that name the variable and its flag, secrets read from files, --help, the
+ * export to children, and stale-after. */
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/errors.h"
@@ -29,6 +33,9 @@ static const char *const all_vars[] = {
     "REPOVIEW_BLOCKED_HOSTS_REMOTE", "REPOVIEW_TOKENS_FILE",
     "REPOVIEW_READ_OPEN",      "REPOVIEW_METRICS_TOKEN",
     "REPOVIEW_SESSION_SECRET",
+    "GITHUB_TOKEN_FILE", "REPOVIEW_WEBHOOK_SECRET_FILE",
+    "REPOVIEW_API_TOKEN_FILE", "REPOVIEW_REDIS_URL_FILE",
+    "REPOVIEW_METRICS_TOKEN_FILE", "REPOVIEW_SESSION_SECRET_FILE",
 };
 #define NVARS (sizeof(all_vars) / sizeof(all_vars[0]))
 
@@ -406,6 +413,413 @@ static void test_secrets_are_registered_with_the_logger(void)
     rv_config_free(&cfg);
 }
 
+/* ---- secrets from files ---- */
+
+static char *secret_dir;
+
+/* Writes len bytes of content to secret_dir/name with mode; returns the
+ * path (static, overwritten by the next call). */
+static const char *secret_file(const char *name, const char *content,
+                               size_t len, mode_t mode)
+{
+    static char path[600];
+    snprintf(path, sizeof(path), "%s/%s", secret_dir, name);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(write(fd, content, len) == (ssize_t)len);
+        close(fd);
+    }
+    CHECK(chmod(path, mode) == 0);
+    return path;
+}
+
+/* The field of cfg that the secret env holds. */
+static const char *secret_field(const struct rv_config *cfg, const char *env)
+{
+    if (!strcmp(env, "GITHUB_TOKEN"))
+        return cfg->github_token;
+    if (!strcmp(env, "REPOVIEW_WEBHOOK_SECRET"))
+        return cfg->webhook_secret;
+    if (!strcmp(env, "REPOVIEW_API_TOKEN"))
+        return cfg->api_token;
+    return cfg->redis_url;
+}
+
+static const char *const secret_vars[] = {
+    "GITHUB_TOKEN", "REPOVIEW_WEBHOOK_SECRET", "REPOVIEW_API_TOKEN",
+    "REPOVIEW_REDIS_URL"};
+#define NSECRETS (sizeof(secret_vars) / sizeof(secret_vars[0]))
+
+/* A value each secret accepts, and one that differs by a trailing byte. */
+static const char *secret_value(const char *env)
+{
+    return !strcmp(env, "REPOVIEW_REDIS_URL")
+               ? "redis://app:filepw-77Q@127.0.0.1:6390/2"
+               : "filesecret-9Kx";
+}
+
+static void test_every_secret_reads_from_its_file_by_env_and_by_flag(void)
+{
+    for (size_t i = 0; i < NSECRETS; i++) {
+        clear_env();
+        rvt_current = secret_vars[i];
+        const char *want = secret_value(secret_vars[i]);
+        char content[256], fenv[96], fflag[96], arg[700];
+        snprintf(content, sizeof(content), "%s\n", want);
+        const char *path =
+            secret_file("s", content, strlen(content), 0600);
+        snprintf(fenv, sizeof(fenv), "%s_FILE", secret_vars[i]);
+        flag_of(fenv, fflag, sizeof(fflag));
+        struct rv_config cfg;
+        char err[512] = "";
+
+        setenv(fenv, path, 1);
+        CHECK_INT(load(&cfg, NULL, 0, NULL, err, sizeof(err)), RV_OK);
+        CHECK_STR(err, "");
+        CHECK_STR(secret_field(&cfg, secret_vars[i]), want);
+        rv_config_free(&cfg);
+        unsetenv(fenv);
+
+        /* Both flag spellings. */
+        snprintf(arg, sizeof(arg), "%s=%s", fflag, path);
+        char *eq[] = {arg};
+        int next = -1;
+        CHECK_INT(load(&cfg, eq, 1, &next, err, sizeof(err)), RV_OK);
+        CHECK_INT(next, 2);
+        CHECK_STR(secret_field(&cfg, secret_vars[i]), want);
+        rv_config_free(&cfg);
+        char *sep[] = {fflag, (char *)path, "list"};
+        CHECK_INT(load(&cfg, sep, 3, &next, err, sizeof(err)), RV_OK);
+        CHECK_INT(next, 3); /* "list" is the command */
+        CHECK_STR(secret_field(&cfg, secret_vars[i]), want);
+
+        /* What was read is a secret like any other: the logger hides it. */
+        rv_log_clear_secrets();
+        rv_config_register_secrets(&cfg);
+        char text[128];
+        snprintf(text, sizeof(text), "x %s y",
+                 i == 3 ? "filepw-77Q" : "filesecret-9Kx");
+        rv_log_redact(text);
+        CHECK(strstr(text, "77Q") == NULL && strstr(text, "9Kx") == NULL);
+        rv_log_clear_secrets();
+        rv_config_free(&cfg);
+    }
+    rvt_current = NULL;
+    clear_env();
+}
+
+static void test_a_secret_file_loses_exactly_one_trailing_newline(void)
+{
+    static const struct {
+        const char *content, *want;
+    } cases[] = {
+        {"tok-abcd", "tok-abcd"},         {"tok-abcd\n", "tok-abcd"},
+        {"tok-abcd\r\n", "tok-abcd"},     {"tok-abcd\n\n", "tok-abcd\n"},
+        {"tok-abcd\r", "tok-abcd\r"},     {" tok-abcd \n", " tok-abcd "},
+        {"line1\nline2\n", "line1\nline2"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        clear_env();
+        rvt_current = cases[i].content;
+        setenv("REPOVIEW_API_TOKEN_FILE",
+               secret_file("t", cases[i].content, strlen(cases[i].content),
+                           0600),
+               1);
+        struct rv_config cfg;
+        char err[512] = "";
+        CHECK_INT(load(&cfg, NULL, 0, NULL, err, sizeof(err)), RV_OK);
+        if (err[0] == '\0') {
+            CHECK_STR(cfg.api_token, cases[i].want);
+            rv_config_free(&cfg);
+        }
+    }
+    rvt_current = NULL;
+    clear_env();
+}
+
+/* Loads with fenv=path in the environment and expects a refusal that
+ * names fenv, its flag and path and never shows secret. Then the same by
+ * flag. */
+static void expect_file_refused(const char *fenv, const char *path,
+                                const char *why, const char *secret)
+{
+    char fflag[96], arg[700], err[768] = "";
+    flag_of(fenv, fflag, sizeof(fflag));
+    struct rv_config cfg;
+    rvt_current = why;
+    clear_env();
+    setenv(fenv, path, 1);
+    CHECK_INT(load(&cfg, NULL, 0, NULL, err, sizeof(err)), RV_ERR_CONFIG);
+    if (!strstr(err, why))
+        fprintf(stderr, "  got: %s\n", err);
+    CHECK(strstr(err, fenv) != NULL);
+    CHECK(strstr(err, fflag) != NULL);
+    CHECK(strstr(err, path) != NULL);
+    CHECK(strstr(err, why) != NULL);
+    if (secret)
+        CHECK(strstr(err, secret) == NULL);
+    clear_env();
+    snprintf(arg, sizeof(arg), "%s=%s", fflag, path);
+    char *args[] = {arg};
+    char err2[768] = "";
+    CHECK_INT(load(&cfg, args, 1, NULL, err2, sizeof(err2)), RV_ERR_CONFIG);
+    CHECK_STR(err2, err);
+    rvt_current = NULL;
+}
+
+static void test_bad_secret_files_are_refused_naming_variable_and_path(void)
+{
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/no-such-file", secret_dir);
+    expect_file_refused("GITHUB_TOKEN_FILE", missing, "No such file", NULL);
+    char notdir[600];
+    snprintf(notdir, sizeof(notdir), "%s/x/y",
+             secret_file("x", "a", 1, 0600));
+    expect_file_refused("REPOVIEW_API_TOKEN_FILE", notdir, "cannot open",
+                        NULL);
+    if (geteuid() != 0) { /* root reads a file of mode 0 anyway */
+        const char *locked = secret_file("locked", "lockedpw-1", 10, 0000);
+        expect_file_refused("REPOVIEW_API_TOKEN_FILE", locked,
+                            "Permission denied", "lockedpw");
+    }
+    expect_file_refused("REPOVIEW_WEBHOOK_SECRET_FILE", secret_dir,
+                        "is a directory", NULL);
+    expect_file_refused("REPOVIEW_WEBHOOK_SECRET_FILE",
+                        secret_file("e", "", 0, 0600), "is empty", NULL);
+    /* A lone newline is empty once it is dropped. */
+    expect_file_refused("REPOVIEW_API_TOKEN_FILE",
+                        secret_file("nl", "\r\n", 2, 0600), "is empty", NULL);
+    expect_file_refused("GITHUB_TOKEN_FILE",
+                        secret_file("nul", "nulpw-ab\0cd\n", 12, 0600),
+                        "NUL byte", "nulpw");
+
+    /* The cap is 64 KiB of content, its newline not counted. */
+    size_t big = RV_CONFIG_FILE_MAX + 2;
+    char *blob = malloc(big);
+    CHECK(blob != NULL);
+    if (blob) {
+        memset(blob, 'k', big);
+        blob[RV_CONFIG_FILE_MAX] = '\r';
+        blob[RV_CONFIG_FILE_MAX + 1] = '\n';
+        clear_env();
+        setenv("REPOVIEW_API_TOKEN_FILE", secret_file("cap", blob, big, 0600),
+               1);
+        struct rv_config cfg;
+        char err[512] = "";
+        CHECK_INT(load(&cfg, NULL, 0, NULL, err, sizeof(err)), RV_OK);
+        if (err[0] == '\0') {
+            CHECK_INT(strlen(cfg.api_token), RV_CONFIG_FILE_MAX);
+            rv_config_free(&cfg);
+        }
+        memset(blob, 'k', big);
+        expect_file_refused("REPOVIEW_API_TOKEN_FILE",
+                            secret_file("big", blob, RV_CONFIG_FILE_MAX + 1,
+                                        0600),
+                            "larger than 65536 bytes", "kkkkkkkk");
+        free(blob);
+    }
+
+    /* What is read is validated as the direct form, and the refusal shows
+     * neither the URL's password nor the rest of the file. */
+    const char *bad = "redis://u:urlfilepw-42@host:notaport/0\n";
+    expect_file_refused("REPOVIEW_REDIS_URL_FILE",
+                        secret_file("url", bad, strlen(bad), 0600),
+                        "is refused", "urlfilepw");
+    const char *http = "http://127.0.0.1:6379\n";
+    expect_file_refused("REPOVIEW_REDIS_URL_FILE",
+                        secret_file("url", http, strlen(http), 0600),
+                        "is refused", NULL);
+    clear_env();
+}
+
+static void test_a_secret_and_its_file_together_are_refused(void)
+{
+    const char *path = secret_file("both", "fromfile-xyz\n", 13, 0600);
+    char fflagarg[700];
+    for (size_t i = 0; i < NSECRETS; i++) {
+        const char *env = secret_vars[i];
+        const char *direct = secret_value(env);
+        char fenv[96], flag[96], fflag[96], directarg[300];
+        snprintf(fenv, sizeof(fenv), "%s_FILE", env);
+        flag_of(env, flag, sizeof(flag));
+        flag_of(fenv, fflag, sizeof(fflag));
+        snprintf(directarg, sizeof(directarg), "%s=%s", flag, direct);
+        snprintf(fflagarg, sizeof(fflagarg), "%s=%s", fflag, path);
+        /* env+env, env+flag, flag+env, flag+flag. */
+        for (int how = 0; how < 4; how++) {
+            clear_env();
+            rvt_current = env;
+            char *args[2];
+            int n = 0;
+            if (how & 1)
+                args[n++] = directarg;
+            else
+                setenv(env, direct, 1);
+            if (how & 2)
+                args[n++] = fflagarg;
+            else
+                setenv(fenv, path, 1);
+            struct rv_config cfg;
+            char err[768] = "";
+            CHECK_INT(load(&cfg, args, n, NULL, err, sizeof(err)),
+                      RV_ERR_CONFIG);
+            CHECK(strstr(err, env) != NULL);
+            CHECK(strstr(err, fenv) != NULL);
+            CHECK(strstr(err, path) != NULL);
+            CHECK(strstr(err, "both") != NULL);
+            CHECK(strstr(err, "fromfile") == NULL);
+            CHECK(strstr(err, "filesecret") == NULL);
+            CHECK(strstr(err, "filepw") == NULL);
+        }
+    }
+    /* An empty direct form is no value, so the file alone counts (an env
+     * file may carry `GITHUB_TOKEN=`); an empty file form is no file. */
+    clear_env();
+    rvt_current = "empty direct form";
+    setenv("GITHUB_TOKEN", "", 1);
+    setenv("GITHUB_TOKEN_FILE", path, 1);
+    setenv("REPOVIEW_API_TOKEN", "direct-tok", 1);
+    setenv("REPOVIEW_API_TOKEN_FILE", "", 1);
+    struct rv_config cfg;
+    char err[512] = "";
+    CHECK_INT(load(&cfg, NULL, 0, NULL, err, sizeof(err)), RV_OK);
+    if (!err[0]) {
+        CHECK_STR(cfg.github_token, "fromfile-xyz");
+        CHECK_STR(cfg.api_token, "direct-tok");
+        rv_config_free(&cfg);
+    }
+    /* A file flag with no value names the file form. */
+    char *dangling[] = {"--api-token-file"};
+    CHECK_INT(load(&cfg, dangling, 1, NULL, err, sizeof(err)), RV_ERR_CONFIG);
+    CHECK(strstr(err, "REPOVIEW_API_TOKEN_FILE (--api-token-file) needs a "
+                      "value") != NULL);
+    /* Two file flags: the later wins, as for every flag. */
+    const char *other = secret_file("other", "second-file\n", 12, 0600);
+    char second[700];
+    snprintf(second, sizeof(second), "--github-token-file=%s", other);
+    char *twice[] = {"--github-token-file", "/nonexistent/first", second};
+    unsetenv("GITHUB_TOKEN_FILE");
+    CHECK_INT(load(&cfg, twice, 3, NULL, err, sizeof(err)), RV_OK);
+    if (!err[0]) {
+        CHECK_STR(cfg.github_token, "second-file");
+        rv_config_free(&cfg);
+    }
+    rvt_current = NULL;
+    clear_env();
+}
+
+/* Runs load with the logger writing into a file; returns what it logged
+ * (malloc'd) and the load's result in *rc. */
+static char *logged_load(char **args, int nargs, int *rc)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/log.txt", secret_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    rv_log_set_fd(fd);
+    struct rv_config cfg;
+    char err[512] = "";
+    *rc = load(&cfg, args, nargs, NULL, err, sizeof(err));
+    if (*rc == RV_OK)
+        rv_config_free(&cfg);
+    rv_log_set_fd(-1);
+    if (fd >= 0)
+        close(fd);
+    return rvt_slurp(path);
+}
+
+static void test_warnings_name_the_risk_but_never_the_secret(void)
+{
+    clear_env();
+    int rc;
+    /* A secret on the command line: ps shows it to everyone. */
+    char *flag[] = {"--api-token=flagtok-5521"};
+    char *log = logged_load(flag, 1, &rc);
+    CHECK_INT(rc, RV_OK);
+    CHECK(rvt_contains(log, "\"level\":\"warn\""));
+    CHECK(rvt_contains(log, "REPOVIEW_API_TOKEN_FILE"));
+    CHECK(rvt_contains(log, "(ps)"));
+    CHECK(!rvt_contains(log, "flagtok"));
+    free(log);
+    char *pw[] = {"--redis-url=redis://:flagpw-8812@127.0.0.1:6379/0"};
+    log = logged_load(pw, 1, &rc);
+    CHECK(rvt_contains(log, "REPOVIEW_REDIS_URL_FILE"));
+    CHECK(!rvt_contains(log, "flagpw"));
+    free(log);
+    /* No secret on the command line, nothing to warn about. */
+    char *nopw[] = {"--redis-url=redis://127.0.0.1:6379/0", "--log=debug"};
+    log = logged_load(nopw, 2, &rc);
+    CHECK_INT(rc, RV_OK);
+    CHECK_STR(log, "");
+    free(log);
+    setenv("REPOVIEW_API_TOKEN", "envtok-1234", 1);
+    log = logged_load(NULL, 0, &rc);
+    CHECK_STR(log, "");
+    free(log);
+    clear_env();
+
+    /* A secret file others may read is used, with a warning naming it. */
+    const char *open_file = secret_file("open", "openfile-tok\n", 13, 0644);
+    char path[600];
+    snprintf(path, sizeof(path), "%s", open_file);
+    setenv("REPOVIEW_API_TOKEN_FILE", path, 1);
+    log = logged_load(NULL, 0, &rc);
+    CHECK_INT(rc, RV_OK);
+    CHECK(rvt_contains(log, "REPOVIEW_API_TOKEN_FILE"));
+    CHECK(rvt_contains(log, path));
+    CHECK(rvt_contains(log, "others may read"));
+    CHECK(!rvt_contains(log, "openfile"));
+    free(log);
+    CHECK(chmod(path, 0640) == 0);
+    log = logged_load(NULL, 0, &rc);
+    CHECK(rvt_contains(log, "group may read"));
+    free(log);
+    CHECK(chmod(path, 0600) == 0);
+    log = logged_load(NULL, 0, &rc);
+    CHECK_INT(rc, RV_OK);
+    CHECK_STR(log, "");
+    free(log);
+    clear_env();
+}
+
+static void test_export_hands_children_the_same_settings_without_files(void)
+{
+    clear_env();
+    const char *path = secret_file("exp", "exported-tok\n", 13, 0600);
+    setenv("REPOVIEW_API_TOKEN_FILE", path, 1);
+    setenv("REPOVIEW_SYNC_INTERVAL", "60", 1);
+    char *args[] = {"--webhook-secret-file", (char *)path, "--log", "warn",
+                    "--allow-private-networks=yes", "--lease-seconds=7",
+                    "--cors-origins=https://a.example"};
+    struct rv_config cfg, again;
+    char err[512] = "";
+    CHECK_INT(load(&cfg, args, 7, NULL, err, sizeof(err)), RV_OK);
+    CHECK_INT(rv_config_export_env(&cfg), RV_OK);
+    CHECK(getenv("REPOVIEW_API_TOKEN_FILE") == NULL);
+    CHECK(getenv("REPOVIEW_WEBHOOK_SECRET_FILE") == NULL);
+    CHECK_STR(getenv("REPOVIEW_API_TOKEN"), "exported-tok");
+    CHECK_STR(getenv("REPOVIEW_LOG"), "warn");
+    /* A child that reads only the environment sees what the parent had. */
+    CHECK_INT(load(&again, NULL, 0, NULL, err, sizeof(err)), RV_OK);
+    CHECK_STR(err, "");
+    if (!err[0]) {
+        CHECK_STR(again.api_token, "exported-tok");
+        CHECK_STR(again.webhook_secret, "exported-tok");
+        CHECK_INT(again.sync_interval, 60);
+        CHECK_INT(again.lease_seconds, 7);
+        CHECK_INT(again.log_level, RV_LOG_WARN);
+        CHECK_INT(again.allow_private_networks, 1);
+        CHECK_STR(again.cors_origins, "https://a.example");
+        CHECK_STR(again.redis_url, cfg.redis_url);
+        CHECK_STR(again.allowed_schemes, cfg.allowed_schemes);
+        rv_config_free(&again);
+    }
+    rv_config_free(&cfg);
+    clear_env();
+}
+
 static void test_stale_after_defaults_to_twice_the_interval(void)
 {
     struct rv_config cfg = {.sync_interval = 300, .stale_after = 0};
@@ -428,6 +842,18 @@ int main(void)
     RUN(test_every_listed_flag_is_accepted);
     RUN(test_url_policy_settings_default_closed_and_are_checked);
     RUN(test_secrets_are_registered_with_the_logger);
+    secret_dir = rvt_tmpdir("rv-config");
+    CHECK(secret_dir != NULL);
+    if (secret_dir) {
+        RUN(test_every_secret_reads_from_its_file_by_env_and_by_flag);
+        RUN(test_a_secret_file_loses_exactly_one_trailing_newline);
+        RUN(test_bad_secret_files_are_refused_naming_variable_and_path);
+        RUN(test_a_secret_and_its_file_together_are_refused);
+        RUN(test_warnings_name_the_risk_but_never_the_secret);
+        RUN(test_export_hands_children_the_same_settings_without_files);
+        rvt_rmrf(secret_dir);
+        free(secret_dir);
+    }
     RUN(test_stale_after_defaults_to_twice_the_interval);
     return rvt_done();
 }
