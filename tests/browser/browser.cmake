@@ -6,3 +6,10 @@ add_test(NAME browser/dashboard
   COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/dashboard.test.mjs)
 set_tests_properties(browser/dashboard PROPERTIES TIMEOUT 90
   ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# Sign-in, live updates through the session cookie, and pages on other
+# origins that try to create repos (tests/browser/access.test.mjs).
+add_test(NAME browser/access
+  COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/access.test.mjs)
+set_tests_properties(browser/access PROPERTIES TIMEOUT 120
+  ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")

@@ -18,7 +18,8 @@ export const CHROMIUM = process.env.RV_CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = path.join(here, 'artifacts');
 
 const children = [];
-let tmp = null;
+const tmps = [];
+let tmp = null; // of the last stack started
 let browser = null;
 let testName = 'browser';
 
@@ -76,11 +77,12 @@ async function stopAll() {
 }
 
 function showLogs() {
-  if (!tmp) return;
-  for (const f of fs.readdirSync(tmp).filter((x) => x.endsWith('.log'))) {
-    const text = fs.readFileSync(path.join(tmp, f), 'utf8');
-    console.log(`---- ${f} (last 40 lines) ----`);
-    console.log(text.split('\n').slice(-40).join('\n'));
+  for (const dir of tmps) {
+    for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.log'))) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8');
+      console.log(`---- ${path.basename(dir)}/${f} (last 40 lines) ----`);
+      console.log(text.split('\n').slice(-40).join('\n'));
+    }
   }
 }
 
@@ -171,6 +173,7 @@ export async function startStack({ extraEnv = {}, worker = true } = {}) {
     throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --browser`);
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rv-browser-'));
+  tmps.push(tmp);
   const sock = path.join(tmp, 'redis.sock');
   start('redis', 'redis-server', ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
     '--dir', tmp, '--save', '', '--appendonly', 'no'], process.env);
@@ -208,7 +211,7 @@ export function cli(env, ...args) {
 // A headless chromium with a fresh profile.
 export async function launchBrowser() {
   const { chromium } = require('playwright-core');
-  const profile = path.join(tmp, 'chromium-profile');
+  const profile = path.join(tmps[0], 'chromium-profile');
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -248,7 +251,9 @@ export async function runTest(name, main, deadlineMs) {
   } finally {
     clearTimeout(timer);
     await stopAll();
-    if (tmp && !process.env.RV_KEEP_TMP) fs.rmSync(tmp, { recursive: true, force: true });
+    if (!process.env.RV_KEEP_TMP) {
+      for (const dir of tmps) fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
   process.exit(failed ? 1 : 0);
 }
