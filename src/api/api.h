@@ -179,6 +179,14 @@ void api_reply_rv_error(struct api_call *call, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The reply for "Redis is down" (503 unavailable). */
 void api_reply_unavailable(struct api_call *call);
+/* Sends cmd (consumed) on the command connection; the reply goes to cb
+ * with priv. false when it could not be sent: call was answered (503 for
+ * Redis down, the error otherwise). */
+struct rv_cmd;
+bool api_send(struct api_call *call, struct rv_cmd *cmd,
+              rv_rasync_reply_cb cb, void *priv);
+/* The answer for a command that could not be sent or built (rc). */
+void api_reply_send_failed(struct api_call *call, int rc);
 /* Marks call as answered without a reply of ours (SSE takes over the
  * request): records the metric with status and frees call. */
 void api_call_handed_over(struct api_call *call, int status);

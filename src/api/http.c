@@ -300,6 +300,23 @@ void api_reply_unavailable(struct api_call *call)
                        "retry shortly");
 }
 
+void api_reply_send_failed(struct api_call *call, int rc)
+{
+    if (rc == RV_ERR_REDIS)
+        api_reply_unavailable(call);
+    else
+        api_reply_rv_error(call, rc, "cannot send the command");
+}
+
+bool api_send(struct api_call *call, struct rv_cmd *cmd,
+              rv_rasync_reply_cb cb, void *priv)
+{
+    int rc = rv_rasync_run(call->api->redis, cmd, cb, priv);
+    if (rc != RV_OK)
+        api_reply_send_failed(call, rc);
+    return rc == RV_OK;
+}
+
 /* ---- bodies and queries ---- */
 
 char *api_body(struct api_call *call, size_t max, size_t *len, int *err)

@@ -90,11 +90,7 @@ static void refresh_done(struct refresh *r)
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_registry_get_cmd(&cmd, call->id);
-    int rc = rv_rasync_run(call->api->redis, &cmd, on_meta, r);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+    api_send(call, &cmd, on_meta, r);
 }
 
 static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)

@@ -43,16 +43,7 @@ static bool send_get(struct api_call *call, rv_rasync_reply_cb cb)
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_registry_get_cmd(&cmd, call->id);
-    int rc = rv_rasync_run(call->api->redis, &cmd, cb, call);
-    if (rc == RV_ERR_REDIS) {
-        api_reply_unavailable(call);
-        return false;
-    }
-    if (rc != RV_OK) {
-        api_reply_rv_error(call, rc, "cannot send the command");
-        return false;
-    }
-    return true;
+    return api_send(call, &cmd, cb, call);
 }
 
 /* Answers call with the repo of an HGETALL reply, or the error. */
@@ -248,11 +239,7 @@ void api_repos_create(struct api_call *call)
         api_reply_rv_error(call, rc, "cannot build the command");
         goto out;
     }
-    rc = rv_rasync_run(call->api->redis, &cmd, on_register, call);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+    api_send(call, &cmd, on_register, call);
 out:
     json_decref(doc);
 }
@@ -282,14 +269,12 @@ void api_repos_delete(struct api_call *call)
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     int rc = rv_registry_remove_cmd(&cmd, call->id);
-    if (rc == RV_OK)
-        rc = rv_rasync_run(call->api->redis, &cmd, on_removed, call);
-    else
+    if (rc == RV_OK) {
+        api_send(call, &cmd, on_removed, call);
+    } else {
         rv_cmd_free(&cmd);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+        api_reply_send_failed(call, rc);
+    }
 }
 
 /* ---- GET /v1/repos ---- */
@@ -427,9 +412,5 @@ void api_repos_list(struct api_call *call)
     rv_cmd_init(&cmd);
     rv_cmd_add(&cmd, "SMEMBERS");
     rv_cmd_add(&cmd, RV_KEY_REPOS);
-    int rc = rv_rasync_run(call->api->redis, &cmd, on_members, l);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(call, rc, "cannot send the command");
+    api_send(call, &cmd, on_members, l);
 }

@@ -199,11 +199,7 @@ static void find_repos(struct hook *h)
     rv_cmd_init(&cmd);
     rv_cmd_add(&cmd, "SMEMBERS");
     rv_cmd_add(&cmd, RV_KEY_REPOS);
-    int rc = rv_rasync_run(h->call->api->redis, &cmd, on_members, h);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(h->call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(h->call, rc, "cannot send the command");
+    api_send(h->call, &cmd, on_members, h);
 }
 
 static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)
@@ -245,11 +241,7 @@ static void remember_delivery(struct hook *h)
     rv_cmd_add(&cmd, "NX");
     rv_cmd_add(&cmd, "EX");
     rv_cmd_add(&cmd, DELIVERY_TTL_S);
-    int rc = rv_rasync_run(h->call->api->redis, &cmd, on_delivery, h);
-    if (rc == RV_ERR_REDIS)
-        api_reply_unavailable(h->call);
-    else if (rc != RV_OK)
-        api_reply_rv_error(h->call, rc, "cannot send the command");
+    api_send(h->call, &cmd, on_delivery, h);
 }
 
 static bool delivery_id_valid(const char *s)

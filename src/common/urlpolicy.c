@@ -544,6 +544,16 @@ static bool authority_credential(const char *url, unsigned scheme)
            memchr(url + start, ':', end - start) != NULL;
 }
 
+/* The refusal of a path outside the allowed directories. */
+static int outside(char *why, size_t whylen, const char *how)
+{
+    say(why, whylen,
+        "the path leads%s outside the directories REPOVIEW_ALLOW_LOCAL_PATHS "
+        "allows",
+        how);
+    return RV_ERR_URL_NOT_ALLOWED;
+}
+
 int rv_url_policy_local_path(const struct rv_url_policy *p, const char *url,
                              char *out, size_t outlen, char *why,
                              size_t whylen)
@@ -563,22 +573,14 @@ int rv_url_policy_local_path(const struct rv_url_policy *p, const char *url,
     }
     /* The text first, so nothing outside the directories is ever looked
      * at (an answer would tell which paths exist). */
-    if (!under_any(p, lex)) {
-        say(why, whylen,
-            "the path is outside the directories REPOVIEW_ALLOW_LOCAL_PATHS "
-            "allows");
-        return RV_ERR_URL_NOT_ALLOWED;
-    }
+    if (!under_any(p, lex))
+        return outside(why, whylen, "");
     if (!realpath(lex, real)) {
         say(why, whylen, "the local path does not exist");
         return RV_ERR_NOT_FOUND;
     }
-    if (!under_any(p, real)) {
-        say(why, whylen,
-            "the path leads (through a symbolic link) outside the "
-            "directories REPOVIEW_ALLOW_LOCAL_PATHS allows");
-        return RV_ERR_URL_NOT_ALLOWED;
-    }
+    if (!under_any(p, real))
+        return outside(why, whylen, " (through a symbolic link)");
     if (out && rv_strlcpy(out, real, outlen) != 0) {
         say(why, whylen, "the local path is too long");
         return RV_ERR_INVALID;
@@ -608,8 +610,11 @@ static int scp_host(const char *url, char *h, size_t size)
     return 0;
 }
 
-int rv_url_policy_check(const struct rv_url_policy *p, const char *url,
-                        char *why, size_t whylen)
+/* rv_url_policy_check, and for a local URL the resolved path into out
+ * (when out is not NULL), where a path that does not exist is
+ * RV_ERR_NOT_FOUND instead of the worker's to judge. */
+static int policy_check(const struct rv_url_policy *p, const char *url,
+                        char *out, size_t outlen, char *why, size_t whylen)
 {
     if (!rv_remote_url_valid(url)) {
         /* rv_remote_url_valid refuses credentials too: say so first. */
@@ -642,10 +647,10 @@ int rv_url_policy_check(const struct rv_url_policy *p, const char *url,
     if (rv_url_is_local(url)) {
         if (!p)
             return RV_OK;
-        int rc = rv_url_policy_local_path(p, url, NULL, 0, why, whylen);
+        int rc = rv_url_policy_local_path(p, url, out, outlen, why, whylen);
         /* The API may run where the worker's directories are not: a path
          * that is not there yet is the worker's to judge. */
-        return rc == RV_ERR_NOT_FOUND ? RV_OK : rc;
+        return rc == RV_ERR_NOT_FOUND && !out ? RV_OK : rc;
     }
     unsigned scheme;
     const char *scheme_name;
@@ -699,4 +704,18 @@ int rv_url_policy_check(const struct rv_url_policy *p, const char *url,
         return RV_ERR_URL_NOT_ALLOWED;
     }
     return rv_url_policy_check_host(p, h, why, whylen);
+}
+
+int rv_url_policy_check(const struct rv_url_policy *p, const char *url,
+                        char *why, size_t whylen)
+{
+    return policy_check(p, url, NULL, 0, why, whylen);
+}
+
+int rv_url_policy_resolve(const struct rv_url_policy *p, const char *url,
+                          char *out, size_t outlen, char *why, size_t whylen)
+{
+    if (outlen)
+        out[0] = '\0';
+    return policy_check(p, url, outlen ? out : NULL, outlen, why, whylen);
 }

@@ -70,6 +70,12 @@ void rv_url_policy_free(struct rv_url_policy *p);
  * naming the rule, which never quotes the URL. A NULL policy checks the
  * form and the credentials only (callers that checked the policy
  * already, and tests of trusted local remotes). */
+/* As rv_url_policy_check, for the worker about to fetch: a local URL's
+ * path must exist (RV_ERR_NOT_FOUND otherwise) and its real path goes
+ * into out ("" for other URLs), so that what was checked is what is
+ * fetched. */
+int rv_url_policy_resolve(const struct rv_url_policy *p, const char *url,
+                          char *out, size_t outlen, char *why, size_t whylen);
 int rv_url_policy_check(const struct rv_url_policy *p, const char *url,
                         char *why, size_t whylen);
 

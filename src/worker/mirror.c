@@ -684,11 +684,8 @@ static int check_policy(const struct rv_mirror_opts *opts, char *resolved,
                         size_t size, struct rv_sync_error *err)
 {
     char why[256];
-    resolved[0] = '\0';
-    int rc = rv_url_policy_check(opts->policy, opts->url, why, sizeof(why));
-    if (rc == RV_OK && rv_url_is_local(opts->url))
-        rc = rv_url_policy_local_path(opts->policy, opts->url, resolved, size,
-                                      why, sizeof(why));
+    int rc = rv_url_policy_resolve(opts->policy, opts->url, resolved, size,
+                                   why, sizeof(why));
     if (rc == RV_OK)
         return RV_OK;
     resolved[0] = '\0';
