@@ -538,26 +538,23 @@ static long long redis_calls(const char *command)
     return n;
 }
 
-static void test_a_cached_read_turns_stale_by_the_clock(void)
+/* One try of the scenario below with a new version of "ageing"; false
+ * when the machine was too slow for its timing (nothing was asserted
+ * about the cache then). */
+static bool stale_by_the_clock_once(long long version)
 {
-    /* api2 has REPOVIEW_STALE_AFTER=2: a repo synced now is fresh, and
-     * stale 2 s later with no event in between. A head read at 1.4 s is
-     * still in the cache at 2.1 s (it lives a second), so the answer then
-     * comes without Redis and turns stale by the clock alone. */
-    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"id\":\"ageing\",\"url\":\"https://h/ageing.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
-    CHECK_INT(fake_commit("ageing", RV_KIND_BRANCHES, fragment_with("main")), 1);
+    CHECK_INT(fake_commit("ageing", RV_KIND_BRANCHES, fragment_with(version % 2 ? "main" : "dev")),
+              version);
     int64_t synced = rv_now_ms();
-    CHECK(wait_overview(api2.base, "ageing", 1, NULL));
+    CHECK(wait_overview(api2.base, "ageing", version, NULL));
     int64_t wait = synced + 1400 - rv_now_ms();
     if (wait > 0)
         rvt_sleep_ms((int)wait);
     int64_t head_at = rv_mono_ms();
     CHECK_INT(curl("-H 'Authorization: Bearer %s' %s/v1/repos/ageing/overview", TOKEN, api2.base), 200);
-    json_t *doc = json_body();
-    /* (A machine slow enough to take 2 s to get here skips this one.) */
     bool in_time = rv_now_ms() - synced < 1900;
-    if (in_time)
-        CHECK(json_is_false(json_object_get(json_object_get(doc, "freshness"), "stale")));
+    json_t *doc = json_body();
+    bool fresh = json_is_false(json_object_get(json_object_get(doc, "freshness"), "stale"));
     json_decref(doc);
     char fresh_etag[128];
     rv_strlcpy(fresh_etag, header("ETag") ? header("ETag") : "", sizeof(fresh_etag));
@@ -568,17 +565,40 @@ static void test_a_cached_read_turns_stale_by_the_clock(void)
     CHECK(hgetall >= 0);
     CHECK_INT(curl("-H 'Authorization: Bearer %s' -H 'If-None-Match: %s' %s/v1/repos/ageing/overview", TOKEN, fresh_etag, api2.base), 200);
     bool head_alive = rv_mono_ms() - head_at < 900;
+    long long hgetall_after = redis_calls("hgetall");
     doc = json_body();
+    /* Whatever the timing: stale now, at the same version. */
     CHECK(json_is_true(json_object_get(json_object_get(doc, "freshness"), "stale")));
-    CHECK_INT(json_integer_value(json_object_get(doc, "version")), 1);
+    CHECK_INT(json_integer_value(json_object_get(doc, "version")), version);
     json_decref(doc);
-    if (in_time)
-        CHECK(strcmp(header("ETag") ? header("ETag") : "", fresh_etag) != 0);
-    if (in_time && head_alive)
-        CHECK_INT(redis_calls("hgetall"), hgetall); /* from the cache */
-    else
-        fprintf(stderr, "skipped: the machine was too slow to show the "
-                        "stale answer came from the cache\n");
+    if (!in_time || !head_alive)
+        return false;
+    CHECK(fresh);
+    CHECK(strcmp(header("ETag") ? header("ETag") : "", fresh_etag) != 0);
+    CHECK_INT(hgetall_after, hgetall); /* from the cache */
+    return true;
+}
+
+static void test_a_cached_read_turns_stale_by_the_clock(void)
+{
+    /* api2 has REPOVIEW_STALE_AFTER=2: a repo synced now is fresh, and
+     * stale 2 s later with no event in between. A head read at 1.4 s is
+     * still in the cache at 2.1 s (it lives a second), so the answer then
+     * comes without Redis and turns stale by the clock alone. A machine
+     * too slow for that timing tries again with a new version; the test
+     * fails if no try of five was in time, so it never passes unchecked. */
+    CHECK_INT(curl("-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"id\":\"ageing\",\"url\":\"https://h/ageing.git\"}' %s/v1/repos", TOKEN, api2.base), 201);
+    bool checked = false;
+    for (long long version = 1; version <= 5 && !checked; version++) {
+        rv_refresh_outcome outcome;
+        if (version > 1)
+            CHECK_INT(rv_registry_refresh(&conn, "ageing", RV_KIND_BRANCHES, RV_REASON_USER, &outcome),
+                      RV_OK);
+        checked = stale_by_the_clock_once(version);
+        if (!checked)
+            fprintf(stderr, "try %lld was too slow for the timing; again\n", version);
+    }
+    CHECK(checked);
     CHECK_INT(curl("-X DELETE -H 'Authorization: Bearer %s' %s/v1/repos/ageing", TOKEN, api2.base), 204);
 }
 
@@ -982,6 +1002,49 @@ static int raw_exchange(int port, const char *data, size_t len)
     return result;
 }
 
+/* Sends data while reading, so that an answer the server gives before it
+ * has read everything (and then closes) is read before the reset its
+ * close causes. The status of the answer, 0 when the connection closed
+ * without one, -1 when it could not connect. */
+static int exchange_reading_early(int port, const char *data, size_t len)
+{
+    int fd = rvt_tcp_connect(port);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    char head[16] = "";
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {fd, (short)(POLLIN | (off < len ? POLLOUT : 0)), 0};
+        if (poll(&p, 1, 3000) <= 0)
+            break;
+        if (p.revents & POLLIN) {
+            char buf[4096];
+            ssize_t n = recv(fd, buf, sizeof(buf), 0);
+            if (n <= 0)
+                break;
+            size_t take = (size_t)n < sizeof(head) - 1 - got ? (size_t)n
+                                                               : sizeof(head) - 1 - got;
+            memcpy(head + got, buf, take);
+            got += take;
+            if (got >= 12)
+                break;
+        } else if (p.revents & POLLOUT) {
+            ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
+            if (n <= 0)
+                off = len; /* closed for writing: only reading is left */
+            else
+                off += (size_t)n;
+        } else {
+            break;
+        }
+    }
+    close(fd);
+    if (got >= 12 && strncmp(head, "HTTP/1.", 7) == 0)
+        return (int)strtol(head + 9, NULL, 10);
+    return 0;
+}
+
 static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
 {
     static const char *const cases[] = {
@@ -1021,13 +1084,18 @@ static void test_garbage_requests_get_4xx_or_a_closed_connection(void)
     int n = snprintf(req, big + 200, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
     memset(req + n, 'a', big);
     memcpy(req + n + big, "\r\n\r\n", 5);
-    int st = raw_exchange(api.port, req, strlen(req));
-    CHECK(st == 0 || (st >= 400 && st < 500));
+    /* These two are well-formed, only too large: they get an answer. */
+    int st = exchange_reading_early(api.port, req, strlen(req));
+    if (st < 400 || st >= 500)
+        fprintf(stderr, "a 40 KB header answered %d\n", st);
+    CHECK(st >= 400 && st < 500);
     n = snprintf(req, big + 200, "GET /");
     memset(req + n, 'a', big);
     memcpy(req + n + big, " HTTP/1.1\r\n\r\n", 14);
-    st = raw_exchange(api.port, req, strlen(req));
-    CHECK(st == 0 || (st >= 400 && st < 500));
+    st = exchange_reading_early(api.port, req, strlen(req));
+    if (st < 400 || st >= 500)
+        fprintf(stderr, "a 40 KB URI answered %d\n", st);
+    CHECK(st >= 400 && st < 500);
     /* Random bytes, and random truncations of a valid request. */
     srand(1234);
     const char *valid = "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"

@@ -54,34 +54,6 @@ static char remote[512];    /* a git repo with main and feature/x */
 
 /* ---- small helpers ---- */
 
-/* A growing text buffer: everything a test collected for the scan. */
-struct text {
-    char *s;
-    size_t len, cap;
-};
-
-static void text_add(struct text *t, const char *s, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *ns = realloc(t->s, cap);
-        if (!ns)
-            return;
-        t->s = ns;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void text_adds(struct text *t, const char *s)
-{
-    text_add(t, s, strlen(s));
-}
-
 /* Counts the secrets (whole, or their first 8 bytes) in the n bytes of s,
  * naming each find and where. Binary-safe. */
 static int secrets_in(const char *s, size_t n, const char *where)
@@ -98,16 +70,6 @@ static int secrets_in(const char *s, size_t n, const char *where)
         }
     }
     return found;
-}
-
-/* As rvt_contains, for a text that may hold NUL bytes (DUMP output). */
-static bool text_has(const struct text *t, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t at = 0; t->s && at + n <= t->len; at++)
-        if (memcmp(t->s + at, needle, n) == 0)
-            return true;
-    return false;
 }
 
 /* ---- processes ---- */
@@ -168,7 +130,7 @@ static int cli(char **out, const char *fmt, ...)
 
 static int status;
 static char *body, *headers;
-static struct text responses; /* every header and body, for the scan */
+static struct rvt_text responses; /* every header and body, for the scan */
 
 /* Runs curl ARGS (the URL included); keeps status, body and headers and
  * adds them to `responses`. */
@@ -179,8 +141,8 @@ static int http(const char *fmt, ...)
     va_start(ap, fmt);
     status = rvt_vcurl(tmp, &body, &headers, fmt, ap);
     va_end(ap);
-    text_adds(&responses, headers);
-    text_adds(&responses, body);
+    rvt_text_adds(&responses, headers);
+    rvt_text_adds(&responses, body);
     return status;
 }
 
@@ -270,11 +232,11 @@ static int wait_closed(int fd, int limit_ms, char *got, size_t size)
 
 /* Reads until needle arrived on fd (true) or limit_ms passed. */
 static bool read_until(int fd, const char *needle, int limit_ms,
-                       struct text *seen)
+                       struct rvt_text *seen)
 {
     int64_t start = rv_mono_ms();
-    struct text local = {0};
-    struct text *t = seen ? seen : &local;
+    struct rvt_text local = {0};
+    struct rvt_text *t = seen ? seen : &local;
     size_t from = t->len;
     bool ok = false;
     for (;;) {
@@ -292,7 +254,7 @@ static bool read_until(int fd, const char *needle, int limit_ms,
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n <= 0)
             break;
-        text_add(t, buf, (size_t)n);
+        rvt_text_add(t, buf, (size_t)n);
     }
     free(local.s);
     return ok;
@@ -347,87 +309,17 @@ static redisReply *redis_cmd(const char *fmt, ...)
     return r;
 }
 
-/* Appends every string in reply (nested arrays included) to t, with
- * integers in decimal. */
-static void reply_text(const redisReply *r, struct text *t)
-{
-    if (!r)
-        return;
-    char num[32];
-    switch (r->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-        text_add(t, r->str, r->len);
-        text_adds(t, "\n");
-        break;
-    case REDIS_REPLY_INTEGER:
-        snprintf(num, sizeof(num), "%lld\n", r->integer);
-        text_adds(t, num);
-        break;
-    case REDIS_REPLY_ARRAY:
-        for (size_t i = 0; i < r->elements; i++)
-            reply_text(r->element[i], t);
-        break;
-    default:
-        break;
-    }
-}
-
-/* Every key and value in Redis, read by type, plus DUMP of each key, the
+/* Every key and value in Redis (rvt_redis_all_values, with DUMP), the
  * client list and the whole slow log (every command sent). Returns the
  * number of keys. */
-static size_t redis_everything(struct text *t)
+static size_t redis_everything(struct rvt_text *t)
 {
-    size_t keys = 0;
-    char cursor[32] = "0";
-    do {
-        redisReply *r = redis_cmd("SCAN %s COUNT 500", cursor);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            if (r)
-                freeReplyObject(r);
-            break;
-        }
-        rv_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
-        for (size_t i = 0; i < r->element[1]->elements; i++) {
-            const char *k = r->element[1]->element[i]->str;
-            keys++;
-            text_adds(t, k);
-            text_adds(t, "\n");
-            redisReply *ty = redis_cmd("TYPE %s", k);
-            const char *type = ty && ty->type == REDIS_REPLY_STATUS
-                                   ? ty->str
-                                   : "";
-            redisReply *v = NULL;
-            if (!strcmp(type, "string"))
-                v = redis_cmd("GET %s", k);
-            else if (!strcmp(type, "hash"))
-                v = redis_cmd("HGETALL %s", k);
-            else if (!strcmp(type, "list"))
-                v = redis_cmd("LRANGE %s 0 -1", k);
-            else if (!strcmp(type, "set"))
-                v = redis_cmd("SMEMBERS %s", k);
-            else if (!strcmp(type, "zset"))
-                v = redis_cmd("ZRANGE %s 0 -1 WITHSCORES", k);
-            reply_text(v, t);
-            if (v)
-                freeReplyObject(v);
-            /* DUMP compresses long strings, so it proves little alone;
-             * it covers types the reads above do not know. */
-            v = redis_cmd("DUMP %s", k);
-            reply_text(v, t);
-            if (v)
-                freeReplyObject(v);
-            if (ty)
-                freeReplyObject(ty);
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
+    size_t keys = rvt_redis_all_values(&conn, t, true);
     redisReply *extra[] = {redis_cmd("CLIENT LIST"),
                            redis_cmd("SLOWLOG GET -1"), redis_cmd("ACL LOG"),
                            redis_cmd("PUBSUB CHANNELS")};
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
-        reply_text(extra[i], t);
+        rvt_reply_text(extra[i], t);
         if (extra[i])
             freeReplyObject(extra[i]);
     }
@@ -445,7 +337,7 @@ static size_t redis_everything(struct text *t)
 
 static struct rvt_api flow_api;
 static pid_t flow_worker;
-static struct text flow_cli;   /* every CLI output */
+static struct rvt_text flow_cli;   /* every CLI output */
 static char flow_events[600];  /* the redis-cli subscriber's output */
 static char flow_watch[600];   /* repoview watch's output */
 static bool flow_ran;
@@ -481,7 +373,7 @@ static void run_flow(void)
     CHECK_INT(cli(&out, "add widgets --url 'file://%s' --github acme/widgets",
                   remote),
               0);
-    text_adds(&flow_cli, out ? out : "");
+    rvt_text_adds(&flow_cli, out ? out : "");
     free(out);
     int sse = sse_open(&flow_api, "?repo=widgets");
     CHECK(sse >= 0);
@@ -551,18 +443,18 @@ static void run_flow(void)
                           "refresh widgets --kind prs"};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         CHECK_INT(cli(&out, "%s", cmds[i]), 0);
-        text_adds(&flow_cli, out ? out : "");
+        rvt_text_adds(&flow_cli, out ? out : "");
         free(out);
     }
     CHECK(rvt_contains(flow_cli.s, "widgets"));
     CHECK(wait_idle("widgets", 60000));
 
     /* What the stream carried. */
-    struct text stream = {0};
+    struct rvt_text stream = {0};
     CHECK(read_until(sse, "event: status", rvt_scale_ms(2000), &stream));
     rvt_sleep_ms(300);
     read_until(sse, "never-arrives", 300, &stream);
-    text_add(&responses, stream.s ? stream.s : "", stream.len);
+    rvt_text_add(&responses, stream.s ? stream.s : "", stream.len);
     free(stream.s);
     close(sse);
 
@@ -603,14 +495,14 @@ static void test_no_secret_in_any_log_line_or_cli_output(void)
 
 static void test_no_secret_in_any_redis_key_value_or_command(void)
 {
-    struct text t = {0};
+    struct rvt_text t = {0};
     size_t keys = redis_everything(&t);
     /* meta, branches, prs, overview, repos, schedule, leases, deliveries */
     CHECK(keys >= 6);
-    CHECK(text_has(&t, "feature/x"));   /* a projection was read */
-    CHECK(text_has(&t, "EVALSHA"));     /* the slow log has our commands */
-    CHECK(text_has(&t, "BLMOVE"));
-    CHECK(text_has(&t, "user=" REDIS_USER));
+    CHECK(rvt_text_has(&t, "feature/x"));   /* a projection was read */
+    CHECK(rvt_text_has(&t, "EVALSHA"));     /* the slow log has our commands */
+    CHECK(rvt_text_has(&t, "BLMOVE"));
+    CHECK(rvt_text_has(&t, "user=" REDIS_USER));
     CHECK_INT(secrets_in(t.s ? t.s : "", t.len, "Redis"), 0);
     free(t.s);
 }
@@ -619,8 +511,8 @@ static void test_no_secret_in_any_http_response_or_sse_event(void)
 {
     CHECK(flow_ran);
     CHECK(responses.len > 2000);
-    CHECK(text_has(&responses, "event: status"));
-    CHECK(text_has(&responses, "\"unauthorized\""));
+    CHECK(rvt_text_has(&responses, "event: status"));
+    CHECK(rvt_text_has(&responses, "\"unauthorized\""));
     CHECK_INT(secrets_in(responses.s ? responses.s : "", responses.len,
                          "HTTP responses"),
               0);

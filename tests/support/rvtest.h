@@ -214,6 +214,25 @@ const char *rvt_meta_field(struct rv_rsync *r, const char *id,
 bool rvt_wait_field(struct rv_rsync *r, const char *id, const char *field,
                     const char *want, int timeout_ms);
 
+/* A growing text buffer (what a test collects to scan); zero-initialise,
+ * free t->s. Appends that run out of memory are dropped. */
+struct rvt_text {
+    char *s;
+    size_t len, cap;
+};
+void rvt_text_add(struct rvt_text *t, const char *s, size_t n);
+void rvt_text_adds(struct rvt_text *t, const char *s);
+/* Binary-safe: whether the text holds needle. */
+bool rvt_text_has(const struct rvt_text *t, const char *needle);
+/* Appends every string of reply (nested arrays too), a line each, with
+ * integers in decimal. */
+void rvt_reply_text(const redisReply *r, struct rvt_text *t);
+/* Appends every key of the database and every value, read by its type
+ * (string, hash, list, set, zset; with dump, DUMP of each key too, which
+ * covers the other types); returns the number of keys. */
+size_t rvt_redis_all_values(struct rv_rsync *conn, struct rvt_text *t,
+                            bool dump);
+
 /* True when s (may be NULL) contains needle. */
 bool rvt_contains(const char *s, const char *needle);
 
