@@ -77,11 +77,11 @@ const char *cli_time(int64_t ms, char *buf, size_t size);
 
 /* One payload of a job list, decoded when possible. */
 struct cli_queued {
-    int64_t position;    /* 1 = the next to be consumed */
-    bool decoded;        /* job is valid; else why says what is wrong */
+    int64_t position; /* 1 = the next to be consumed */
+    bool decoded;     /* job is valid; else why says what is wrong */
     struct rv_job job;
     char why[128];
-    size_t bytes;        /* payload size */
+    size_t bytes; /* payload size */
 };
 
 /* Reads the list at key (LRANGE 0 -1) in consumption order (the right end

@@ -53,8 +53,7 @@ json_t *cli_queued_json(const struct cli_queued *q)
 {
     if (!q->decoded)
         return json_pack("{s:I,s:s,s:I}", "position", (json_int_t)q->position,
-                         "undecodable", q->why, "bytes",
-                         (json_int_t)q->bytes);
+                         "undecodable", q->why, "bytes", (json_int_t)q->bytes);
     json_t *j = rv_job_to_json(&q->job);
     if (j && json_object_set_new(j, "position", json_integer(q->position))) {
         json_decref(j);
@@ -185,9 +184,9 @@ int cli_cmd_queue(struct cli *c, int argc, char **args)
                                       cli_queued_json(&workers[i].items[k]));
             char t[32];
             rv_iso8601(workers[i].lease_ms, t, sizeof(t));
-            json_array_append_new(
-                jr, json_pack("{s:s,s:s,s:o*}", "worker", workers[i].id,
-                              "leaseExpiresAt", t, "jobs", jobs));
+            json_array_append_new(jr, json_pack("{s:s,s:s,s:o*}", "worker",
+                                                workers[i].id, "leaseExpiresAt",
+                                                t, "jobs", jobs));
         }
         rc = cli_print_json(json_pack("{s:o*,s:o*,s:I}", "waiting", jw,
                                       "running", jr, "deadLetters",

@@ -41,9 +41,8 @@ int cli_cmd_add(struct cli *c, int argc, char **args)
     int64_t interval_s = 0;
     if (interval && (rv_parse_i64(interval, 0, 86400, &interval_s) != 0 ||
                      (interval_s != 0 && interval_s < 10)))
-        return cli_usage_error("add",
-                               "--interval must be 0 (the default) or "
-                               "10..86400 seconds");
+        return cli_usage_error("add", "--interval must be 0 (the default) or "
+                                      "10..86400 seconds");
 
     struct rv_repo_spec spec = {.id = pos[0],
                                 .url = url,
@@ -227,8 +226,7 @@ int cli_cmd_refresh(struct cli *c, int argc, char **args)
         }
         const char *what =
             outcome == RV_REFRESH_QUEUED ? "queued" : "coalesced";
-        json_array_append_new(outcome == RV_REFRESH_QUEUED ? queued
-                                                           : coalesced,
+        json_array_append_new(outcome == RV_REFRESH_QUEUED ? queued : coalesced,
                               json_string(rv_kind_name((rv_kind)i)));
         if (!as_json)
             printf("%s: %s\n", rv_kind_name((rv_kind)i), what);
@@ -273,9 +271,8 @@ static void print_kind(const struct rv_repo *repo, rv_kind kind,
         if (!items[i].decoded || j->kind != kind ||
             strcmp(j->repo, repo->id) != 0)
             continue;
-        printf("%-10s job %s (%s) at queue position %lld of %zu\n", "",
-               j->id, rv_reason_name(j->reason),
-               (long long)items[i].position, n);
+        printf("%-10s job %s (%s) at queue position %lld of %zu\n", "", j->id,
+               rv_reason_name(j->reason), (long long)items[i].position, n);
     }
     if (strcmp(s->status, "running") == 0)
         printf("%-10s running on worker %s since %s%s\n", "",
@@ -309,19 +306,19 @@ static json_t *status_json(struct cli *c, const struct rv_repo *repo,
             continue;
         char t[32];
         rv_iso8601(s->started_ms, t, sizeof(t));
-        json_array_append_new(
-            running, json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind",
-                               rv_kind_name((rv_kind)k), "job", s->job,
-                               "worker", s->worker, "startedAt", t,
-                               "followupPending", s->pending));
+        json_array_append_new(running,
+                              json_pack("{s:s,s:s,s:s,s:s,s:b}", "kind",
+                                        rv_kind_name((rv_kind)k), "job", s->job,
+                                        "worker", s->worker, "startedAt", t,
+                                        "followupPending", s->pending));
     }
     json_t *fresh = rv_freshness_json(
         repo, rv_now_ms(), rv_config_stale_after(&c->cfg, repo->interval_s));
     return json_pack("{s:o*,s:I,s:I,s:o*,s:I,s:o*,s:o*}", "repo",
                      rv_repo_json(repo), "version", (json_int_t)repo->version,
                      "syncIntervalSeconds", (json_int_t)repo->interval_s,
-                     "freshness", fresh, "queueLength", (json_int_t)n,
-                     "queued", queued, "running", running);
+                     "freshness", fresh, "queueLength", (json_int_t)n, "queued",
+                     queued, "running", running);
 }
 
 int cli_cmd_status(struct cli *c, int argc, char **args)

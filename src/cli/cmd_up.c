@@ -42,9 +42,9 @@ enum child_role { ROLE_REDIS, ROLE_API, ROLE_WORKER };
 
 struct child {
     enum child_role role;
-    int index;            /* worker number */
-    pid_t pid;            /* 0 when not running */
-    int64_t started_ms;   /* monotonic */
+    int index;          /* worker number */
+    pid_t pid;          /* 0 when not running */
+    int64_t started_ms; /* monotonic */
     int restarts;
 };
 
@@ -58,7 +58,9 @@ static void up_on_signal(int sig)
 
 static const char *role_name(enum child_role role)
 {
-    return role == ROLE_REDIS ? "redis-server" : role == ROLE_API ? "repoview-api" : "repoview-worker";
+    return role == ROLE_REDIS ? "redis-server"
+           : role == ROLE_API ? "repoview-api"
+                              : "repoview-worker";
 }
 
 /* The directory of the running executable, where the other binaries are
@@ -84,7 +86,7 @@ struct up_env {
     char redis_url[PATH_MAX + 32];
     char redis_log[PATH_MAX + 16];
     char listen[256];
-    int redis_port;       /* 0 = unix socket only */
+    int redis_port; /* 0 = unix socket only */
     /* REPOVIEW_ALLOW_LOCAL_PATHS for the children ("" = cfg's), which
      * --demo widens by its checkout. */
     char allow_local[2 * PATH_MAX + 2];
@@ -121,11 +123,11 @@ static pid_t spawn(const struct up_env *env, struct child *c)
     if (c->role == ROLE_REDIS) {
         char port[16];
         snprintf(port, sizeof(port), "%d", env->redis_port);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-               "--unixsocket", env->sock, "--unixsocketperm", "700",
-               "--dir", env->data_dir, "--appendonly", "yes",
-               "--appendfsync", "everysec", "--save", "",
-               "--logfile", env->redis_log, (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", port, "--bind",
+               "127.0.0.1", "--unixsocket", env->sock, "--unixsocketperm",
+               "700", "--dir", env->data_dir, "--appendonly", "yes",
+               "--appendfsync", "everysec", "--save", "", "--logfile",
+               env->redis_log, (char *)NULL);
         _exit(127);
     }
     snprintf(path, sizeof(path), "%s/%s", env->bindir, role_name(c->role));
@@ -162,7 +164,8 @@ static int demo_checkout(char *top)
     if (!p || !fgets(top, PATH_MAX, p)) {
         if (p)
             pclose(p);
-        fprintf(stderr, "repoview up: --demo needs to run inside a git checkout\n");
+        fprintf(stderr,
+                "repoview up: --demo needs to run inside a git checkout\n");
         return RV_ERR_INVALID;
     }
     pclose(p);
@@ -198,11 +201,13 @@ static int register_demo(const struct up_env *env, const char *top)
     int rc = rv_rsync_open(&r, &addr, 5000);
     if (rc != RV_OK)
         goto out;
-    struct rv_repo_spec spec = {.id = "demo", .url = top, .default_interval_s = 300};
+    struct rv_repo_spec spec = {
+        .id = "demo", .url = top, .default_interval_s = 300};
     rc = rv_registry_add(&r, &spec, err, sizeof(err));
     if (rc == RV_ERR_EXISTS) {
         rv_refresh_outcome outcome;
-        rc = rv_registry_refresh(&r, "demo", RV_KIND_BRANCHES, RV_REASON_USER, &outcome);
+        rc = rv_registry_refresh(&r, "demo", RV_KIND_BRANCHES, RV_REASON_USER,
+                                 &outcome);
     }
     if (rc == RV_OK)
         fprintf(stderr, "repoview up: demo repo is %s\n", top);
@@ -215,7 +220,8 @@ out:
 }
 
 /* Sends sig to every running child of the given role. */
-static void signal_role(struct child *kids, int n, enum child_role role, int sig)
+static void signal_role(struct child *kids, int n, enum child_role role,
+                        int sig)
 {
     for (int i = 0; i < n; i++)
         if (kids[i].role == role && kids[i].pid > 0)
@@ -224,7 +230,8 @@ static void signal_role(struct child *kids, int n, enum child_role role, int sig
 
 /* Reaps exited children; returns how many of `role` are still running
  * after waiting up to timeout_ms. */
-static int wait_role(struct child *kids, int n, enum child_role role, int timeout_ms)
+static int wait_role(struct child *kids, int n, enum child_role role,
+                     int timeout_ms)
 {
     int running = 0;
     for (int waited = 0; waited <= timeout_ms; waited += 50) {
@@ -281,15 +288,17 @@ static int make_dirs(const char *path)
 
 static void up_usage(FILE *out)
 {
-    fputs("usage: repoview up [--demo] [--workers N] [--listen ADDR] [--redis-port PORT]\n"
-          "  Starts a private redis-server (unix socket and AOF under\n"
-          "  REPOVIEW_DATA_DIR), repoview-api and N repoview-worker processes\n"
-          "  (default 2), restarts any that die, and stops them all on Ctrl-C.\n"
-          "  --demo        register this git checkout as repo \"demo\"\n"
-          "  --workers N   number of workers, 1..64\n"
-          "  --listen ADDR API address (default REPOVIEW_LISTEN)\n"
-          "  --redis-port  also listen on 127.0.0.1:PORT (default: no TCP)\n",
-          out);
+    fputs(
+        "usage: repoview up [--demo] [--workers N] [--listen ADDR] "
+        "[--redis-port PORT]\n"
+        "  Starts a private redis-server (unix socket and AOF under\n"
+        "  REPOVIEW_DATA_DIR), repoview-api and N repoview-worker processes\n"
+        "  (default 2), restarts any that die, and stops them all on Ctrl-C.\n"
+        "  --demo        register this git checkout as repo \"demo\"\n"
+        "  --workers N   number of workers, 1..64\n"
+        "  --listen ADDR API address (default REPOVIEW_LISTEN)\n"
+        "  --redis-port  also listen on 127.0.0.1:PORT (default: no TCP)\n",
+        out);
 }
 
 int cli_cmd_up(struct cli *c, int argc, char **argv)
@@ -307,7 +316,8 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
             demo = true;
         } else if (!strcmp(a, "--workers") && i + 1 < argc) {
             if (rv_parse_i64(argv[++i], 1, UP_MAX_WORKERS, &workers) != 0) {
-                fprintf(stderr, "repoview up: --workers takes 1..%d\n", UP_MAX_WORKERS);
+                fprintf(stderr, "repoview up: --workers takes 1..%d\n",
+                        UP_MAX_WORKERS);
                 return 2;
             }
         } else if (!strcmp(a, "--listen") && i + 1 < argc) {
@@ -332,18 +342,23 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
         fprintf(stderr, "repoview up: cannot find the repoview binaries\n");
         return 1;
     }
-    if (make_dirs(cfg->data_dir) != 0 || !realpath(cfg->data_dir, env.data_dir)) {
+    if (make_dirs(cfg->data_dir) != 0 ||
+        !realpath(cfg->data_dir, env.data_dir)) {
         fprintf(stderr, "repoview up: cannot create REPOVIEW_DATA_DIR %s: %s\n",
                 cfg->data_dir, strerror(errno));
         return 1;
     }
     snprintf(env.sock, sizeof(env.sock), "%s/redis.sock", env.data_dir);
     if (strlen(env.sock) >= 100) {
-        fprintf(stderr, "repoview up: the socket path %s is too long for a unix socket\n", env.sock);
+        fprintf(
+            stderr,
+            "repoview up: the socket path %s is too long for a unix socket\n",
+            env.sock);
         return 1;
     }
     snprintf(env.redis_url, sizeof(env.redis_url), "unix://%s", env.sock);
-    snprintf(env.redis_log, sizeof(env.redis_log), "%s/redis.log", env.data_dir);
+    snprintf(env.redis_log, sizeof(env.redis_log), "%s/redis.log",
+             env.data_dir);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -362,20 +377,25 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
     }
 
     if (spawn(&env, &kids[0]) < 0 || wait_redis(&env, 10000) != 0) {
-        fprintf(stderr, "repoview up: redis-server did not start; see %s/redis.log\n", env.data_dir);
+        fprintf(stderr,
+                "repoview up: redis-server did not start; see %s/redis.log\n",
+                env.data_dir);
         stop_all(kids, n);
         return 1;
     }
     char top[PATH_MAX];
-    if (demo && (demo_checkout(top) != RV_OK || allow_demo_path(&env, top) != RV_OK))
+    if (demo &&
+        (demo_checkout(top) != RV_OK || allow_demo_path(&env, top) != RV_OK))
         demo = false;
     for (int i = 1; i < n; i++)
         spawn(&env, &kids[i]);
     if (demo)
         register_demo(&env, top);
     printf("repoview is up: http://%s/\n", env.listen);
-    printf("  redis: %s   data: %s   workers: %d\n", env.redis_url, env.data_dir, (int)workers);
-    printf("  CLI:   REPOVIEW_REDIS_URL=%s %s/repoview list\n", env.redis_url, env.bindir);
+    printf("  redis: %s   data: %s   workers: %d\n", env.redis_url,
+           env.data_dir, (int)workers);
+    printf("  CLI:   REPOVIEW_REDIS_URL=%s %s/repoview list\n", env.redis_url,
+           env.bindir);
     fflush(stdout);
 
     while (!up_stopping) {
@@ -396,7 +416,8 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
             fprintf(stderr, "repoview up: %s (pid %ld) %s %d; restarting\n",
                     role_name(c->role), (long)pid,
                     WIFSIGNALED(status) ? "killed by signal" : "exited with",
-                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                    WIFSIGNALED(status) ? WTERMSIG(status)
+                                        : WEXITSTATUS(status));
             int64_t alive = rv_mono_ms() - c->started_ms;
             if (alive < UP_RESTART_MIN_MS)
                 usleep((useconds_t)(UP_RESTART_MIN_MS - alive) * 1000);

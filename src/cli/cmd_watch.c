@@ -63,12 +63,12 @@ static json_t *shape_event(struct cli *c, json_t *ev)
         return ev;
     json_t *fresh = rv_freshness_json(
         &repo, rv_now_ms(), rv_config_stale_after(&c->cfg, repo.interval_s));
-    json_t *out = json_pack(
-        "{s:O?,s:s,s:O*,s:O*,s:I,s:o*,s:O*}", "type",
-        json_object_get(ev, "type"), "repo", repo_id, "kind",
-        json_object_get(ev, "kind"), "status", json_object_get(ev, "status"),
-        "version", (json_int_t)repo.version, "freshness", fresh, "changed",
-        json_object_get(ev, "changed"));
+    json_t *out = json_pack("{s:O?,s:s,s:O*,s:O*,s:I,s:o*,s:O*}", "type",
+                            json_object_get(ev, "type"), "repo", repo_id,
+                            "kind", json_object_get(ev, "kind"), "status",
+                            json_object_get(ev, "status"), "version",
+                            (json_int_t)repo.version, "freshness", fresh,
+                            "changed", json_object_get(ev, "changed"));
     rv_repo_free(&repo);
     json_decref(ev);
     return out;
@@ -120,9 +120,8 @@ static int subscribe(struct cli *c)
     if (!ok)
         snprintf(c->r.err, sizeof(c->r.err), "SUBSCRIBE %s failed: %.100s",
                  RV_CHANNEL_EVENTS,
-                 reply && reply->type == REDIS_REPLY_ERROR
-                     ? reply->str
-                     : c->r.ctx->errstr);
+                 reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                           : c->r.ctx->errstr);
     if (reply)
         freeReplyObject(reply);
     if (!ok) {
@@ -169,8 +168,8 @@ int cli_cmd_watch(struct cli *c, int argc, char **args)
     const char *ids[WATCH_MAX_IDS];
     int nids;
     bool help;
-    int rc = cli_parse("watch", argc, args, opts, ids, WATCH_MAX_IDS, &nids,
-                       &help);
+    int rc =
+        cli_parse("watch", argc, args, opts, ids, WATCH_MAX_IDS, &nids, &help);
     if (rc != CLI_OK || help)
         return help ? cli_command_help("watch") : rc;
     for (int i = 0; i < nids; i++)

@@ -35,8 +35,9 @@ static const struct command commands[] = {
      "[--interval SECONDS]"},
     {"remove", cli_cmd_remove, "remove ID"},
     {"list", cli_cmd_list, "list [--json]"},
-    {"refresh", cli_cmd_refresh, "refresh ID [--kind all|branches|prs] "
-                                 "[--json]"},
+    {"refresh", cli_cmd_refresh,
+     "refresh ID [--kind all|branches|prs] "
+     "[--json]"},
     {"status", cli_cmd_status, "status ID [--json]"},
     {"queue", cli_cmd_queue, "queue [--json]"},
     {"watch", cli_cmd_watch, "watch [ID...] [--count N]"},
@@ -171,28 +172,23 @@ int cli_connect(struct cli *c)
     int rc = rv_rsync_open(&c->r, &c->addr, CLI_REDIS_TIMEOUT_MS);
     c->connected = true; /* closed in main even when the open failed */
     if (rc != RV_OK)
-        return cli_fail("%s", c->r.err[0] ? c->r.err
-                                          : "Redis is unreachable");
+        return cli_fail("%s", c->r.err[0] ? c->r.err : "Redis is unreachable");
     return CLI_OK;
 }
 
 int cli_fail_rc(struct cli *c, int rc, const char *id)
 {
     switch (rc) {
-    case RV_ERR_NOT_FOUND:
-        return cli_fail("repo \"%s\" not found", id);
-    case RV_ERR_EXISTS:
-        return cli_fail("repo \"%s\" already exists", id);
+    case RV_ERR_NOT_FOUND: return cli_fail("repo \"%s\" not found", id);
+    case RV_ERR_EXISTS: return cli_fail("repo \"%s\" already exists", id);
     case RV_ERR_NO_GITHUB:
         return cli_fail("repo \"%s\" has no GitHub name, so it has no PR "
                         "sync (no_github); register it with --github "
                         "OWNER/NAME",
                         id);
     case RV_ERR_REDIS:
-        return cli_fail("%s", c->r.err[0] ? c->r.err
-                                          : "Redis is unreachable");
-    default:
-        return cli_fail("%s (%s)", rv_strerror(rc), rv_errname(rc));
+        return cli_fail("%s", c->r.err[0] ? c->r.err : "Redis is unreachable");
+    default: return cli_fail("%s (%s)", rv_strerror(rc), rv_errname(rc));
     }
 }
 
@@ -232,8 +228,7 @@ int main(int argc, char **argv)
 
     /* Settings end at the first word that is not one; --help there is ours,
      * not the config table's. */
-    if (rv_config_load(&c.cfg, argc, argv, &next, err, sizeof(err)) !=
-        RV_OK) {
+    if (rv_config_load(&c.cfg, argc, argv, &next, err, sizeof(err)) != RV_OK) {
         fprintf(stderr, "repoview: %s\n", err);
         return CLI_USAGE;
     }

@@ -236,7 +236,8 @@ static int resolve(const char *host, const char *port, struct addrinfo **out)
     pthread_attr_t ta;
     pthread_t t;
     *out = NULL;
-    if (!l || !(l->host = strdup(host)) || (port && !(l->port = strdup(port)))) {
+    if (!l || !(l->host = strdup(host)) ||
+        (port && !(l->port = strdup(port)))) {
         if (l) {
             free(l->host);
             free(l);
@@ -304,9 +305,8 @@ static int stream_connect(git_stream *gs)
     struct stream *st = (struct stream *)gs;
     struct addrinfo *info = NULL;
     char why[256];
-    if (thread_policy &&
-        rv_url_policy_check_host(thread_policy, st->host, why, sizeof(why)) !=
-            RV_OK) {
+    if (thread_policy && rv_url_policy_check_host(thread_policy, st->host, why,
+                                                  sizeof(why)) != RV_OK) {
         refuse(why);
         return -1;
     }
@@ -321,8 +321,7 @@ static int stream_connect(git_stream *gs)
             refused = true; /* never connected to, whatever else is there */
             continue;
         }
-        s = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC,
-                   p->ai_protocol);
+        s = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
         if (s < 0)
             continue;
         watch_add(s);

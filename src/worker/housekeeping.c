@@ -18,9 +18,9 @@
 
 int rv_housekeeping_renew_lease(struct rv_rsync *r, const struct rv_worker *w)
 {
-    redisReply *reply = rv_rsync_command(r, "ZADD %s %lld %s", RV_KEY_LEASES,
-                                         (long long)(rv_now_ms() + w->cfg->lease_seconds * 1000),
-                                         w->id);
+    redisReply *reply = rv_rsync_command(
+        r, "ZADD %s %lld %s", RV_KEY_LEASES,
+        (long long)(rv_now_ms() + w->cfg->lease_seconds * 1000), w->id);
     if (!reply)
         return RV_ERR_REDIS;
     freeReplyObject(reply);
@@ -103,7 +103,8 @@ static void *housekeeping_main(void *arg)
     while (!atomic_load(&hk->quit)) {
         int64_t mono = rv_mono_ms();
         if (atomic_load(&w->stopping) && atomic_load(&w->job_running) &&
-            mono - atomic_load(&w->stop_requested_ms) > w->cfg->shutdown_grace * 1000)
+            mono - atomic_load(&w->stop_requested_ms) >
+                w->cfg->shutdown_grace * 1000)
             hand_back_and_exit(&r, w);
         if (mono >= next_lease && rv_housekeeping_renew_lease(&r, w) == RV_OK)
             next_lease = mono + lease_every;

@@ -80,7 +80,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (next < argc) {
-        fprintf(stderr, "repoview-worker: unexpected argument \"%s\" (see --help)\n", argv[next]);
+        fprintf(stderr,
+                "repoview-worker: unexpected argument \"%s\" (see --help)\n",
+                argv[next]);
         rv_config_free(&cfg);
         return 2;
     }
@@ -94,11 +96,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (make_dirs(cfg.data_dir) != 0) {
-        fprintf(stderr, "repoview-worker: cannot create REPOVIEW_DATA_DIR %s: %s\n",
+        fprintf(stderr,
+                "repoview-worker: cannot create REPOVIEW_DATA_DIR %s: %s\n",
                 cfg.data_dir, strerror(errno));
         return 1;
     }
-    if (rv_branchsync_global_init() != RV_OK || rv_prsync_global_init() != RV_OK) {
+    if (rv_branchsync_global_init() != RV_OK ||
+        rv_prsync_global_init() != RV_OK) {
         fprintf(stderr, "repoview-worker: cannot initialise libgit2/libcurl\n");
         return 1;
     }
@@ -112,9 +116,11 @@ int main(int argc, char **argv)
     rv_job_id_new(rnd, sizeof(rnd));
     snprintf(worker.id, sizeof(worker.id), "%s-%ld-%s", host, (long)getpid(),
              rnd + strlen(rnd) - 8);
-    if (rv_prsync_graphql_url(cfg.github_api, cfg.github_graphql, worker.graphql_url,
+    if (rv_prsync_graphql_url(cfg.github_api, cfg.github_graphql,
+                              worker.graphql_url,
                               sizeof(worker.graphql_url)) != RV_OK) {
-        fprintf(stderr, "repoview-worker: cannot derive the GraphQL URL from %s\n",
+        fprintf(stderr,
+                "repoview-worker: cannot derive the GraphQL URL from %s\n",
                 cfg.github_api);
         return 2;
     }
@@ -142,12 +148,14 @@ int main(int argc, char **argv)
 
     struct rv_rsync r;
     if (rv_rsync_open(&r, &addr, 10000) != RV_OK)
-        LOG(RV_LOG_WARN, NULL, NULL, "Redis not reachable yet (%s); retrying", r.err);
+        LOG(RV_LOG_WARN, NULL, NULL, "Redis not reachable yet (%s); retrying",
+            r.err);
     rv_housekeeping_renew_lease(&r, &worker);
     struct rv_housekeeping hk;
     memset(&hk, 0, sizeof(hk));
     if (rv_housekeeping_start(&hk, &worker, &addr) != RV_OK) {
-        fprintf(stderr, "repoview-worker: cannot start the housekeeping thread\n");
+        fprintf(stderr,
+                "repoview-worker: cannot start the housekeeping thread\n");
         return 1;
     }
     LOGF(RV_LOG_INFO, NULL, NULL,

@@ -9,8 +9,8 @@
 
 /* The PR fields a branch row carries in its "pr" member. */
 static const char *const branch_pr_fields[] = {
-    "number", "title", "state", "draft", "url", "author",
-    "ciStatus", "reviewDecision", "updatedAt",
+    "number", "title",    "state",          "draft",     "url",
+    "author", "ciStatus", "reviewDecision", "updatedAt",
 };
 
 static const json_t *doc_array(const json_t *doc, const char *name)
@@ -25,7 +25,8 @@ static const json_t *pr_for_branch(const json_t *prs, const char *name)
 {
     size_t i;
     const json_t *pr;
-    json_array_foreach(prs, i, pr) {
+    json_array_foreach(prs, i, pr)
+    {
         if (json_is_true(json_object_get(pr, "isCrossRepository")))
             continue;
         const char *head = json_string_value(json_object_get(pr, "headRef"));
@@ -40,9 +41,11 @@ static json_t *branch_pr_json(const json_t *pr)
     json_t *out = json_object();
     if (!out)
         return NULL;
-    for (size_t i = 0; i < sizeof(branch_pr_fields) / sizeof(*branch_pr_fields); i++) {
+    for (size_t i = 0; i < sizeof(branch_pr_fields) / sizeof(*branch_pr_fields);
+         i++) {
         json_t *v = json_object_get(pr, branch_pr_fields[i]);
-        if (json_object_set(out, branch_pr_fields[i], v ? v : json_null()) != 0) {
+        if (json_object_set(out, branch_pr_fields[i], v ? v : json_null()) !=
+            0) {
             json_decref(out);
             return NULL;
         }
@@ -75,32 +78,40 @@ char *rv_overview_render(const json_t *branches_doc, const json_t *prs_doc)
     size_t i;
     const json_t *row;
     if (rows) {
-        json_array_foreach(rows, i, row) {
+        json_array_foreach(rows, i, row)
+        {
             json_t *b = public_copy(row, "baseSha");
             if (!b || json_array_append_new(branches, b) != 0)
                 goto out;
             if (json_is_true(json_object_get(row, "conflicts")))
                 conflicting++;
             const char *name = json_string_value(json_object_get(row, "name"));
-            const json_t *pr = name && pr_rows ? pr_for_branch(pr_rows, name) : NULL;
+            const json_t *pr =
+                name && pr_rows ? pr_for_branch(pr_rows, name) : NULL;
             json_t *prj = pr ? branch_pr_json(pr) : json_null();
             if (!prj || json_object_set_new(b, "pr", prj) != 0)
                 goto out;
         }
     }
     if (pr_rows) {
-        json_array_foreach(pr_rows, i, row) {
+        json_array_foreach(pr_rows, i, row)
+        {
             json_t *p = public_copy(row, "headSha");
             if (!p || json_array_append_new(prs, p) != 0)
                 goto out;
         }
     }
-    const json_t *truncated = branches_doc ? json_object_get(branches_doc, "truncated") : NULL;
-    if (json_object_set_new(counts, "branches", json_integer((json_int_t)json_array_size(branches))) ||
+    const json_t *truncated =
+        branches_doc ? json_object_get(branches_doc, "truncated") : NULL;
+    if (json_object_set_new(
+            counts, "branches",
+            json_integer((json_int_t)json_array_size(branches))) ||
         json_object_set_new(counts, "conflicting", json_integer(conflicting)) ||
-        json_object_set_new(counts, "openPullRequests", json_integer((json_int_t)json_array_size(prs))) ||
+        json_object_set_new(counts, "openPullRequests",
+                            json_integer((json_int_t)json_array_size(prs))) ||
         json_object_set(root, "counts", counts) ||
-        json_object_set_new(root, "truncated", json_boolean(json_is_true(truncated))) ||
+        json_object_set_new(root, "truncated",
+                            json_boolean(json_is_true(truncated))) ||
         json_object_set(root, "branches", branches) ||
         json_object_set(root, "pullRequests", prs))
         goto out;
@@ -158,7 +169,8 @@ static json_t *index_rows(rv_kind kind, const json_t *doc, const char *list)
     size_t i;
     const json_t *row;
     char key[512];
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (row_key(kind, row, key, sizeof(key)) == 0 &&
             json_object_set(idx, key, (json_t *)row) != 0) {
             json_decref(idx);
@@ -194,13 +206,15 @@ json_t *rv_overview_changed(rv_kind kind, const json_t *old_doc,
     json_t *result = NULL;
     json_t *old_idx = index_rows(kind, old_doc, list);
     json_t *new_idx = index_rows(kind, new_doc, list);
-    json_t *group = json_pack("{s:[],s:[],s:[]}", "added", "removed", "updated");
+    json_t *group =
+        json_pack("{s:[],s:[],s:[]}", "added", "removed", "updated");
     if (!old_idx || !new_idx || !group)
         goto out;
 
     const char *key;
     json_t *row;
-    json_object_foreach(new_idx, key, row) {
+    json_object_foreach(new_idx, key, row)
+    {
         json_t *before = json_object_get(old_idx, key);
         int rc = 0;
         if (!before)
@@ -210,7 +224,8 @@ json_t *rv_overview_changed(rv_kind kind, const json_t *old_doc,
         if (rc != 0)
             goto out;
     }
-    json_object_foreach(old_idx, key, row) {
+    json_object_foreach(old_idx, key, row)
+    {
         if (!json_object_get(new_idx, key) &&
             add_capped(group, "removed", key_json(kind, key)) != 0)
             goto out;

@@ -1021,9 +1021,10 @@ static void test_deep_trees_and_odd_submodule_names_match_git(void)
     struct remote r;
     struct rv_branchsync_stats stats;
     char deep[1024] = "";
+    size_t used = 0;
     for (int i = 0; i < 300; i++)
-        strcat(deep, "d/");
-    strcat(deep, "f.txt");
+        used += (size_t)snprintf(deep + used, sizeof(deep) - used, "d/");
+    snprintf(deep + used, sizeof(deep) - used, "f.txt");
     remote_new(&r, "main");
     commit_file(&r, "base.txt", "1\\n2\\n3\\n", "Base");
     git(&r, "branch deep");

@@ -145,7 +145,7 @@ static pid_t start_node(const char *mode, const char *arg, int *port)
     for (int i = 0; i < 200; i++) {
         char *p = rvt_slurp(portfile);
         if (p && *p) {
-            *port = atoi(p);
+            *port = (int)strtol(p, NULL, 10);
             free(p);
             return pid;
         }

@@ -878,7 +878,8 @@ static void test_user_refreshes_go_ahead_of_scheduled_ticks(void)
     char order[16] = "";
     struct tjob j;
     while (take("w-a", &j)) {
-        strncat(order, j.job.repo, sizeof(order) - strlen(order) - 1);
+        size_t used = strlen(order);
+        snprintf(order + used, sizeof(order) - used, "%s", j.job.repo);
         tjob_free(&j);
     }
     CHECK_STR(order, "dbac");

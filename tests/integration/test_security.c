@@ -822,7 +822,7 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
             sig[cases[i].at] = sig[cases[i].at] == '0' ? '1' : '0';
         sig[strlen(sig) - (size_t)cases[i].cut] = '\0';
         for (int k = 0; k < cases[i].extra; k++)
-            strncat(sig, "0", sizeof(sig) - strlen(sig) - 1);
+            snprintf(sig + strlen(sig), sizeof(sig) - strlen(sig), "0");
         char delivery[32];
         snprintf(delivery, sizeof(delivery), "bad-%zu", i);
         post_hook(&api, "push", delivery, path, sig);
@@ -851,7 +851,7 @@ static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
         else if (i == 2)
             tok[n - 1] = '\0';
         else if (i == 3)
-            strncat(tok, "x", sizeof(tok) - n - 1);
+            snprintf(tok + n, sizeof(tok) - n, "x");
         else
             tok[1] = '\0';
         CHECK_INT(http("-X DELETE -H 'Authorization: Bearer %s' "

@@ -207,7 +207,7 @@ static void test_a_worker_killed_mid_sync_has_its_job_finished_by_another(void)
     CHECK(rvt_wait_field(&conn, "slow", "branch_sync_status", "idle", 90000));
     CHECK_INT(branch_count("slow"), 3001);
     /* Claimed twice: by the killed worker, then by the one that finished. */
-    CHECK(atoi(rvt_meta_field(&conn, "slow", "branch_gen", buf, sizeof(buf))) >= 2);
+    CHECK(strtol(rvt_meta_field(&conn, "slow", "branch_gen", buf, sizeof(buf)), NULL, 10) >= 2);
     rvt_stop_process(b, 10000);
     free(src);
 }
