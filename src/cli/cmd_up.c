@@ -270,22 +270,6 @@ static void stop_all(struct child *kids, int n)
     }
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    if (rv_strlcpy(buf, path, sizeof(buf)) != 0)
-        return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void up_usage(FILE *out)
 {
     fputs(
@@ -342,7 +326,7 @@ int cli_cmd_up(struct cli *c, int argc, char **argv)
         fprintf(stderr, "repoview up: cannot find the repoview binaries\n");
         return 1;
     }
-    if (make_dirs(cfg->data_dir) != 0 ||
+    if (rv_mkdirs(cfg->data_dir) != 0 ||
         !realpath(cfg->data_dir, env.data_dir)) {
         fprintf(stderr, "repoview up: cannot create REPOVIEW_DATA_DIR %s: %s\n",
                 cfg->data_dir, strerror(errno));

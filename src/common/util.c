@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,13 +352,22 @@ int rv_strlcpy(char *dst, const char *src, size_t size)
     return 0;
 }
 
-bool rv_consttime_eq(const void *a, const void *b, size_t len)
+int rv_mkdirs(const char *path)
 {
-    const volatile unsigned char *x = a, *y = b;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < len; i++)
-        diff |= x[i] ^ y[i];
-    return diff == 0;
+    char buf[PATH_MAX];
+    if (rv_strlcpy(buf, path, sizeof(buf)) != 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 size_t rv_utf8_seq(const unsigned char *s, size_t len)

@@ -70,8 +70,9 @@ void rv_job_id_new(char *buf, size_t size);
 /* Bounded copy that always terminates; returns -1 if truncated. */
 int rv_strlcpy(char *dst, const char *src, size_t size);
 
-/* Constant-time comparison of two equal-length buffers: true if equal. */
-bool rv_consttime_eq(const void *a, const void *b, size_t len);
+/* mkdir -p with mode 0755: path and every missing parent. 0, or -1 with
+ * errno set. */
+int rv_mkdirs(const char *path);
 
 /* The length of the valid UTF-8 character at s (len bytes available,
  * len > 0), or 0 when the bytes there are not one: overlong forms,

@@ -47,23 +47,6 @@ static void usage(FILE *out)
     rv_config_print_help(out);
 }
 
-/* mkdir -p for the data directory. 0 or -1. */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (rv_strlcpy(buf, path, sizeof(buf)) != 0)
-        return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     struct rv_config cfg;
@@ -95,7 +78,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "repoview-worker: REPOVIEW_REDIS_URL: %s\n", err);
         return 2;
     }
-    if (make_dirs(cfg.data_dir) != 0) {
+    if (rv_mkdirs(cfg.data_dir) != 0) {
         fprintf(stderr,
                 "repoview-worker: cannot create REPOVIEW_DATA_DIR %s: %s\n",
                 cfg.data_dir, strerror(errno));

@@ -791,8 +791,8 @@ static void test_repo_ids_cannot_escape_the_data_dir(void)
 
 /* The webhook signature and the bearer token: a value that differs only in
  * its first byte, only in its last, or in length is refused, and a refused
- * delivery queues nothing. (The comparison itself is CRYPTO_memcmp and
- * rv_consttime_eq, which read every byte; no timing is measured here.) */
+ * delivery queues nothing. (Both are compared with OpenSSL's
+ * CRYPTO_memcmp, which reads every byte; no timing is measured here.) */
 static void test_signatures_and_tokens_differing_anywhere_are_refused(void)
 {
     struct rvt_api api;

@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -335,14 +336,26 @@ static void test_utf8_boundary_never_splits_a_character(void)
     CHECK_INT(rv_utf8_boundary(s, 7), 7); /* the end */
 }
 
-static void test_consttime_eq_compares_every_byte(void)
+static void test_mkdirs_makes_every_missing_parent(void)
 {
-    CHECK(rv_consttime_eq("abcdef", "abcdef", 6));
-    CHECK(!rv_consttime_eq("abcdef", "abcdeg", 6));
-    CHECK(!rv_consttime_eq("Xbcdef", "abcdef", 6));
-    CHECK(rv_consttime_eq("ab\0cd", "ab\0cd", 5));
-    CHECK(!rv_consttime_eq("ab\0cd", "ab\0ce", 5));
-    CHECK(rv_consttime_eq("x", "y", 0));
+    char *tmp = rvt_tmpdir("rv-mkdirs");
+    CHECK(tmp != NULL);
+    if (!tmp)
+        return;
+    char path[600], file[600];
+    snprintf(path, sizeof(path), "%s/a/b/c", tmp);
+    CHECK_INT(rv_mkdirs(path), 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK_INT(rv_mkdirs(path), 0); /* already there */
+    snprintf(file, sizeof(file), "%s/a/file", tmp);
+    FILE *f = fopen(file, "w");
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof(path), "%s/a/file/d", tmp);
+    CHECK_INT(rv_mkdirs(path), -1); /* a file is in the way */
+    rvt_rmrf(tmp);
+    free(tmp);
 }
 
 static void test_kinds_are_branches_and_prs(void)
@@ -377,7 +390,7 @@ int main(void)
     RUN(test_parse_i64_is_strict_about_form_and_range);
     RUN(test_job_ids_are_unique_and_well_formed);
     RUN(test_strlcpy_always_terminates_and_reports_truncation);
-    RUN(test_consttime_eq_compares_every_byte);
+    RUN(test_mkdirs_makes_every_missing_parent);
     RUN(test_utf8_truncate_keeps_valid_text_and_cuts_at_the_first_bad_byte);
     RUN(test_utf8_boundary_never_splits_a_character);
     RUN(test_kinds_are_branches_and_prs);
