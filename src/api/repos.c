@@ -118,18 +118,12 @@ static void on_register(struct rv_rasync *ra, redisReply *reply, void *priv)
     send_get(call, on_created);
 }
 
-/* Reads an optional string member: NULL when absent or null; false when
- * present with another type. */
-static bool opt_string(const json_t *o, const char *name, const char **out)
+/* A value that may be absent, null or a string: its text, or NULL. False
+ * for any other type. */
+static bool opt_string(const json_t *v, const char **out)
 {
-    const json_t *v = json_object_get(o, name);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return true;
-    if (!json_is_string(v))
-        return false;
     *out = json_string_value(v);
-    return true;
+    return !v || json_is_null(v) || json_is_string(v);
 }
 
 int api_repo_spec_parse(const char *body, size_t len,
@@ -137,9 +131,6 @@ int api_repo_spec_parse(const char *body, size_t len,
                         struct rv_repo_spec *spec, json_t **doc_out,
                         char *msg, size_t msglen)
 {
-    static const char *const known[] = {"id", "url", "github",
-                                        "defaultBranch",
-                                        "syncIntervalSeconds"};
     int rc = RV_ERR_INVALID;
     json_error_t jerr;
     memset(spec, 0, sizeof(*spec));
@@ -151,32 +142,20 @@ int api_repo_spec_parse(const char *body, size_t len,
         rc = RV_ERR_DECODE;
         goto out;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach(doc, key, value) {
-        bool ok = false;
-        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-            ok = ok || strcmp(key, known[i]) == 0;
-        if (!ok) {
-            /* At most 64 bytes of the name, cut between characters: the
-             * message goes into the JSON error body, which must be valid
-             * UTF-8, or the 400 would go out without one. */
-            size_t n = rv_utf8_boundary(key, strnlen(key, 64));
-            snprintf(msg, msglen, "unknown field \"%.*s\"", (int)n, key);
-            goto out;
-        }
-    }
-    const json_t *id = json_object_get(doc, "id");
-    const json_t *url = json_object_get(doc, "url");
-    const json_t *interval = json_object_get(doc, "syncIntervalSeconds");
-    if (!json_is_string(id) || !json_is_string(url)) {
-        snprintf(msg, msglen, "id and url are required strings");
+    /* The shape, strictly: these fields and no other ("!"). */
+    json_t *github = NULL, *branch = NULL, *interval = NULL;
+    if (json_unpack_ex(doc, &jerr, 0, "{s:s, s:s, s?o, s?o, s?o !}", "id",
+                       &spec->id, "url", &spec->url, "github", &github,
+                       "defaultBranch", &branch, "syncIntervalSeconds",
+                       &interval) != 0) {
+        snprintf(msg, msglen,
+                 "the body must be {\"id\",\"url\",\"github\"?,"
+                 "\"defaultBranch\"?,\"syncIntervalSeconds\"?}: %s",
+                 jerr.text);
         goto out;
     }
-    spec->id = json_string_value(id);
-    spec->url = json_string_value(url);
-    if (!opt_string(doc, "github", &spec->github) ||
-        !opt_string(doc, "defaultBranch", &spec->default_branch)) {
+    if (!opt_string(github, &spec->github) ||
+        !opt_string(branch, &spec->default_branch)) {
         snprintf(msg, msglen, "github and defaultBranch must be strings");
         goto out;
     }

@@ -879,7 +879,7 @@ static void test_user_refreshes_go_ahead_of_scheduled_ticks(void)
     struct tjob j;
     while (take("w-a", &j)) {
         size_t used = strlen(order);
-        snprintf(order + used, sizeof(order) - used, "%s", j.job.repo);
+        rv_strlcpy(order + used, j.job.repo, sizeof(order) - used);
         tjob_free(&j);
     }
     CHECK_STR(order, "dbac");
