@@ -47,6 +47,7 @@ struct api_events;
 struct api_metrics;
 struct api_conns;
 struct api_deadlines;
+struct api_batches;
 
 /* What a token may do; each includes the ones before it. */
 enum api_scope {
@@ -103,6 +104,7 @@ struct api {
     struct rv_redis_addr redis_addr;
     struct rv_rasync *redis;           /* commands (never SUBSCRIBE) */
     struct api_cache *cache;
+    struct api_batches *batches;       /* overview.c: reads batched per pass */
     struct api_events *events;
     struct api_metrics *metrics;
     struct api_conns *conns;
@@ -318,7 +320,7 @@ void api_repos_delete(struct api_call *call);
 void api_overview_get(struct api_call *call);
 /* Starts the reads of batched overview requests still waiting and frees
  * the batching event; before the command connection goes at shutdown. */
-void api_overview_shutdown(void);
+void api_overview_shutdown(struct api *api);
 void api_refresh_post(struct api_call *call);
 void api_events_repo(struct api_call *call);
 void api_events_many(struct api_call *call);

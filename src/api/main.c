@@ -252,7 +252,7 @@ static int api_start(struct main_state *st)
 static void api_stop(struct main_state *st)
 {
     struct api *api = &st->api;
-    api_overview_shutdown();
+    api_overview_shutdown(api);
     if (api->events)
         api_events_close_all(api->events);
     if (api->redis)

@@ -59,16 +59,17 @@ struct overview_batch {
     struct overview_batch *next; /* in the list of open batches */
 };
 
-/* The batches waiting for the end of the loop's pass. One per process,
- * like the loop itself. `flush` is an event made active when the first
- * batch opens; libevent runs it after the callbacks already due in the
- * same pass, so every request read in that pass has joined by then. */
-static struct {
+/* The batches waiting for the end of the loop's pass, one set per API
+ * (api->batches, made on the first overview read). `flush` is an event
+ * made active when the first batch opens; libevent runs it after the
+ * callbacks already due in the same pass, so every request read in that
+ * pass has joined by then. */
+struct api_batches {
     struct event *flush;
     struct overview_batch *open;     /* searched by repo */
     size_t nopen;
     struct overview_batch *overflow; /* past OVERVIEW_OPEN_MAX, not */
-} batches;
+};
 
 static void read_full(struct overview_batch *b);
 
@@ -386,11 +387,11 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    (void)arg;
-    struct overview_batch *open = batches.open;
-    struct overview_batch *overflow = batches.overflow;
-    batches.open = batches.overflow = NULL;
-    batches.nopen = 0;
+    struct api_batches *batches = arg;
+    struct overview_batch *open = batches->open;
+    struct overview_batch *overflow = batches->overflow;
+    batches->open = batches->overflow = NULL;
+    batches->nopen = 0;
     start_all(open);
     start_all(overflow);
 }
@@ -399,12 +400,20 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 static struct overview_batch *batch_for(struct api_call *call)
 {
     struct api *api = call->api;
-    for (struct overview_batch *b = batches.open; b; b = b->next)
+    struct api_batches *batches = api->batches;
+    if (!batches) {
+        if (!(batches = calloc(1, sizeof(*batches))))
+            return NULL;
+        if (!(batches->flush =
+                  event_new(api->base, -1, 0, on_flush, batches))) {
+            free(batches);
+            return NULL;
+        }
+        api->batches = batches;
+    }
+    for (struct overview_batch *b = batches->open; b; b = b->next)
         if (b->n < OVERVIEW_BATCH_MAX && strcmp(b->id, call->id) == 0)
             return b;
-    if (!batches.flush &&
-        !(batches.flush = event_new(api->base, -1, 0, on_flush, NULL)))
-        return NULL;
     struct overview_batch *b = calloc(1, sizeof(*b));
     if (!b || !(b->calls = calloc(OVERVIEW_BATCH_MAX, sizeof(*b->calls)))) {
         free(b);
@@ -412,12 +421,13 @@ static struct overview_batch *batch_for(struct api_call *call)
     }
     b->api = api;
     rv_strlcpy(b->id, call->id, sizeof(b->id));
-    if (!batches.open && !batches.overflow)
-        event_active(batches.flush, EV_TIMEOUT, 0);
-    struct overview_batch **list =
-        batches.nopen < OVERVIEW_OPEN_MAX ? &batches.open : &batches.overflow;
-    if (list == &batches.open)
-        batches.nopen++;
+    if (!batches->open && !batches->overflow)
+        event_active(batches->flush, EV_TIMEOUT, 0);
+    struct overview_batch **list = batches->nopen < OVERVIEW_OPEN_MAX
+                                       ? &batches->open
+                                       : &batches->overflow;
+    if (list == &batches->open)
+        batches->nopen++;
     b->next = *list;
     *list = b;
     return b;
@@ -444,10 +454,13 @@ void api_overview_get(struct api_call *call)
     b->calls[b->n++] = call;
 }
 
-void api_overview_shutdown(void)
+void api_overview_shutdown(struct api *api)
 {
-    on_flush(-1, 0, NULL);
-    if (batches.flush)
-        event_free(batches.flush);
-    batches.flush = NULL;
+    struct api_batches *batches = api->batches;
+    if (!batches)
+        return;
+    on_flush(-1, 0, batches);
+    event_free(batches->flush);
+    free(batches);
+    api->batches = NULL;
 }
