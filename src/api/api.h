@@ -165,6 +165,11 @@ int api_conns_init(struct api *api);
  * of descriptors (closes what waits, logs at most once a second). After
  * api->bound is set. RV_OK, or RV_ERR_INVALID without a listener. */
 int api_conns_listen(struct api *api);
+/* Forgets the listener, before it is freed (evhttp_del_accept_socket). */
+void api_conns_unlisten(struct api *api);
+/* Housekeeping: writes the counts of rate-limited log lines (refusals,
+ * deadlines) that a flood left unwritten. */
+void api_conns_tick(struct api *api);
 /* After evhttp_free, before event_base_free. */
 void api_conns_free(struct api *api);
 /* The dispatcher's first call for every request: the request is being

@@ -50,8 +50,9 @@
  * this reading; evhttp parses the request itself, and anything our reading
  * does not recognise gets the smallest cap. Every byte that arrives for a
  * request counts against REPOVIEW_MAX_BODY_MEMORY until the request is
- * answered or its connection closes; the connection whose bytes pass the
- * budget stops being read and is closed.
+ * answered or its connection closes; a connection whose request holds more
+ * than the header cap and whose bytes pass the budget stops being read and
+ * is closed (its body is half in: there is no clean answer left to give).
  */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -109,10 +110,14 @@ struct api_conn {
 };
 
 /* At most one log line a second for an event that can come in floods,
- * with how many happened since the line before. */
+ * with how many happened since the line before. Counts left when the
+ * flood stops are written by the housekeeping tick (api_conns_tick). */
 struct ratelog {
     int64_t last_ms;
     uint64_t count;
+    rv_log_level level;
+    const char *field;  /* the count's name: "refused", "closed" */
+    const char *msg;
 };
 
 /* A bufferevent made for an accepted connection, not adopted yet; holds a
@@ -131,6 +136,7 @@ struct api_conns {
     size_t npeers;                   /* a power of two */
     size_t body_bytes;               /* sum of every record's held */
     struct pending *pending;
+    size_t npending;
     struct event *adopt;
     struct timeval keepalive;        /* REPOVIEW_KEEPALIVE_TIMEOUT */
     /* The listener's guard: a spare descriptor given up to accept and
@@ -139,6 +145,8 @@ struct api_conns {
     struct evconnlistener *listener;
     int spare_fd;
     struct event *relisten;
+    bool batch_paused;               /* until the pending are adopted */
+    bool fd_paused;                  /* until relisten fires */
     struct ratelog refused_log;      /* over a connection cap */
     struct ratelog budget_log;       /* over the body budget */
     struct ratelog deadline_log;     /* closed at a deadline */
@@ -150,6 +158,15 @@ struct api_conns {
 static struct api_conns *listener_owner;
 
 #define RELISTEN_MS 100
+/* Connections accepted before they are adopted. libevent accepts until the
+ * queue is empty before anything else runs, so a burst of thousands took
+ * every descriptor before the caps could close any; the listener pauses
+ * after this many until the adopt event has run. */
+#define ADOPT_BATCH 32
+/* evhttp listens with a backlog of 128: past that, a burst has the kernel
+ * drop SYNs, and those clients (anyone's) retry only a second later. The
+ * kernel caps this at net.core.somaxconn. */
+#define LISTEN_BACKLOG 4096
 /* Connections accepted and closed per error callback when out of
  * descriptors; the rest wait for the next pass of the loop. */
 #define EMFILE_DRAIN_MAX 64
@@ -161,8 +178,28 @@ static int64_t mono_ms(void)
     return api_mono_us() / 1000;
 }
 
+static void ratelog_init(struct ratelog *r, rv_log_level level,
+                         const char *field, const char *msg)
+{
+    r->level = level;
+    r->field = field;
+    r->msg = msg;
+}
+
+/* Writes the count left since the last line, once a second has passed. */
+static void ratelog_flush(struct ratelog *r)
+{
+    int64_t now = mono_ms();
+    if (!r->count || now - r->last_ms < 1000)
+        return;
+    LOGF(r->level, NULL, NULL,
+         json_pack("{s:I}", r->field, (json_int_t)r->count), "%s", r->msg);
+    r->last_ms = now;
+    r->count = 0;
+}
+
 /* Counts one event; true (and the count since the last line in *n) when a
- * line is due. */
+ * line is due: the caller writes it, with r->msg and r->field. */
 static bool ratelog_due(struct ratelog *r, uint64_t *n)
 {
     r->count++;
@@ -277,12 +314,11 @@ static void budget_refused(struct api_conn *c)
     if (!ratelog_due(&t->budget_log, &n))
         return;
     char addr[INET6_ADDRSTRLEN];
-    LOGF(RV_LOG_WARN, NULL, NULL,
-         json_pack("{s:I,s:s,s:I}", "refused", (json_int_t)n, "addr",
-                   peer_text(c->peer, addr, sizeof(addr)), "limit",
+    LOGF(t->budget_log.level, NULL, NULL,
+         json_pack("{s:I,s:s,s:I}", t->budget_log.field, (json_int_t)n,
+                   "addr", peer_text(c->peer, addr, sizeof(addr)), "limit",
                    (json_int_t)t->api->cfg->max_body_memory),
-         "closed connections whose requests would pass "
-         "REPOVIEW_MAX_BODY_MEMORY");
+         "%s", t->budget_log.msg);
 }
 
 /* ---- timers ---- */
@@ -326,12 +362,12 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
         uint64_t n;
         if (ratelog_due(&t->deadline_log, &n)) {
             char addr[INET6_ADDRSTRLEN];
-            LOGF(RV_LOG_INFO, NULL, NULL,
-                 json_pack("{s:I,s:s,s:s}", "closed", (json_int_t)n, "addr",
+            LOGF(t->deadline_log.level, NULL, NULL,
+                 json_pack("{s:I,s:s,s:s}", t->deadline_log.field,
+                           (json_int_t)n, "addr",
                            peer_text(c->peer, addr, sizeof(addr)), "state",
                            c->state == CONN_IDLE ? "keepalive" : "request"),
-                 "closed connections at their deadline "
-                 "(REPOVIEW_IO_TIMEOUT, REPOVIEW_KEEPALIVE_TIMEOUT)");
+                 "%s", t->deadline_log.msg);
         }
     }
     /* Runs conn_closed, which frees c and this timer. */
@@ -434,7 +470,11 @@ static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
     case CONN_READING:
         c->held += info->n_added;
         t->body_bytes += info->n_added;
-        if (t->body_bytes > (size_t)t->api->cfg->max_body_memory) {
+        /* A request no larger than the header cap is never refused for
+         * the budget (the connection caps bound those), so that a flood of
+         * large bodies cannot shut out small requests. */
+        if (t->body_bytes > (size_t)t->api->cfg->max_body_memory &&
+            c->held > API_MAX_HEADERS) {
             /* Stop reading now; the connection goes on the next pass of
              * the loop, outside the bufferevent's callbacks. */
             c->refused = true;
@@ -520,10 +560,10 @@ static void refused_at_accept(struct api_conns *t, const struct api_peer *p,
     if (!ratelog_due(&t->refused_log, &n))
         return;
     char addr[INET6_ADDRSTRLEN];
-    LOGF(RV_LOG_WARN, NULL, NULL,
-         json_pack("{s:I,s:s,s:s}", "refused", (json_int_t)n, "addr",
-                   peer_text(p, addr, sizeof(addr)), "limit", why),
-         "closed connections over a connection cap");
+    LOGF(t->refused_log.level, NULL, NULL,
+         json_pack("{s:I,s:s,s:s}", t->refused_log.field, (json_int_t)n,
+                   "addr", peer_text(p, addr, sizeof(addr)), "limit", why),
+         "%s", t->refused_log.msg);
 }
 
 /* Registers evcon, whose bufferevent is bev, in state; NULL when it was
@@ -613,11 +653,18 @@ static void adopt_one(struct api_conns *t, struct bufferevent *bev)
     bufferevent_decref(bev);
 }
 
+static void listener_resume(struct api_conns *t)
+{
+    if (t->listener && !t->batch_paused && !t->fd_paused)
+        evconnlistener_enable(t->listener);
+}
+
 static void on_adopt(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct api_conns *t = arg;
+    t->npending = 0;
     /* Oldest first, so that the caps keep the earlier connections. */
     struct pending *list = NULL;
     while (t->pending) {
@@ -631,6 +678,10 @@ static void on_adopt(evutil_socket_t fd, short what, void *arg)
         list = p->next;
         adopt_one(t, p->bev);
         free(p);
+    }
+    if (t->batch_paused) {
+        t->batch_paused = false;
+        listener_resume(t);
     }
 }
 
@@ -651,6 +702,11 @@ static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
     p->next = t->pending;
     t->pending = p;
     event_active(t->adopt, EV_READ, 1);
+    if (++t->npending >= ADOPT_BATCH && t->listener && !t->batch_paused) {
+        /* libevent's accept loop stops when its listener is disabled. */
+        t->batch_paused = true;
+        evconnlistener_disable(t->listener);
+    }
     return bev;
 }
 
@@ -661,8 +717,8 @@ static void on_relisten(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct api_conns *t = arg;
-    if (t->listener)
-        evconnlistener_enable(t->listener);
+    t->fd_paused = false;
+    listener_resume(t);
 }
 
 /* accept() failed with something other than "try again". For EMFILE and
@@ -702,17 +758,18 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     }
     if (pause && t->relisten) {
         struct timeval tv = {0, RELISTEN_MS * 1000};
+        t->fd_paused = true;
         evconnlistener_disable(lev);
         evtimer_add(t->relisten, &tv);
     }
     t->fd_log.count += dropped ? dropped - 1 : 0;
     uint64_t n;
     if (ratelog_due(&t->fd_log, &n))
-        LOGF(RV_LOG_WARN, NULL, NULL,
-             json_pack("{s:I,s:I,s:s,s:b}", "refused", (json_int_t)n,
+        LOGF(t->fd_log.level, NULL, NULL,
+             json_pack("{s:I,s:I,s:s,s:b}", t->fd_log.field, (json_int_t)n,
                        "connections", (json_int_t)t->count, "error",
                        strerror(err), "paused", pause),
-             "cannot accept connections; closed the pending ones");
+             "%s", t->fd_log.msg);
 }
 
 int api_conns_listen(struct api *api)
@@ -725,7 +782,33 @@ int api_conns_listen(struct api *api)
     t->listener = lev;
     listener_owner = t;
     evconnlistener_set_error_cb(lev, on_accept_error);
+    /* On Linux, listen() again sets the queue of a listening socket. */
+    if (listen(evconnlistener_get_fd(lev), LISTEN_BACKLOG) != 0)
+        LOG(RV_LOG_WARN, NULL, NULL, "cannot raise the listen backlog: %s",
+            strerror(errno));
     return RV_OK;
+}
+
+void api_conns_unlisten(struct api *api)
+{
+    struct api_conns *t = api->conns;
+    if (!t)
+        return;
+    t->listener = NULL;
+    if (listener_owner == t)
+        listener_owner = NULL;
+    evtimer_del(t->relisten);
+}
+
+void api_conns_tick(struct api *api)
+{
+    struct api_conns *t = api->conns;
+    if (!t)
+        return;
+    ratelog_flush(&t->refused_log);
+    ratelog_flush(&t->budget_log);
+    ratelog_flush(&t->deadline_log);
+    ratelog_flush(&t->fd_log);
 }
 
 /* ---- the interface ---- */
@@ -742,6 +825,17 @@ int api_conns_init(struct api *api)
            t->nbuckets < (1u << 20))
         t->nbuckets <<= 1;
     t->npeers = 1024;
+    ratelog_init(&t->refused_log, RV_LOG_WARN, "refused",
+                 "closed connections over a connection cap");
+    ratelog_init(&t->budget_log, RV_LOG_WARN, "refused",
+                 "closed connections whose requests would pass "
+                 "REPOVIEW_MAX_BODY_MEMORY");
+    ratelog_init(&t->deadline_log, RV_LOG_INFO, "closed",
+                 "closed connections at their deadline "
+                 "(REPOVIEW_IO_TIMEOUT, REPOVIEW_KEEPALIVE_TIMEOUT)");
+    ratelog_init(&t->fd_log, RV_LOG_WARN, "refused",
+                 "cannot accept connections (out of descriptors or "
+                 "memory); closed the pending ones");
     struct timeval ka = {(time_t)api->cfg->keepalive_timeout, 0};
     const struct timeval *common =
         event_base_init_common_timeout(api->base, &ka);

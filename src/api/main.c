@@ -135,7 +135,9 @@ static void sample_redis(struct api *api)
  *   - every tick, another try at SSE snapshots that failed while Redis was
  *     away;
  *   - every 5 s, sample LLEN rv:queue and the GitHub rate limit the workers
- *     store, for /metrics.
+ *     store, for /metrics;
+ *   - every tick, the counts of rate-limited connection log lines (refused
+ *     at a cap, closed at a deadline) a flood left unwritten.
  * Redis reconnects are rconn.c's own timers. */
 static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
@@ -144,6 +146,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
     struct main_state *st = arg;
     st->ticks++;
     api_events_tick(st->api.events, st->ticks % PING_EVERY_TICKS == 0);
+    api_conns_tick(&st->api);
     if (st->ticks % SAMPLE_EVERY_TICKS == 1)
         sample_redis(&st->api);
 }
@@ -158,6 +161,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     api->stopping = true;
     LOG(RV_LOG_INFO, NULL, NULL, "stopping on signal %d", (int)sig);
     if (api->bound) {
+        api_conns_unlisten(api);
         evhttp_del_accept_socket(api->http, api->bound);
         api->bound = NULL;
     }
