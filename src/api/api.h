@@ -252,6 +252,14 @@ void api_static_index(struct api_call *call);
 
 /* ---- request parsers (pure, so tests/fuzz can drive them) ---- */
 
+/* conn.c: the body cap of a request from its request line (len bytes,
+ * without the end of line), as evhttp will read it: API_MAX_BODY for a
+ * JSON route that takes a body, API_MAX_WEBHOOK_BODY for the webhook route
+ * when webhook_enabled (0 otherwise), 0 for every other method, route or
+ * line. */
+size_t api_body_cap(const char *request_line, size_t len,
+                    bool webhook_enabled);
+
 /* refresh.c: the kinds ?kind= asks for (NULL: all), by rv_kind;
  * *explicit_prs for kind=prs. 0, or -1 for an unknown kind. */
 int api_refresh_kinds(const char *kind, bool wanted[2], bool *explicit_prs);

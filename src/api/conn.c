@@ -355,7 +355,10 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct api_conn *c = arg;
     struct api_conns *t = c->owner;
-    if (!c->refused && c->state != CONN_FIRST && c->state != CONN_IDLE &&
+    /* A request handed to the dispatcher is someone's now: freeing the
+     * connection would free it under them. (A refused connection's last
+     * bytes may have completed its request in the same read.) */
+    if (c->state != CONN_FIRST && c->state != CONN_IDLE &&
         c->state != CONN_READING)
         return;
     if (!c->refused) {
@@ -376,10 +379,27 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the cap of a request's body ---- */
 
+static size_t body_cap_of_line(char *line, bool webhook_enabled);
+
+size_t api_body_cap(const char *request_line, size_t len,
+                    bool webhook_enabled)
+{
+    char *line = malloc(len + 1);
+    if (!line)
+        return 0;
+    memcpy(line, request_line, len);
+    line[len] = '\0';
+    size_t cap = strlen(line) == len ? body_cap_of_line(line, webhook_enabled)
+                                     : 0; /* a NUL: evhttp refuses it */
+    free(line);
+    return cap;
+}
+
 /* The body cap of the request whose line (NUL-terminated, without its
- * end of line) is given: evhttp splits it at the first space (method) and
- * the last one (version); the target between is its URI. */
-static size_t body_cap_of_line(const struct api *api, char *line)
+ * end of line; cut up in place) is given: evhttp splits it at the first
+ * space (method) and the last one (version); the target between is its
+ * URI. */
+static size_t body_cap_of_line(char *line, bool webhook_enabled)
 {
     static const struct {
         const char *name;
@@ -420,10 +440,8 @@ static size_t body_cap_of_line(const struct api *api, char *line)
     evhttp_uri_free(uri);
     if (!r || r->stream)
         return 0;
-    if (r->handler == api_webhooks_github) {
-        const char *secret = api->cfg->webhook_secret;
-        return secret && *secret ? API_MAX_WEBHOOK_BODY : 0;
-    }
+    if (r->handler == api_webhooks_github)
+        return webhook_enabled ? API_MAX_WEBHOOK_BODY : 0;
     return API_MAX_BODY;
 }
 
@@ -441,11 +459,10 @@ static void choose_body_cap(struct api_conn *c, struct evbuffer *in)
             return;
     } else if ((size_t)at.pos <= API_MAX_HEADERS) {
         size_t len = (size_t)at.pos;
+        const char *secret = c->owner->api->cfg->webhook_secret;
         char *line = malloc(len + 1);
-        if (line && evbuffer_copyout(in, line, len) == (ev_ssize_t)len) {
-            line[len] = '\0';
-            cap = body_cap_of_line(c->owner->api, line);
-        }
+        if (line && evbuffer_copyout(in, line, len) == (ev_ssize_t)len)
+            cap = api_body_cap(line, len, secret && *secret);
         free(line);
     }
     c->line_seen = true;
@@ -824,7 +841,7 @@ int api_conns_init(struct api *api)
     while (t->nbuckets < (size_t)api->cfg->max_clients &&
            t->nbuckets < (1u << 20))
         t->nbuckets <<= 1;
-    t->npeers = 1024;
+    t->npeers = t->nbuckets;
     ratelog_init(&t->refused_log, RV_LOG_WARN, "refused",
                  "closed connections over a connection cap");
     ratelog_init(&t->budget_log, RV_LOG_WARN, "refused",
@@ -955,6 +972,9 @@ bool api_conn_admit(struct api *api, struct evhttp_request *req)
             return false;
         /* It was not refused: the body it sent is in already. */
     }
+    /* A request refused for the budget whose last bytes came in the same
+     * read is complete: answering it costs nothing more. */
+    c->refused = false;
     c->state = CONN_BUSY;
     conn_disarm(c);
     input_watch(c, false);
