@@ -192,6 +192,14 @@ bool api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
 size_t api_conn_count(const struct api *api);
 /* Bytes counted against REPOVIEW_MAX_BODY_MEMORY now. */
 size_t api_conn_body_bytes(const struct api *api);
+/* What conn.c refused and closed since the start, for /metrics. */
+struct api_conn_stats {
+    uint64_t refused_at_accept; /* over a connection cap */
+    uint64_t refused_budget;    /* over REPOVIEW_MAX_BODY_MEMORY */
+    uint64_t closed_deadline;   /* at a request or keep-alive deadline */
+    uint64_t dropped_no_fd;     /* accepted and closed, out of descriptors */
+};
+struct api_conn_stats api_conn_stats(const struct api *api);
 
 /* ---- guard.c: request hygiene, before any route ---- */
 

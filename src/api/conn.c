@@ -147,6 +147,7 @@ struct api_conns {
     struct event *relisten;
     bool batch_paused;               /* until the pending are adopted */
     bool fd_paused;                  /* until relisten fires */
+    struct api_conn_stats stats;     /* totals for /metrics */
     struct ratelog refused_log;      /* over a connection cap */
     struct ratelog budget_log;       /* over the body budget */
     struct ratelog deadline_log;     /* closed at a deadline */
@@ -310,6 +311,7 @@ static void budget_release(struct api_conn *c)
 static void budget_refused(struct api_conn *c)
 {
     struct api_conns *t = c->owner;
+    t->stats.refused_budget++;
     uint64_t n;
     if (!ratelog_due(&t->budget_log, &n))
         return;
@@ -363,6 +365,7 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     if (!c->refused) {
         uint64_t n;
+        t->stats.closed_deadline++;
         if (ratelog_due(&t->deadline_log, &n)) {
             char addr[INET6_ADDRSTRLEN];
             LOGF(t->deadline_log.level, NULL, NULL,
@@ -573,6 +576,7 @@ static void conn_tune(struct api *api, struct bufferevent *bev)
 static void refused_at_accept(struct api_conns *t, const struct api_peer *p,
                               const char *why)
 {
+    t->stats.refused_at_accept++;
     uint64_t n;
     if (!ratelog_due(&t->refused_log, &n))
         return;
@@ -779,6 +783,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         evconnlistener_disable(lev);
         evtimer_add(t->relisten, &tv);
     }
+    t->stats.dropped_no_fd += dropped;
     t->fd_log.count += dropped ? dropped - 1 : 0;
     uint64_t n;
     if (ratelog_due(&t->fd_log, &n))
@@ -925,6 +930,12 @@ size_t api_conn_count(const struct api *api)
 size_t api_conn_body_bytes(const struct api *api)
 {
     return api->conns ? api->conns->body_bytes : 0;
+}
+
+struct api_conn_stats api_conn_stats(const struct api *api)
+{
+    struct api_conn_stats none = {0};
+    return api->conns ? api->conns->stats : none;
 }
 
 /* The request is answered (its reply written) and about to be freed: the

@@ -387,7 +387,7 @@ static void flood_close(int *fds)
  * descriptor limit; a client from 127.0.0.2 must be answered within
  * answer_within_ms throughout, and the log must stay small JSON. */
 static void flood_run(const char *name, const char *per_ip, rlim_t nofile,
-                      int answer_within_ms)
+                      int answer_within_ms, const char *metric)
 {
     const char *env[] = {"REPOVIEW_IO_TIMEOUT=2", per_ip, NULL};
     struct rvt_api api;
@@ -419,6 +419,9 @@ static void flood_run(const char *name, const char *per_ip, rlim_t nofile,
     flood_close(fds);
     /* Once the API has read the closes, the flooding address is served. */
     CHECK(first_healthy("127.0.0.1", api.port, rvt_scale_ms(3000)) >= 0);
+    /* What was closed at once shows in /metrics. */
+    long long closed = rvt_metric(api.base, metric);
+    CHECK(closed > FLOOD / 4);
     size_t size = 0;
     char log[512];
     snprintf(log, sizeof(log), "%s", api.log);
@@ -426,8 +429,8 @@ static void flood_run(const char *name, const char *per_ip, rlim_t nofile,
     CHECK(log_small_and_json(log, 16 * 1024, &size));
     fprintf(stderr,
             "  %s: first answer after %d ms, worst %d ms, API CPU %ld ms in "
-            "%lld ms, log %zu bytes\n",
-            name, first, worst, cpu, (long long)wall, size);
+            "%lld ms, log %zu bytes, %s %lld\n",
+            name, first, worst, cpu, (long long)wall, size, metric, closed);
 }
 
 /* 2,000 idle sockets from one address against REPOVIEW_MAX_CLIENTS_PER_IP
@@ -437,7 +440,7 @@ static void flood_run(const char *name, const char *per_ip, rlim_t nofile,
 static void test_idle_socket_flood_is_capped_per_address(void)
 {
     flood_run("api-flood-ip", "REPOVIEW_MAX_CLIENTS_PER_IP=20", 256,
-              rvt_scale_ms(1000));
+              rvt_scale_ms(1000), "repoview_http_refused_total");
 }
 
 /* The same flood with the per-address cap out of the way, so the API
@@ -450,7 +453,7 @@ static void test_running_out_of_descriptors_neither_spins_nor_floods_the_log(
     void)
 {
     flood_run("api-flood-emfile", "REPOVIEW_MAX_CLIENTS_PER_IP=1000000", 256,
-              rvt_scale_ms(3500));
+              rvt_scale_ms(3500), "repoview_http_accept_dropped_total");
 }
 
 #define HALF_BODIES 80
