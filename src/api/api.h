@@ -212,7 +212,8 @@ void api_list_free(char ***items, size_t *n);
 int api_hosts_init(struct api *api);
 /* False (with *why) for framing a proxy and we could read differently:
  * two Content-Length headers, a Transfer-Encoding other than one
- * "chunked", both together, a header name with white space. */
+ * "chunked", both together, a header name with white space, a HEAD with
+ * a body (evhttp reads none). */
 bool api_framing_ok(struct evhttp_request *req, const char **why);
 /* Whether the Host header names an allowed host ("*" allows any): a
  * DNS-rebinding page sends its own name. */

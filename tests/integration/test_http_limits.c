@@ -587,7 +587,9 @@ static void test_half_sent_bodies_stay_within_the_body_budget(void)
 }
 
 /* Without REPOVIEW_WEBHOOK_SECRET the webhook route takes no body at all,
- * and a DELETE with one is refused too. */
+ * a DELETE with one is refused too, and a HEAD with one (whose body
+ * evhttp would take for the next request) is refused and closed before
+ * that "next request" runs. */
 static void test_a_webhook_without_a_secret_takes_no_body(void)
 {
     struct rvt_api api;
@@ -608,6 +610,21 @@ static void test_a_webhook_without_a_secret_takes_no_body(void)
         if (fd >= 0)
             close(fd);
     }
+    const char *smuggle = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    char head[256], buf[8192];
+    snprintf(head, sizeof(head),
+             "HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(smuggle), smuggle);
+    int fd = connect_from("127.0.0.1", api.port);
+    CHECK(fd >= 0 && send_str(fd, head));
+    CHECK(fd >= 0 && read_until(fd, "\r\n\r\n", buf, sizeof(buf),
+                                rvt_scale_ms(2000)));
+    CHECK(strncmp(buf, "HTTP/1.1 400", 12) == 0);
+    CHECK(fd >= 0 && wait_closed(fd, rvt_scale_ms(2000)) >= 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK_INT(rvt_metric(api.base, "repoview_http_requests_total{route=\"metrics\",status=\"200\"}"), -1);
     api_stop(&api);
 }
 
