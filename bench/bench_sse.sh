@@ -81,7 +81,10 @@ rows=()
 declare -a c_s rss pf p50 p99 pmax t50 t99 tmax trig
 for i in $(seq "$RUNS"); do
   port=$(free_port)
+  # Every client comes from 127.0.0.1: the per-address caps must fit them.
   REPOVIEW_LISTEN="127.0.0.1:$port" REPOVIEW_MAX_CLIENTS=$((CLIENTS + 1000)) \
+    REPOVIEW_MAX_CLIENTS_PER_IP=$((CLIENTS + 1000)) \
+    REPOVIEW_MAX_STREAMS_PER_IP=$((CLIENTS + 1000)) \
     "$BUILD/repoview-api" 2>"$tmp/api.log" &
   api_pid=$!
   wait_http "http://127.0.0.1:$port/readyz"

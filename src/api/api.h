@@ -4,7 +4,9 @@
  *
  *   main.c      start-up, signals, the housekeeping timer, shutdown
  *   http.c      calls, replies, errors -> HTTP statuses (the one mapping),
- *               CORS, bodies, connection accounting
+ *               CORS, bodies
+ *   conn.c      connections: caps, deadlines, body caps and budget, the
+ *               listener's guard against running out of descriptors
  *   access.c    tokens, scopes and repo patterns; who a request is
  *   session.c   the dashboard's session cookie and SSE stream tokens
  *   routes.c    the route table and the dispatcher
@@ -31,11 +33,11 @@
 #include "common/rconn.h"
 #include "common/util.h"
 
-/* Bodies: JSON requests are capped here (413); webhooks get more, as
- * GitHub's push payloads can be large. evhttp refuses anything past the
- * larger cap before a handler runs. */
+/* Bodies: JSON requests are capped here (413); webhooks get GitHub's own
+ * cap on a delivery. Routes without a body take none. conn.c sets each
+ * request's cap, which evhttp enforces (413) before it buffers the body. */
 #define API_MAX_BODY (1024 * 1024)
-#define API_MAX_WEBHOOK_BODY (5 * 1024 * 1024)
+#define API_MAX_WEBHOOK_BODY (25 * 1024 * 1024)
 /* Request line plus headers. */
 #define API_MAX_HEADERS (16 * 1024)
 /* Most repo= parameters one SSE connection may name. */
@@ -46,7 +48,6 @@ struct api_cache;
 struct api_events;
 struct api_metrics;
 struct api_conns;
-struct api_deadlines;
 struct api_batches;
 
 /* What a token may do; each includes the ones before it. */
@@ -107,8 +108,7 @@ struct api {
     struct api_batches *batches;       /* overview.c: reads batched per pass */
     struct api_events *events;
     struct api_metrics *metrics;
-    struct api_conns *conns;
-    struct api_deadlines *deadlines;   /* connections before a request */
+    struct api_conns *conns;           /* every connection (conn.c) */
     /* REPOVIEW_IO_TIMEOUT as a libevent common timeout (main.c), for every
      * timer and timeout of that length: connections, streams, deadlines. */
     struct timeval io_timeout;
@@ -246,32 +246,59 @@ void api_session_post(struct api_call *call);
 void api_session_delete(struct api_call *call);
 void api_stream_tokens_post(struct api_call *call);
 
-/* Connection accounting (REPOVIEW_MAX_CLIENTS): registers the request's
- * connection on its first request. false when the limit is reached (the
- * caller answers 503 and closes). */
-bool api_conn_admit(struct api *api, struct evhttp_request *req);
-/* Ties an SSE client to its connection so that closing the connection
- * closes the client (events.c's close callback). */
-void api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
-                         void (*on_close)(void *arg), void *arg);
-size_t api_conn_count(const struct api *api);
-int api_conns_init(struct api *api);
-void api_conns_free(struct api *api);
-
-/* ---- deadline.c ---- */
-
-/* Gives every accepted connection REPOVIEW_IO_TIMEOUT to send its first
- * request in full (slow-loris); installs evhttp's bufferevent factory. */
-int api_deadlines_init(struct api *api);
-/* The connection's first request arrived: its deadline is lifted. */
-void api_deadline_met(struct api *api, struct evhttp_connection *evcon);
-/* After evhttp_free, before event_base_free. */
-void api_deadlines_free(struct api *api);
-
 /* Pre-flight and CORS config. api_cors_free also frees the Host
  * allow-list of api_hosts_init. */
 int api_cors_init(struct api *api);
 void api_cors_free(struct api *api);
+
+/* ---- conn.c: connections, their caps, deadlines and body budget ---- */
+
+/* Counts every accepted connection (REPOVIEW_MAX_CLIENTS,
+ * REPOVIEW_MAX_CLIENTS_PER_IP: over a cap it is closed at once), gives
+ * each request its deadlines (REPOVIEW_IO_TIMEOUT for the request,
+ * REPOVIEW_KEEPALIVE_TIMEOUT between requests), its route's body cap and
+ * the REPOVIEW_MAX_BODY_MEMORY budget; installs evhttp's bufferevent
+ * factory. After evhttp_new. */
+int api_conns_init(struct api *api);
+/* Sets the listening socket's error callback, which survives running out
+ * of descriptors (closes what waits, logs at most once a second). After
+ * api->bound is set. RV_OK, or RV_ERR_INVALID without a listener. */
+int api_conns_listen(struct api *api);
+/* Forgets the listener, before it is freed (evhttp_del_accept_socket). */
+void api_conns_unlisten(struct api *api);
+/* Housekeeping: writes the counts of rate-limited log lines (refusals,
+ * deadlines) that a flood left unwritten. */
+void api_conns_tick(struct api *api);
+/* After evhttp_free, before event_base_free. */
+void api_conns_free(struct api *api);
+/* The dispatcher's first call for every request: the request is being
+ * answered (its read deadline is lifted until the reply is written).
+ * false only for a connection not counted at accept (no memory then) that
+ * is over a cap now: the caller answers 503 and closes. */
+bool api_conn_admit(struct api *api, struct evhttp_request *req);
+/* Counts a request on a stream route against REPOVIEW_MAX_STREAMS_PER_IP
+ * until it is answered or its connection closes; false when its address
+ * has as many streams as that already (the caller answers 429). */
+bool api_conn_stream_admit(struct api *api, struct evhttp_request *req);
+/* Ties an SSE client to its connection so that closing the connection
+ * closes the client (events.c's close callback; NULL unties it), and
+ * lifts the connection's read deadlines. false when the stream's address
+ * already has REPOVIEW_MAX_STREAMS_PER_IP streams (not counted by
+ * api_conn_stream_admit); on_close is registered all the same, so the
+ * caller may drop the connection. */
+bool api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
+                         void (*on_close)(void *arg), void *arg);
+size_t api_conn_count(const struct api *api);
+/* Bytes counted against REPOVIEW_MAX_BODY_MEMORY now. */
+size_t api_conn_body_bytes(const struct api *api);
+/* What conn.c refused and closed since the start, for /metrics. */
+struct api_conn_stats {
+    uint64_t refused_at_accept; /* over a connection cap */
+    uint64_t refused_budget;    /* over REPOVIEW_MAX_BODY_MEMORY */
+    uint64_t closed_deadline;   /* at a request or keep-alive deadline */
+    uint64_t dropped_no_fd;     /* accepted and closed, out of descriptors */
+};
+struct api_conn_stats api_conn_stats(const struct api *api);
 
 /* ---- guard.c: request hygiene, before any route ---- */
 
@@ -284,7 +311,8 @@ void api_list_free(char ***items, size_t *n);
 int api_hosts_init(struct api *api);
 /* False (with *why) for framing a proxy and we could read differently:
  * two Content-Length headers, a Transfer-Encoding other than one
- * "chunked", both together, a header name with white space. */
+ * "chunked", both together, a header name with white space, a HEAD with
+ * a body (evhttp reads none). */
 bool api_framing_ok(struct evhttp_request *req, const char **why);
 /* Whether the Host header names an allowed host ("*" allows any): a
  * DNS-rebinding page sends its own name. */
@@ -331,6 +359,14 @@ void api_metrics_get(struct api_call *call);
 void api_static_index(struct api_call *call);
 
 /* ---- request parsers (pure, so tests/fuzz can drive them) ---- */
+
+/* conn.c: the body cap of a request from its request line (len bytes,
+ * without the end of line), as evhttp will read it: API_MAX_BODY for a
+ * JSON route that takes a body, API_MAX_WEBHOOK_BODY for the webhook route
+ * when webhook_enabled (0 otherwise), 0 for every other method, route or
+ * line. */
+size_t api_body_cap(const char *request_line, size_t len,
+                    bool webhook_enabled);
 
 /* refresh.c: the kinds ?kind= asks for (NULL: all), by rv_kind;
  * *explicit_prs for kind=prs. 0, or -1 for an unknown kind. */

@@ -249,7 +249,10 @@ static void client_start(struct sse_client *c)
     c->started = true;
     ev->nclients++;
     c->evcon = evhttp_request_get_connection(req);
-    api_conn_set_stream(ev->api, c->evcon, client_on_close, c);
+    if (!api_conn_set_stream(ev->api, c->evcon, client_on_close, c)) {
+        client_drop(c, "too many streams from its address");
+        return;
+    }
     /* A stream has no read timeout (clients send nothing); the write
      * timeout still ends a connection that takes nothing for that long. */
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);

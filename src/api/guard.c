@@ -113,6 +113,13 @@ bool api_framing_ok(struct evhttp_request *req, const char **why)
         *why = "a Transfer-Encoding other than one \"chunked\"";
     else if (encodings && lengths)
         *why = "both Content-Length and Transfer-Encoding";
+    else if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD &&
+             (encodings ||
+              (lengths && strcmp(evhttp_find_header(in, "Content-Length"),
+                                 "0") != 0)))
+        /* evhttp reads no body after a HEAD: a proxy that sent one would
+         * see its bytes taken for the next request. */
+        *why = "a HEAD request with a body";
     else
         return true;
     return false;

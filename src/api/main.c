@@ -42,6 +42,29 @@ struct main_state {
     uint64_t ticks;
 };
 
+/* libevent's own messages, as our log lines: they are plain text on
+ * stderr otherwise. At most one a second (with how many were left out),
+ * as some can come once per connection. */
+static void on_libevent_log(int severity, const char *msg)
+{
+    static int64_t last_ms;
+    static uint64_t skipped;
+    int64_t now = rv_mono_ms();
+    if (last_ms && now - last_ms < 1000) {
+        skipped++;
+        return;
+    }
+    last_ms = now;
+    rv_log_level level = severity >= EVENT_LOG_ERR    ? RV_LOG_ERROR
+                         : severity >= EVENT_LOG_WARN ? RV_LOG_WARN
+                         : severity >= EVENT_LOG_MSG  ? RV_LOG_INFO
+                                                      : RV_LOG_DEBUG;
+    LOGF(level, NULL, NULL,
+         json_pack("{s:I}", "skipped", (json_int_t)skipped), "libevent: %s",
+         msg);
+    skipped = 0;
+}
+
 /* Many SSE clients need many descriptors: take all the hard limit allows. */
 static void raise_fd_limit(void)
 {
@@ -112,7 +135,9 @@ static void sample_redis(struct api *api)
  *   - every tick, another try at SSE snapshots that failed while Redis was
  *     away;
  *   - every 5 s, sample LLEN rv:queue and the GitHub rate limit the workers
- *     store, for /metrics.
+ *     store, for /metrics;
+ *   - every tick, the counts of rate-limited connection log lines (refused
+ *     at a cap, closed at a deadline) a flood left unwritten.
  * Redis reconnects are rconn.c's own timers. */
 static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
@@ -121,6 +146,7 @@ static void on_housekeeping(evutil_socket_t fd, short what, void *arg)
     struct main_state *st = arg;
     st->ticks++;
     api_events_tick(st->api.events, st->ticks % PING_EVERY_TICKS == 0);
+    api_conns_tick(&st->api);
     if (st->ticks % SAMPLE_EVERY_TICKS == 1)
         sample_redis(&st->api);
 }
@@ -135,6 +161,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     api->stopping = true;
     LOG(RV_LOG_INFO, NULL, NULL, "stopping on signal %d", (int)sig);
     if (api->bound) {
+        api_conns_unlisten(api);
         evhttp_del_accept_socket(api->http, api->bound);
         api->bound = NULL;
     }
@@ -198,10 +225,11 @@ static int api_start(struct main_state *st)
         !(api->http = evhttp_new(api->base)) ||
         !(api->metrics = api_metrics_new()) ||
         !(api->cache = api_cache_new(API_CACHE_BYTES)) ||
-        api_conns_init(api) != RV_OK || api_cors_init(api) != RV_OK ||
-        api_hosts_init(api) != RV_OK)
+        api_cors_init(api) != RV_OK || api_hosts_init(api) != RV_OK)
         return RV_ERR_NOMEM;
-    evhttp_set_max_body_size(api->http, API_MAX_WEBHOOK_BODY);
+    /* conn.c sets each request's cap from its route; this one holds for a
+     * connection it could not adopt. */
+    evhttp_set_max_body_size(api->http, API_MAX_BODY);
     evhttp_set_max_headers_size(api->http, API_MAX_HEADERS);
     /* The read and write timeout of every connection (REPOVIEW_IO_TIMEOUT);
      * SSE streams keep only the write timeout (events.c). Every
@@ -219,7 +247,7 @@ static int api_start(struct main_state *st)
                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(api->http, api_dispatch, api);
-    if (api_deadlines_init(api) != RV_OK)
+    if (api_conns_init(api) != RV_OK)
         return RV_ERR_NOMEM;
     api->bound = evhttp_bind_socket_with_handle(api->http, host,
                                                 (ev_uint16_t)port);
@@ -228,6 +256,8 @@ static int api_start(struct main_state *st)
             api->cfg->listen, strerror(errno));
         return RV_ERR_IO;
     }
+    if (api_conns_listen(api) != RV_OK)
+        return RV_ERR_IO;
     api->redis = rv_rasync_new(api->base, &api->redis_addr, NULL, NULL);
     api->events = api_events_new(api);
     st->housekeeping =
@@ -263,7 +293,6 @@ static void api_stop(struct main_state *st)
     if (api->http)
         evhttp_free(api->http);
     api_conns_free(api);
-    api_deadlines_free(api);
     api_cache_free(api->cache);
     api_metrics_free(api->metrics);
     api_cors_free(api);
@@ -324,6 +353,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(on_libevent_log);
     raise_fd_limit();
     tune_malloc();
     int rc = api_start(&st);

@@ -165,9 +165,30 @@ void api_metrics_get(struct api_call *call)
                             r->sum_s, r->name, (unsigned long long)r->count);
     }
     family(b, "repoview_http_connections", "gauge",
-           "Open HTTP connections that sent a request, SSE included.");
+           "Open HTTP connections, counted from the accept, SSE included.");
     evbuffer_add_printf(b, "repoview_http_connections %zu\n",
                         api_conn_count(api));
+    struct api_conn_stats cs = api_conn_stats(api);
+    family(b, "repoview_http_refused_total", "counter",
+           "Connections closed at the accept for a connection cap.");
+    evbuffer_add_printf(b, "repoview_http_refused_total %llu\n",
+                        (unsigned long long)cs.refused_at_accept);
+    family(b, "repoview_http_deadline_closed_total", "counter",
+           "Connections closed at a request or keep-alive deadline.");
+    evbuffer_add_printf(b, "repoview_http_deadline_closed_total %llu\n",
+                        (unsigned long long)cs.closed_deadline);
+    family(b, "repoview_http_body_bytes", "gauge",
+           "Bytes of requests held, counted against the body budget.");
+    evbuffer_add_printf(b, "repoview_http_body_bytes %zu\n",
+                        api_conn_body_bytes(api));
+    family(b, "repoview_http_body_refused_total", "counter",
+           "Connections closed for the body budget.");
+    evbuffer_add_printf(b, "repoview_http_body_refused_total %llu\n",
+                        (unsigned long long)cs.refused_budget);
+    family(b, "repoview_http_accept_dropped_total", "counter",
+           "Connections accepted and closed at once, out of descriptors.");
+    evbuffer_add_printf(b, "repoview_http_accept_dropped_total %llu\n",
+                        (unsigned long long)cs.dropped_no_fd);
     family(b, "repoview_sse_clients", "gauge", "Open SSE streams.");
     evbuffer_add_printf(b, "repoview_sse_clients %zu\n",
                         api_events_clients(api->events));

@@ -238,5 +238,11 @@ void api_dispatch(struct evhttp_request *req, void *arg)
         if (!api_access_repo(call, call->id))
             return;
     }
+    if (found->stream && !api_conn_stream_admit(api, req)) {
+        api_reply_error(call, 429, "too_many_streams",
+                        "this address has as many event streams open as "
+                        "allowed (REPOVIEW_MAX_STREAMS_PER_IP)");
+        return;
+    }
     found->handler(call);
 }

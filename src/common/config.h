@@ -68,6 +68,19 @@ struct rv_config {
     /* REPOVIEW_SSE_MAX_BUFFER: bytes of unsent SSE output before a slow
      * client is dropped. */
     int64_t sse_max_buffer;
+    /* REPOVIEW_MAX_CLIENTS_PER_IP: concurrent connections from one
+     * address, counted from the accept; more are closed at once. */
+    int64_t max_clients_per_ip;
+    /* REPOVIEW_KEEPALIVE_TIMEOUT: seconds an idle keep-alive connection
+     * waits for the first byte of its next request. */
+    int64_t keepalive_timeout;
+    /* REPOVIEW_MAX_BODY_MEMORY: bytes of requests being received (and of
+     * those received but not answered yet) the API holds at once; a
+     * connection that would pass it is closed. */
+    int64_t max_body_memory;
+    /* REPOVIEW_MAX_STREAMS_PER_IP: concurrent SSE streams from one
+     * address; one more gets 429 too_many_streams. */
+    int64_t max_streams_per_ip;
     /* REPOVIEW_CORS_ORIGINS: comma-separated origins allowed to call the
      * API from a browser; empty = same origin only. */
     char *cors_origins;

@@ -3,7 +3,8 @@
  * evhttp parses it, the route table (api_route_find, what api_dispatch
  * uses), the repo id check, the query strings of refresh (?kind=) and
  * events (?repo=...), and the JSON body of POST /v1/repos
- * (api_repo_spec_parse), up to the registerRepo command it leads to.
+ * (api_repo_spec_parse), up to the registerRepo command it leads to, and
+ * the body cap conn.c chooses from the same line (api_body_cap).
  * Input: "METHOD URI" (anything after a second space is ignored), '\n',
  * the body.
  *
@@ -156,6 +157,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
     fuzz_split_line(data, size, line, sizeof(line), &body, &len);
 
+    /* The body cap conn.c picks from the line: one of three, and the
+     * webhook's only when webhooks are on. */
+    size_t line_len = strlen(line), spaces = 0;
+    for (size_t i = 0; i < line_len; i++)
+        spaces += line[i] == ' ';
+    size_t cap = api_body_cap(line, line_len, true);
+    size_t cap_off = api_body_cap(line, line_len, false);
+    FUZZ_CHECK(cap == 0 || cap == API_MAX_BODY || cap == API_MAX_WEBHOOK_BODY);
+    FUZZ_CHECK(cap_off == cap || (cap == API_MAX_WEBHOOK_BODY && cap_off == 0));
+
     char *sp = strchr(line, ' ');
     if (!sp)
         return 0;
@@ -187,6 +198,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool too_long = false;
     const struct api_route *route =
         api_route_find(method, path, id, sizeof(id), &allowed, &too_long);
+    /* "METHOD TARGET VERSION": conn.c read the same route. */
+    if (spaces == 2) {
+        bool takes_body = route && !route->stream &&
+                          (method == EVHTTP_REQ_POST ||
+                           method == EVHTTP_REQ_PUT ||
+                           method == EVHTTP_REQ_PATCH);
+        size_t want = !takes_body ? 0
+                      : route->handler == api_webhooks_github
+                          ? API_MAX_WEBHOOK_BODY
+                          : API_MAX_BODY;
+        FUZZ_CHECK(cap == want);
+    }
     if (!route) {
         FUZZ_CHECK(id[0] == '\0' && !too_long);
         goto out; /* 404, 405, or an OPTIONS pre-flight */

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -352,7 +353,9 @@ static void test_oversized_registration_gets_413(void)
     /* 1 MiB + a bit of body. */
     rvt_sh(NULL, "head -c 1100000 /dev/zero | tr '\\0' 'x' > '%s/big.txt'", tmp);
     CHECK_INT(curl("-X POST -H 'Content-Type: application/json' --data-binary @'%s/big.txt' %s/v1/repos", tmp, api.base), 413);
-    CHECK_STR(error_code(), "payload_too_large");
+    /* evhttp answers it (its own error page) right after the headers, from
+     * the route's cap, before any of the body is read (conn.c). */
+    CHECK(header("Connection") && strcasecmp(header("Connection"), "close") == 0);
     CHECK_INT(scard_repos(), before);
 }
 
@@ -825,7 +828,9 @@ static void test_unknown_routes_404_and_wrong_methods_405(void)
     CHECK_INT(curl("-X DELETE %s/healthz", api.base), 405);
     CHECK_STR(header("Allow"), "GET, HEAD, OPTIONS");
     CHECK_INT(curl("-X DELETE %s/v1/repos", api.base), 405);
-    CHECK_INT(curl("-X POST %s/v1/webhooks/github -d '{}'", api.base), 404);
+    /* Without a webhook secret the route is off, and takes no body. */
+    CHECK_INT(curl("-X POST %s/v1/webhooks/github", api.base), 404);
+    CHECK_INT(curl("-X POST %s/v1/webhooks/github -d '{}'", api.base), 413);
     CHECK_INT(curl("%s/", api.base), 200);
     CHECK(header("Content-Type") && strstr(header("Content-Type"), "text/html"));
     CHECK(header("ETag") != NULL);
@@ -944,7 +949,7 @@ static void test_metrics_count_requests_and_sample_the_queue(void)
     CHECK_INT(curl("%s/metrics", api.base), 200);
     CHECK(header("Content-Type") && strstr(header("Content-Type"), "text/plain"));
     CHECK(strstr(body, "repoview_http_requests_total{route=\"overview\",status=\"200\"}") != NULL);
-    CHECK(strstr(body, "repoview_http_requests_total{route=\"repos_create\",status=\"413\"} 1") != NULL);
+    CHECK(strstr(body, "repoview_http_requests_total{route=\"repos_create\",status=\"400\"}") != NULL);
     CHECK(strstr(body, "repoview_http_request_duration_seconds_bucket{route=\"overview\",le=\"+Inf\"}") != NULL);
     CHECK(strstr(body, "repoview_sse_clients 0") != NULL);
     CHECK(strstr(body, "repoview_sse_events_total") != NULL);

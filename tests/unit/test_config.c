@@ -27,7 +27,9 @@ static const char *const all_vars[] = {
     "REPOVIEW_GITHUB_MAX_PAGES", "REPOVIEW_MAX_CLIENTS",
     "REPOVIEW_SSE_MAX_BUFFER", "REPOVIEW_CORS_ORIGINS",
     "REPOVIEW_SHUTDOWN_GRACE", "REPOVIEW_IO_TIMEOUT",
-    "REPOVIEW_ALLOWED_HOSTS",
+    "REPOVIEW_ALLOWED_HOSTS",  "REPOVIEW_MAX_CLIENTS_PER_IP",
+    "REPOVIEW_KEEPALIVE_TIMEOUT", "REPOVIEW_MAX_BODY_MEMORY",
+    "REPOVIEW_MAX_STREAMS_PER_IP",
     "REPOVIEW_ALLOWED_SCHEMES", "REPOVIEW_ALLOW_LOCAL_PATHS",
     "REPOVIEW_ALLOW_PRIVATE_NETWORKS", "REPOVIEW_ALLOWED_HOSTS_REMOTE",
     "REPOVIEW_BLOCKED_HOSTS_REMOTE", "REPOVIEW_TOKENS_FILE",
@@ -96,6 +98,10 @@ static void test_defaults_follow_the_contract(void)
     CHECK_INT(cfg.max_clients, 20000);
     CHECK_INT(cfg.sse_max_buffer, 262144);
     CHECK_INT(cfg.io_timeout, 30);
+    CHECK_INT(cfg.max_clients_per_ip, 256);
+    CHECK_INT(cfg.keepalive_timeout, 75);
+    CHECK_INT(cfg.max_body_memory, 64 * 1024 * 1024);
+    CHECK_INT(cfg.max_streams_per_ip, 64);
     CHECK_STR(cfg.cors_origins, "");
     CHECK_INT(cfg.shutdown_grace, 20);
     rv_config_free(&cfg);
@@ -233,6 +239,12 @@ static void test_invalid_values_are_refused_naming_variable_and_flag(void)
     expect_refused("REPOVIEW_GITHUB_MAX_PAGES", "0");
     expect_refused("REPOVIEW_MAX_CLIENTS", "1000001");
     expect_refused("REPOVIEW_SSE_MAX_BUFFER", "4095");
+    expect_refused("REPOVIEW_MAX_CLIENTS_PER_IP", "0");
+    expect_refused("REPOVIEW_MAX_CLIENTS_PER_IP", "1000001");
+    expect_refused("REPOVIEW_KEEPALIVE_TIMEOUT", "0");
+    expect_refused("REPOVIEW_KEEPALIVE_TIMEOUT", "3601");
+    expect_refused("REPOVIEW_MAX_BODY_MEMORY", "1048575");
+    expect_refused("REPOVIEW_MAX_STREAMS_PER_IP", "0");
     expect_refused("REPOVIEW_SHUTDOWN_GRACE", "3601");
     expect_refused("REPOVIEW_LISTEN", "8080");
     expect_refused("REPOVIEW_LISTEN", "localhost:0");
