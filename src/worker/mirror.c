@@ -550,7 +550,7 @@ static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
     char tmp[4200], hex[2 * RV_REPO_ID_MAX + 1];
     git_repository *repo = NULL;
     enum fetch_failure failure;
-    hex_encode(opts->repo_id, hex);
+    mirror_hex_encode(opts->repo_id, hex);
     snprintf(tmp, sizeof(tmp), "%s/mirrors/.tmp-%s-XXXXXX", opts->data_dir,
              hex);
     if (!mkdtemp(tmp)) {
@@ -647,7 +647,7 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
         return RV_ERR_INVALID;
     }
     snprintf(dir, sizeof(dir), "%s/mirrors", opts->data_dir);
-    if (make_dir(dir) != 0) {
+    if (mirror_make_dir(dir) != 0) {
         rv_sync_error_set(err, "git_error", "Cannot create %s: %s.", dir,
                           strerror(errno));
         return RV_ERR_IO;

@@ -7,10 +7,10 @@
 
 /* Writes the lower-case hex of the bytes of s into out, NUL-terminated:
  * out must hold 2 * strlen(s) + 1 bytes. */
-void hex_encode(const char *s, char *out);
+void mirror_hex_encode(const char *s, char *out);
 
 /* mkdir -p path (mode 0755; existing directories are fine). 0, or -1
  * (errno set) when a component cannot be made or path passes 4 KiB. */
-int make_dir(const char *path);
+int mirror_make_dir(const char *path);
 
 #endif

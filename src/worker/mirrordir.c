@@ -23,7 +23,7 @@
 /* A partial clone older than this is abandoned and removed by the GC. */
 #define STALE_TMP_SECONDS 3600
 
-void hex_encode(const char *s, char *out)
+void mirror_hex_encode(const char *s, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (; *s; s++) {
@@ -66,7 +66,7 @@ int rv_mirror_path(const char *data_dir, const char *repo_id, char *buf,
     char hex[2 * RV_REPO_ID_MAX + 1];
     if (!data_dir || !*data_dir || !rv_repo_id_valid(repo_id))
         return -1;
-    hex_encode(repo_id, hex);
+    mirror_hex_encode(repo_id, hex);
     int n = snprintf(buf, size, "%s/mirrors/%s.git", data_dir, hex);
     return n < 0 || (size_t)n >= size ? -1 : 0;
 }
@@ -88,7 +88,7 @@ int rv_mirror_remove_tree(const char *path)
     return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int make_dir(const char *path)
+int mirror_make_dir(const char *path)
 {
     char buf[4096];
     if (rv_strlcpy(buf, path, sizeof(buf)) != 0)
