@@ -30,7 +30,8 @@ trap cleanup EXIT
 
 # A normal (non-sanitizer, -O2) build of the libraries, and the driver on
 # top. GCC 12's -Wformat-truncation at -O2 flags a bounded snprintf in
-# rconn.c; a warning there must not stop a benchmark of branch sync.
+# the Redis connection code (rconn); a warning there must not stop a
+# benchmark of branch sync.
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRV_SANITIZE=OFF -DRV_TESTS=OFF \
   -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
 cmake --build "$BUILD" -j2 --target rvworker >/dev/null

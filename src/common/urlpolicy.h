@@ -21,6 +21,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* rv_addr_class_v4/v6 and rv_host_parse_addr, which the checks use. */
+#include "common/addrclass.h"
+
 struct rv_config;
 
 /* Schemes as bits of rv_url_policy.schemes. */
@@ -102,20 +105,5 @@ int rv_url_policy_check_host(const struct rv_url_policy *p, const char *host,
 int rv_url_policy_check_addr(const struct rv_url_policy *p,
                              const struct sockaddr *sa, char *why,
                              size_t whylen);
-
-/* The class of an address that is not public ("loopback", "private",
- * "link-local", "unique-local", "CGNAT", "multicast", "unspecified",
- * "reserved", "documentation"), or NULL for a public one. IPv4-mapped,
- * IPv4-compatible, NAT64 and 6to4 IPv6 addresses are judged by the IPv4
- * address inside. Static strings. */
-const char *rv_addr_class_v4(const struct in_addr *a);
-const char *rv_addr_class_v6(const struct in6_addr *a);
-
-/* Parses a host as the resolver parses a numeric address: IPv4 in
- * inet_aton's forms (decimal, hex, octal, 1 to 4 parts), or an IPv6
- * literal with or without brackets. 4 or 6 with *v4 or *v6 set, or 0 for a
- * name. */
-int rv_host_parse_addr(const char *host, struct in_addr *v4,
-                       struct in6_addr *v6);
 
 #endif

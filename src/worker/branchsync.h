@@ -78,8 +78,4 @@ int rv_branchsync_global_init(void);
 int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev, json_t **out,
                       struct rv_branchsync_stats *stats, struct rv_sync_error *err);
 
-/* Removes the mirrors under data_dir whose repo id is not in keep (and
- * abandoned partial clones). RV_OK or RV_ERR_IO. */
-int rv_mirror_gc(const char *data_dir, const char *const *keep, size_t nkeep);
-
 #endif

@@ -77,4 +77,9 @@ int rv_mirror_token_host(const char *github_api, char *buf, size_t size);
 /* rm -rf path (never follows symlinks). 0 or -1. */
 int rv_mirror_remove_tree(const char *path);
 
+/* Removes the mirrors under data_dir whose repo id is not in keep (and
+ * abandoned partial clones). keep and its strings are borrowed for the
+ * call. RV_OK, RV_ERR_INVALID (data_dir too long) or RV_ERR_IO. */
+int rv_mirror_gc(const char *data_dir, const char *const *keep, size_t nkeep);
+
 #endif

@@ -1,0 +1,157 @@
+/*
+ * What the files of a branch sync share, and nothing else includes:
+ *   branchsync.c   the driver (rv_branchsync_run), listing the branches
+ *   commitgraph.c  ahead/behind and the merge base (compare_tips)
+ *   mergecheck.c   the paths a branch changed and its merge decision
+ *   diffstat.c     the diff stat of a branch
+ *   branchdoc.c    the rows and the document
+ * Like hiredis's async_private.h: these are not part of the worker's API,
+ * and may change with the files that use them.
+ */
+#ifndef REPOVIEW_WORKER_BRANCHSYNC_PRIVATE_H
+#define REPOVIEW_WORKER_BRANCHSYNC_PRIVATE_H
+
+#include <git2.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/branchsync.h"
+#include "worker/sync.h"
+
+/* One branch of the mirror. name is owned; reuse is borrowed from the
+ * previous document (lives as long as the caller's prev). */
+struct branch {
+    char *name;
+    git_oid oid;
+    int64_t time_ms;     /* date shown in the row (author time): ordering */
+    bool is_default;
+    const json_t *reuse; /* previous row still valid, or NULL */
+};
+
+/* ---- branchsync.c ---- */
+
+/* Fills err with code "git_error" and "<what>: <libgit2's last error>." */
+void set_git_error(struct rv_sync_error *err, const char *what);
+
+/* ---- commitgraph.c ---- */
+
+struct gnode;
+
+/* The commit graph of one sync (commitgraph.c). Zero it but for repo
+ * before first use ({.repo = repo}); graph_free releases what it grew. */
+struct graph {
+    git_repository *repo; /* borrowed */
+    struct gnode *nodes;
+    size_t n, cap;
+    uint32_t *slots;      /* open addressing: node index + 1, 0 = empty */
+    size_t nslots;
+    uint32_t *parents;    /* parent node indexes, by gnode.parents */
+    size_t nparents, cap_parents;
+    uint32_t *heap;       /* the walk's queue: node indexes, newest first */
+    size_t heap_n, heap_cap;
+    uint32_t walk;
+};
+
+/* Releases the graph's memory (not repo) and zeroes it. */
+void graph_free(struct graph *g);
+
+/* ahead/behind and the merge base of b against def: from the graph, or
+ * from libgit2 when the graph is unsure. *base_known says the merge base
+ * is unique (*mb, NULL when there is none). 0 or a libgit2 error. */
+int compare_tips(git_repository *repo, struct graph *g,
+                 const git_oid *tip, const git_oid *def, size_t *ahead,
+                 size_t *behind, bool *base_known, git_commit **mb);
+
+/* ---- mergecheck.c ---- */
+
+/* One path the branch changed: a leaf (file, link or submodule). A zero
+ * mode means that side has nothing there; a file that became a directory
+ * is its deletion and the additions of the directory's files. */
+struct change {
+    char *path;
+    git_oid old_id, new_id;
+    unsigned int old_mode, new_mode;
+};
+
+struct changes {
+    struct change *v;
+    size_t n, cap;
+    bool incomplete; /* trees nested past TREE_DEPTH_MAX (mergecheck.c) were
+                      * not walked */
+    bool has_gitlink; /* a submodule entry changed (see diff_stat) */
+};
+
+/* Frees the paths and the list, and zeroes c. */
+void changes_free(struct changes *c);
+
+/* Appends to c every leaf that differs between trees a and b (NULL: an
+ * empty tree) under prefix. 0 or a libgit2 error. */
+int tree_changes(git_repository *repo, struct changes *c,
+                 const char *prefix, const git_tree *a,
+                 const git_tree *b, int depth);
+
+/* Whether merging `theirs` into `ours` conflicts, and where: *has_conflicts
+ * and files (both sides' paths of each conflict, sorted, distinct, at most
+ * cap). ch holds theirs's changes since the merge base (tree_changes).
+ * base_known: the merge base is the only one, and trees are the base's
+ * (NULL: no base), ours's and theirs's, so the changed paths may decide
+ * (merge_by_paths) or the trees are merged directly; otherwise libgit2
+ * finds the bases (and builds a virtual one from several).
+ * *merged counts the tree merges run (renames found as git does). Returns
+ * 0 or a libgit2 error. */
+int merge_conflicts(git_repository *repo, const git_commit *ours,
+                    const git_commit *theirs, bool base_known,
+                    const git_tree *const trees[3],
+                    const struct changes *ch, int cap,
+                    bool *has_conflicts, json_t *files, int *merged);
+
+/* ---- diffstat.c ---- */
+
+/* Files changed, insertions and deletions from base to tip (trees; NULL
+ * base = the empty tree), as `git diff --shortstat base tip` counts them:
+ * renames detected (git's default), binary files changed with 0/0. ch
+ * lists the changed paths (tree_changes): the diff looks at those alone,
+ * which finds the same renames (only added and deleted files pair up) and
+ * reads no other tree. Not when the list is incomplete, nor when a
+ * submodule entry changed: libgit2 matches a submodule's path as a
+ * gitignore-style pattern even with GIT_DIFF_DISABLE_PATHSPEC_MATCH (a
+ * name starting with '#' or ending in a space would match nothing), so
+ * those diffs look at every path. *out is a new
+ * {"files","additions","deletions"} object. Returns 0 or a libgit2
+ * error. */
+int diff_stat(git_repository *repo, const git_tree *base,
+              const git_tree *tip, const struct changes *ch,
+              json_t **out);
+
+/* ---- branchdoc.c ---- */
+
+/* A JSON string from repository bytes (author names, subjects, paths):
+ * invalid UTF-8 becomes U+FFFD, ISO-8859-1 (when the commit says so) is
+ * converted, and text past TEXT_MAX bytes is cut at a character boundary.
+ * New reference, or NULL when out of memory. */
+json_t *text_json(const char *s, bool latin1);
+
+/* Indexes the rows of the previous document by name. New reference; its
+ * values are borrowed from prev. */
+json_t *index_prev(const json_t *prev);
+
+/* Fills in which branches can reuse their previous row, and every
+ * branch's date for ordering (from the previous row when reused, else from
+ * the tip commit). */
+int prepare_branches(git_repository *repo, struct branch *list,
+                     size_t n, const struct branch *def,
+                     const json_t *prev_idx, struct rv_sync_error *err);
+
+/* Builds the document from the sorted branches (default first). Reused
+ * rows are shared with prev; the others are computed. New reference or
+ * NULL. */
+json_t *build_document(git_repository *repo,
+                       const struct rv_branchsync_opts *opts,
+                       const struct branch *list, size_t n,
+                       const json_t *prev_idx,
+                       struct rv_branchsync_stats *stats,
+                       struct rv_sync_error *err);
+
+#endif

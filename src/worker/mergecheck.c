@@ -1,0 +1,406 @@
+/* What a branch changed since its merge base (tree_changes), and whether
+ * merging it into the default branch conflicts (merge_conflicts): decided
+ * from the changed paths where it can be, else by libgit2's tree merge.
+ * Declarations in branchsync_private.h. */
+#include <git2.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/branchsync_private.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends a copy of path to *paths (growing it); -1 when out of memory. */
+static int push_path(char ***paths, size_t *n, size_t *cap, const char *path)
+{
+    if (*n == *cap) {
+        size_t bigger_cap = *cap ? *cap * 2 : 16;
+        char **bigger = realloc(*paths, bigger_cap * sizeof(**paths));
+        if (!bigger)
+            return -1;
+        *paths = bigger;
+        *cap = bigger_cap;
+    }
+    if (!((*paths)[*n] = strdup(path)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+/* The entry at path in tree (NULL tree = empty), or NULL when there is
+ * none. 0 or a libgit2 error. *out is the caller's (git_tree_entry_free). */
+static int entry_at(git_tree_entry **out, const git_tree *tree,
+                    const char *path)
+{
+    *out = NULL;
+    if (!tree)
+        return 0;
+    int rc = git_tree_entry_bypath(out, tree, path);
+    if (rc == GIT_ENOTFOUND) {
+        git_error_clear();
+        return 0;
+    }
+    return rc;
+}
+
+static bool same_entry(const git_tree_entry *a, const git_tree_entry *b)
+{
+    if (!a || !b)
+        return a == b;
+    return git_tree_entry_filemode(a) == git_tree_entry_filemode(b) &&
+           git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b));
+}
+
+/* ---- what a branch changed ----
+ * The paths a branch changed since its merge base, found by walking both
+ * trees and descending only into subtrees whose ids differ: a branch of a
+ * few commits reads a few trees, where libgit2's tree diff reads every
+ * tree and lists every file of both sides (on a 1,000-file repo that was
+ * half of a sync's compute). The list then decides the merge
+ * (merge_by_paths) and narrows the diff stat to these paths. */
+
+/* The walk recurses, so it stops this deep (a hostile remote must not
+ * exhaust the stack) and marks the list incomplete: that branch is then
+ * merged and diffed by libgit2 as a whole. */
+#define TREE_DEPTH_MAX 256
+
+void changes_free(struct changes *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].path);
+    free(c->v);
+    memset(c, 0, sizeof(*c));
+}
+
+/* "prefix/name", or name at the root. malloc'd; NULL when out of memory. */
+static char *path_join(const char *prefix, const char *name)
+{
+    size_t lp = strlen(prefix), ln = strlen(name);
+    char *p = malloc(lp + ln + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, prefix, lp);
+    if (lp)
+        p[lp++] = '/';
+    memcpy(p + lp, name, ln + 1);
+    return p;
+}
+
+/* Records a change of the leaf at prefix/name: old and/or new entry (NULL:
+ * none on that side). 0, or -1 when out of memory (libgit2 error set). */
+static int changes_push(struct changes *c, const char *prefix,
+                        const git_tree_entry *old, const git_tree_entry *new)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct change *v = realloc(c->v, cap * sizeof(*v));
+        if (!v)
+            goto oom;
+        c->v = v;
+        c->cap = cap;
+    }
+    struct change *ch = &c->v[c->n];
+    memset(ch, 0, sizeof(*ch));
+    if (!(ch->path = path_join(prefix, git_tree_entry_name(old ? old : new))))
+        goto oom;
+    if (old) {
+        git_oid_cpy(&ch->old_id, git_tree_entry_id(old));
+        ch->old_mode = (unsigned int)git_tree_entry_filemode(old);
+    }
+    if (new) {
+        git_oid_cpy(&ch->new_id, git_tree_entry_id(new));
+        ch->new_mode = (unsigned int)git_tree_entry_filemode(new);
+    }
+    if (ch->old_mode == GIT_FILEMODE_COMMIT ||
+        ch->new_mode == GIT_FILEMODE_COMMIT)
+        c->has_gitlink = true;
+    c->n++;
+    return 0;
+oom:
+    git_error_set_oom();
+    return -1;
+}
+
+
+/* Records entry e of the old (is_old) or new side, which the other side
+ * lacks: a leaf as it is, a subtree as all of its leaves. */
+static int changes_one_side(git_repository *repo, struct changes *c,
+                            const char *prefix, const git_tree_entry *e,
+                            bool is_old, int depth)
+{
+    if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+        return changes_push(c, prefix, is_old ? e : NULL, is_old ? NULL : e);
+    git_tree *t = NULL;
+    char *path = path_join(prefix, git_tree_entry_name(e));
+    int rc = path ? git_tree_lookup(&t, repo, git_tree_entry_id(e)) : -1;
+    if (!path)
+        git_error_set_oom();
+    if (rc == 0)
+        rc = tree_changes(repo, c, path, is_old ? t : NULL, is_old ? NULL : t,
+                          depth + 1);
+    git_tree_free(t);
+    free(path);
+    return rc;
+}
+
+int tree_changes(git_repository *repo, struct changes *c,
+                 const char *prefix, const git_tree *a,
+                 const git_tree *b, int depth)
+{
+    int rc = 0;
+    if (depth > TREE_DEPTH_MAX) {
+        c->incomplete = true;
+        return 0;
+    }
+    size_t na = a ? git_tree_entrycount(a) : 0;
+    size_t nb = b ? git_tree_entrycount(b) : 0;
+    for (size_t i = 0; i < na && rc == 0; i++) {
+        const git_tree_entry *ea = git_tree_entry_byindex(a, i);
+        const git_tree_entry *eb =
+            b ? git_tree_entry_byname(b, git_tree_entry_name(ea)) : NULL;
+        if (eb && same_entry(ea, eb))
+            continue;
+        bool ta = git_tree_entry_type(ea) == GIT_OBJECT_TREE;
+        bool tb = eb && git_tree_entry_type(eb) == GIT_OBJECT_TREE;
+        if (ta && tb) {
+            git_tree *sa = NULL, *sb = NULL;
+            char *path = path_join(prefix, git_tree_entry_name(ea));
+            if (!path) {
+                git_error_set_oom();
+                return -1;
+            }
+            if ((rc = git_tree_lookup(&sa, repo, git_tree_entry_id(ea))) ==
+                    0 &&
+                (rc = git_tree_lookup(&sb, repo, git_tree_entry_id(eb))) == 0)
+                rc = tree_changes(repo, c, path, sa, sb, depth + 1);
+            git_tree_free(sa);
+            git_tree_free(sb);
+            free(path);
+        } else if (eb && !ta && !tb) {
+            rc = changes_push(c, prefix, ea, eb); /* modified */
+        } else {
+            /* Only on the old side, or a file and a directory: the old
+             * entry goes, the new one (if any) comes. */
+            rc = changes_one_side(repo, c, prefix, ea, true, depth);
+            if (rc == 0 && eb)
+                rc = changes_one_side(repo, c, prefix, eb, false, depth);
+        }
+    }
+    for (size_t i = 0; i < nb && rc == 0; i++) {
+        const git_tree_entry *eb = git_tree_entry_byindex(b, i);
+        if (!a || !git_tree_entry_byname(a, git_tree_entry_name(eb)))
+            rc = changes_one_side(repo, c, prefix, eb, false, depth);
+    }
+    return rc;
+}
+
+/* Whether the default side (base to def) changed what lives at path: the
+ * entry itself, or, where neither side has one, a parent directory that
+ * became a file on the default side (a file/directory conflict). *was and
+ * *now get the entries at path in base and def (NULL: none), the caller's
+ * to free. 0 or a libgit2 error. */
+static int default_changed(const git_tree *base, const git_tree *def,
+                           const char *path, bool *changed,
+                           git_tree_entry **was, git_tree_entry **now)
+{
+    git_tree_entry *pwas = NULL, *pnow = NULL;
+    int rc;
+    *changed = false;
+    *was = *now = NULL;
+    if ((rc = entry_at(was, base, path)) != 0 ||
+        (rc = entry_at(now, def, path)) != 0)
+        return rc;
+    *changed = !same_entry(*was, *now);
+    if (*changed || *now || *was)
+        return 0;
+    char prefix[4096];
+    for (const char *slash = strchr(path, '/'); slash && !*changed;
+         slash = strchr(slash + 1, '/')) {
+        size_t len = (size_t)(slash - path);
+        if (len >= sizeof(prefix)) {
+            *changed = true; /* cannot tell: let the merge decide */
+            break;
+        }
+        memcpy(prefix, path, len);
+        prefix[len] = '\0';
+        if ((rc = entry_at(&pnow, def, prefix)) != 0 ||
+            (rc = entry_at(&pwas, base, prefix)) != 0)
+            break;
+        *changed = pnow && git_tree_entry_type(pnow) != GIT_OBJECT_TREE &&
+                   !same_entry(pwas, pnow);
+        git_tree_entry_free(pnow);
+        git_tree_entry_free(pwas);
+        pwas = pnow = NULL;
+    }
+    git_tree_entry_free(pnow);
+    git_tree_entry_free(pwas);
+    return rc;
+}
+
+/* Whether the three versions of a file both sides modified merge cleanly,
+ * by libgit2's file merge (the one git_merge_trees runs for such a path).
+ * 0 or a libgit2 error. */
+static int file_merges(git_repository *repo, const git_oid *base,
+                       const git_oid *ours, const git_oid *theirs,
+                       const char *path, unsigned int mode, bool *clean)
+{
+    int rc = 0;
+    git_blob *blobs[3] = {NULL, NULL, NULL};
+    const git_oid *ids[3] = {base, ours, theirs};
+    git_merge_file_input in[3];
+    git_merge_file_result res;
+    memset(&res, 0, sizeof(res));
+    for (int i = 0; i < 3; i++) {
+        if ((rc = git_blob_lookup(&blobs[i], repo, ids[i])) != 0)
+            goto out;
+        git_merge_file_input_init(&in[i], GIT_MERGE_FILE_INPUT_VERSION);
+        in[i].ptr = git_blob_rawcontent(blobs[i]);
+        in[i].size = (size_t)git_blob_rawsize(blobs[i]);
+        in[i].path = path;
+        in[i].mode = mode;
+    }
+    if ((rc = git_merge_file(&res, &in[0], &in[1], &in[2], NULL)) == 0)
+        *clean = res.automergeable != 0;
+out:
+    git_merge_file_result_free(&res);
+    for (int i = 0; i < 3; i++)
+        git_blob_free(blobs[i]);
+    return rc;
+}
+
+/* Decides the merge of the branch into the default tip from the paths the
+ * branch changed since the merge base (ch, from tree_changes), without a
+ * three-way merge of the trees (the costliest step
+ * of a sync), when every path either was left alone on the default side
+ * (the merge takes the branch's version) or is a file modified on both
+ * sides with the same mode (libgit2's file merge decides). Anything else
+ * (deletions, additions or mode changes meeting a change of the other
+ * side, file/directory clashes) leaves *decided false: the tree merge,
+ * with its rename detection, must decide. When decided, *has_conflicts and
+ * paths (the conflicting files, malloc'd strings appended to *paths) are
+ * set. 0 or a libgit2 error. */
+static int merge_by_paths(git_repository *repo, const struct changes *ch,
+                          const git_tree *base_tree, const git_tree *def_tree,
+                          bool *decided, bool *has_conflicts, char ***paths,
+                          size_t *npaths, size_t *cap)
+{
+    int rc = 0;
+    git_tree_entry *was = NULL, *now = NULL;
+    *decided = false;
+    *has_conflicts = false;
+    for (size_t i = 0; i < ch->n; i++) {
+        const struct change *c = &ch->v[i];
+        bool changed = false;
+        git_tree_entry_free(was);
+        git_tree_entry_free(now);
+        if ((rc = default_changed(base_tree, def_tree, c->path, &changed,
+                                  &was, &now)) != 0)
+            goto out;
+        if (!changed)
+            continue;
+        unsigned int mode = c->new_mode;
+        bool both_modified =
+            c->old_mode == mode && was && now &&
+            git_tree_entry_filemode(was) == (git_filemode_t)mode &&
+            git_tree_entry_filemode(now) == (git_filemode_t)mode &&
+            (mode == GIT_FILEMODE_BLOB ||
+             mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
+            git_oid_equal(git_tree_entry_id(was), &c->old_id);
+        if (!both_modified)
+            goto out; /* the tree merge decides */
+        if (git_oid_equal(git_tree_entry_id(now), &c->new_id))
+            continue; /* the same change on both sides */
+        bool clean = false;
+        if ((rc = file_merges(repo, &c->old_id, git_tree_entry_id(now),
+                              &c->new_id, c->path, mode, &clean)) != 0)
+            goto out;
+        if (!clean) {
+            *has_conflicts = true;
+            if (push_path(paths, npaths, cap, c->path) != 0) {
+                git_error_set_oom();
+                rc = -1;
+                goto out;
+            }
+        }
+    }
+    *decided = true;
+out:
+    git_tree_entry_free(was);
+    git_tree_entry_free(now);
+    return rc;
+}
+
+int merge_conflicts(git_repository *repo, const git_commit *ours,
+                    const git_commit *theirs, bool base_known,
+                    const git_tree *const trees[3],
+                    const struct changes *ch, int cap,
+                    bool *has_conflicts, json_t *files, int *merged)
+{
+    int rc = 0;
+    git_index *index = NULL;
+    git_index_conflict_iterator *it = NULL;
+    char **paths = NULL;
+    size_t n = 0, paths_cap = 0;
+    bool decided = false;
+    *has_conflicts = false;
+    if (base_known && !ch->incomplete &&
+        (rc = merge_by_paths(repo, ch, trees[0], trees[1], &decided,
+                             has_conflicts, &paths, &n, &paths_cap)) != 0)
+        goto out;
+    if (decided)
+        goto list;
+    git_merge_options mo;
+    git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
+    mo.flags |= GIT_MERGE_SKIP_REUC;
+    (*merged)++;
+    if (base_known) {
+        rc = git_merge_trees(&index, repo, trees[0], trees[1], trees[2], &mo);
+    } else {
+        rc = git_merge_commits(&index, repo, ours, theirs, &mo);
+    }
+    if (rc != 0)
+        goto out;
+    *has_conflicts = git_index_has_conflicts(index);
+    if (!*has_conflicts)
+        goto out;
+    if ((rc = git_index_conflict_iterator_new(&it, index)) != 0)
+        goto out;
+    const git_index_entry *anc, *our, *their;
+    while ((rc = git_index_conflict_next(&anc, &our, &their, it)) == 0) {
+        if ((our && push_path(&paths, &n, &paths_cap, our->path) != 0) ||
+            (their && push_path(&paths, &n, &paths_cap, their->path) != 0) ||
+            (!our && !their && anc &&
+             push_path(&paths, &n, &paths_cap, anc->path) != 0)) {
+            git_error_set_oom();
+            rc = -1;
+            goto out;
+        }
+    }
+    if (rc != GIT_ITEROVER)
+        goto out;
+    rc = 0;
+list:
+    if (n > 0)
+        qsort(paths, n, sizeof(*paths), cmp_str);
+    for (size_t i = 0; i < n && (int)json_array_size(files) < cap; i++) {
+        if (i > 0 && strcmp(paths[i], paths[i - 1]) == 0)
+            continue;
+        if (json_array_append_new(files, text_json(paths[i], false)) != 0) {
+            git_error_set_oom();
+            rc = -1;
+            goto out;
+        }
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+    git_index_conflict_iterator_free(it);
+    git_index_free(index);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/*
+ * What the files of a PR sync share, and nothing else includes:
+ *   prsync.c       the driver (rv_prsync_run) and the GraphQL endpoint
+ *   github_http.c  libcurl's callbacks, filling a struct prsync_response
+ *   prerror.c      GitHub's HTTP and GraphQL errors as rv_sync_error codes
+ *   prparse.c      one answer: its shape, its PRs, its cursor
+ * Like hiredis's async_private.h: not part of the worker's API.
+ */
+#ifndef REPOVIEW_WORKER_PRSYNC_PRIVATE_H
+#define REPOVIEW_WORKER_PRSYNC_PRIVATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/sync.h"
+
+/* One HTTP answer: the body (capped) and the headers that matter. */
+struct prsync_response {
+    char *body;               /* malloc'd, NUL-terminated; owned here */
+    size_t len, cap, max;
+    bool too_large;           /* the body passed max */
+    bool nomem;               /* growing the body failed */
+    long status;
+    long ratelimit_remaining; /* -1 when absent */
+    int64_t ratelimit_reset_ms; /* 0 when absent */
+    int64_t retry_after_ms;   /* absolute epoch ms; 0 when absent */
+};
+
+/* ---- github_http.c ---- */
+
+/* libcurl's CURLOPT_WRITEFUNCTION; ud is a struct prsync_response. Appends
+ * to r->body up to r->max bytes (growing it, NUL-terminated); returns 0,
+ * which aborts the transfer, when it would pass max (too_large) or
+ * memory runs out (nomem). */
+size_t prsync_on_body(char *ptr, size_t size, size_t nmemb, void *ud);
+
+/* libcurl's CURLOPT_HEADERFUNCTION; ud is a struct prsync_response.
+ * Called once per header line (not NUL-terminated, CRLF included). A
+ * status line starts a new response; x-ratelimit-remaining,
+ * x-ratelimit-reset and Retry-After (seconds or an HTTP date) are read
+ * into r. Returns size * nitems. */
+size_t prsync_on_header(char *ptr, size_t size, size_t nitems, void *ud);
+
+/* Empties r for the next request, keeping its body buffer and max. */
+void prsync_response_reset(struct prsync_response *r);
+
+/* ---- prerror.c ---- */
+
+/* Turns a non-200 answer into err; returns the rv_err to hand back. */
+int prsync_http_error(const struct prsync_response *r, bool has_token,
+                      struct rv_sync_error *err);
+
+/* Looks at a 200 answer's "errors" array. Returns RV_OK when there is none,
+ * else fills err and returns the rv_err to hand back. */
+int prsync_graphql_errors(json_t *doc, int64_t ratelimit_reset_ms,
+                          struct rv_sync_error *err);
+
+/* ---- prparse.c ---- */
+
+/* What rv_prsync_run makes of one complete answer: the error of a non-200,
+ * or the page of a 200. *end_cursor as for rv_prsync_parse_page. */
+int prsync_answer(const struct prsync_response *r, bool has_token,
+                  json_t *prs, json_t *seen, bool *has_next,
+                  char **end_cursor, struct rv_sync_error *err);
+
+#endif
