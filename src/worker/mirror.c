@@ -647,7 +647,7 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
         return RV_ERR_INVALID;
     }
     snprintf(dir, sizeof(dir), "%s/mirrors", opts->data_dir);
-    if (mirror_make_dir(dir) != 0) {
+    if (rv_mkdirs(dir) != 0) {
         rv_sync_error_set(err, "git_error", "Cannot create %s: %s.", dir,
                           strerror(errno));
         return RV_ERR_IO;

@@ -9,8 +9,4 @@
  * out must hold 2 * strlen(s) + 1 bytes. */
 void mirror_hex_encode(const char *s, char *out);
 
-/* mkdir -p path (mode 0755; existing directories are fine). 0, or -1
- * (errno set) when a component cannot be made or path passes 4 KiB. */
-int mirror_make_dir(const char *path);
-
 #endif

@@ -88,21 +88,6 @@ int rv_mirror_remove_tree(const char *path)
     return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int mirror_make_dir(const char *path)
-{
-    char buf[4096];
-    if (rv_strlcpy(buf, path, sizeof(buf)) != 0)
-        return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
 static bool is_kept(const char *id, const char *const *keep, size_t nkeep)
 {
     for (size_t i = 0; i < nkeep; i++)
