@@ -154,9 +154,8 @@ static struct branch *pick_default(const struct rv_branchsync_opts *opts,
     return b;
 }
 
-int rv_branchsync_run(const struct rv_branchsync_opts *opts,
-                      const json_t *prev, json_t **out,
-                      struct rv_branchsync_stats *stats,
+int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
+                      json_t **out, struct rv_branchsync_stats *stats,
                       struct rv_sync_error *err)
 {
     int rc = RV_OK;
@@ -225,7 +224,8 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts,
         rc = RV_ERR_GIT;
 out:
     if (rc == RV_OK) {
-        stats->branches = (int)json_array_size(json_object_get(doc, "branches"));
+        stats->branches =
+            (int)json_array_size(json_object_get(doc, "branches"));
         stats->compute_ms = rv_mono_ms() - started;
         *out = doc;
     } else {

@@ -44,19 +44,20 @@
 struct rv_url_policy;
 
 struct rv_branchsync_opts {
-    const char *data_dir;       /* mirrors live under <data_dir>/mirrors/ */
-    const char *repo_id;        /* validated id: names the mirror, and logs */
-    const char *url;            /* remote: https, http, ssh, git, file, scp-like, path */
-    const char *default_branch; /* registered, or NULL/"" = remote HEAD, main, master */
-    const char *github_token;   /* NULL/"" = none; HTTPS only, via callback */
-    const char *github_host;    /* where the token goes; NULL/"" = github.com */
-    int fetch_timeout_s;        /* a clone or fetch that takes longer is aborted */
-    int max_branches;           /* rows kept; the rest dropped, "truncated" set */
-    int max_conflict_files;     /* cap of each row's conflictFiles */
-    int64_t now_ms;             /* firstSeenAt of new branches */
+    const char *data_dir; /* mirrors live under <data_dir>/mirrors/ */
+    const char *repo_id;  /* validated id: names the mirror, and logs */
+    const char *url; /* remote: https, http, ssh, git, file, scp-like, path */
+    const char *
+        default_branch; /* registered, or NULL/"" = remote HEAD, main, master */
+    const char *github_token; /* NULL/"" = none; HTTPS only, via callback */
+    const char *github_host;  /* where the token goes; NULL/"" = github.com */
+    int fetch_timeout_s;    /* a clone or fetch that takes longer is aborted */
+    int max_branches;       /* rows kept; the rest dropped, "truncated" set */
+    int max_conflict_files; /* cap of each row's conflictFiles */
+    int64_t now_ms;         /* firstSeenAt of new branches */
     const struct rv_url_policy *policy; /* checked before and while it
                                          * fetches; NULL = none */
-    const char *job_id;         /* for logs; may be NULL */
+    const char *job_id;                 /* for logs; may be NULL */
 };
 
 struct rv_branchsync_stats {
@@ -75,7 +76,8 @@ int rv_branchsync_global_init(void);
  * again once) and computes the document. prev is the previous document or
  * NULL. On RV_OK *out is a new reference the caller releases; otherwise err
  * says what failed and *out is NULL. */
-int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev, json_t **out,
-                      struct rv_branchsync_stats *stats, struct rv_sync_error *err);
+int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
+                      json_t **out, struct rv_branchsync_stats *stats,
+                      struct rv_sync_error *err);
 
 #endif

@@ -37,7 +37,8 @@ static const char prsync_query[] =
     "        headRefName headRefOid baseRefName isCrossRepository\n"
     "        headRepository { nameWithOwner }\n"
     "        reviewDecision\n"
-    "        commits(last: 1) { nodes { commit { statusCheckRollup { state } } } }\n"
+    "        commits(last: 1) { nodes { commit { statusCheckRollup { state } } "
+    "} }\n"
     "      }\n"
     "    }\n"
     "  }\n"
@@ -163,8 +164,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         headers = h;
     }
     static const char *const fixed_headers[] = {
-        "Content-Type: application/json",
-        "Accept: application/json",
+        "Content-Type: application/json", "Accept: application/json",
         "Expect:", /* no "100 Continue" round trip */
     };
     size_t nfixed = sizeof(fixed_headers) / sizeof(*fixed_headers);
@@ -251,8 +251,8 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             goto out;
         }
         bool has_next = false;
-        rc = prsync_answer(&resp, has_token, prs, seen, &has_next,
-                           &end_cursor, err);
+        rc = prsync_answer(&resp, has_token, prs, seen, &has_next, &end_cursor,
+                           err);
         if (rc != RV_OK)
             goto out;
         stats->pages++;
@@ -299,8 +299,7 @@ out:
     if (rc != RV_OK)
         LOGF(RV_LOG_DEBUG, opts ? opts->repo_id : NULL,
              opts ? opts->job_id : NULL,
-             json_pack("{s:s, s:i}", "code", err->code, "pages",
-                       stats->pages),
+             json_pack("{s:s, s:i}", "code", err->code, "pages", stats->pages),
              "PR sync failed: %s", err->message);
     json_decref(prs);
     json_decref(seen);
