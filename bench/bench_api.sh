@@ -15,7 +15,9 @@
 #
 #   bench/bench_api.sh [BUILD_DIR]   (default build-apibench, configured and
 #                                     built if needed; a non-sanitizer build;
-#                                     env DURATION=2s RUNS=15)
+#                                     env DURATION=2s RUNS=15; TOKEN=1
+#                                     configures a read token, which every
+#                                     API request then sends as a bearer)
 #
 # Prints a Markdown table for docs/benchmarks.md. Loopback only; bounded runs.
 # Take /tmp/rv-bench.lock around it on a shared machine.
@@ -83,14 +85,22 @@ kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true
 redis_pid=${pids[0]}
 
 api_port=$(free_port)
-REPOVIEW_LISTEN="127.0.0.1:$api_port" "${on0[@]}" "$BUILD/repoview-api" 2>"$tmp/api.log" &
+# TOKEN=1: reads need a token, so each request pays for checking it.
+wrk_auth=(); api_env=()
+if [ -n "${TOKEN:-}" ]; then
+  tok="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  printf 'sha256:%s read\n' "$(printf %s "$tok" | sha256sum | cut -c1-64)" > "$tmp/tokens"
+  api_env=(REPOVIEW_TOKENS_FILE="$tmp/tokens")
+  wrk_auth=(-H "Authorization: Bearer $tok")
+fi
+env "${api_env[@]}" REPOVIEW_LISTEN="127.0.0.1:$api_port" "${on0[@]}" "$BUILD/repoview-api" 2>"$tmp/api.log" &
 api_pid=$!
 pids+=($api_pid)
 wait_http "http://127.0.0.1:$api_port/healthz"
 
 # nginx serves the very bytes the API answers, as a static file.
 mkdir -p "$tmp/www"
-curl -s "http://127.0.0.1:$api_port/v1/repos/r50/overview" > "$tmp/www/overview.json"
+curl -sf "${wrk_auth[@]}" "http://127.0.0.1:$api_port/v1/repos/r50/overview" > "$tmp/www/overview.json"
 size=$(stat -c %s "$tmp/www/overview.json")
 ngx_port=$(free_port)
 cat > "$tmp/nginx.conf" <<NGX
@@ -117,7 +127,9 @@ ngx_pids=$(pgrep -P "$(cat "$tmp/nginx.pid")" | tr '\n' ' ')
 run_wrk() { # url pid... -> "rps p99ms cpu_us_per_request"
   local url=$1; shift
   local before; before=$(ticks "$@")
-  "${on1[@]}" wrk -t1 -c50 -d"$DURATION" --latency "$url" > "$tmp/wrk.txt"
+  local auth=()
+  if [[ $url == *":$api_port/"* ]]; then auth=("${wrk_auth[@]}"); fi
+  "${on1[@]}" wrk -t1 -c50 -d"$DURATION" --latency "${auth[@]}" "$url" > "$tmp/wrk.txt"
   local after; after=$(ticks "$@")
   awk -v ticks=$((after - before)) -v hz="$hz" '
     /requests in/ {n=$1}
