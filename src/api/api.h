@@ -21,7 +21,10 @@
  *   overview.c         GET /v1/repos/{id}/overview
  *   cache.c            the in-process fragment cache
  *   refresh.c          POST /v1/repos/{id}/refresh
- *   events.c           SSE and the one subscription to rv:events
+ *   events.c           SSE: the streams and their two handlers
+ *   events_snapshot.c  the snapshots a stream starts with
+ *   events_sub.c       the one subscription to rv:events and its fan-out
+ *   events_private.h   what the events*.c files share, and only they
  *   webhooks.c         POST /v1/webhooks/github
  *   metrics.c          /healthz, /readyz, /metrics and the counters behind them
  *   static.c           GET / (the embedded dashboard)
@@ -491,7 +494,7 @@ uint64_t api_cache_hits(const struct api_cache *c);
 uint64_t api_cache_misses(const struct api_cache *c);
 size_t api_cache_bytes(const struct api_cache *c);
 
-/* ---- events.c ---- */
+/* ---- events*.c ---- */
 
 struct api_events *api_events_new(struct api *api);
 /* Ends every stream (SIGTERM) and unsubscribes. */
