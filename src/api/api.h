@@ -2,22 +2,32 @@
  * repoview-api internals: the server object every handler reaches, the
  * per-request call, and the entry points of each file of src/api/.
  *
- *   main.c      start-up, signals, the housekeeping timer, shutdown
- *   http.c      calls, replies, errors -> HTTP statuses (the one mapping),
- *               CORS, bodies
- *   conn.c      connections: caps, deadlines, body caps and budget, the
- *               listener's guard against running out of descriptors
- *   access.c    tokens, scopes and repo patterns; who a request is
- *   session.c   the dashboard's session cookie and SSE stream tokens
- *   routes.c    the route table and the dispatcher
- *   repos.c     GET/POST /v1/repos, GET/DELETE /v1/repos/{id}
- *   overview.c  GET /v1/repos/{id}/overview
- *   cache.c     the in-process fragment cache
- *   refresh.c   POST /v1/repos/{id}/refresh
- *   events.c    SSE and the one subscription to rv:events
- *   webhooks.c  POST /v1/webhooks/github
- *   metrics.c   /healthz, /readyz, /metrics and the counters behind them
- *   static.c    GET / (the embedded dashboard)
+ *   main.c             start-up, signals, the housekeeping timer, shutdown
+ *   http.c             calls, replies, errors -> HTTP statuses (the one
+ *                      mapping), CORS, bodies
+ *   conn.c             connections: their records, caps and deadlines; the
+ *                      interface
+ *   conn_listen.c      the accept (adoption); the listener's guard against
+ *                      running out of descriptors
+ *   conn_body.c        the body cap of a request from its request line, the
+ *                      budget of body bytes
+ *   conn_private.h     what the conn*.c files share, and only they
+ *   guard.c            request hygiene before any route: framing, Host,
+ *                      Origin, Content-Type
+ *   access.c           tokens, scopes and repo patterns; who a request is
+ *   session.c          the dashboard's session cookie and SSE stream tokens
+ *   routes.c           the route table and the dispatcher
+ *   repos.c            GET/POST /v1/repos, GET/DELETE /v1/repos/{id}
+ *   overview.c         GET /v1/repos/{id}/overview
+ *   cache.c            the in-process fragment cache
+ *   refresh.c          POST /v1/repos/{id}/refresh
+ *   events.c           SSE: the streams and their two handlers
+ *   events_snapshot.c  the snapshots a stream starts with
+ *   events_sub.c       the one subscription to rv:events and its fan-out
+ *   events_private.h   what the events*.c files share, and only they
+ *   webhooks.c         POST /v1/webhooks/github
+ *   metrics.c          /healthz, /readyz, /metrics and the counters behind them
+ *   static.c           GET / (the embedded dashboard)
  */
 #ifndef REPOVIEW_API_API_H
 #define REPOVIEW_API_API_H
@@ -34,7 +44,7 @@
 #include "common/util.h"
 
 /* Bodies: JSON requests are capped here (413); webhooks get GitHub's own
- * cap on a delivery. Routes without a body take none. conn.c sets each
+ * cap on a delivery. Routes without a body take none. conn_body.c sets each
  * request's cap, which evhttp enforces (413) before it buffers the body. */
 #define API_MAX_BODY (1024 * 1024)
 #define API_MAX_WEBHOOK_BODY (25 * 1024 * 1024)
@@ -251,7 +261,7 @@ void api_stream_tokens_post(struct api_call *call);
 int api_cors_init(struct api *api);
 void api_cors_free(struct api *api);
 
-/* ---- conn.c: connections, their caps, deadlines and body budget ---- */
+/* ---- conn*.c: connections, their caps, deadlines and body budget ---- */
 
 /* Counts every accepted connection (REPOVIEW_MAX_CLIENTS,
  * REPOVIEW_MAX_CLIENTS_PER_IP: over a cap it is closed at once), gives
@@ -291,7 +301,7 @@ bool api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
 size_t api_conn_count(const struct api *api);
 /* Bytes counted against REPOVIEW_MAX_BODY_MEMORY now. */
 size_t api_conn_body_bytes(const struct api *api);
-/* What conn.c refused and closed since the start, for /metrics. */
+/* What conn*.c refused and closed since the start, for /metrics. */
 struct api_conn_stats {
     uint64_t refused_at_accept; /* over a connection cap */
     uint64_t refused_budget;    /* over REPOVIEW_MAX_BODY_MEMORY */
@@ -360,7 +370,7 @@ void api_static_index(struct api_call *call);
 
 /* ---- request parsers (pure, so tests/fuzz can drive them) ---- */
 
-/* conn.c: the body cap of a request from its request line (len bytes,
+/* conn_body.c: the body cap of a request from its request line (len bytes,
  * without the end of line), as evhttp will read it: API_MAX_BODY for a
  * JSON route that takes a body, API_MAX_WEBHOOK_BODY for the webhook route
  * when webhook_enabled (0 otherwise), 0 for every other method, route or
@@ -484,7 +494,7 @@ uint64_t api_cache_hits(const struct api_cache *c);
 uint64_t api_cache_misses(const struct api_cache *c);
 size_t api_cache_bytes(const struct api_cache *c);
 
-/* ---- events.c ---- */
+/* ---- events*.c ---- */
 
 struct api_events *api_events_new(struct api *api);
 /* Ends every stream (SIGTERM) and unsubscribes. */

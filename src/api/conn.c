@@ -5,17 +5,11 @@
  * cap of each route and the budget of body bytes held at once, and the
  * listener's answer to running out of file descriptors.
  *
- * Accept. libevent 2.1.12's evhttp has no hook at accept but the one that
- * makes the bufferevent (evhttp_set_bevcb), which runs before evhttp has
- * a connection object. So the factory holds a reference on the new
- * bufferevent, queues it and activates one "adopt" event. By the time that
- * runs, evhttp's accept callback has returned: the bufferevent has its
- * socket and evhttp's callbacks, whose argument is the evhttp_connection
- * (evhttp_connection_base_bufferevent_new). A bufferevent whose callbacks
- * are gone was freed by evhttp meanwhile (bufferevent_free clears them;
- * our reference kept the memory). Adoption applies the caps (over one:
- * the connection is freed at once), and registers the record with the
- * close callback, which evhttp calls whenever it frees the connection.
+ * This file holds the records of connections and addresses, their
+ * timers and the interface of api.h. conn_listen.c holds the accept
+ * (adoption) and the listener's guard against running out of
+ * descriptors; conn_body.c the cap of each request's body and the budget
+ * of body bytes. conn_private.h is what the three share.
  *
  * Deadlines. evhttp's own timeouts restart on every byte, so a client
  * that trickles a byte now and then holds its connection for ever. Each
@@ -38,28 +32,12 @@
  * when the dispatcher calls api_conn_admit and to end when evhttp calls
  * the request's completion callback. evhttp's read timeout stays as a
  * backstop, set past both deadlines so that it never cuts one short.
- *
- * Bodies. evhttp refuses a body past the connection's max body size with
- * 413 before it buffers it, right after the headers. 2.1.12 offers no way
- * to reach an incoming request before its headers are in (no
- * evhttp_set_newreqcb; a request's header callback can only be set on a
- * request one already has), so the cap is chosen when the request line is
- * complete in the input buffer: the input callback copies that line, cuts
- * it where evhttp's own parser does (the first and the last space) and
- * looks the route up (api_route_find). Only the choice of a cap depends on
- * this reading; evhttp parses the request itself, and anything our reading
- * does not recognise gets the smallest cap. Every byte that arrives for a
- * request counts against REPOVIEW_MAX_BODY_MEMORY until the request is
- * answered or its connection closes; a connection whose request holds more
- * than the header cap and whose bytes pass the budget stops being read and
- * is closed (its body is half in: there is no clean answer left to give).
  */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/listener.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -70,107 +48,9 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/conn_private.h"
 #include "common/errors.h"
 #include "common/log.h"
-
-/* Where a connection is; see the top of the file. */
-enum conn_state {
-    CONN_FIRST,
-    CONN_IDLE,
-    CONN_READING,
-    CONN_BUSY,
-    CONN_STREAM,
-};
-
-/* One remote address (IPv4, or IPv6; a v4-mapped v6 address counts as
- * the v4 one) and what it holds. Freed when it holds nothing. */
-struct api_peer {
-    unsigned char addr[16];
-    unsigned char len;       /* 4 or 16; 0 for a socket without one */
-    size_t conns;            /* connections, from the accept */
-    size_t streams;          /* requests on stream routes, started or not */
-    struct api_peer *next;   /* hash chain */
-};
-
-struct api_conn {
-    struct evhttp_connection *evcon;
-    struct bufferevent *bev;
-    struct api_conns *owner;
-    struct api_conn *next;           /* hash chain */
-    struct api_peer *peer;
-    enum conn_state state;
-    struct event *timer;             /* the state's deadline */
-    struct evbuffer_cb_entry *input_cb;
-    bool line_seen;                  /* this request's cap was chosen */
-    bool has_stream;                 /* counted in peer->streams */
-    bool refused;                    /* over the body budget: closing */
-    size_t held;                     /* budget bytes of this request */
-    void (*on_close)(void *arg);     /* an SSE stream on this connection */
-    void *arg;
-};
-
-/* At most one log line a second for an event that can come in floods,
- * with how many happened since the line before. Counts left when the
- * flood stops are written by the housekeeping tick (api_conns_tick). */
-struct ratelog {
-    int64_t last_ms;
-    uint64_t count;
-    rv_log_level level;
-    const char *field;  /* the count's name: "refused", "closed" */
-    const char *msg;
-};
-
-/* A bufferevent made for an accepted connection, not adopted yet; holds a
- * reference on it. */
-struct pending {
-    struct bufferevent *bev;
-    struct pending *next;
-};
-
-struct api_conns {
-    struct api *api;
-    struct api_conn **buckets;       /* by evcon */
-    size_t nbuckets;                 /* a power of two */
-    size_t count;
-    struct api_peer **peers;         /* by address */
-    size_t npeers;                   /* a power of two */
-    size_t body_bytes;               /* sum of every record's held */
-    struct pending *pending;
-    size_t npending;
-    struct event *adopt;
-    struct timeval keepalive;        /* REPOVIEW_KEEPALIVE_TIMEOUT */
-    /* The listener's guard: a spare descriptor given up to accept and
-     * close connections when the process has none left, and the timer
-     * that enables a listener paused because accepting kept failing. */
-    struct evconnlistener *listener;
-    int spare_fd;
-    struct event *relisten;
-    bool batch_paused;               /* until the pending are adopted */
-    bool fd_paused;                  /* until relisten fires */
-    struct api_conn_stats stats;     /* totals for /metrics */
-    struct ratelog refused_log;      /* over a connection cap */
-    struct ratelog budget_log;       /* over the body budget */
-    struct ratelog deadline_log;     /* closed at a deadline */
-    struct ratelog fd_log;           /* out of descriptors */
-};
-
-/* The one listener's owner: evconnlistener's error callback gets evhttp's
- * argument, not one of ours, and a process has one API listener. */
-static struct api_conns *listener_owner;
-
-#define RELISTEN_MS 100
-/* Connections accepted before they are adopted. libevent accepts until the
- * queue is empty before anything else runs, so a burst of thousands took
- * every descriptor before the caps could close any; the listener pauses
- * after this many until the adopt event has run. */
-#define ADOPT_BATCH 32
-/* evhttp listens with a backlog of 128: past that, a burst has the kernel
- * drop SYNs, and those clients (anyone's) retry only a second later. The
- * kernel caps this at net.core.somaxconn. */
-#define LISTEN_BACKLOG 4096
-/* Connections accepted and closed per error callback when out of
- * descriptors; the rest wait for the next pass of the loop. */
-#define EMFILE_DRAIN_MAX 64
 
 /* ---- helpers ---- */
 
@@ -201,7 +81,7 @@ static void ratelog_flush(struct ratelog *r)
 
 /* Counts one event; true (and the count since the last line in *n) when a
  * line is due: the caller writes it, with r->msg and r->field. */
-static bool ratelog_due(struct ratelog *r, uint64_t *n)
+bool conn_ratelog_due(struct ratelog *r, uint64_t *n)
 {
     r->count++;
     int64_t now = mono_ms();
@@ -231,8 +111,8 @@ static size_t conn_hash(const struct api_conns *t,
     return hash_bytes(&x, sizeof(x)) & (t->nbuckets - 1);
 }
 
-static struct api_conn **conn_slot(struct api_conns *t,
-                                   const struct evhttp_connection *evcon)
+struct api_conn **conn_slot(struct api_conns *t,
+                            const struct evhttp_connection *evcon)
 {
     struct api_conn **p = &t->buckets[conn_hash(t, evcon)];
     while (*p && (*p)->evcon != evcon)
@@ -269,8 +149,8 @@ static unsigned char peer_address(evutil_socket_t fd, unsigned char *addr)
     return 0;
 }
 
-static const char *peer_text(const struct api_peer *p, char *buf,
-                             size_t size)
+const char *conn_peer_text(const struct api_peer *p, char *buf,
+                           size_t size)
 {
     if (!p || !p->len ||
         !inet_ntop(p->len == 4 ? AF_INET : AF_INET6, p->addr, buf,
@@ -300,32 +180,9 @@ static void peer_release(struct api_conns *t, struct api_peer *p)
     free(p);
 }
 
-/* ---- the body budget ---- */
-
-static void budget_release(struct api_conn *c)
-{
-    c->owner->body_bytes -= c->held;
-    c->held = 0;
-}
-
-static void budget_refused(struct api_conn *c)
-{
-    struct api_conns *t = c->owner;
-    t->stats.refused_budget++;
-    uint64_t n;
-    if (!ratelog_due(&t->budget_log, &n))
-        return;
-    char addr[INET6_ADDRSTRLEN];
-    LOGF(t->budget_log.level, NULL, NULL,
-         json_pack("{s:I,s:s,s:I}", t->budget_log.field, (json_int_t)n,
-                   "addr", peer_text(c->peer, addr, sizeof(addr)), "limit",
-                   (json_int_t)t->api->cfg->max_body_memory),
-         "%s", t->budget_log.msg);
-}
-
 /* ---- timers ---- */
 
-static void conn_arm(struct api_conn *c, const struct timeval *tv)
+void conn_arm(struct api_conn *c, const struct timeval *tv)
 {
     if (c->timer)
         evtimer_add(c->timer, tv);
@@ -366,151 +223,18 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
     if (!c->refused) {
         uint64_t n;
         t->stats.closed_deadline++;
-        if (ratelog_due(&t->deadline_log, &n)) {
+        if (conn_ratelog_due(&t->deadline_log, &n)) {
             char addr[INET6_ADDRSTRLEN];
             LOGF(t->deadline_log.level, NULL, NULL,
                  json_pack("{s:I,s:s,s:s}", t->deadline_log.field,
                            (json_int_t)n, "addr",
-                           peer_text(c->peer, addr, sizeof(addr)), "state",
+                           conn_peer_text(c->peer, addr, sizeof(addr)), "state",
                            c->state == CONN_IDLE ? "keepalive" : "request"),
                  "%s", t->deadline_log.msg);
         }
     }
     /* Runs conn_closed, which frees c and this timer. */
     evhttp_connection_free(c->evcon);
-}
-
-/* ---- the cap of a request's body ---- */
-
-static size_t body_cap_of_line(char *line, bool webhook_enabled);
-
-size_t api_body_cap(const char *request_line, size_t len,
-                    bool webhook_enabled)
-{
-    char *line = malloc(len + 1);
-    if (!line)
-        return 0;
-    memcpy(line, request_line, len);
-    line[len] = '\0';
-    size_t cap = strlen(line) == len ? body_cap_of_line(line, webhook_enabled)
-                                     : 0; /* a NUL: evhttp refuses it */
-    free(line);
-    return cap;
-}
-
-/* The body cap of the request whose line (NUL-terminated, without its
- * end of line; cut up in place) is given: evhttp splits it at the first
- * space (method) and the last one (version); the target between is its
- * URI. */
-static size_t body_cap_of_line(char *line, bool webhook_enabled)
-{
-    static const struct {
-        const char *name;
-        int method;
-    } methods[] = {
-        {"GET", EVHTTP_REQ_GET},         {"POST", EVHTTP_REQ_POST},
-        {"HEAD", EVHTTP_REQ_HEAD},       {"PUT", EVHTTP_REQ_PUT},
-        {"DELETE", EVHTTP_REQ_DELETE},   {"OPTIONS", EVHTTP_REQ_OPTIONS},
-        {"PATCH", EVHTTP_REQ_PATCH},
-    };
-    char *sp = strchr(line, ' ');
-    char *last = strrchr(line, ' ');
-    if (!sp || last == sp)
-        return 0;
-    *sp = '\0';
-    *last = '\0';
-    int method = 0;
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (strcmp(line, methods[i].name) == 0)
-            method = methods[i].method;
-    /* Methods whose requests carry no body here: one is refused (413)
-     * rather than read and ignored. */
-    if (method != EVHTTP_REQ_POST && method != EVHTTP_REQ_PUT &&
-        method != EVHTTP_REQ_PATCH)
-        return 0;
-    struct evhttp_uri *uri =
-        evhttp_uri_parse_with_flags(sp + 1, EVHTTP_URI_NONCONFORMANT);
-    if (!uri)
-        return 0;
-    const char *path = evhttp_uri_get_path(uri);
-    char id[RV_REPO_ID_MAX + 1];
-    int allowed = 0;
-    bool too_long = false;
-    const struct api_route *r =
-        path ? api_route_find(method, path, id, sizeof(id), &allowed,
-                              &too_long)
-             : NULL;
-    evhttp_uri_free(uri);
-    if (!r || r->stream)
-        return 0;
-    if (r->handler == api_webhooks_github)
-        return webhook_enabled ? API_MAX_WEBHOOK_BODY : 0;
-    return API_MAX_BODY;
-}
-
-/* Sets the connection's body cap once the request line is complete at the
- * start of the input (evhttp consumes only whole lines). */
-static void choose_body_cap(struct api_conn *c, struct evbuffer *in)
-{
-    size_t eol_len = 0;
-    struct evbuffer_ptr at =
-        evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
-    size_t cap = 0;
-    if (at.pos < 0) {
-        /* Not yet; past the header limit evhttp refuses the line. */
-        if (evbuffer_get_length(in) <= API_MAX_HEADERS)
-            return;
-    } else if ((size_t)at.pos <= API_MAX_HEADERS) {
-        size_t len = (size_t)at.pos;
-        const char *secret = c->owner->api->cfg->webhook_secret;
-        char *line = malloc(len + 1);
-        if (line && evbuffer_copyout(in, line, len) == (ev_ssize_t)len)
-            cap = api_body_cap(line, len, secret && *secret);
-        free(line);
-    }
-    c->line_seen = true;
-    evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)cap);
-}
-
-/* Bytes were added to (or taken from) the connection's input. */
-static void on_input(struct evbuffer *in, const struct evbuffer_cb_info *info,
-                     void *arg)
-{
-    struct api_conn *c = arg;
-    struct api_conns *t = c->owner;
-    if (!info->n_added || c->refused)
-        return;
-    switch (c->state) {
-    case CONN_IDLE:
-        c->state = CONN_READING;
-        c->line_seen = false;
-        conn_arm(c, &t->api->io_timeout);
-        /* fall through */
-    case CONN_FIRST:
-    case CONN_READING:
-        c->held += info->n_added;
-        t->body_bytes += info->n_added;
-        /* A request no larger than the header cap is never refused for
-         * the budget (the connection caps bound those), so that a flood of
-         * large bodies cannot shut out small requests. */
-        if (t->body_bytes > (size_t)t->api->cfg->max_body_memory &&
-            c->held > API_MAX_HEADERS) {
-            /* Stop reading now; the connection goes on the next pass of
-             * the loop, outside the bufferevent's callbacks. */
-            c->refused = true;
-            bufferevent_disable(c->bev, EV_READ);
-            budget_refused(c);
-            if (c->timer)
-                event_active(c->timer, EV_TIMEOUT, 1);
-            return;
-        }
-        if (!c->line_seen)
-            choose_body_cap(c, in);
-        break;
-    case CONN_BUSY:
-    case CONN_STREAM:
-        break;
-    }
 }
 
 /* ---- records ---- */
@@ -526,7 +250,7 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
         *slot = c->next;
         t->count--;
     }
-    budget_release(c);
+    conn_budget_release(c);
     if (c->input_cb)
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->input_cb);
     if (c->timer)
@@ -578,21 +302,21 @@ static void refused_at_accept(struct api_conns *t, const struct api_peer *p,
 {
     t->stats.refused_at_accept++;
     uint64_t n;
-    if (!ratelog_due(&t->refused_log, &n))
+    if (!conn_ratelog_due(&t->refused_log, &n))
         return;
     char addr[INET6_ADDRSTRLEN];
     LOGF(t->refused_log.level, NULL, NULL,
          json_pack("{s:I,s:s,s:s}", t->refused_log.field, (json_int_t)n,
-                   "addr", peer_text(p, addr, sizeof(addr)), "limit", why),
+                   "addr", conn_peer_text(p, addr, sizeof(addr)), "limit", why),
          "%s", t->refused_log.msg);
 }
 
 /* Registers evcon, whose bufferevent is bev, in state; NULL when it was
  * refused (a cap, or no memory) and freed. */
-static struct api_conn *conn_register(struct api_conns *t,
-                                      struct evhttp_connection *evcon,
-                                      struct bufferevent *bev,
-                                      enum conn_state state)
+struct api_conn *conn_register(struct api_conns *t,
+                               struct evhttp_connection *evcon,
+                               struct bufferevent *bev,
+                               enum conn_state state)
 {
     struct api *api = t->api;
     unsigned char addr[16];
@@ -620,8 +344,8 @@ static struct api_conn *conn_register(struct api_conns *t,
         }
     }
     if (!c || !p || !(c->timer = evtimer_new(api->base, conn_on_timer, c)) ||
-        !(c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), on_input,
-                                        c))) {
+        !(c->input_cb = evbuffer_add_cb(bufferevent_get_input(bev),
+                                        conn_on_input, c))) {
         LOG(RV_LOG_WARN, NULL, NULL,
             "out of memory for a connection's record; closed it");
         if (c && c->timer)
@@ -651,176 +375,13 @@ static struct api_conn *conn_register(struct api_conns *t,
         if (evbuffer_get_length(in)) {
             c->held = evbuffer_get_length(in);
             t->body_bytes += c->held;
-            choose_body_cap(c, in);
+            conn_choose_body_cap(c, in);
         }
     }
     return c;
 }
 
-/* ---- accept ---- */
-
-static void adopt_one(struct api_conns *t, struct bufferevent *bev)
-{
-    bufferevent_data_cb readcb = NULL;
-    void *cbarg = NULL;
-    bufferevent_getcb(bev, &readcb, NULL, NULL, &cbarg);
-    /* No callbacks: evhttp already freed the connection. */
-    if (readcb && cbarg) {
-        struct evhttp_connection *evcon = cbarg;
-        if (!*conn_slot(t, evcon) &&
-            !conn_register(t, evcon, bev, CONN_FIRST))
-            evhttp_connection_free(evcon);
-    }
-    bufferevent_decref(bev);
-}
-
-static void listener_resume(struct api_conns *t)
-{
-    if (t->listener && !t->batch_paused && !t->fd_paused)
-        evconnlistener_enable(t->listener);
-}
-
-static void on_adopt(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct api_conns *t = arg;
-    t->npending = 0;
-    /* Oldest first, so that the caps keep the earlier connections. */
-    struct pending *list = NULL;
-    while (t->pending) {
-        struct pending *p = t->pending;
-        t->pending = p->next;
-        p->next = list;
-        list = p;
-    }
-    while (list) {
-        struct pending *p = list;
-        list = p->next;
-        adopt_one(t, p->bev);
-        free(p);
-    }
-    if (t->batch_paused) {
-        t->batch_paused = false;
-        listener_resume(t);
-    }
-}
-
-/* evhttp's bufferevent factory: called for every accepted connection,
- * before evhttp has made the connection object. */
-static struct bufferevent *conn_bevcb(struct event_base *base, void *arg)
-{
-    struct api_conns *t = arg;
-    struct bufferevent *bev =
-        bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev)
-        return NULL; /* evhttp tries to make its own */
-    struct pending *p = malloc(sizeof(*p));
-    if (!p)
-        return bev; /* api_conn_admit registers it at its first request */
-    bufferevent_incref(bev);
-    p->bev = bev;
-    p->next = t->pending;
-    t->pending = p;
-    event_active(t->adopt, EV_READ, 1);
-    if (++t->npending >= ADOPT_BATCH && t->listener && !t->batch_paused) {
-        /* libevent's accept loop stops when its listener is disabled. */
-        t->batch_paused = true;
-        evconnlistener_disable(t->listener);
-    }
-    return bev;
-}
-
-/* ---- out of descriptors ---- */
-
-static void on_relisten(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct api_conns *t = arg;
-    t->fd_paused = false;
-    listener_resume(t);
-}
-
-/* accept() failed with something other than "try again". For EMFILE and
- * ENFILE the pending connections are accepted on the spare descriptor and
- * closed, so that the listener does not stay readable (libevent would
- * call again at once, for ever); anything else, or a spare that cannot be
- * had back, pauses the listener for RELISTEN_MS. */
-static void on_accept_error(struct evconnlistener *lev, void *arg)
-{
-    (void)arg;
-    struct api_conns *t = listener_owner;
-    int err = errno;
-    if (!t)
-        return;
-    evutil_socket_t lfd = evconnlistener_get_fd(lev);
-    size_t dropped = 0;
-    bool pause = true;
-    if (err == EMFILE || err == ENFILE) {
-        if (t->spare_fd >= 0) {
-            close(t->spare_fd);
-            t->spare_fd = -1;
-        }
-        pause = false;
-        while (dropped < EMFILE_DRAIN_MAX) {
-            int s = accept(lfd, NULL, NULL);
-            if (s < 0) {
-                pause = errno != EAGAIN && errno != EWOULDBLOCK &&
-                        errno != EINTR && errno != ECONNABORTED;
-                break;
-            }
-            close(s);
-            dropped++;
-        }
-        t->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (t->spare_fd < 0)
-            pause = true;
-    }
-    if (pause && t->relisten) {
-        struct timeval tv = {0, RELISTEN_MS * 1000};
-        t->fd_paused = true;
-        evconnlistener_disable(lev);
-        evtimer_add(t->relisten, &tv);
-    }
-    t->stats.dropped_no_fd += dropped;
-    t->fd_log.count += dropped ? dropped - 1 : 0;
-    uint64_t n;
-    if (ratelog_due(&t->fd_log, &n))
-        LOGF(t->fd_log.level, NULL, NULL,
-             json_pack("{s:I,s:I,s:s,s:b}", t->fd_log.field, (json_int_t)n,
-                       "connections", (json_int_t)t->count, "error",
-                       strerror(err), "paused", pause),
-             "%s", t->fd_log.msg);
-}
-
-int api_conns_listen(struct api *api)
-{
-    struct api_conns *t = api->conns;
-    struct evconnlistener *lev =
-        api->bound ? evhttp_bound_socket_get_listener(api->bound) : NULL;
-    if (!t || !lev)
-        return RV_ERR_INVALID;
-    t->listener = lev;
-    listener_owner = t;
-    evconnlistener_set_error_cb(lev, on_accept_error);
-    /* On Linux, listen() again sets the queue of a listening socket. */
-    if (listen(evconnlistener_get_fd(lev), LISTEN_BACKLOG) != 0)
-        LOG(RV_LOG_WARN, NULL, NULL, "cannot raise the listen backlog: %s",
-            strerror(errno));
-    return RV_OK;
-}
-
-void api_conns_unlisten(struct api *api)
-{
-    struct api_conns *t = api->conns;
-    if (!t)
-        return;
-    t->listener = NULL;
-    if (listener_owner == t)
-        listener_owner = NULL;
-    evtimer_del(t->relisten);
-}
+/* ---- the interface ---- */
 
 void api_conns_tick(struct api *api)
 {
@@ -832,8 +393,6 @@ void api_conns_tick(struct api *api)
     ratelog_flush(&t->deadline_log);
     ratelog_flush(&t->fd_log);
 }
-
-/* ---- the interface ---- */
 
 int api_conns_init(struct api *api)
 {
@@ -865,8 +424,8 @@ int api_conns_init(struct api *api)
     api->conns = t;
     if (!(t->buckets = calloc(t->nbuckets, sizeof(*t->buckets))) ||
         !(t->peers = calloc(t->npeers, sizeof(*t->peers))) ||
-        !(t->adopt = event_new(api->base, -1, 0, on_adopt, t)) ||
-        !(t->relisten = evtimer_new(api->base, on_relisten, t))) {
+        !(t->adopt = event_new(api->base, -1, 0, conn_on_adopt, t)) ||
+        !(t->relisten = evtimer_new(api->base, conn_on_relisten, t))) {
         api_conns_free(api);
         return RV_ERR_NOMEM;
     }
@@ -884,8 +443,7 @@ void api_conns_free(struct api *api)
     struct api_conns *t = api->conns;
     if (!t)
         return;
-    if (listener_owner == t)
-        listener_owner = NULL;
+    conn_listener_forget(t);
     while (t->pending) {
         struct pending *p = t->pending;
         t->pending = p->next;
@@ -945,7 +503,7 @@ static void on_request_done(struct evhttp_request *req, void *arg)
     (void)req;
     struct api_conn *c = arg;
     struct api_conns *t = c->owner;
-    budget_release(c);
+    conn_budget_release(c);
     if (c->has_stream) {
         c->has_stream = false;
         c->peer->streams--;
@@ -963,7 +521,7 @@ static void on_request_done(struct evhttp_request *req, void *arg)
         c->held = waiting;
         t->body_bytes += waiting;
         conn_arm(c, &t->api->io_timeout);
-        choose_body_cap(c, in);
+        conn_choose_body_cap(c, in);
     } else {
         c->state = CONN_IDLE;
         conn_arm(c, &t->keepalive);
@@ -1024,6 +582,6 @@ bool api_conn_set_stream(struct api *api, struct evhttp_connection *evcon,
     c->state = CONN_STREAM;
     conn_disarm(c);
     input_watch(c, false);
-    budget_release(c);
+    conn_budget_release(c);
     return stream_take(api, c);
 }

@@ -15,6 +15,11 @@
  * when its connection goes (evhttp's close callback, via http.c), when it
  * is dropped for not reading (its unsent output passed
  * REPOVIEW_SSE_MAX_BUFFER), or at shutdown.
+ *
+ * This file holds the streams (their writes, start and end) and the two
+ * handlers; events_snapshot.c reads the snapshots, events_sub.c holds the
+ * subscription and fans its messages out. events_private.h is what the
+ * three share.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -28,67 +33,13 @@
 #include <sys/uio.h>
 
 #include "api/api.h"
+#include "api/events_private.h"
 #include "common/errors.h"
-#include "common/keys.h"
 #include "common/log.h"
-#include "common/registry.h"
 
 #define SSE_RETRY_MS 3000
 /* The kernel send buffer of a stream (Linux doubles it for overhead). */
 #define SSE_SOCKET_SNDBUF (64 * 1024)
-
-/* Where a stream is. */
-enum sse_state {
-    SSE_SNAPSHOT, /* reading snapshots; live events go to the backlog */
-    SSE_LIVE,     /* live events are written as they come */
-};
-
-struct sse_client {
-    struct api_events *ev;
-    struct api_call *call;         /* until the stream starts, else NULL */
-    struct evhttp_request *req;    /* NULL once closed */
-    struct evhttp_connection *evcon;
-    struct sse_client *prev, *next;
-    bool all;                      /* every repo the principal sees */
-    struct api_principal who;      /* whose stream it is */
-    char (*repos)[RV_REPO_ID_MAX + 1];
-    size_t nrepos;
-    enum sse_state state;
-    bool started;                  /* headers and retry: were sent */
-    bool chunked;                  /* the body is chunked (HTTP/1.1) */
-    bool closed;
-    unsigned gen;                  /* of the snapshot being read */
-    int pending;                   /* snapshots in flight pointing here */
-    bool needs_snapshot;           /* the last one failed; retry */
-    struct evbuffer *backlog;
-};
-
-struct api_events {
-    struct api *api;
-    struct rv_rasync *sub;         /* SUBSCRIBE only */
-    bool subscribed;
-    struct sse_client *head;
-    size_t nclients;               /* streams started and not closed */
-    uint64_t next_id;              /* the `id:` of the next event */
-};
-
-/* One snapshot being read for a stream. */
-struct snapshot {
-    struct sse_client *c;
-    unsigned gen;
-    size_t n;
-    size_t pending;                /* commands in flight */
-    int rc;                        /* first failure */
-    char (*ids)[RV_REPO_ID_MAX + 1];
-    json_t **data;                 /* [n]: snapshot data, NULL if absent */
-};
-
-struct snapshot_get {
-    struct snapshot *s;
-    size_t index;
-};
-
-static void snapshot_start(struct sse_client *c);
 
 /* ---- clients ---- */
 
@@ -100,7 +51,7 @@ static void client_free(struct sse_client *c)
     free(c);
 }
 
-static void client_unlink(struct sse_client *c)
+void sse_client_unlink(struct sse_client *c)
 {
     struct api_events *ev = c->ev;
     if (c->prev)
@@ -115,7 +66,7 @@ static void client_unlink(struct sse_client *c)
 }
 
 /* Frees c if it is closed and nothing refers to it any more. */
-static void client_release(struct sse_client *c)
+void sse_client_release(struct sse_client *c)
 {
     if (c->closed && c->pending == 0)
         client_free(c);
@@ -131,17 +82,17 @@ static void client_on_close(void *arg)
     if (c->closed)
         return;
     c->closed = true;
-    client_unlink(c);
+    sse_client_unlink(c);
     if (c->req && !evhttp_request_get_connection(c->req))
         evhttp_request_free(c->req);
     c->req = NULL;
     c->evcon = NULL;
-    client_release(c);
+    sse_client_release(c);
 }
 
 /* Drops a stream whose client does not read. Not called from a callback of
  * this connection, so freeing it here is safe. */
-static void client_drop(struct sse_client *c, const char *why)
+void sse_client_drop(struct sse_client *c, const char *why)
 {
     struct api_events *ev = c->ev;
     LOG(RV_LOG_WARN, c->nrepos == 1 ? c->repos[0] : NULL, NULL,
@@ -168,9 +119,9 @@ static size_t client_unsent(const struct sse_client *c)
  * epoll_ctl calls and a pass of the loop before anything was sent: one
  * status event reached the last of 10,000 streams after 460 ms, the first
  * only after the loop over all of them. chunk_head is the chunk's size
- * line, "<hex len>\r\n" (chunk_head_for), made once for all streams. */
-static bool client_write_chunk(struct sse_client *c, const char *chunk_head,
-                               const void *data, size_t len)
+ * line, "<hex len>\r\n" (sse_chunk_head_for), made once for all streams. */
+bool sse_client_write_chunk(struct sse_client *c, const char *chunk_head,
+                            const void *data, size_t len)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
     if (!bev || !len)
@@ -200,7 +151,7 @@ static bool client_write_chunk(struct sse_client *c, const char *chunk_head,
                          iov[i].iov_len - skip);
     }
     if (client_unsent(c) > (size_t)c->ev->api->cfg->sse_max_buffer) {
-        client_drop(c, "unsent output passed REPOVIEW_SSE_MAX_BUFFER");
+        sse_client_drop(c, "unsent output passed REPOVIEW_SSE_MAX_BUFFER");
         return false;
     }
     return true;
@@ -208,19 +159,19 @@ static bool client_write_chunk(struct sse_client *c, const char *chunk_head,
 
 /* The size line of an HTTP/1.1 chunk of len bytes, into head (24 bytes
  * hold any size_t). */
-static const char *chunk_head_for(char head[24], size_t len)
+const char *sse_chunk_head_for(char head[24], size_t len)
 {
     snprintf(head, 24, "%zx\r\n", len);
     return head;
 }
 
-static bool client_write(struct sse_client *c, const void *data, size_t len)
+bool sse_client_write(struct sse_client *c, const void *data, size_t len)
 {
     char head[24];
-    return client_write_chunk(c, chunk_head_for(head, len), data, len);
+    return sse_client_write_chunk(c, sse_chunk_head_for(head, len), data, len);
 }
 
-static bool client_wants(const struct sse_client *c, const char *repo)
+bool sse_client_wants(const struct sse_client *c, const char *repo)
 {
     if (c->all)
         return api_principal_sees(&c->who, repo);
@@ -231,7 +182,7 @@ static bool client_wants(const struct sse_client *c, const char *repo)
 }
 
 /* Sends the headers and `retry:`; the call is answered from here on. */
-static void client_start(struct sse_client *c)
+void sse_client_start(struct sse_client *c)
 {
     struct api_events *ev = c->ev;
     struct evhttp_request *req = c->req;
@@ -242,7 +193,7 @@ static void client_start(struct sse_client *c)
     api_cors_headers(ev->api, req);
     evhttp_send_reply_start(req, 200, "OK");
     /* evhttp chunks the body for HTTP/1.1 clients and says so here;
-     * client_write frames the events itself. */
+     * sse_client_write frames the events itself. */
     c->chunked = evhttp_find_header(out, "Transfer-Encoding") != NULL;
     api_call_handed_over(c->call, 200);
     c->call = NULL;
@@ -250,14 +201,14 @@ static void client_start(struct sse_client *c)
     ev->nclients++;
     c->evcon = evhttp_request_get_connection(req);
     if (!api_conn_set_stream(ev->api, c->evcon, client_on_close, c)) {
-        client_drop(c, "too many streams from its address");
+        sse_client_drop(c, "too many streams from its address");
         return;
     }
     /* A stream has no read timeout (clients send nothing); the write
      * timeout still ends a connection that takes nothing for that long. */
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
     bufferevent_set_timeouts(bev, NULL, &ev->api->io_timeout);
-    /* client_write hands events straight to the socket, so the kernel's
+    /* sse_client_write hands events straight to the socket, so the kernel's
      * send buffer is where a slow client's backlog starts; left to
      * autotuning it grows to 4 MiB per socket before the
      * REPOVIEW_SSE_MAX_BUFFER cap even sees a byte. A fixed size bounds
@@ -268,12 +219,12 @@ static void client_start(struct sse_client *c)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     char retry[32];
     int n = snprintf(retry, sizeof(retry), "retry: %d\n\n", SSE_RETRY_MS);
-    client_write(c, retry, (size_t)n);
+    sse_client_write(c, retry, (size_t)n);
 }
 
 /* Renders one event; appends to b. */
-static void render_event(struct api_events *ev, struct evbuffer *b,
-                         const char *type, const json_t *data)
+void sse_render_event(struct api_events *ev, struct evbuffer *b,
+                      const char *type, const json_t *data)
 {
     char *text = json_dumps(data, JSON_COMPACT);
     if (!text)
@@ -281,253 +232,6 @@ static void render_event(struct api_events *ev, struct evbuffer *b,
     evbuffer_add_printf(b, "id: %llu\nevent: %s\ndata: %s\n\n",
                         (unsigned long long)++ev->next_id, type, text);
     free(text);
-}
-
-/* ---- snapshots ---- */
-
-static void snapshot_free(struct snapshot *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        json_decref(s->data[i]);
-    free(s->data);
-    free(s->ids);
-    free(s);
-}
-
-/* Before a stream starts, a repo= that names no repo is refused (404)
- * rather than watched: the client learns of its typo, and an EventSource
- * does not reconnect to a 404 again and again. True when it answered. */
-static bool snapshot_refuse_unknown(struct snapshot *s)
-{
-    struct sse_client *c = s->c;
-    char names[256] = "";
-    size_t missing = 0;
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->data[i])
-            continue;
-        size_t used = strlen(names);
-        if (missing++ < 3)
-            snprintf(names + used, sizeof(names) - used, "%s\"%s\"",
-                     used ? ", " : "", s->ids[i]);
-    }
-    if (!missing)
-        return false;
-    c->closed = true;
-    client_unlink(c);
-    api_reply_error(c->call, 404, "not_found", "no repo %s%s", names,
-                    missing > 3 ? " and more" : "");
-    c->call = NULL;
-    c->req = NULL;
-    return true;
-}
-
-/* Every read of a snapshot answered: write it (first starting the stream),
- * then the backlog. c->pending still counts s until the end, so a drop
- * while writing cannot free c under our feet. */
-static void snapshot_done(struct snapshot *s)
-{
-    struct sse_client *c = s->c;
-    struct api_events *ev = c->ev;
-    struct evbuffer *b = NULL;
-    uint64_t written = 0;
-    if (c->closed || s->gen != c->gen)
-        goto out;
-    if (s->rc != RV_OK) {
-        if (!c->started) {
-            /* Nothing was sent yet: a plain error answer ends it. */
-            c->closed = true;
-            client_unlink(c);
-            if (s->rc == RV_ERR_REDIS)
-                api_reply_unavailable(c->call);
-            else
-                api_reply_rv_error(c->call, s->rc, "cannot read snapshots");
-            c->call = NULL;
-            c->req = NULL;
-        } else {
-            /* A started stream keeps its backlog; housekeeping reads the
-             * snapshot again once Redis answers. */
-            c->needs_snapshot = true;
-        }
-        goto out;
-    }
-    if (!c->started && !c->all && snapshot_refuse_unknown(s))
-        goto out;
-    if (!c->started)
-        client_start(c);
-    if (c->closed || !(b = evbuffer_new()))
-        goto out;
-    for (size_t i = 0; i < s->n; i++) {
-        if (!s->data[i])
-            continue;
-        render_event(ev, b, "snapshot", s->data[i]);
-        written++;
-    }
-    evbuffer_add_buffer(b, c->backlog);
-    c->state = SSE_LIVE;
-    api_metrics_sse_event(ev->api->metrics, written);
-    size_t len = evbuffer_get_length(b);
-    if (len)
-        client_write(c, evbuffer_pullup(b, -1), len);
-out:
-    if (b)
-        evbuffer_free(b);
-    snapshot_free(s);
-    c->pending--;
-    client_release(c);
-}
-
-static json_t *snapshot_data(struct api *api, const struct rv_repo *repo)
-{
-    return json_pack("{s:s,s:I,s:o}", "repo", repo->id, "version",
-                     (json_int_t)repo->version, "freshness",
-                     api_freshness(api, repo));
-}
-
-static void on_snapshot_get(struct rv_rasync *ra, redisReply *reply,
-                            void *priv)
-{
-    (void)ra;
-    struct snapshot_get *g = priv;
-    struct snapshot *s = g->s;
-    if (!reply) {
-        s->rc = RV_ERR_REDIS;
-    } else {
-        struct rv_repo repo;
-        int rc = rv_repo_from_hash(reply, &repo);
-        if (rc == RV_OK) {
-            s->data[g->index] = snapshot_data(s->c->ev->api, &repo);
-            rv_repo_free(&repo);
-        } else if (rc != RV_ERR_NOT_FOUND && s->rc == RV_OK) {
-            s->rc = rc;
-        }
-    }
-    free(g);
-    if (--s->pending == 0)
-        snapshot_done(s);
-}
-
-/* The snapshot of repo from the overview head the cache holds, or NULL
- * (not cached, or the cache cannot be trusted now). */
-static json_t *cached_snapshot(struct api *api, const char *repo)
-{
-    if (!api_events_subscribed(api->events) ||
-        !rv_rasync_connected(api->redis))
-        return NULL;
-    struct api_blob *fragment = NULL;
-    const struct api_head *h = api_cache_head(api->cache, repo, &fragment);
-    if (!h)
-        return NULL;
-    const struct api_blob *b = h->snapshot[rv_now_ms() >= h->stale_from_ms];
-    if (!b)
-        return NULL;
-    return json_loadb(api_blob_data(b), api_blob_len(b), 0, NULL);
-}
-
-/* Takes each snapshot of s (s->ids/s->n set) from the cache, or else with
- * one HGETALL. */
-static void snapshot_read(struct snapshot *s)
-{
-    struct api *api = s->c->ev->api;
-    struct rv_rasync *ra = api->redis;
-    s->data = calloc(s->n + 1, sizeof(*s->data));
-    if (!s->data) {
-        s->rc = RV_ERR_NOMEM;
-        snapshot_done(s);
-        return;
-    }
-    s->pending = 1; /* keeps s alive while the commands go out */
-    for (size_t i = 0; i < s->n; i++) {
-        if ((s->data[i] = cached_snapshot(api, s->ids[i])))
-            continue;
-        struct snapshot_get *g = malloc(sizeof(*g));
-        struct rv_cmd cmd;
-        rv_cmd_init(&cmd);
-        rv_registry_get_cmd(&cmd, s->ids[i]);
-        int rc = g ? RV_OK : RV_ERR_NOMEM;
-        if (g) {
-            g->s = s;
-            g->index = i;
-            rc = rv_rasync_run(ra, &cmd, on_snapshot_get, g);
-        } else {
-            rv_cmd_free(&cmd);
-        }
-        if (rc != RV_OK) {
-            free(g);
-            s->rc = rc;
-            break;
-        }
-        s->pending++;
-    }
-    if (--s->pending == 0)
-        snapshot_done(s);
-}
-
-static int cmp_ids(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-static void on_snapshot_members(struct rv_rasync *ra, redisReply *reply,
-                                void *priv)
-{
-    (void)ra;
-    struct snapshot *s = priv;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        s->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
-        snapshot_done(s);
-        return;
-    }
-    s->ids = calloc(reply->elements + 1, sizeof(*s->ids));
-    if (!s->ids) {
-        s->rc = RV_ERR_NOMEM;
-        snapshot_done(s);
-        return;
-    }
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type == REDIS_REPLY_STRING && rv_repo_id_valid(e->str) &&
-            api_principal_sees(&s->c->who, e->str))
-            rv_strlcpy(s->ids[s->n++], e->str, sizeof(s->ids[0]));
-    }
-    qsort(s->ids, s->n, sizeof(s->ids[0]), cmp_ids);
-    snapshot_read(s);
-}
-
-/* (Re)reads the snapshots of c; live events wait in the backlog. */
-static void snapshot_start(struct sse_client *c)
-{
-    struct snapshot *s = calloc(1, sizeof(*s));
-    c->state = SSE_SNAPSHOT;
-    c->needs_snapshot = false;
-    c->gen++;
-    if (!s) {
-        c->needs_snapshot = c->started;
-        return;
-    }
-    s->c = c;
-    s->gen = c->gen;
-    c->pending++;
-    if (!c->all) {
-        s->ids = calloc(c->nrepos, sizeof(*s->ids));
-        if (!s->ids) {
-            s->rc = RV_ERR_NOMEM;
-            snapshot_done(s);
-            return;
-        }
-        memcpy(s->ids, c->repos, c->nrepos * sizeof(*s->ids));
-        s->n = c->nrepos;
-        snapshot_read(s);
-        return;
-    }
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_cmd_add(&cmd, "SMEMBERS");
-    rv_cmd_add(&cmd, RV_KEY_REPOS);
-    int rc = rv_rasync_run(c->ev->api->redis, &cmd, on_snapshot_members, s);
-    if (rc != RV_OK) {
-        s->rc = rc;
-        snapshot_done(s);
-    }
 }
 
 /* ---- handlers ---- */
@@ -554,7 +258,7 @@ static void events_open(struct api_call *call, bool all,
     if (ev->head)
         ev->head->prev = c;
     ev->head = c;
-    snapshot_start(c);
+    sse_snapshot_start(c);
 }
 
 void api_events_repo(struct api_call *call)
@@ -632,188 +336,7 @@ void api_events_many(struct api_call *call)
     events_open(call, n == 0, repos, n);
 }
 
-/* ---- the subscription ---- */
-
-/* Looks up meta fields of an event; "id" is the event's repo. */
-struct event_meta {
-    const json_t *meta;
-    const char *repo;
-};
-
-static const char *event_field(void *ctx, const char *name)
-{
-    struct event_meta *m = ctx;
-    if (strcmp(name, "id") == 0)
-        return m->repo;
-    return json_string_value(json_object_get(m->meta, name));
-}
-
-/* Sends one rendered event to every stream that wants repo. */
-static void fan_out(struct api_events *ev, const char *repo,
-                    struct evbuffer *text)
-{
-    size_t len = evbuffer_get_length(text);
-    const unsigned char *data = evbuffer_pullup(text, -1);
-    uint64_t written = 0;
-    struct sse_client *next;
-    char head[24];
-    chunk_head_for(head, len);
-    for (struct sse_client *c = ev->head; c; c = next) {
-        next = c->next;
-        if (c->closed || !client_wants(c, repo))
-            continue;
-        if (c->state == SSE_SNAPSHOT) {
-            evbuffer_add(c->backlog, data, len);
-            if (c->started && evbuffer_get_length(c->backlog) >
-                                  (size_t)ev->api->cfg->sse_max_buffer)
-                client_drop(c, "backlog passed REPOVIEW_SSE_MAX_BUFFER");
-            continue;
-        }
-        written++;
-        client_write_chunk(c, head, data, len);
-    }
-    api_metrics_sse_event(ev->api->metrics, written);
-}
-
-/* Translates one message of rv:events (lua/includes/state.lua) into the
- * contract's event and fans it out. */
-static void on_message(struct api_events *ev, const char *payload, size_t len)
-{
-    struct api *api = ev->api;
-    json_t *msg = json_loadb(payload, len, 0, NULL);
-    const char *type = json_string_value(json_object_get(msg, "type"));
-    const char *repo_id = json_string_value(json_object_get(msg, "repo"));
-    json_t *data = NULL;
-    struct evbuffer *text = NULL;
-    if (!type || !repo_id || !rv_repo_id_valid(repo_id)) {
-        /* Something changed, and it cannot be told what: nothing cached
-         * may be trusted to be current. */
-        api_cache_clear(api->cache);
-        LOG(RV_LOG_WARN, NULL, NULL, "ignoring a malformed event on %s",
-            RV_CHANNEL_EVENTS);
-        goto out;
-    }
-    /* Whatever the event is, its repo changed: every path below tells the
-     * cache once, before the event reaches a stream. */
-    if (strcmp(type, "removed") == 0) {
-        api_cache_forget(api->cache, repo_id);
-        data = json_pack("{s:s}", "repo", repo_id);
-    } else if (strcmp(type, "status") == 0 ||
-               strcmp(type, "projection") == 0) {
-        struct event_meta m = {json_object_get(msg, "meta"), repo_id};
-        struct rv_repo repo;
-        if (!json_is_object(m.meta) ||
-            rv_repo_from_fields(&repo, event_field, &m) != RV_OK) {
-            api_cache_announce(api->cache, repo_id, -1);
-            LOG(RV_LOG_WARN, repo_id, NULL, "ignoring a %s event without "
-                "usable meta", type);
-            goto out;
-        }
-        api_cache_announce(api->cache, repo_id, repo.version);
-        if (type[0] == 's')
-            data = json_pack("{s:s,s:O?,s:O?,s:I,s:o}", "repo", repo_id,
-                             "kind", json_object_get(msg, "kind"), "status",
-                             json_object_get(msg, "status"), "version",
-                             (json_int_t)repo.version, "freshness",
-                             api_freshness(api, &repo));
-        else
-            data = json_pack("{s:s,s:I,s:o,s:O?}", "repo", repo_id,
-                             "version", (json_int_t)repo.version,
-                             "freshness", api_freshness(api, &repo),
-                             "changed", json_object_get(msg, "changed"));
-        rv_repo_free(&repo);
-    } else {
-        /* A type this version does not know: its repo changed somehow. */
-        api_cache_announce(api->cache, repo_id, -1);
-        goto out;
-    }
-    if (!data || !ev->head || !(text = evbuffer_new()))
-        goto out;
-    render_event(ev, text, type, data);
-    fan_out(ev, repo_id, text);
-out:
-    if (text)
-        evbuffer_free(text);
-    json_decref(data);
-    json_decref(msg);
-}
-
-/* The subscription is gone: announcements may be missed from here on. */
-static void subscription_lost(struct api_events *ev)
-{
-    if (!ev->subscribed)
-        return;
-    ev->subscribed = false;
-    api_cache_clear(ev->api->cache);
-    if (!ev->api->stopping)
-        LOG(RV_LOG_WARN, NULL, NULL, "lost the subscription to %s",
-            RV_CHANNEL_EVENTS);
-}
-
-static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
-{
-    (void)ac;
-    struct api_events *ev = priv;
-    redisReply *reply = r;
-    if (!reply) {
-        subscription_lost(ev);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
-        reply->element[0]->type != REDIS_REPLY_STRING)
-        return;
-    const char *kind = reply->element[0]->str;
-    if (strcmp(kind, "message") == 0 &&
-        reply->element[2]->type == REDIS_REPLY_STRING) {
-        on_message(ev, reply->element[2]->str, reply->element[2]->len);
-    } else if (strcmp(kind, "subscribe") == 0) {
-        bool again = ev->next_id > 0 || ev->head;
-        ev->subscribed = true;
-        LOG(again ? RV_LOG_INFO : RV_LOG_DEBUG, NULL, NULL,
-            "subscribed to %s", RV_CHANNEL_EVENTS);
-        /* Events may have been missed while unsubscribed: every stream
-         * starts over from a snapshot. */
-        struct sse_client *next;
-        for (struct sse_client *c = ev->head; c; c = next) {
-            next = c->next;
-            if (!c->closed && c->started)
-                snapshot_start(c);
-        }
-    }
-}
-
-static void on_sub_state(struct rv_rasync *ra, bool connected, void *priv)
-{
-    struct api_events *ev = priv;
-    if (!connected) {
-        subscription_lost(ev);
-        return;
-    }
-    redisAsyncContext *ac = rv_rasync_context(ra);
-    if (!ac || redisAsyncCommand(ac, on_sub_reply, ev, "SUBSCRIBE %s",
-                                 RV_CHANNEL_EVENTS) != REDIS_OK)
-        LOG(RV_LOG_ERROR, NULL, NULL, "cannot send SUBSCRIBE %s",
-            RV_CHANNEL_EVENTS);
-}
-
-struct api_events *api_events_new(struct api *api)
-{
-    struct api_events *ev = calloc(1, sizeof(*ev));
-    if (!ev)
-        return NULL;
-    ev->api = api;
-    ev->sub = rv_rasync_new(api->base, &api->redis_addr, on_sub_state, ev);
-    if (!ev->sub) {
-        free(ev);
-        return NULL;
-    }
-    return ev;
-}
-
-bool api_events_subscribed(const struct api_events *ev)
-{
-    return ev && ev->subscribed;
-}
+/* ---- every stream ---- */
 
 size_t api_events_clients(const struct api_events *ev)
 {
@@ -829,10 +352,10 @@ void api_events_tick(struct api_events *ev, bool ping)
         next = c->next;
         if (c->closed || !c->started)
             continue;
-        if (ping && !client_write(c, comment, sizeof(comment) - 1))
+        if (ping && !sse_client_write(c, comment, sizeof(comment) - 1))
             continue;
         if (c->needs_snapshot && redis_up)
-            snapshot_start(c);
+            sse_snapshot_start(c);
     }
 }
 
@@ -845,7 +368,7 @@ void api_events_close_all(struct api_events *ev)
             continue;
         bool started = c->started;
         c->closed = true;
-        client_unlink(c);
+        sse_client_unlink(c);
         if (started) {
             api_conn_set_stream(ev->api, c->evcon, NULL, NULL);
             /* Ends the chunked body; evhttp frees the request once it is
@@ -857,16 +380,6 @@ void api_events_close_all(struct api_events *ev)
         }
         c->req = NULL;
         c->call = NULL;
-        client_release(c);
+        sse_client_release(c);
     }
-}
-
-void api_events_free(struct api_events *ev)
-{
-    if (!ev)
-        return;
-    api_events_close_all(ev);
-    rv_rasync_free(ev->sub);
-    ev->sub = NULL;
-    free(ev);
 }
