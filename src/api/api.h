@@ -405,17 +405,13 @@ int api_repo_spec_parse(const char *body, size_t len,
                         struct rv_repo_spec *spec, json_t **doc, char *msg,
                         size_t msglen);
 
-/* ---- repos.c helpers shared by overview/refresh/events ---- */
+/* ---- repos.c ---- */
 
 /* The repo object of the registry answers:
  * {"id","url","github","defaultBranch","version","freshness"}.
  * New reference or NULL. */
 struct rv_repo;
 json_t *api_repo_summary(struct api *api, const struct rv_repo *repo);
-/* The configured stale-after of repo, in seconds. */
-int64_t api_stale_after(struct api *api, const struct rv_repo *repo);
-/* The freshness of repo at now with the configured stale-after. */
-json_t *api_freshness(struct api *api, const struct rv_repo *repo);
 
 /* ---- cache.c ---- */
 
