@@ -26,7 +26,8 @@
  *   events_sub.c       the one subscription to rv:events and its fan-out
  *   events_private.h   what the events*.c files share, and only they
  *   webhooks.c         POST /v1/webhooks/github
- *   metrics.c          /healthz, /readyz, /metrics and the counters behind them
+ *   health.c           GET /healthz and GET /readyz
+ *   metrics.c          GET /metrics and the counters behind it
  *   static.c           GET / (the embedded dashboard)
  */
 #ifndef REPOVIEW_API_API_H
@@ -363,6 +364,7 @@ void api_refresh_post(struct api_call *call);
 void api_events_repo(struct api_call *call);
 void api_events_many(struct api_call *call);
 void api_webhooks_github(struct api_call *call);
+/* health.c */
 void api_healthz(struct api_call *call);
 void api_readyz(struct api_call *call);
 void api_metrics_get(struct api_call *call);
@@ -403,17 +405,13 @@ int api_repo_spec_parse(const char *body, size_t len,
                         struct rv_repo_spec *spec, json_t **doc, char *msg,
                         size_t msglen);
 
-/* ---- repos.c helpers shared by overview/refresh/events ---- */
+/* ---- repos.c ---- */
 
 /* The repo object of the registry answers:
  * {"id","url","github","defaultBranch","version","freshness"}.
  * New reference or NULL. */
 struct rv_repo;
 json_t *api_repo_summary(struct api *api, const struct rv_repo *repo);
-/* The configured stale-after of repo, in seconds. */
-int64_t api_stale_after(struct api *api, const struct rv_repo *repo);
-/* The freshness of repo at now with the configured stale-after. */
-json_t *api_freshness(struct api *api, const struct rv_repo *repo);
 
 /* ---- cache.c ---- */
 

@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "api/events_private.h"
 #include "common/errors.h"
+#include "common/freshness.h"
 #include "common/keys.h"
 #include "common/registry.h"
 
@@ -130,7 +131,7 @@ static json_t *snapshot_data(struct api *api, const struct rv_repo *repo)
 {
     return json_pack("{s:s,s:I,s:o}", "repo", repo->id, "version",
                      (json_int_t)repo->version, "freshness",
-                     api_freshness(api, repo));
+                     rv_freshness_now(api->cfg, repo));
 }
 
 static void on_snapshot_get(struct rv_rasync *ra, redisReply *reply,

@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "api/events_private.h"
 #include "common/errors.h"
+#include "common/freshness.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/registry.h"
@@ -99,11 +100,11 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
                              "kind", json_object_get(msg, "kind"), "status",
                              json_object_get(msg, "status"), "version",
                              (json_int_t)repo.version, "freshness",
-                             api_freshness(api, &repo));
+                             rv_freshness_now(api->cfg, &repo));
         else
             data = json_pack("{s:s,s:I,s:o,s:O?}", "repo", repo_id,
                              "version", (json_int_t)repo.version,
-                             "freshness", api_freshness(api, &repo),
+                             "freshness", rv_freshness_now(api->cfg, &repo),
                              "changed", json_object_get(msg, "changed"));
         rv_repo_free(&repo);
     } else {

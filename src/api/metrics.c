@@ -1,7 +1,7 @@
 /*
- * /healthz, /readyz and /metrics (Prometheus text format 0.0.4), and the
- * counters behind them. Everything runs on the one event loop thread, so
- * the counters are plain integers.
+ * /metrics (Prometheus text format 0.0.4) and the counters behind it;
+ * /healthz and /readyz are health.c's. Everything runs on the one event
+ * loop thread, so the counters are plain integers.
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -92,27 +92,7 @@ void api_metrics_sse_dropped(struct api_metrics *m)
     m->sse_dropped++;
 }
 
-/* ---- handlers ---- */
-
-void api_healthz(struct api_call *call)
-{
-    api_reply_json(call, 200, json_pack("{s:s}", "status", "ok"));
-}
-
-void api_readyz(struct api_call *call)
-{
-    struct api *api = call->api;
-    bool connected = rv_rasync_connected(api->redis);
-    bool subscribed = api_events_subscribed(api->events);
-    if (connected && subscribed) {
-        api_reply_json(call, 200, json_pack("{s:s}", "status", "ready"));
-        return;
-    }
-    api_reply_error(call, 503, "unavailable",
-                    "not ready: Redis %s, events %s",
-                    connected ? "connected" : "unreachable",
-                    subscribed ? "subscribed" : "not subscribed");
-}
+/* ---- the handler ---- */
 
 static void family(struct evbuffer *b, const char *name, const char *type,
                    const char *help)

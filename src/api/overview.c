@@ -28,6 +28,7 @@
 
 #include "api/api.h"
 #include "common/errors.h"
+#include "common/freshness.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/registry.h"
@@ -139,7 +140,7 @@ static bool etag_matches(const char *header, const char *etag)
 /* The head of repo's overview in both forms, or NULL when out of memory. */
 static struct api_head *head_render(struct api *api, const struct rv_repo *repo)
 {
-    int64_t stale_after = api_stale_after(api, repo);
+    int64_t stale_after = rv_freshness_stale_after(api->cfg, repo);
     uint64_t hash = etag_hash(repo);
     struct api_head *h = calloc(1, sizeof(*h));
     json_t *rj = rv_repo_json(repo);

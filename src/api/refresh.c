@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "common/errors.h"
+#include "common/freshness.h"
 #include "common/log.h"
 #include "common/registry.h"
 
@@ -58,7 +59,7 @@ static void on_meta(struct rv_rasync *ra, redisReply *reply, void *priv)
     }
     json_t *body = json_pack("{s:s,s:o,s:o,s:o}", "repo", call->id, "queued",
                              queued, "coalesced", coalesced, "freshness",
-                             api_freshness(call->api, &repo));
+                             rv_freshness_now(call->api->cfg, &repo));
     rv_repo_free(&repo);
     api_reply_json(call, 202, body);
 }

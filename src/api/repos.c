@@ -9,24 +9,15 @@
 
 #include "api/api.h"
 #include "common/errors.h"
+#include "common/freshness.h"
 #include "common/log.h"
 #include "common/registry.h"
 #include "common/scripts.h"
 
-int64_t api_stale_after(struct api *api, const struct rv_repo *repo)
-{
-    return rv_config_stale_after(api->cfg, repo->interval_s);
-}
-
-json_t *api_freshness(struct api *api, const struct rv_repo *repo)
-{
-    return rv_freshness_json(repo, rv_now_ms(), api_stale_after(api, repo));
-}
-
 json_t *api_repo_summary(struct api *api, const struct rv_repo *repo)
 {
     json_t *o = rv_repo_json(repo);
-    json_t *f = api_freshness(api, repo);
+    json_t *f = rv_freshness_now(api->cfg, repo);
     if (!o || !f ||
         json_object_set_new(o, "version", json_integer(repo->version)) ||
         json_object_set_new(o, "freshness", f)) {
