@@ -151,7 +151,7 @@ done
 A_RPS=$(m "${api_rps[@]}"); A_P99=$(m "${api_p99[@]}"); A_CPU=$(m "${api_cpu[@]}")
 N_RPS=$(m "${ngx_rps[@]}"); N_P99=$(m "${ngx_p99[@]}"); N_CPU=$(m "${ngx_cpu[@]}")
 B_RPS=$(m "${big_rps[@]}"); B_P99=$(m "${big_p99[@]}"); B_CPU=$(m "${big_cpu[@]}")
-big_size=$(curl -s "http://127.0.0.1:$api_port/v1/repos/r1000/overview" | wc -c)
+big_size=$(curl -s "${wrk_auth[@]}" "http://127.0.0.1:$api_port/v1/repos/r1000/overview" | wc -c)
 ratio=$(awk -v a="$A_RPS" -v n="$N_RPS" 'BEGIN {printf "%.2f", a/n}')
 declare -a pair
 for i in "${!api_rps[@]}"; do
