@@ -28,6 +28,7 @@
 #include "api/api.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/util.h"
 
 /* A tokens file larger than this is refused (a million tokens is far
  * past what one file should hold). */
@@ -72,31 +73,6 @@ static bool pattern_valid(const char *s, size_t len)
               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
               c == '*'))
             return false;
-    }
-    return true;
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* 64 hex digits into 32 bytes; false when s is not exactly that. */
-static bool hash_parse(const char *s, size_t len, unsigned char out[32])
-{
-    if (len != 64)
-        return false;
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
     }
     return true;
 }
@@ -155,7 +131,7 @@ static int token_line(const char *line, size_t len, const char *name,
     memset(tok, 0, sizeof(*tok));
     snprintf(tok->label, sizeof(tok->label), "line %zu", lineno);
     if (!w || wlen < 7 || strncmp(w, "sha256:", 7) != 0 ||
-        !hash_parse(w + 7, wlen - 7, tok->hash)) {
+        !rv_hex_decode(w + 7, wlen - 7, tok->hash, 32)) {
         snprintf(err, errlen,
                  "%s, line %zu: expected sha256:<64 hex digits of the "
                  "token's SHA-256>",

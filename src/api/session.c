@@ -26,6 +26,7 @@
 #include "api/api.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #define SESSION_COOKIE "repoview_session"
 #define SESSION_KIND "s1"
@@ -53,22 +54,12 @@ int api_session_init(struct api *api, char *err, size_t errlen)
     return RV_OK;
 }
 
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[b[i] >> 4];
-        out[2 * i + 1] = digits[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* The signature of kind, tok and exp, as 64 hex digits. */
 static bool sign(const struct api *api, const char *kind,
                  const struct api_token *tok, int64_t exp, char out[65])
 {
     char hash[65], msg[128];
-    hex(tok->hash, 32, hash);
+    rv_hex_encode(tok->hash, 32, hash);
     int n = snprintf(msg, sizeof(msg), "%s.%s.%" PRId64, kind, hash, exp);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
@@ -77,7 +68,7 @@ static bool sign(const struct api *api, const char *kind,
               (const unsigned char *)msg, (size_t)n, mac, &maclen) ||
         maclen != 32)
         return false;
-    hex(mac, 32, out);
+    rv_hex_encode(mac, 32, out);
     return true;
 }
 
@@ -88,7 +79,7 @@ static bool mint(const struct api *api, const char *kind,
 {
     char id[33], sig[65];
     int64_t exp = (int64_t)time(NULL) + ttl;
-    hex(tok->hash, 8, id);
+    rv_hex_encode(tok->hash, 8, id);
     if (!sign(api, kind, tok, exp, sig))
         return false;
     int n = snprintf(out, size, "%s.%s.%" PRId64 ".%s", kind, id, exp, sig);
@@ -128,7 +119,7 @@ static int verify(const struct api *api, const char *kind, const char *s,
     const struct api_token *found = NULL;
     for (size_t i = 0; i < t->n; i++) {
         char tid[17], want[65];
-        hex(t->items[i].hash, 8, tid);
+        rv_hex_encode(t->items[i].hash, 8, tid);
         if (strcmp(tid, id) != 0 ||
             !sign(api, kind, &t->items[i], exp, want))
             continue;

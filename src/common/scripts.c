@@ -1,5 +1,6 @@
 /* See scripts.h. */
 #include "common/scripts.h"
+#include "common/util.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -21,17 +22,12 @@ static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
  * (EVALSHA of "" then fails with NOSCRIPT and the caller reloads). */
 static void sha1_hex(const char *text, size_t len, char out[41])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     out[0] = '\0';
     if (!EVP_Digest(text, len, md, &mdlen, EVP_sha1(), NULL) || mdlen != 20)
         return;
-    for (unsigned i = 0; i < 20; i++) {
-        out[2 * i] = digits[md[i] >> 4];
-        out[2 * i + 1] = digits[md[i] & 0x0f];
-    }
-    out[40] = '\0';
+    rv_hex_encode(md, 20, out);
 }
 
 static void scripts_init(void)

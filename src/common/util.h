@@ -70,6 +70,12 @@ void rv_job_id_new(char *buf, size_t size);
 /* Bounded copy that always terminates; returns -1 if truncated. */
 int rv_strlcpy(char *dst, const char *src, size_t size);
 
+/* Lower-case hex of the n bytes at bytes into out (2 * n + 1 bytes). */
+void rv_hex_encode(const void *bytes, size_t n, char *out);
+/* Exactly 2 * n hex digits (either case) of hex[0..len) into out; false
+ * for any other length or a character that is not a hex digit. */
+bool rv_hex_decode(const char *hex, size_t len, unsigned char *out, size_t n);
+
 /* mkdir -p with mode 0755: path and every missing parent. 0, or -1 with
  * errno set. */
 int rv_mkdirs(const char *path);

@@ -13,34 +13,6 @@
 #define WEBHOOK_SIG_PREFIX "sha256="
 #define WEBHOOK_DIGEST_LEN 32
 
-static int webhook_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes exactly 2 * WEBHOOK_DIGEST_LEN hex digits (then the end of the
- * string) into out. */
-static bool webhook_decode_digest(const char *hex,
-                                  unsigned char out[WEBHOOK_DIGEST_LEN])
-{
-    for (size_t i = 0; i < WEBHOOK_DIGEST_LEN; i++) {
-        int hi = webhook_hex_value(hex[2 * i]);
-        if (hi < 0)
-            return false;
-        int lo = webhook_hex_value(hex[2 * i + 1]);
-        if (lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return hex[2 * WEBHOOK_DIGEST_LEN] == '\0';
-}
-
 bool rv_webhook_signature_ok(const char *secret, const char *body, size_t len,
                              const char *header)
 {
@@ -51,7 +23,8 @@ bool rv_webhook_signature_ok(const char *secret, const char *body, size_t len,
 
     if (!secret || !*secret || !header ||
         strncmp(header, WEBHOOK_SIG_PREFIX, plen) != 0 ||
-        !webhook_decode_digest(header + plen, want))
+        !rv_hex_decode(header + plen, strlen(header + plen), want,
+                       WEBHOOK_DIGEST_LEN))
         return false;
     if (!body && len > 0)
         return false;

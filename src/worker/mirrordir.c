@@ -25,13 +25,7 @@
 
 void mirror_hex_encode(const char *s, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        *out++ = digits[c >> 4];
-        *out++ = digits[c & 15];
-    }
-    *out = '\0';
+    rv_hex_encode(s, strlen(s), out);
 }
 
 /* Decodes a mirror directory name ("<hex>.git") into id (>= 101 bytes).
