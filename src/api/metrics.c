@@ -47,8 +47,7 @@ void api_metrics_free(struct api_metrics *m)
     free(m);
 }
 
-static struct route_metrics *route_slot(struct api_metrics *m,
-                                        const char *name)
+static struct route_metrics *route_slot(struct api_metrics *m, const char *name)
 {
     for (size_t i = 0; i < m->nroutes; i++)
         if (m->routes[i].name == name || strcmp(m->routes[i].name, name) == 0)
@@ -101,6 +100,14 @@ static void family(struct evbuffer *b, const char *name, const char *type,
                         type);
 }
 
+/* One family of a single sample: its HELP, TYPE and value. */
+static void sample(struct evbuffer *b, const char *name, const char *type,
+                   const char *help, unsigned long long value)
+{
+    family(b, name, type, help);
+    evbuffer_add_printf(b, "%s %llu\n", name, value);
+}
+
 void api_metrics_get(struct api_call *call)
 {
     struct api *api = call->api;
@@ -117,8 +124,9 @@ void api_metrics_get(struct api_call *call)
         for (size_t j = 0; j < METRICS_MAX_STATUSES && r->statuses[j].status;
              j++)
             evbuffer_add_printf(
-                b, "repoview_http_requests_total{route=\"%s\",status=\"%d\"} "
-                   "%llu\n",
+                b,
+                "repoview_http_requests_total{route=\"%s\",status=\"%d\"} "
+                "%llu\n",
                 r->name, r->statuses[j].status,
                 (unsigned long long)r->statuses[j].count);
     }
@@ -144,62 +152,49 @@ void api_metrics_get(struct api_call *call)
                             r->name, (unsigned long long)r->count, r->name,
                             r->sum_s, r->name, (unsigned long long)r->count);
     }
-    family(b, "repoview_http_connections", "gauge",
-           "Open HTTP connections, counted from the accept, SSE included.");
-    evbuffer_add_printf(b, "repoview_http_connections %zu\n",
-                        api_conn_count(api));
+    sample(b, "repoview_http_connections", "gauge",
+           "Open HTTP connections, counted from the accept, SSE included.",
+           (unsigned long long)(api_conn_count(api)));
     struct api_conn_stats cs = api_conn_stats(api);
-    family(b, "repoview_http_refused_total", "counter",
-           "Connections closed at the accept for a connection cap.");
-    evbuffer_add_printf(b, "repoview_http_refused_total %llu\n",
-                        (unsigned long long)cs.refused_at_accept);
-    family(b, "repoview_http_deadline_closed_total", "counter",
-           "Connections closed at a request or keep-alive deadline.");
-    evbuffer_add_printf(b, "repoview_http_deadline_closed_total %llu\n",
-                        (unsigned long long)cs.closed_deadline);
-    family(b, "repoview_http_body_bytes", "gauge",
-           "Bytes of requests held, counted against the body budget.");
-    evbuffer_add_printf(b, "repoview_http_body_bytes %zu\n",
-                        api_conn_body_bytes(api));
-    family(b, "repoview_http_body_refused_total", "counter",
-           "Connections closed for the body budget.");
-    evbuffer_add_printf(b, "repoview_http_body_refused_total %llu\n",
-                        (unsigned long long)cs.refused_budget);
-    family(b, "repoview_http_accept_dropped_total", "counter",
-           "Connections accepted and closed at once, out of descriptors.");
-    evbuffer_add_printf(b, "repoview_http_accept_dropped_total %llu\n",
-                        (unsigned long long)cs.dropped_no_fd);
-    family(b, "repoview_sse_clients", "gauge", "Open SSE streams.");
-    evbuffer_add_printf(b, "repoview_sse_clients %zu\n",
-                        api_events_clients(api->events));
-    family(b, "repoview_sse_events_total", "counter",
-           "SSE events written to clients (snapshots included).");
-    evbuffer_add_printf(b, "repoview_sse_events_total %llu\n",
-                        (unsigned long long)m->sse_events);
-    family(b, "repoview_sse_dropped_total", "counter",
-           "SSE clients dropped for not reading fast enough.");
-    evbuffer_add_printf(b, "repoview_sse_dropped_total %llu\n",
-                        (unsigned long long)m->sse_dropped);
-    family(b, "repoview_cache_hits_total", "counter",
-           "Overview reads answered with a cached fragment.");
-    evbuffer_add_printf(b, "repoview_cache_hits_total %llu\n",
-                        (unsigned long long)api_cache_hits(api->cache));
-    family(b, "repoview_cache_misses_total", "counter",
-           "Overview reads that fetched the fragment from Redis.");
-    evbuffer_add_printf(b, "repoview_cache_misses_total %llu\n",
-                        (unsigned long long)api_cache_misses(api->cache));
-    family(b, "repoview_cache_bytes", "gauge",
-           "Bytes of cached overview fragments and heads.");
-    evbuffer_add_printf(b, "repoview_cache_bytes %zu\n",
-                        api_cache_bytes(api->cache));
+    sample(b, "repoview_http_refused_total", "counter",
+           "Connections closed at the accept for a connection cap.",
+           (unsigned long long)(cs.refused_at_accept));
+    sample(b, "repoview_http_deadline_closed_total", "counter",
+           "Connections closed at a request or keep-alive deadline.",
+           (unsigned long long)(cs.closed_deadline));
+    sample(b, "repoview_http_body_bytes", "gauge",
+           "Bytes of requests held, counted against the body budget.",
+           (unsigned long long)(api_conn_body_bytes(api)));
+    sample(b, "repoview_http_body_refused_total", "counter",
+           "Connections closed for the body budget.",
+           (unsigned long long)(cs.refused_budget));
+    sample(b, "repoview_http_accept_dropped_total", "counter",
+           "Connections accepted and closed at once, out of descriptors.",
+           (unsigned long long)(cs.dropped_no_fd));
+    sample(b, "repoview_sse_clients", "gauge", "Open SSE streams.",
+           (unsigned long long)(api_events_clients(api->events)));
+    sample(b, "repoview_sse_events_total", "counter",
+           "SSE events written to clients (snapshots included).",
+           (unsigned long long)(m->sse_events));
+    sample(b, "repoview_sse_dropped_total", "counter",
+           "SSE clients dropped for not reading fast enough.",
+           (unsigned long long)(m->sse_dropped));
+    sample(b, "repoview_cache_hits_total", "counter",
+           "Overview reads answered with a cached fragment.",
+           (unsigned long long)(api_cache_hits(api->cache)));
+    sample(b, "repoview_cache_misses_total", "counter",
+           "Overview reads that fetched the fragment from Redis.",
+           (unsigned long long)(api_cache_misses(api->cache)));
+    sample(b, "repoview_cache_bytes", "gauge",
+           "Bytes of cached overview fragments and heads.",
+           (unsigned long long)(api_cache_bytes(api->cache)));
     family(b, "repoview_redis_connected", "gauge",
            "1 when the command connection to Redis is up.");
     evbuffer_add_printf(b, "repoview_redis_connected %d\n",
                         rv_rasync_connected(api->redis) ? 1 : 0);
-    family(b, "repoview_redis_reconnects_total", "counter",
-           "Reconnections of the command connection to Redis.");
-    evbuffer_add_printf(b, "repoview_redis_reconnects_total %llu\n",
-                        (unsigned long long)rv_rasync_reconnects(api->redis));
+    sample(b, "repoview_redis_reconnects_total", "counter",
+           "Reconnections of the command connection to Redis.",
+           (unsigned long long)(rv_rasync_reconnects(api->redis)));
     if (api->queue_depth >= 0) {
         family(b, "repoview_queue_depth", "gauge",
                "Jobs waiting in rv:queue (sampled every few seconds).");
