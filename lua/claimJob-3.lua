@@ -9,23 +9,25 @@
   A worker may claim again a job it already runs (the reply to its first
   claim was lost with the connection): it gets a new generation.
 
-  KEYS[1] rv:{id}:meta
-  KEYS[2] rv:processing:<worker>
-  KEYS[3] rv:leases
+  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[2] processing_key: rv:processing:<worker>
+  KEYS[3] leases_key (const): rv:leases
 
-  ARGV[1] kind
-  ARGV[2] job id
-  ARGV[3] job payload (as in the processing list)
-  ARGV[4] worker id
-  ARGV[5] now (ms)
-  ARGV[6] lease (ms)
+  ARGV[1] kind: 'branches' or 'prs'
+  ARGV[2] job_id: job id
+  ARGV[3] payload (bytes): job payload (as in the processing list)
+  ARGV[4] worker: worker id
+  ARGV[5] now_ms (int): now (ms)
+  ARGV[6] lease_ms (int): lease (ms)
 
   Returns {RV_OK, generation}, {RV_ERR_NOT_FOUND} or {RV_ERR_STALE_JOB}.
   Also renews the worker's lease (score now + lease).
   Publishes a status event (running).
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "publishStatus"
 local metaKey, processingKey, leasesKey = KEYS[1], KEYS[2], KEYS[3]
 local kind, jobId, payload, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, lease = tonumber(ARGV[5]), tonumber(ARGV[6])

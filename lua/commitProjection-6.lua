@@ -5,24 +5,26 @@
   the worker rendered the overview with the other kind's data, when that data
   moved since (the worker reads it again and retries).
 
-  KEYS[1] rv:{id}:meta
-  KEYS[2] rv:{id}:branches or rv:{id}:prs (the kind's data)
-  KEYS[3] rv:{id}:overview
-  KEYS[4] rv:processing:<worker>
-  KEYS[5] rv:queue
-  KEYS[6] rv:schedule
+  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[2] data_key: rv:{id}:branches or rv:{id}:prs (the kind's data)
+  KEYS[3] overview_key: rv:{id}:overview
+  KEYS[4] processing_key: rv:processing:<worker>
+  KEYS[5] queue_key (const): rv:queue
+  KEYS[6] schedule_key (const): rv:schedule
 
-  ARGV[1]  kind
-  ARGV[2]  job id
-  ARGV[3]  generation from claimJob
-  ARGV[4]  job payload (removed from the processing list)
-  ARGV[5]  now (ms)
-  ARGV[6]  the kind's data (JSON)
-  ARGV[7]  the rendered overview fragment (JSON members)
-  ARGV[8]  the other kind's rev the overview was rendered with ('' = any)
-  ARGV[9]  what changed (JSON object) for the projection event
-  ARGV[10] next scheduled sync (ms)
-  ARGV[11] follow-up job id       ARGV[12] follow-up payload
+  ARGV[1]  kind: 'branches' or 'prs'
+  ARGV[2]  job_id: job id
+  ARGV[3]  gen (int): generation from claimJob
+  ARGV[4]  payload (bytes): job payload (removed from the processing list)
+  ARGV[5]  now_ms (int): now (ms)
+  ARGV[6]  data: the kind's data (JSON)
+  ARGV[7]  overview: the rendered overview fragment (JSON members)
+  ARGV[8]  other_rev: the other kind's rev the overview was rendered with
+           ('' = any)
+  ARGV[9]  changed: what changed (JSON object) for the projection event
+  ARGV[10] next_at_ms (int): next scheduled sync (ms)
+  ARGV[11] followup_id: follow-up job id
+  ARGV[12] followup_payload (bytes): follow-up payload
 
   Returns {RV_OK, version, changed (0|1)}, {RV_ERR_NOT_FOUND},
   {RV_ERR_FENCED} or {RV_ERR_RETRY} (the job stays in the processing list).
@@ -30,7 +32,12 @@
   event (idle, or queued when a follow-up was asked for).
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "ownsKind"
+--- @include "queueFollowup"
+--- @include "publishProjection"
+--- @include "publishStatus"
 local metaKey, dataKey, overviewKey = KEYS[1], KEYS[2], KEYS[3]
 local processingKey, queueKey, scheduleKey = KEYS[4], KEYS[5], KEYS[6]
 local kind, jobId, gen = ARGV[1], ARGV[2], ARGV[3]

@@ -4,27 +4,33 @@
   waits until retry_at (a rate limit). A refresh asked for while the sync
   ran is queued at once, bypassing the backoff.
 
-  KEYS[1] rv:{id}:meta
-  KEYS[2] rv:processing:<worker>
-  KEYS[3] rv:queue
-  KEYS[4] rv:schedule
+  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[2] processing_key: rv:processing:<worker>
+  KEYS[3] queue_key (const): rv:queue
+  KEYS[4] schedule_key (const): rv:schedule
 
-  ARGV[1]  kind
-  ARGV[2]  job id
-  ARGV[3]  generation from claimJob
-  ARGV[4]  job payload (removed from the processing list)
-  ARGV[5]  now (ms)
-  ARGV[6]  error JSON {"code","message","at"} (rendered by the worker)
-  ARGV[7]  retry at (ms), '0' = use the backoff
-  ARGV[8]  backoff base (ms)     ARGV[9] backoff cap (ms)
-  ARGV[10] follow-up job id      ARGV[11] follow-up payload
+  ARGV[1]  kind: 'branches' or 'prs'
+  ARGV[2]  job_id: job id
+  ARGV[3]  gen (int): generation from claimJob
+  ARGV[4]  payload (bytes): job payload (removed from the processing list)
+  ARGV[5]  now_ms (int): now (ms)
+  ARGV[6]  error_json: {"code","message","at"} (rendered by the worker)
+  ARGV[7]  retry_at_ms (int): retry at (ms), '0' = use the backoff
+  ARGV[8]  backoff_base_ms (int): backoff base (ms)
+  ARGV[9]  backoff_cap_ms (int): backoff cap (ms)
+  ARGV[10] followup_id: follow-up job id
+  ARGV[11] followup_payload (bytes): follow-up payload
 
   Returns {RV_OK, next try (ms)}, {RV_ERR_NOT_FOUND} or {RV_ERR_FENCED}
   (a newer claim owns the kind: generation or job id differ).
   Publishes a status event (error, or queued for a follow-up).
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "ownsKind"
+--- @include "queueFollowup"
+--- @include "publishStatus"
 local metaKey, processingKey = KEYS[1], KEYS[2]
 local queueKey, scheduleKey = KEYS[3], KEYS[4]
 local kind, jobId, gen, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

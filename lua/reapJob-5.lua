@@ -7,27 +7,32 @@
   kind shows an error. With an empty payload it only forgets the worker's
   lease once its processing list is empty.
 
-  KEYS[1] rv:leases
-  KEYS[2] rv:processing:<dead worker>
-  KEYS[3] rv:queue
-  KEYS[4] rv:{id}:meta          (any key when the payload is '')
-  KEYS[5] rv:deadletter
+  KEYS[1] leases_key (const): rv:leases
+  KEYS[2] processing_key: rv:processing:<dead worker>
+  KEYS[3] queue_key (const): rv:queue
+  KEYS[4] meta_key: rv:{id}:meta (any key when the payload is '')
+  KEYS[5] deadletter_key (const): rv:deadletter
 
-  ARGV[1] worker id
-  ARGV[2] job payload as in the processing list ('' = cleanup only)
-  ARGV[3] now (ms)
-  ARGV[4] kind                  ARGV[5] job id
-  ARGV[6] requeue payload (attempt + 1)
-  ARGV[7] '1' when the attempt limit is reached
-  ARGV[8] dead-letter entry (JSON)
-  ARGV[9] error JSON for the kind when dead-lettered
+  ARGV[1] worker: worker id
+  ARGV[2] payload (bytes): job payload as in the processing list
+          ('' = cleanup only)
+  ARGV[3] now_ms (int): now (ms)
+  ARGV[4] kind: 'branches' or 'prs' ('' for cleanup)
+  ARGV[5] job_id: job id ('' for cleanup)
+  ARGV[6] requeue_payload (bytes): requeue payload (attempt + 1)
+  ARGV[7] is_exhausted (flag): '1' when the attempt limit is reached
+  ARGV[8] dead_entry: dead-letter entry (JSON)
+  ARGV[9] error_json: error JSON for the kind when dead-lettered
 
   Returns {RV_OK, 'requeued'|'deadlettered'|'dropped'|'cleaned'} or
   {RV_ERR_STALE_JOB} when the worker renewed its lease meanwhile.
   Publishes a status event when a kind's status changes.
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "queueJob"
+--- @include "publishStatus"
 local leasesKey, processingKey, queueKey, metaKey, deadKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local worker, payload, now = ARGV[1], ARGV[2], tonumber(ARGV[3])

@@ -7,21 +7,24 @@
   that nothing moved meanwhile, queues a fresh job at the front and bumps
   the generation so a worker still holding the old job cannot commit.
 
-  KEYS[1] rv:{id}:meta
-  KEYS[2] rv:queue
+  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[2] queue_key (const): rv:queue
 
-  ARGV[1] kind
-  ARGV[2] status seen ('queued' or 'running')
-  ARGV[3] job id seen
-  ARGV[4] new job id
-  ARGV[5] new job payload
+  ARGV[1] kind: 'branches' or 'prs'
+  ARGV[2] seen_status: status seen ('queued' or 'running')
+  ARGV[3] seen_job_id: job id seen
+  ARGV[4] job_id: new job id
+  ARGV[5] payload (bytes): new job payload
 
   Returns {RV_OK, 1} when repaired, {RV_OK, 0} when the state moved on, or
   {RV_ERR_NOT_FOUND}.
   Publishes a status event when repaired.
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "queueJob"
+--- @include "publishStatus"
 local metaKey, queueKey = KEYS[1], KEYS[2]
 local kind, seenStatus, seenJob = ARGV[1], ARGV[2], ARGV[3]
 local newJob, newPayload = ARGV[4], ARGV[5]

@@ -2,26 +2,30 @@
   Registers a repo and queues its first sync (branches, and PRs when it has
   a GitHub name) at the front of the queue.
 
-  KEYS[1] rv:{id}:meta    the repo's hash (must not exist)
-  KEYS[2] rv:repos        set of ids
-  KEYS[3] rv:schedule     zset "kind:id" -> next scheduled sync (ms)
-  KEYS[4] rv:queue        the job list
+  KEYS[1] meta_key: rv:{id}:meta, the repo's hash (must not exist)
+  KEYS[2] repos_key (const): rv:repos, set of ids
+  KEYS[3] schedule_key (const): rv:schedule, zset "kind:id" -> next sync (ms)
+  KEYS[4] queue_key (const): rv:queue, the job list
 
-  ARGV[1] id
-  ARGV[2] remote URL (already stripped of credentials)
-  ARGV[3] GitHub "owner/name" or ''
-  ARGV[4] default branch or ''
-  ARGV[5] interval in seconds ('0' = the workers' default)
-  ARGV[6] now (ms)
-  ARGV[7] next scheduled sync (ms)
-  ARGV[8] branch job id     ARGV[9] branch job payload
-  ARGV[10] PR job id        ARGV[11] PR job payload ('' without GitHub)
+  ARGV[1]  id: repo id
+  ARGV[2]  url: remote URL (already stripped of credentials)
+  ARGV[3]  github: GitHub "owner/name" or ''
+  ARGV[4]  default_branch: default branch or ''
+  ARGV[5]  interval_s (int): interval in seconds ('0' = the workers' default)
+  ARGV[6]  now_ms (int): now (ms)
+  ARGV[7]  next_at_ms (int): next scheduled sync (ms)
+  ARGV[8]  branch_job_id: branch job id
+  ARGV[9]  branch_payload (bytes): branch job payload
+  ARGV[10] pr_job_id: PR job id ('' without GitHub)
+  ARGV[11] pr_payload (bytes): PR job payload ('' without GitHub)
 
   Returns {RV_OK} or {RV_ERR_EXISTS}.
   Publishes a status event per queued kind.
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "queueJob"
+--- @include "publishStatus"
 local metaKey, reposKey = KEYS[1], KEYS[2]
 local scheduleKey, queueKey = KEYS[3], KEYS[4]
 local id, url, github, defaultBranch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

@@ -4,20 +4,21 @@
   running finds the meta hash gone and writes nothing. Its mirror is removed
   later by a worker's housekeeping.
 
-  KEYS[1] rv:{id}:meta
-  KEYS[2] rv:{id}:branches
-  KEYS[3] rv:{id}:prs
-  KEYS[4] rv:{id}:overview
-  KEYS[5] rv:repos
-  KEYS[6] rv:schedule
+  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[2] branches_key: rv:{id}:branches
+  KEYS[3] prs_key: rv:{id}:prs
+  KEYS[4] overview_key: rv:{id}:overview
+  KEYS[5] repos_key (const): rv:repos
+  KEYS[6] schedule_key (const): rv:schedule
 
-  ARGV[1] id
+  ARGV[1] id: repo id
 
   Returns {RV_OK} or {RV_ERR_NOT_FOUND}.
   Publishes {"type":"removed","repo":id}.
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "eventsChannel"
 local metaKey, branchesKey = KEYS[1], KEYS[2]
 local prsKey, overviewKey = KEYS[3], KEYS[4]
 local reposKey, scheduleKey = KEYS[5], KEYS[6]
@@ -29,5 +30,5 @@ end
 rcall('DEL', metaKey, branchesKey, prsKey, overviewKey)
 rcall('SREM', reposKey, id)
 rcall('ZREM', scheduleKey, 'branches:' .. id, 'prs:' .. id)
-rcall('PUBLISH', 'rv:events', cjson.encode({type = 'removed', repo = id}))
+rcall('PUBLISH', RV_CHANNEL_EVENTS, cjson.encode({type = 'removed', repo = id}))
 return {RV_OK}

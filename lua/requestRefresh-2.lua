@@ -11,20 +11,24 @@
                      script queues exactly one after the sync    ("queued")
     running with the follow-up already flagged                  ("coalesced")
 
-  KEYS[1] rv:{id}:meta
-  KEYS[2] rv:queue
+  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[2] queue_key (const): rv:queue
 
-  ARGV[1] kind ('branches' or 'prs')
-  ARGV[2] job id
-  ARGV[3] job payload (MessagePack)
-  ARGV[4] '1' to queue at the front (user, webhook), '0' at the back
+  ARGV[1] kind: 'branches' or 'prs'
+  ARGV[2] job_id: job id
+  ARGV[3] payload (bytes): job payload (MessagePack)
+  ARGV[4] is_front (flag): '1' to queue at the front (user, webhook), '0' at
+          the back
 
   Returns {RV_OK, 'queued'|'coalesced'}, {RV_ERR_NOT_FOUND},
   {RV_ERR_NO_GITHUB} (PRs of a repo without GitHub) or {RV_ERR_INVALID}.
   Publishes a status event when a job is pushed.
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "queueJob"
+--- @include "publishStatus"
 local metaKey, queueKey = KEYS[1], KEYS[2]
 local kind, jobId, payload, front = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 

@@ -5,22 +5,25 @@
   is not queued again. The commit or fail script later sets the real next
   due time.
 
-  KEYS[1] rv:schedule
-  KEYS[2] rv:{id}:meta
-  KEYS[3] rv:queue
+  KEYS[1] schedule_key (const): rv:schedule
+  KEYS[2] meta_key: rv:{id}:meta
+  KEYS[3] queue_key (const): rv:queue
 
-  ARGV[1] member ("kind:id")
-  ARGV[2] kind
-  ARGV[3] now (ms)
-  ARGV[4] job id
-  ARGV[5] job payload (reason "schedule")
-  ARGV[6] hold (ms): how far the due time moves while the job waits
+  ARGV[1] member: "kind:id"
+  ARGV[2] kind: 'branches' or 'prs'
+  ARGV[3] now_ms (int): now (ms)
+  ARGV[4] job_id: job id
+  ARGV[5] payload (bytes): job payload (reason "schedule")
+  ARGV[6] hold_ms (int): how far the due time moves while the job waits
 
   Returns {RV_OK, 1} when queued, {RV_OK, 0} otherwise.
   Publishes a status event when queued.
 ]]
 --- @include "codes"
---- @include "state"
+--- @include "rcall"
+--- @include "field"
+--- @include "queueJob"
+--- @include "publishStatus"
 local scheduleKey, metaKey, queueKey = KEYS[1], KEYS[2], KEYS[3]
 local member, kind, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local jobId, payload, hold = ARGV[4], ARGV[5], tonumber(ARGV[6])

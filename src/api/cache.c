@@ -4,7 +4,7 @@
  *
  * Besides the fragment an entry holds the head a read rendered from the
  * meta hash (api_head). Every change of a repo's meta hash is published on
- * rv:events by the script that makes it (lua/includes/state.lua), and
+ * rv:events by the script that makes it (lua/includes/publishStatus.lua, publishProjection.lua), and
  * every event of a repo drops its head (api_cache_announce). So while the
  * subscription lasts, a head in the cache is the hash as it is now, give
  * or take the delivery of an event still on its way, and a read answers

@@ -60,7 +60,7 @@ static void fan_out(struct api_events *ev, const char *repo,
     api_metrics_sse_event(ev->api->metrics, written);
 }
 
-/* Translates one message of rv:events (lua/includes/state.lua) into the
+/* Translates one message of rv:events (lua/includes/publish*.lua) into the
  * contract's event and fans it out. */
 static void on_message(struct api_events *ev, const char *payload, size_t len)
 {

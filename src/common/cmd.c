@@ -88,14 +88,12 @@ int rv_cmd_addf(struct rv_cmd *cmd, const char *fmt, ...)
     return rc;
 }
 
-int rv_cmd_script(struct rv_cmd *cmd, const char *script_name)
+int rv_cmd_evalsha(struct rv_cmd *cmd, const struct rv_script *script)
 {
     assert(cmd->argc == 0);
-    const struct rv_script *script = rv_script_get(script_name);
     if (!script) {
-        /* A programmer error (a misspelt name); fail the command. */
         cmd->failed = 1;
-        return RV_ERR_INVALID;
+        return RV_ERR_NOMEM;
     }
     cmd->script = script;
     rv_cmd_add(cmd, "EVALSHA");

@@ -17,7 +17,7 @@ struct rv_cmd {
     int cap;
     char **argv;   /* each owned, NUL-terminated (binary safe with lens) */
     size_t *lens;
-    const struct rv_script *script; /* set by rv_cmd_script, for NOSCRIPT */
+    const struct rv_script *script; /* set by rv_cmd_evalsha, for NOSCRIPT */
     int failed;    /* an add ran out of memory: running the cmd fails */
 };
 
@@ -32,9 +32,11 @@ int rv_cmd_addi64(struct rv_cmd *cmd, int64_t v);
 int rv_cmd_addf(struct rv_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Starts cmd as `EVALSHA <sha> <numkeys>` of the named embedded script
- * (cmd must be empty). The caller then adds exactly numkeys KEYS, then ARGV.
- * Returns RV_OK or RV_ERR_NOMEM. */
-int rv_cmd_script(struct rv_cmd *cmd, const char *script_name);
+/* Starts cmd as `EVALSHA <sha> <numkeys>` of script (cmd must be empty;
+ * script is borrowed and must outlive cmd). The caller then adds exactly
+ * numkeys KEYS, then ARGV; the generated rv_script_<name> builders
+ * (scripts.h) do all of it. A NULL script (the table could not be built)
+ * fails the command. Returns RV_OK or RV_ERR_NOMEM. */
+int rv_cmd_evalsha(struct rv_cmd *cmd, const struct rv_script *script);
 
 #endif

@@ -400,3 +400,12 @@ json_t *rv_job_to_json(const struct rv_job *job)
                      (json_int_t)job->enqueued_at, "attempt",
                      (json_int_t)job->attempt);
 }
+
+int rv_job_new(struct rv_job *job, const char *repo, rv_kind kind,
+               rv_reason reason, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    int rc = rv_job_init(job, repo, kind, reason);
+    return rc == RV_OK ? rv_job_encode(job, out, len) : rc;
+}

@@ -47,6 +47,11 @@ int rv_job_init(struct rv_job *job, const char *repo, rv_kind kind,
  * frees. RV_ERR_INVALID if a field is out of range, RV_ERR_NOMEM. */
 int rv_job_encode(const struct rv_job *job, char **out, size_t *len);
 
+/* rv_job_init, then rv_job_encode: a fresh job and the payload to queue.
+ * On RV_OK *out is malloc'd (the caller frees); otherwise it is NULL. */
+int rv_job_new(struct rv_job *job, const char *repo, rv_kind kind,
+               rv_reason reason, char **out, size_t *len);
+
 /* Decodes buf strictly into job. Returns RV_OK, or RV_ERR_DECODE /
  * RV_ERR_TOO_LARGE with a reason in why (may be NULL). */
 int rv_job_decode(const char *buf, size_t len, struct rv_job *job, char *why,

@@ -323,24 +323,6 @@ json_t *rv_freshness_json_as(const struct rv_repo *repo, bool stale,
 
 /* ---- builders ---- */
 
-/* Adds a fresh job's id and payload as two arguments. */
-static int add_job(struct rv_cmd *cmd, const char *id, rv_kind kind,
-                   rv_reason reason)
-{
-    struct rv_job job;
-    char *payload = NULL; /* malloc'd by rv_job_encode, freed here */
-    size_t len = 0;
-    int rc = rv_job_init(&job, id, kind, reason);
-    if (rc == RV_OK)
-        rc = rv_job_encode(&job, &payload, &len);
-    if (rc != RV_OK)
-        return rc;
-    rv_cmd_add(cmd, job.id);
-    rv_cmd_addlen(cmd, payload, len);
-    free(payload);
-    return cmd->failed ? RV_ERR_NOMEM : RV_OK;
-}
-
 int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec,
                         int64_t now_ms)
 {
@@ -352,28 +334,31 @@ int rv_registry_add_cmd(struct rv_cmd *cmd, const struct rv_repo_spec *spec,
                     : spec->default_interval_s > 0
                         ? spec->default_interval_s
                         : RV_REGISTRY_DEFAULT_INTERVAL_S;
-    int rc = rv_cmd_script(cmd, "registerRepo");
-    if (rc != RV_OK)
-        return rc;
-    rv_cmd_add(cmd, rv_key_meta(meta, spec->id));
-    rv_cmd_add(cmd, RV_KEY_REPOS);
-    rv_cmd_add(cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(cmd, RV_KEY_QUEUE);
-    rv_cmd_add(cmd, spec->id);
-    rv_cmd_add(cmd, spec->url);
-    rv_cmd_add(cmd, has_github ? spec->github : "");
-    rv_cmd_add(cmd, spec->default_branch ? spec->default_branch : "");
-    rv_cmd_addi64(cmd, spec->interval_s);
-    rv_cmd_addi64(cmd, now_ms);
-    rv_cmd_addi64(cmd, now_ms + first * 1000);
-    rc = add_job(cmd, spec->id, RV_KIND_BRANCHES, RV_REASON_REGISTER);
-    if (rc != RV_OK)
-        return rc;
-    if (has_github)
-        return add_job(cmd, spec->id, RV_KIND_PRS, RV_REASON_REGISTER);
-    rv_cmd_add(cmd, "");
-    rv_cmd_add(cmd, "");
-    return cmd->failed ? RV_ERR_NOMEM : RV_OK;
+    struct rv_job bjob, pjob;
+    char *bpayload = NULL, *ppayload = NULL; /* malloc'd, freed here */
+    size_t blen = 0, plen = 0;
+    int rc = rv_job_new(&bjob, spec->id, RV_KIND_BRANCHES, RV_REASON_REGISTER,
+                        &bpayload, &blen);
+    if (rc == RV_OK && has_github)
+        rc = rv_job_new(&pjob, spec->id, RV_KIND_PRS, RV_REASON_REGISTER,
+                        &ppayload, &plen);
+    if (rc == RV_OK)
+        rc = rv_script_registerRepo(cmd, &(struct rv_registerrepo_args){
+            .meta_key = rv_key_meta(meta, spec->id),
+            .id = spec->id,
+            .url = spec->url,
+            .github = has_github ? spec->github : "",
+            .default_branch = spec->default_branch ? spec->default_branch : "",
+            .interval_s = spec->interval_s,
+            .now_ms = now_ms,
+            .next_at_ms = now_ms + first * 1000,
+            .branch_job_id = bjob.id,
+            .branch_payload = bpayload, .branch_payload_len = blen,
+            .pr_job_id = has_github ? pjob.id : "",
+            .pr_payload = has_github ? ppayload : "", .pr_payload_len = plen});
+    free(bpayload);
+    free(ppayload);
+    return rc;
 }
 
 int rv_registry_remove_cmd(struct rv_cmd *cmd, const char *id)
@@ -381,17 +366,12 @@ int rv_registry_remove_cmd(struct rv_cmd *cmd, const char *id)
     char k[4][RV_KEY_MAX];
     if (!rv_repo_id_valid(id))
         return RV_ERR_INVALID;
-    int rc = rv_cmd_script(cmd, "removeRepo");
-    if (rc != RV_OK)
-        return rc;
-    rv_cmd_add(cmd, rv_key_meta(k[0], id));
-    rv_cmd_add(cmd, rv_key_branches(k[1], id));
-    rv_cmd_add(cmd, rv_key_prs(k[2], id));
-    rv_cmd_add(cmd, rv_key_overview(k[3], id));
-    rv_cmd_add(cmd, RV_KEY_REPOS);
-    rv_cmd_add(cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(cmd, id);
-    return cmd->failed ? RV_ERR_NOMEM : RV_OK;
+    return rv_script_removeRepo(cmd, &(struct rv_removerepo_args){
+        .meta_key = rv_key_meta(k[0], id),
+        .branches_key = rv_key_branches(k[1], id),
+        .prs_key = rv_key_prs(k[2], id),
+        .overview_key = rv_key_overview(k[3], id),
+        .id = id});
 }
 
 int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind,
@@ -403,17 +383,19 @@ int rv_registry_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_kind kind,
     char meta[RV_KEY_MAX];
     if (!rv_repo_id_valid(id))
         return RV_ERR_INVALID;
-    int rc = rv_cmd_script(cmd, "requestRefresh");
-    if (rc != RV_OK)
-        return rc;
-    rv_cmd_add(cmd, rv_key_meta(meta, id));
-    rv_cmd_add(cmd, RV_KEY_QUEUE);
-    rv_cmd_add(cmd, rv_kind_name(kind));
-    rc = add_job(cmd, id, kind, reason);
-    if (rc != RV_OK)
-        return rc;
-    rv_cmd_add(cmd, reason == RV_REASON_SCHEDULE ? "0" : "1");
-    return cmd->failed ? RV_ERR_NOMEM : RV_OK;
+    struct rv_job job;
+    char *payload; /* malloc'd by rv_job_new, freed here */
+    size_t len;
+    int rc = rv_job_new(&job, id, kind, reason, &payload, &len);
+    if (rc == RV_OK)
+        rc = rv_script_requestRefresh(cmd, &(struct rv_requestrefresh_args){
+            .meta_key = rv_key_meta(meta, id),
+            .kind = rv_kind_name(kind),
+            .job_id = job.id,
+            .payload = payload, .payload_len = len,
+            .is_front = reason != RV_REASON_SCHEDULE});
+    free(payload);
+    return rc;
 }
 
 int rv_registry_get_cmd(struct rv_cmd *cmd, const char *id)

@@ -95,7 +95,7 @@ int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx);
 int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo);
 
 /* Fills repo from the "meta" object of an rv:events message (lua/includes/
- * state.lua: version, github, interval and the six freshness fields, all
+ * eventMeta.lua: version, github, interval and the six freshness fields, all
  * strings) for the repo named id (the event's "repo"), so a subscriber can
  * render freshness without reading Redis. url and default_branch are "".
  * Same results as rv_repo_from_fields; meta is borrowed. */

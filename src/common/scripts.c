@@ -64,6 +64,12 @@ const struct rv_script *rv_script_get(const char *name)
     return NULL;
 }
 
+const struct rv_script *rv_script_at(size_t i)
+{
+    pthread_once(&scripts_once, scripts_init);
+    return i < nscripts ? &scripts[i] : NULL;
+}
+
 /* Parses a string of 1..9 decimal digits (no sign, no blanks) into *out.
  * Returns 0, or -1 if it is anything else. */
 static int parse_code(const char *s, size_t len, long long *out)

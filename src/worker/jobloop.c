@@ -93,11 +93,9 @@ static int dead_letter(struct rv_worker *w, struct rv_rsync *r,
     rv_cmd_init(&cmd);
     if (!entry)
         goto out;
-    rv_cmd_script(&cmd, "deadLetter");
-    rv_cmd_add(&cmd, rv_key_processing(proc, w->id));
-    rv_cmd_add(&cmd, RV_KEY_DEADLETTER);
-    rv_cmd_addlen(&cmd, payload, len);
-    rv_cmd_add(&cmd, entry);
+    rv_script_deadLetter(&cmd, &(struct rv_deadletter_args){
+        .processing_key = rv_key_processing(proc, w->id),
+        .payload = payload, .payload_len = len, .entry = entry});
     redisReply *reply = run_cmd(r, &cmd);
     rc = reply ? rv_script_reply_code(reply) : RV_ERR_REDIS;
     if (reply)
@@ -121,22 +119,13 @@ static int64_t next_due(const struct rv_worker *w, const struct rv_repo *repo,
     return now + interval_ms + jitter;
 }
 
-/* Adds a follow-up job id and payload (used only if a refresh was asked
- * for while this sync ran). */
-static int add_followup(struct rv_cmd *cmd, const struct rv_job *job)
+/* A follow-up job of job, offered to the commit or fail script (queued
+ * only if a refresh was asked for while this sync ran). See rv_job_new. */
+static int new_followup(const struct rv_job *job, struct rv_job *next,
+                        char **payload, size_t *len)
 {
-    struct rv_job next;
-    char *payload = NULL;
-    size_t len = 0;
-    int rc = rv_job_init(&next, job->repo, job->kind, RV_REASON_FOLLOWUP);
-    if (rc == RV_OK)
-        rc = rv_job_encode(&next, &payload, &len);
-    if (rc != RV_OK)
-        return rc;
-    rv_cmd_add(cmd, next.id);
-    rv_cmd_addlen(cmd, payload, len);
-    free(payload);
-    return RV_OK;
+    return rv_job_new(next, job->repo, job->kind, RV_REASON_FOLLOWUP, payload,
+                      len);
 }
 
 static int claim(struct rv_worker *w, struct rv_rsync *r, struct job_run *run)
@@ -144,16 +133,15 @@ static int claim(struct rv_worker *w, struct rv_rsync *r, struct job_run *run)
     char meta[RV_KEY_MAX], proc[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "claimJob");
-    rv_cmd_add(&cmd, rv_key_meta(meta, run->job.repo));
-    rv_cmd_add(&cmd, rv_key_processing(proc, w->id));
-    rv_cmd_add(&cmd, RV_KEY_LEASES);
-    rv_cmd_add(&cmd, rv_kind_name(run->job.kind));
-    rv_cmd_add(&cmd, run->job.id);
-    rv_cmd_addlen(&cmd, run->payload, run->payload_len);
-    rv_cmd_add(&cmd, w->id);
-    rv_cmd_addi64(&cmd, rv_now_ms());
-    rv_cmd_addi64(&cmd, w->cfg->lease_seconds * 1000);
+    rv_script_claimJob(&cmd, &(struct rv_claimjob_args){
+        .meta_key = rv_key_meta(meta, run->job.repo),
+        .processing_key = rv_key_processing(proc, w->id),
+        .kind = rv_kind_name(run->job.kind),
+        .job_id = run->job.id,
+        .payload = run->payload, .payload_len = run->payload_len,
+        .worker = w->id,
+        .now_ms = rv_now_ms(),
+        .lease_ms = w->cfg->lease_seconds * 1000});
     redisReply *reply = run_cmd(r, &cmd);
     int rc = rv_script_reply_code(reply);
     if (rc == RV_OK) {
@@ -185,26 +173,34 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
                                                      : w->cfg->sync_interval) * 1000;
     int64_t cap = interval_ms * 4 < RV_BACKOFF_MAX_MS ? interval_ms * 4
                                                        : RV_BACKOFF_MAX_MS;
+    struct rv_job next;
+    char *next_payload;
+    size_t next_len;
+    int rc = new_followup(&run->job, &next, &next_payload, &next_len);
+    if (rc != RV_OK) {
+        free(error_json);
+        return rc;
+    }
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "failSync");
-    rv_cmd_add(&cmd, rv_key_meta(meta, run->job.repo));
-    rv_cmd_add(&cmd, rv_key_processing(proc, w->id));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, rv_kind_name(run->job.kind));
-    rv_cmd_add(&cmd, run->job.id);
-    rv_cmd_addi64(&cmd, run->gen);
-    rv_cmd_addlen(&cmd, run->payload, run->payload_len);
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, error_json);
-    rv_cmd_addi64(&cmd, err->retry_at_ms > now ? err->retry_at_ms : 0);
-    rv_cmd_addi64(&cmd, RV_BACKOFF_BASE_MS);
-    rv_cmd_addi64(&cmd, cap < RV_BACKOFF_BASE_MS ? RV_BACKOFF_BASE_MS : cap);
-    add_followup(&cmd, &run->job);
+    rv_script_failSync(&cmd, &(struct rv_failsync_args){
+        .meta_key = rv_key_meta(meta, run->job.repo),
+        .processing_key = rv_key_processing(proc, w->id),
+        .kind = rv_kind_name(run->job.kind),
+        .job_id = run->job.id,
+        .gen = run->gen,
+        .payload = run->payload, .payload_len = run->payload_len,
+        .now_ms = now,
+        .error_json = error_json,
+        .retry_at_ms = err->retry_at_ms > now ? err->retry_at_ms : 0,
+        .backoff_base_ms = RV_BACKOFF_BASE_MS,
+        .backoff_cap_ms = cap < RV_BACKOFF_BASE_MS ? RV_BACKOFF_BASE_MS : cap,
+        .followup_id = next.id,
+        .followup_payload = next_payload, .followup_payload_len = next_len});
     free(error_json);
+    free(next_payload);
     redisReply *reply = run_cmd(r, &cmd);
-    int rc = rv_script_reply_code(reply);
+    rc = rv_script_reply_code(reply);
     if (reply)
         freeReplyObject(reply);
     LOGF(RV_LOG_WARN, run->job.repo, run->job.id,
@@ -280,30 +276,39 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
             rc = RV_ERR_NOMEM;
             break;
         }
+        struct rv_job next;
+        char *next_payload;
+        size_t next_len;
+        rc = new_followup(&run->job, &next, &next_payload, &next_len);
+        if (rc != RV_OK) {
+            free(fragment);
+            break;
+        }
         char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX], proc[RV_KEY_MAX];
+        int64_t now = rv_now_ms();
         struct rv_cmd cmd;
         rv_cmd_init(&cmd);
-        rv_cmd_script(&cmd, "commitProjection");
-        rv_cmd_add(&cmd, rv_key_meta(meta, run->job.repo));
-        rv_cmd_add(&cmd, is_branches ? rv_key_branches(data, run->job.repo)
-                                     : rv_key_prs(data, run->job.repo));
-        rv_cmd_add(&cmd, rv_key_overview(ov, run->job.repo));
-        rv_cmd_add(&cmd, rv_key_processing(proc, w->id));
-        rv_cmd_add(&cmd, RV_KEY_QUEUE);
-        rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-        int64_t now = rv_now_ms();
-        rv_cmd_add(&cmd, rv_kind_name(run->job.kind));
-        rv_cmd_add(&cmd, run->job.id);
-        rv_cmd_addi64(&cmd, run->gen);
-        rv_cmd_addlen(&cmd, run->payload, run->payload_len);
-        rv_cmd_addi64(&cmd, now);
-        rv_cmd_add(&cmd, data_text);
-        rv_cmd_add(&cmd, fragment);
-        rv_cmd_add(&cmd, rev);
-        rv_cmd_add(&cmd, changed_text);
-        rv_cmd_addi64(&cmd, next_due(w, &run->repo, now));
-        add_followup(&cmd, &run->job);
+        rv_script_commitProjection(&cmd, &(struct rv_commitprojection_args){
+            .meta_key = rv_key_meta(meta, run->job.repo),
+            .data_key = is_branches ? rv_key_branches(data, run->job.repo)
+                                    : rv_key_prs(data, run->job.repo),
+            .overview_key = rv_key_overview(ov, run->job.repo),
+            .processing_key = rv_key_processing(proc, w->id),
+            .kind = rv_kind_name(run->job.kind),
+            .job_id = run->job.id,
+            .gen = run->gen,
+            .payload = run->payload, .payload_len = run->payload_len,
+            .now_ms = now,
+            .data = data_text,
+            .overview = fragment,
+            .other_rev = rev,
+            .changed = changed_text,
+            .next_at_ms = next_due(w, &run->repo, now),
+            .followup_id = next.id,
+            .followup_payload = next_payload,
+            .followup_payload_len = next_len});
         free(fragment);
+        free(next_payload);
         redisReply *reply = run_cmd(r, &cmd);
         rc = rv_script_reply_code(reply);
         if (rc == RV_OK && reply->elements >= 3) {

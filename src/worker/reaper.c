@@ -62,11 +62,9 @@ static int reap_payload(struct rv_rsync *r, const struct rv_config *cfg,
                 rc = RV_ERR_NOMEM;
                 goto out;
             }
-            rv_cmd_script(&cmd, "deadLetter");
-            rv_cmd_add(&cmd, proc);
-            rv_cmd_add(&cmd, RV_KEY_DEADLETTER);
-            rv_cmd_addlen(&cmd, payload, len);
-            rv_cmd_add(&cmd, entry);
+            rv_script_deadLetter(&cmd, &(struct rv_deadletter_args){
+                .processing_key = proc,
+                .payload = payload, .payload_len = len, .entry = entry});
             redisReply *reply = rv_rsync_run(r, &cmd);
             rc = rv_script_reply_code(reply);
             if (reply)
@@ -93,22 +91,20 @@ static int reap_payload(struct rv_rsync *r, const struct rv_config *cfg,
         rc = RV_ERR_NOMEM;
         goto out;
     }
-    rv_cmd_script(&cmd, "reapJob");
-    rv_cmd_add(&cmd, RV_KEY_LEASES);
-    rv_cmd_add(&cmd, proc);
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    /* Without a payload the meta key is not touched; any key will do. */
-    rv_cmd_add(&cmd, rv_key_meta(meta, len > 0 ? job.repo : "-"));
-    rv_cmd_add(&cmd, RV_KEY_DEADLETTER);
-    rv_cmd_add(&cmd, worker);
-    rv_cmd_addlen(&cmd, payload, len);
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, len > 0 ? rv_kind_name(job.kind) : "");
-    rv_cmd_add(&cmd, len > 0 ? job.id : "");
-    rv_cmd_addlen(&cmd, requeue ? requeue : "", requeue_len);
-    rv_cmd_add(&cmd, exhausted ? "1" : "0");
-    rv_cmd_add(&cmd, entry);
-    rv_cmd_add(&cmd, err);
+    rv_script_reapJob(&cmd, &(struct rv_reapjob_args){
+        .processing_key = proc,
+        /* Without a payload the meta key is not touched; any key will do. */
+        .meta_key = rv_key_meta(meta, len > 0 ? job.repo : "-"),
+        .worker = worker,
+        .payload = payload, .payload_len = len,
+        .now_ms = now,
+        .kind = len > 0 ? rv_kind_name(job.kind) : "",
+        .job_id = len > 0 ? job.id : "",
+        .requeue_payload = requeue ? requeue : "",
+        .requeue_payload_len = requeue_len,
+        .is_exhausted = exhausted,
+        .dead_entry = entry,
+        .error_json = err});
     redisReply *reply = rv_rsync_run(r, &cmd);
     rc = rv_script_reply_code(reply);
     if (rc == RV_OK && reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_STRING) {

@@ -86,21 +86,18 @@ static int repair(struct rv_rsync *r, const char *id, rv_kind kind, const char *
     size_t len = 0;
     char meta[RV_KEY_MAX];
     *done = false;
-    int rc = rv_job_init(&job, id, kind, RV_REASON_FOLLOWUP);
-    if (rc == RV_OK)
-        rc = rv_job_encode(&job, &payload, &len);
+    int rc = rv_job_new(&job, id, kind, RV_REASON_FOLLOWUP, &payload, &len);
     if (rc != RV_OK)
         return rc;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "reconcileSync");
-    rv_cmd_add(&cmd, rv_key_meta(meta, id));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, rv_kind_name(kind));
-    rv_cmd_add(&cmd, status);
-    rv_cmd_add(&cmd, job_id);
-    rv_cmd_add(&cmd, job.id);
-    rv_cmd_addlen(&cmd, payload, len);
+    rv_script_reconcileSync(&cmd, &(struct rv_reconcilesync_args){
+        .meta_key = rv_key_meta(meta, id),
+        .kind = rv_kind_name(kind),
+        .seen_status = status,
+        .seen_job_id = job_id,
+        .job_id = job.id,
+        .payload = payload, .payload_len = len});
     free(payload);
     redisReply *reply = rv_rsync_run(r, &cmd);
     rv_cmd_free(&cmd);

@@ -41,26 +41,22 @@ static int tick_one(struct rv_rsync *r, const struct rv_config *cfg,
     struct rv_job job;
     char *payload = NULL;
     size_t len = 0;
-    int rc = rv_job_init(&job, id, kind, RV_REASON_SCHEDULE);
-    if (rc == RV_OK)
-        rc = rv_job_encode(&job, &payload, &len);
+    int rc = rv_job_new(&job, id, kind, RV_REASON_SCHEDULE, &payload, &len);
     if (rc != RV_OK)
         return rc;
     char meta[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "scheduleTick");
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, rv_key_meta(meta, id));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, member);
-    rv_cmd_add(&cmd, rv_kind_name(kind));
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, job.id);
-    rv_cmd_addlen(&cmd, payload, len);
-    /* While the job waits or runs, the entry is not due again for one
-     * interval; the commit or fail script sets the real next time. */
-    rv_cmd_addi64(&cmd, cfg->sync_interval * 1000);
+    rv_script_scheduleTick(&cmd, &(struct rv_scheduletick_args){
+        .meta_key = rv_key_meta(meta, id),
+        .member = member,
+        .kind = rv_kind_name(kind),
+        .now_ms = now,
+        .job_id = job.id,
+        .payload = payload, .payload_len = len,
+        /* While the job waits or runs, the entry is not due again for one
+         * interval; the commit or fail script sets the real next time. */
+        .hold_ms = cfg->sync_interval * 1000});
     free(payload);
     redisReply *reply = rv_rsync_run(r, &cmd);
     rv_cmd_free(&cmd);

@@ -1,6 +1,6 @@
 /*
  * The Redis state machine of lua/, driven the way the binaries drive it:
- * scripts through rv_cmd_script and rv_rsync_run, job payloads from the
+ * scripts through their generated builders and rv_rsync_run, job payloads from the
  * job codec, keys from keys.h, on a private redis-server. A second plain
  * hiredis connection subscribes to rv:events so each test can assert what
  * was published, in order.
@@ -340,23 +340,22 @@ static int do_register(const char *id, const char *github, int64_t now,
         tjob_new(pj, id, RV_KIND_PRS, RV_REASON_REGISTER);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "registerRepo");
-    rv_cmd_add(&cmd, rv_key_meta(k, id));
-    rv_cmd_add(&cmd, RV_KEY_REPOS);
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, id);
-    rv_cmd_addf(&cmd, "https://example.com/%s.git", id);
-    rv_cmd_add(&cmd, has_github ? github : "");
-    rv_cmd_add(&cmd, "");
-    rv_cmd_add(&cmd, "0");
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_addi64(&cmd, now + 300000);
-    rv_cmd_add(&cmd, bj->job.id);
-    rv_cmd_addlen(&cmd, bj->payload, bj->len);
-    rv_cmd_add(&cmd, has_github ? pj->job.id : "");
-    rv_cmd_addlen(&cmd, has_github ? pj->payload : "",
-                  has_github ? pj->len : 0);
+    char url[RV_KEY_MAX];
+    snprintf(url, sizeof(url), "https://example.com/%s.git", id);
+    rv_script_registerRepo(&cmd, &(struct rv_registerrepo_args){
+        .meta_key = rv_key_meta(k, id),
+        .id = id,
+        .url = url,
+        .github = has_github ? github : "",
+        .default_branch = "",
+        .interval_s = 0,
+        .now_ms = now,
+        .next_at_ms = now + 300000,
+        .branch_job_id = bj->job.id,
+        .branch_payload = bj->payload, .branch_payload_len = bj->len,
+        .pr_job_id = has_github ? pj->job.id : "",
+        .pr_payload = has_github ? pj->payload : "",
+        .pr_payload_len = has_github ? pj->len : 0});
     return code(run(&cmd), NULL);
 }
 
@@ -378,13 +377,12 @@ static int do_refresh(const char *id, rv_kind kind, bool front,
     tjob_new(j, id, kind, front ? RV_REASON_USER : RV_REASON_SCHEDULE);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "requestRefresh");
-    rv_cmd_add(&cmd, rv_key_meta(k, id));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, rv_kind_name(kind));
-    rv_cmd_add(&cmd, j->job.id);
-    rv_cmd_addlen(&cmd, j->payload, j->len);
-    rv_cmd_add(&cmd, front ? "1" : "0");
+    rv_script_requestRefresh(&cmd, &(struct rv_requestrefresh_args){
+        .meta_key = rv_key_meta(k, id),
+        .kind = rv_kind_name(kind),
+        .job_id = j->job.id,
+        .payload = j->payload, .payload_len = j->len,
+        .is_front = front});
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
     if (outcome)
@@ -428,16 +426,15 @@ static int do_claim(const char *worker, const struct tjob *j, int64_t now,
     char k[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "claimJob");
-    rv_cmd_add(&cmd, rv_key_meta(k, j->job.repo));
-    rv_cmd_add(&cmd, proc(worker));
-    rv_cmd_add(&cmd, RV_KEY_LEASES);
-    rv_cmd_add(&cmd, rv_kind_name(j->job.kind));
-    rv_cmd_add(&cmd, j->job.id);
-    rv_cmd_addlen(&cmd, j->payload, j->len);
-    rv_cmd_add(&cmd, worker);
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_addi64(&cmd, LEASE_MS);
+    rv_script_claimJob(&cmd, &(struct rv_claimjob_args){
+        .meta_key = rv_key_meta(k, j->job.repo),
+        .processing_key = proc(worker),
+        .kind = rv_kind_name(j->job.kind),
+        .job_id = j->job.id,
+        .payload = j->payload, .payload_len = j->len,
+        .worker = worker,
+        .now_ms = now,
+        .lease_ms = LEASE_MS});
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
     if (gen)
@@ -469,26 +466,24 @@ static int do_commit(const char *worker, const struct tjob *j, long long gen,
     tjob_new(&f, id, j->job.kind, RV_REASON_FOLLOWUP);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "commitProjection");
-    rv_cmd_add(&cmd, rv_key_meta(k[0], id));
-    rv_cmd_add(&cmd, is_branches ? rv_key_branches(k[1], id)
-                                 : rv_key_prs(k[1], id));
-    rv_cmd_add(&cmd, rv_key_overview(k[2], id));
-    rv_cmd_add(&cmd, proc(worker));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, rv_kind_name(j->job.kind));
-    rv_cmd_add(&cmd, j->job.id);
-    rv_cmd_addi64(&cmd, gen);
-    rv_cmd_addlen(&cmd, j->payload, j->len);
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, in->data);
-    rv_cmd_add(&cmd, in->overview);
-    rv_cmd_add(&cmd, in->other_rev ? in->other_rev : "");
-    rv_cmd_add(&cmd, in->changed ? in->changed : "{}");
-    rv_cmd_addi64(&cmd, in->next_at ? in->next_at : now + 1000);
-    rv_cmd_add(&cmd, f.job.id);
-    rv_cmd_addlen(&cmd, f.payload, f.len);
+    rv_script_commitProjection(&cmd, &(struct rv_commitprojection_args){
+        .meta_key = rv_key_meta(k[0], id),
+        .data_key = is_branches ? rv_key_branches(k[1], id)
+                                : rv_key_prs(k[1], id),
+        .overview_key = rv_key_overview(k[2], id),
+        .processing_key = proc(worker),
+        .kind = rv_kind_name(j->job.kind),
+        .job_id = j->job.id,
+        .gen = gen,
+        .payload = j->payload, .payload_len = j->len,
+        .now_ms = now,
+        .data = in->data,
+        .overview = in->overview,
+        .other_rev = in->other_rev ? in->other_rev : "",
+        .changed = in->changed ? in->changed : "{}",
+        .next_at_ms = in->next_at ? in->next_at : now + 1000,
+        .followup_id = f.job.id,
+        .followup_payload = f.payload, .followup_payload_len = f.len});
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
     if (rc == RV_OK && reply->elements >= 3) {
@@ -527,22 +522,20 @@ static int do_fail(const char *worker, const struct tjob *j, long long gen,
     tjob_new(&f, j->job.repo, j->job.kind, RV_REASON_FOLLOWUP);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "failSync");
-    rv_cmd_add(&cmd, rv_key_meta(k, j->job.repo));
-    rv_cmd_add(&cmd, proc(worker));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, rv_kind_name(j->job.kind));
-    rv_cmd_add(&cmd, j->job.id);
-    rv_cmd_addi64(&cmd, gen);
-    rv_cmd_addlen(&cmd, j->payload, j->len);
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, ERROR_JSON);
-    rv_cmd_addi64(&cmd, retry_at);
-    rv_cmd_addi64(&cmd, BASE_MS);
-    rv_cmd_addi64(&cmd, CAP_MS);
-    rv_cmd_add(&cmd, f.job.id);
-    rv_cmd_addlen(&cmd, f.payload, f.len);
+    rv_script_failSync(&cmd, &(struct rv_failsync_args){
+        .meta_key = rv_key_meta(k, j->job.repo),
+        .processing_key = proc(worker),
+        .kind = rv_kind_name(j->job.kind),
+        .job_id = j->job.id,
+        .gen = gen,
+        .payload = j->payload, .payload_len = j->len,
+        .now_ms = now,
+        .error_json = ERROR_JSON,
+        .retry_at_ms = retry_at,
+        .backoff_base_ms = BASE_MS,
+        .backoff_cap_ms = CAP_MS,
+        .followup_id = f.job.id,
+        .followup_payload = f.payload, .followup_payload_len = f.len});
     tjob_free(&f);
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
@@ -577,21 +570,19 @@ static int do_reap(const char *worker, const struct tjob *j, int64_t now,
     }
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "reapJob");
-    rv_cmd_add(&cmd, RV_KEY_LEASES);
-    rv_cmd_add(&cmd, proc(worker));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, rv_key_meta(k, j ? j->job.repo : "-"));
-    rv_cmd_add(&cmd, RV_KEY_DEADLETTER);
-    rv_cmd_add(&cmd, worker);
-    rv_cmd_addlen(&cmd, j ? j->payload : "", j ? j->len : 0);
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, j ? rv_kind_name(j->job.kind) : "");
-    rv_cmd_add(&cmd, j ? j->job.id : "");
-    rv_cmd_addlen(&cmd, requeue ? requeue : "", requeue_len);
-    rv_cmd_add(&cmd, exhausted ? "1" : "0");
-    rv_cmd_add(&cmd, DEAD_ENTRY);
-    rv_cmd_add(&cmd, LOST_JSON);
+    rv_script_reapJob(&cmd, &(struct rv_reapjob_args){
+        .processing_key = proc(worker),
+        .meta_key = rv_key_meta(k, j ? j->job.repo : "-"),
+        .worker = worker,
+        .payload = j ? j->payload : "", .payload_len = j ? j->len : 0,
+        .now_ms = now,
+        .kind = j ? rv_kind_name(j->job.kind) : "",
+        .job_id = j ? j->job.id : "",
+        .requeue_payload = requeue ? requeue : "",
+        .requeue_payload_len = requeue_len,
+        .is_exhausted = exhausted,
+        .dead_entry = DEAD_ENTRY,
+        .error_json = LOST_JSON});
     free(requeue);
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
@@ -610,11 +601,9 @@ static int do_dead_letter(const char *worker, const char *payload,
 {
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "deadLetter");
-    rv_cmd_add(&cmd, proc(worker));
-    rv_cmd_add(&cmd, RV_KEY_DEADLETTER);
-    rv_cmd_addlen(&cmd, payload, len);
-    rv_cmd_add(&cmd, entry);
+    rv_script_deadLetter(&cmd, &(struct rv_deadletter_args){
+        .processing_key = proc(worker),
+        .payload = payload, .payload_len = len, .entry = entry});
     return code(run(&cmd), NULL);
 }
 
@@ -628,16 +617,14 @@ static int do_tick(const char *id, rv_kind kind, int64_t now)
     tjob_new(&j, id, kind, RV_REASON_SCHEDULE);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "scheduleTick");
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, rv_key_meta(k, id));
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, member);
-    rv_cmd_add(&cmd, rv_kind_name(kind));
-    rv_cmd_addi64(&cmd, now);
-    rv_cmd_add(&cmd, j.job.id);
-    rv_cmd_addlen(&cmd, j.payload, j.len);
-    rv_cmd_addi64(&cmd, 300000);
+    rv_script_scheduleTick(&cmd, &(struct rv_scheduletick_args){
+        .meta_key = rv_key_meta(k, id),
+        .member = member,
+        .kind = rv_kind_name(kind),
+        .now_ms = now,
+        .job_id = j.job.id,
+        .payload = j.payload, .payload_len = j.len,
+        .hold_ms = 300000});
     tjob_free(&j);
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
@@ -653,14 +640,12 @@ static int do_remove(const char *id)
     char k[4][RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "removeRepo");
-    rv_cmd_add(&cmd, rv_key_meta(k[0], id));
-    rv_cmd_add(&cmd, rv_key_branches(k[1], id));
-    rv_cmd_add(&cmd, rv_key_prs(k[2], id));
-    rv_cmd_add(&cmd, rv_key_overview(k[3], id));
-    rv_cmd_add(&cmd, RV_KEY_REPOS);
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, id);
+    rv_script_removeRepo(&cmd, &(struct rv_removerepo_args){
+        .meta_key = rv_key_meta(k[0], id),
+        .branches_key = rv_key_branches(k[1], id),
+        .prs_key = rv_key_prs(k[2], id),
+        .overview_key = rv_key_overview(k[3], id),
+        .id = id});
     return code(run(&cmd), NULL);
 }
 

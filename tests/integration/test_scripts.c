@@ -216,19 +216,20 @@ static void test_sync_evalsha_reloads_after_script_flush(void)
         freeReplyObject(rep);
     rv_cmd_free(&cmd);
 
-    /* An embedded script through rv_cmd_script runs after the flush and
-     * is cached again. */
+    /* An embedded script through its generated builder runs after the
+     * flush and is cached again. */
     const struct rv_script *real = rv_script_get("requestRefresh");
     CHECK(real != NULL);
     if (real) {
         rv_cmd_init(&cmd);
-        CHECK_INT(rv_cmd_script(&cmd, "requestRefresh"), RV_OK);
-        rv_cmd_add(&cmd, "rv:{probe}:meta");
-        rv_cmd_add(&cmd, "rv:queue");
-        rv_cmd_add(&cmd, "branches");
-        rv_cmd_add(&cmd, "j-probe");
-        rv_cmd_add(&cmd, "payload");
-        rv_cmd_add(&cmd, "0");
+        CHECK_INT(rv_script_requestRefresh(&cmd,
+                      &(struct rv_requestrefresh_args){
+                          .meta_key = "rv:{probe}:meta",
+                          .kind = "branches",
+                          .job_id = "j-probe",
+                          .payload = "payload", .payload_len = 7,
+                          .is_front = false}),
+                  RV_OK);
         rep = rv_rsync_run(&rs, &cmd);
         /* No such repo: the script ran and said so. */
         CHECK_INT(rv_script_reply_code(rep), RV_ERR_NOT_FOUND);

@@ -19,6 +19,7 @@
 #include "common/errors.h"
 #include "common/job.h"
 #include "common/keys.h"
+#include "common/scripts.h"
 #include "common/util.h"
 
 int rvt_checks;
@@ -699,16 +700,15 @@ static long long fake_claim(struct rv_rsync *conn, const char *worker,
 {
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "claimJob");
-    rv_cmd_add(&cmd, meta);
-    rv_cmd_add(&cmd, proc);
-    rv_cmd_add(&cmd, RV_KEY_LEASES);
-    rv_cmd_add(&cmd, rv_kind_name(kind));
-    rv_cmd_add(&cmd, job->id);
-    rv_cmd_addlen(&cmd, payload, plen);
-    rv_cmd_add(&cmd, worker);
-    rv_cmd_addi64(&cmd, rv_now_ms());
-    rv_cmd_add(&cmd, "30000");
+    rv_script_claimJob(&cmd, &(struct rv_claimjob_args){
+        .meta_key = meta,
+        .processing_key = proc,
+        .kind = rv_kind_name(kind),
+        .job_id = job->id,
+        .payload = payload, .payload_len = plen,
+        .worker = worker,
+        .now_ms = rv_now_ms(),
+        .lease_ms = 30000});
     redisReply *r = rv_rsync_run(conn, &cmd);
     rv_cmd_free(&cmd);
     long long gen = -1;
@@ -738,25 +738,24 @@ static long long fake_commit_claimed(struct rv_rsync *conn, const char *proc,
         rv_key_prs(data, repo);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_script(&cmd, "commitProjection");
-    rv_cmd_add(&cmd, meta);
-    rv_cmd_add(&cmd, data);
-    rv_cmd_add(&cmd, ov);
-    rv_cmd_add(&cmd, proc);
-    rv_cmd_add(&cmd, RV_KEY_QUEUE);
-    rv_cmd_add(&cmd, RV_KEY_SCHEDULE);
-    rv_cmd_add(&cmd, rv_kind_name(kind));
-    rv_cmd_add(&cmd, job->id);
-    rv_cmd_addi64(&cmd, gen);
-    rv_cmd_addlen(&cmd, payload, plen);
-    rv_cmd_addi64(&cmd, rv_now_ms());
-    rv_cmd_add(&cmd, "{}");
-    rv_cmd_add(&cmd, fragment);
-    rv_cmd_add(&cmd, "");
-    rv_cmd_add(&cmd, changed);
-    rv_cmd_addi64(&cmd, rv_now_ms() + 300000);
-    rv_cmd_add(&cmd, "");
-    rv_cmd_add(&cmd, "");
+    int64_t now = rv_now_ms();
+    rv_script_commitProjection(&cmd, &(struct rv_commitprojection_args){
+        .meta_key = meta,
+        .data_key = data,
+        .overview_key = ov,
+        .processing_key = proc,
+        .kind = rv_kind_name(kind),
+        .job_id = job->id,
+        .gen = gen,
+        .payload = payload, .payload_len = plen,
+        .now_ms = now,
+        .data = "{}",
+        .overview = fragment,
+        .other_rev = "",
+        .changed = changed,
+        .next_at_ms = now + 300000,
+        .followup_id = "",
+        .followup_payload = "", .followup_payload_len = 0});
     redisReply *r = rv_rsync_run(conn, &cmd);
     rv_cmd_free(&cmd);
     long long version = -1;

@@ -1,0 +1,2 @@
+-- The one alias of redis.call that scripts and helpers use.
+local rcall = redis.call
