@@ -1,14 +1,12 @@
-/* The HTTP side of a PR sync: libcurl's global init, and the body and
- * header callbacks that fill a struct prsync_response (the body capped,
- * the rate limit and Retry-After headers read). Declarations in
- * prsync.h and prsync_private.h. */
+/* The HTTP side of a PR sync: libcurl's global init, the body callback
+ * that fills a struct prsync_response (capped), and the rate limit and
+ * Retry-After headers read after the transfer with curl_easy_header and
+ * CURLINFO_RETRY_AFTER. Declarations in prsync.h and prsync_private.h. */
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
 #include "common/errors.h"
 #include "common/util.h"
@@ -56,53 +54,45 @@ size_t prsync_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-size_t prsync_on_header(char *ptr, size_t size, size_t nitems, void *ud)
+void prsync_set_headers(struct prsync_response *r,
+                        const struct rv_github_headers *h)
 {
-    struct prsync_response *r = ud;
-    size_t n = size * nitems;
-    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-        /* A new response starts (e.g. after "100 Continue"). */
-        r->ratelimit_remaining = -1;
-        r->ratelimit_reset_ms = 0;
-        r->retry_after_ms = 0;
-        return n;
-    }
-    char line[256];
-    if (n >= sizeof(line))
-        return n; /* no header we read is this long */
-    memcpy(line, ptr, n);
-    line[n] = '\0';
-    while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
-                     line[n - 1] == ' ' || line[n - 1] == '\t'))
-        line[--n] = '\0';
-    char *colon = strchr(line, ':');
-    if (!colon)
-        return size * nitems;
-    *colon = '\0';
-    char *value = colon + 1;
-    while (*value == ' ' || *value == '\t')
-        value++;
     int64_t v;
-    if (strcasecmp(line, "x-ratelimit-remaining") == 0) {
-        if (rv_parse_i64(value, 0, INT32_MAX, &v) == 0)
-            r->ratelimit_remaining = (long)v;
-    } else if (strcasecmp(line, "x-ratelimit-reset") == 0) {
-        if (rv_parse_i64(value, 0, INT64_MAX / 1000, &v) == 0)
-            r->ratelimit_reset_ms = v * 1000;
-    } else if (strcasecmp(line, "retry-after") == 0) {
-        /* Either delay-seconds or an HTTP date (RFC 9110). */
-        const int64_t year_s = 366LL * 24 * 3600;
-        if (rv_parse_i64(value, 0, year_s, &v) == 0) {
-            r->retry_after_ms = rv_now_ms() + v * 1000;
-        } else {
-            /* A date, held to the same year ahead as the seconds form
-             * (curl_getdate accepts years far past what ms can hold). */
-            time_t t = curl_getdate(value, NULL);
-            if (t > 0 && (int64_t)t <= rv_now_ms() / 1000 + year_s)
-                r->retry_after_ms = (int64_t)t * 1000;
-        }
-    }
-    return size * nitems;
+    r->ratelimit_remaining = -1;
+    r->ratelimit_reset_ms = 0;
+    r->retry_after_ms = 0;
+    if (h->ratelimit_remaining &&
+        rv_parse_i64(h->ratelimit_remaining, 0, INT32_MAX, &v) == 0)
+        r->ratelimit_remaining = (long)v;
+    if (h->ratelimit_reset &&
+        rv_parse_i64(h->ratelimit_reset, 0, INT64_MAX / 1000, &v) == 0)
+        r->ratelimit_reset_ms = v * 1000;
+    /* Held to a year ahead: a later answer is nonsense, not a plan. */
+    if (h->retry_after_s > 0 && h->retry_after_s <= 366LL * 24 * 3600)
+        r->retry_after_ms = rv_now_ms() + h->retry_after_s * 1000;
+}
+
+/* The value of header name in the last answer of the transfer, or NULL
+ * (absent, or given more than once: a duplicated limit is not trusted). */
+static const char *last_header(CURL *curl, const char *name)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return NULL;
+    return h->amount == 1 ? h->value : NULL;
+}
+
+void prsync_read_headers(CURL *curl, struct prsync_response *r)
+{
+    curl_off_t retry = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry) != CURLE_OK)
+        retry = 0;
+    struct rv_github_headers h = {
+        .ratelimit_remaining = last_header(curl, "x-ratelimit-remaining"),
+        .ratelimit_reset = last_header(curl, "x-ratelimit-reset"),
+        .retry_after_s = (int64_t)retry,
+    };
+    prsync_set_headers(r, &h);
 }
 
 void prsync_response_reset(struct prsync_response *r)

@@ -295,24 +295,17 @@ int prsync_answer(const struct prsync_response *r, bool has_token,
                                 seen, has_next, end_cursor, err);
 }
 
-int rv_prsync_parse_answer(long status, const char *headers, size_t hlen,
+int rv_prsync_parse_answer(long status, const struct rv_github_headers *h,
                            const char *body, size_t len, bool has_token,
                            json_t *prs, json_t *seen, bool *has_next,
                            char **end_cursor, struct rv_sync_error *err)
 {
+    static const struct rv_github_headers none = {0};
     struct prsync_response r = {0};
     r.status = status;
-    r.ratelimit_remaining = -1;
+    prsync_set_headers(&r, h ? h : &none);
     /* Read only: prsync_answer never writes or frees the body. */
     r.body = (char *)(body ? body : "");
     r.len = body ? len : 0;
-    size_t pos = 0;
-    while (headers && pos < hlen) {
-        const char *nl = memchr(headers + pos, '\n', hlen - pos);
-        size_t n = nl ? (size_t)(nl - (headers + pos)) + 1 : hlen - pos;
-        /* One line at a time, as libcurl hands them over. */
-        prsync_on_header((char *)(headers + pos), 1, n, &r);
-        pos += n;
-    }
     return prsync_answer(&r, has_token, prs, seen, has_next, end_cursor, err);
 }

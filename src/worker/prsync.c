@@ -192,8 +192,6 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, prsync_on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, prsync_on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &resp);
 
     for (int page = 0;; page++) {
         json_t *req = json_pack("{s:s, s:{s:s, s:s, s:s?}}", "query",
@@ -214,6 +212,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
 
         CURLcode cc = curl_easy_perform(curl);
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
+        prsync_read_headers(curl, &resp);
         if (resp.ratelimit_remaining >= 0)
             stats->ratelimit_remaining = resp.ratelimit_remaining;
         if (resp.ratelimit_reset_ms > 0)

@@ -80,14 +80,21 @@ int rv_prsync_parse_page(const char *body, size_t len,
                          json_t *seen, bool *has_next, char **end_cursor,
                          struct rv_sync_error *err);
 
+/* The answer headers PR sync acts on, as libcurl reports them: the values
+ * of x-ratelimit-remaining and x-ratelimit-reset (NULL when absent), and
+ * Retry-After in seconds from now (CURLINFO_RETRY_AFTER; 0 when absent). */
+struct rv_github_headers {
+    const char *ratelimit_remaining, *ratelimit_reset;
+    int64_t retry_after_s;
+};
+
 /* One complete answer as rv_prsync_run takes it after a transfer: the
- * HTTP status, the raw header lines (each ending in "\n", the status line
- * included, read as libcurl's header callback reads them) and the body.
- * A 200 goes to rv_prsync_parse_page (with the answer's
- * x-ratelimit-reset); any other status becomes err (unauthorized,
- * rate_limited with retry_at_ms, github_unavailable) and RV_ERR_HTTP.
- * Outputs as for rv_prsync_parse_page. */
-int rv_prsync_parse_answer(long status, const char *headers, size_t hlen,
+ * HTTP status, its headers (h may be NULL: none) and the body. A 200 goes
+ * to rv_prsync_parse_page (with the answer's x-ratelimit-reset); any other
+ * status becomes err (unauthorized, rate_limited with retry_at_ms,
+ * github_unavailable) and RV_ERR_HTTP. Outputs as for
+ * rv_prsync_parse_page. */
+int rv_prsync_parse_answer(long status, const struct rv_github_headers *h,
                            const char *body, size_t len, bool has_token,
                            json_t *prs, json_t *seen, bool *has_next,
                            char **end_cursor, struct rv_sync_error *err);

@@ -1,7 +1,7 @@
 /*
  * What the files of a PR sync share, and nothing else includes:
  *   prsync.c       the driver (rv_prsync_run) and the GraphQL endpoint
- *   github_http.c  libcurl's callbacks, filling a struct prsync_response
+ *   github_http.c  libcurl's body callback and the headers read after it
  *   prerror.c      GitHub's HTTP and GraphQL errors as rv_sync_error codes
  *   prparse.c      one answer: its shape, its PRs, its cursor
  * Like hiredis's async_private.h: not part of the worker's API.
@@ -9,11 +9,13 @@
 #ifndef REPOVIEW_WORKER_PRSYNC_PRIVATE_H
 #define REPOVIEW_WORKER_PRSYNC_PRIVATE_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "worker/prsync.h"
 #include "worker/sync.h"
 
 /* One HTTP answer: the body (capped) and the headers that matter. */
@@ -36,12 +38,15 @@ struct prsync_response {
  * memory runs out (nomem). */
 size_t prsync_on_body(char *ptr, size_t size, size_t nmemb, void *ud);
 
-/* libcurl's CURLOPT_HEADERFUNCTION; ud is a struct prsync_response.
- * Called once per header line (not NUL-terminated, CRLF included). A
- * status line starts a new response; x-ratelimit-remaining,
- * x-ratelimit-reset and Retry-After (seconds or an HTTP date) are read
- * into r. Returns size * nitems. */
-size_t prsync_on_header(char *ptr, size_t size, size_t nitems, void *ud);
+/* Reads the rate-limit headers of the answer just received (the last
+ * one of the transfer) with curl_easy_header, and Retry-After (seconds or
+ * an HTTP date) with CURLINFO_RETRY_AFTER, into r. */
+void prsync_read_headers(CURL *curl, struct prsync_response *r);
+
+/* Sets r's rate-limit fields from header values (absent ones cleared;
+ * unparsable ones taken as absent). */
+void prsync_set_headers(struct prsync_response *r,
+                        const struct rv_github_headers *h);
 
 /* Empties r for the next request, keeping its body buffer and max. */
 void prsync_response_reset(struct prsync_response *r);

@@ -174,6 +174,7 @@ const SCENARIOS = {
   'forbidden-retry-after': () => ({ kind: 'forbidden-retry-after' }),
   'forbidden-exhausted': () => ({ kind: 'forbidden-exhausted' }),
   'too-many': () => ({ kind: 'too-many' }),
+  'too-many-date': () => ({ kind: 'too-many-date' }),
   'graphql-rate-limited': () => ({ kind: 'graphql-rate-limited' }),
   'bad-gateway': () => ({ kind: 'bad-gateway' }),
   hang: () => ({ kind: 'hang' }),
@@ -314,6 +315,12 @@ function graphql(req, res, raw) {
     case 'too-many':
       return send(req, res, 429, { message: 'Too Many Requests' },
         rateHeaders({ 'retry-after': '7' }));
+    case 'too-many-date':
+      // Retry-After as an HTTP date (RFC 9110), 20 s ahead.
+      return send(req, res, 429, { message: 'Too Many Requests' },
+        rateHeaders({
+          'retry-after': new Date((now + 20) * 1000).toUTCString(),
+        }));
     case 'graphql-rate-limited':
       return send(req, res, 200, {
         errors: [{

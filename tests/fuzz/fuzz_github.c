@@ -3,7 +3,8 @@
  * with an answer, the part of GitHub we do not control. Input: either a
  * bare body, taken as a 200 answer (rv_prsync_parse_page), or a whole
  * answer, "HTTP/1.1 403 ...", header lines, an empty line, the body
- * (rv_prsync_parse_answer: status, rate-limit headers, error bodies).
+ * (rv_prsync_parse_answer: status, rate-limit headers, error bodies;
+ * the headers picked out here as libcurl picks them out).
  *
  * Whatever the body, the parser either maps PRs of exactly the contract's
  * shape (lower-cased states, ISO times, unique numbers, serializable for
@@ -11,8 +12,11 @@
  * loop can record: failSync gets it inside JSON, so it must be valid
  * UTF-8, or the failure would be lost.
  */
+#include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "common/errors.h"
 #include "common/log.h"
@@ -124,6 +128,63 @@ static bool split_answer(const uint8_t *data, size_t size, long *status,
     return true;
 }
 
+/* The header values of a head, found as libcurl finds them for
+ * curl_easy_header (name case-insensitive, value trimmed) and
+ * CURLINFO_RETRY_AFTER (seconds, or an HTTP date made seconds from now). */
+struct head_values {
+    char remaining[64], reset[64];
+    struct rv_github_headers h;
+};
+
+static void take_value(const char *line, size_t n, const char *name,
+                       char *out, size_t outsize, bool *found)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
+        return;
+    const char *v = line + nl + 1, *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    if (len >= outsize || memchr(v, '\0', len))
+        return;
+    memcpy(out, v, len);
+    out[len] = '\0';
+    *found = true;
+}
+
+static void read_head(const uint8_t *head, size_t len, struct head_values *hv)
+{
+    char retry[64] = "";
+    bool has_remaining = false, has_reset = false, has_retry = false;
+    memset(hv, 0, sizeof(*hv));
+    for (size_t pos = 0; pos < len;) {
+        const uint8_t *nl = memchr(head + pos, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - (head + pos)) : len - pos;
+        const char *line = (const char *)head + pos;
+        take_value(line, n, "x-ratelimit-remaining", hv->remaining,
+                   sizeof(hv->remaining), &has_remaining);
+        take_value(line, n, "x-ratelimit-reset", hv->reset,
+                   sizeof(hv->reset), &has_reset);
+        take_value(line, n, "retry-after", retry, sizeof(retry), &has_retry);
+        pos += n + 1;
+    }
+    hv->h.ratelimit_remaining = has_remaining ? hv->remaining : NULL;
+    hv->h.ratelimit_reset = has_reset ? hv->reset : NULL;
+    if (has_retry) {
+        int64_t s;
+        if (rv_parse_i64(retry, 0, INT64_MAX, &s) == 0) {
+            hv->h.retry_after_s = s;
+        } else {
+            time_t t = curl_getdate(retry, NULL);
+            time_t now = time(NULL);
+            hv->h.retry_after_s = t > now ? (int64_t)(t - now) : 0;
+        }
+    }
+}
+
 /* A non-200 answer: one of the codes users are told about. */
 static void check_http_error(long status, int rc,
                              const struct rv_sync_error *err)
@@ -152,9 +213,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t head_len = 0;
     int rc;
     if (split_answer(data, size, &status, &head_len, &data, &size)) {
+        struct head_values hv;
+        read_head(data - head_len, head_len, &hv);
         /* With and without a token, by the status's parity. */
-        rc = rv_prsync_parse_answer(status, (const char *)data - head_len,
-                                    head_len, (const char *)data, size,
+        rc = rv_prsync_parse_answer(status, &hv.h, (const char *)data, size,
                                     status % 2 == 0, prs, seen, &has_next,
                                     &cursor, &err);
         if (status != 200) {

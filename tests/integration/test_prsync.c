@@ -340,6 +340,8 @@ static void test_rate_limits_give_a_retry_time(void)
     expect_rate_limited("acme/forbidden-exhausted", 118000, 121000);
     /* 429 with retry-after: 7. */
     expect_rate_limited("acme/too-many", 7000, 7000);
+    /* 429 with retry-after as an HTTP date 20 s ahead (whole seconds). */
+    expect_rate_limited("acme/too-many-date", 18000, 21000);
     /* GraphQL errors[].type RATE_LIMITED, reset in 90 s. */
     expect_rate_limited("acme/graphql-rate-limited", 88000, 91000);
 
