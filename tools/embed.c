@@ -51,8 +51,10 @@ static const struct {
     const char *macro;
     const char *value;
 } fixed_keys[] = {
-    {"RV_KEY_REPOS", RV_KEY_REPOS},       {"RV_KEY_QUEUE", RV_KEY_QUEUE},
-    {"RV_KEY_LEASES", RV_KEY_LEASES},     {"RV_KEY_SCHEDULE", RV_KEY_SCHEDULE},
+    {"RV_KEY_REPOS", RV_KEY_REPOS},
+    {"RV_KEY_QUEUE", RV_KEY_QUEUE},
+    {"RV_KEY_LEASES", RV_KEY_LEASES},
+    {"RV_KEY_SCHEDULE", RV_KEY_SCHEDULE},
     {"RV_KEY_DEADLETTER", RV_KEY_DEADLETTER},
 };
 
@@ -272,7 +274,8 @@ static int parse_param(const char *script, const char *line, size_t len,
         die("bad KEYS/ARGV index in the header of", script);
     const char *c = skip_blank(num_end + 1);
     size_t n = 0;
-    while ((isalnum((unsigned char)c[n]) || c[n] == '_') && n < NAME_MAX_LEN - 1)
+    while ((isalnum((unsigned char)c[n]) || c[n] == '_') &&
+           n < NAME_MAX_LEN - 1)
         n++;
     if (n == 0 || !(islower((unsigned char)c[0]) || c[0] == '_'))
         die("KEYS/ARGV line needs a snake_case name", copy);
@@ -283,8 +286,10 @@ static int parse_param(const char *script, const char *line, size_t len,
         static const struct {
             const char *word;
             enum param_type type;
-        } types[] = {{"(bytes)", P_BYTES}, {"(int)", P_INT},
-                     {"(flag)", P_FLAG},   {"(const)", P_CONST}};
+        } types[] = {{"(bytes)", P_BYTES},
+                     {"(int)", P_INT},
+                     {"(flag)", P_FLAG},
+                     {"(const)", P_CONST}};
         bool known = false;
         for (size_t i = 0; i < sizeof(types) / sizeof(*types); i++)
             if (!strncmp(c, types[i].word, strlen(types[i].word))) {
@@ -379,8 +384,10 @@ static void emit_args_struct(FILE *h, const struct script *sc)
 {
     char low[NAME_MAX_LEN];
     lower(sc->name, low, sizeof(low));
-    fprintf(h, "\n/* lua/%s-%d.lua (its header says what each does). */\n"
-               "struct rv_%s_args {\n", sc->name, sc->numkeys, low);
+    fprintf(h,
+            "\n/* lua/%s-%d.lua (its header says what each does). */\n"
+            "struct rv_%s_args {\n",
+            sc->name, sc->numkeys, low);
     for (int i = 0; i < sc->nparams; i++) {
         const struct param *p = &sc->params[i];
         const char *what = p->is_key ? "KEYS" : "ARGV";
@@ -395,9 +402,10 @@ static void emit_args_struct(FILE *h, const struct script *sc)
                     index, p->desc);
             break;
         case P_BYTES:
-            fprintf(h, "    const char *%s; /* %s[%d] %s */\n"
-                       "    size_t %s_len;\n", p->name, what, index, p->desc,
-                    p->name);
+            fprintf(h,
+                    "    const char *%s; /* %s[%d] %s */\n"
+                    "    size_t %s_len;\n",
+                    p->name, what, index, p->desc, p->name);
             break;
         case P_INT:
             fprintf(h, "    int64_t %s; /* %s[%d] %s */\n", p->name, what,
@@ -409,16 +417,20 @@ static void emit_args_struct(FILE *h, const struct script *sc)
             break;
         }
     }
-    fprintf(h, "};\nint rv_script_%s(struct rv_cmd *cmd,\n"
-               "    const struct rv_%s_args *a);\n", sc->name, low);
+    fprintf(h,
+            "};\nint rv_script_%s(struct rv_cmd *cmd,\n"
+            "    const struct rv_%s_args *a);\n",
+            sc->name, low);
 }
 
 static void emit_builder(FILE *c, const struct script *sc, int index)
 {
     char low[NAME_MAX_LEN];
     lower(sc->name, low, sizeof(low));
-    fprintf(c, "\nint rv_script_%s(struct rv_cmd *cmd,\n"
-               "    const struct rv_%s_args *a)\n{\n", sc->name, low);
+    fprintf(c,
+            "\nint rv_script_%s(struct rv_cmd *cmd,\n"
+            "    const struct rv_%s_args *a)\n{\n",
+            sc->name, low);
     /* A field left out of the initializer is NULL: a programmer error. */
     for (int i = 0; i < sc->nparams; i++) {
         const struct param *p = &sc->params[i];
@@ -429,9 +441,7 @@ static void emit_builder(FILE *c, const struct script *sc, int index)
     for (int i = 0; i < sc->nparams; i++) {
         const struct param *p = &sc->params[i];
         switch (p->type) {
-        case P_CONST:
-            fprintf(c, "    rv_cmd_add(cmd, %s);\n", p->macro);
-            break;
+        case P_CONST: fprintf(c, "    rv_cmd_add(cmd, %s);\n", p->macro); break;
         case P_STRING:
             fprintf(c, "    rv_cmd_add(cmd, a->%s);\n", p->name);
             break;
@@ -457,8 +467,8 @@ static void embed_lua(FILE *out, const char *hpath, const char *incdir,
     FILE *h = fopen(hpath, "w");
     if (!h)
         die("cannot write", hpath);
-    struct script *scripts = calloc((size_t)(count ? count : 1),
-                                    sizeof(*scripts));
+    struct script *scripts =
+        calloc((size_t)(count ? count : 1), sizeof(*scripts));
     if (!scripts)
         die("out of memory", "scripts");
     for (int i = 0; i < count; i++) {
@@ -477,22 +487,24 @@ static void embed_lua(FILE *out, const char *hpath, const char *incdir,
         free(text);
         free(body.p);
     }
-    fprintf(out, "\nconst struct rv_embedded_script rv_embedded_scripts[] = {\n");
+    fprintf(out,
+            "\nconst struct rv_embedded_script rv_embedded_scripts[] = {\n");
     for (int i = 0; i < count; i++)
         fprintf(out, "  {\"%s\", %d, script_%d, sizeof(script_%d) - 1},\n",
                 scripts[i].name, scripts[i].numkeys, i, i);
     fprintf(out, "};\nconst size_t rv_embedded_scripts_count = %d;\n", count);
 
-    fprintf(h, "/* Generated by rv_embed from the headers of the lua/ scripts; do "
-               "not edit.\n * One builder per script: it starts cmd (which "
-               "must be empty) as the\n * script's EVALSHA and adds its KEYS "
-               "and ARGV from a. Returns RV_OK, or\n * RV_ERR_NOMEM (cmd is "
-               "then marked failed). Pointers in a are copied;\n * the "
-               "caller keeps them. */\n"
-               "#ifndef REPOVIEW_GENERATED_SCRIPT_CALLS_H\n"
-               "#define REPOVIEW_GENERATED_SCRIPT_CALLS_H\n\n"
-               "#include <stdbool.h>\n#include <stddef.h>\n"
-               "#include <stdint.h>\n\nstruct rv_cmd;\n");
+    fprintf(h,
+            "/* Generated by rv_embed from the headers of the lua/ scripts; do "
+            "not edit.\n * One builder per script: it starts cmd (which "
+            "must be empty) as the\n * script's EVALSHA and adds its KEYS "
+            "and ARGV from a. Returns RV_OK, or\n * RV_ERR_NOMEM (cmd is "
+            "then marked failed). Pointers in a are copied;\n * the "
+            "caller keeps them. */\n"
+            "#ifndef REPOVIEW_GENERATED_SCRIPT_CALLS_H\n"
+            "#define REPOVIEW_GENERATED_SCRIPT_CALLS_H\n\n"
+            "#include <stdbool.h>\n#include <stddef.h>\n"
+            "#include <stdint.h>\n\nstruct rv_cmd;\n");
     fprintf(out, "\n#include <assert.h>\n\n#include \"common/cmd.h\"\n"
                  "#include \"common/errors.h\"\n#include \"common/keys.h\"\n"
                  "#include \"common/scripts.h\"\n");

@@ -4,14 +4,14 @@
  *
  * Besides the fragment an entry holds the head a read rendered from the
  * meta hash (api_head). Every change of a repo's meta hash is published on
- * rv:events by the script that makes it (lua/includes/publishStatus.lua, publishProjection.lua), and
- * every event of a repo drops its head (api_cache_announce). So while the
- * subscription lasts, a head in the cache is the hash as it is now, give
- * or take the delivery of an event still on its way, and a read answers
- * from memory in the pass it arrived in. A change made around the scripts
- * (a hand-written HSET, FLUSHALL, a restored dump) publishes nothing: a
- * head is therefore kept for at most HEAD_MAX_AGE_MS, which bounds how
- * long such a change goes unseen.
+ * rv:events by the script that makes it (lua/includes/publishStatus.lua,
+ * publishProjection.lua), and every event of a repo drops its head
+ * (api_cache_announce). So while the subscription lasts, a head in the cache is
+ * the hash as it is now, give or take the delivery of an event still on its
+ * way, and a read answers from memory in the pass it arrived in. A change made
+ * around the scripts (a hand-written HSET, FLUSHALL, a restored dump) publishes
+ * nothing: a head is therefore kept for at most HEAD_MAX_AGE_MS, which bounds
+ * how long such a change goes unseen.
  *
  * A read from Redis keeps what it read only if nothing of its repo was
  * announced or removed while it was out, since its reply may predate
@@ -129,19 +129,19 @@ static size_t head_bytes(const struct api_head *h)
 
 struct cache_entry {
     char repo[RV_REPO_ID_MAX + 1];
-    int64_t version;        /* of the fragment; -1 when none is held */
-    int64_t announced;      /* highest announced version; -1 none */
-    uint64_t stamp;         /* epoch of the last event of the repo; 0 */
+    int64_t version;           /* of the fragment; -1 when none is held */
+    int64_t announced;         /* highest announced version; -1 none */
+    uint64_t stamp;            /* epoch of the last event of the repo; 0 */
     struct api_blob *fragment; /* one reference, or NULL */
     struct api_head *head;     /* owned, only with the fragment */
     int64_t head_until_ms;     /* rv_mono_ms past which head is not used */
-    struct cache_entry *next;                 /* hash chain */
-    struct cache_entry *lru_prev, *lru_next;  /* only entries with data */
+    struct cache_entry *next;  /* hash chain */
+    struct cache_entry *lru_prev, *lru_next; /* only entries with data */
 };
 
 struct api_cache {
     struct cache_entry *buckets[CACHE_BUCKETS];
-    struct cache_entry *lru_head, *lru_tail;  /* head = most recent */
+    struct cache_entry *lru_head, *lru_tail; /* head = most recent */
     size_t bytes, max_bytes;
     uint64_t hits, misses;
     uint64_t epoch;   /* the last stamp handed out; never reused */
@@ -290,8 +290,8 @@ int64_t api_cache_version(struct api_cache *c, const char *repo)
 
 /* Whether a read that took epoch may keep what it read of the repo of e
  * (NULL: a repo with no entry). */
-static bool read_current(const struct api_cache *c,
-                         const struct cache_entry *e, uint64_t epoch)
+static bool read_current(const struct api_cache *c, const struct cache_entry *e,
+                         uint64_t epoch)
 {
     return epoch >= c->removed && (!e || e->stamp <= epoch);
 }
@@ -310,8 +310,7 @@ void api_cache_put(struct api_cache *c, const char *repo, uint64_t epoch,
     struct cache_entry *e = find(c, repo, false);
     if (!read_current(c, e, epoch) || (!e && !(e = find(c, repo, true))))
         return;
-    if (version < e->announced ||
-        (e->fragment && e->version >= version))
+    if (version < e->announced || (e->fragment && e->version >= version))
         return;
     drop_data(c, e);
     fragment->refs++;
@@ -323,8 +322,7 @@ void api_cache_put(struct api_cache *c, const char *repo, uint64_t epoch,
         drop_data(c, c->lru_tail);
 }
 
-void api_cache_announce(struct api_cache *c, const char *repo,
-                        int64_t version)
+void api_cache_announce(struct api_cache *c, const char *repo, int64_t version)
 {
     struct cache_entry *e = find(c, repo, true);
     if (!e)
@@ -337,8 +335,8 @@ void api_cache_announce(struct api_cache *c, const char *repo,
         drop_data(c, e);
 }
 
-void api_cache_put_head(struct api_cache *c, const char *repo,
-                        uint64_t epoch, struct api_head *h)
+void api_cache_put_head(struct api_cache *c, const char *repo, uint64_t epoch,
+                        struct api_head *h)
 {
     struct cache_entry *e = find(c, repo, false);
     if (!e || !read_current(c, e, epoch) || !e->fragment ||

@@ -41,9 +41,9 @@ struct rv_repo_spec {
 
 /* Freshness of one kind, as stored in the meta hash. */
 struct rv_sync_state {
-    char status[16];    /* idle, queued, running, error */
-    int64_t at_ms;      /* last success, 0 = never */
-    char *error_json;   /* {"code","message","at"} text, or NULL */
+    char status[16];             /* idle, queued, running, error */
+    int64_t at_ms;               /* last success, 0 = never */
+    char *error_json;            /* {"code","message","at"} text, or NULL */
     char job[RV_JOB_ID_MAX + 1]; /* queued or running job, may be "" */
     bool pending;       /* a follow-up is wanted after the running sync */
     int64_t fails;      /* consecutive failures */
@@ -55,9 +55,9 @@ struct rv_sync_state {
 struct rv_repo {
     char id[RV_REPO_ID_MAX + 1];
     char *url;
-    char *github;          /* "" when none */
-    char *default_branch;  /* "" when not set */
-    int64_t interval_s;    /* 0 = default */
+    char *github;         /* "" when none */
+    char *default_branch; /* "" when not set */
+    int64_t interval_s;   /* 0 = default */
     int64_t created_ms;
     int64_t version;
     struct rv_sync_state sync[2]; /* by rv_kind */
@@ -153,7 +153,8 @@ int rv_registry_refresh_parse(const redisReply *reply,
 
 /* Validates spec (its URL's form and credentials only: the caller checks
  * the URL policy, as the CLI and the API do) and registers it. On failure
- * err holds a sentence for the user (the validation message, "repo "x" already exists", r->err). */
+ * err holds a sentence for the user (the validation message, "repo "x" already
+ * exists", r->err). */
 int rv_registry_add(struct rv_rsync *r, const struct rv_repo_spec *spec,
                     char *err, size_t errlen);
 int rv_registry_remove(struct rv_rsync *r, const char *id);

@@ -42,7 +42,8 @@ static int collect_ids(struct rv_rsync *r, const char *key, json_t *ids)
     redisReply *list = rv_rsync_command(r, "LRANGE %s 0 -1", key);
     if (!list)
         return RV_ERR_REDIS;
-    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements;
+         i++) {
         struct rv_job job;
         const redisReply *p = list->element[i];
         if (p->type == REDIS_REPLY_STRING &&
@@ -65,7 +66,8 @@ static int snapshot(struct rv_rsync *r, json_t *ids)
     redisReply *leases = rv_rsync_command(r, "ZRANGE %s 0 -1", RV_KEY_LEASES);
     if (!leases)
         return RV_ERR_REDIS;
-    for (size_t i = 0; leases->type == REDIS_REPLY_ARRAY && i < leases->elements; i++) {
+    for (size_t i = 0;
+         leases->type == REDIS_REPLY_ARRAY && i < leases->elements; i++) {
         const char *worker = leases->element[i]->str;
         char proc[RV_KEY_MAX];
         if (!worker)
@@ -78,8 +80,8 @@ static int snapshot(struct rv_rsync *r, json_t *ids)
     return rc;
 }
 
-static int repair(struct rv_rsync *r, const char *id, rv_kind kind, const char *status,
-                  const char *job_id, bool *done)
+static int repair(struct rv_rsync *r, const char *id, rv_kind kind,
+                  const char *status, const char *job_id, bool *done)
 {
     struct rv_job job;
     char *payload = NULL;
@@ -91,20 +93,23 @@ static int repair(struct rv_rsync *r, const char *id, rv_kind kind, const char *
         return rc;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_reconcileSync(&cmd, &(struct rv_reconcilesync_args){
-        .meta_key = rv_key_meta(meta, id),
-        .kind = rv_kind_name(kind),
-        .seen_status = status,
-        .seen_job_id = job_id,
-        .job_id = job.id,
-        .payload = payload, .payload_len = len});
+    rv_script_reconcileSync(
+        &cmd, &(struct rv_reconcilesync_args){.meta_key = rv_key_meta(meta, id),
+                                              .kind = rv_kind_name(kind),
+                                              .seen_status = status,
+                                              .seen_job_id = job_id,
+                                              .job_id = job.id,
+                                              .payload = payload,
+                                              .payload_len = len});
     free(payload);
     redisReply *reply = rv_rsync_run(r, &cmd);
     rv_cmd_free(&cmd);
     rc = rv_script_reply_code(reply);
-    if (rc == RV_OK && reply->elements >= 2 && reply->element[1]->integer == 1) {
+    if (rc == RV_OK && reply->elements >= 2 &&
+        reply->element[1]->integer == 1) {
         *done = true;
-        LOG(RV_LOG_WARN, id, job.id, "%s sync was %s with nothing behind it; queued again",
+        LOG(RV_LOG_WARN, id, job.id,
+            "%s sync was %s with nothing behind it; queued again",
             rv_kind_name(kind), status);
     }
     if (reply)
@@ -112,7 +117,8 @@ static int repair(struct rv_rsync *r, const char *id, rv_kind kind, const char *
     return rc;
 }
 
-int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r, int *repaired)
+int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r,
+                      int *repaired)
 {
     int count = 0, rc;
     char **ids = NULL;
@@ -139,17 +145,22 @@ int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r, int *repaired
             /* A queued job waits in rv:queue or a processing list; a
              * running one sits in its worker's processing list until the
              * commit (a lapsed lease there is the reaper's business). */
-            bool orphan = (!strcmp(s->status, "queued") || !strcmp(s->status, "running")) &&
+            bool orphan = (!strcmp(s->status, "queued") ||
+                           !strcmp(s->status, "running")) &&
                           (!s->job[0] || !json_object_get(present, s->job));
             if (!orphan)
                 continue;
             char key[160], seen[80];
-            snprintf(key, sizeof(key), "%s:%s", rv_kind_name((rv_kind)k), repo.id);
+            snprintf(key, sizeof(key), "%s:%s", rv_kind_name((rv_kind)k),
+                     repo.id);
             snprintf(seen, sizeof(seen), "%s/%s", s->status, s->job);
-            const char *before = json_string_value(json_object_get(st->suspects, key));
+            const char *before =
+                json_string_value(json_object_get(st->suspects, key));
             if (before && !strcmp(before, seen)) {
                 bool done = false;
-                if (repair(r, repo.id, (rv_kind)k, s->status, s->job, &done) == RV_OK && done)
+                if (repair(r, repo.id, (rv_kind)k, s->status, s->job, &done) ==
+                        RV_OK &&
+                    done)
                     count++;
             } else {
                 json_object_set_new(next, key, json_string(seen));

@@ -20,6 +20,7 @@ void rv_reconcile_free(struct rv_reconcile *rc);
 
 /* One pass over every repo. *repaired (may be NULL) counts the kinds
  * queued again. RV_OK, RV_ERR_REDIS or RV_ERR_NOMEM. */
-int rv_reconcile_pass(struct rv_reconcile *rc, struct rv_rsync *r, int *repaired);
+int rv_reconcile_pass(struct rv_reconcile *rc, struct rv_rsync *r,
+                      int *repaired);
 
 #endif

@@ -13,7 +13,8 @@
 #include "common/util.h"
 
 /* Splits "kind:id" into its parts; 0, or -1 for a malformed member. */
-static int parse_member(const char *member, rv_kind *kind, char *id, size_t idlen)
+static int parse_member(const char *member, rv_kind *kind, char *id,
+                        size_t idlen)
 {
     const char *colon = strchr(member, ':');
     if (!colon || (size_t)(colon - member) >= 16)
@@ -33,7 +34,8 @@ static int tick_one(struct rv_rsync *r, const struct rv_config *cfg,
     char id[RV_REPO_ID_MAX + 1];
     if (parse_member(member, &kind, id, sizeof(id)) != 0) {
         LOG(RV_LOG_WARN, NULL, NULL, "dropping malformed schedule entry");
-        redisReply *del = rv_rsync_command(r, "ZREM %s %s", RV_KEY_SCHEDULE, member);
+        redisReply *del =
+            rv_rsync_command(r, "ZREM %s %s", RV_KEY_SCHEDULE, member);
         if (del)
             freeReplyObject(del);
         return RV_OK;
@@ -47,23 +49,28 @@ static int tick_one(struct rv_rsync *r, const struct rv_config *cfg,
     char meta[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_scheduleTick(&cmd, &(struct rv_scheduletick_args){
-        .meta_key = rv_key_meta(meta, id),
-        .member = member,
-        .kind = rv_kind_name(kind),
-        .now_ms = now,
-        .job_id = job.id,
-        .payload = payload, .payload_len = len,
-        /* While the job waits or runs, the entry is not due again for one
-         * interval; the commit or fail script sets the real next time. */
-        .hold_ms = cfg->sync_interval * 1000});
+    rv_script_scheduleTick(
+        &cmd,
+        &(struct rv_scheduletick_args){
+            .meta_key = rv_key_meta(meta, id),
+            .member = member,
+            .kind = rv_kind_name(kind),
+            .now_ms = now,
+            .job_id = job.id,
+            .payload = payload,
+            .payload_len = len,
+            /* While the job waits or runs, the entry is not due again for one
+             * interval; the commit or fail script sets the real next time. */
+            .hold_ms = cfg->sync_interval * 1000});
     free(payload);
     redisReply *reply = rv_rsync_run(r, &cmd);
     rv_cmd_free(&cmd);
     rc = rv_script_reply_code(reply);
-    if (rc == RV_OK && reply->elements >= 2 && reply->element[1]->integer == 1) {
+    if (rc == RV_OK && reply->elements >= 2 &&
+        reply->element[1]->integer == 1) {
         (*queued)++;
-        LOG(RV_LOG_DEBUG, id, job.id, "scheduled %s sync queued", rv_kind_name(kind));
+        LOG(RV_LOG_DEBUG, id, job.id, "scheduled %s sync queued",
+            rv_kind_name(kind));
     }
     if (reply)
         freeReplyObject(reply);
@@ -74,8 +81,9 @@ int rv_scheduler_tick(struct rv_rsync *r, const struct rv_config *cfg,
                       int64_t now_ms, int *queued)
 {
     int count = 0;
-    redisReply *due = rv_rsync_command(r, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 100",
-                                       RV_KEY_SCHEDULE, (long long)now_ms);
+    redisReply *due =
+        rv_rsync_command(r, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 100",
+                         RV_KEY_SCHEDULE, (long long)now_ms);
     if (!due)
         return RV_ERR_REDIS;
     int rc = RV_OK;
