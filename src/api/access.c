@@ -26,6 +26,7 @@
 #include <sys/queue.h>
 
 #include "api/api.h"
+#include "common/dynbuf.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -219,41 +220,25 @@ static char *read_file(const char *path, size_t *len, char *err,
                  path, strerror(errno));
         return NULL;
     }
-    char *buf = NULL;
-    size_t used = 0, cap = 0;
-    for (;;) {
-        if (used + 4096 + 1 > cap) {
-            size_t ncap = cap ? cap * 2 : 8192;
-            char *grown = ncap <= TOKENS_FILE_MAX + 8192 ? realloc(buf, ncap)
-                                                         : NULL;
-            if (!grown) {
-                snprintf(err, errlen,
-                         ncap > TOKENS_FILE_MAX + 8192
-                             ? "REPOVIEW_TOKENS_FILE: %s is too large"
-                             : "REPOVIEW_TOKENS_FILE: %s: out of memory",
-                         path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = grown;
-            cap = ncap;
-        }
-        size_t got = fread(buf + used, 1, cap - used - 1, f);
-        used += got;
-        if (got == 0)
-            break;
-    }
+    struct rv_dynbuf b;
+    rv_dynbuf_init(&b, TOKENS_FILE_MAX);
+    char chunk[4096];
+    size_t got;
+    int rc = RV_OK;
+    while (rc == RV_OK && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = rv_dynbuf_add(&b, chunk, got);
     bool failed = ferror(f);
     fclose(f);
-    if (failed) {
+    char *text = NULL;
+    if (rc == RV_ERR_TOO_LARGE)
+        snprintf(err, errlen, "REPOVIEW_TOKENS_FILE: %s is too large", path);
+    else if (failed)
         snprintf(err, errlen, "REPOVIEW_TOKENS_FILE: cannot read %s", path);
-        free(buf);
-        return NULL;
-    }
-    buf[used] = '\0';
-    *len = used;
-    return buf;
+    else if (rc != RV_OK || !(text = rv_dynbuf_take(&b, len)))
+        snprintf(err, errlen, "REPOVIEW_TOKENS_FILE: %s: out of memory", path);
+    if (!text)
+        rv_dynbuf_free(&b);
+    return text;
 }
 
 static void hash_text(const char *s, unsigned char out[32])

@@ -2,11 +2,13 @@
 #include "common/cmd.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dynbuf.h"
 #include "common/errors.h"
 #include "common/scripts.h"
 
@@ -28,20 +30,18 @@ int rv_cmd_addlen(struct rv_cmd *cmd, const char *s, size_t len)
 {
     if (cmd->failed)
         return RV_ERR_NOMEM;
-    if (cmd->argc == cmd->cap) {
-        int cap = cmd->cap ? cmd->cap * 2 : 16;
-        char **argv = realloc(cmd->argv, (size_t)cap * sizeof(*argv));
-        if (argv)
-            cmd->argv = argv;
-        size_t *lens = realloc(cmd->lens, (size_t)cap * sizeof(*lens));
-        if (lens)
-            cmd->lens = lens;
-        if (!argv || !lens) {
-            cmd->failed = 1;
-            return RV_ERR_NOMEM;
-        }
-        cmd->cap = cap;
+    /* argv and lens grow alike (the same capacity and need give the same
+     * new capacity); cap moves only once both have grown. */
+    size_t need = (size_t)cmd->argc + 1, argv_cap = cmd->cap;
+    size_t lens_cap = cmd->cap;
+    if (rv_grow(&cmd->argv, &argv_cap, need, sizeof(*cmd->argv), INT_MAX) !=
+            RV_OK ||
+        rv_grow(&cmd->lens, &lens_cap, need, sizeof(*cmd->lens), INT_MAX) !=
+            RV_OK) {
+        cmd->failed = 1;
+        return RV_ERR_NOMEM;
     }
+    cmd->cap = argv_cap < lens_cap ? argv_cap : lens_cap;
     char *copy = malloc(len + 1);
     if (!copy) {
         cmd->failed = 1;

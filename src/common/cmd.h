@@ -14,7 +14,7 @@ struct rv_script;
 
 struct rv_cmd {
     int argc;
-    int cap;
+    size_t cap;    /* of argv and of lens */
     char **argv;   /* each owned, NUL-terminated (binary safe with lens) */
     size_t *lens;
     const struct rv_script *script; /* set by rv_cmd_evalsha, for NOSCRIPT */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dynbuf.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -65,11 +66,11 @@ static int list_branches(git_repository *repo,
     int rc = RV_OK;
     git_reference_iterator *it = NULL;
     git_reference *ref = NULL;
-    size_t n = 0, cap = 64;
-    struct branch *list = calloc(cap, sizeof(*list));
+    size_t n = 0, cap = 0;
+    struct branch *list = NULL;
     *out = NULL;
     *count = 0;
-    if (!list) {
+    if (rv_grow(&list, &cap, 64, sizeof(*list), SIZE_MAX) != RV_OK) {
         rv_sync_error_set(err, "git_error", "Out of memory listing branches.");
         return RV_ERR_NOMEM;
     }
@@ -90,15 +91,11 @@ static int list_branches(git_repository *repo,
             git_reference_free(ref);
             continue;
         }
-        if (n == cap) {
-            struct branch *bigger = realloc(list, cap * 2 * sizeof(*list));
-            if (!bigger) {
-                git_reference_free(ref);
-                rc = RV_ERR_NOMEM;
-                break;
-            }
-            list = bigger;
-            cap *= 2;
+        if (n == cap &&
+            rv_grow(&list, &cap, n + 1, sizeof(*list), SIZE_MAX) != RV_OK) {
+            git_reference_free(ref);
+            rc = RV_ERR_NOMEM;
+            break;
         }
         memset(&list[n], 0, sizeof(list[n]));
         list[n].name = strdup(name);

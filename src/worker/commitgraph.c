@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dynbuf.h"
+#include "common/errors.h"
 #include "worker/branchsync_private.h"
 
 /* ---- commit graph ----
@@ -28,6 +30,9 @@
 #define SIDE_BRANCH 2u /* reachable from the branch tip */
 #define STALE 4u       /* below a common ancestor already found */
 #define RESULT 8u      /* a merge base candidate */
+
+/* Node indexes are uint32_t, and the hash slots hold index + 1. */
+#define NODES_MAX (UINT32_MAX - 1)
 
 struct gnode {
     git_oid oid;
@@ -84,14 +89,9 @@ static int64_t graph_node(struct graph *g, const git_oid *oid)
             if (git_oid_equal(&g->nodes[g->slots[k] - 1].oid, oid))
                 return g->slots[k] - 1;
     }
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 1024;
-        struct gnode *nodes = realloc(g->nodes, cap * sizeof(*nodes));
-        if (!nodes)
-            return -1;
-        g->nodes = nodes;
-        g->cap = cap;
-    }
+    if (g->n == g->cap && rv_grow(&g->nodes, &g->cap, g->n + 1,
+                                  sizeof(*g->nodes), NODES_MAX) != RV_OK)
+        return -1;
     struct gnode *node = &g->nodes[g->n];
     memset(node, 0, sizeof(*node));
     git_oid_cpy(&node->oid, oid);
@@ -117,16 +117,12 @@ static int graph_parse(struct graph *g, uint32_t i)
     if (git_commit_lookup(&c, g->repo, &oid) != 0)
         return -1;
     unsigned int np = git_commit_parentcount(c);
-    if (g->nparents + np > g->cap_parents) {
-        size_t cap = (g->cap_parents + np) * 2;
-        uint32_t *p = realloc(g->parents, cap * sizeof(*p));
-        if (!p) {
-            git_commit_free(c);
-            git_error_set_oom();
-            return -1;
-        }
-        g->parents = p;
-        g->cap_parents = cap;
+    if (g->nparents + np > g->cap_parents &&
+        rv_grow(&g->parents, &g->cap_parents, g->nparents + np,
+                sizeof(*g->parents), UINT32_MAX) != RV_OK) {
+        git_commit_free(c);
+        git_error_set_oom();
+        return -1;
     }
     size_t base = g->nparents;
     for (unsigned int k = 0; k < np; k++) {
@@ -166,14 +162,10 @@ static bool heap_newer(const struct graph *g, uint32_t a, uint32_t b)
 
 static int heap_push(struct graph *g, uint32_t i)
 {
-    if (g->heap_n == g->heap_cap) {
-        size_t cap = g->heap_cap ? g->heap_cap * 2 : 256;
-        uint32_t *h = realloc(g->heap, cap * sizeof(*h));
-        if (!h)
-            return -1;
-        g->heap = h;
-        g->heap_cap = cap;
-    }
+    if (g->heap_n == g->heap_cap &&
+        rv_grow(&g->heap, &g->heap_cap, g->heap_n + 1, sizeof(*g->heap),
+                SIZE_MAX) != RV_OK)
+        return -1;
     size_t k = g->heap_n++;
     while (k > 0 && heap_newer(g, i, g->heap[(k - 1) / 2])) {
         g->heap[k] = g->heap[(k - 1) / 2];

@@ -30,27 +30,12 @@ size_t prsync_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct prsync_response *r = ud;
     size_t n = size * nmemb;
-    if (n > r->max - r->len) {
-        r->too_large = true;
+    int rc = rv_dynbuf_add(&r->body, ptr, n);
+    if (rc != RV_OK) {
+        r->too_large = rc == RV_ERR_TOO_LARGE;
+        r->nomem = rc == RV_ERR_NOMEM;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 16384;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        if (cap > r->max + 1)
-            cap = r->max + 1;
-        char *nb = realloc(r->body, cap);
-        if (!nb) {
-            r->nomem = true;
-            return 0;
-        }
-        r->body = nb;
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, ptr, n);
-    r->len += n;
-    r->body[r->len] = '\0';
     return n;
 }
 
@@ -97,9 +82,7 @@ void prsync_read_headers(CURL *curl, struct prsync_response *r)
 
 void prsync_response_reset(struct prsync_response *r)
 {
-    r->len = 0;
-    if (r->body)
-        r->body[0] = '\0';
+    rv_dynbuf_reset(&r->body);
     r->too_large = false;
     r->nomem = false;
     r->status = 0;

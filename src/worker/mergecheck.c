@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dynbuf.h"
+#include "common/errors.h"
 #include "worker/branchsync_private.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -18,15 +20,9 @@ static int cmp_str(const void *a, const void *b)
 /* Appends a copy of path to *paths (growing it); -1 when out of memory. */
 static int push_path(char ***paths, size_t *n, size_t *cap, const char *path)
 {
-    if (*n == *cap) {
-        size_t bigger_cap = *cap ? *cap * 2 : 16;
-        char **bigger = realloc(*paths, bigger_cap * sizeof(**paths));
-        if (!bigger)
-            return -1;
-        *paths = bigger;
-        *cap = bigger_cap;
-    }
-    if (!((*paths)[*n] = strdup(path)))
+    if ((*n == *cap &&
+         rv_grow(paths, cap, *n + 1, sizeof(**paths), SIZE_MAX) != RV_OK) ||
+        !((*paths)[*n] = strdup(path)))
         return -1;
     (*n)++;
     return 0;
@@ -96,14 +92,9 @@ static char *path_join(const char *prefix, const char *name)
 static int changes_push(struct changes *c, const char *prefix,
                         const git_tree_entry *old, const git_tree_entry *new)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct change *v = realloc(c->v, cap * sizeof(*v));
-        if (!v)
-            goto oom;
-        c->v = v;
-        c->cap = cap;
-    }
+    if (c->n == c->cap &&
+        rv_grow(&c->v, &c->cap, c->n + 1, sizeof(*c->v), SIZE_MAX) != RV_OK)
+        goto oom;
     struct change *ch = &c->v[c->n];
     memset(ch, 0, sizeof(*ch));
     if (!(ch->path = path_join(prefix, git_tree_entry_name(old ? old : new))))

@@ -40,9 +40,9 @@ static void prsync_body_message(const struct prsync_response *r, char *buf,
                                 size_t size)
 {
     buf[0] = '\0';
-    if (!r->body || r->len == 0)
+    if (r->body.len == 0)
         return;
-    json_t *doc = json_loadb(r->body, r->len, 0, NULL);
+    json_t *doc = json_loadb(r->body.buf, r->body.len, 0, NULL);
     if (doc)
         prsync_quote_message(json_string_value(json_object_get(doc, "message")),
                              buf, size);

@@ -291,8 +291,8 @@ int prsync_answer(const struct prsync_response *r, bool has_token,
     *end_cursor = NULL;
     if (r->status != 200)
         return prsync_http_error(r, has_token, err);
-    return rv_prsync_parse_page(r->body, r->len, r->ratelimit_reset_ms, prs,
-                                seen, has_next, end_cursor, err);
+    return rv_prsync_parse_page(r->body.buf, r->body.len, r->ratelimit_reset_ms,
+                                prs, seen, has_next, end_cursor, err);
 }
 
 int rv_prsync_parse_answer(long status, const struct rv_github_headers *h,
@@ -305,7 +305,7 @@ int rv_prsync_parse_answer(long status, const struct rv_github_headers *h,
     r.status = status;
     prsync_set_headers(&r, h ? h : &none);
     /* Read only: prsync_answer never writes or frees the body. */
-    r.body = (char *)(body ? body : "");
-    r.len = body ? len : 0;
+    r.body.buf = (char *)(body ? body : "");
+    r.body.len = body ? len : 0;
     return prsync_answer(&r, has_token, prs, seen, has_next, end_cursor, err);
 }

@@ -134,8 +134,9 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     }
     int timeout_s = opts->timeout_s > 0 ? opts->timeout_s : 30;
     int max_pages = opts->max_pages > 0 ? opts->max_pages : 1;
-    resp.max = opts->max_body_bytes ? opts->max_body_bytes
-                                    : RV_PRSYNC_MAX_BODY_DEFAULT;
+    rv_dynbuf_init(&resp.body, opts->max_body_bytes
+                                   ? opts->max_body_bytes
+                                   : RV_PRSYNC_MAX_BODY_DEFAULT);
 
     prs = json_array();
     seen = json_object();
@@ -188,7 +189,8 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)timeout_s);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
                      (long)(timeout_s < 10 ? timeout_s : 10));
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp.max);
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)resp.body.max);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, prsync_on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
@@ -220,7 +222,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         LOGF(RV_LOG_DEBUG, opts->repo_id, opts->job_id,
              json_pack("{s:i, s:i, s:i, s:I}", "page", page + 1, "status",
                        (int)resp.status, "curl", (int)cc, "bytes",
-                       (json_int_t)resp.len),
+                       (json_int_t)resp.body.len),
              "github graphql answered");
 
         if (cc != CURLE_OK) {
@@ -229,7 +231,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             } else if (resp.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
                 rv_sync_error_set(err, "bad_response",
                                   "GitHub's answer is larger than %zu bytes",
-                                  resp.max);
+                                  resp.body.max);
                 rc = RV_ERR_TOO_LARGE;
             } else if (cc == CURLE_OPERATION_TIMEDOUT) {
                 rv_sync_error_set(err, "github_unavailable",
@@ -305,7 +307,7 @@ out:
     free(payload);
     free(cursor);
     free(end_cursor);
-    free(resp.body);
+    rv_dynbuf_free(&resp.body);
     if (curl)
         curl_easy_cleanup(curl);
     curl_slist_free_all(headers);

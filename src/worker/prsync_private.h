@@ -15,14 +15,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dynbuf.h"
 #include "worker/prsync.h"
 #include "worker/sync.h"
 
 /* One HTTP answer: the body (capped) and the headers that matter. */
 struct prsync_response {
-    char *body;               /* malloc'd, NUL-terminated; owned here */
-    size_t len, cap, max;
-    bool too_large;           /* the body passed max */
+    struct rv_dynbuf body;    /* capped at the largest body we read */
+    bool too_large;           /* the body passed body.max */
     bool nomem;               /* growing the body failed */
     long status;
     long ratelimit_remaining; /* -1 when absent */
@@ -33,7 +33,7 @@ struct prsync_response {
 /* ---- github_http.c ---- */
 
 /* libcurl's CURLOPT_WRITEFUNCTION; ud is a struct prsync_response. Appends
- * to r->body up to r->max bytes (growing it, NUL-terminated); returns 0,
+ * to r->body, up to r->body.max bytes; returns 0,
  * which aborts the transfer, when it would pass max (too_large) or
  * memory runs out (nomem). */
 size_t prsync_on_body(char *ptr, size_t size, size_t nmemb, void *ud);
