@@ -2,7 +2,8 @@
 #include "common/errors.h"
 
 /* Indexed by code; a code missing here would show as "internal" (and
- * tests/unit/test_errors.c fails). */
+ * tests/unit/test_errors.c fails). The names of the sync codes are shown to
+ * users and promised by the contract: never rename one lightly. */
 static const struct {
     const char *name;
     const char *text;
@@ -31,6 +32,26 @@ static const struct {
     [RV_ERR_SHUTDOWN] = {"shutdown", "the process is stopping"},
     [RV_ERR_URL_NOT_ALLOWED] = {"url_not_allowed",
                                 "the remote URL policy refuses the URL"},
+    [RV_ERR_UNREACHABLE] = {"unreachable", "the remote cannot be reached"},
+    [RV_ERR_AUTH_FAILED] = {"auth_failed",
+                            "the remote refused the credentials"},
+    [RV_ERR_BAD_REMOTE] = {"bad_remote",
+                           "the remote did not answer as a git server"},
+    [RV_ERR_CANCELLED] = {"cancelled", "the sync was cancelled"},
+    [RV_ERR_NO_DEFAULT_BRANCH] = {"no_default_branch",
+                                  "the remote has no default branch"},
+    [RV_ERR_RATE_LIMITED] = {"rate_limited",
+                             "GitHub's rate limit is exhausted"},
+    [RV_ERR_UNAUTHORIZED] = {"unauthorized", "GitHub refused the token"},
+    [RV_ERR_GITHUB_UNAVAILABLE] = {"github_unavailable",
+                                   "GitHub is unavailable"},
+    [RV_ERR_BAD_RESPONSE] = {"bad_response",
+                             "GitHub's answer could not be used"},
+    [RV_ERR_BAD_REQUEST] = {"bad_request",
+                            "the request to GitHub cannot be made"},
+    [RV_ERR_INTERNAL] = {"internal", "internal error"},
+    [RV_ERR_WORKER_LOST] = {"worker_lost",
+                            "the worker running the sync was lost"},
 };
 
 const char *rv_strerror(int code)

@@ -146,7 +146,7 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
     git_oid_tostr(sha, sizeof(sha), &b->oid);
     git_oid_tostr(base_sha, sizeof(base_sha), &def->oid);
     if (!files) {
-        rv_sync_error_set(err, "git_error", "Out of memory.");
+        rv_sync_error_set(err, RV_ERR_GIT, "Out of memory.");
         goto out;
     }
     if (git_commit_lookup(&tip, repo, &b->oid) != 0 ||
@@ -199,7 +199,7 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
                     "diffStat", stat, "commit", commit_json(tip),
                     "firstSeenAt", first_seen, "baseSha", base_sha);
     if (!row)
-        rv_sync_error_set(err, "git_error", "Out of memory building a row.");
+        rv_sync_error_set(err, RV_ERR_GIT, "Out of memory building a row.");
 out:
     json_decref(files);
     json_decref(stat);
@@ -307,6 +307,6 @@ oom:
     graph_free(&g);
     def_objects_free(&dobj);
     json_decref(rows);
-    rv_sync_error_set(err, "git_error", "Out of memory building the rows.");
+    rv_sync_error_set(err, RV_ERR_GIT, "Out of memory building the rows.");
     return NULL;
 }

@@ -34,7 +34,7 @@ int rv_branchsync_global_init(void)
 void set_git_error(struct rv_sync_error *err, const char *what)
 {
     const git_error *e = git_error_last();
-    rv_sync_error_set(err, "git_error", "%s: %s.", what,
+    rv_sync_error_set(err, RV_ERR_GIT, "%s: %s.", what,
                       e && e->message ? e->message : "unknown error");
 }
 
@@ -71,7 +71,7 @@ static int list_branches(git_repository *repo,
     *out = NULL;
     *count = 0;
     if (rv_grow(&list, &cap, 64, sizeof(*list), SIZE_MAX) != RV_OK) {
-        rv_sync_error_set(err, "git_error", "Out of memory listing branches.");
+        rv_sync_error_set(err, RV_ERR_GIT, "Out of memory listing branches.");
         return RV_ERR_NOMEM;
     }
     if (git_reference_iterator_glob_new(&it, repo, "refs/heads/*") != 0) {
@@ -112,7 +112,7 @@ static int list_branches(git_repository *repo,
         set_git_error(err, "Cannot list the branches of the mirror");
         rc = RV_ERR_GIT;
     } else if (rc != RV_OK) {
-        rv_sync_error_set(err, "git_error", "Out of memory listing branches.");
+        rv_sync_error_set(err, RV_ERR_GIT, "Out of memory listing branches.");
     }
     if (rc != RV_OK) {
         free_branches(list, n);
@@ -189,7 +189,7 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
         doc = json_pack("{s:n,s:n,s:b,s:[]}", "defaultBranch", "defaultSha",
                         "truncated", 0, "branches");
         if (!doc) {
-            rv_sync_error_set(err, "git_error", "Out of memory.");
+            rv_sync_error_set(err, RV_ERR_GIT, "Out of memory.");
             rc = RV_ERR_NOMEM;
         }
         goto out;
@@ -197,12 +197,12 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
     struct branch *def = pick_default(opts, list, n, remote_head);
     if (!def) {
         if (opts->default_branch && *opts->default_branch)
-            rv_sync_error_set(err, "no_default_branch",
+            rv_sync_error_set(err, RV_ERR_NO_DEFAULT_BRANCH,
                               "The default branch \"%s\" does not exist on "
                               "the remote.",
                               opts->default_branch);
         else
-            rv_sync_error_set(err, "no_default_branch",
+            rv_sync_error_set(err, RV_ERR_NO_DEFAULT_BRANCH,
                               "The remote has no HEAD branch, no main and no "
                               "master; register a default branch.");
         rc = RV_ERR_NOT_FOUND;
@@ -210,7 +210,7 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
     }
     def->is_default = true;
     if (!(prev_idx = index_prev(prev))) {
-        rv_sync_error_set(err, "git_error", "Out of memory.");
+        rv_sync_error_set(err, RV_ERR_GIT, "Out of memory.");
         rc = RV_ERR_NOMEM;
         goto out;
     }

@@ -32,7 +32,7 @@ struct branch {
 
 /* ---- branchsync.c ---- */
 
-/* Fills err with code "git_error" and "<what>: <libgit2's last error>." */
+/* Fills err with code RV_ERR_GIT and "<what>: <libgit2's last error>." */
 void set_git_error(struct rv_sync_error *err, const char *what);
 
 /* ---- commitgraph.c ---- */

@@ -162,8 +162,8 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     char meta[RV_KEY_MAX], proc[RV_KEY_MAX], at[32];
     int64_t now = rv_now_ms();
     rv_iso8601(now, at, sizeof(at));
-    json_t *ej = json_pack("{s:s,s:s,s:s}", "code", err->code, "message",
-                           err->message, "at", at);
+    json_t *ej = json_pack("{s:s,s:s,s:s}", "code", rv_errname(err->code),
+                           "message", err->message, "at", at);
     char *error_json = ej ? json_dumps(ej, JSON_COMPACT) : NULL;
     json_decref(ej);
     if (!error_json)
@@ -205,7 +205,7 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
         freeReplyObject(reply);
     LOGF(RV_LOG_WARN, run->job.repo, run->job.id,
          json_pack("{s:s,s:s,s:s}", "kind", rv_kind_name(run->job.kind),
-                   "code", err->code, "result", rv_errname(rc)),
+                   "code", rv_errname(err->code), "result", rv_errname(rc)),
          "sync failed: %s", err->message);
     return rc;
 }
@@ -402,7 +402,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
     }
     int64_t reset_ms = 0;
     if (github_blocked(r, &reset_ms)) {
-        rv_sync_error_set(err, "rate_limited",
+        rv_sync_error_set(err, RV_ERR_RATE_LIMITED,
                           "GitHub's rate limit is exhausted; retrying after the reset");
         err->retry_at_ms = reset_ms;
         return RV_ERR_HTTP;
@@ -473,8 +473,8 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
     memset(&err, 0, sizeof(err));
     rc = sync_kind(w, r, &run, &err);
     if (rc != RV_OK) {
-        if (!err.code[0])
-            rv_sync_error_set(&err, "internal", "%s", rv_strerror(rc));
+        if (err.code == RV_OK)
+            rv_sync_error_set(&err, RV_ERR_INTERNAL, "%s", rv_strerror(rc));
         rc = record_failure(w, r, &run, &err);
         goto out;
     }

@@ -194,15 +194,15 @@ static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
     const char *refused = rv_gitstream_refused();
     enum fetch_failure remote = FETCH_REMOTE;
     if (rv_gitstream_aborted()) {
-        rv_sync_error_set(err, "cancelled",
+        rv_sync_error_set(err, RV_ERR_CANCELLED,
                           "The sync was abandoned: the repo was removed.");
     } else if (refused) {
-        rv_sync_error_set(err, "url_not_allowed",
+        rv_sync_error_set(err, RV_ERR_URL_NOT_ALLOWED,
                           "The remote's address is refused by the URL "
                           "policy: %s.",
                           refused);
     } else if (ctx && (ctx->timed_out || past_deadline(ctx))) {
-        rv_sync_error_set(err, "timeout",
+        rv_sync_error_set(err, RV_ERR_TIMEOUT,
                           "Fetching took longer than the fetch timeout "
                           "(%d s).",
                           opts->timeout_s);
@@ -210,7 +210,7 @@ static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
                (klass == GIT_ERROR_SSH && strstr(lower, "auth")) ||
                (klass == GIT_ERROR_HTTP &&
                 (says_status(lower, "401") || says_status(lower, "403")))) {
-        rv_sync_error_set(err, "auth_failed",
+        rv_sync_error_set(err, RV_ERR_AUTH_FAILED,
                           "The remote refused access: check GITHUB_TOKEN "
                           "for HTTPS or the SSH agent's key for ssh.");
     } else if (says_status(lower, "404") ||
@@ -218,25 +218,25 @@ static enum fetch_failure fetch_failure(struct rv_sync_error *err, int code,
                strstr(lower, "repository not found") ||
                strstr(lower, "does not appear to be a git repository") ||
                strstr(lower, "no such file")) {
-        rv_sync_error_set(err, "not_found",
+        rv_sync_error_set(err, RV_ERR_NOT_FOUND,
                           "The remote has no repository at this URL.");
     } else if (code == GIT_ECERTIFICATE || klass == GIT_ERROR_SSL) {
-        rv_sync_error_set(err, "bad_remote",
+        rv_sync_error_set(err, RV_ERR_BAD_REMOTE,
                           "The remote's TLS certificate or handshake is not "
                           "valid.");
     } else if (connecting &&
                (klass == GIT_ERROR_OS || strstr(lower, "resolve") ||
                 strstr(lower, "connect"))) {
-        rv_sync_error_set(err, "unreachable",
+        rv_sync_error_set(err, RV_ERR_UNREACHABLE,
                           "Cannot reach the remote: its name does not "
                           "resolve, or nothing accepts the connection.");
     } else if (connecting || klass == GIT_ERROR_NET ||
                klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
                klass == GIT_ERROR_CALLBACK) {
-        rv_sync_error_set(err, "bad_remote",
+        rv_sync_error_set(err, RV_ERR_BAD_REMOTE,
                           "The remote did not answer as a git server does.");
     } else {
-        rv_sync_error_set(err, "git_error",
+        rv_sync_error_set(err, RV_ERR_GIT,
                           "Writing the fetched data into the mirror failed.");
         remote = FETCH_LOCAL;
     }
@@ -449,7 +449,7 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     *failure = FETCH_LOCAL;
     remote_head[0] = '\0';
     if (remote_url(opts->url, url, sizeof(url)) != 0) {
-        rv_sync_error_set(err, "git_error", "The remote URL is too long.");
+        rv_sync_error_set(err, RV_ERR_GIT, "The remote URL is too long.");
         *failure = FETCH_REMOTE;
         return RV_ERR_INVALID;
     }
@@ -554,14 +554,14 @@ static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
     snprintf(tmp, sizeof(tmp), "%s/mirrors/.tmp-%s-XXXXXX", opts->data_dir,
              hex);
     if (!mkdtemp(tmp)) {
-        rv_sync_error_set(err, "git_error",
+        rv_sync_error_set(err, RV_ERR_GIT,
                           "Cannot create a directory for the mirror: %s.",
                           strerror(errno));
         return RV_ERR_IO;
     }
     if (git_repository_init(&repo, tmp, 1) != 0) {
         const git_error *e = git_error_last();
-        rv_sync_error_set(err, "git_error", "Cannot create a mirror: %s.",
+        rv_sync_error_set(err, RV_ERR_GIT, "Cannot create a mirror: %s.",
                           e && e->message ? e->message : "unknown error");
         rc = RV_ERR_GIT;
         goto out;
@@ -575,7 +575,7 @@ static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
         /* ENOTEMPTY/EEXIST: another worker put a mirror there meanwhile
          * (a lapsed lease); use theirs. */
         if (errno != ENOTEMPTY && errno != EEXIST) {
-            rv_sync_error_set(err, "git_error",
+            rv_sync_error_set(err, RV_ERR_GIT,
                               "Cannot move the new mirror into place: %s.",
                               strerror(errno));
             rc = RV_ERR_IO;
@@ -584,7 +584,7 @@ static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
     }
     if (git_repository_open_bare(out, path) != 0) {
         const git_error *e = git_error_last();
-        rv_sync_error_set(err, "git_error", "Cannot open the new mirror: %s.",
+        rv_sync_error_set(err, RV_ERR_GIT, "Cannot open the new mirror: %s.",
                           e && e->message ? e->message : "unknown error");
         rc = RV_ERR_GIT;
     }
@@ -611,11 +611,11 @@ static int check_policy(const struct rv_mirror_opts *opts, char *resolved,
     LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
         "the URL policy refuses the remote: %s", why);
     if (rc == RV_ERR_NOT_FOUND) {
-        rv_sync_error_set(err, "not_found",
+        rv_sync_error_set(err, RV_ERR_NOT_FOUND,
                           "The remote has no repository at this URL.");
         return rc;
     }
-    rv_sync_error_set(err, "url_not_allowed",
+    rv_sync_error_set(err, RV_ERR_URL_NOT_ALLOWED,
                       "The remote URL is refused by the URL policy: %s.",
                       why);
     return RV_ERR_URL_NOT_ALLOWED;
@@ -642,13 +642,13 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
     opts = &checked;
     if (rv_mirror_path(opts->data_dir, opts->repo_id, path, sizeof(path)) !=
         0) {
-        rv_sync_error_set(err, "git_error",
+        rv_sync_error_set(err, RV_ERR_GIT,
                           "The repo id cannot name a mirror directory.");
         return RV_ERR_INVALID;
     }
     snprintf(dir, sizeof(dir), "%s/mirrors", opts->data_dir);
     if (rv_mkdirs(dir) != 0) {
-        rv_sync_error_set(err, "git_error", "Cannot create %s: %s.", dir,
+        rv_sync_error_set(err, RV_ERR_GIT, "Cannot create %s: %s.", dir,
                           strerror(errno));
         return RV_ERR_IO;
     }
@@ -669,7 +669,7 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
         "the mirror is unusable (%s); cloning it again",
         rc == RV_ERR_GIT && err->message[0] ? err->message : "cannot open");
     if (rv_mirror_remove_tree(path) != 0) {
-        rv_sync_error_set(err, "git_error",
+        rv_sync_error_set(err, RV_ERR_GIT,
                           "Cannot remove the unusable mirror: %s.",
                           strerror(errno));
         return RV_ERR_IO;

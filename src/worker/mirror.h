@@ -53,9 +53,9 @@ struct rv_mirror_opts {
  * connection again (gitstream.h). On RV_OK *repo is open (the caller frees
  * it with git_repository_free) and remote_head holds the remote's default
  * branch name as said now or recorded before ("" if never known). On
- * failure *repo is NULL and err has code "url_not_allowed",
- * "unreachable", "timeout", "not_found", "auth_failed", "bad_remote",
- * "cancelled" (rv_gitstream_abort) or "git_error" (the local mirror) and a
+ * failure *repo is NULL and err has code RV_ERR_URL_NOT_ALLOWED,
+ * _UNREACHABLE, _TIMEOUT, _NOT_FOUND, _AUTH_FAILED, _BAD_REMOTE,
+ * _CANCELLED (rv_gitstream_abort) or _GIT (the local mirror) and a
  * fixed sentence: what the remote or the file system said goes to the
  * log only. */
 int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,

@@ -64,7 +64,7 @@ static void prsync_set_rate_limited(struct rv_sync_error *err, int64_t at,
 {
     char iso[32];
     rv_iso8601(at, iso, sizeof(iso));
-    rv_sync_error_set(err, "rate_limited",
+    rv_sync_error_set(err, RV_ERR_RATE_LIMITED,
                       "GitHub rate limit reached (%s); retrying after %s",
                       what, iso);
     err->retry_at_ms = at;
@@ -77,11 +77,11 @@ int prsync_http_error(const struct prsync_response *r, bool has_token,
     prsync_body_message(r, msg, sizeof(msg));
     if (r->status == 401) {
         if (has_token)
-            rv_sync_error_set(err, "unauthorized",
+            rv_sync_error_set(err, RV_ERR_UNAUTHORIZED,
                               "GitHub rejected the token (HTTP 401)%s%s",
                               msg[0] ? ": " : "", msg);
         else
-            rv_sync_error_set(err, "unauthorized",
+            rv_sync_error_set(err, RV_ERR_UNAUTHORIZED,
                               "GitHub needs a token (HTTP 401); set "
                               "GITHUB_TOKEN");
         return RV_ERR_HTTP;
@@ -100,13 +100,14 @@ int prsync_http_error(const struct prsync_response *r, bool has_token,
             prsync_set_rate_limited(err, at, what);
             return RV_ERR_HTTP;
         }
-        rv_sync_error_set(err, "unauthorized",
+        rv_sync_error_set(err, RV_ERR_UNAUTHORIZED,
                           "GitHub refused access (HTTP 403)%s%s",
                           msg[0] ? ": " : "", msg);
         return RV_ERR_HTTP;
     }
-    rv_sync_error_set(err, "github_unavailable", "GitHub answered HTTP %ld%s%s",
-                      r->status, msg[0] ? ": " : "", msg);
+    rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
+                      "GitHub answered HTTP %ld%s%s", r->status,
+                      msg[0] ? ": " : "", msg);
     return RV_ERR_HTTP;
 }
 
@@ -117,7 +118,7 @@ int prsync_graphql_errors(json_t *doc, int64_t ratelimit_reset_ms,
     if (!errors || json_is_null(errors))
         return RV_OK;
     if (!json_is_array(errors) || json_array_size(errors) == 0) {
-        rv_sync_error_set(err, "bad_response",
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's answer has a malformed errors member");
         return RV_ERR_DECODE;
     }
@@ -151,7 +152,7 @@ int prsync_graphql_errors(json_t *doc, int64_t ratelimit_reset_ms,
     json_t *repo = json_is_object(data) ? json_object_get(data, "repository")
                                         : NULL;
     if (not_found && (!repo || json_is_null(repo))) {
-        rv_sync_error_set(err, "not_found",
+        rv_sync_error_set(err, RV_ERR_NOT_FOUND,
                           "GitHub has no repository of that name, or the "
                           "token cannot see it");
         return RV_ERR_HTTP;
@@ -159,11 +160,12 @@ int prsync_graphql_errors(json_t *doc, int64_t ratelimit_reset_ms,
     char msg[PRSYNC_QUOTE_MAX + 1];
     prsync_quote_message(first_msg, msg, sizeof(msg));
     if (forbidden) {
-        rv_sync_error_set(err, "unauthorized",
+        rv_sync_error_set(err, RV_ERR_UNAUTHORIZED,
                           "GitHub refused access to the repository: %s", msg);
         return RV_ERR_HTTP;
     }
-    rv_sync_error_set(err, "bad_response", "GitHub reported an error (%s): %s",
+    rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
+                      "GitHub reported an error (%s): %s",
                       first_type ? first_type : "no type", msg);
     return RV_ERR_DECODE;
 }

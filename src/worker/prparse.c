@@ -58,7 +58,7 @@ static json_t *prsync_member(const json_t *obj, const char *path,
         return NULL;
     if (!v || !prsync_shape_ok(v, want)) {
         *bad = true;
-        rv_sync_error_set(err, "bad_response",
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's answer: %s.%s is %s, expected %s%s", path,
                           key,
                           !v ? "missing" : json_is_null(v) ? "null"
@@ -92,7 +92,7 @@ static json_t *prsync_node_to_pr(const json_t *node, const char *path,
 {
     if (!json_is_object(node)) {
         *bad = true;
-        rv_sync_error_set(err, "bad_response",
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's answer: %s is not an object", path);
         return NULL;
     }
@@ -170,7 +170,7 @@ static json_t *prsync_node_to_pr(const json_t *node, const char *path,
         bad_field = "reviewDecision";
     if (bad_field) {
         *bad = true;
-        rv_sync_error_set(err, "bad_response",
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's answer: %s.%s has an unexpected value",
                           path, bad_field);
         return NULL;
@@ -197,7 +197,7 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
 {
     bool bad = false;
     if (!json_is_object(doc)) {
-        rv_sync_error_set(err, "bad_response",
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's answer is not a JSON object");
         return RV_ERR_DECODE;
     }
@@ -207,7 +207,7 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
         return RV_ERR_DECODE;
     json_t *repo = json_object_get(data, "repository");
     if (!repo || json_is_null(repo)) {
-        rv_sync_error_set(err, "not_found",
+        rv_sync_error_set(err, RV_ERR_NOT_FOUND,
                           "GitHub has no repository of that name, or the "
                           "token cannot see it");
         return RV_ERR_HTTP;
@@ -264,7 +264,7 @@ int rv_prsync_parse_page(const char *body, size_t len,
     *end_cursor = NULL;
     json_t *doc = json_loadb(body ? body : "", body ? len : 0, 0, &jerr);
     if (!doc) {
-        rv_sync_error_set(err, "bad_response",
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's answer is not valid JSON (%s, at "
                           "byte %d)",
                           jerr.text, jerr.position);

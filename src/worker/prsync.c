@@ -113,7 +113,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     stats->pull_requests = 0;
     stats->ratelimit_remaining = -1;
     stats->ratelimit_reset_ms = 0;
-    err->code[0] = '\0';
+    err->code = RV_OK;
     err->message[0] = '\0';
     err->retry_at_ms = 0;
     if (out)
@@ -122,13 +122,13 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     if (!out || !opts || !opts->graphql_url || !*opts->graphql_url ||
         !prsync_split_name(opts->owner_name, owner, sizeof(owner), name,
                            sizeof(name))) {
-        rv_sync_error_set(err, "bad_request",
+        rv_sync_error_set(err, RV_ERR_BAD_REQUEST,
                           "PR sync needs a GraphQL URL and an owner/name");
         return RV_ERR_INVALID;
     }
     bool has_token = opts->token && *opts->token;
     if (has_token && strpbrk(opts->token, "\r\n")) {
-        rv_sync_error_set(err, "unauthorized",
+        rv_sync_error_set(err, RV_ERR_UNAUTHORIZED,
                           "GITHUB_TOKEN contains a line break");
         return RV_ERR_INVALID;
     }
@@ -229,22 +229,22 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
             if (resp.nomem) {
                 rc = RV_ERR_NOMEM;
             } else if (resp.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
-                rv_sync_error_set(err, "bad_response",
+                rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                                   "GitHub's answer is larger than %zu bytes",
                                   resp.body.max);
                 rc = RV_ERR_TOO_LARGE;
             } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-                rv_sync_error_set(err, "github_unavailable",
+                rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
                                   "GitHub did not answer within %d s",
                                   timeout_s);
                 rc = RV_ERR_TIMEOUT;
             } else if (cc == CURLE_BAD_CONTENT_ENCODING) {
-                rv_sync_error_set(err, "bad_response",
+                rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                                   "GitHub's answer could not be decoded: %s",
                                   errbuf[0] ? errbuf : curl_easy_strerror(cc));
                 rc = RV_ERR_DECODE;
             } else {
-                rv_sync_error_set(err, "github_unavailable",
+                rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
                                   "could not reach GitHub: %s",
                                   errbuf[0] ? errbuf : curl_easy_strerror(cc));
                 rc = RV_ERR_HTTP;
@@ -268,7 +268,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         }
         if (!end_cursor || !*end_cursor ||
             (cursor && strcmp(cursor, end_cursor) == 0)) {
-            rv_sync_error_set(err, "bad_response",
+            rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                               "GitHub's answer: data.repository.pullRequests"
                               ".pageInfo.endCursor does not move on while "
                               "hasNextPage is true");
@@ -295,12 +295,13 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
          "pull requests fetched");
 
 out:
-    if (rc == RV_ERR_NOMEM && !err->code[0])
-        rv_sync_error_set(err, "internal_error", "out of memory in PR sync");
+    if (rc == RV_ERR_NOMEM && err->code == RV_OK)
+        rv_sync_error_set(err, RV_ERR_INTERNAL, "out of memory in PR sync");
     if (rc != RV_OK)
         LOGF(RV_LOG_DEBUG, opts ? opts->repo_id : NULL,
              opts ? opts->job_id : NULL,
-             json_pack("{s:s, s:i}", "code", err->code, "pages", stats->pages),
+             json_pack("{s:s, s:i}", "code", rv_errname(err->code), "pages",
+                       stats->pages),
              "PR sync failed: %s", err->message);
     json_decref(prs);
     json_decref(seen);

@@ -31,8 +31,9 @@ static char *error_json(const char *message)
 {
     char at[32];
     rv_iso8601(rv_now_ms(), at, sizeof(at));
-    json_t *e = json_pack("{s:s,s:s,s:s}", "code", "worker_lost", "message",
-                          message, "at", at);
+    json_t *e = json_pack("{s:s,s:s,s:s}", "code",
+                          rv_errname(RV_ERR_WORKER_LOST), "message", message,
+                          "at", at);
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
     json_decref(e);
     return text;

@@ -7,10 +7,10 @@
 #include "common/log.h"
 #include "common/util.h"
 
-void rv_sync_error_set(struct rv_sync_error *err, const char *code,
-                       const char *fmt, ...)
+void rv_sync_error_set(struct rv_sync_error *err, rv_err code, const char *fmt,
+                       ...)
 {
-    rv_strlcpy(err->code, code, sizeof(err->code));
+    err->code = code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);

@@ -8,12 +8,12 @@
 
 #include <stdint.h>
 
+#include "common/errors.h"
+
 struct rv_sync_error {
-    /* Stable snake_case code shown to users, e.g. "unreachable",
-     * "auth_failed", "no_default_branch", "timeout", "git_error",
-     * "rate_limited", "unauthorized", "not_found", "github_unavailable",
-     * "bad_response". */
-    char code[32];
+    /* What went wrong, one of the sync codes of common/errors.h; users see
+     * its rv_errname() ("unreachable", "rate_limited"). RV_OK until set. */
+    rv_err code;
     /* One sentence for people; never contains a secret or a credential. */
     char message[512];
     /* When a retry may happen (epoch ms), e.g. after a rate limit; 0 = use
@@ -22,8 +22,7 @@ struct rv_sync_error {
 };
 
 /* Fills err (message printf-style, truncated to fit, secrets redacted). */
-void rv_sync_error_set(struct rv_sync_error *err, const char *code,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void rv_sync_error_set(struct rv_sync_error *err, rv_err code, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
 
 #endif

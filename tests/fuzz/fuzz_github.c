@@ -72,22 +72,23 @@ static void check_pr(const json_t *pr)
 
 static void check_error(int rc, const struct rv_sync_error *err)
 {
-    static const char *const codes[] = {"rate_limited", "not_found",
-                                        "unauthorized", "bad_response",
-                                        "github_unavailable",
-                                        "internal_error"};
+    static const rv_err codes[] = {RV_ERR_RATE_LIMITED, RV_ERR_NOT_FOUND,
+                                   RV_ERR_UNAUTHORIZED, RV_ERR_BAD_RESPONSE,
+                                   RV_ERR_GITHUB_UNAVAILABLE,
+                                   RV_ERR_INTERNAL};
     FUZZ_CHECK(rc == RV_ERR_DECODE || rc == RV_ERR_HTTP ||
                rc == RV_ERR_NOMEM);
     bool known = false;
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        known = known || strcmp(err->code, codes[i]) == 0;
+        known = known || err->code == codes[i];
     FUZZ_CHECK(known);
     FUZZ_CHECK(err->message[0] != '\0');
-    if (strcmp(err->code, "rate_limited") == 0)
+    if (err->code == RV_ERR_RATE_LIMITED)
         FUZZ_CHECK(err->retry_at_ms > 0);
     /* What jobloop.c's record_failure builds for failSync. */
-    json_t *ej = json_pack("{s:s,s:s,s:s}", "code", err->code, "message",
-                           err->message, "at", "2026-12-01T00:00:00.000Z");
+    json_t *ej = json_pack("{s:s,s:s,s:s}", "code", rv_errname(err->code),
+                           "message", err->message, "at",
+                           "2026-12-01T00:00:00.000Z");
     FUZZ_CHECK(ej != NULL);
     json_decref(ej);
 }
@@ -191,20 +192,20 @@ static void check_http_error(long status, int rc,
 {
     FUZZ_CHECK(rc == RV_ERR_HTTP);
     if (status == 401)
-        FUZZ_CHECK(strcmp(err->code, "unauthorized") == 0);
+        FUZZ_CHECK(err->code == RV_ERR_UNAUTHORIZED);
     else if (status == 429)
-        FUZZ_CHECK(strcmp(err->code, "rate_limited") == 0);
+        FUZZ_CHECK(err->code == RV_ERR_RATE_LIMITED);
     else if (status == 403)
-        FUZZ_CHECK(strcmp(err->code, "rate_limited") == 0 ||
-                   strcmp(err->code, "unauthorized") == 0);
+        FUZZ_CHECK(err->code == RV_ERR_RATE_LIMITED ||
+                   err->code == RV_ERR_UNAUTHORIZED);
     else
-        FUZZ_CHECK(strcmp(err->code, "github_unavailable") == 0);
+        FUZZ_CHECK(err->code == RV_ERR_GITHUB_UNAVAILABLE);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *prs = json_array(), *seen = json_object();
-    struct rv_sync_error err = {{0}, {0}, 0};
+    struct rv_sync_error err = {RV_OK, {0}, 0};
     bool has_next = true;
     char *cursor = (char *)"unset";
     FUZZ_CHECK(prs && seen);
@@ -235,7 +236,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_error(rc, &err);
         goto out;
     }
-    FUZZ_CHECK(err.code[0] == '\0');
+    FUZZ_CHECK(err.code == RV_OK);
     size_t i;
     json_t *pr;
     json_array_foreach(prs, i, pr) check_pr(pr);

@@ -109,7 +109,8 @@ static json_t *sync_ok(const struct rv_branchsync_opts *o, const json_t *prev,
     int rc = rv_branchsync_run(o, prev, &doc, stats, &err);
     CHECK_INT(rc, RV_OK);
     if (rc != RV_OK)
-        fprintf(stderr, "  sync failed: %s: %s\n", err.code, err.message);
+        fprintf(stderr, "  sync failed: %s: %s\n", rv_errname(err.code),
+                err.message);
     CHECK(doc != NULL);
     return doc;
 }
@@ -623,7 +624,7 @@ static void test_missing_registered_default_branch_is_an_error(void)
     json_t *doc = (json_t *)&o; /* must be reset to NULL */
     CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
     CHECK(doc == NULL);
-    CHECK_STR(err.code, "no_default_branch");
+    CHECK_STR(rv_errname(err.code), "no_default_branch");
     CHECK(strstr(err.message, "release") != NULL);
 
     /* No HEAD branch, no main, no master, nothing registered. */
@@ -638,7 +639,7 @@ static void test_missing_registered_default_branch_is_an_error(void)
     doc = (json_t *)&o;
     CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
     CHECK(doc == NULL);
-    CHECK_STR(err.code, "no_default_branch");
+    CHECK_STR(rv_errname(err.code), "no_default_branch");
 }
 
 static void test_unreachable_remote_reports_a_class_without_details(void)
@@ -656,7 +657,7 @@ static void test_unreachable_remote_reports_a_class_without_details(void)
     CHECK(doc == NULL);
     /* What the file system said stays in the log: the sentence is the
      * same whether or not the path exists. */
-    CHECK_STR(err.code, "not_found");
+    CHECK_STR(rv_errname(err.code), "not_found");
     CHECK(strstr(err.message, "does-not-exist") == NULL);
     CHECK(strstr(err.message, "No such file") == NULL);
 
@@ -665,7 +666,7 @@ static void test_unreachable_remote_reports_a_class_without_details(void)
     o.url = "http://user:" SECRET "@127.0.0.1:1/x.git";
     o.github_token = "ghp_" SECRET;
     CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
-    CHECK_STR(err.code, "unreachable");
+    CHECK_STR(rv_errname(err.code), "unreachable");
     CHECK(strstr(err.message, SECRET) == NULL);
     /* No port scanner: nothing of what the connection met is shown. */
     CHECK(strstr(err.message, "127.0.0.1") == NULL);
@@ -703,7 +704,7 @@ static void test_silent_remote_times_out(void)
         CHECK(rv_branchsync_run(&o, NULL, &doc, &stats, &err) != RV_OK);
         int64_t took = rv_mono_ms() - started;
         CHECK(doc == NULL);
-        CHECK_STR(err.code, "timeout");
+        CHECK_STR(rv_errname(err.code), "timeout");
         CHECK(took >= 900 && took < rvt_scale_ms(10000));
     }
     rvt_current = NULL;

@@ -285,9 +285,10 @@ static void expect_code(const char *owner_name, const char *code, int want_rc)
     struct rv_sync_error err;
     struct rv_prsync_stats stats;
     int rc = run_failing(&o, &err, &stats);
-    if (strcmp(err.code, code) != 0)
-        fprintf(stderr, "  %s: %s (%s)\n", owner_name, err.code, err.message);
-    CHECK_STR(err.code, code);
+    if (strcmp(rv_errname(err.code), code) != 0)
+        fprintf(stderr, "  %s: %s (%s)\n", owner_name, rv_errname(err.code),
+                err.message);
+    CHECK_STR(rv_errname(err.code), code);
     CHECK_INT(rc, want_rc);
 }
 
@@ -303,11 +304,11 @@ static void test_bad_or_missing_token_is_unauthorized(void)
     struct rv_sync_error err;
     o.token = "wrong-token-value";
     CHECK_INT(run_failing(&o, &err, NULL), RV_ERR_HTTP);
-    CHECK_STR(err.code, "unauthorized");
+    CHECK_STR(rv_errname(err.code), "unauthorized");
     CHECK(strstr(err.message, "401") != NULL);
     o.token = NULL;
     CHECK_INT(run_failing(&o, &err, NULL), RV_ERR_HTTP);
-    CHECK_STR(err.code, "unauthorized");
+    CHECK_STR(rv_errname(err.code), "unauthorized");
     CHECK(strstr(err.message, "GITHUB_TOKEN") != NULL);
     expect_code("acme/unauthorized", "unauthorized", RV_ERR_HTTP);
     /* 403 without any sign of a rate limit: the token may not read it. */
@@ -323,7 +324,7 @@ static void expect_rate_limited(const char *owner_name, int64_t min_delay_ms,
     int64_t before = rv_now_ms();
     CHECK_INT(run_failing(&o, &err, &stats), RV_ERR_HTTP);
     int64_t after = rv_now_ms();
-    CHECK_STR(err.code, "rate_limited");
+    CHECK_STR(rv_errname(err.code), "rate_limited");
     CHECK(err.retry_at_ms >= before + min_delay_ms);
     CHECK(err.retry_at_ms <= after + max_delay_ms);
     if (err.retry_at_ms < before + min_delay_ms ||
@@ -361,13 +362,13 @@ static void test_server_errors_are_github_unavailable(void)
     struct rv_sync_error err;
     struct rv_prsync_stats stats;
     CHECK_INT(run_failing(&o, &err, &stats), RV_ERR_HTTP);
-    CHECK_STR(err.code, "github_unavailable");
+    CHECK_STR(rv_errname(err.code), "github_unavailable");
     CHECK_INT(stats.pages, 1);
     /* Nobody listens on port 1. */
     o = opts_for("acme/mixed");
     o.graphql_url = "http://127.0.0.1:1/graphql";
     CHECK_INT(run_failing(&o, &err, NULL), RV_ERR_HTTP);
-    CHECK_STR(err.code, "github_unavailable");
+    CHECK_STR(rv_errname(err.code), "github_unavailable");
 }
 
 static void test_hanging_server_times_out(void)
@@ -378,7 +379,7 @@ static void test_hanging_server_times_out(void)
     int64_t t0 = rv_mono_ms();
     CHECK_INT(run_failing(&o, &err, NULL), RV_ERR_TIMEOUT);
     int64_t took = rv_mono_ms() - t0;
-    CHECK_STR(err.code, "github_unavailable");
+    CHECK_STR(rv_errname(err.code), "github_unavailable");
     CHECK(took >= 1900);
     CHECK(took < 2000 + 3000);
 }
@@ -393,14 +394,14 @@ static void test_bad_answers_are_bad_response(void)
     struct rv_prsync_opts o = opts_for("acme/malformed");
     struct rv_sync_error err;
     CHECK_INT(run_failing(&o, &err, NULL), RV_ERR_DECODE);
-    CHECK_STR(err.code, "bad_response");
+    CHECK_STR(rv_errname(err.code), "bad_response");
     CHECK(strstr(err.message, "data.repository.pullRequests.nodes[2].number"));
 
     /* An answer past the size cap. */
     o = opts_for("acme/three-pages");
     o.max_body_bytes = 4096;
     CHECK_INT(run_failing(&o, &err, NULL), RV_ERR_TOO_LARGE);
-    CHECK_STR(err.code, "bad_response");
+    CHECK_STR(rv_errname(err.code), "bad_response");
 }
 
 static void test_bad_options_are_refused(void)
