@@ -13,6 +13,7 @@
 
 #include "common/errors.h"
 #include "common/rconn.h"
+#include "common/url.h"
 #include "common/urlpolicy.h"
 #include "common/util.h"
 
@@ -204,21 +205,18 @@ static bool listen_valid(const char *v)
     return true;
 }
 
+/* An http:// or https:// URL with a host, as rv_url_parse reads it. */
 static bool http_url_valid(const char *v)
 {
-    const char *rest;
-    if (strncmp(v, "https://", 8) == 0)
-        rest = v + 8;
-    else if (strncmp(v, "http://", 7) == 0)
-        rest = v + 7;
-    else
+    if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
         return false;
-    if (!*rest || *rest == '/')
-        return false; /* no host */
     for (const char *p = v; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return false;
-    return true;
+    struct rv_url u;
+    bool ok = rv_url_parse(v, &u) == RV_URL_OK && u.host[0];
+    rv_url_free(&u);
+    return ok;
 }
 
 /* Validates value for s and stores it in cfg. On failure, err names the

@@ -7,9 +7,13 @@
  *   redis://:pass@host       AUTH pass
  *   redis://pass@host        AUTH pass (as redis-cli reads it)
  *   unix:///path/to.sock?db=N&user=U&password=P   (each parameter optional)
- * User and password are percent-decoded (a '@', ':' or '/' in a password
- * must be written %40, %3A, %2F). The scheme is case-insensitive. redis://
- * takes no query parameters; rediss:// is refused since there is no TLS.
+ * User and password are percent-decoded (a '/', '?' or '#' in either
+ * must be written %2F, %3F, %23, a ':' in the user %3A; an '@' may stay,
+ * since the userinfo ends at the authority's last '@'). The scheme is
+ * case-insensitive. redis:// takes no
+ * query parameters; rediss:// is refused since there is no TLS.
+ * rv_url_parse (url.h, libevent's parser) splits the URL; this file
+ * decodes and checks the parts.
  *
  * This file holds the URL parsing and the blocking client (rv_rsync);
  * the async client (rv_rasync) is in rconn_async.c, and what both share
@@ -28,6 +32,7 @@
 #include "common/log.h"
 #include "common/rconn_private.h"
 #include "common/scripts.h"
+#include "common/url.h"
 #include "common/util.h"
 
 /* ---- URL parsing ---- */
@@ -122,107 +127,99 @@ static int parse_unix_query(const char *q, struct rv_redis_addr *out,
     return RV_OK;
 }
 
-static int parse_unix_url(const char *path, struct rv_redis_addr *out,
+/* The sentence for a URL rv_url_parse refused. */
+static int parse_fail(enum rv_url_status st, char *err, size_t errlen)
+{
+    switch (st) {
+    case RV_URL_BAD_HOST:
+        return url_fail(err, errlen, "bad IPv6 address in the Redis URL");
+    case RV_URL_BAD_PORT:
+        return url_fail(err, errlen,
+                        "the Redis port must be a number in 1..65535");
+    case RV_URL_LONG_HOST:
+        return url_fail(err, errlen, "the Redis host name is too long");
+    case RV_URL_NOMEM:
+        return url_fail(err, errlen, "out of memory reading the Redis URL");
+    default: return url_fail(err, errlen, "malformed Redis URL");
+    }
+}
+
+static int parse_unix_url(const struct rv_url *u, struct rv_redis_addr *out,
                           char *err, size_t errlen)
 {
-    const char *q = strchr(path, '?');
-    size_t plen = q ? (size_t)(q - path) : strlen(path);
-    if (plen < 2 || path[0] != '/')
+    size_t plen = strlen(u->path);
+    if (u->has_userinfo || u->host[0] || u->has_port || plen < 2 ||
+        u->path[0] != '/')
         return url_fail(err, errlen,
                         "unix:// needs an absolute socket path, e.g. "
                         "unix:///run/redis.sock");
+    if (u->fragment)
+        return url_fail(err, errlen, "unix:// URLs take no fragment (#)");
     /* sun_path holds 108 bytes on Linux, with the NUL. */
     if (plen >= 108 || plen >= sizeof(out->path))
         return url_fail(err, errlen,
                         "the Redis socket path is too long (107 bytes at "
                         "most)");
-    memcpy(out->path, path, plen);
-    out->path[plen] = '\0';
+    memcpy(out->path, u->path, plen + 1);
     out->is_unix = true;
-    return q ? parse_unix_query(q + 1, out, err, errlen) : RV_OK;
+    return u->query ? parse_unix_query(u->query, out, err, errlen) : RV_OK;
 }
 
-/* Parses "[user:]pass" of [p, at) into out. */
-static int parse_userinfo(const char *p, const char *at,
-                          struct rv_redis_addr *out, char *err, size_t errlen)
+/* Parses the userinfo "[user:]pass" p[0, len) into out. */
+static int parse_userinfo(const char *p, size_t len, struct rv_redis_addr *out,
+                          char *err, size_t errlen)
 {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *colon = memchr(p, ':', len);
     if (!colon) {
-        if (pct_decode(p, (size_t)(at - p), out->pass, sizeof(out->pass)))
-            return url_fail(err, errlen,
-                            "malformed password in the Redis URL");
+        if (pct_decode(p, len, out->pass, sizeof(out->pass)))
+            return url_fail(err, errlen, "malformed password in the Redis URL");
         return RV_OK;
     }
-    if (pct_decode(p, (size_t)(colon - p), out->user, sizeof(out->user)))
+    size_t ulen = (size_t)(colon - p);
+    if (pct_decode(p, ulen, out->user, sizeof(out->user)))
         return url_fail(err, errlen, "malformed user in the Redis URL");
-    if (pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass,
-                   sizeof(out->pass)))
+    if (pct_decode(colon + 1, len - ulen - 1, out->pass, sizeof(out->pass)))
         return url_fail(err, errlen, "malformed password in the Redis URL");
     return RV_OK;
 }
 
-/* Parses host[:port] or [v6][:port] of [p, end) into out. */
-static int parse_hostport(const char *p, const char *end,
-                          struct rv_redis_addr *out, char *err, size_t errlen)
+/* A redis:// URL, split by rv_url_parse; url is its text. */
+static int parse_redis_url(const char *url, const struct rv_url *u,
+                           struct rv_redis_addr *out, char *err, size_t errlen)
 {
-    const char *host_end;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb)
+    int rc;
+    if (u->has_userinfo &&
+        (rc = parse_userinfo(url + u->userinfo_at, u->userinfo_len, out, err,
+                             errlen)) != RV_OK)
+        return rc;
+    if (!u->host[0])
+        return url_fail(err, errlen, "the Redis URL has no host");
+    for (const char *c = u->host; !u->is_ipv6 && *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' ||
+              *c == '_'))
+            return url_fail(err, errlen, "the Redis URL has an invalid host");
+    if (rv_strlcpy(out->host, u->host, sizeof(out->host)) != 0)
+        return url_fail(err, errlen, "the Redis host name is too long");
+    if (u->has_port) {
+        if (u->port < 1)
             return url_fail(err, errlen,
-                            "unterminated IPv6 address in the Redis URL");
-        size_t hlen = (size_t)(rb - p - 1);
-        if (hlen == 0 || hlen >= sizeof(out->host))
-            return url_fail(err, errlen,
-                            "bad IPv6 address in the Redis URL");
-        memcpy(out->host, p + 1, hlen);
-        out->host[hlen] = '\0';
-        for (const char *c = out->host; *c; c++)
-            if (!(isxdigit((unsigned char)*c) || *c == ':' || *c == '.'))
-                return url_fail(err, errlen,
-                                "bad IPv6 address in the Redis URL");
-        host_end = rb + 1;
-    } else {
-        host_end = p;
-        while (host_end < end && *host_end != ':')
-            host_end++;
-        size_t hlen = (size_t)(host_end - p);
-        if (hlen == 0)
-            return url_fail(err, errlen, "the Redis URL has no host");
-        if (hlen >= sizeof(out->host))
-            return url_fail(err, errlen, "the Redis host name is too long");
-        memcpy(out->host, p, hlen);
-        out->host[hlen] = '\0';
-        for (const char *c = out->host; *c; c++)
-            if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' ||
-                  *c == '_'))
-                return url_fail(err, errlen,
-                                "the Redis URL has an invalid host");
+                            "the Redis port must be a number in 1..65535");
+        out->port = u->port;
     }
-    if (host_end == end)
-        return RV_OK;
-    if (*host_end != ':')
+    if (u->query || u->fragment)
         return url_fail(err, errlen,
-                        "malformed Redis URL: expected ':port' after the "
-                        "host");
-    char port[8];
-    size_t n = (size_t)(end - host_end - 1);
-    int64_t v;
-    if (n == 0 || n >= sizeof(port))
-        return url_fail(err, errlen,
-                        "the Redis port must be a number in 1..65535");
-    memcpy(port, host_end + 1, n);
-    port[n] = '\0';
-    if (!isdigit((unsigned char)port[0]) ||
-        rv_parse_i64(port, 1, 65535, &v) != 0)
-        return url_fail(err, errlen,
-                        "the Redis port must be a number in 1..65535");
-    out->port = (int)v;
+                        "query parameters are not supported in redis:// "
+                        "URLs");
+    if (u->path[0] == '/' && u->path[1]) {
+        int64_t db;
+        if (!isdigit((unsigned char)u->path[1]) ||
+            rv_parse_i64(u->path + 1, 0, 15, &db) != 0)
+            return url_fail(err, errlen,
+                            "the Redis database must be a number in 0..15");
+        out->db = (int)db;
+    }
     return RV_OK;
 }
-
-static int parse_redis_url(const char *p, struct rv_redis_addr *out,
-                           char *err, size_t errlen);
 
 static int parse_url(const char *url, struct rv_redis_addr *out, char *err,
                      size_t errlen)
@@ -238,46 +235,21 @@ static int parse_url(const char *url, struct rv_redis_addr *out, char *err,
         return url_fail(err, errlen,
                         "TLS is not supported (rediss://); use redis:// or "
                         "unix://");
-    if (strncasecmp(url, "unix://", 7) == 0)
-        return parse_unix_url(url + 7, out, err, errlen);
-    if (strncasecmp(url, "redis://", 8) != 0)
+    bool is_unix = strncasecmp(url, "unix://", 7) == 0;
+    if (!is_unix && strncasecmp(url, "redis://", 8) != 0)
         return url_fail(err, errlen,
                         "the Redis URL must start with redis:// or unix://");
-    return parse_redis_url(url + 8, out, err, errlen);
-}
-
-/* Parses what follows "redis://". */
-static int parse_redis_url(const char *p, struct rv_redis_addr *out,
-                           char *err, size_t errlen)
-{
-    /* The authority ends at the first '/', '?' or '#': a password holding
-     * one of them must be percent-encoded. */
-    const char *end = p + strcspn(p, "/?#");
-    const char *at = NULL;
-    for (const char *c = p; c < end; c++)
-        if (*c == '@')
-            at = c;
-    int rc;
-    if (at) {
-        if ((rc = parse_userinfo(p, at, out, err, errlen)) != RV_OK)
-            return rc;
-        p = at + 1;
-    }
-    if ((rc = parse_hostport(p, end, out, err, errlen)) != RV_OK)
-        return rc;
-    if (*end == '?' || *end == '#')
-        return url_fail(err, errlen,
-                        "query parameters are not supported in redis:// "
-                        "URLs");
-    if (*end == '/' && end[1]) {
-        int64_t db;
-        if (!isdigit((unsigned char)end[1]) ||
-            rv_parse_i64(end + 1, 0, 15, &db) != 0)
-            return url_fail(err, errlen,
-                            "the Redis database must be a number in 0..15");
-        out->db = (int)db;
-    }
-    return RV_OK;
+    struct rv_url u;
+    enum rv_url_status st = rv_url_parse(url, &u);
+    if (st != RV_URL_OK)
+        return is_unix ? url_fail(err, errlen,
+                                  "unix:// needs an absolute socket path, "
+                                  "e.g. unix:///run/redis.sock")
+                       : parse_fail(st, err, errlen);
+    int rc = is_unix ? parse_unix_url(&u, out, err, errlen)
+                     : parse_redis_url(url, &u, out, err, errlen);
+    rv_url_free(&u);
+    return rc;
 }
 
 int rv_redis_parse_url(const char *url, struct rv_redis_addr *out, char *err,

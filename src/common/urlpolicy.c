@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/errors.h"
+#include "common/url.h"
 #include "common/util.h"
 
 #define HOST_MAX 256
@@ -424,18 +425,6 @@ int rv_url_policy_check_addr(const struct rv_url_policy *p,
     return RV_ERR_URL_NOT_ALLOWED;
 }
 
-/* True when the userinfo of a scheme://userinfo@host URL carries a
- * credential: a password, any userinfo on http(s) (a token), any on git://
- * (which has no users). */
-static bool authority_credential(const char *url, unsigned scheme)
-{
-    size_t start, end;
-    if (!rv_url_userinfo(url, &start, &end))
-        return false;
-    return scheme != RV_SCHEME_SSH ||
-           memchr(url + start, ':', end - start) != NULL;
-}
-
 /* The refusal of a path outside the allowed directories. */
 static int outside(char *why, size_t whylen, const char *how)
 {
@@ -548,29 +537,37 @@ static int policy_check(const struct rv_url_policy *p, const char *url,
     const char *scheme_name;
     char h[HOST_MAX];
     if (strstr(url, "://")) {
-        scheme = strncasecmp(url, "https://", 8) == 0  ? RV_SCHEME_HTTPS
-                 : strncasecmp(url, "http://", 7) == 0 ? RV_SCHEME_HTTP
-                 : strncasecmp(url, "ssh://", 6) == 0  ? RV_SCHEME_SSH
-                                                       : RV_SCHEME_GIT;
+        /* rv_remote_url_valid took the URL: its scheme is one of these,
+         * in lower case, and rv_url_parse reads it. */
+        struct rv_url u;
+        if (rv_url_parse(url, &u) != RV_URL_OK || !u.host[0]) {
+            rv_url_free(&u);
+            say(why, whylen, "the URL names no usable host");
+            return RV_ERR_INVALID;
+        }
+        scheme = !strcasecmp(u.scheme, "https")  ? RV_SCHEME_HTTPS
+                 : !strcasecmp(u.scheme, "http") ? RV_SCHEME_HTTP
+                 : !strcasecmp(u.scheme, "ssh")  ? RV_SCHEME_SSH
+                                                 : RV_SCHEME_GIT;
         scheme_name = scheme == RV_SCHEME_HTTPS  ? "https"
                       : scheme == RV_SCHEME_HTTP ? "http"
                       : scheme == RV_SCHEME_SSH  ? "ssh"
                                                  : "git";
-        const char *host;
-        size_t len;
-        if (authority_credential(url, scheme)) {
+        /* A credential: a password, any userinfo on http(s) (a token),
+         * any on git:// (which has no users). */
+        bool has_credential =
+            u.has_userinfo &&
+            (scheme != RV_SCHEME_SSH ||
+             memchr(url + u.userinfo_at, ':', u.userinfo_len) != NULL);
+        rv_strlcpy(h, u.host, sizeof(h));
+        rv_url_free(&u);
+        if (has_credential) {
             say(why, whylen,
                 "the URL must not contain a password or token; repoview "
                 "never stores credentials: set GITHUB_TOKEN for HTTPS "
                 "remotes instead");
             return RV_ERR_URL_NOT_ALLOWED;
         }
-        if (!rv_url_host(url, &host, &len) || len >= sizeof(h)) {
-            say(why, whylen, "the URL names no usable host");
-            return RV_ERR_INVALID;
-        }
-        memcpy(h, host, len);
-        h[len] = '\0';
     } else {
         scheme = RV_SCHEME_SSH;
         scheme_name = "ssh";

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/url.h"
+
 int64_t rv_now_ms(void)
 {
     struct timespec ts;
@@ -201,23 +203,12 @@ static bool userinfo_is_secret(const char *url, size_t start, size_t end)
 
 bool rv_url_host(const char *url, const char **host, size_t *len)
 {
-    const char *scheme = url ? strstr(url, "://") : NULL;
-    if (!scheme)
+    struct rv_url u;
+    if (rv_url_parse(url, &u) != RV_URL_OK)
         return false;
-    const char *auth = scheme + 3;
-    const char *end = auth + strcspn(auth, "/?#");
-    size_t s, e;
-    const char *p = rv_url_userinfo(url, &s, &e) ? url + e : auth;
-    size_t rest = (size_t)(end - p);
-    *host = p;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', rest);
-        *len = close ? (size_t)(close + 1 - p) : 0;
-    } else {
-        *len = strcspn(p, ":/?#");
-        if (*len > rest)
-            *len = rest;
-    }
+    *host = url + u.host_at;
+    *len = u.host_len;
+    rv_url_free(&u);
     return *len > 0;
 }
 

@@ -35,15 +35,19 @@ bool rv_github_name_valid(const char *s);
  * refused: users set GITHUB_TOKEN instead. */
 bool rv_remote_url_valid(const char *url);
 
-/* The host of scheme://[userinfo@]host[:port]/... (the userinfo ends at
- * the authority's last '@', as in rv_url_strip_credentials; an IPv6
- * literal keeps its brackets): *host points into url, *len its length.
- * False when url has no "://" or names no host. */
+/* The host of scheme://[userinfo@]host[:port]/... as rv_url_parse
+ * (url.h) reads it (the userinfo ends at the authority's last '@', as in
+ * rv_url_strip_credentials; an IPv6 literal keeps its brackets): *host
+ * points into url, *len its length. False when url is no URL to
+ * rv_url_parse or names no host. */
 bool rv_url_host(const char *url, const char **host, size_t *len);
 
 /* The userinfo of scheme://userinfo@host..., as [start, end) offsets (end
  * includes the '@'); false when there is none. The last '@' of the
- * authority counts, as in browsers, so a password holding '@' is covered. */
+ * authority counts, as in browsers, so a password holding '@' is covered.
+ * A scan of the text, not a parse: it finds a credential in a URL that no
+ * parser accepts, so that one can be removed before it is shown, and
+ * rv_url_parse splits the userinfo with it. */
 bool rv_url_userinfo(const char *url, size_t *start, size_t *end);
 
 /* Copies url into buf with any credential in its userinfo removed. A
