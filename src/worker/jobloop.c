@@ -31,11 +31,11 @@ struct job_run {
     struct rv_job job;
     const char *payload; /* as in the processing list; borrowed */
     size_t payload_len;
-    long long gen;       /* fencing generation from claimJob */
+    long long gen; /* fencing generation from claimJob */
     struct rv_repo repo;
     bool has_repo;
-    json_t *prev;        /* the kind's previous document, or NULL */
-    json_t *doc;         /* the new document after a successful sync */
+    json_t *prev; /* the kind's previous document, or NULL */
+    json_t *doc;  /* the new document after a successful sync */
 };
 
 static redisReply *run_cmd(struct rv_rsync *r, struct rv_cmd *cmd)
@@ -74,9 +74,9 @@ static char *dead_entry(const char *reason, const char *worker,
         return NULL;
     for (size_t i = 0; i < hexlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", (unsigned char)payload[i]);
-    json_t *entry = json_pack("{s:s,s:s,s:s,s:s,s:i}", "reason", reason,
-                              "worker", worker, "at", at, "payload", hex,
-                              "bytes", (json_int_t)len);
+    json_t *entry =
+        json_pack("{s:s,s:s,s:s,s:s,s:i}", "reason", reason, "worker", worker,
+                  "at", at, "payload", hex, "bytes", (json_int_t)len);
     free(hex);
     char *text = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
     json_decref(entry);
@@ -93,9 +93,12 @@ static int dead_letter(struct rv_worker *w, struct rv_rsync *r,
     rv_cmd_init(&cmd);
     if (!entry)
         goto out;
-    rv_script_deadLetter(&cmd, &(struct rv_deadletter_args){
-        .processing_key = rv_key_processing(proc, w->id),
-        .payload = payload, .payload_len = len, .entry = entry});
+    rv_script_deadLetter(&cmd,
+                         &(struct rv_deadletter_args){
+                             .processing_key = rv_key_processing(proc, w->id),
+                             .payload = payload,
+                             .payload_len = len,
+                             .entry = entry});
     redisReply *reply = run_cmd(r, &cmd);
     rc = reply ? rv_script_reply_code(reply) : RV_ERR_REDIS;
     if (reply)
@@ -112,8 +115,9 @@ out:
 static int64_t next_due(const struct rv_worker *w, const struct rv_repo *repo,
                         int64_t now)
 {
-    int64_t interval_ms = (repo->interval_s > 0 ? repo->interval_s
-                                                 : w->cfg->sync_interval) * 1000;
+    int64_t interval_ms =
+        (repo->interval_s > 0 ? repo->interval_s : w->cfg->sync_interval) *
+        1000;
     int64_t span = interval_ms / 5;
     int64_t jitter = span > 0 ? (int64_t)(random() % span) - span / 2 : 0;
     return now + interval_ms + jitter;
@@ -133,19 +137,22 @@ static int claim(struct rv_worker *w, struct rv_rsync *r, struct job_run *run)
     char meta[RV_KEY_MAX], proc[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_claimJob(&cmd, &(struct rv_claimjob_args){
-        .meta_key = rv_key_meta(meta, run->job.repo),
-        .processing_key = rv_key_processing(proc, w->id),
-        .kind = rv_kind_name(run->job.kind),
-        .job_id = run->job.id,
-        .payload = run->payload, .payload_len = run->payload_len,
-        .worker = w->id,
-        .now_ms = rv_now_ms(),
-        .lease_ms = w->cfg->lease_seconds * 1000});
+    rv_script_claimJob(&cmd,
+                       &(struct rv_claimjob_args){
+                           .meta_key = rv_key_meta(meta, run->job.repo),
+                           .processing_key = rv_key_processing(proc, w->id),
+                           .kind = rv_kind_name(run->job.kind),
+                           .job_id = run->job.id,
+                           .payload = run->payload,
+                           .payload_len = run->payload_len,
+                           .worker = w->id,
+                           .now_ms = rv_now_ms(),
+                           .lease_ms = w->cfg->lease_seconds * 1000});
     redisReply *reply = run_cmd(r, &cmd);
     int rc = rv_script_reply_code(reply);
     if (rc == RV_OK) {
-        if (reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_INTEGER)
+        if (reply->elements >= 2 &&
+            reply->element[1]->type == REDIS_REPLY_INTEGER)
             run->gen = reply->element[1]->integer;
         else
             rc = RV_ERR_PROTOCOL;
@@ -170,9 +177,10 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
         return RV_ERR_NOMEM;
 
     int64_t interval_ms = (run->repo.interval_s > 0 ? run->repo.interval_s
-                                                     : w->cfg->sync_interval) * 1000;
+                                                    : w->cfg->sync_interval) *
+                          1000;
     int64_t cap = interval_ms * 4 < RV_BACKOFF_MAX_MS ? interval_ms * 4
-                                                       : RV_BACKOFF_MAX_MS;
+                                                      : RV_BACKOFF_MAX_MS;
     struct rv_job next;
     char *next_payload;
     size_t next_len;
@@ -183,20 +191,24 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     }
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_failSync(&cmd, &(struct rv_failsync_args){
-        .meta_key = rv_key_meta(meta, run->job.repo),
-        .processing_key = rv_key_processing(proc, w->id),
-        .kind = rv_kind_name(run->job.kind),
-        .job_id = run->job.id,
-        .gen = run->gen,
-        .payload = run->payload, .payload_len = run->payload_len,
-        .now_ms = now,
-        .error_json = error_json,
-        .retry_at_ms = err->retry_at_ms > now ? err->retry_at_ms : 0,
-        .backoff_base_ms = RV_BACKOFF_BASE_MS,
-        .backoff_cap_ms = cap < RV_BACKOFF_BASE_MS ? RV_BACKOFF_BASE_MS : cap,
-        .followup_id = next.id,
-        .followup_payload = next_payload, .followup_payload_len = next_len});
+    rv_script_failSync(
+        &cmd, &(struct rv_failsync_args){
+                  .meta_key = rv_key_meta(meta, run->job.repo),
+                  .processing_key = rv_key_processing(proc, w->id),
+                  .kind = rv_kind_name(run->job.kind),
+                  .job_id = run->job.id,
+                  .gen = run->gen,
+                  .payload = run->payload,
+                  .payload_len = run->payload_len,
+                  .now_ms = now,
+                  .error_json = error_json,
+                  .retry_at_ms = err->retry_at_ms > now ? err->retry_at_ms : 0,
+                  .backoff_base_ms = RV_BACKOFF_BASE_MS,
+                  .backoff_cap_ms =
+                      cap < RV_BACKOFF_BASE_MS ? RV_BACKOFF_BASE_MS : cap,
+                  .followup_id = next.id,
+                  .followup_payload = next_payload,
+                  .followup_payload_len = next_len});
     free(error_json);
     free(next_payload);
     redisReply *reply = run_cmd(r, &cmd);
@@ -204,8 +216,8 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     if (reply)
         freeReplyObject(reply);
     LOGF(RV_LOG_WARN, run->job.repo, run->job.id,
-         json_pack("{s:s,s:s,s:s}", "kind", rv_kind_name(run->job.kind),
-                   "code", rv_errname(err->code), "result", rv_errname(rc)),
+         json_pack("{s:s,s:s,s:s}", "kind", rv_kind_name(run->job.kind), "code",
+                   rv_errname(err->code), "result", rv_errname(rc)),
          "sync failed: %s", err->message);
     return rc;
 }
@@ -227,7 +239,8 @@ static int read_other(struct rv_rsync *r, const struct job_run *run,
     if (!reply)
         return RV_ERR_REDIS;
     freeReplyObject(reply);
-    reply = rv_rsync_command(r, "HGET %s %s", meta, other_is_prs ? "pr_rev" : "branch_rev");
+    reply = rv_rsync_command(r, "HGET %s %s", meta,
+                             other_is_prs ? "pr_rev" : "branch_rev");
     if (reply)
         freeReplyObject(reply);
     reply = rv_rsync_command(r, "GET %s", data);
@@ -262,7 +275,8 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
         rc = RV_ERR_NOMEM;
         goto out;
     }
-    for (int attempt = 0; attempt < COMMIT_RETRIES && rc == RV_ERR_RETRY; attempt++) {
+    for (int attempt = 0; attempt < COMMIT_RETRIES && rc == RV_ERR_RETRY;
+         attempt++) {
         json_t *other = NULL;
         char rev[32];
         rc = read_other(r, run, &other, rev, sizeof(rev));
@@ -284,29 +298,33 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
             free(fragment);
             break;
         }
-        char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX], proc[RV_KEY_MAX];
+        char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX],
+            proc[RV_KEY_MAX];
         int64_t now = rv_now_ms();
         struct rv_cmd cmd;
         rv_cmd_init(&cmd);
-        rv_script_commitProjection(&cmd, &(struct rv_commitprojection_args){
-            .meta_key = rv_key_meta(meta, run->job.repo),
-            .data_key = is_branches ? rv_key_branches(data, run->job.repo)
-                                    : rv_key_prs(data, run->job.repo),
-            .overview_key = rv_key_overview(ov, run->job.repo),
-            .processing_key = rv_key_processing(proc, w->id),
-            .kind = rv_kind_name(run->job.kind),
-            .job_id = run->job.id,
-            .gen = run->gen,
-            .payload = run->payload, .payload_len = run->payload_len,
-            .now_ms = now,
-            .data = data_text,
-            .overview = fragment,
-            .other_rev = rev,
-            .changed = changed_text,
-            .next_at_ms = next_due(w, &run->repo, now),
-            .followup_id = next.id,
-            .followup_payload = next_payload,
-            .followup_payload_len = next_len});
+        rv_script_commitProjection(
+            &cmd,
+            &(struct rv_commitprojection_args){
+                .meta_key = rv_key_meta(meta, run->job.repo),
+                .data_key = is_branches ? rv_key_branches(data, run->job.repo)
+                                        : rv_key_prs(data, run->job.repo),
+                .overview_key = rv_key_overview(ov, run->job.repo),
+                .processing_key = rv_key_processing(proc, w->id),
+                .kind = rv_kind_name(run->job.kind),
+                .job_id = run->job.id,
+                .gen = run->gen,
+                .payload = run->payload,
+                .payload_len = run->payload_len,
+                .now_ms = now,
+                .data = data_text,
+                .overview = fragment,
+                .other_rev = rev,
+                .changed = changed_text,
+                .next_at_ms = next_due(w, &run->repo, now),
+                .followup_id = next.id,
+                .followup_payload = next_payload,
+                .followup_payload_len = next_len});
         free(fragment);
         free(next_payload);
         redisReply *reply = run_cmd(r, &cmd);
@@ -328,13 +346,15 @@ out:
  * before *reset_ms. */
 static bool github_blocked(struct rv_rsync *r, int64_t *reset_ms)
 {
-    redisReply *reply = rv_rsync_command(r, "HMGET %s remaining reset_ms", RATELIMIT_KEY);
+    redisReply *reply =
+        rv_rsync_command(r, "HMGET %s remaining reset_ms", RATELIMIT_KEY);
     bool blocked = false;
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[0]->type == REDIS_REPLY_STRING &&
         reply->element[1]->type == REDIS_REPLY_STRING) {
         int64_t remaining = -1, reset = 0;
-        if (rv_parse_i64(reply->element[0]->str, -1, INT64_MAX, &remaining) == 0 &&
+        if (rv_parse_i64(reply->element[0]->str, -1, INT64_MAX, &remaining) ==
+                0 &&
             rv_parse_i64(reply->element[1]->str, 0, INT64_MAX, &reset) == 0 &&
             remaining == 0 && reset > rv_now_ms()) {
             blocked = true;
@@ -346,13 +366,14 @@ static bool github_blocked(struct rv_rsync *r, int64_t *reset_ms)
     return blocked;
 }
 
-static void store_ratelimit(struct rv_rsync *r, const struct rv_prsync_stats *st)
+static void store_ratelimit(struct rv_rsync *r,
+                            const struct rv_prsync_stats *st)
 {
     if (st->ratelimit_remaining < 0)
         return;
-    redisReply *reply = rv_rsync_command(r, "HSET %s remaining %ld reset_ms %lld",
-                                         RATELIMIT_KEY, st->ratelimit_remaining,
-                                         (long long)st->ratelimit_reset_ms);
+    redisReply *reply = rv_rsync_command(
+        r, "HSET %s remaining %ld reset_ms %lld", RATELIMIT_KEY,
+        st->ratelimit_remaining, (long long)st->ratelimit_reset_ms);
     if (reply)
         freeReplyObject(reply);
 }
@@ -393,17 +414,18 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
         if (rc == RV_OK)
             LOGF(RV_LOG_INFO, run->job.repo, run->job.id,
                  json_pack("{s:s,s:i,s:i,s:i,s:i,s:I,s:I}", "kind", "branches",
-                           "branches", stats.branches, "recomputed", stats.recomputed,
-                           "reused", stats.reused, "merged", stats.merged,
-                           "fetch_ms", (json_int_t)stats.fetch_ms,
+                           "branches", stats.branches, "recomputed",
+                           stats.recomputed, "reused", stats.reused, "merged",
+                           stats.merged, "fetch_ms", (json_int_t)stats.fetch_ms,
                            "ms", (json_int_t)(rv_mono_ms() - started)),
                  "branch sync done");
         return rc;
     }
     int64_t reset_ms = 0;
     if (github_blocked(r, &reset_ms)) {
-        rv_sync_error_set(err, RV_ERR_RATE_LIMITED,
-                          "GitHub's rate limit is exhausted; retrying after the reset");
+        rv_sync_error_set(
+            err, RV_ERR_RATE_LIMITED,
+            "GitHub's rate limit is exhausted; retrying after the reset");
         err->retry_at_ms = reset_ms;
         return RV_ERR_HTTP;
     }
@@ -424,8 +446,8 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
     if (rc == RV_OK)
         LOGF(RV_LOG_INFO, run->job.repo, run->job.id,
              json_pack("{s:s,s:i,s:i,s:I}", "kind", "prs", "pages", stats.pages,
-                       "pullRequests", stats.pull_requests,
-                       "ms", (json_int_t)(rv_mono_ms() - started)),
+                       "pullRequests", stats.pull_requests, "ms",
+                       (json_int_t)(rv_mono_ms() - started)),
              "PR sync done");
     return rc;
 }
@@ -464,9 +486,10 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
     if (rc != RV_OK)
         goto out; /* removed meanwhile: the commit would be refused anyway */
     run.has_repo = true;
-    run.prev = get_json(r, run.job.kind == RV_KIND_BRANCHES
-                               ? rv_key_branches(data, run.job.repo)
-                               : rv_key_prs(data, run.job.repo),
+    run.prev = get_json(r,
+                        run.job.kind == RV_KIND_BRANCHES
+                            ? rv_key_branches(data, run.job.repo)
+                            : rv_key_prs(data, run.job.repo),
                         run.job.repo);
 
     struct rv_sync_error err;
@@ -483,8 +506,8 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
     rc = commit(w, r, &run, &version, &changed);
     LOGF(rc == RV_OK ? RV_LOG_INFO : RV_LOG_WARN, run.job.repo, run.job.id,
          json_pack("{s:s,s:I,s:b,s:s}", "kind", rv_kind_name(run.job.kind),
-                   "version", (json_int_t)version, "changed", changed,
-                   "result", rv_errname(rc)),
+                   "version", (json_int_t)version, "changed", changed, "result",
+                   rv_errname(rc)),
          "commit %s", rc == RV_OK ? "done" : "refused");
     if (rc == RV_ERR_FENCED || rc == RV_ERR_NOT_FOUND)
         rc = RV_OK; /* a newer claim or a removal won; nothing to do */
@@ -502,15 +525,18 @@ out:
 static int run_own_list(struct rv_worker *w, struct rv_rsync *r)
 {
     char proc[RV_KEY_MAX];
-    redisReply *list = rv_rsync_command(r, "LRANGE %s 0 99", rv_key_processing(proc, w->id));
+    redisReply *list =
+        rv_rsync_command(r, "LRANGE %s 0 99", rv_key_processing(proc, w->id));
     if (!list)
         return RV_ERR_REDIS;
     int rc = RV_OK;
-    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements;
+         i++) {
         const redisReply *p = list->element[i];
         if (p->type != REDIS_REPLY_STRING)
             continue;
-        LOG(RV_LOG_INFO, NULL, NULL, "resuming a job left in this worker's list");
+        LOG(RV_LOG_INFO, NULL, NULL,
+            "resuming a job left in this worker's list");
         rc = rv_jobloop_run_payload(w, r, p->str, p->len);
         if (rc == RV_ERR_REDIS)
             break;
@@ -528,9 +554,9 @@ int rv_jobloop_step(struct rv_worker *w, struct rv_rsync *r, int wait_s)
             return rc;
         w->check_own_list = false;
     }
-    redisReply *reply = rv_rsync_command(r, "BLMOVE %s %s RIGHT LEFT %d",
-                                         RV_KEY_QUEUE,
-                                         rv_key_processing(proc, w->id), wait_s);
+    redisReply *reply =
+        rv_rsync_command(r, "BLMOVE %s %s RIGHT LEFT %d", RV_KEY_QUEUE,
+                         rv_key_processing(proc, w->id), wait_s);
     if (!reply) {
         w->check_own_list = true;
         return RV_ERR_REDIS;

@@ -31,9 +31,9 @@ static char *error_json(const char *message)
 {
     char at[32];
     rv_iso8601(rv_now_ms(), at, sizeof(at));
-    json_t *e = json_pack("{s:s,s:s,s:s}", "code",
-                          rv_errname(RV_ERR_WORKER_LOST), "message", message,
-                          "at", at);
+    json_t *e =
+        json_pack("{s:s,s:s,s:s}", "code", rv_errname(RV_ERR_WORKER_LOST),
+                  "message", message, "at", at);
     char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
     json_decref(e);
     return text;
@@ -63,9 +63,11 @@ static int reap_payload(struct rv_rsync *r, const struct rv_config *cfg,
                 rc = RV_ERR_NOMEM;
                 goto out;
             }
-            rv_script_deadLetter(&cmd, &(struct rv_deadletter_args){
-                .processing_key = proc,
-                .payload = payload, .payload_len = len, .entry = entry});
+            rv_script_deadLetter(
+                &cmd, &(struct rv_deadletter_args){.processing_key = proc,
+                                                   .payload = payload,
+                                                   .payload_len = len,
+                                                   .entry = entry});
             redisReply *reply = rv_rsync_run(r, &cmd);
             rc = rv_script_reply_code(reply);
             if (reply)
@@ -80,36 +82,42 @@ static int reap_payload(struct rv_rsync *r, const struct rv_config *cfg,
         if (rc != RV_OK)
             goto out;
     }
-    bool exhausted = len > 0 && bump_attempt &&
-                     (int64_t)next.attempt >= cfg->max_attempts;
+    bool exhausted =
+        len > 0 && bump_attempt && (int64_t)next.attempt >= cfg->max_attempts;
     char message[200];
     snprintf(message, sizeof(message),
              "the worker running this sync stopped responding %u time%s",
-             len > 0 ? next.attempt : 0, len > 0 && next.attempt == 1 ? "" : "s");
+             len > 0 ? next.attempt : 0,
+             len > 0 && next.attempt == 1 ? "" : "s");
     entry = entry_json("attempts exhausted", worker, len > 0 ? &job : NULL);
     err = error_json(message);
     if (!entry || !err) {
         rc = RV_ERR_NOMEM;
         goto out;
     }
-    rv_script_reapJob(&cmd, &(struct rv_reapjob_args){
-        .processing_key = proc,
-        /* Without a payload the meta key is not touched; any key will do. */
-        .meta_key = rv_key_meta(meta, len > 0 ? job.repo : "-"),
-        .worker = worker,
-        .payload = payload, .payload_len = len,
-        .now_ms = now,
-        .kind = len > 0 ? rv_kind_name(job.kind) : "",
-        .job_id = len > 0 ? job.id : "",
-        .requeue_payload = requeue ? requeue : "",
-        .requeue_payload_len = requeue_len,
-        .is_exhausted = exhausted,
-        .dead_entry = entry,
-        .error_json = err});
+    rv_script_reapJob(
+        &cmd, &(struct rv_reapjob_args){
+                  .processing_key = proc,
+                  /* Without a payload the meta key is not touched; any key will
+                     do. */
+                  .meta_key = rv_key_meta(meta, len > 0 ? job.repo : "-"),
+                  .worker = worker,
+                  .payload = payload,
+                  .payload_len = len,
+                  .now_ms = now,
+                  .kind = len > 0 ? rv_kind_name(job.kind) : "",
+                  .job_id = len > 0 ? job.id : "",
+                  .requeue_payload = requeue ? requeue : "",
+                  .requeue_payload_len = requeue_len,
+                  .is_exhausted = exhausted,
+                  .dead_entry = entry,
+                  .error_json = err});
     redisReply *reply = rv_rsync_run(r, &cmd);
     rc = rv_script_reply_code(reply);
-    if (rc == RV_OK && reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_STRING) {
-        static const char *const names[] = {"requeued", "deadlettered", "dropped", "cleaned"};
+    if (rc == RV_OK && reply->elements >= 2 &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        static const char *const names[] = {"requeued", "deadlettered",
+                                            "dropped", "cleaned"};
         for (size_t i = 0; i < 4; i++)
             if (strcmp(reply->element[1]->str, names[i]) == 0)
                 *outcome = names[i];
@@ -133,19 +141,22 @@ static int reap_worker(struct rv_rsync *r, const struct rv_config *cfg,
                        const char *worker, int64_t now, bool bump, int *count)
 {
     char proc[RV_KEY_MAX];
-    redisReply *list = rv_rsync_command(r, "LRANGE %s 0 99", rv_key_processing(proc, worker));
+    redisReply *list =
+        rv_rsync_command(r, "LRANGE %s 0 99", rv_key_processing(proc, worker));
     if (!list)
         return RV_ERR_REDIS;
     int rc = RV_OK;
     const char *outcome;
-    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements;
+         i++) {
         const redisReply *p = list->element[i];
         if (p->type != REDIS_REPLY_STRING)
             continue;
         rc = reap_payload(r, cfg, worker, p->str, p->len, now, bump, &outcome);
         if (rc == RV_ERR_STALE_JOB) /* the worker came back */
             break;
-        if (rc == RV_OK && (!strcmp(outcome, "requeued") || !strcmp(outcome, "deadlettered")))
+        if (rc == RV_OK &&
+            (!strcmp(outcome, "requeued") || !strcmp(outcome, "deadlettered")))
             (*count)++;
     }
     freeReplyObject(list);
@@ -158,16 +169,20 @@ int rv_reaper_run(struct rv_rsync *r, const struct rv_config *cfg,
                   const char *self_id, int64_t now_ms, int *reaped)
 {
     int count = 0;
-    redisReply *dead = rv_rsync_command(r, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 20",
-                                        RV_KEY_LEASES, (long long)now_ms);
+    redisReply *dead =
+        rv_rsync_command(r, "ZRANGEBYSCORE %s -inf (%lld LIMIT 0 20",
+                         RV_KEY_LEASES, (long long)now_ms);
     if (!dead)
         return RV_ERR_REDIS;
     int rc = RV_OK;
-    for (size_t i = 0; dead->type == REDIS_REPLY_ARRAY && i < dead->elements; i++) {
+    for (size_t i = 0; dead->type == REDIS_REPLY_ARRAY && i < dead->elements;
+         i++) {
         const redisReply *w = dead->element[i];
-        if (w->type != REDIS_REPLY_STRING || (self_id && !strcmp(w->str, self_id)))
+        if (w->type != REDIS_REPLY_STRING ||
+            (self_id && !strcmp(w->str, self_id)))
             continue;
-        LOG(RV_LOG_WARN, NULL, NULL, "lease of worker %s lapsed; reaping", w->str);
+        LOG(RV_LOG_WARN, NULL, NULL, "lease of worker %s lapsed; reaping",
+            w->str);
         rc = reap_worker(r, cfg, w->str, now_ms, true, &count);
         if (rc == RV_ERR_REDIS)
             break;
