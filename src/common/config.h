@@ -39,6 +39,12 @@ struct rv_config {
     char *github_graphql;
     /* GITHUB_TOKEN: secret; never logged, never stored in Redis. */
     char *github_token;
+    /* REPOVIEW_GITHUB_APP_ID: the GitHub App's id; 0 = no App. With the
+     * key file, workers use installation tokens (worker/ghapp.h). */
+    int64_t github_app_id;
+    /* REPOVIEW_GITHUB_APP_KEY_FILE: path of the App's PEM RSA private key;
+     * a path, not a secret: the key itself is read by the worker only. */
+    char *github_app_key_file;
     /* REPOVIEW_WEBHOOK_SECRET: secret; enables POST /v1/webhooks/github. */
     char *webhook_secret;
     /* REPOVIEW_API_TOKEN: secret; an admin token (access.c). */

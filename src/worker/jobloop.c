@@ -386,10 +386,11 @@ static void set_job_repo(struct rv_worker *w, const char *repo)
     pthread_mutex_unlock(&w->job_lock);
 }
 
-/* Runs the sync of the claimed job. RV_OK with run->doc set, or a failure
- * described in err. */
-static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
-                     struct job_run *run, struct rv_sync_error *err)
+/* Runs the sync of the claimed job with token (NULL = none). RV_OK with
+ * run->doc set, or a failure described in err. */
+static int sync_with(struct rv_worker *w, struct rv_rsync *r,
+                     struct job_run *run, const char *token,
+                     struct rv_sync_error *err)
 {
     int64_t started = rv_mono_ms();
     int rc;
@@ -399,7 +400,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
             .repo_id = run->job.repo,
             .url = run->repo.url,
             .default_branch = run->repo.default_branch,
-            .github_token = w->cfg->github_token,
+            .github_token = token,
             .github_host = w->token_host,
             .fetch_timeout_s = (int)w->cfg->fetch_timeout,
             .max_branches = (int)w->cfg->max_branches,
@@ -431,7 +432,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
     }
     struct rv_prsync_opts opts = {
         .graphql_url = w->graphql_url,
-        .token = w->cfg->github_token,
+        .token = token,
         .owner_name = run->repo.github,
         .timeout_s = (int)w->cfg->github_timeout,
         .max_pages = (int)w->cfg->github_max_pages,
@@ -450,6 +451,46 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
                        (json_int_t)(rv_mono_ms() - started)),
              "PR sync done");
     return rc;
+}
+
+/* Whether err says GitHub (or its git host) refused the credential. */
+static bool refused_credential(const struct rv_sync_error *err)
+{
+    return err->code == RV_ERR_UNAUTHORIZED || err->code == RV_ERR_AUTH_FAILED;
+}
+
+/* Runs the sync of the claimed job with the repo's token (ghauth.h): an
+ * installation token that GitHub refuses (revoked, or expired early) is
+ * dropped and the sync tried once more with a new one. */
+static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
+                     struct job_run *run, struct rv_sync_error *err)
+{
+    char from_url[256];
+    const char *name =
+        run->repo.github && *run->repo.github ? run->repo.github : NULL;
+    if (!name && rv_ghauth_name_from_url(run->repo.url, w->token_host, from_url,
+                                         sizeof(from_url)) == 0)
+        name = from_url;
+    for (int attempt = 0;; attempt++) {
+        struct rv_gh_token tok;
+        int rc = rv_ghauth_token(w->auth, name, run->job.repo, run->job.id,
+                                 &tok, err);
+        if (rc != RV_OK)
+            return rc;
+        rc = sync_with(w, r, run, tok.value, err);
+        if (rc == RV_OK || attempt > 0 || tok.installation_id == 0 ||
+            !refused_credential(err))
+            return rc;
+        LOGF(RV_LOG_INFO, run->job.repo, run->job.id,
+             json_pack("{s:I,s:s}", "installation",
+                       (json_int_t)tok.installation_id, "code",
+                       rv_errname(err->code)),
+             "GitHub refused the installation token; renewing it once");
+        rv_ghauth_drop(w->auth, name);
+        json_decref(run->doc);
+        run->doc = NULL;
+        memset(err, 0, sizeof(*err));
+    }
 }
 
 int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,

@@ -20,6 +20,8 @@
 #include "common/rconn.h"
 #include "common/util.h"
 #include "worker/branchsync.h"
+#include "worker/ghapp.h"
+#include "worker/ghauth.h"
 #include "worker/housekeeping.h"
 #include "worker/jobloop.h"
 #include "worker/mirror.h"
@@ -113,6 +115,33 @@ int main(int argc, char **argv)
                 cfg.github_api);
         return 2;
     }
+    /* The App's key is checked here, at start, so a wrong path or a file
+     * that is not an RSA key stops the worker with the reason instead of
+     * failing every sync later. */
+    struct rv_ghapp app = {0};
+    bool has_app = cfg.github_app_id > 0 ||
+                   (cfg.github_app_key_file && *cfg.github_app_key_file);
+    if (has_app &&
+        rv_ghapp_load(&app, cfg.github_app_id, cfg.github_app_key_file, err,
+                      sizeof(err)) != RV_OK) {
+        fprintf(stderr, "repoview-worker: %s\n", err);
+        rv_config_free(&cfg);
+        return 2;
+    }
+    char rest[1024];
+    if (rv_ghauth_rest_url(cfg.github_api, rest, sizeof(rest)) != RV_OK ||
+        !(worker.auth = rv_ghauth_new(&(struct rv_ghauth_opts){
+              .rest_url = rest,
+              .pat = cfg.github_token,
+              .app = has_app ? &app : NULL,
+              .timeout_s = (int)cfg.github_timeout,
+          }))) {
+        fprintf(stderr, "repoview-worker: cannot set up GitHub auth for %s\n",
+                cfg.github_api);
+        rv_ghapp_free(&app);
+        rv_config_free(&cfg);
+        return 2;
+    }
     if (rv_url_policy_load(&worker.url_policy, &cfg, err, sizeof(err)) !=
         RV_OK) {
         fprintf(stderr, "repoview-worker: %s\n", err);
@@ -142,7 +171,8 @@ int main(int argc, char **argv)
         return 1;
     }
     LOGF(RV_LOG_INFO, NULL, NULL,
-         json_pack("{s:s,s:s}", "worker", worker.id, "data_dir", cfg.data_dir),
+         json_pack("{s:s,s:s,s:I}", "worker", worker.id, "data_dir",
+                   cfg.data_dir, "githubApp", (json_int_t)app.app_id),
          "worker started");
 
     while (!atomic_load(&worker.stopping)) {
@@ -158,6 +188,8 @@ int main(int argc, char **argv)
     rv_reaper_hand_back(&r, &cfg, worker.id);
     rv_rsync_close(&r);
     rv_url_policy_free(&worker.url_policy);
+    rv_ghauth_free(worker.auth);
+    rv_ghapp_free(&app);
     pthread_mutex_destroy(&worker.job_lock);
     rv_config_free(&cfg);
     LOG(RV_LOG_INFO, NULL, NULL, "worker stopped");

@@ -17,11 +17,6 @@
 #include "common/util.h"
 #include "worker/prsync_private.h"
 
-#ifndef RV_VERSION
-#define RV_VERSION "0.1.0"
-#endif
-
-#define PRSYNC_USER_AGENT "repoview/" RV_VERSION
 #define PRSYNC_DEFAULT_API "https://api.github.com"
 
 /* The contract's query, verbatim: tests/fake-github checks it. */
@@ -146,24 +141,9 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         goto out;
     }
 
-    if (has_token) {
-        /* The only place the token is written: one request header. */
-        size_t hlen = strlen(opts->token) + 32;
-        char *auth = malloc(hlen);
-        if (!auth) {
-            rc = RV_ERR_NOMEM;
-            goto out;
-        }
-        snprintf(auth, hlen, "Authorization: bearer %s", opts->token);
-        struct curl_slist *h = curl_slist_append(headers, auth);
-        explicit_bzero(auth, hlen);
-        free(auth);
-        if (!h) {
-            rc = RV_ERR_NOMEM;
-            goto out;
-        }
-        headers = h;
-    }
+    /* The only place the token is written: one request header. */
+    if (has_token && (rc = github_http_bearer(&headers, opts->token)) != RV_OK)
+        goto out;
     static const char *const fixed_headers[] = {
         "Content-Type: application/json", "Accept: application/json",
         "Expect:", /* no "100 Continue" round trip */
@@ -178,22 +158,8 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         headers = h;
     }
 
-    errbuf[0] = '\0';
+    github_http_setup(curl, headers, timeout_s, &resp, errbuf);
     curl_easy_setopt(curl, CURLOPT_URL, opts->graphql_url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, PRSYNC_USER_AGENT);
-    curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)timeout_s);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
-                     (long)(timeout_s < 10 ? timeout_s : 10));
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
-                     (curl_off_t)resp.body.max);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, prsync_on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
 
     for (int page = 0;; page++) {
         json_t *req = json_pack("{s:s, s:{s:s, s:s, s:s?}}", "query",
@@ -226,29 +192,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
              "github graphql answered");
 
         if (cc != CURLE_OK) {
-            if (resp.nomem) {
-                rc = RV_ERR_NOMEM;
-            } else if (resp.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
-                rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
-                                  "GitHub's answer is larger than %zu bytes",
-                                  resp.body.max);
-                rc = RV_ERR_TOO_LARGE;
-            } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-                rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
-                                  "GitHub did not answer within %d s",
-                                  timeout_s);
-                rc = RV_ERR_TIMEOUT;
-            } else if (cc == CURLE_BAD_CONTENT_ENCODING) {
-                rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
-                                  "GitHub's answer could not be decoded: %s",
-                                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
-                rc = RV_ERR_DECODE;
-            } else {
-                rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
-                                  "could not reach GitHub: %s",
-                                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
-                rc = RV_ERR_HTTP;
-            }
+            rc = github_http_transfer_error(cc, &resp, timeout_s, errbuf, err);
             goto out;
         }
         bool has_next = false;
@@ -311,6 +255,6 @@ out:
     rv_dynbuf_free(&resp.body);
     if (curl)
         curl_easy_cleanup(curl);
-    curl_slist_free_all(headers);
+    github_http_free_headers(headers);
     return rc;
 }

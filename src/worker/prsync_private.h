@@ -1,7 +1,8 @@
 /*
  * What the files of a PR sync share, and nothing else includes:
  *   prsync.c       the driver (rv_prsync_run) and the GraphQL endpoint
- *   github_http.c  libcurl's body callback and the headers read after it
+ *   github_http.c  libcurl's options, body callback, the headers read after
+ *                  it, and one REST request (used by ghauth.c too)
  *   prerror.c      GitHub's HTTP and GraphQL errors as rv_sync_error codes
  *   prparse.c      one answer: its shape, its PRs, its cursor
  * Like hiredis's async_private.h: not part of the worker's API.
@@ -50,6 +51,41 @@ void prsync_set_headers(struct prsync_response *r,
 
 /* Empties r for the next request, keeping its body buffer and max. */
 void prsync_response_reset(struct prsync_response *r);
+
+/* Sets what every request to GitHub shares on curl: http(s) only, no
+ * redirects, no signals, our User-Agent, any content encoding, the
+ * deadline (timeout_s in all, min(10, timeout_s) to connect), r->max as
+ * the body cap, errbuf (CURL_ERROR_SIZE bytes) and the body callback
+ * filling r. headers (may be NULL) is borrowed until the transfer ends. */
+void github_http_setup(CURL *curl, struct curl_slist *headers, int timeout_s,
+                       struct prsync_response *r, char *errbuf);
+
+/* Turns a transfer that curl_easy_perform failed (cc) into err: too large
+ * or undecodable answers are bad_response, a timeout or no connection
+ * github_unavailable. Returns the rv_err to hand back (RV_ERR_NOMEM
+ * without touching err when r->nomem). */
+int github_http_transfer_error(CURLcode cc, const struct prsync_response *r,
+                               int timeout_s, const char *errbuf,
+                               struct rv_sync_error *err);
+
+/* Appends "Authorization: Bearer <bearer>" to *headers, clearing its
+ * scratch copy (curl keeps its own). RV_OK or RV_ERR_NOMEM. */
+int github_http_bearer(struct curl_slist **headers, const char *bearer);
+
+/* curl_slist_free_all, after clearing the Authorization header's text so
+ * no credential stays behind in freed memory. headers may be NULL. */
+void github_http_free_headers(struct curl_slist *headers);
+
+/* One REST request: method ("GET" or "POST", the latter with an empty
+ * JSON body), url, and "Authorization: Bearer <bearer>" (bearer borrowed;
+ * it goes into that header only, then the header is cleared), with
+ * GitHub's REST Accept and X-GitHub-Api-Version headers. r (zeroed or
+ * reset, with r->max set) receives the status, headers and body. Returns
+ * RV_OK when an answer arrived, whatever its status; otherwise as
+ * github_http_transfer_error, or RV_ERR_NOMEM. */
+int github_http_rest(const char *method, const char *url, const char *bearer,
+                     int timeout_s, struct prsync_response *r,
+                     struct rv_sync_error *err);
 
 /* ---- prerror.c ---- */
 

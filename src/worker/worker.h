@@ -15,12 +15,17 @@
 #include "common/config.h"
 #include "common/urlpolicy.h"
 #include "common/util.h"
+#include "worker/ghauth.h"
 
 struct rv_worker {
     const struct rv_config *cfg; /* borrowed for the process lifetime */
     char id[128];                /* "<host>-<pid>-<random>": lease member */
     char graphql_url[1024];      /* resolved GitHub GraphQL endpoint */
     char token_host[256];        /* where HTTPS fetches get GITHUB_TOKEN */
+    /* Which token each repo's GitHub calls and HTTPS fetches use (the
+     * App's installation tokens, or GITHUB_TOKEN); job-loop thread only.
+     * Owned by main. */
+    struct rv_ghauth *auth;
     atomic_int stopping;         /* set by SIGTERM/SIGINT: claim no more */
     atomic_int job_running;      /* 1 while the job loop runs a job */
     atomic_llong stop_requested_ms; /* monotonic time of the stop request */

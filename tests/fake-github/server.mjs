@@ -14,17 +14,36 @@
 // --token (or FAKE_GITHUB_TOKEN), "Authorization: bearer <token>" is
 // required and anything else gets GitHub's 401.
 //
+// The GitHub App endpoints, once a test configures an App (below):
+//   GET  /repos/{owner}/{repo}/installation (and /orgs/{o}/installation,
+//        /users/{o}/installation): the owner's installation, or 404
+//   POST /app/installations/{id}/access_tokens: 201 {"token","expires_at"}
+// Both want "Authorization: Bearer <JWT>" signed RS256 with the App's key
+// and verified here against its public key (node:crypto): iss the App id,
+// iat at most 60 s ahead, exp in the future and at most 600 s after iat;
+// anything else gets GitHub's 401. POST /graphql then also takes an
+// installation token for repos of the owner it was issued for.
+//
 // Test control (not GitHub):
 //   POST /_control {"repo":"acme/x","scenario":"bad-gateway"}  switch a repo
 //   POST /_control {"repo":"acme/x","scenario":"ok","prs":[{...}]}  serve
 //        these PRs (fields: number, title, draft, author, headRef, headSha,
 //        headRepo, baseRef, isCrossRepository, ci, review, updatedAt)
+//   POST /_control {"app":{"id":"42","publicKeyPath":"/tmp/x/pub.pem",
+//        "installations":{"acme":101},"tokenLifetimeSeconds":3600,
+//        "exchangeStatus":0}}  configure the App (exchangeStatus: answer
+//        the exchange with that status instead, e.g. 502)
+//   POST /_control {"revokeTokens":true}  installation tokens issued so far
+//        are refused (401) from now on
 //   POST /_control {"reset":true}      forget switches and recorded requests
 //   GET  /_requests                    requests seen so far (never the token)
+//   GET  /_tokens                      installation tokens issued so far, so
+//        a test can look for them where they must not be
 
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 const require = createRequire(import.meta.url);
@@ -187,6 +206,10 @@ const SCENARIOS = {
 
 let overrides = new Map(); // lower-cased owner/name -> scenario
 let requests = [];
+// The App: {id, publicKey, installations: Map lower owner -> id,
+// tokenLifetimeSeconds, exchangeStatus}, or null.
+let app = null;
+const issued = new Map(); // installation token -> {installation, expiresMs}
 
 function scenarioFor(owner, name) {
   const key = `${owner}/${name}`.toLowerCase();
@@ -250,6 +273,108 @@ function page(nodes, cursor) {
   };
 }
 
+// ---- the GitHub App ------------------------------------------------------
+
+const DOCS = 'https://docs.github.com/rest/apps/apps';
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+// Why the request's JWT is refused, or null when it is good.
+function jwtProblem(req) {
+  const m = /^Bearer (\S+)$/.exec(req.headers.authorization || '');
+  if (!m) return 'A JSON web token could not be decoded';
+  const parts = m[1].split('.');
+  if (parts.length !== 3 || !parts.every((p) => B64URL.test(p)))
+    return 'A JSON web token could not be decoded';
+  let header;
+  let claims;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString());
+    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString());
+  } catch {
+    return 'A JSON web token could not be decoded';
+  }
+  if (header.alg !== 'RS256' || header.typ !== 'JWT')
+    return "The JWT's alg must be RS256";
+  const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
+  if (!verify('RSA-SHA256', signed, app.publicKey, Buffer.from(parts[2], 'base64url')))
+    return 'A JSON web token could not be decoded (bad signature)';
+  req.jwtClaims = claims;
+  const now = Math.floor(Date.now() / 1000);
+  if (String(claims.iss) !== String(app.id))
+    return "'Issuer' claim ('iss') must be the App's id";
+  if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp))
+    return "'iat' and 'exp' must be integers";
+  if (claims.iat > now + 60)
+    return "'Issued at' claim ('iat') must be an Integer representing a time in the past";
+  if (claims.exp <= now) return "'Expiration time' claim ('exp') is in the past";
+  if (claims.exp - claims.iat > 600)
+    return "'Expiration time' claim ('exp') is too far in the future";
+  return null;
+}
+
+function appRest(req, res, method, path) {
+  let m = /^\/(?:repos\/([^/]+)\/[^/]+|orgs\/([^/]+)|users\/([^/]+))\/installation$/.exec(path);
+  const exchange = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
+  if (!app || !((m && method === 'GET') || (exchange && method === 'POST'))) return false;
+  const rec = { kind: m ? 'installation' : 'access_tokens' };
+  requests.push(rec);
+  const problem = jwtProblem(req);
+  if (req.jwtClaims) rec.jwt = { iat: req.jwtClaims.iat, exp: req.jwtClaims.exp, iss: req.jwtClaims.iss };
+  rec.accept = req.headers.accept || null;
+  rec.apiVersion = req.headers['x-github-api-version'] || null;
+  const reply = (status, body) => {
+    rec.status = status;
+    send(req, res, status, body, rateHeaders());
+  };
+  if (problem) {
+    rec.jwtError = problem;
+    reply(401, { message: problem, documentation_url: DOCS });
+    return true;
+  }
+  if (m) {
+    const owner = String(m[1] || m[2] || m[3]).toLowerCase();
+    rec.owner = owner;
+    const id = app.installations.get(owner);
+    if (!id) reply(404, { message: 'Not Found', documentation_url: DOCS });
+    else reply(200, { id, app_id: Number(app.id), account: { login: owner } });
+    return true;
+  }
+  const id = Number(exchange[1]);
+  rec.installation = id;
+  if (![...app.installations.values()].includes(id)) {
+    reply(404, { message: 'Not Found', documentation_url: DOCS });
+    return true;
+  }
+  if (app.exchangeStatus) {
+    reply(app.exchangeStatus, { message: 'Server Error', documentation_url: DOCS });
+    return true;
+  }
+  const token = `ghs_${randomBytes(18).toString('hex')}`;
+  const expiresMs = (Math.floor(Date.now() / 1000) + app.tokenLifetimeSeconds) * 1000;
+  issued.set(token, { installation: id, expiresMs, revoked: false });
+  reply(201, {
+    token,
+    expires_at: new Date(expiresMs).toISOString().replace('.000Z', 'Z'),
+    permissions: { contents: 'read', pull_requests: 'read', metadata: 'read' },
+    repository_selection: 'all',
+  });
+  return true;
+}
+
+// Who a GraphQL request speaks as: 'pat', 'installation' (of the repo's
+// owner, live), 'bad-installation' (revoked, expired or another owner's),
+// 'other' (an unknown bearer) or 'none'.
+function authKind(auth, owner) {
+  const bearer = /^bearer /i.test(auth) ? auth.slice(7) : null;
+  if (!bearer) return { kind: 'none' };
+  if (expectedToken && bearer === expectedToken) return { kind: 'pat' };
+  const t = issued.get(bearer);
+  if (!t) return { kind: 'other' };
+  const live = !t.revoked && t.expiresMs > Date.now() && app
+    && app.installations.get(String(owner).toLowerCase()) === t.installation;
+  return { kind: live ? 'installation' : 'bad-installation', installation: t.installation };
+}
+
 function graphql(req, res, raw) {
   let body;
   try {
@@ -259,12 +384,12 @@ function graphql(req, res, raw) {
   }
   const vars = (body && body.variables) || {};
   const auth = req.headers.authorization || '';
-  const authOk = expectedToken
-    ? auth.toLowerCase() === `bearer ${expectedToken}`.toLowerCase()
-      && auth.slice(7) === expectedToken
-    : true;
+  const who = authKind(auth, vars.owner);
+  const authOk = who.kind === 'pat' || who.kind === 'installation'
+    || (!expectedToken && (who.kind === 'none' || who.kind === 'other'));
   const queryMatches = squash(body && body.query) === squash(CONTRACT_QUERY);
   requests.push({
+    kind: 'graphql', auth: who.kind, installation: who.installation ?? null,
     owner: vars.owner, name: vars.name, cursor: vars.cursor ?? null,
     hadAuthorization: auth !== '', authorized: authOk, queryMatches,
     userAgent: req.headers['user-agent'] || null,
@@ -382,6 +507,17 @@ function control(req, res, raw) {
     requests = [];
   }
   if (c.clearRequests) requests = [];
+  if (c.revokeTokens) for (const t of issued.values()) t.revoked = true;
+  if (c.app) {
+    app = {
+      id: String(c.app.id),
+      publicKey: createPublicKey(readFileSync(c.app.publicKeyPath)),
+      installations: new Map(Object.entries(c.app.installations || {})
+        .map(([o, id]) => [o.toLowerCase(), Number(id)])),
+      tokenLifetimeSeconds: Number(c.app.tokenLifetimeSeconds || 3600),
+      exchangeStatus: Number(c.app.exchangeStatus || 0),
+    };
+  }
   if (c.repo) {
     const name = String(c.repo).split('/')[1] || '';
     let sc;
@@ -405,6 +541,8 @@ const server = createServer((req, res) => {
       return graphql(req, res, raw);
     if (req.method === 'POST' && path === '/_control') return control(req, res, raw);
     if (req.method === 'GET' && path === '/_requests') return send(req, res, 200, requests);
+    if (req.method === 'GET' && path === '/_tokens') return send(req, res, 200, [...issued.keys()]);
+    if (appRest(req, res, req.method, path)) return undefined;
     return send(req, res, 404, {
       message: 'Not Found', documentation_url: 'https://docs.github.com/rest',
     });

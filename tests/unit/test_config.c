@@ -34,7 +34,8 @@ static const char *const all_vars[] = {
     "REPOVIEW_ALLOW_PRIVATE_NETWORKS", "REPOVIEW_ALLOWED_HOSTS_REMOTE",
     "REPOVIEW_BLOCKED_HOSTS_REMOTE", "REPOVIEW_TOKENS_FILE",
     "REPOVIEW_READ_OPEN",      "REPOVIEW_METRICS_TOKEN",
-    "REPOVIEW_SESSION_SECRET",
+    "REPOVIEW_SESSION_SECRET", "REPOVIEW_GITHUB_APP_ID",
+    "REPOVIEW_GITHUB_APP_KEY_FILE",
     "GITHUB_TOKEN_FILE", "REPOVIEW_WEBHOOK_SECRET_FILE",
     "REPOVIEW_API_TOKEN_FILE", "REPOVIEW_REDIS_URL_FILE",
     "REPOVIEW_METRICS_TOKEN_FILE", "REPOVIEW_SESSION_SECRET_FILE",
@@ -367,6 +368,31 @@ static void test_url_policy_settings_default_closed_and_are_checked(void)
         CHECK(strstr(err, bad[i][0]) != NULL);
     }
     rvt_current = NULL;
+    clear_env();
+}
+
+static void test_github_app_settings_default_off_and_are_checked(void)
+{
+    struct rv_config cfg;
+    char err[256];
+    int next;
+    clear_env();
+    CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(cfg.github_app_id, 0);
+    CHECK_STR(cfg.github_app_key_file, "");
+    rv_config_free(&cfg);
+    /* The key file is a path (the worker reads and checks the key), not a
+     * secret setting of its own. */
+    char *args[] = {"--github-app-id", "123456", "--github-app-key-file",
+                    "/etc/repoview/app.pem"};
+    CHECK_INT(load(&cfg, args, 4, &next, err, sizeof(err)), RV_OK);
+    CHECK_INT(cfg.github_app_id, 123456);
+    CHECK_STR(cfg.github_app_key_file, "/etc/repoview/app.pem");
+    rv_config_free(&cfg);
+    setenv("REPOVIEW_GITHUB_APP_ID", "-1", 1);
+    err[0] = '\0';
+    CHECK_INT(load(&cfg, NULL, 0, &next, err, sizeof(err)), RV_ERR_CONFIG);
+    CHECK(strstr(err, "--github-app-id") != NULL);
     clear_env();
 }
 
@@ -852,6 +878,7 @@ int main(void)
     RUN(test_errors_never_show_the_redis_password);
     RUN(test_help_lists_every_variable_and_hides_secret_values);
     RUN(test_every_listed_flag_is_accepted);
+    RUN(test_github_app_settings_default_off_and_are_checked);
     RUN(test_url_policy_settings_default_closed_and_are_checked);
     RUN(test_secrets_are_registered_with_the_logger);
     secret_dir = rvt_tmpdir("rv-config");
