@@ -432,9 +432,28 @@ static enum verdict authorize(const struct api_call *call)
     return who->token ? FORBIDDEN : UNAUTHORIZED;
 }
 
+/* Whether the request presents a credential this route judges: a bearer,
+ * or a stream token on a stream route (a cookie is signed, not guessed). */
+static bool judged_credential(const struct api_call *call)
+{
+    if (call->route->need == API_NEED_NONE ||
+        call->route->need == API_NEED_SIGNED)
+        return false;
+    if (bearer(call->req))
+        return true;
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(
+        call->req));
+    return call->route->stream && q && strstr(q, "access_token=");
+}
+
 bool api_access_check(struct api_call *call)
 {
+    bool judged = judged_credential(call);
+    if (judged && api_authfail_refuse(call))
+        return false;
     enum verdict v = authenticate(call);
+    if (v == UNAUTHORIZED && judged)
+        api_authfail_count(call);
     if (v == UNAUTHORIZED && (call->route->need == API_NEED_NONE ||
                               call->route->need == API_NEED_SIGNED)) {
         /* A route open to all does not judge credentials: a wrong one is

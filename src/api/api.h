@@ -120,6 +120,7 @@ struct api {
     struct api_events *events;
     struct api_metrics *metrics;
     struct api_conns *conns;           /* every connection (conn.c) */
+    struct api_authfail *authfail;     /* wrong credentials per address */
     /* REPOVIEW_IO_TIMEOUT as a libevent common timeout (main.c), for every
      * timer and timeout of that length: connections, streams, deadlines. */
     struct timeval io_timeout;
@@ -271,6 +272,19 @@ void api_cors_free(struct api *api);
  * the REPOVIEW_MAX_BODY_MEMORY budget; installs evhttp's bufferevent
  * factory. After evhttp_new. */
 int api_conns_init(struct api *api);
+
+/* ---- authfail.c: wrong credentials, limited per remote address ---- */
+
+int api_authfail_init(struct api *api);
+void api_authfail_free(struct api *api);
+/* Answers 429 too_many_failures (with Retry-After) and returns true when
+ * the request's address has used up its wrong credentials; the caller
+ * then stops. Otherwise returns false and answers nothing. */
+bool api_authfail_refuse(struct api_call *call);
+/* Counts one wrong credential against the request's address. */
+void api_authfail_count(struct api_call *call);
+/* Requests api_authfail_refuse answered, for /metrics. */
+uint64_t api_authfail_refused(const struct api *api);
 /* Sets the listening socket's error callback, which survives running out
  * of descriptors (closes what waits, logs at most once a second). After
  * api->bound is set. RV_OK, or RV_ERR_INVALID without a listener. */

@@ -247,7 +247,7 @@ static int api_start(struct main_state *st)
                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(api->http, api_dispatch, api);
-    if (api_conns_init(api) != RV_OK)
+    if (api_conns_init(api) != RV_OK || api_authfail_init(api) != RV_OK)
         return RV_ERR_NOMEM;
     api->bound = evhttp_bind_socket_with_handle(api->http, host,
                                                 (ev_uint16_t)port);
@@ -293,6 +293,7 @@ static void api_stop(struct main_state *st)
     if (api->http)
         evhttp_free(api->http);
     api_conns_free(api);
+    api_authfail_free(api);
     api_cache_free(api->cache);
     api_metrics_free(api->metrics);
     api_cors_free(api);

@@ -168,6 +168,9 @@ void api_metrics_get(struct api_call *call)
     sample(b, "repoview_http_body_refused_total", "counter",
            "Connections closed for the body budget.",
            (unsigned long long)(cs.refused_budget));
+    sample(b, "repoview_http_auth_refused_total", "counter",
+           "Requests refused after too many wrong credentials (429).",
+           (unsigned long long)api_authfail_refused(api));
     sample(b, "repoview_http_accept_dropped_total", "counter",
            "Connections accepted and closed at once, out of descriptors.",
            (unsigned long long)(cs.dropped_no_fd));

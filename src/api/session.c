@@ -234,12 +234,17 @@ void api_session_post(struct api_call *call)
                         "the body must be {\"token\":\"...\"}");
         return;
     }
+    if (api_authfail_refuse(call)) {
+        json_decref(doc);
+        return;
+    }
     const struct api_token *tok =
         api_token_find(&api->tokens, text, json_string_length(
                                                json_object_get(doc, "token")));
     json_decref(doc);
     char value[SIGNED_MAX];
     if (!tok) {
+        api_authfail_count(call);
         LOG(RV_LOG_INFO, NULL, NULL, "sign-in refused: unknown token");
         evhttp_add_header(evhttp_request_get_output_headers(call->req),
                           "WWW-Authenticate", "Bearer");

@@ -415,6 +415,57 @@ static void test_a_bad_tokens_file_stops_the_start(void)
     free(out);
 }
 
+/* Wrong credentials cost: 60 from one address are answered 401, the next
+ * 429 before the credential is looked at (a right one too), while routes
+ * that judge no credential and other addresses go on as before. */
+static void test_guessing_tokens_is_limited_per_address(void)
+{
+    struct rvt_api limited;
+    if (start(&limited, "api-limited", NULL) != 0) {
+        CHECK(!"the API starts");
+        return;
+    }
+    /* 60 at once, plus the one a second the bucket refills meanwhile. */
+    int unauthorized = 0, refused = 0;
+    int64_t t0 = rv_mono_ms();
+    for (int i = 0; i < 120 && !refused; i++) {
+        int st = curl("-H 'Authorization: Bearer guess-%d' %s/v1/repos", i,
+                      limited.base);
+        unauthorized += st == 401;
+        refused = st == 429;
+    }
+    int64_t secs = (rv_mono_ms() - t0) / 1000 + 1;
+    CHECK(refused);
+    CHECK(unauthorized >= 60 && unauthorized <= 60 + secs);
+    CHECK(rvt_contains(body, "\"too_many_failures\""));
+    CHECK(rvt_contains(headers, "Retry-After: "));
+    CHECK_INT(curl("-H 'Authorization: Bearer " ADMIN "' %s/v1/repos",
+                   limited.base),
+              429);
+    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d "
+                   "'{\"token\":\"" READER "\"}' %s/v1/session",
+                   limited.base),
+              429);
+    CHECK(!rvt_contains(headers, "Set-Cookie"));
+    /* No credential judged: /healthz with a stale bearer, anonymous. */
+    CHECK_INT(curl("-H 'Authorization: Bearer stale' %s/healthz",
+                   limited.base),
+              200);
+    CHECK_INT(curl("%s/v1/repos", limited.base), 401);
+    /* Another address keeps its own budget. */
+    CHECK_INT(curl("--interface 127.0.0.2 -H 'Authorization: Bearer nope' "
+                   "%s/v1/repos", limited.base),
+              401);
+    CHECK_INT(curl("--interface 127.0.0.2 -H 'Authorization: Bearer " ADMIN
+                   "' %s/v1/repos", limited.base),
+              200);
+    CHECK_INT(curl("--interface 127.0.0.2 -H 'Authorization: Bearer " METRICS
+                   "' %s/metrics", limited.base),
+              200);
+    CHECK(rvt_contains(body, "repoview_http_auth_refused_total 3\n"));
+    rvt_api_stop(&limited);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-access");
@@ -458,6 +509,7 @@ int main(void)
     RUN(test_a_session_cookie_is_httponly_strict_and_works);
     RUN(test_the_dashboard_has_its_security_headers);
     RUN(test_a_bad_tokens_file_stops_the_start);
+    RUN(test_guessing_tokens_is_limited_per_address);
     CHECK_INT(rvt_api_stop(&api), 0);
     CHECK_INT(rvt_api_stop(&api_open), 0);
     free(body);

@@ -1,0 +1,110 @@
+/*
+ * Failed credentials, counted per remote address: a token bucket of
+ * AUTHFAIL_BURST failures that refills at one a second. An address whose
+ * bucket is empty is answered 429 before its next credential is even
+ * looked at, so guessing tokens (with a bearer, a stream token or
+ * POST /v1/session) costs at most 60 tries a minute, and a flood of bad
+ * tokens costs neither SHA-256 work nor log lines.
+ *
+ * The table is a fixed array of AUTHFAIL_SLOTS, direct-mapped by a hash
+ * of the address: memory is bounded whatever the number of addresses. An
+ * address that lands on a slot held by another takes it over, so many
+ * addresses can wash out each other's counts, never grow the table.
+ * Behind a reverse proxy every client has the proxy's address: the proxy
+ * should limit sign-in attempts itself (docs/deploy.md).
+ */
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "common/errors.h"
+#include "common/util.h"
+
+#define AUTHFAIL_SLOTS 1024
+#define AUTHFAIL_BURST 60.0
+#define AUTHFAIL_REFILL_PER_S 1.0
+
+struct authfail_slot {
+    char addr[48]; /* the peer's address as evhttp gives it; "" free */
+    double tokens; /* failures it may still make */
+    int64_t at_ms; /* when tokens was last brought up to date */
+};
+
+struct api_authfail {
+    struct authfail_slot slots[AUTHFAIL_SLOTS];
+    uint64_t refused; /* requests answered 429 by this limiter */
+};
+
+int api_authfail_init(struct api *api)
+{
+    api->authfail = calloc(1, sizeof(*api->authfail));
+    return api->authfail ? RV_OK : RV_ERR_NOMEM;
+}
+
+void api_authfail_free(struct api *api)
+{
+    free(api->authfail);
+    api->authfail = NULL;
+}
+
+uint64_t api_authfail_refused(const struct api *api)
+{
+    return api->authfail ? api->authfail->refused : 0;
+}
+
+/* The slot of the request's peer, brought up to date; NULL when the
+ * request has no peer address (then nothing is limited). */
+static struct authfail_slot *slot_of(struct api *api,
+                                     struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    if (!api->authfail || !evcon)
+        return NULL;
+    evhttp_connection_get_peer(evcon, &host, &port);
+    if (!host || !*host || strlen(host) >= sizeof(api->authfail->slots[0].addr))
+        return NULL;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = host; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    struct authfail_slot *s = &api->authfail->slots[h % AUTHFAIL_SLOTS];
+    int64_t now = rv_mono_ms();
+    if (strcmp(s->addr, host) != 0) {
+        rv_strlcpy(s->addr, host, sizeof(s->addr));
+        s->tokens = AUTHFAIL_BURST;
+        s->at_ms = now;
+    }
+    s->tokens += (double)(now - s->at_ms) / 1000.0 * AUTHFAIL_REFILL_PER_S;
+    if (s->tokens > AUTHFAIL_BURST)
+        s->tokens = AUTHFAIL_BURST;
+    s->at_ms = now;
+    return s;
+}
+
+bool api_authfail_refuse(struct api_call *call)
+{
+    struct authfail_slot *s = slot_of(call->api, call->req);
+    if (!s || s->tokens >= 1.0)
+        return false;
+    call->api->authfail->refused++;
+    int wait_s = (int)((1.0 - s->tokens) / AUTHFAIL_REFILL_PER_S) + 1;
+    char retry[16];
+    snprintf(retry, sizeof(retry), "%d", wait_s);
+    evhttp_add_header(evhttp_request_get_output_headers(call->req),
+                      "Retry-After", retry);
+    call->id[0] = '\0';
+    api_reply_error(call, 429, "too_many_failures",
+                    "too many wrong credentials from this address; try "
+                    "again later");
+    return true;
+}
+
+void api_authfail_count(struct api_call *call)
+{
+    struct authfail_slot *s = slot_of(call->api, call->req);
+    if (s && s->tokens >= 1.0)
+        s->tokens -= 1.0;
+}
