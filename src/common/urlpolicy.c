@@ -106,8 +106,22 @@ static bool pattern_valid(const char *pat)
     return true;
 }
 
+/* An address matches as an address: "[2001:db8::1]", "2001:db8::1" and
+ * "2001:db8:0::1" are one host, whichever of them the pattern or the URL
+ * spells (URL hosts come bracketed from the scp form, bare from the
+ * parser). */
 static bool pattern_match(const char *pat, const char *host)
 {
+    struct in_addr pv4, hv4;
+    struct in6_addr pv6, hv6;
+    int pf = rv_host_parse_addr(pat, &pv4, &pv6);
+    if (pf) {
+        int hf = rv_host_parse_addr(host, &hv4, &hv6);
+        if (hf != pf)
+            return false;
+        return pf == 4 ? memcmp(&pv4, &hv4, sizeof(pv4)) == 0
+                       : memcmp(&pv6, &hv6, sizeof(pv6)) == 0;
+    }
     if (strncmp(pat, "*.", 2) != 0)
         return strcasecmp(pat, host) == 0;
     size_t hl = strlen(host), sl = strlen(pat + 1); /* ".example.com" */

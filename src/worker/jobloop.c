@@ -75,7 +75,7 @@ static char *dead_entry(const char *reason, const char *worker,
     for (size_t i = 0; i < hexlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", (unsigned char)payload[i]);
     json_t *entry =
-        json_pack("{s:s,s:s,s:s,s:s,s:i}", "reason", reason, "worker", worker,
+        json_pack("{s:s,s:s,s:s,s:s,s:I}", "reason", reason, "worker", worker,
                   "at", at, "payload", hex, "bytes", (json_int_t)len);
     free(hex);
     char *text = entry ? json_dumps(entry, JSON_COMPACT) : NULL;

@@ -170,6 +170,31 @@ static void test_opened_policy_verdicts(void)
     rv_url_policy_free(&p);
 }
 
+/* A blocked address is blocked however the URL or the list spells it:
+ * bracketed or not, URL or scp form, in a non-canonical spelling. */
+static void test_blocked_addresses_match_in_every_spelling(void)
+{
+    struct rv_url_policy p;
+    char err[256];
+    CHECK_INT(rv_url_policy_init(&p, "https,http,ssh,git", NULL, true, NULL,
+                                 "[2001:db8::1],2001:db8::2,10.0.0.5", err,
+                                 sizeof(err)),
+              RV_OK);
+    static const struct verdict blocked[] = {
+        {"https://[2001:db8::1]/x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"ssh://git@[2001:db8::1]/x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"git@[2001:db8::1]:x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"https://[2001:db8:0::1]/x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"https://[2001:db8::2]/x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"git@[2001:db8::2]:x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"https://10.0.0.5/x.git", NO, "BLOCKED_HOSTS_REMOTE"},
+        {"https://[2001:db8::3]/x.git", OK, NULL},
+        {"https://10.0.0.6/x.git", OK, NULL},
+    };
+    check_table(&p, blocked, sizeof(blocked) / sizeof(blocked[0]));
+    rv_url_policy_free(&p);
+}
+
 static void test_local_paths_only_under_allowed_directories(void)
 {
     char *tmp = rvt_tmpdir("rv-urlpolicy");
@@ -314,6 +339,7 @@ int main(void)
 {
     RUN(test_default_policy_verdicts);
     RUN(test_opened_policy_verdicts);
+    RUN(test_blocked_addresses_match_in_every_spelling);
     RUN(test_local_paths_only_under_allowed_directories);
     RUN(test_connect_time_checks_judge_the_real_address);
     RUN(test_bad_settings_are_refused);
