@@ -1,0 +1,43 @@
+/*
+ * GitHub budgets per token: what GitHub said about each token identity's
+ * rate limit (installation id, "pat", or "none"; never the token itself)
+ * kept in Redis for every worker and /metrics, and the hold a secondary
+ * rate limit puts on that identity's work. One token's limits never hold
+ * another's repos.
+ *
+ *   rv:gh:budget:<identity>   hash remaining, limit, resetAt, updatedAt
+ *   rv:gh:hold:<identity>     hold end (ms), expiring with it (PX)
+ *   rv:gh:strikes:<identity>  secondary limits in a row (backoff doubling)
+ *   rv:gh:tokens              set of identities seen (bounded by them)
+ */
+#ifndef REPOVIEW_WORKER_GHBUDGET_H
+#define REPOVIEW_WORKER_GHBUDGET_H
+
+#include "common/rconn.h"
+#include "worker/prsync.h"
+#include "worker/sync.h"
+
+/* The first hold after a secondary limit without retry-after (GitHub: at
+ * least a minute), doubled on each repeat up to the cap. */
+#define RV_GHBUDGET_HOLD_BASE_MS 60000
+#define RV_GHBUDGET_HOLD_CAP_MS (15 * 60 * 1000)
+
+/* What the PR sync hooks of one sync need; all borrowed for the sync. */
+struct rv_ghbudget_ctx {
+    struct rv_rsync *r;
+    const char *identity;         /* rv_gh_token.identity; "" = "none" */
+    const char *repo_id, *job_id; /* log lines; may be NULL */
+};
+
+/* Whether identity may call GitHub now. RV_OK, or RV_ERR_HTTP with err
+ * rate_limited and retry_at_ms when it is held (secondary limit) or its
+ * budget is spent until its reset. A Redis failure lets the call go. */
+int rv_ghbudget_check(struct rv_rsync *r, const char *identity,
+                      struct rv_sync_error *err);
+
+/* rv_prsync_hooks.after_request with a struct rv_ghbudget_ctx as ud:
+ * records the budget the answer told, and holds the identity after a
+ * secondary rate limit (logged). */
+void rv_ghbudget_after_request(void *ud, const struct rv_github_budget *b);
+
+#endif
