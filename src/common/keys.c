@@ -81,3 +81,8 @@ char *rv_key_gh_strikes(char *buf, const char *identity)
 {
     return gh_key(buf, "strikes", identity);
 }
+
+char *rv_key_gh_slots(char *buf, const char *identity)
+{
+    return gh_key(buf, "slots", identity);
+}

@@ -32,5 +32,6 @@ char *rv_key_delivery(char *buf, const char *delivery_id); /* rv:delivery:D */
 char *rv_key_gh_budget(char *buf, const char *identity);  /* rv:gh:budget:I */
 char *rv_key_gh_hold(char *buf, const char *identity);    /* rv:gh:hold:I */
 char *rv_key_gh_strikes(char *buf, const char *identity); /* rv:gh:strikes:I */
+char *rv_key_gh_slots(char *buf, const char *identity);   /* rv:gh:slots:I */
 
 #endif

@@ -2,8 +2,10 @@
  * (lua/), the reads single commands. */
 #include "worker/ghbudget.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cmd.h"
 #include "common/errors.h"
@@ -76,13 +78,69 @@ static void run_script(struct rv_rsync *r, struct rv_cmd *cmd, int64_t *second)
         freeReplyObject(reply);
 }
 
+/* Slot holders of this process are told apart by a counter. */
+static atomic_uint_fast64_t holder_seq;
+
+int rv_ghbudget_before_request(void *ud, struct rv_sync_error *err)
+{
+    struct rv_ghbudget_ctx *c = ud;
+    const char *id = identity_name(c->identity);
+    char key[RV_KEY_MAX];
+    c->holder[0] = '\0';
+    if (c->max_concurrency <= 0)
+        return RV_OK;
+    char holder[sizeof(c->holder)];
+    snprintf(holder, sizeof(holder), "%s:%llu", c->worker_id,
+             (unsigned long long)atomic_fetch_add(&holder_seq, 1));
+    int64_t deadline = rv_mono_ms() + c->wait_ms;
+    int step = RV_GHBUDGET_WAIT_FIRST_MS;
+    for (;;) {
+        int64_t now = rv_now_ms(), taken = -1;
+        struct rv_cmd cmd;
+        rv_cmd_init(&cmd);
+        rv_script_acquireSlot(&cmd, &(struct rv_acquireslot_args){
+                                        .slots_key = rv_key_gh_slots(key, id),
+                                        .identity = id,
+                                        .holder = holder,
+                                        .now_ms = now,
+                                        .expires_at_ms = now + c->slot_ttl_ms,
+                                        .max = c->max_concurrency});
+        run_script(c->r, &cmd, &taken);
+        if (taken == 1) {
+            rv_strlcpy(c->holder, holder, sizeof(c->holder));
+            return RV_OK;
+        }
+        if (taken < 0)
+            return RV_OK; /* Redis is away: GitHub's own limits still hold */
+        if (rv_mono_ms() + step > deadline)
+            break;
+        usleep((useconds_t)step * 1000);
+        step = step * 2 > RV_GHBUDGET_WAIT_STEP_MAX_MS
+                   ? RV_GHBUDGET_WAIT_STEP_MAX_MS
+                   : step * 2;
+    }
+    LOGF(RV_LOG_INFO, c->repo_id, c->job_id,
+         json_pack("{s:s, s:i}", "token", id, "maxConcurrency",
+                   c->max_concurrency),
+         "every GitHub request slot of this token is taken; retrying later");
+    return held(err, rv_now_ms() + RV_GHBUDGET_SLOTS_RETRY_MS,
+                "every concurrent request slot taken");
+}
+
 void rv_ghbudget_after_request(void *ud, const struct rv_github_budget *b)
 {
-    const struct rv_ghbudget_ctx *c = ud;
+    struct rv_ghbudget_ctx *c = ud;
     const char *id = identity_name(c->identity);
     char k1[RV_KEY_MAX], k2[RV_KEY_MAX];
     int64_t now = rv_now_ms();
     struct rv_cmd cmd;
+    if (c->holder[0]) {
+        redisReply *reply = rv_rsync_command(
+            c->r, "ZREM %s %s", rv_key_gh_slots(k1, id), c->holder);
+        if (reply)
+            freeReplyObject(reply);
+        c->holder[0] = '\0';
+    }
     if (b->status == 0)
         return;
     if (b->remaining >= 0 || b->limit >= 0 || b->reset_ms > 0) {

@@ -404,12 +404,21 @@ static int sync_with(struct rv_worker *w, struct rv_rsync *r,
     }
     if ((rc = rv_ghbudget_check(r, tok->identity, err)) != RV_OK)
         return rc;
-    struct rv_ghbudget_ctx budget = {.r = r,
-                                     .identity = tok->identity,
-                                     .repo_id = run->job.repo,
-                                     .job_id = run->job.id};
-    struct rv_prsync_hooks hooks = {.after_request = rv_ghbudget_after_request,
-                                    .ud = &budget};
+    /* A slot lapses a little after curl's deadline for the request. */
+    int64_t timeout_ms = w->cfg->github_timeout * 1000;
+    struct rv_ghbudget_ctx budget = {
+        .r = r,
+        .identity = tok->identity,
+        .worker_id = w->id,
+        .repo_id = run->job.repo,
+        .job_id = run->job.id,
+        .max_concurrency = (int)w->cfg->github_max_concurrency,
+        .slot_ttl_ms = timeout_ms + 5000,
+        .wait_ms = timeout_ms < 30000 ? timeout_ms : 30000};
+    struct rv_prsync_hooks hooks = {
+        .before_request = rv_ghbudget_before_request,
+        .after_request = rv_ghbudget_after_request,
+        .ud = &budget};
     struct rv_prsync_opts opts = {
         .graphql_url = w->graphql_url,
         .token = token,

@@ -4,11 +4,15 @@
  * fake GitHub sent (headers, and GraphQL rateLimit alone when the headers
  * are missing), and a secondary rate limit on one installation holds only
  * that installation's PR syncs (no request sent while held) while the
- * PAT's go on.
+ * PAT's go on. Four workers allowed two requests per token never have
+ * more than two at the fake at once, and a slot held by a worker killed
+ * with SIGKILL lapses so the token's syncs go on.
  */
 #include <jansson.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,11 +117,14 @@ static long long hget_int(const char *key, const char *field)
     return redis_int("HGET %s %s", key, field);
 }
 
-static void start_worker(void)
+static pid_t spawn(const char *name, const char *max_conc)
 {
     char log[600], data[600], api[160], token[128], id[64], kf[700];
-    snprintf(log, sizeof(log), "%s/worker.log", tmp);
-    snprintf(data, sizeof(data), "%s/data", tmp);
+    char conc[96];
+    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
+    snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
+    snprintf(conc, sizeof(conc), "REPOVIEW_GITHUB_MAX_CONCURRENCY=%s",
+             max_conc);
     snprintf(api, sizeof(api), "REPOVIEW_GITHUB_API=%s", rest);
     snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", PAT);
     snprintf(id, sizeof(id), "REPOVIEW_GITHUB_APP_ID=%d", APP_ID);
@@ -126,11 +133,17 @@ static void start_worker(void)
                          token,
                          id,
                          kf,
-                         "REPOVIEW_GITHUB_TIMEOUT=5",
+                         conc,
+                         "REPOVIEW_GITHUB_TIMEOUT=3",
                          "REPOVIEW_LOG=debug",
                          rvt_allow_local_env(),
                          NULL};
-    worker = rvt_spawn_worker(redis.url, data, log, env);
+    return rvt_spawn_worker(redis.url, data, log, env);
+}
+
+static void start_worker(void)
+{
+    worker = spawn("worker", "10");
 }
 
 static void refresh_prs(const char *id)
@@ -293,6 +306,76 @@ static void test_repeated_secondary_limits_back_off_exponentially(void)
     free(text);
 }
 
+/* The most GraphQL requests the fake answered at once for label. */
+static long long fake_max_in_flight(const char *label)
+{
+    json_t *doc = fake_get("/_inflight");
+    long long n =
+        json_integer_value(json_object_get(json_object_get(doc, "max"), label));
+    json_decref(doc);
+    return n;
+}
+
+static void test_never_more_concurrent_requests_per_token_than_allowed(void)
+{
+    if (worker > 0)
+        rvt_stop_process(worker, 10000);
+    worker = 0;
+    CHECK_INT(control("{\"delayMs\":300,\"clearInFlight\":true}"), 0);
+    char id[32], gh[64];
+    for (int i = 0; i < 8; i++) {
+        snprintf(gh, sizeof(gh), "solo/conc%d", i);
+        CHECK_INT(control("{\"repo\":\"%s\",\"scenario\":\"mixed\"}", gh), 0);
+        snprintf(id, sizeof(id), "conc%d", i);
+        add_repo(id, gh);
+    }
+    pid_t pool[4];
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "pool%d", i);
+        pool[i] = spawn(name, "2");
+    }
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "conc%d", i);
+        CHECK(rvt_wait_field(&conn, id, "pr_sync_status", "idle", 60000));
+    }
+    /* 8 syncs on 4 workers did overlap, but never past 2 at GitHub. */
+    CHECK_INT(fake_max_in_flight("pat"), 2);
+    CHECK_INT(redis_int("ZCARD %s", "rv:gh:slots:pat") > 0 ? 1 : 0, 0);
+    for (int i = 0; i < 4; i++)
+        rvt_stop_process(pool[i], 10000);
+    CHECK_INT(control("{\"delayMs\":0}"), 0);
+}
+
+static void test_a_slot_held_by_a_killed_worker_lapses(void)
+{
+    CHECK_INT(control("{\"delayMs\":2500,\"clearInFlight\":true}"), 0);
+    pid_t a = spawn("victim", "1");
+    refresh_prs("conc0");
+    bool holding = false;
+    for (int i = 0; i < 200 && !holding; i++) {
+        holding = redis_int("ZCARD %s", "rv:gh:slots:pat") == 1;
+        if (!holding)
+            rvt_sleep_ms(25);
+    }
+    CHECK(holding);
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    CHECK_INT(control("{\"delayMs\":0}"), 0);
+    CHECK_INT(redis_int("ZCARD %s", "rv:gh:slots:pat"), 1);
+    /* Another worker allowed one slot: the dead one's lapses (timeout +
+     * 5 s) and the PAT's syncs go on. */
+    pid_t b = spawn("survivor", "1");
+    CHECK_INT(redis_int("HSET %s pr_sync_at 0", "rv:{conc1}:meta"), 0);
+    refresh_prs("conc1");
+    CHECK(rvt_wait_field(&conn, "conc1", "pr_sync_status", "idle", 40000));
+    char buf[64];
+    CHECK(strcmp(rvt_meta_field(&conn, "conc1", "pr_sync_at", buf, sizeof(buf)),
+                 "0") != 0);
+    CHECK(redis_int("ZCARD %s", "rv:gh:slots:pat") <= 0);
+    rvt_stop_process(b, 10000);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-budgets");
@@ -325,6 +408,8 @@ int main(void)
     RUN(test_graphql_ratelimit_alone_is_read);
     RUN(test_a_secondary_limit_holds_only_that_tokens_repos);
     RUN(test_repeated_secondary_limits_back_off_exponentially);
+    RUN(test_never_more_concurrent_requests_per_token_than_allowed);
+    RUN(test_a_slot_held_by_a_killed_worker_lapses);
     if (worker > 0)
         rvt_stop_process(worker, 10000);
     rvt_fake_github_stop(&fake);
