@@ -376,6 +376,49 @@ static void test_a_slot_held_by_a_killed_worker_lapses(void)
     rvt_stop_process(b, 10000);
 }
 
+static void test_metrics_show_each_tokens_budget_hold_and_slots(void)
+{
+    char log[600], zadd[128];
+    struct rvt_api api;
+    snprintf(log, sizeof(log), "%s/api.log", tmp);
+    const char *env[] = {NULL};
+    CHECK_INT(rvt_api_start(&api, 0, redis.url, log, "/readyz", env), 0);
+    snprintf(zadd, sizeof(zadd), "%lld", (long long)rv_now_ms() + 60000);
+    CHECK_INT(redis_int("ZADD rv:gh:slots:pat %s test:1", zadd), 1);
+    CHECK_INT(redis_int("HSET rv:gh:budget:101 remaining %s", "4321"), 0);
+    CHECK_INT(redis_int("SET rv:gh:hold:101 1 PX %s", "90000") == -1, 1);
+    char want[160], *body = NULL;
+    snprintf(want, sizeof(want),
+             "repoview_github_ratelimit_remaining{token=\"101\"} 4321");
+    bool seen = false;
+    for (int i = 0; i < 150 && !seen; i++) {
+        free(body);
+        body = NULL;
+        rvt_sh(&body, "curl -sf %s/metrics", api.base);
+        seen = body && rvt_contains(body, want) &&
+               rvt_contains(body, "repoview_github_requests_in_flight"
+                                  "{token=\"pat\"} 1");
+        if (!seen)
+            rvt_sleep_ms(100);
+    }
+    CHECK(seen);
+    CHECK(rvt_contains(body, "repoview_github_ratelimit_limit{token=\"101\"} "
+                             "12500"));
+    CHECK(rvt_contains(body, "repoview_github_ratelimit_limit{token=\"pat\"} "
+                             "5000"));
+    CHECK(rvt_contains(body, "repoview_github_held_seconds{token=\"101\"} 9"));
+    CHECK(rvt_contains(body, "repoview_github_held_seconds{token=\"pat\"} 0"));
+    CHECK(!rvt_contains(body, PAT));
+    /* One HELP and TYPE per family. */
+    const char *p = body ? strstr(body, "# TYPE repoview_github_ratelimit_"
+                                        "remaining")
+                         : NULL;
+    CHECK(p && !strstr(p + 1, "# TYPE repoview_github_ratelimit_remaining"));
+    free(body);
+    CHECK_INT(redis_int("DEL rv:gh:slots:pat %s", "rv:gh:hold:101"), 2);
+    rvt_api_stop(&api);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-budgets");
@@ -410,6 +453,7 @@ int main(void)
     RUN(test_repeated_secondary_limits_back_off_exponentially);
     RUN(test_never_more_concurrent_requests_per_token_than_allowed);
     RUN(test_a_slot_held_by_a_killed_worker_lapses);
+    RUN(test_metrics_show_each_tokens_budget_hold_and_slots);
     if (worker > 0)
         rvt_stop_process(worker, 10000);
     rvt_fake_github_stop(&fake);
