@@ -108,6 +108,15 @@ struct api_principal {
 };
 
 /* The process: one per repoview-api, owned by main.c. */
+/* What /metrics shows of one GitHub token identity; -1 = unknown. */
+#define API_GH_TOKENS_MAX 64
+struct api_gh_token {
+    char identity[24]; /* installation id, "pat" or "none"; "" = free */
+    int64_t remaining, limit;
+    int64_t held_ms;   /* PTTL of rv:gh:hold:<identity>; <= 0: not held */
+    int64_t in_flight; /* live slots in rv:gh:slots:<identity> */
+};
+
 struct api {
     const struct rv_config *cfg;
     struct event_base *base;
@@ -133,7 +142,21 @@ struct api {
     bool stopping;                     /* SIGTERM/SIGINT seen */
     int64_t queue_depth;               /* LLEN rv:queue; -1 unknown */
     int64_t ratelimit_remaining;       /* rv:github:ratelimit; -1 unknown */
+    /* GitHub budgets per token identity, sampled with the queue depth
+     * (ghtokens.c): at most API_GH_TOKENS_MAX of rv:gh:tokens. */
+    struct api_gh_token gh_tokens[API_GH_TOKENS_MAX];
+    size_t gh_ntokens;
 };
+
+/* ---- ghtokens.c ---- */
+
+/* Samples rv:gh:tokens and each identity's budget, hold and slots into
+ * api->gh_tokens (answers arrive later, on the loop). */
+void api_ghtokens_sample(struct api *api);
+
+/* Appends the per-token families to b (Prometheus text). */
+struct evbuffer;
+void api_ghtokens_render(const struct api *api, struct evbuffer *b);
 
 /* One request being answered. Created by the dispatcher, handed to the
  * route's handler, freed by the api_reply_* call that answers it (exactly

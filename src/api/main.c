@@ -127,6 +127,7 @@ static void sample_redis(struct api *api)
     rv_cmd_add(&cmd, "remaining");
     if (rv_rasync_run(api->redis, &cmd, on_ratelimit, api) != RV_OK)
         api->ratelimit_remaining = -1;
+    api_ghtokens_sample(api);
 }
 
 /* The loop's one housekeeping timer, every second. Its jobs:

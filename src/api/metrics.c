@@ -204,12 +204,14 @@ void api_metrics_get(struct api_call *call)
         evbuffer_add_printf(b, "repoview_queue_depth %lld\n",
                             (long long)api->queue_depth);
     }
-    if (api->ratelimit_remaining >= 0) {
+    if (api->ratelimit_remaining >= 0 || api->gh_ntokens > 0)
         family(b, "repoview_github_ratelimit_remaining", "gauge",
-               "GitHub API requests left, as the workers last saw it.");
+               "GitHub API requests left, as the workers last saw it "
+               "(unlabelled: the last answer, any token).");
+    if (api->ratelimit_remaining >= 0)
         evbuffer_add_printf(b, "repoview_github_ratelimit_remaining %lld\n",
                             (long long)api->ratelimit_remaining);
-    }
+    api_ghtokens_render(api, b);
     size_t n = evbuffer_get_length(b);
     api_reply_bytes(call, 200, "text/plain; version=0.0.4; charset=utf-8",
                     (const char *)evbuffer_pullup(b, -1), n);

@@ -65,6 +65,9 @@ struct rv_config {
     int64_t github_timeout;
     /* REPOVIEW_GITHUB_MAX_PAGES: pages of 100 PRs read per sync. */
     int64_t github_max_pages;
+    /* REPOVIEW_GITHUB_MAX_CONCURRENCY: GitHub requests at once per token
+     * identity across all workers (a semaphore in Redis). */
+    int64_t github_max_concurrency;
     /* REPOVIEW_MAX_CLIENTS: concurrent HTTP connections, SSE included. */
     int64_t max_clients;
     /* REPOVIEW_IO_TIMEOUT: seconds the API waits for a client's next bytes

@@ -59,3 +59,30 @@ char *rv_key_delivery(char *buf, const char *delivery_id)
     snprintf(buf, RV_KEY_MAX, "rv:delivery:%s", delivery_id);
     return buf;
 }
+
+static char *gh_key(char *buf, const char *what, const char *identity)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:gh:%s:%s", what,
+             identity && *identity ? identity : "none");
+    return buf;
+}
+
+char *rv_key_gh_budget(char *buf, const char *identity)
+{
+    return gh_key(buf, "budget", identity);
+}
+
+char *rv_key_gh_hold(char *buf, const char *identity)
+{
+    return gh_key(buf, "hold", identity);
+}
+
+char *rv_key_gh_strikes(char *buf, const char *identity)
+{
+    return gh_key(buf, "strikes", identity);
+}
+
+char *rv_key_gh_slots(char *buf, const char *identity)
+{
+    return gh_key(buf, "slots", identity);
+}

@@ -14,18 +14,24 @@
 #define RV_KEY_SCHEDULE "rv:schedule"     /* zset "kind:id" -> next due ms */
 #define RV_KEY_DEADLETTER "rv:deadletter" /* list of JSON entries */
 #define RV_CHANNEL_EVENTS "rv:events"     /* pub/sub channel, JSON */
+#define RV_KEY_GH_TOKENS "rv:gh:tokens"   /* set of GitHub token identities */
 
 /* Kinds of sync. The names are the JSON/Redis spelling. */
 typedef enum rv_kind { RV_KIND_BRANCHES = 0, RV_KIND_PRS = 1 } rv_kind;
 
-const char *rv_kind_name(rv_kind k);     /* "branches" / "prs" */
+const char *rv_kind_name(rv_kind k);            /* "branches" / "prs" */
 int rv_kind_parse(const char *s, rv_kind *out); /* 0, or -1 */
 
-char *rv_key_meta(char *buf, const char *id);       /* rv:{id}:meta */
-char *rv_key_branches(char *buf, const char *id);   /* rv:{id}:branches */
-char *rv_key_prs(char *buf, const char *id);        /* rv:{id}:prs */
-char *rv_key_overview(char *buf, const char *id);   /* rv:{id}:overview */
+char *rv_key_meta(char *buf, const char *id);     /* rv:{id}:meta */
+char *rv_key_branches(char *buf, const char *id); /* rv:{id}:branches */
+char *rv_key_prs(char *buf, const char *id);      /* rv:{id}:prs */
+char *rv_key_overview(char *buf, const char *id); /* rv:{id}:overview */
 char *rv_key_processing(char *buf, const char *worker_id); /* rv:processing:W */
 char *rv_key_delivery(char *buf, const char *delivery_id); /* rv:delivery:D */
+/* Per GitHub token identity (installation id, "pat" or "none"): */
+char *rv_key_gh_budget(char *buf, const char *identity);  /* rv:gh:budget:I */
+char *rv_key_gh_hold(char *buf, const char *identity);    /* rv:gh:hold:I */
+char *rv_key_gh_strikes(char *buf, const char *identity); /* rv:gh:strikes:I */
+char *rv_key_gh_slots(char *buf, const char *identity);   /* rv:gh:slots:I */
 
 #endif

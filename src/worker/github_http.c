@@ -52,8 +52,12 @@ void prsync_set_headers(struct prsync_response *r,
 {
     int64_t v;
     r->ratelimit_remaining = -1;
+    r->ratelimit_limit = -1;
     r->ratelimit_reset_ms = 0;
     r->retry_after_ms = 0;
+    if (h->ratelimit_limit &&
+        rv_parse_i64(h->ratelimit_limit, 0, INT32_MAX, &v) == 0)
+        r->ratelimit_limit = (long)v;
     if (h->ratelimit_remaining &&
         rv_parse_i64(h->ratelimit_remaining, 0, INT32_MAX, &v) == 0)
         r->ratelimit_remaining = (long)v;
@@ -83,6 +87,7 @@ void prsync_read_headers(CURL *curl, struct prsync_response *r)
     struct rv_github_headers h = {
         .ratelimit_remaining = last_header(curl, "x-ratelimit-remaining"),
         .ratelimit_reset = last_header(curl, "x-ratelimit-reset"),
+        .ratelimit_limit = last_header(curl, "x-ratelimit-limit"),
         .retry_after_s = (int64_t)retry,
     };
     prsync_set_headers(r, &h);
@@ -95,6 +100,7 @@ void prsync_response_reset(struct prsync_response *r)
     r->nomem = false;
     r->status = 0;
     r->ratelimit_remaining = -1;
+    r->ratelimit_limit = -1;
     r->ratelimit_reset_ms = 0;
     r->retry_after_ms = 0;
 }

@@ -14,6 +14,7 @@
 #include "common/scripts.h"
 #include "common/util.h"
 #include "worker/branchsync.h"
+#include "worker/ghbudget.h"
 #include "worker/overview.h"
 #include "worker/prsync.h"
 #include "worker/sync.h"
@@ -22,8 +23,9 @@
  * this sync rendered the overview. */
 #define COMMIT_RETRIES 5
 
-/* Shared rate-limit state of the GitHub token (also read by the API's
- * /metrics): hash with "remaining" and "reset_ms". */
+/* The last GitHub answer's rate limit, any token (the API's older
+ * repoview_github_ratelimit_remaining): hash with "remaining" and
+ * "reset_ms". Per-token budgets, which workers act on, are ghbudget.h's. */
 #define RATELIMIT_KEY "rv:github:ratelimit"
 
 /* One claimed job and what the loop learns while running it. */
@@ -342,30 +344,6 @@ out:
     return rc;
 }
 
-/* Reads the shared rate-limit state; true when GitHub must not be called
- * before *reset_ms. */
-static bool github_blocked(struct rv_rsync *r, int64_t *reset_ms)
-{
-    redisReply *reply =
-        rv_rsync_command(r, "HMGET %s remaining reset_ms", RATELIMIT_KEY);
-    bool blocked = false;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_STRING &&
-        reply->element[1]->type == REDIS_REPLY_STRING) {
-        int64_t remaining = -1, reset = 0;
-        if (rv_parse_i64(reply->element[0]->str, -1, INT64_MAX, &remaining) ==
-                0 &&
-            rv_parse_i64(reply->element[1]->str, 0, INT64_MAX, &reset) == 0 &&
-            remaining == 0 && reset > rv_now_ms()) {
-            blocked = true;
-            *reset_ms = reset;
-        }
-    }
-    if (reply)
-        freeReplyObject(reply);
-    return blocked;
-}
-
 static void store_ratelimit(struct rv_rsync *r,
                             const struct rv_prsync_stats *st)
 {
@@ -386,12 +364,14 @@ static void set_job_repo(struct rv_worker *w, const char *repo)
     pthread_mutex_unlock(&w->job_lock);
 }
 
-/* Runs the sync of the claimed job with token (NULL = none). RV_OK with
- * run->doc set, or a failure described in err. */
+/* Runs the sync of the claimed job with tok (value NULL = none). RV_OK
+ * with run->doc set, or a failure described in err. A PR sync of a token
+ * that is held or whose budget is spent fails at once, sending nothing. */
 static int sync_with(struct rv_worker *w, struct rv_rsync *r,
-                     struct job_run *run, const char *token,
+                     struct job_run *run, const struct rv_gh_token *tok,
                      struct rv_sync_error *err)
 {
+    const char *token = tok->value;
     int64_t started = rv_mono_ms();
     int rc;
     if (run->job.kind == RV_KIND_BRANCHES) {
@@ -422,14 +402,23 @@ static int sync_with(struct rv_worker *w, struct rv_rsync *r,
                  "branch sync done");
         return rc;
     }
-    int64_t reset_ms = 0;
-    if (github_blocked(r, &reset_ms)) {
-        rv_sync_error_set(
-            err, RV_ERR_RATE_LIMITED,
-            "GitHub's rate limit is exhausted; retrying after the reset");
-        err->retry_at_ms = reset_ms;
-        return RV_ERR_HTTP;
-    }
+    if ((rc = rv_ghbudget_check(r, tok->identity, err)) != RV_OK)
+        return rc;
+    /* A slot lapses a little after curl's deadline for the request. */
+    int64_t timeout_ms = w->cfg->github_timeout * 1000;
+    struct rv_ghbudget_ctx budget = {
+        .r = r,
+        .identity = tok->identity,
+        .worker_id = w->id,
+        .repo_id = run->job.repo,
+        .job_id = run->job.id,
+        .max_concurrency = (int)w->cfg->github_max_concurrency,
+        .slot_ttl_ms = timeout_ms + 5000,
+        .wait_ms = timeout_ms < 30000 ? timeout_ms : 30000};
+    struct rv_prsync_hooks hooks = {
+        .before_request = rv_ghbudget_before_request,
+        .after_request = rv_ghbudget_after_request,
+        .ud = &budget};
     struct rv_prsync_opts opts = {
         .graphql_url = w->graphql_url,
         .token = token,
@@ -438,6 +427,7 @@ static int sync_with(struct rv_worker *w, struct rv_rsync *r,
         .max_pages = (int)w->cfg->github_max_pages,
         .repo_id = run->job.repo,
         .job_id = run->job.id,
+        .hooks = &hooks,
     };
     struct rv_prsync_stats stats;
     memset(&stats, 0, sizeof(stats));
@@ -477,7 +467,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
                                  &tok, err);
         if (rc != RV_OK)
             return rc;
-        rc = sync_with(w, r, run, tok.value, err);
+        rc = sync_with(w, r, run, &tok, err);
         if (rc == RV_OK || attempt > 0 || tok.installation_id == 0 ||
             !refused_credential(err))
             return rc;

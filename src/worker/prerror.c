@@ -59,14 +59,29 @@ static bool prsync_mentions_rate_limit(const char *s)
     return false;
 }
 
+bool prsync_is_secondary_limit(const struct prsync_response *r)
+{
+    static const char needle[] = "secondary rate limit";
+    if (r->status != 403 && r->status != 429)
+        return false;
+    if (r->retry_after_ms > 0)
+        return true;
+    char msg[PRSYNC_QUOTE_MAX + 1];
+    prsync_body_message(r, msg, sizeof(msg));
+    for (const char *s = msg; *s; s++)
+        if (strncasecmp(s, needle, sizeof(needle) - 1) == 0)
+            return true;
+    return false;
+}
+
 static void prsync_set_rate_limited(struct rv_sync_error *err, int64_t at,
                                     const char *what)
 {
     char iso[32];
     rv_iso8601(at, iso, sizeof(iso));
     rv_sync_error_set(err, RV_ERR_RATE_LIMITED,
-                      "GitHub rate limit reached (%s); retrying after %s",
-                      what, iso);
+                      "GitHub rate limit reached (%s); retrying after %s", what,
+                      iso);
     err->retry_at_ms = at;
 }
 

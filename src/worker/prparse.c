@@ -205,6 +205,17 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
         prsync_member(doc, "(answer)", "data", SH_OBJ, false, err, &bad);
     if (bad)
         return RV_ERR_DECODE;
+    json_t *rl = json_object_get(data, "rateLimit");
+    if (rl && !json_is_null(rl)) {
+        /* Optional (the contract's query lacks it), but never malformed. */
+        const char *rl_path = "data.rateLimit";
+        prsync_member(rl, rl_path, "cost", SH_INT, false, err, &bad);
+        prsync_member(rl, rl_path, "remaining", SH_INT, false, err, &bad);
+        prsync_member(rl, rl_path, "limit", SH_INT, false, err, &bad);
+        prsync_member(rl, rl_path, "resetAt", SH_STR, false, err, &bad);
+        if (bad)
+            return RV_ERR_DECODE;
+    }
     json_t *repo = json_object_get(data, "repository");
     if (!repo || json_is_null(repo)) {
         rv_sync_error_set(err, RV_ERR_NOT_FOUND,
@@ -254,8 +265,8 @@ static int prsync_take_page(json_t *doc, json_t *prs, json_t *seen,
 }
 
 int rv_prsync_parse_page(const char *body, size_t len,
-                         int64_t ratelimit_reset_ms, json_t *prs,
-                         json_t *seen, bool *has_next, char **end_cursor,
+                         int64_t ratelimit_reset_ms, json_t *prs, json_t *seen,
+                         bool *has_next, char **end_cursor,
                          struct rv_sync_error *err)
 {
     json_error_t jerr;
@@ -283,9 +294,40 @@ int rv_prsync_parse_page(const char *body, size_t len,
     return rc;
 }
 
-int prsync_answer(const struct prsync_response *r, bool has_token,
-                  json_t *prs, json_t *seen, bool *has_next,
-                  char **end_cursor, struct rv_sync_error *err)
+bool prsync_graphql_budget(const char *body, size_t len,
+                           struct rv_github_budget *b)
+{
+    json_t *doc = body ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *data = json_is_object(doc) ? json_object_get(doc, "data") : NULL;
+    json_t *rl =
+        json_is_object(data) ? json_object_get(data, "rateLimit") : NULL;
+    json_t *cost = json_object_get(rl, "cost");
+    json_t *remaining = json_object_get(rl, "remaining");
+    json_t *limit = json_object_get(rl, "limit");
+    const char *reset = json_string_value(json_object_get(rl, "resetAt"));
+    int64_t reset_ms = 0;
+    bool ok = json_is_object(rl) && json_is_integer(cost) &&
+              json_is_integer(remaining) && json_is_integer(limit) && reset &&
+              rv_parse_iso8601(reset, &reset_ms) == 0 &&
+              json_integer_value(remaining) >= 0 &&
+              json_integer_value(remaining) <= INT32_MAX &&
+              json_integer_value(limit) >= 0 &&
+              json_integer_value(limit) <= INT32_MAX &&
+              json_integer_value(cost) >= 0 &&
+              json_integer_value(cost) <= INT32_MAX;
+    if (ok) {
+        b->cost = (long)json_integer_value(cost);
+        b->remaining = (long)json_integer_value(remaining);
+        b->limit = (long)json_integer_value(limit);
+        b->reset_ms = reset_ms;
+    }
+    json_decref(doc);
+    return ok;
+}
+
+int prsync_answer(const struct prsync_response *r, bool has_token, json_t *prs,
+                  json_t *seen, bool *has_next, char **end_cursor,
+                  struct rv_sync_error *err)
 {
     *has_next = false;
     *end_cursor = NULL;

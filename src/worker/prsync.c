@@ -19,7 +19,8 @@
 
 #define PRSYNC_DEFAULT_API "https://api.github.com"
 
-/* The contract's query, verbatim: tests/fake-github checks it. */
+/* The contract's query, verbatim (tests/fake-github checks it), and the
+ * token's budget asked in the same request (rateLimit costs nothing). */
 static const char prsync_query[] =
     "query($owner: String!, $name: String!, $cursor: String) {\n"
     "  repository(owner: $owner, name: $name) {\n"
@@ -37,6 +38,7 @@ static const char prsync_query[] =
     "      }\n"
     "    }\n"
     "  }\n"
+    "  rateLimit { cost remaining resetAt limit }\n"
     "}\n";
 
 int rv_prsync_graphql_url(const char *api_url, const char *graphql_override,
@@ -86,6 +88,26 @@ static bool prsync_split_name(const char *full, char *owner, size_t osize,
     return rv_strlcpy(name, slash + 1, nsize) == 0;
 }
 
+/* Tells the hooks what the answer just received said about the budget. */
+static void report_budget(const struct rv_prsync_hooks *hooks, CURLcode cc,
+                          const struct prsync_response *r)
+{
+    struct rv_github_budget b = {
+        .status = cc == CURLE_OK ? r->status : 0,
+        .remaining = r->ratelimit_remaining,
+        .limit = r->ratelimit_limit,
+        .cost = -1,
+        .reset_ms = r->ratelimit_reset_ms,
+    };
+    if (cc == CURLE_OK && r->status == 200)
+        prsync_graphql_budget(r->body.buf, r->body.len, &b);
+    if (cc == CURLE_OK && prsync_is_secondary_limit(r)) {
+        b.secondary = true;
+        b.retry_at_ms = r->retry_after_ms;
+    }
+    hooks->after_request(hooks->ud, &b);
+}
+
 int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
                   struct rv_prsync_stats *stats, struct rv_sync_error *err)
 {
@@ -101,6 +123,7 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
     char errbuf[CURL_ERROR_SIZE];
     char owner[128], name[128];
     int64_t started = rv_mono_ms();
+    const struct rv_prsync_hooks *hooks = opts ? opts->hooks : NULL;
 
     if (!stats)
         stats = &local_stats;
@@ -178,9 +201,14 @@ int rv_prsync_run(const struct rv_prsync_opts *opts, json_t **out,
         prsync_response_reset(&resp);
         errbuf[0] = '\0';
 
+        if (hooks && hooks->before_request &&
+            (rc = hooks->before_request(hooks->ud, err)) != RV_OK)
+            goto out;
         CURLcode cc = curl_easy_perform(curl);
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp.status);
         prsync_read_headers(curl, &resp);
+        if (hooks && hooks->after_request)
+            report_budget(hooks, cc, &resp);
         if (resp.ratelimit_remaining >= 0)
             stats->ratelimit_remaining = resp.ratelimit_remaining;
         if (resp.ratelimit_reset_ms > 0)

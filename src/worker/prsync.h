@@ -22,6 +22,30 @@
 /* Responses larger than this (after gzip decoding) are refused. */
 #define RV_PRSYNC_MAX_BODY_DEFAULT ((size_t)32 * 1024 * 1024)
 
+/* What one GitHub answer said about the budget of the token that asked:
+ * the x-ratelimit headers, overridden by GraphQL's rateLimit when the
+ * answer has one, and whether it was a secondary rate limit. */
+struct rv_github_budget {
+    long status;         /* HTTP status; 0 when no answer arrived */
+    long remaining;      /* -1: not said */
+    long limit;          /* -1: not said */
+    long cost;           /* GraphQL rateLimit.cost; -1: not said */
+    int64_t reset_ms;    /* when the window resets; 0: not said */
+    bool secondary;      /* 403/429 naming a secondary limit or retry-after */
+    int64_t retry_at_ms; /* Retry-After as a time; 0: none */
+};
+
+/* Called by rv_prsync_run around every request it sends (may be NULL):
+ * before_request may refuse it (then it fills err and returns the rv_err
+ * the run hands back, and nothing is sent); after_request is called once
+ * for every request before_request let through, with what the answer said
+ * (status 0: none arrived). ud is theirs. */
+struct rv_prsync_hooks {
+    int (*before_request)(void *ud, struct rv_sync_error *err);
+    void (*after_request)(void *ud, const struct rv_github_budget *b);
+    void *ud;
+};
+
 struct rv_prsync_opts {
     /* Resolved endpoint (see rv_prsync_graphql_url). Borrowed. */
     const char *graphql_url;
@@ -40,6 +64,8 @@ struct rv_prsync_opts {
     const char *repo_id, *job_id;
     /* Body size limit per response; 0 means RV_PRSYNC_MAX_BODY_DEFAULT. */
     size_t max_body_bytes;
+    /* Budget accounting and admission; NULL = none. Borrowed. */
+    const struct rv_prsync_hooks *hooks;
 };
 
 struct rv_prsync_stats {
@@ -76,8 +102,8 @@ int rv_prsync_graphql_url(const char *api_url, const char *graphql_override,
  * failure err is filled, *end_cursor is NULL and the result is as for
  * rv_prsync_run; prs may have gained some of the page's PRs. */
 int rv_prsync_parse_page(const char *body, size_t len,
-                         int64_t ratelimit_reset_ms, json_t *prs,
-                         json_t *seen, bool *has_next, char **end_cursor,
+                         int64_t ratelimit_reset_ms, json_t *prs, json_t *seen,
+                         bool *has_next, char **end_cursor,
                          struct rv_sync_error *err);
 
 /* The answer headers PR sync acts on, as libcurl reports them: the values
@@ -85,6 +111,7 @@ int rv_prsync_parse_page(const char *body, size_t len,
  * Retry-After in seconds from now (CURLINFO_RETRY_AFTER; 0 when absent). */
 struct rv_github_headers {
     const char *ratelimit_remaining, *ratelimit_reset;
+    const char *ratelimit_limit; /* x-ratelimit-limit; NULL when absent */
     int64_t retry_after_s;
 };
 

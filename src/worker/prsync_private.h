@@ -22,13 +22,14 @@
 
 /* One HTTP answer: the body (capped) and the headers that matter. */
 struct prsync_response {
-    struct rv_dynbuf body;    /* capped at the largest body we read */
-    bool too_large;           /* the body passed body.max */
-    bool nomem;               /* growing the body failed */
+    struct rv_dynbuf body; /* capped at the largest body we read */
+    bool too_large;        /* the body passed body.max */
+    bool nomem;            /* growing the body failed */
     long status;
-    long ratelimit_remaining; /* -1 when absent */
+    long ratelimit_remaining;   /* -1 when absent */
+    long ratelimit_limit;       /* -1 when absent */
     int64_t ratelimit_reset_ms; /* 0 when absent */
-    int64_t retry_after_ms;   /* absolute epoch ms; 0 when absent */
+    int64_t retry_after_ms;     /* absolute epoch ms; 0 when absent */
 };
 
 /* ---- github_http.c ---- */
@@ -98,12 +99,22 @@ int prsync_http_error(const struct prsync_response *r, bool has_token,
 int prsync_graphql_errors(json_t *doc, int64_t ratelimit_reset_ms,
                           struct rv_sync_error *err);
 
+/* Whether a 403/429 answer is a secondary rate limit: it has a
+ * Retry-After, or its message says "secondary rate limit". */
+bool prsync_is_secondary_limit(const struct prsync_response *r);
+
 /* ---- prparse.c ---- */
+
+/* Reads data.rateLimit {cost remaining resetAt limit} of a 200 answer into
+ * b (fields it lacks untouched). Returns false when the answer is not JSON
+ * or rateLimit is absent or not of that shape. */
+bool prsync_graphql_budget(const char *body, size_t len,
+                           struct rv_github_budget *b);
 
 /* What rv_prsync_run makes of one complete answer: the error of a non-200,
  * or the page of a 200. *end_cursor as for rv_prsync_parse_page. */
-int prsync_answer(const struct prsync_response *r, bool has_token,
-                  json_t *prs, json_t *seen, bool *has_next,
-                  char **end_cursor, struct rv_sync_error *err);
+int prsync_answer(const struct prsync_response *r, bool has_token, json_t *prs,
+                  json_t *seen, bool *has_next, char **end_cursor,
+                  struct rv_sync_error *err);
 
 #endif

@@ -35,6 +35,19 @@
 //        the exchange with that status instead, e.g. 502)
 //   POST /_control {"revokeTokens":true}  installation tokens issued so far
 //        are refused (401) from now on
+//   POST /_control {"secondaryLimit":{"owner":"acme","retryAfter":N}}  every
+//        GraphQL request for that owner's repos gets GitHub's 403 secondary
+//        rate limit (with retry-after N when N > 0); {"owner":..,"off":true}
+//        lifts it
+//   POST /_control {"delayMs":N}       GraphQL answers wait N ms
+//   POST /_control {"rateHeaders":false}  no x-ratelimit headers (the
+//        budget then comes from GraphQL rateLimit alone)
+//   POST /_control {"clearInFlight":true}  forget the most-in-flight counts
+//   GET  /_inflight  {"inFlight":{label:n},"max":{label:n}} GraphQL requests
+//        being answered per token label ('pat', 'installation:<id>', 'none')
+// Each token label has its own budget (limit 5000 for the PAT, 12500 for
+// installations), sent in the headers and, when the query asks for it, in
+// data.rateLimit; recorded requests carry token, budgetRemaining/Limit.
 //   POST /_control {"reset":true}      forget switches and recorded requests
 //   GET  /_requests                    requests seen so far (never the token)
 //   GET  /_tokens                      installation tokens issued so far, so
@@ -73,6 +86,9 @@ const CONTRACT_QUERY = `query($owner: String!, $name: String!, $cursor: String) 
     }
   }
 }`;
+// The same query asking for the token's budget too (what the workers send).
+const BUDGET_QUERY = CONTRACT_QUERY.replace(/\}$/,
+  '  rateLimit { cost remaining resetAt limit }\n}');
 const squash = (s) => String(s).replace(/\s+/g, ' ').trim();
 const PAGE_SIZE = 100;
 
@@ -224,15 +240,36 @@ const started = Math.floor(Date.now() / 1000);
 let remaining = 5000;
 const hanging = new Set();
 
+// Per-token budgets (by the label tokenLabel gives), for the headers and
+// GraphQL rateLimit of answers to that token: {limit, remaining}.
+const budgets = new Map();
+let current = null; // the budget of the request being answered, or null
+let rateHeadersOff = false; // {"rateHeaders":false}: GraphQL rateLimit only
+let delayMs = 0;            // {"delayMs":N}: GraphQL answers wait N ms
+const secondary = new Map(); // lower owner -> retry-after seconds (0: none)
+const inFlight = new Map(); // token label -> requests being answered
+const maxInFlight = new Map(); // token label -> most at once
+
 function rateHeaders(extra = {}) {
+  if (rateHeadersOff) return { ...extra };
+  const lim = current ? current.limit : 5000;
+  const rem = current ? current.remaining : remaining;
   return {
-    'x-ratelimit-limit': '5000',
-    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-limit': String(lim),
+    'x-ratelimit-remaining': String(rem),
     'x-ratelimit-reset': String(started + 3600),
-    'x-ratelimit-used': String(5000 - remaining),
+    'x-ratelimit-used': String(lim - rem),
     'x-ratelimit-resource': 'graphql',
     ...extra,
   };
+}
+
+// Which budget a request spends: 'pat', 'installation:<id>', 'other' or
+// 'none' (never the token itself).
+function tokenLabel(who) {
+  if (who.kind === 'pat') return 'pat';
+  if (who.installation) return `installation:${who.installation}`;
+  return who.kind;
 }
 
 function send(req, res, status, body, headers = {}) {
@@ -375,7 +412,28 @@ function authKind(auth, owner) {
   return { kind: live ? 'installation' : 'bad-installation', installation: t.installation };
 }
 
+// Counts the request in flight for its token until its answer is done.
 function graphql(req, res, raw) {
+  let vars = {};
+  try {
+    vars = (JSON.parse(raw) || {}).variables || {};
+  } catch { /* graphqlNow answers it */ }
+  const label = tokenLabel(authKind(req.headers.authorization || '', vars.owner));
+  const n = (inFlight.get(label) || 0) + 1;
+  inFlight.set(label, n);
+  maxInFlight.set(label, Math.max(n, maxInFlight.get(label) || 0));
+  let done = false;
+  const finish = () => {
+    if (!done) inFlight.set(label, inFlight.get(label) - 1);
+    done = true;
+  };
+  res.on('close', finish);
+  res.on('finish', finish);
+  if (delayMs > 0) setTimeout(() => graphqlNow(req, res, raw), delayMs);
+  else graphqlNow(req, res, raw);
+}
+
+function graphqlNow(req, res, raw) {
   let body;
   try {
     body = JSON.parse(raw);
@@ -387,10 +445,19 @@ function graphql(req, res, raw) {
   const who = authKind(auth, vars.owner);
   const authOk = who.kind === 'pat' || who.kind === 'installation'
     || (!expectedToken && (who.kind === 'none' || who.kind === 'other'));
-  const queryMatches = squash(body && body.query) === squash(CONTRACT_QUERY);
+  const asked = squash(body && body.query);
+  const asksBudget = asked === squash(BUDGET_QUERY);
+  const queryMatches = asksBudget || asked === squash(CONTRACT_QUERY);
+  const label = tokenLabel(who);
+  if (!budgets.has(label))
+    budgets.set(label, { limit: label === 'pat' ? 5000 : 12500, remaining: 0 });
+  current = budgets.get(label);
+  if (current.remaining === 0) current.remaining = current.limit;
+  current.remaining = Math.max(0, current.remaining - 1);
   requests.push({
     kind: 'graphql', auth: who.kind, installation: who.installation ?? null,
     owner: vars.owner, name: vars.name, cursor: vars.cursor ?? null,
+    token: label, budgetRemaining: current.remaining, budgetLimit: current.limit,
     hadAuthorization: auth !== '', authorized: authOk, queryMatches,
     userAgent: req.headers['user-agent'] || null,
     acceptEncoding: req.headers['accept-encoding'] || null,
@@ -410,6 +477,14 @@ function graphql(req, res, raw) {
     }, rateHeaders());
 
   const now = Math.floor(Date.now() / 1000);
+  const owner = String(vars.owner).toLowerCase();
+  if (secondary.has(owner)) {
+    const after = secondary.get(owner);
+    return send(req, res, 403, {
+      message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+      documentation_url: 'https://docs.github.com/graphql/overview/rate-limits-and-node-limits-for-the-graphql-api#secondary-rate-limits',
+    }, rateHeaders(after > 0 ? { 'retry-after': String(after) } : {}));
+  }
   switch (sc.kind) {
     case 'not-found':
       return send(req, res, 200, {
@@ -492,7 +567,14 @@ function graphql(req, res, raw) {
     const text = JSON.stringify({ data: p.data });
     return send(req, res, 200, text.slice(0, Math.floor(text.length / 2)), rateHeaders());
   }
-  return send(req, res, 200, { data: p.data }, rateHeaders());
+  const data = asksBudget ? {
+    ...p.data,
+    rateLimit: {
+      cost: 1, remaining: current.remaining, limit: current.limit,
+      resetAt: new Date((started + 3600) * 1000).toISOString(),
+    },
+  } : p.data;
+  return send(req, res, 200, { data }, rateHeaders());
 }
 
 function control(req, res, raw) {
@@ -507,6 +589,14 @@ function control(req, res, raw) {
     requests = [];
   }
   if (c.clearRequests) requests = [];
+  if (c.rateHeaders !== undefined) rateHeadersOff = c.rateHeaders === false;
+  if (c.delayMs !== undefined) delayMs = Number(c.delayMs);
+  if (c.secondaryLimit) {
+    const o = String(c.secondaryLimit.owner).toLowerCase();
+    if (c.secondaryLimit.off) secondary.delete(o);
+    else secondary.set(o, Number(c.secondaryLimit.retryAfter || 0));
+  }
+  if (c.clearInFlight) maxInFlight.clear();
   if (c.revokeTokens) for (const t of issued.values()) t.revoked = true;
   if (c.app) {
     app = {
@@ -541,6 +631,10 @@ const server = createServer((req, res) => {
       return graphql(req, res, raw);
     if (req.method === 'POST' && path === '/_control') return control(req, res, raw);
     if (req.method === 'GET' && path === '/_requests') return send(req, res, 200, requests);
+    if (req.method === 'GET' && path === '/_inflight')
+      return send(req, res, 200, {
+        inFlight: Object.fromEntries(inFlight), max: Object.fromEntries(maxInFlight),
+      });
     if (req.method === 'GET' && path === '/_tokens') return send(req, res, 200, [...issued.keys()]);
     if (appRest(req, res, req.method, path)) return undefined;
     return send(req, res, 404, {

@@ -24,7 +24,8 @@ static const char *const all_vars[] = {
     "REPOVIEW_LEASE_SECONDS",  "REPOVIEW_LOG",
     "REPOVIEW_MAX_ATTEMPTS",   "REPOVIEW_MAX_BRANCHES",
     "REPOVIEW_FETCH_TIMEOUT",  "REPOVIEW_GITHUB_TIMEOUT",
-    "REPOVIEW_GITHUB_MAX_PAGES", "REPOVIEW_MAX_CLIENTS",
+    "REPOVIEW_GITHUB_MAX_PAGES", "REPOVIEW_GITHUB_MAX_CONCURRENCY",
+    "REPOVIEW_MAX_CLIENTS",
     "REPOVIEW_SSE_MAX_BUFFER", "REPOVIEW_CORS_ORIGINS",
     "REPOVIEW_SHUTDOWN_GRACE", "REPOVIEW_IO_TIMEOUT",
     "REPOVIEW_ALLOWED_HOSTS",  "REPOVIEW_MAX_CLIENTS_PER_IP",
@@ -96,6 +97,7 @@ static void test_defaults_follow_the_contract(void)
     CHECK_INT(cfg.fetch_timeout, 300);
     CHECK_INT(cfg.github_timeout, 30);
     CHECK_INT(cfg.github_max_pages, 50);
+    CHECK_INT(cfg.github_max_concurrency, 10);
     CHECK_INT(cfg.max_clients, 20000);
     CHECK_INT(cfg.sse_max_buffer, 262144);
     CHECK_INT(cfg.io_timeout, 30);
@@ -238,6 +240,7 @@ static void test_invalid_values_are_refused_naming_variable_and_flag(void)
     expect_refused("REPOVIEW_FETCH_TIMEOUT", "1.5");
     expect_refused("REPOVIEW_GITHUB_TIMEOUT", "601");
     expect_refused("REPOVIEW_GITHUB_MAX_PAGES", "0");
+    expect_refused("REPOVIEW_GITHUB_MAX_CONCURRENCY", "0");
     expect_refused("REPOVIEW_MAX_CLIENTS", "1000001");
     expect_refused("REPOVIEW_SSE_MAX_BUFFER", "4095");
     expect_refused("REPOVIEW_MAX_CLIENTS_PER_IP", "0");
