@@ -3,10 +3,16 @@
 --- @include "eventsChannel"
 --- @include "eventMeta"
 
--- Publishes {"type":"status","repo","kind","status","meta":{...}}.
-local function publish_status(metaKey, repo, kind)
-  local meta = event_meta(metaKey)
-  rcall('PUBLISH', RV_CHANNEL_EVENTS, cjson.encode({type = 'status',
-    repo = repo, kind = kind, status = meta[field(kind, 'sync_status')],
-    meta = meta}))
+-- Publishes {"type":"status","repo","kind","status","meta":{...}}; for an
+-- org sync (kind 'org') the id goes in "org" instead of "repo".
+local function publish_status(metaKey, id, kind)
+  local meta = event_meta(metaKey, kind)
+  local event = {type = 'status', kind = kind,
+    status = meta[field(kind, 'sync_status')], meta = meta}
+  if kind == 'org' then
+    event.org = id
+  else
+    event.repo = id
+  end
+  rcall('PUBLISH', RV_CHANNEL_EVENTS, cjson.encode(event))
 end

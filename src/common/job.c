@@ -86,7 +86,8 @@ int rv_job_encode(const struct rv_job *job, char **out, size_t *len)
     *len = 0;
     if (job->version != RV_JOB_VERSION || !rv_repo_id_valid(job->repo) ||
         !job_id_valid(job->id, strnlen(job->id, sizeof(job->id))) ||
-        (job->kind != RV_KIND_BRANCHES && job->kind != RV_KIND_PRS) ||
+        (job->kind != RV_KIND_BRANCHES && job->kind != RV_KIND_PRS &&
+         job->kind != RV_KIND_ORG) ||
         (size_t)job->reason >= NREASONS || job->enqueued_at < 0)
         return RV_ERR_INVALID;
 
@@ -278,9 +279,9 @@ static int decode_field(enum job_field f, const msgpack_object *v,
         return RV_OK;
     case F_KIND:
         if (obj_str(v, text, RV_REPO_ID_MAX) != 0 ||
-            rv_kind_parse(text, &job->kind) != 0)
+            rv_job_kind_parse(text, &job->kind) != 0)
             return decode_fail(why, whylen, RV_ERR_DECODE, "%s",
-                               "\"kind\" is not branches or prs");
+                               "\"kind\" is not branches, prs or org");
         return RV_OK;
     case F_REASON:
         if (obj_str(v, text, RV_REPO_ID_MAX) != 0 ||

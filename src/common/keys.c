@@ -6,7 +6,7 @@
 
 const char *rv_kind_name(rv_kind k)
 {
-    return k == RV_KIND_PRS ? "prs" : "branches";
+    return k == RV_KIND_ORG ? "org" : k == RV_KIND_PRS ? "prs" : "branches";
 }
 
 int rv_kind_parse(const char *s, rv_kind *out)
@@ -20,6 +20,15 @@ int rv_kind_parse(const char *s, rv_kind *out)
         return 0;
     }
     return -1;
+}
+
+int rv_job_kind_parse(const char *s, rv_kind *out)
+{
+    if (s && strcmp(s, "org") == 0) {
+        *out = RV_KIND_ORG;
+        return 0;
+    }
+    return rv_kind_parse(s, out);
 }
 
 static char *repo_key(char *buf, const char *id, const char *suffix)
@@ -85,4 +94,27 @@ char *rv_key_gh_strikes(char *buf, const char *identity)
 char *rv_key_gh_slots(char *buf, const char *identity)
 {
     return gh_key(buf, "slots", identity);
+}
+
+char *rv_key_kind_meta(char *buf, rv_kind kind, const char *id)
+{
+    return kind == RV_KIND_ORG ? rv_key_org(buf, id) : rv_key_meta(buf, id);
+}
+
+char *rv_key_org(char *buf, const char *id)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:org:{%s}", id);
+    return buf;
+}
+
+char *rv_key_org_repos(char *buf, const char *id)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:org:{%s}:repos", id);
+    return buf;
+}
+
+char *rv_key_org_pages(char *buf, const char *id)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:org:{%s}:pages", id);
+    return buf;
 }

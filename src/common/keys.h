@@ -15,17 +15,36 @@
 #define RV_KEY_DEADLETTER "rv:deadletter" /* list of JSON entries */
 #define RV_CHANNEL_EVENTS "rv:events"     /* pub/sub channel, JSON */
 #define RV_KEY_GH_TOKENS "rv:gh:tokens"   /* set of GitHub token identities */
+#define RV_KEY_ORGS "rv:orgs"             /* set of org ids */
+#define RV_KEY_ORG_OWNERS "rv:orgs:owners" /* hash lower(owner) -> org id */
 
-/* Kinds of sync. The names are the JSON/Redis spelling. */
-typedef enum rv_kind { RV_KIND_BRANCHES = 0, RV_KIND_PRS = 1 } rv_kind;
+/* Kinds of sync. The names are the JSON/Redis spelling. A repo has the
+ * first two (RV_REPO_KINDS); an org sync (kind org) is a job whose "repo"
+ * field names an org, with its state in the org's hash. */
+typedef enum rv_kind {
+    RV_KIND_BRANCHES = 0,
+    RV_KIND_PRS = 1,
+    RV_KIND_ORG = 2,
+} rv_kind;
+#define RV_REPO_KINDS 2
 
-const char *rv_kind_name(rv_kind k);            /* "branches" / "prs" */
-int rv_kind_parse(const char *s, rv_kind *out); /* 0, or -1 */
+const char *rv_kind_name(rv_kind k); /* "branches" / "prs" / "org" */
+/* A repo's kind (branches, prs): 0, or -1 (org is refused here). */
+int rv_kind_parse(const char *s, rv_kind *out);
+/* Any job kind (branches, prs, org): 0, or -1. */
+int rv_job_kind_parse(const char *s, rv_kind *out);
 
 char *rv_key_meta(char *buf, const char *id);     /* rv:{id}:meta */
 char *rv_key_branches(char *buf, const char *id); /* rv:{id}:branches */
 char *rv_key_prs(char *buf, const char *id);      /* rv:{id}:prs */
 char *rv_key_overview(char *buf, const char *id); /* rv:{id}:overview */
+/* The hash holding the sync state of a job's kind: rv_key_meta for a repo
+ * kind, rv_key_org for kind org. */
+char *rv_key_kind_meta(char *buf, rv_kind kind, const char *id);
+/* Per org (the hash tag {id} again; org and repo ids are separate names): */
+char *rv_key_org(char *buf, const char *id);       /* rv:org:{id} */
+char *rv_key_org_repos(char *buf, const char *id); /* rv:org:{id}:repos */
+char *rv_key_org_pages(char *buf, const char *id); /* rv:org:{id}:pages */
 char *rv_key_processing(char *buf, const char *worker_id); /* rv:processing:W */
 char *rv_key_delivery(char *buf, const char *delivery_id); /* rv:delivery:D */
 /* Per GitHub token identity (installation id, "pat" or "none"): */

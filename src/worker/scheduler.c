@@ -22,7 +22,7 @@ static int parse_member(const char *member, rv_kind *kind, char *id,
     char kname[16];
     memcpy(kname, member, (size_t)(colon - member));
     kname[colon - member] = '\0';
-    if (rv_kind_parse(kname, kind) != 0 || !rv_repo_id_valid(colon + 1))
+    if (rv_job_kind_parse(kname, kind) != 0 || !rv_repo_id_valid(colon + 1))
         return -1;
     return rv_strlcpy(id, colon + 1, idlen);
 }
@@ -52,7 +52,7 @@ static int tick_one(struct rv_rsync *r, const struct rv_config *cfg,
     rv_script_scheduleTick(
         &cmd,
         &(struct rv_scheduletick_args){
-            .meta_key = rv_key_meta(meta, id),
+            .meta_key = rv_key_kind_meta(meta, kind, id),
             .member = member,
             .kind = rv_kind_name(kind),
             .now_ms = now,

@@ -259,7 +259,7 @@ static void test_decode_refuses_each_malformed_field(void)
         {M_ID_WITH_NUL, "\"id\" is not a job id"},
         {M_REPO_INVALID, "\"repo\" is not a valid repo id"},
         {M_REPO_AS_BIN, "\"repo\" is not a valid repo id"},
-        {M_KIND_UNKNOWN, "\"kind\" is not branches or prs"},
+        {M_KIND_UNKNOWN, "\"kind\" is not branches, prs or org"},
         {M_REASON_UNKNOWN, "\"reason\" is not a known reason"},
         {M_AT_NEGATIVE, "\"at\" is not a time in epoch ms"},
         {M_AT_AS_FLOAT, "\"at\" is not a time in epoch ms"},
