@@ -24,40 +24,15 @@
 ]]
 --- @include "codes"
 --- @include "rcall"
---- @include "queueJob"
---- @include "publishStatus"
+--- @include "newRepo"
 local metaKey, reposKey = KEYS[1], KEYS[2]
 local scheduleKey, queueKey = KEYS[3], KEYS[4]
-local id, url, github, defaultBranch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local interval, now, nextAt = ARGV[5], ARGV[6], ARGV[7]
-local branchJob, branchPayload = ARGV[8], ARGV[9]
-local prJob, prPayload = ARGV[10], ARGV[11]
 
 if rcall('EXISTS', metaKey) == 1 then
   return {RV_ERR_EXISTS}
 end
-
-local hasGithub = github ~= ''
-
-rcall('HSET', metaKey, 'id', id, 'url', url, 'github', github,
-  'default_branch', defaultBranch, 'interval', interval, 'created_at', now,
-  'version', '0',
-  'branch_sync_status', 'idle', 'branch_sync_at', '', 'branch_sync_error', '',
-  'branch_gen', '0', 'branch_job', '', 'branch_job_end', '',
-  'branch_pending', '0',
-  'branch_fails', '0', 'branch_worker', '', 'branch_started_at', '',
-  'branch_rev', '0',
-  'pr_sync_status', 'idle', 'pr_sync_at', '', 'pr_sync_error', '',
-  'pr_gen', '0', 'pr_job', '', 'pr_job_end', '', 'pr_pending', '0',
-  'pr_fails', '0', 'pr_worker', '', 'pr_started_at', '', 'pr_rev', '0')
-rcall('SADD', reposKey, id)
-
-queue_job(metaKey, queueKey, 'branches', branchJob, branchPayload, true)
-rcall('ZADD', scheduleKey, nextAt, 'branches:' .. id)
-publish_status(metaKey, id, 'branches')
-if hasGithub then
-  queue_job(metaKey, queueKey, 'prs', prJob, prPayload, true)
-  rcall('ZADD', scheduleKey, nextAt, 'prs:' .. id)
-  publish_status(metaKey, id, 'prs')
-end
+new_repo(metaKey, reposKey, scheduleKey, queueKey,
+  {id = ARGV[1], url = ARGV[2], github = ARGV[3], default_branch = ARGV[4],
+   interval = ARGV[5], org = '', github_id = ''},
+  ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
 return {RV_OK}

@@ -18,17 +18,11 @@
 ]]
 --- @include "codes"
 --- @include "rcall"
---- @include "eventsChannel"
-local metaKey, branchesKey = KEYS[1], KEYS[2]
-local prsKey, overviewKey = KEYS[3], KEYS[4]
-local reposKey, scheduleKey = KEYS[5], KEYS[6]
-local id = ARGV[1]
+--- @include "dropRepo"
+local metaKey = KEYS[1]
 
 if rcall('EXISTS', metaKey) == 0 then
   return {RV_ERR_NOT_FOUND}
 end
-rcall('DEL', metaKey, branchesKey, prsKey, overviewKey)
-rcall('SREM', reposKey, id)
-rcall('ZREM', scheduleKey, 'branches:' .. id, 'prs:' .. id)
-rcall('PUBLISH', RV_CHANNEL_EVENTS, cjson.encode({type = 'removed', repo = id}))
+drop_repo(metaKey, KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1])
 return {RV_OK}
