@@ -34,5 +34,5 @@ end
 new_repo(metaKey, reposKey, scheduleKey, queueKey,
   {id = ARGV[1], url = ARGV[2], github = ARGV[3], default_branch = ARGV[4],
    interval = ARGV[5], org = '', github_id = ''},
-  ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+  ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], true)
 return {RV_OK}

@@ -91,6 +91,13 @@ void prsync_read_headers(CURL *curl, struct prsync_response *r)
         .retry_after_s = (int64_t)retry,
     };
     prsync_set_headers(r, &h);
+    const char *etag = last_header(curl, "etag");
+    const char *link = last_header(curl, "link");
+    r->etag[0] = r->link[0] = '\0';
+    if (etag && strlen(etag) < sizeof(r->etag))
+        rv_strlcpy(r->etag, etag, sizeof(r->etag));
+    if (link && strlen(link) < sizeof(r->link))
+        rv_strlcpy(r->link, link, sizeof(r->link));
 }
 
 void prsync_response_reset(struct prsync_response *r)
@@ -103,6 +110,7 @@ void prsync_response_reset(struct prsync_response *r)
     r->ratelimit_limit = -1;
     r->ratelimit_reset_ms = 0;
     r->retry_after_ms = 0;
+    r->etag[0] = r->link[0] = '\0';
 }
 
 void github_http_setup(CURL *curl, struct curl_slist *headers, int timeout_s,
@@ -176,9 +184,10 @@ void github_http_free_headers(struct curl_slist *headers)
     curl_slist_free_all(headers);
 }
 
-int github_http_rest(const char *method, const char *url, const char *bearer,
-                     int timeout_s, struct prsync_response *r,
-                     struct rv_sync_error *err)
+/* github_http_rest with one more header line (NULL = none). */
+static int rest_request(const char *method, const char *url,
+                        const char *bearer, const char *extra, int timeout_s,
+                        struct prsync_response *r, struct rv_sync_error *err)
 {
     static const char *const fixed[] = {
         "Accept: application/vnd.github+json",
@@ -194,8 +203,12 @@ int github_http_rest(const char *method, const char *url, const char *bearer,
     if (bearer && *bearer &&
         (rc = github_http_bearer(&headers, bearer)) != RV_OK)
         goto out;
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++) {
-        struct curl_slist *h = curl_slist_append(headers, fixed[i]);
+    for (size_t i = 0; i <= sizeof(fixed) / sizeof(*fixed); i++) {
+        const char *line = i < sizeof(fixed) / sizeof(*fixed) ? fixed[i]
+                                                              : extra;
+        if (!line)
+            continue;
+        struct curl_slist *h = curl_slist_append(headers, line);
         if (!h) {
             rc = RV_ERR_NOMEM;
             goto out;
@@ -219,4 +232,24 @@ out:
     curl_easy_cleanup(curl);
     github_http_free_headers(headers);
     return rc;
+}
+
+int github_http_rest(const char *method, const char *url, const char *bearer,
+                     int timeout_s, struct prsync_response *r,
+                     struct rv_sync_error *err)
+{
+    return rest_request(method, url, bearer, NULL, timeout_s, r, err);
+}
+
+int github_http_get(const char *url, const char *bearer,
+                    const char *if_none_match, int timeout_s,
+                    struct prsync_response *r, struct rv_sync_error *err)
+{
+    char line[sizeof(r->etag) + 32];
+    bool conditional = if_none_match && *if_none_match;
+    if (conditional && (size_t)snprintf(line, sizeof(line), "If-None-Match: %s",
+                                        if_none_match) >= sizeof(line))
+        conditional = false; /* not one of ours: ask unconditionally */
+    return rest_request("GET", url, bearer, conditional ? line : NULL,
+                        timeout_s, r, err);
 }

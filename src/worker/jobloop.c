@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "worker/branchsync.h"
 #include "worker/ghbudget.h"
+#include "worker/orgsync.h"
 #include "worker/overview.h"
 #include "worker/prsync.h"
 #include "worker/sync.h"
@@ -134,28 +135,30 @@ static int new_followup(const struct rv_job *job, struct rv_job *next,
                       len);
 }
 
-static int claim(struct rv_worker *w, struct rv_rsync *r, struct job_run *run)
+int rv_jobloop_claim(struct rv_worker *w, struct rv_rsync *r,
+                     const struct rv_job *job, const char *payload, size_t len,
+                     long long *gen)
 {
     char meta[RV_KEY_MAX], proc[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_claimJob(&cmd,
-                       &(struct rv_claimjob_args){
-                           .meta_key = rv_key_meta(meta, run->job.repo),
-                           .processing_key = rv_key_processing(proc, w->id),
-                           .kind = rv_kind_name(run->job.kind),
-                           .job_id = run->job.id,
-                           .payload = run->payload,
-                           .payload_len = run->payload_len,
-                           .worker = w->id,
-                           .now_ms = rv_now_ms(),
-                           .lease_ms = w->cfg->lease_seconds * 1000});
+    rv_script_claimJob(
+        &cmd, &(struct rv_claimjob_args){
+                  .meta_key = rv_key_kind_meta(meta, job->kind, job->repo),
+                  .processing_key = rv_key_processing(proc, w->id),
+                  .kind = rv_kind_name(job->kind),
+                  .job_id = job->id,
+                  .payload = payload,
+                  .payload_len = len,
+                  .worker = w->id,
+                  .now_ms = rv_now_ms(),
+                  .lease_ms = w->cfg->lease_seconds * 1000});
     redisReply *reply = run_cmd(r, &cmd);
     int rc = rv_script_reply_code(reply);
     if (rc == RV_OK) {
         if (reply->elements >= 2 &&
             reply->element[1]->type == REDIS_REPLY_INTEGER)
-            run->gen = reply->element[1]->integer;
+            *gen = reply->element[1]->integer;
         else
             rc = RV_ERR_PROTOCOL;
     }
@@ -164,9 +167,10 @@ static int claim(struct rv_worker *w, struct rv_rsync *r, struct job_run *run)
     return rc;
 }
 
-/* Records a failed sync with failSync. */
-static int record_failure(struct rv_worker *w, struct rv_rsync *r,
-                          struct job_run *run, const struct rv_sync_error *err)
+int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
+                    const struct rv_job *job, const char *payload, size_t len,
+                    long long gen, int64_t interval_s,
+                    const struct rv_sync_error *err)
 {
     char meta[RV_KEY_MAX], proc[RV_KEY_MAX], at[32];
     int64_t now = rv_now_ms();
@@ -178,15 +182,13 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     if (!error_json)
         return RV_ERR_NOMEM;
 
-    int64_t interval_ms = (run->repo.interval_s > 0 ? run->repo.interval_s
-                                                    : w->cfg->sync_interval) *
-                          1000;
+    int64_t interval_ms = interval_s * 1000;
     int64_t cap = interval_ms * 4 < RV_BACKOFF_MAX_MS ? interval_ms * 4
                                                       : RV_BACKOFF_MAX_MS;
     struct rv_job next;
     char *next_payload;
     size_t next_len;
-    int rc = new_followup(&run->job, &next, &next_payload, &next_len);
+    int rc = new_followup(job, &next, &next_payload, &next_len);
     if (rc != RV_OK) {
         free(error_json);
         return rc;
@@ -195,13 +197,13 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     rv_cmd_init(&cmd);
     rv_script_failSync(
         &cmd, &(struct rv_failsync_args){
-                  .meta_key = rv_key_meta(meta, run->job.repo),
+                  .meta_key = rv_key_kind_meta(meta, job->kind, job->repo),
                   .processing_key = rv_key_processing(proc, w->id),
-                  .kind = rv_kind_name(run->job.kind),
-                  .job_id = run->job.id,
-                  .gen = run->gen,
-                  .payload = run->payload,
-                  .payload_len = run->payload_len,
+                  .kind = rv_kind_name(job->kind),
+                  .job_id = job->id,
+                  .gen = gen,
+                  .payload = payload,
+                  .payload_len = len,
                   .now_ms = now,
                   .error_json = error_json,
                   .retry_at_ms = err->retry_at_ms > now ? err->retry_at_ms : 0,
@@ -217,8 +219,8 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     rc = rv_script_reply_code(reply);
     if (reply)
         freeReplyObject(reply);
-    LOGF(RV_LOG_WARN, run->job.repo, run->job.id,
-         json_pack("{s:s,s:s,s:s}", "kind", rv_kind_name(run->job.kind), "code",
+    LOGF(RV_LOG_WARN, job->repo, job->id,
+         json_pack("{s:s,s:s,s:s}", "kind", rv_kind_name(job->kind), "code",
                    rv_errname(err->code), "result", rv_errname(rc)),
          "sync failed: %s", err->message);
     return rc;
@@ -364,6 +366,29 @@ static void set_job_repo(struct rv_worker *w, const char *repo)
     pthread_mutex_unlock(&w->job_lock);
 }
 
+void rv_jobloop_budget_hooks(struct rv_worker *w, struct rv_rsync *r,
+                             const struct rv_gh_token *tok,
+                             const struct rv_job *job,
+                             struct rv_ghbudget_ctx *ctx,
+                             struct rv_prsync_hooks *hooks)
+{
+    /* A slot lapses a little after curl's deadline for the request. */
+    int64_t timeout_ms = w->cfg->github_timeout * 1000;
+    *ctx = (struct rv_ghbudget_ctx){
+        .r = r,
+        .identity = tok->identity,
+        .worker_id = w->id,
+        .repo_id = job->repo,
+        .job_id = job->id,
+        .max_concurrency = (int)w->cfg->github_max_concurrency,
+        .slot_ttl_ms = timeout_ms + 5000,
+        .wait_ms = timeout_ms < 30000 ? timeout_ms : 30000};
+    *hooks = (struct rv_prsync_hooks){
+        .before_request = rv_ghbudget_before_request,
+        .after_request = rv_ghbudget_after_request,
+        .ud = ctx};
+}
+
 /* Runs the sync of the claimed job with tok (value NULL = none). RV_OK
  * with run->doc set, or a failure described in err. A PR sync of a token
  * that is held or whose budget is spent fails at once, sending nothing. */
@@ -404,21 +429,9 @@ static int sync_with(struct rv_worker *w, struct rv_rsync *r,
     }
     if ((rc = rv_ghbudget_check(r, tok->identity, err)) != RV_OK)
         return rc;
-    /* A slot lapses a little after curl's deadline for the request. */
-    int64_t timeout_ms = w->cfg->github_timeout * 1000;
-    struct rv_ghbudget_ctx budget = {
-        .r = r,
-        .identity = tok->identity,
-        .worker_id = w->id,
-        .repo_id = run->job.repo,
-        .job_id = run->job.id,
-        .max_concurrency = (int)w->cfg->github_max_concurrency,
-        .slot_ttl_ms = timeout_ms + 5000,
-        .wait_ms = timeout_ms < 30000 ? timeout_ms : 30000};
-    struct rv_prsync_hooks hooks = {
-        .before_request = rv_ghbudget_before_request,
-        .after_request = rv_ghbudget_after_request,
-        .ud = &budget};
+    struct rv_ghbudget_ctx budget;
+    struct rv_prsync_hooks hooks;
+    rv_jobloop_budget_hooks(w, r, tok, &run->job, &budget, &hooks);
     struct rv_prsync_opts opts = {
         .graphql_url = w->graphql_url,
         .token = token,
@@ -495,7 +508,9 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
     if (rc != RV_OK)
         return dead_letter(w, r, payload, len, why);
 
-    rc = claim(w, r, &run);
+    if (run.job.kind == RV_KIND_ORG)
+        return rv_orgsync_run(w, r, &run.job, payload, len);
+    rc = rv_jobloop_claim(w, r, &run.job, payload, len, &run.gen);
     if (rc == RV_ERR_NOT_FOUND || rc == RV_ERR_STALE_JOB) {
         LOG(RV_LOG_INFO, run.job.repo, run.job.id, "job dropped: %s",
             rv_strerror(rc));
@@ -529,7 +544,10 @@ int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
     if (rc != RV_OK) {
         if (err.code == RV_OK)
             rv_sync_error_set(&err, RV_ERR_INTERNAL, "%s", rv_strerror(rc));
-        rc = record_failure(w, r, &run, &err);
+        rc = rv_jobloop_fail(w, r, &run.job, payload, len, run.gen,
+                             run.repo.interval_s > 0 ? run.repo.interval_s
+                                                     : w->cfg->sync_interval,
+                             &err);
         goto out;
     }
     long long version = 0;

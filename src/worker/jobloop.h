@@ -8,7 +8,11 @@
 #ifndef REPOVIEW_WORKER_JOBLOOP_H
 #define REPOVIEW_WORKER_JOBLOOP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "common/rconn.h"
+#include "worker/sync.h"
 #include "worker/worker.h"
 
 /* Waits up to wait_s seconds for a job and runs it to the end. Returns
@@ -22,5 +26,33 @@ int rv_jobloop_step(struct rv_worker *w, struct rv_rsync *r, int wait_s);
  * second half of rv_jobloop_step; exposed for tests). */
 int rv_jobloop_run_payload(struct rv_worker *w, struct rv_rsync *r,
                            const char *payload, size_t len);
+
+/* The steps every kind's job shares (the org sync, orgsync.c, too). */
+struct rv_job;
+
+/* claimJob of job (payload[0..len) as in this worker's processing list) on
+ * its kind's hash; RV_OK with *gen, RV_ERR_NOT_FOUND, RV_ERR_STALE_JOB, or
+ * RV_ERR_REDIS / RV_ERR_PROTOCOL. */
+int rv_jobloop_claim(struct rv_worker *w, struct rv_rsync *r,
+                     const struct rv_job *job, const char *payload, size_t len,
+                     long long *gen);
+
+/* failSync of a claimed job with err, backing off from interval_s (the
+ * kind's interval, seconds): the script's code. */
+int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
+                    const struct rv_job *job, const char *payload, size_t len,
+                    long long gen, int64_t interval_s,
+                    const struct rv_sync_error *err);
+
+/* The budget and semaphore hooks (ghbudget.h) for job's GitHub requests
+ * with tok: ctx is filled and hooks point at it. */
+struct rv_gh_token;
+struct rv_ghbudget_ctx;
+struct rv_prsync_hooks;
+void rv_jobloop_budget_hooks(struct rv_worker *w, struct rv_rsync *r,
+                             const struct rv_gh_token *tok,
+                             const struct rv_job *job,
+                             struct rv_ghbudget_ctx *ctx,
+                             struct rv_prsync_hooks *hooks);
 
 #endif

@@ -128,10 +128,10 @@ int main(int argc, char **argv)
         rv_config_free(&cfg);
         return 2;
     }
-    char rest[1024];
-    if (rv_ghauth_rest_url(cfg.github_api, rest, sizeof(rest)) != RV_OK ||
+    if (rv_ghauth_rest_url(cfg.github_api, worker.rest_url,
+                           sizeof(worker.rest_url)) != RV_OK ||
         !(worker.auth = rv_ghauth_new(&(struct rv_ghauth_opts){
-              .rest_url = rest,
+              .rest_url = worker.rest_url,
               .pat = cfg.github_token,
               .app = has_app ? &app : NULL,
               .timeout_s = (int)cfg.github_timeout,

@@ -30,6 +30,10 @@ struct prsync_response {
     long ratelimit_limit;       /* -1 when absent */
     int64_t ratelimit_reset_ms; /* 0 when absent */
     int64_t retry_after_ms;     /* absolute epoch ms; 0 when absent */
+    /* ETag and Link of a REST answer, "" when absent or too long to be
+     * GitHub's (then a listing is fetched unconditionally, or fails). */
+    char etag[128];
+    char link[2048];
 };
 
 /* ---- github_http.c ---- */
@@ -87,6 +91,12 @@ void github_http_free_headers(struct curl_slist *headers);
 int github_http_rest(const char *method, const char *url, const char *bearer,
                      int timeout_s, struct prsync_response *r,
                      struct rv_sync_error *err);
+
+/* github_http_rest's GET with "If-None-Match: <if_none_match>" when that
+ * is not NULL or "" (a 304 then arrives with an empty body). */
+int github_http_get(const char *url, const char *bearer,
+                    const char *if_none_match, int timeout_s,
+                    struct prsync_response *r, struct rv_sync_error *err);
 
 /* ---- prerror.c ---- */
 

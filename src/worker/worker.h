@@ -21,6 +21,7 @@ struct rv_worker {
     const struct rv_config *cfg; /* borrowed for the process lifetime */
     char id[128];                /* "<host>-<pid>-<random>": lease member */
     char graphql_url[1024];      /* resolved GitHub GraphQL endpoint */
+    char rest_url[1024];         /* GitHub's REST base, no trailing slash */
     char token_host[256];        /* where HTTPS fetches get GITHUB_TOKEN */
     /* Which token each repo's GitHub calls and HTTPS fetches use (the
      * App's installation tokens, or GITHUB_TOKEN); job-loop thread only.

@@ -52,12 +52,15 @@
 //   GET  /_requests                    requests seen so far (never the token)
 //   GET  /_tokens                      installation tokens issued so far, so
 //        a test can look for them where they must not be
+// Repository listings (GET /installation/repositories, /orgs/{o}/repos,
+// /users/{u}/repos) and their controls: see listing.mjs.
 
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { listing, listingControl, listingOf, listingReset } from './listing.mjs';
 
 const require = createRequire(import.meta.url);
 const examples = require('@octokit/webhooks-examples');
@@ -398,6 +401,46 @@ function appRest(req, res, method, path) {
   return true;
 }
 
+// A repository listing (listing.mjs), spending the bearer's budget unless
+// it is answered 304.
+function listRepos(req, res, path) {
+  const auth = req.headers.authorization || '';
+  const bearer = /^(bearer|token) /i.test(auth) ? auth.replace(/^\S+ /, '') : null;
+  let who = { kind: 'none' };
+  if (bearer && expectedToken && bearer === expectedToken) who = { kind: 'pat' };
+  else if (bearer && issued.has(bearer)) {
+    const t = issued.get(bearer);
+    const live = !t.revoked && t.expiresMs > Date.now();
+    who = { kind: live ? 'installation-any' : 'bad-installation', installation: t.installation };
+  } else if (bearer) who = { kind: 'other' };
+  const label = tokenLabel(who.kind === 'installation-any' ? { installation: who.installation } : who);
+  if (!budgets.has(label))
+    budgets.set(label, { limit: label === 'pat' ? 5000 : 12500, remaining: 0 });
+  current = budgets.get(label);
+  if (current.remaining === 0) current.remaining = current.limit;
+  const rec = { kind: 'listing', path, token: label, hadAuthorization: auth !== '' };
+  requests.push(rec);
+  const ownerOf = (id) => {
+    if (!app) return undefined;
+    for (const [o, i] of app.installations) if (i === id) return o;
+    return undefined;
+  };
+  const query = new URL(req.url, 'http://x').searchParams;
+  return listing(req, res, path, query, who, ownerOf, {
+    rec,
+    docs: 'https://docs.github.com/rest/repos/repos',
+    reply: (status, body, headers = {}) => {
+      rec.status = status;
+      if (status === 200) current.remaining = Math.max(0, current.remaining - 1);
+      send(req, res, status, body, rateHeaders(headers));
+    },
+    notModified: (headers) => {
+      res.writeHead(304, rateHeaders(headers));
+      res.end();
+    },
+  });
+}
+
 // Who a GraphQL request speaks as: 'pat', 'installation' (of the repo's
 // owner, live), 'bad-installation' (revoked, expired or another owner's),
 // 'other' (an unknown bearer) or 'none'.
@@ -587,8 +630,14 @@ function control(req, res, raw) {
   if (c.reset) {
     overrides = new Map();
     requests = [];
+    listingReset();
   }
   if (c.clearRequests) requests = [];
+  try {
+    listingControl(c);
+  } catch (e) {
+    return send(req, res, 400, { message: e.message });
+  }
   if (c.rateHeaders !== undefined) rateHeadersOff = c.rateHeaders === false;
   if (c.delayMs !== undefined) delayMs = Number(c.delayMs);
   if (c.secondaryLimit) {
@@ -637,6 +686,9 @@ const server = createServer((req, res) => {
       });
     if (req.method === 'GET' && path === '/_tokens') return send(req, res, 200, [...issued.keys()]);
     if (appRest(req, res, req.method, path)) return undefined;
+    if (req.method === 'GET' && path === '/_listing')
+      return send(req, res, 200, listingOf(new URL(req.url, 'http://x').searchParams.get('owner')));
+    if (req.method === 'GET' && listRepos(req, res, path)) return undefined;
     return send(req, res, 404, {
       message: 'Not Found', documentation_url: 'https://docs.github.com/rest',
     });

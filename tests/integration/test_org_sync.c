@@ -1,0 +1,381 @@
+/*
+ * The org sync (worker/orgsync.h, worker/orglist.h) end to end: a real
+ * worker lists an org's repositories at the fake GitHub, through the App's
+ * installation token or GITHUB_TOKEN, over several pages with ETags, and
+ * keeps the registered repos in step: 250 repos over 3 pages registered;
+ * a second sync all 304s, spending no budget; a repository added, one
+ * removed, one renamed (followed by GitHub's id), one archived and one
+ * transferred all followed; a page that fails changes nothing; tokens
+ * appear nowhere.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cmd.h"
+#include "common/errors.h"
+#include "common/job.h"
+#include "common/keys.h"
+#include "common/scripts.h"
+#include "common/util.h"
+#include "fake_github.h"
+#include "rvtest.h"
+
+#define PAT "ghp_orgTESTpat0123456789SECRETvalueXYZ"
+#define APP_ID 4343
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static char *tmp;
+static struct rvt_fake_github fake;
+static pid_t worker;
+static char rest[128];
+
+static int control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int control(const char *fmt, ...)
+{
+    char json[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(json, sizeof(json), fmt, ap);
+    va_end(ap);
+    return rvt_sh(NULL,
+                  "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control "
+                  ">/dev/null",
+                  json, fake.port);
+}
+
+static json_t *fake_get(const char *path)
+{
+    char *out = NULL;
+    json_t *doc = NULL;
+    if (rvt_sh(&out, "curl -sf http://127.0.0.1:%d%s", fake.port, path) == 0)
+        doc = json_loads(out, 0, NULL);
+    free(out);
+    return doc;
+}
+
+/* Listing requests recorded since the last clear: total, and how many
+ * were answered status (0: any) with token label token (NULL: any). */
+static int listings(int status, const char *token)
+{
+    json_t *reqs = fake_get("/_requests");
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *k = json_string_value(json_object_get(r, "kind"));
+        const char *t = json_string_value(json_object_get(r, "token"));
+        long long s = json_integer_value(json_object_get(r, "status"));
+        if (k && !strcmp(k, "listing") && (!status || s == status) &&
+            (!token || (t && !strcmp(t, token))))
+            n++;
+    }
+    json_decref(reqs);
+    return n;
+}
+
+/* An org field, "" when absent. */
+static const char *org_field(const char *org, const char *field, char *buf,
+                             size_t size)
+{
+    char key[RV_KEY_MAX];
+    redisReply *r =
+        rv_rsync_command(&conn, "HGET %s %s", rv_key_org(key, org), field);
+    buf[0] = '\0';
+    if (r && r->type == REDIS_REPLY_STRING)
+        rv_strlcpy(buf, r->str, size);
+    if (r)
+        freeReplyObject(r);
+    return buf;
+}
+
+/* Waits until the org's sync has ended after at_least (org_sync_at moved
+ * past it, or the status is error); the final status. */
+static const char *wait_org_sync(const char *org, long long at_least,
+                                 char *status, size_t size)
+{
+    char at[32];
+    for (int i = 0; i < 1200; i++) {
+        org_field(org, "org_sync_status", status, size);
+        org_field(org, "org_sync_at", at, sizeof(at));
+        if ((!strcmp(status, "idle") && atoll(at) > at_least) ||
+            !strcmp(status, "error"))
+            return status;
+        rvt_sleep_ms(50);
+    }
+    return status;
+}
+
+/* Registers org as registerOrg would leave it, without its first job. */
+static void seed_org(const char *org, const char *owner)
+{
+    char key[RV_KEY_MAX];
+    redisReply *r = rv_rsync_command(
+        &conn,
+        "HSET %s id %s github %s created_at 1 installation_id %s "
+        "repo_count 0 org_sync_status idle org_sync_at %s org_sync_error %s "
+        "org_gen 0 org_job %s org_job_end %s org_pending 0 org_fails 0 "
+        "org_worker %s org_started_at %s",
+        rv_key_org(key, org), org, owner, "", "", "", "", "", "", "");
+    CHECK(r && r->type == REDIS_REPLY_INTEGER);
+    if (r)
+        freeReplyObject(r);
+}
+
+/* Queues an org sync the way a refresh does (requestRefresh on the org's
+ * hash); the time just before. */
+static long long refresh_org(const char *org)
+{
+    long long before = rv_now_ms() - 1;
+    struct rv_job job;
+    char *payload = NULL;
+    size_t len = 0;
+    CHECK_INT(rv_job_new(&job, org, RV_KIND_ORG, RV_REASON_USER, &payload, &len),
+              RV_OK);
+    char key[RV_KEY_MAX];
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_script_requestRefresh(&cmd, &(struct rv_requestrefresh_args){
+                                       .meta_key = rv_key_org(key, org),
+                                       .kind = "org",
+                                       .job_id = job.id,
+                                       .payload = payload,
+                                       .payload_len = len,
+                                       .is_front = true});
+    free(payload);
+    redisReply *r = rv_rsync_run(&conn, &cmd);
+    rv_cmd_free(&cmd);
+    CHECK_INT(rv_script_reply_code(r), RV_OK);
+    if (r)
+        freeReplyObject(r);
+    return before;
+}
+
+static long long org_repo_count(const char *org)
+{
+    char key[RV_KEY_MAX];
+    return rvt_redis_int(&conn, "HLEN %s", rv_key_org_repos(key, org));
+}
+
+static bool repo_exists(const char *id)
+{
+    char key[RV_KEY_MAX];
+    return rvt_redis_int(&conn, "EXISTS %s", rv_key_meta(key, id)) == 1;
+}
+
+static void start_worker(void)
+{
+    char log[600], data[600], api[160], token[128], id[64], kf[700];
+    snprintf(log, sizeof(log), "%s/worker.log", tmp);
+    snprintf(data, sizeof(data), "%s/data", tmp);
+    snprintf(api, sizeof(api), "REPOVIEW_GITHUB_API=%s", rest);
+    snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", PAT);
+    snprintf(id, sizeof(id), "REPOVIEW_GITHUB_APP_ID=%d", APP_ID);
+    snprintf(kf, sizeof(kf), "REPOVIEW_GITHUB_APP_KEY_FILE=%s/key.pem", tmp);
+    const char *env[] = {api,
+                         token,
+                         id,
+                         kf,
+                         "REPOVIEW_GITHUB_TIMEOUT=5",
+                         "REPOVIEW_LOG=debug",
+                         rvt_allow_local_env(),
+                         NULL};
+    worker = rvt_spawn_worker(redis.url, data, log, env);
+    CHECK(worker > 0);
+}
+
+static void test_250_repos_over_3_pages_are_registered(void)
+{
+    CHECK_INT(control("{\"orgRepos\":{\"owner\":\"acme\",\"count\":250,"
+                      "\"cloneUrl\":\"file://%s/bare.git\",\"firstId\":7000}}",
+                      tmp),
+              0);
+    CHECK_INT(control("{\"clearRequests\":true}"), 0);
+    seed_org("acme", "acme");
+    long long before = refresh_org("acme");
+    start_worker();
+    char status[32], buf[256];
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_STR(org_field("acme", "org_sync_error", buf, sizeof(buf)), "");
+    CHECK_INT(org_repo_count("acme"), 250);
+    CHECK_STR(org_field("acme", "repo_count", buf, sizeof(buf)), "250");
+    CHECK_STR(org_field("acme", "installation_id", buf, sizeof(buf)), "101");
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 250);
+    /* Three pages of the installation's listing, as the installation. */
+    CHECK_INT(listings(200, "installation:101"), 3);
+    CHECK_INT(listings(0, NULL), 3);
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-000", "github", buf, sizeof(buf)),
+              "acme/repo-000");
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-249", "org", buf, sizeof(buf)),
+              "acme");
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-249", "github_id", buf, sizeof(buf)),
+        "7249");
+    char want[700];
+    snprintf(want, sizeof(want), "file://%s/bare.git", tmp);
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-123", "url", buf, sizeof(buf)),
+              want);
+    /* Their first syncs run like any repo's. */
+    CHECK(rvt_wait_field(&conn, "acme-repo-000", "branch_sync_status", "idle",
+                         60000));
+}
+
+static void test_an_unchanged_listing_is_all_304s(void)
+{
+    CHECK_INT(control("{\"clearRequests\":true}"), 0);
+    char status[32];
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_INT(listings(304, "installation:101"), 3);
+    CHECK_INT(listings(0, NULL), 3);
+    CHECK_INT(org_repo_count("acme"), 250);
+}
+
+static void test_added_removed_renamed_archived_transferred(void)
+{
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"add\","
+                      "\"name\":\"Brand.New_one\"}}"),
+              0);
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"remove\","
+                      "\"name\":\"repo-010\"}}"),
+              0);
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"rename\","
+                      "\"name\":\"repo-020\",\"to\":\"renamed\"}}"),
+              0);
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"archive\","
+                      "\"name\":\"repo-030\"}}"),
+              0);
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"transfer\","
+                      "\"name\":\"repo-040\",\"to\":\"elsewhere\"}}"),
+              0);
+    CHECK_INT(control("{\"clearRequests\":true}"), 0);
+    char status[32], buf[256];
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_INT(org_repo_count("acme"), 248);
+    CHECK(repo_exists("acme-brand.new_one"));
+    CHECK_STR(rvt_meta_field(&conn, "acme-brand.new_one", "github", buf,
+                             sizeof(buf)),
+              "acme/Brand.New_one");
+    CHECK(!repo_exists("acme-repo-010"));
+    CHECK(!repo_exists("acme-repo-030"));
+    CHECK(!repo_exists("acme-repo-040"));
+    /* The rename keeps the repo (and its id), under its new name. */
+    CHECK(repo_exists("acme-repo-020"));
+    CHECK(!repo_exists("acme-renamed"));
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-020", "github", buf, sizeof(buf)),
+              "acme/renamed");
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-020", "github_id", buf,
+                             sizeof(buf)),
+              "7020");
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 248);
+    /* Every page moved (the listing shifted), so none was a 304. */
+    CHECK_INT(listings(200, "installation:101"), 3);
+}
+
+static void test_a_failing_page_changes_nothing(void)
+{
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"remove\","
+                      "\"name\":\"repo-050\"}}"),
+              0);
+    CHECK_INT(control("{\"listingStatus\":{\"owner\":\"acme\",\"page\":2,"
+                      "\"status\":502}}"),
+              0);
+    char status[32], buf[512];
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "error");
+    CHECK(rvt_contains(org_field("acme", "org_sync_error", buf, sizeof(buf)),
+                       "\"code\":\"github_unavailable\""));
+    CHECK(repo_exists("acme-repo-050"));
+    CHECK_INT(org_repo_count("acme"), 248);
+    CHECK_INT(control("{\"listingStatus\":{\"owner\":\"acme\",\"page\":2,"
+                      "\"status\":0}}"),
+              0);
+    before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK(!repo_exists("acme-repo-050"));
+    CHECK_INT(org_repo_count("acme"), 247);
+}
+
+static void test_an_owner_without_the_app_is_listed_with_the_pat(void)
+{
+    CHECK_INT(control("{\"orgRepos\":{\"owner\":\"solo\",\"count\":5,"
+                      "\"cloneUrl\":\"file://%s/bare.git\",\"firstId\":9000}}",
+                      tmp),
+              0);
+    CHECK_INT(control("{\"clearRequests\":true}"), 0);
+    seed_org("solo", "Solo");
+    char status[32], buf[64];
+    long long before = refresh_org("solo");
+    CHECK_STR(wait_org_sync("solo", before, status, sizeof(status)), "idle");
+    CHECK_INT(org_repo_count("solo"), 5);
+    CHECK_INT(listings(200, "pat"), 1);
+    CHECK_STR(org_field("solo", "installation_id", buf, sizeof(buf)), "");
+    CHECK(repo_exists("solo-repo-004"));
+}
+
+static void test_tokens_appear_nowhere(void)
+{
+    if (worker > 0) {
+        rvt_stop_process(worker, 10000);
+        worker = 0;
+    }
+    char log[600];
+    snprintf(log, sizeof(log), "%s/worker.log", tmp);
+    char *text = rvt_slurp(log);
+    CHECK(text && rvt_contains(text, "org sync done"));
+    struct rvt_text t = {0};
+    CHECK(rvt_redis_all_values(&conn, &t, true) > 250);
+    json_t *tokens = fake_get("/_tokens");
+    CHECK(json_array_size(tokens) >= 1);
+    size_t i;
+    json_t *v;
+    json_array_foreach(tokens, i, v)
+    {
+        CHECK(!rvt_contains(text, json_string_value(v)));
+        CHECK(!rvt_text_has(&t, json_string_value(v)));
+    }
+    CHECK(!rvt_contains(text, PAT));
+    CHECK(!rvt_text_has(&t, PAT));
+    json_decref(tokens);
+    free(t.s);
+    free(text);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rvtest-orgsync");
+    if (!tmp || rvt_redis_start(&redis, NULL) != 0 ||
+        rvt_redis_connect(&redis, &conn) != 0 ||
+        rvt_sh(NULL,
+               "set -e; cd '%s'; umask 077;"
+               "openssl genrsa -out key.pem 2048 2>/dev/null;"
+               "openssl rsa -in key.pem -pubout -out pub.pem 2>/dev/null;"
+               "git init -q -b main work; cd work;"
+               "git -c user.name=T -c user.email=t@x commit -q "
+               "--allow-empty -m one; cd ..;"
+               "git clone -q --bare work bare.git",
+               tmp) != 0 ||
+        rvt_fake_github_start(&fake, PAT) != 0) {
+        fprintf(stderr, "cannot set up (redis, openssl, git or the fake)\n");
+        return 1;
+    }
+    snprintf(rest, sizeof(rest), "http://127.0.0.1:%d", fake.port);
+    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s/pub.pem\","
+                      "\"installations\":{\"acme\":101}}}",
+                      APP_ID, tmp),
+              0);
+    RUN(test_250_repos_over_3_pages_are_registered);
+    RUN(test_an_unchanged_listing_is_all_304s);
+    RUN(test_added_removed_renamed_archived_transferred);
+    RUN(test_a_failing_page_changes_nothing);
+    RUN(test_an_owner_without_the_app_is_listed_with_the_pat);
+    RUN(test_tokens_appear_nowhere);
+    if (worker > 0)
+        rvt_stop_process(worker, 10000);
+    rvt_fake_github_stop(&fake);
+    return rvt_finish(&conn, &redis, tmp);
+}
