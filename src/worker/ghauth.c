@@ -124,22 +124,37 @@ void rv_ghauth_free(struct rv_ghauth *a)
     free(a);
 }
 
-/* Splits "owner/name" into a lower-cased owner and the name; false when
- * it is not a GitHub name or does not fit. */
+static char lower(char c)
+{
+    return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* Splits "owner/name", or a login "owner" alone (name then ""), into a
+ * lower-cased owner and the name; false when it is not a GitHub name or
+ * does not fit. */
 static bool split_name(const char *full, char *owner, size_t osize, char *name,
                        size_t nsize)
 {
-    if (!full || !rv_github_name_valid(full))
+    char probe[80];
+    const char *slash = full ? strchr(full, '/') : NULL;
+    if (!full)
         return false;
-    const char *slash = strchr(full, '/');
+    if (!slash) {
+        /* A login is what rv_github_name_valid takes before the slash. */
+        int n = snprintf(probe, sizeof(probe), "%s/x", full);
+        if (n < 0 || (size_t)n >= sizeof(probe) || !rv_github_name_valid(probe))
+            return false;
+        slash = full + strlen(full);
+    } else if (!rv_github_name_valid(full)) {
+        return false;
+    }
     size_t olen = (size_t)(slash - full);
     if (olen >= osize)
         return false;
     for (size_t i = 0; i < olen; i++)
-        owner[i] =
-            (char)(full[i] >= 'A' && full[i] <= 'Z' ? full[i] + 32 : full[i]);
+        owner[i] = lower(full[i]);
     owner[olen] = '\0';
-    return rv_strlcpy(name, slash + 1, nsize) == 0;
+    return rv_strlcpy(name, *slash ? slash + 1 : "", nsize) == 0;
 }
 
 /* The owner's entry; with create, a new one in a free or the least
@@ -229,18 +244,28 @@ static int app_request(struct rv_ghauth *a, const char *method, const char *url,
     return rc;
 }
 
-/* Asks GitHub for the installation of owner/name. RV_OK with e updated:
- * installation_id set, or 0 with lookup_again_ms when there is none. */
+/* Asks GitHub for the installation of owner/name, or with name "" of the
+ * owner alone: GET /orgs/{owner}/installation finds an organisation's
+ * and, when that is 404, GET /users/{owner}/installation a user's. RV_OK
+ * with e updated: installation_id set, or 0 with lookup_again_ms when
+ * there is none. */
 static int lookup(struct rv_ghauth *a, struct ghauth_entry *e,
                   const char *owner, const char *name,
                   struct prsync_response *r, const char *repo_id,
                   const char *job_id, struct rv_sync_error *err)
 {
     char url[1400], step[200];
-    snprintf(url, sizeof(url), "%s/repos/%s/%s/installation", a->rest, owner,
-             name);
     snprintf(step, sizeof(step), "looking up the installation of %s", owner);
+    if (name[0])
+        snprintf(url, sizeof(url), "%s/repos/%s/%s/installation", a->rest,
+                 owner, name);
+    else
+        snprintf(url, sizeof(url), "%s/orgs/%s/installation", a->rest, owner);
     int rc = app_request(a, "GET", url, r, err);
+    if (rc == RV_OK && !name[0] && r->status == 404) {
+        snprintf(url, sizeof(url), "%s/users/%s/installation", a->rest, owner);
+        rc = app_request(a, "GET", url, r, err);
+    }
     if (rc != RV_OK)
         return rc;
     if (r->status == 404) {

@@ -1,13 +1,16 @@
 /*
- * The token holder: which credential a worker sends to GitHub for a repo.
- * With a GitHub App (ghapp.h) configured, an owner the App is installed on
- * gets an installation token: the installation is looked up once
- * (GET /repos/{owner}/{repo}/installation, as the App), the token
+ * The token holder: which credential a worker sends to GitHub for a repo
+ * or an owner. With a GitHub App (ghapp.h) configured, an owner the App is
+ * installed on gets an installation token: the installation is looked up
+ * once per owner (as the App: GET /repos/{owner}/{repo}/installation for
+ * a repo; GET /orgs/{owner}/installation, then on 404
+ * GET /users/{owner}/installation, for an owner alone), the token
  * exchanged for it (POST /app/installations/{id}/access_tokens, valid an
  * hour) and kept in this process's memory only, renewed 5 minutes before
  * it expires or when GitHub refuses it (rv_ghauth_drop). An owner without
- * the App (404), and every repo when there is no App, gets GITHUB_TOKEN;
- * the 404 is remembered for a while so it is not asked every sync.
+ * the App (404), an installation gone at renewal (404), and every repo
+ * when there is no App, get GITHUB_TOKEN; the 404 of a lookup is
+ * remembered for a while so it is not asked every sync.
  *
  * Tokens are never written to Redis, logs or error messages; a dropped or
  * evicted one is cleared with explicit_bzero before it is freed. A holder
@@ -63,20 +66,23 @@ struct rv_ghauth *rv_ghauth_new(const struct rv_ghauth_opts *opts);
 /* Clears every token and frees the holder. a may be NULL. */
 void rv_ghauth_free(struct rv_ghauth *a);
 
-/* The token for repository owner_name ("owner/name"; NULL or not a GitHub
- * name: the PAT, no App). May call GitHub (lookup, exchange). repo_id and
- * job_id are for log lines (may be NULL). Returns RV_OK with *tok filled,
- * or a failure with err filled: unauthorized (the App's JWT or the
- * exchange refused), rate_limited, github_unavailable, bad_response; the
- * rv_err is RV_ERR_HTTP, RV_ERR_TIMEOUT, RV_ERR_DECODE, RV_ERR_TOO_LARGE
- * or RV_ERR_NOMEM. */
+/* The token for repository owner_name ("owner/name"), or for an owner's
+ * own calls when owner_name is a login without a slash (an org sync);
+ * NULL or not a GitHub name: the PAT, no App. May call GitHub (lookup,
+ * exchange). repo_id and job_id are for log lines (may be NULL). Returns
+ * RV_OK with *tok filled, or a failure with err filled: unauthorized (the
+ * App's JWT or the exchange refused), rate_limited, github_unavailable,
+ * bad_response; the rv_err is RV_ERR_HTTP, RV_ERR_TIMEOUT, RV_ERR_DECODE,
+ * RV_ERR_TOO_LARGE or RV_ERR_NOMEM. */
 int rv_ghauth_token(struct rv_ghauth *a, const char *owner_name,
                     const char *repo_id, const char *job_id,
                     struct rv_gh_token *tok, struct rv_sync_error *err);
 
-/* Forgets the installation token of owner_name's owner (GitHub refused
- * it), so the next rv_ghauth_token exchanges a new one. */
+/* Forgets the installation token of owner_name's owner ("owner/name" or
+ * "owner"; GitHub refused it), so the next rv_ghauth_token exchanges a
+ * new one. */
 void rv_ghauth_drop(struct rv_ghauth *a, const char *owner_name);
+
 
 /* The REST base for api_url (NULL or "" = https://api.github.com) without
  * trailing slashes: GitHub's API URL is its REST base already

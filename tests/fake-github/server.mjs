@@ -15,8 +15,10 @@
 // required and anything else gets GitHub's 401.
 //
 // The GitHub App endpoints, once a test configures an App (below):
-//   GET  /repos/{owner}/{repo}/installation (and /orgs/{o}/installation,
-//        /users/{o}/installation): the owner's installation, or 404
+//   GET  /repos/{owner}/{repo}/installation, /orgs/{o}/installation (an
+//        organisation's only) and /users/{o}/installation (a user's only,
+//        the owners the App config lists in "users"): the owner's
+//        installation, or 404
 //   POST /app/installations/{id}/access_tokens: 201 {"token","expires_at"}
 // Both want "Authorization: Bearer <JWT>" signed RS256 with the App's key
 // and verified here against its public key (node:crypto): iss the App id,
@@ -31,8 +33,9 @@
 //        headRepo, baseRef, isCrossRepository, ci, review, updatedAt)
 //   POST /_control {"app":{"id":"42","publicKeyPath":"/tmp/x/pub.pem",
 //        "installations":{"acme":101},"tokenLifetimeSeconds":3600,
-//        "exchangeStatus":0}}  configure the App (exchangeStatus: answer
-//        the exchange with that status instead, e.g. 502)
+//        "exchangeStatus":0,"users":["bob"]}}  configure the App
+//        (exchangeStatus: answer the exchange with that status instead,
+//        e.g. 502; users: owners that are user accounts)
 //   POST /_control {"revokeTokens":true}  installation tokens issued so far
 //        are refused (401) from now on
 //   POST /_control {"secondaryLimit":{"owner":"acme","retryAfter":N}}  every
@@ -223,7 +226,8 @@ const SCENARIOS = {
 let overrides = new Map(); // lower-cased owner/name -> scenario
 let requests = [];
 // The App: {id, publicKey, installations: Map lower owner -> id,
-// tokenLifetimeSeconds, exchangeStatus}, or null.
+// tokenLifetimeSeconds, exchangeStatus, users: Set of lower owners}, or
+// null.
 let app = null;
 const issued = new Map(); // installation token -> {installation, expiresMs}
 
@@ -350,7 +354,7 @@ function jwtProblem(req) {
 }
 
 function appRest(req, res, method, path) {
-  let m = /^\/(?:repos\/([^/]+)\/[^/]+|orgs\/([^/]+)|users\/([^/]+))\/installation$/.exec(path);
+  const m = /^\/(?:repos\/([^/]+)\/[^/]+|orgs\/([^/]+)|users\/([^/]+))\/installation$/.exec(path);
   const exchange = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
   if (!app || !((m && method === 'GET') || (exchange && method === 'POST'))) return false;
   const rec = { kind: m ? 'installation' : 'access_tokens' };
@@ -371,7 +375,10 @@ function appRest(req, res, method, path) {
   if (m) {
     const owner = String(m[1] || m[2] || m[3]).toLowerCase();
     rec.owner = owner;
-    const id = app.installations.get(owner);
+    rec.endpoint = m[1] ? 'repos' : m[2] ? 'orgs' : 'users';
+    const isUser = app.users.has(owner);
+    const wrongKind = (m[2] && isUser) || (m[3] && !isUser);
+    const id = wrongKind ? undefined : app.installations.get(owner);
     if (!id) reply(404, { message: 'Not Found', documentation_url: DOCS });
     else reply(200, { id, app_id: Number(app.id), account: { login: owner } });
     return true;
@@ -606,6 +613,7 @@ function control(req, res, raw) {
         .map(([o, id]) => [o.toLowerCase(), Number(id)])),
       tokenLifetimeSeconds: Number(c.app.tokenLifetimeSeconds || 3600),
       exchangeStatus: Number(c.app.exchangeStatus || 0),
+      users: new Set((c.app.users || []).map((o) => String(o).toLowerCase())),
     };
   }
   if (c.repo) {

@@ -88,6 +88,26 @@ static int count_requests(const char *kind, const char *auth)
     return n;
 }
 
+/* Installation lookups at endpoint ("repos", "orgs", "users") answered
+ * with status. */
+static int count_lookups(const char *endpoint, int status)
+{
+    json_t *reqs = fake_get("/_requests");
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *k = json_string_value(json_object_get(r, "kind"));
+        const char *e = json_string_value(json_object_get(r, "endpoint"));
+        if (k && !strcmp(k, "installation") && e && !strcmp(e, endpoint) &&
+            json_integer_value(json_object_get(r, "status")) == status)
+            n++;
+    }
+    json_decref(reqs);
+    return n;
+}
+
 static void clear_requests(void)
 {
     CHECK_INT(control("{\"clearRequests\":true}"), 0);
@@ -410,6 +430,72 @@ static void test_a_failed_exchange_is_a_sync_error(void)
     CHECK_INT(configure_app(3600, 0, pub_path), 0);
 }
 
+/* An org sync asks for the owner alone: an organisation's installation
+ * is found at /orgs, a user's at /users after the /orgs 404, an owner
+ * without the App gets the PAT after both 404 (remembered), and a repo of
+ * the owner shares the owner's cached token. */
+static void test_an_owner_alone_finds_an_org_or_a_user_installation(void)
+{
+    struct rv_ghapp app;
+    CHECK(load_app(&app));
+    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s\","
+                      "\"installations\":{\"acme\":101,\"bob\":202},"
+                      "\"users\":[\"bob\"]}}",
+                      APP_ID, pub_path),
+              0);
+    clear_requests();
+    struct rv_ghauth *a = new_holder(&app);
+    struct rv_gh_token tok;
+    struct rv_sync_error err = {0};
+    char first[128] = "";
+    CHECK_INT(rv_ghauth_token(a, "Acme", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    CHECK_STR(tok.identity, "101");
+    CHECK(tok.value && strncmp(tok.value, "ghs_", 4) == 0);
+    rv_strlcpy(first, tok.value ? tok.value : "", sizeof(first));
+    CHECK_INT(count_lookups("orgs", 200), 1);
+    CHECK_INT(count_lookups("users", 200) + count_lookups("users", 404), 0);
+    /* The owner's repos use the same entry: nothing more is asked. */
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, first);
+    CHECK_INT(count_requests("installation", NULL), 1);
+    CHECK_INT(count_requests("access_tokens", NULL), 1);
+
+    CHECK_INT(rv_ghauth_token(a, "bob", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 202);
+    CHECK(tok.value && strncmp(tok.value, "ghs_", 4) == 0);
+    CHECK_INT(count_lookups("orgs", 404), 1);
+    CHECK_INT(count_lookups("users", 200), 1);
+
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(rv_ghauth_token(a, "nobody", NULL, NULL, &tok, &err), RV_OK);
+        CHECK_STR(tok.value, PAT);
+        CHECK_STR(tok.identity, "pat");
+    }
+    CHECK_INT(count_lookups("orgs", 404), 2);
+    CHECK_INT(count_lookups("users", 404), 1);
+
+    /* Not a login: the PAT, nothing asked. */
+    CHECK_INT(rv_ghauth_token(a, "no such/owner", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(rv_ghauth_token(a, "..", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(count_requests("installation", NULL), 5);
+
+    /* Dropping by owner renews the token without a new lookup. */
+    rv_ghauth_drop(a, "acme");
+    CHECK_INT(rv_ghauth_token(a, "acme", NULL, NULL, &tok, &err), RV_OK);
+    CHECK(tok.value && strcmp(tok.value, first) != 0);
+    CHECK_INT(count_requests("access_tokens", NULL), 3);
+    CHECK_INT(count_requests("installation", NULL), 5);
+    CHECK_INT(err.code, RV_OK);
+    rv_ghauth_free(a);
+    rv_ghapp_free(&app);
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+}
+
 static void test_names_from_urls(void)
 {
     char buf[256];
@@ -599,6 +685,7 @@ int main(void)
     RUN(test_a_token_is_renewed_before_it_expires);
     RUN(test_an_owner_without_the_app_gets_github_token);
     RUN(test_a_failed_exchange_is_a_sync_error);
+    RUN(test_an_owner_alone_finds_an_org_or_a_user_installation);
     RUN(test_names_from_urls);
     RUN(test_the_worker_syncs_prs_through_the_app);
     RUN(test_a_refused_token_is_renewed_once_and_the_sync_succeeds);
