@@ -311,9 +311,17 @@ static int exchange(struct rv_ghauth *a, struct ghauth_entry *e,
     if (rc != RV_OK)
         return rc;
     if (r->status == 404) {
-        /* Uninstalled meanwhile: look again next time. */
+        /* Uninstalled meanwhile: the token it gave must not serve any
+         * longer (GitHub revokes it). The PAT now, and the owner is looked
+         * up again on the next call. */
+        LOGF(RV_LOG_WARN, repo_id, job_id,
+             json_pack("{s:I,s:b}", "installation",
+                       (json_int_t)e->installation_id, "pat", a->pat != NULL),
+             "the GitHub App installation is gone; using GITHUB_TOKEN");
+        entry_drop_token(e);
         e->installation_id = 0;
         e->lookup_again_ms = 0;
+        return RV_OK;
     }
     if (r->status != 201 && r->status != 200)
         return answer_error(r, step, err);

@@ -496,6 +496,49 @@ static void test_an_owner_alone_finds_an_org_or_a_user_installation(void)
     CHECK_INT(configure_app(3600, 0, pub_path), 0);
 }
 
+/* Renewal finds the installation gone (404): the old token, though not
+ * expired, is not served; the PAT is, and the owner is looked up again. */
+static void test_an_installation_gone_at_renewal_drops_its_token(void)
+{
+    struct rv_ghapp app;
+    CHECK(load_app(&app));
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+    clear_requests();
+    /* A margin longer than the token's life: every call renews. */
+    struct rv_ghauth *a =
+        rv_ghauth_new(&(struct rv_ghauth_opts){.rest_url = rest,
+                                               .pat = PAT,
+                                               .app = &app,
+                                               .timeout_s = 5,
+                                               .renew_before_ms = 4000 * 1000});
+    struct rv_gh_token tok;
+    struct rv_sync_error err = {0};
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s\","
+                      "\"installations\":{}}}",
+                      APP_ID, pub_path),
+              0);
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_STR(tok.identity, "pat");
+    CHECK_INT(tok.installation_id, 0);
+    CHECK_INT(err.code, RV_OK);
+    CHECK_INT(count_requests("access_tokens", NULL), 2);
+    CHECK_INT(count_requests("installation", NULL), 1);
+    /* Looked up again: no installation now, so the PAT stays. */
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(count_requests("installation", NULL), 2);
+    CHECK_INT(count_requests("access_tokens", NULL), 2);
+    rv_ghauth_free(a);
+    rv_ghapp_free(&app);
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+}
+
 static void test_names_from_urls(void)
 {
     char buf[256];
@@ -686,6 +729,7 @@ int main(void)
     RUN(test_an_owner_without_the_app_gets_github_token);
     RUN(test_a_failed_exchange_is_a_sync_error);
     RUN(test_an_owner_alone_finds_an_org_or_a_user_installation);
+    RUN(test_an_installation_gone_at_renewal_drops_its_token);
     RUN(test_names_from_urls);
     RUN(test_the_worker_syncs_prs_through_the_app);
     RUN(test_a_refused_token_is_renewed_once_and_the_sync_succeeds);
