@@ -31,6 +31,15 @@ struct ghauth_entry {
     int64_t used_ms;         /* least recently used goes first */
 };
 
+/* A repo its owner's installation cannot see (an App installed on
+ * selected repositories only answers not_found for the others): it gets
+ * the PAT until until_ms. */
+struct ghauth_pin {
+    char name[201];   /* lower-cased "owner/name"; "" = free slot */
+    int64_t until_ms; /* the installation is tried again after this */
+    uint64_t seq;     /* when it was pinned; the oldest goes first */
+};
+
 struct rv_ghauth {
     char rest[1024];
     const char *pat;
@@ -38,6 +47,8 @@ struct rv_ghauth {
     int timeout_s;
     int64_t renew_before_ms, no_install_ttl_ms;
     struct ghauth_entry slots[RV_GHAUTH_SLOTS];
+    struct ghauth_pin pins[RV_GHAUTH_SLOTS];
+    uint64_t pin_seq; /* the last ghauth_pin.seq handed out */
 };
 
 int rv_ghauth_rest_url(const char *api_url, char *buf, size_t size)
@@ -155,6 +166,55 @@ static bool split_name(const char *full, char *owner, size_t osize, char *name,
         owner[i] = lower(full[i]);
     owner[olen] = '\0';
     return rv_strlcpy(name, *slash ? slash + 1 : "", nsize) == 0;
+}
+
+/* The pin of owner/name (lower-cased into key, which has room for a
+ * ghauth_pin name); with create, a free or the oldest slot. NULL when
+ * absent or the name does not fit. */
+static struct ghauth_pin *find_pin(struct rv_ghauth *a, const char *owner,
+                                   const char *name, bool create)
+{
+    char key[sizeof(a->pins[0].name)];
+    int n = snprintf(key, sizeof(key), "%s/%s", owner, name);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    for (char *p = key; *p; p++)
+        *p = lower(*p);
+    struct ghauth_pin *victim = &a->pins[0];
+    for (size_t i = 0; i < RV_GHAUTH_SLOTS; i++) {
+        struct ghauth_pin *p = &a->pins[i];
+        if (p->name[0] && strcmp(p->name, key) == 0)
+            return p;
+        if (!p->name[0] ? victim->name[0] != '\0'
+                        : victim->name[0] && p->seq < victim->seq)
+            victim = p;
+    }
+    if (!create)
+        return NULL;
+    rv_strlcpy(victim->name, key, sizeof(victim->name));
+    victim->until_ms = 0;
+    victim->seq = ++a->pin_seq;
+    return victim;
+}
+
+bool rv_ghauth_has_pat(const struct rv_ghauth *a)
+{
+    return a && a->pat;
+}
+
+void rv_ghauth_prefer_pat(struct rv_ghauth *a, const char *owner_name,
+                          bool prefer)
+{
+    char owner[64], name[128];
+    if (!a ||
+        !split_name(owner_name, owner, sizeof(owner), name, sizeof(name)) ||
+        !name[0])
+        return;
+    struct ghauth_pin *p = find_pin(a, owner, name, prefer);
+    if (p && prefer)
+        p->until_ms = rv_now_ms() + a->no_install_ttl_ms;
+    else if (p)
+        memset(p, 0, sizeof(*p));
 }
 
 /* The owner's entry; with create, a new one in a free or the least
@@ -372,6 +432,9 @@ int rv_ghauth_token(struct rv_ghauth *a, const char *owner_name,
         !split_name(owner_name, owner, sizeof(owner), name, sizeof(name)))
         return RV_OK;
     int64_t now = rv_now_ms();
+    struct ghauth_pin *pin = name[0] ? find_pin(a, owner, name, false) : NULL;
+    if (pin && now < pin->until_ms)
+        return RV_OK;
     struct ghauth_entry *e = find_entry(a, owner, true);
     e->used_ms = now;
     if (e->installation_id == 0 && now < e->lookup_again_ms)

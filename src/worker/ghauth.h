@@ -10,7 +10,9 @@
  * it expires or when GitHub refuses it (rv_ghauth_drop). An owner without
  * the App (404), an installation gone at renewal (404), and every repo
  * when there is no App, get GITHUB_TOKEN; the 404 of a lookup is
- * remembered for a while so it is not asked every sync.
+ * remembered for a while so it is not asked every sync. A repo that an
+ * installation on selected repositories cannot see can be pinned to the
+ * PAT for as long (rv_ghauth_prefer_pat).
  *
  * Tokens are never written to Redis, logs or error messages; a dropped or
  * evicted one is cleared with explicit_bzero before it is freed. A holder
@@ -19,6 +21,7 @@
 #ifndef REPOVIEW_WORKER_GHAUTH_H
 #define REPOVIEW_WORKER_GHAUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +30,8 @@
 
 /* An installation token is renewed this long before its expires_at. */
 #define RV_GHAUTH_RENEW_BEFORE_MS (5 * 60 * 1000)
-/* An owner without the App is asked about again after this. */
+/* An owner without the App is asked about again after this; a repo
+ * pinned to the PAT (rv_ghauth_prefer_pat) goes back after it too. */
 #define RV_GHAUTH_NO_INSTALL_TTL_MS (10 * 60 * 1000)
 /* Owners remembered at once; the least recently used is forgotten. */
 #define RV_GHAUTH_SLOTS 64
@@ -83,6 +87,17 @@ int rv_ghauth_token(struct rv_ghauth *a, const char *owner_name,
  * new one. */
 void rv_ghauth_drop(struct rv_ghauth *a, const char *owner_name);
 
+/* Whether the holder has a GITHUB_TOKEN to fall back on. a may be NULL. */
+bool rv_ghauth_has_pat(const struct rv_ghauth *a);
+
+/* With prefer, rv_ghauth_token hands out the PAT for repository
+ * owner_name ("owner/name") for the next RV_GHAUTH_NO_INSTALL_TTL_MS (the
+ * holder's no_install_ttl_ms): its owner's installation, limited to
+ * selected repositories, answered not_found for it. Without, the
+ * installation token serves it again. The RV_GHAUTH_SLOTS most recent
+ * repos are remembered. */
+void rv_ghauth_prefer_pat(struct rv_ghauth *a, const char *owner_name,
+                          bool prefer);
 
 /* The REST base for api_url (NULL or "" = https://api.github.com) without
  * trailing slashes: GitHub's API URL is its REST base already

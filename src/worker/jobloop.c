@@ -449,9 +449,13 @@ static bool refused_credential(const struct rv_sync_error *err)
     return err->code == RV_ERR_UNAUTHORIZED || err->code == RV_ERR_AUTH_FAILED;
 }
 
-/* Runs the sync of the claimed job with the repo's token (ghauth.h): an
- * installation token that GitHub refuses (revoked, or expired early) is
- * dropped and the sync tried once more with a new one. */
+/* Runs the sync of the claimed job with the repo's token (ghauth.h),
+ * trying once more when the installation token is the problem: one that
+ * GitHub refuses (revoked, or expired early) is dropped and a new one
+ * asked for; one that answers not_found (an installation on selected
+ * repositories, this repo not among them) gives way to the PAT, which the
+ * holder keeps for this repo a while. If the PAT cannot see the repo
+ * either, the installation gets it back. */
 static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
                      struct job_run *run, struct rv_sync_error *err)
 {
@@ -461,6 +465,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
     if (!name && rv_ghauth_name_from_url(run->repo.url, w->token_host, from_url,
                                          sizeof(from_url)) == 0)
         name = from_url;
+    bool pinned = false;
     for (int attempt = 0;; attempt++) {
         struct rv_gh_token tok;
         int rc = rv_ghauth_token(w->auth, name, run->job.repo, run->job.id,
@@ -468,15 +473,28 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
         if (rc != RV_OK)
             return rc;
         rc = sync_with(w, r, run, &tok, err);
-        if (rc == RV_OK || attempt > 0 || tok.installation_id == 0 ||
-            !refused_credential(err))
+        if (pinned && rc != RV_OK && err->code == RV_ERR_NOT_FOUND)
+            rv_ghauth_prefer_pat(w->auth, name, false);
+        if (rc == RV_OK || attempt > 0 || tok.installation_id == 0)
             return rc;
+        const char *why;
+        if (refused_credential(err)) {
+            why = "GitHub refused the installation token; renewing it once";
+            rv_ghauth_drop(w->auth, name);
+        } else if (err->code == RV_ERR_NOT_FOUND &&
+                   rv_ghauth_has_pat(w->auth)) {
+            why = "the installation token cannot see this repo; trying "
+                  "GITHUB_TOKEN";
+            rv_ghauth_prefer_pat(w->auth, name, true);
+            pinned = true;
+        } else {
+            return rc;
+        }
         LOGF(RV_LOG_INFO, run->job.repo, run->job.id,
              json_pack("{s:I,s:s}", "installation",
                        (json_int_t)tok.installation_id, "code",
                        rv_errname(err->code)),
-             "GitHub refused the installation token; renewing it once");
-        rv_ghauth_drop(w->auth, name);
+             "%s", why);
         json_decref(run->doc);
         run->doc = NULL;
         memset(err, 0, sizeof(*err));
