@@ -387,30 +387,34 @@ static int exchange(struct rv_ghauth *a, struct ghauth_entry *e,
         return answer_error(r, step, err);
     json_t *doc =
         json_loadb(r->body.buf ? r->body.buf : "", r->body.len, 0, NULL);
-    const char *token = json_string_value(json_object_get(doc, "token"));
+    json_t *tv = json_object_get(doc, "token");
+    const char *token = json_string_value(tv);
     const char *exp = json_string_value(json_object_get(doc, "expires_at"));
     int64_t exp_ms = 0;
-    size_t tlen = token ? strlen(token) : 0;
-    if (tlen == 0 || tlen >= GHAUTH_TOKEN_MAX || strpbrk(token, "\r\n ") ||
-        !exp || rv_parse_iso8601(exp, &exp_ms) != 0) {
-        json_decref(doc);
+    size_t tlen = token ? json_string_length(tv) : 0;
+    bool usable = tlen > 0 && tlen < GHAUTH_TOKEN_MAX &&
+                  strlen(token) == tlen && !strpbrk(token, "\r\n ") && exp &&
+                  rv_parse_iso8601(exp, &exp_ms) == 0;
+    char *copy = usable ? malloc(tlen + 1) : NULL;
+    if (copy)
+        memcpy(copy, token, tlen + 1);
+    char exp_text[40];
+    rv_strlcpy(exp_text, exp ? exp : "", sizeof(exp_text));
+    /* jansson's string goes with the document; clear it first, used or
+     * not. The parser's own scratch copy is already freed, uncleared
+     * (ghauth.h). */
+    if (token)
+        explicit_bzero((char *)token, tlen);
+    json_decref(doc);
+    if (!usable) {
         rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub App: %s: the answer has no token or no "
                           "valid expires_at",
                           step);
         return RV_ERR_DECODE;
     }
-    char *copy = malloc(tlen + 1);
-    if (!copy) {
-        json_decref(doc);
+    if (!copy)
         return RV_ERR_NOMEM;
-    }
-    memcpy(copy, token, tlen + 1);
-    char exp_text[40];
-    rv_strlcpy(exp_text, exp, sizeof(exp_text));
-    /* jansson's copy goes with the document; clear it first. */
-    explicit_bzero((char *)token, tlen);
-    json_decref(doc);
     entry_drop_token(e);
     e->token = copy;
     e->token_cap = tlen + 1;
@@ -444,7 +448,11 @@ int rv_ghauth_token(struct rv_ghauth *a, const char *owner_name,
 
     struct prsync_response r = {0};
     rv_dynbuf_init(&r.body, GHAUTH_MAX_BODY);
-    int rc = RV_OK;
+    /* Reserved whole, so realloc leaves no copy of a token answer behind
+     * and the one wipe below covers every byte curl handed us. */
+    int rc = rv_dynbuf_reserve(&r.body, GHAUTH_MAX_BODY);
+    if (rc != RV_OK)
+        goto out;
     if (e->installation_id == 0) {
         rc = lookup(a, e, owner, name, &r, repo_id, job_id, err);
         if (rc != RV_OK || e->installation_id == 0)

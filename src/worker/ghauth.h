@@ -14,9 +14,14 @@
  * installation on selected repositories cannot see can be pinned to the
  * PAT for as long (rv_ghauth_prefer_pat).
  *
- * Tokens are never written to Redis, logs or error messages; a dropped or
- * evicted one is cleared with explicit_bzero before it is freed. A holder
- * belongs to one thread (the job loop); it takes no lock.
+ * Tokens are never written to Redis, logs or error messages. What is
+ * cleared with explicit_bzero: the holder's copy when dropped, renewed or
+ * evicted, the buffer the exchange answer was read into, jansson's string
+ * of the token in the parsed answer, and the Authorization header lines
+ * (github_http.c). What is not: copies libcurl makes inside its own
+ * request and receive buffers, and the scratch copy jansson's parser
+ * makes of each string while it reads; both are freed without clearing.
+ * A holder belongs to one thread (the job loop); it takes no lock.
  */
 #ifndef REPOVIEW_WORKER_GHAUTH_H
 #define REPOVIEW_WORKER_GHAUTH_H
