@@ -126,12 +126,30 @@ static int64_t next_due(const struct rv_worker *w, const struct rv_repo *repo,
 }
 
 /* A follow-up job of job, offered to the commit or fail script (queued
- * only if a refresh was asked for while this sync ran). See rv_job_new. */
-static int new_followup(const struct rv_job *job, struct rv_job *next,
-                        char **payload, size_t *len)
+ * only if a refresh was asked for while this sync ran). See rv_job_new;
+ * the caller frees *payload. Out of memory there is none: next->id and
+ * *payload are "" (a static string), which the scripts' queueFollowup
+ * takes as no follow-up, so the job still ends; a refresh asked for
+ * meanwhile is then left to the next scheduled sync. */
+static char no_followup[] = "";
+
+static void new_followup(const struct rv_job *job, struct rv_job *next,
+                         char **payload, size_t *len)
 {
-    return rv_job_new(next, job->repo, job->kind, RV_REASON_FOLLOWUP, payload,
-                      len);
+    if (rv_job_new(next, job->repo, job->kind, RV_REASON_FOLLOWUP, payload,
+                   len) == RV_OK)
+        return;
+    LOG(RV_LOG_WARN, job->repo, job->id,
+        "out of memory for the follow-up job; ending this one without");
+    next->id[0] = '\0';
+    *payload = no_followup;
+    *len = 0;
+}
+
+static void free_followup(char *payload)
+{
+    if (payload != no_followup)
+        free(payload);
 }
 
 static int claim(struct rv_worker *w, struct rv_rsync *r, struct job_run *run)
@@ -175,8 +193,12 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
                            "message", err->message, "at", at);
     char *error_json = ej ? json_dumps(ej, JSON_COMPACT) : NULL;
     json_decref(ej);
-    if (!error_json)
-        return RV_ERR_NOMEM;
+    /* Out of memory the failure is still recorded, without its message,
+     * so the job ends (both values are plain names, no escaping). */
+    char fallback[160];
+    snprintf(fallback, sizeof(fallback),
+             "{\"code\":\"%s\",\"message\":\"out of memory\",\"at\":\"%s\"}",
+             rv_errname(err->code), at);
 
     int64_t interval_ms = (run->repo.interval_s > 0 ? run->repo.interval_s
                                                     : w->cfg->sync_interval) *
@@ -186,11 +208,7 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
     struct rv_job next;
     char *next_payload;
     size_t next_len;
-    int rc = new_followup(&run->job, &next, &next_payload, &next_len);
-    if (rc != RV_OK) {
-        free(error_json);
-        return rc;
-    }
+    new_followup(&run->job, &next, &next_payload, &next_len);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_script_failSync(
@@ -203,7 +221,7 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
                   .payload = run->payload,
                   .payload_len = run->payload_len,
                   .now_ms = now,
-                  .error_json = error_json,
+                  .error_json = error_json ? error_json : fallback,
                   .retry_at_ms = err->retry_at_ms > now ? err->retry_at_ms : 0,
                   .backoff_base_ms = RV_BACKOFF_BASE_MS,
                   .backoff_cap_ms =
@@ -212,9 +230,9 @@ static int record_failure(struct rv_worker *w, struct rv_rsync *r,
                   .followup_payload = next_payload,
                   .followup_payload_len = next_len});
     free(error_json);
-    free(next_payload);
+    free_followup(next_payload);
     redisReply *reply = run_cmd(r, &cmd);
-    rc = rv_script_reply_code(reply);
+    int rc = rv_script_reply_code(reply);
     if (reply)
         freeReplyObject(reply);
     LOGF(RV_LOG_WARN, run->job.repo, run->job.id,
@@ -295,11 +313,7 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
         struct rv_job next;
         char *next_payload;
         size_t next_len;
-        rc = new_followup(&run->job, &next, &next_payload, &next_len);
-        if (rc != RV_OK) {
-            free(fragment);
-            break;
-        }
+        new_followup(&run->job, &next, &next_payload, &next_len);
         char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX],
             proc[RV_KEY_MAX];
         int64_t now = rv_now_ms();
@@ -328,10 +342,12 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
                 .followup_payload = next_payload,
                 .followup_payload_len = next_len});
         free(fragment);
-        free(next_payload);
+        free_followup(next_payload);
         redisReply *reply = run_cmd(r, &cmd);
         rc = rv_script_reply_code(reply);
-        if (rc == RV_OK && reply->elements >= 3) {
+        if (rc == RV_OK && reply->elements >= 3 &&
+            reply->element[1]->type == REDIS_REPLY_INTEGER &&
+            reply->element[2]->type == REDIS_REPLY_INTEGER) {
             *version = reply->element[1]->integer;
             *changed_out = reply->element[2]->integer == 1;
         }
