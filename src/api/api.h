@@ -308,6 +308,10 @@ bool api_authfail_refuse(struct api_call *call);
 void api_authfail_count(struct api_call *call);
 /* Requests api_authfail_refuse answered, for /metrics. */
 uint64_t api_authfail_refused(const struct api *api);
+/* The limiter's key for peer address host into buf: an IPv6 address by
+ * its /64 ("2001:db8:1:2::/64"), an IPv4-mapped one as its IPv4, anything
+ * else as it is. -1 when it does not fit (then nothing is limited). */
+int api_authfail_key(const char *host, char *buf, size_t size);
 /* Sets the listening socket's error callback, which survives running out
  * of descriptors (closes what waits, logs at most once a second). After
  * api->bound is set. RV_OK, or RV_ERR_INVALID without a listener. */
