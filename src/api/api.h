@@ -111,6 +111,7 @@ struct api_principal {
 /* What /metrics shows of one GitHub token identity; -1 = unknown. */
 #define API_GH_TOKENS_MAX 64
 struct api_gh_token {
+    struct api *api;   /* the owner, for the sample's callbacks */
     char identity[24]; /* installation id, "pat" or "none"; "" = free */
     int64_t remaining, limit;
     int64_t held_ms;   /* PTTL of rv:gh:hold:<identity>; <= 0: not held */
@@ -146,6 +147,7 @@ struct api {
      * (ghtokens.c): at most API_GH_TOKENS_MAX of rv:gh:tokens. */
     struct api_gh_token gh_tokens[API_GH_TOKENS_MAX];
     size_t gh_ntokens;
+    size_t gh_pending; /* ghtokens.c answers awaited; none sent until 0 */
 };
 
 /* ---- ghtokens.c ---- */
