@@ -111,6 +111,7 @@ struct api_principal {
 /* What /metrics shows of one GitHub token identity; -1 = unknown. */
 #define API_GH_TOKENS_MAX 64
 struct api_gh_token {
+    struct api *api;   /* the owner, for the sample's callbacks */
     char identity[24]; /* installation id, "pat" or "none"; "" = free */
     int64_t remaining, limit;
     int64_t held_ms;   /* PTTL of rv:gh:hold:<identity>; <= 0: not held */
@@ -146,6 +147,7 @@ struct api {
      * (ghtokens.c): at most API_GH_TOKENS_MAX of rv:gh:tokens. */
     struct api_gh_token gh_tokens[API_GH_TOKENS_MAX];
     size_t gh_ntokens;
+    size_t gh_pending; /* ghtokens.c answers awaited; none sent until 0 */
 };
 
 /* ---- ghtokens.c ---- */
@@ -308,6 +310,10 @@ bool api_authfail_refuse(struct api_call *call);
 void api_authfail_count(struct api_call *call);
 /* Requests api_authfail_refuse answered, for /metrics. */
 uint64_t api_authfail_refused(const struct api *api);
+/* The limiter's key for peer address host into buf: an IPv6 address by
+ * its /64 ("2001:db8:1:2::/64"), an IPv4-mapped one as its IPv4, anything
+ * else as it is. -1 when it does not fit (then nothing is limited). */
+int api_authfail_key(const char *host, char *buf, size_t size);
 /* Sets the listening socket's error callback, which survives running out
  * of descriptors (closes what waits, logs at most once a second). After
  * api->bound is set. RV_OK, or RV_ERR_INVALID without a listener. */

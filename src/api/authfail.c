@@ -10,9 +10,12 @@
  * of the address: memory is bounded whatever the number of addresses. An
  * address that lands on a slot held by another takes it over, so many
  * addresses can wash out each other's counts, never grow the table.
+ * An IPv6 peer is counted by its /64: one host commonly holds a whole
+ * /64 and would otherwise get a fresh bucket with every address.
  * Behind a reverse proxy every client has the proxy's address: the proxy
  * should limit sign-in attempts itself (docs/deploy.md).
  */
+#include <arpa/inet.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +30,7 @@
 #define AUTHFAIL_REFILL_PER_S 1.0
 
 struct authfail_slot {
-    char addr[48]; /* the peer's address as evhttp gives it; "" free */
+    char addr[48]; /* the peer's api_authfail_key; "" free */
     double tokens; /* failures it may still make */
     int64_t at_ms; /* when tokens was last brought up to date */
 };
@@ -54,6 +57,22 @@ uint64_t api_authfail_refused(const struct api *api)
     return api->authfail ? api->authfail->refused : 0;
 }
 
+int api_authfail_key(const char *host, char *buf, size_t size)
+{
+    static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0,    0,
+                                                0, 0, 0, 0, 0xff, 0xff};
+    unsigned char a[16];
+    int n;
+    if (inet_pton(AF_INET6, host, a) != 1)
+        return rv_strlcpy(buf, host, size);
+    if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0)
+        n = snprintf(buf, size, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+    else
+        n = snprintf(buf, size, "%x:%x:%x:%x::/64", a[0] << 8 | a[1],
+                     a[2] << 8 | a[3], a[4] << 8 | a[5], a[6] << 8 | a[7]);
+    return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
 /* The slot of the request's peer, brought up to date; NULL when the
  * request has no peer address (then nothing is limited). */
 static struct authfail_slot *slot_of(struct api *api,
@@ -65,15 +84,16 @@ static struct authfail_slot *slot_of(struct api *api,
     if (!api->authfail || !evcon)
         return NULL;
     evhttp_connection_get_peer(evcon, &host, &port);
-    if (!host || !*host || strlen(host) >= sizeof(api->authfail->slots[0].addr))
+    char key[sizeof(api->authfail->slots[0].addr)];
+    if (!host || !*host || api_authfail_key(host, key, sizeof(key)) != 0)
         return NULL;
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const char *p = host; *p; p++)
+    for (const char *p = key; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     struct authfail_slot *s = &api->authfail->slots[h % AUTHFAIL_SLOTS];
     int64_t now = rv_mono_ms();
-    if (strcmp(s->addr, host) != 0) {
-        rv_strlcpy(s->addr, host, sizeof(s->addr));
+    if (strcmp(s->addr, key) != 0) {
+        rv_strlcpy(s->addr, key, sizeof(s->addr));
         s->tokens = AUTHFAIL_BURST;
         s->at_ms = now;
     }

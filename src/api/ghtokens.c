@@ -3,7 +3,11 @@
  * reads SMEMBERS rv:gh:tokens, then per identity, at most
  * API_GH_TOKENS_MAX of them, HMGET of its budget, PTTL of its hold and
  * ZCOUNT of its live slots; each answer fills its entry when it arrives.
- * The set holds identities only (installation ids, "pat"), never tokens. */
+ * The set holds identities only (installation ids, "pat"), never tokens.
+ * Async commands have no deadline: while a sample's answers are awaited
+ * (Redis stalled, not gone) no new one is sent, so a stall cannot pile
+ * up 1 + 3n commands every 5 s. Each callback runs exactly once, also on
+ * disconnect, so the count always comes back to 0. */
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +50,7 @@ static void on_budget(struct rv_rasync *ra, redisReply *reply, void *priv)
     bool ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2;
     t->remaining = ok ? reply_int(reply->element[0]) : -1;
     t->limit = ok ? reply_int(reply->element[1]) : -1;
+    t->api->gh_pending--;
 }
 
 static void on_hold(struct rv_rasync *ra, redisReply *reply, void *priv)
@@ -55,6 +60,7 @@ static void on_hold(struct rv_rasync *ra, redisReply *reply, void *priv)
     t->held_ms = reply && reply->type == REDIS_REPLY_INTEGER
                      ? (int64_t)reply->integer
                      : -1;
+    t->api->gh_pending--;
 }
 
 static void on_slots(struct rv_rasync *ra, redisReply *reply, void *priv)
@@ -62,9 +68,10 @@ static void on_slots(struct rv_rasync *ra, redisReply *reply, void *priv)
     (void)ra;
     struct api_gh_token *t = priv;
     t->in_flight = reply_int(reply);
+    t->api->gh_pending--;
 }
 
-/* Sends one command for t; cb gets t. */
+/* Sends one command for t; cb gets t (and counts the answer in). */
 static void ask(struct api *api, struct api_gh_token *t, rv_rasync_reply_cb cb,
                 const char *const *argv, size_t argc)
 {
@@ -72,6 +79,7 @@ static void ask(struct api *api, struct api_gh_token *t, rv_rasync_reply_cb cb,
     rv_cmd_init(&cmd);
     for (size_t i = 0; i < argc; i++)
         rv_cmd_add(&cmd, argv[i]);
+    api->gh_pending++;
     if (rv_rasync_run(api->redis, &cmd, cb, t) != RV_OK)
         cb(NULL, NULL, t);
 }
@@ -80,6 +88,7 @@ static void on_tokens(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
     struct api *api = priv;
+    api->gh_pending--;
     if (!reply || reply->type != REDIS_REPLY_ARRAY)
         return; /* keep the last sample; Redis is away */
     size_t n = 0;
@@ -88,6 +97,7 @@ static void on_tokens(struct rv_rasync *ra, redisReply *reply, void *priv)
         if (e->type != REDIS_REPLY_STRING || !identity_ok(e->str, e->len))
             continue;
         struct api_gh_token *t = &api->gh_tokens[n++];
+        t->api = api;
         if (strcmp(t->identity, e->str) != 0) {
             rv_strlcpy(t->identity, e->str, sizeof(t->identity));
             t->remaining = t->limit = t->held_ms = t->in_flight = -1;
@@ -109,12 +119,17 @@ static void on_tokens(struct rv_rasync *ra, redisReply *reply, void *priv)
 
 void api_ghtokens_sample(struct api *api)
 {
+    if (api->gh_pending > 0)
+        return; /* the last sample is still awaited */
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_cmd_add(&cmd, "SMEMBERS");
     rv_cmd_add(&cmd, RV_KEY_GH_TOKENS);
-    if (rv_rasync_run(api->redis, &cmd, on_tokens, api) != RV_OK)
+    api->gh_pending++;
+    if (rv_rasync_run(api->redis, &cmd, on_tokens, api) != RV_OK) {
+        api->gh_pending--;
         api->gh_ntokens = 0;
+    }
 }
 
 /* One labelled line per token whose value is known (>= 0 after scale). */

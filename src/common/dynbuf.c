@@ -56,6 +56,16 @@ int rv_dynbuf_add(struct rv_dynbuf *b, const void *p, size_t n)
     return RV_OK;
 }
 
+int rv_dynbuf_reserve(struct rv_dynbuf *b, size_t n)
+{
+    if (n > b->max)
+        return RV_ERR_TOO_LARGE;
+    int rc = rv_grow(&b->buf, &b->cap, n + 1, 1, b->max + 1);
+    if (rc == RV_OK && b->len == 0)
+        b->buf[0] = '\0';
+    return rc;
+}
+
 void rv_dynbuf_reset(struct rv_dynbuf *b)
 {
     b->len = 0;

@@ -39,6 +39,13 @@ void rv_dynbuf_init(struct rv_dynbuf *b, size_t max);
  * the buffer is unchanged. */
 int rv_dynbuf_add(struct rv_dynbuf *b, const void *p, size_t n);
 
+/* Allocates room for n bytes (and the NUL) at once, so that adds up to n
+ * bytes never move the contents: a buffer that will hold a secret can
+ * then be wiped in one place, with no stale copy left by realloc. RV_OK
+ * (also when there is room already), RV_ERR_TOO_LARGE (n passes max) or
+ * RV_ERR_NOMEM. */
+int rv_dynbuf_reserve(struct rv_dynbuf *b, size_t n);
+
 /* Empties b but keeps its memory for reuse (buf stays NUL-terminated). */
 void rv_dynbuf_reset(struct rv_dynbuf *b);
 

@@ -48,6 +48,11 @@ int rv_ghapp_load(struct rv_ghapp *app, int64_t app_id, const char *key_path,
                  strerror(errno));
         return RV_ERR_CONFIG;
     }
+    /* Unbuffered, so the key's text is not left behind in a stdio buffer
+     * that fclose frees uncleared. What OpenSSL's PEM decoder holds while
+     * it reads is its own (3.x reads private keys with PEM_FLAG_SECURE,
+     * clearing that memory); we keep no copy of the text. */
+    setvbuf(f, NULL, _IONBF, 0);
     BIO *bio = BIO_new_fp(f, BIO_CLOSE);
     if (!bio) {
         fclose(f);

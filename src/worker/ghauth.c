@@ -31,6 +31,15 @@ struct ghauth_entry {
     int64_t used_ms;         /* least recently used goes first */
 };
 
+/* A repo its owner's installation cannot see (an App installed on
+ * selected repositories only answers not_found for the others): it gets
+ * the PAT until until_ms. */
+struct ghauth_pin {
+    char name[201];   /* lower-cased "owner/name"; "" = free slot */
+    int64_t until_ms; /* the installation is tried again after this */
+    uint64_t seq;     /* when it was pinned; the oldest goes first */
+};
+
 struct rv_ghauth {
     char rest[1024];
     const char *pat;
@@ -38,6 +47,8 @@ struct rv_ghauth {
     int timeout_s;
     int64_t renew_before_ms, no_install_ttl_ms;
     struct ghauth_entry slots[RV_GHAUTH_SLOTS];
+    struct ghauth_pin pins[RV_GHAUTH_SLOTS];
+    uint64_t pin_seq; /* the last ghauth_pin.seq handed out */
 };
 
 int rv_ghauth_rest_url(const char *api_url, char *buf, size_t size)
@@ -124,22 +135,86 @@ void rv_ghauth_free(struct rv_ghauth *a)
     free(a);
 }
 
-/* Splits "owner/name" into a lower-cased owner and the name; false when
- * it is not a GitHub name or does not fit. */
+static char lower(char c)
+{
+    return (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
+/* Splits "owner/name", or a login "owner" alone (name then ""), into a
+ * lower-cased owner and the name; false when it is not a GitHub name or
+ * does not fit. */
 static bool split_name(const char *full, char *owner, size_t osize, char *name,
                        size_t nsize)
 {
-    if (!full || !rv_github_name_valid(full))
+    char probe[80];
+    const char *slash = full ? strchr(full, '/') : NULL;
+    if (!full)
         return false;
-    const char *slash = strchr(full, '/');
+    if (!slash) {
+        /* A login is what rv_github_name_valid takes before the slash. */
+        int n = snprintf(probe, sizeof(probe), "%s/x", full);
+        if (n < 0 || (size_t)n >= sizeof(probe) || !rv_github_name_valid(probe))
+            return false;
+        slash = full + strlen(full);
+    } else if (!rv_github_name_valid(full)) {
+        return false;
+    }
     size_t olen = (size_t)(slash - full);
     if (olen >= osize)
         return false;
     for (size_t i = 0; i < olen; i++)
-        owner[i] =
-            (char)(full[i] >= 'A' && full[i] <= 'Z' ? full[i] + 32 : full[i]);
+        owner[i] = lower(full[i]);
     owner[olen] = '\0';
-    return rv_strlcpy(name, slash + 1, nsize) == 0;
+    return rv_strlcpy(name, *slash ? slash + 1 : "", nsize) == 0;
+}
+
+/* The pin of owner/name (lower-cased into key, which has room for a
+ * ghauth_pin name); with create, a free or the oldest slot. NULL when
+ * absent or the name does not fit. */
+static struct ghauth_pin *find_pin(struct rv_ghauth *a, const char *owner,
+                                   const char *name, bool create)
+{
+    char key[sizeof(a->pins[0].name)];
+    int n = snprintf(key, sizeof(key), "%s/%s", owner, name);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    for (char *p = key; *p; p++)
+        *p = lower(*p);
+    struct ghauth_pin *victim = &a->pins[0];
+    for (size_t i = 0; i < RV_GHAUTH_SLOTS; i++) {
+        struct ghauth_pin *p = &a->pins[i];
+        if (p->name[0] && strcmp(p->name, key) == 0)
+            return p;
+        if (!p->name[0] ? victim->name[0] != '\0'
+                        : victim->name[0] && p->seq < victim->seq)
+            victim = p;
+    }
+    if (!create)
+        return NULL;
+    rv_strlcpy(victim->name, key, sizeof(victim->name));
+    victim->until_ms = 0;
+    victim->seq = ++a->pin_seq;
+    return victim;
+}
+
+bool rv_ghauth_has_pat(const struct rv_ghauth *a)
+{
+    return a && a->pat;
+}
+
+void rv_ghauth_prefer_pat(struct rv_ghauth *a, const char *owner_name,
+                          bool prefer)
+{
+    char owner[64], name[128];
+    if (!a ||
+        !split_name(owner_name, owner, sizeof(owner), name, sizeof(name)) ||
+        !name[0])
+        return;
+    struct ghauth_pin *p = find_pin(a, owner, name, prefer);
+    if (p && prefer)
+        p->until_ms = rv_now_ms() + a->no_install_ttl_ms;
+    else if (p)
+        memset(p, 0, sizeof(*p));
 }
 
 /* The owner's entry; with create, a new one in a free or the least
@@ -229,18 +304,28 @@ static int app_request(struct rv_ghauth *a, const char *method, const char *url,
     return rc;
 }
 
-/* Asks GitHub for the installation of owner/name. RV_OK with e updated:
- * installation_id set, or 0 with lookup_again_ms when there is none. */
+/* Asks GitHub for the installation of owner/name, or with name "" of the
+ * owner alone: GET /orgs/{owner}/installation finds an organisation's
+ * and, when that is 404, GET /users/{owner}/installation a user's. RV_OK
+ * with e updated: installation_id set, or 0 with lookup_again_ms when
+ * there is none. */
 static int lookup(struct rv_ghauth *a, struct ghauth_entry *e,
                   const char *owner, const char *name,
                   struct prsync_response *r, const char *repo_id,
                   const char *job_id, struct rv_sync_error *err)
 {
     char url[1400], step[200];
-    snprintf(url, sizeof(url), "%s/repos/%s/%s/installation", a->rest, owner,
-             name);
     snprintf(step, sizeof(step), "looking up the installation of %s", owner);
+    if (name[0])
+        snprintf(url, sizeof(url), "%s/repos/%s/%s/installation", a->rest,
+                 owner, name);
+    else
+        snprintf(url, sizeof(url), "%s/orgs/%s/installation", a->rest, owner);
     int rc = app_request(a, "GET", url, r, err);
+    if (rc == RV_OK && !name[0] && r->status == 404) {
+        snprintf(url, sizeof(url), "%s/users/%s/installation", a->rest, owner);
+        rc = app_request(a, "GET", url, r, err);
+    }
     if (rc != RV_OK)
         return rc;
     if (r->status == 404) {
@@ -286,38 +371,50 @@ static int exchange(struct rv_ghauth *a, struct ghauth_entry *e,
     if (rc != RV_OK)
         return rc;
     if (r->status == 404) {
-        /* Uninstalled meanwhile: look again next time. */
+        /* Uninstalled meanwhile: the token it gave must not serve any
+         * longer (GitHub revokes it). The PAT now, and the owner is looked
+         * up again on the next call. */
+        LOGF(RV_LOG_WARN, repo_id, job_id,
+             json_pack("{s:I,s:b}", "installation",
+                       (json_int_t)e->installation_id, "pat", a->pat != NULL),
+             "the GitHub App installation is gone; using GITHUB_TOKEN");
+        entry_drop_token(e);
         e->installation_id = 0;
         e->lookup_again_ms = 0;
+        return RV_OK;
     }
     if (r->status != 201 && r->status != 200)
         return answer_error(r, step, err);
     json_t *doc =
         json_loadb(r->body.buf ? r->body.buf : "", r->body.len, 0, NULL);
-    const char *token = json_string_value(json_object_get(doc, "token"));
+    json_t *tv = json_object_get(doc, "token");
+    const char *token = json_string_value(tv);
     const char *exp = json_string_value(json_object_get(doc, "expires_at"));
     int64_t exp_ms = 0;
-    size_t tlen = token ? strlen(token) : 0;
-    if (tlen == 0 || tlen >= GHAUTH_TOKEN_MAX || strpbrk(token, "\r\n ") ||
-        !exp || rv_parse_iso8601(exp, &exp_ms) != 0) {
-        json_decref(doc);
+    size_t tlen = token ? json_string_length(tv) : 0;
+    bool usable = tlen > 0 && tlen < GHAUTH_TOKEN_MAX &&
+                  strlen(token) == tlen && !strpbrk(token, "\r\n ") && exp &&
+                  rv_parse_iso8601(exp, &exp_ms) == 0;
+    char *copy = usable ? malloc(tlen + 1) : NULL;
+    if (copy)
+        memcpy(copy, token, tlen + 1);
+    char exp_text[40];
+    rv_strlcpy(exp_text, exp ? exp : "", sizeof(exp_text));
+    /* jansson's string goes with the document; clear it first, used or
+     * not. The parser's own scratch copy is already freed, uncleared
+     * (ghauth.h). */
+    if (token)
+        explicit_bzero((char *)token, tlen);
+    json_decref(doc);
+    if (!usable) {
         rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub App: %s: the answer has no token or no "
                           "valid expires_at",
                           step);
         return RV_ERR_DECODE;
     }
-    char *copy = malloc(tlen + 1);
-    if (!copy) {
-        json_decref(doc);
+    if (!copy)
         return RV_ERR_NOMEM;
-    }
-    memcpy(copy, token, tlen + 1);
-    char exp_text[40];
-    rv_strlcpy(exp_text, exp, sizeof(exp_text));
-    /* jansson's copy goes with the document; clear it first. */
-    explicit_bzero((char *)token, tlen);
-    json_decref(doc);
     entry_drop_token(e);
     e->token = copy;
     e->token_cap = tlen + 1;
@@ -339,6 +436,9 @@ int rv_ghauth_token(struct rv_ghauth *a, const char *owner_name,
         !split_name(owner_name, owner, sizeof(owner), name, sizeof(name)))
         return RV_OK;
     int64_t now = rv_now_ms();
+    struct ghauth_pin *pin = name[0] ? find_pin(a, owner, name, false) : NULL;
+    if (pin && now < pin->until_ms)
+        return RV_OK;
     struct ghauth_entry *e = find_entry(a, owner, true);
     e->used_ms = now;
     if (e->installation_id == 0 && now < e->lookup_again_ms)
@@ -348,7 +448,11 @@ int rv_ghauth_token(struct rv_ghauth *a, const char *owner_name,
 
     struct prsync_response r = {0};
     rv_dynbuf_init(&r.body, GHAUTH_MAX_BODY);
-    int rc = RV_OK;
+    /* Reserved whole, so realloc leaves no copy of a token answer behind
+     * and the one wipe below covers every byte curl handed us. */
+    int rc = rv_dynbuf_reserve(&r.body, GHAUTH_MAX_BODY);
+    if (rc != RV_OK)
+        goto out;
     if (e->installation_id == 0) {
         rc = lookup(a, e, owner, name, &r, repo_id, job_id, err);
         if (rc != RV_OK || e->installation_id == 0)

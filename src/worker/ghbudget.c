@@ -3,6 +3,7 @@
 #include "worker/ghbudget.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,15 +54,22 @@ int rv_ghbudget_check(struct rv_rsync *r, const char *identity,
         freeReplyObject(reply);
     if (until > now)
         return held(err, until, "held after a secondary rate limit");
-    reply = rv_rsync_command(r, "HMGET %s remaining resetAt",
+    reply = rv_rsync_command(r, "HMGET %s remaining resetAt updatedAt",
                              rv_key_gh_budget(budget, identity));
-    int64_t remaining = -1, reset = 0;
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+    int64_t remaining = -1, reset = 0, updated = 0;
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3) {
         remaining = reply_i64(reply->element[0], -1);
         reset = reply_i64(reply->element[1], 0);
+        updated = reply_i64(reply->element[2], 0);
     }
     if (reply)
         freeReplyObject(reply);
+    /* A reset far beyond GitHub's hour (a broken proxy, a bad clock) would
+     * hold the token until then: nothing is sent while it is held, so no
+     * answer would ever correct it. */
+    if (updated > 0 && updated < INT64_MAX - RV_GHBUDGET_WINDOW_MAX_MS &&
+        reset > updated + RV_GHBUDGET_WINDOW_MAX_MS)
+        reset = updated + RV_GHBUDGET_WINDOW_MAX_MS;
     if (remaining == 0 && reset > now)
         return held(err, reset, "budget spent until its reset");
     return RV_OK;

@@ -27,6 +27,11 @@
 #define RV_GHBUDGET_HOLD_BASE_MS 60000
 #define RV_GHBUDGET_HOLD_CAP_MS (15 * 60 * 1000)
 
+/* GitHub's rate limit windows are an hour long: a spent budget whose
+ * reset lies further than this past the answer that told it is not
+ * believed, and the token is tried again once this has passed since. */
+#define RV_GHBUDGET_WINDOW_MAX_MS (61 * 60 * 1000)
+
 /* A request that finds every slot taken retries with a backoff growing
  * from the first to the last step until wait_ms has passed, then fails as
  * rate_limited, retried this much later. */
@@ -55,7 +60,8 @@ int rv_ghbudget_before_request(void *ud, struct rv_sync_error *err);
 
 /* Whether identity may call GitHub now. RV_OK, or RV_ERR_HTTP with err
  * rate_limited and retry_at_ms when it is held (secondary limit) or its
- * budget is spent until its reset. A Redis failure lets the call go. */
+ * budget is spent until its reset (at most RV_GHBUDGET_WINDOW_MAX_MS
+ * after the budget was recorded). A Redis failure lets the call go. */
 int rv_ghbudget_check(struct rv_rsync *r, const char *identity,
                       struct rv_sync_error *err);
 

@@ -127,12 +127,30 @@ static int64_t next_due(const struct rv_worker *w, const struct rv_repo *repo,
 }
 
 /* A follow-up job of job, offered to the commit or fail script (queued
- * only if a refresh was asked for while this sync ran). See rv_job_new. */
-static int new_followup(const struct rv_job *job, struct rv_job *next,
-                        char **payload, size_t *len)
+ * only if a refresh was asked for while this sync ran). See rv_job_new;
+ * the caller frees *payload. Out of memory there is none: next->id and
+ * *payload are "" (a static string), which the scripts' queueFollowup
+ * takes as no follow-up, so the job still ends; a refresh asked for
+ * meanwhile is then left to the next scheduled sync. */
+static char no_followup[] = "";
+
+static void new_followup(const struct rv_job *job, struct rv_job *next,
+                         char **payload, size_t *len)
 {
-    return rv_job_new(next, job->repo, job->kind, RV_REASON_FOLLOWUP, payload,
-                      len);
+    if (rv_job_new(next, job->repo, job->kind, RV_REASON_FOLLOWUP, payload,
+                   len) == RV_OK)
+        return;
+    LOG(RV_LOG_WARN, job->repo, job->id,
+        "out of memory for the follow-up job; ending this one without");
+    next->id[0] = '\0';
+    *payload = no_followup;
+    *len = 0;
+}
+
+static void free_followup(char *payload)
+{
+    if (payload != no_followup)
+        free(payload);
 }
 
 int rv_jobloop_claim(struct rv_worker *w, struct rv_rsync *r,
@@ -179,8 +197,12 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
                            "message", err->message, "at", at);
     char *error_json = ej ? json_dumps(ej, JSON_COMPACT) : NULL;
     json_decref(ej);
-    if (!error_json)
-        return RV_ERR_NOMEM;
+    /* Out of memory the failure is still recorded, without its message,
+     * so the job ends (both values are plain names, no escaping). */
+    char fallback[160];
+    snprintf(fallback, sizeof(fallback),
+             "{\"code\":\"%s\",\"message\":\"out of memory\",\"at\":\"%s\"}",
+             rv_errname(err->code), at);
 
     int64_t interval_ms = interval_s * 1000;
     int64_t cap = interval_ms * 4 < RV_BACKOFF_MAX_MS ? interval_ms * 4
@@ -188,11 +210,7 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
     struct rv_job next;
     char *next_payload;
     size_t next_len;
-    int rc = new_followup(job, &next, &next_payload, &next_len);
-    if (rc != RV_OK) {
-        free(error_json);
-        return rc;
-    }
+    new_followup(job, &next, &next_payload, &next_len);
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_script_failSync(
@@ -205,7 +223,7 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
                   .payload = payload,
                   .payload_len = len,
                   .now_ms = now,
-                  .error_json = error_json,
+                  .error_json = error_json ? error_json : fallback,
                   .retry_at_ms = err->retry_at_ms > now ? err->retry_at_ms : 0,
                   .backoff_base_ms = RV_BACKOFF_BASE_MS,
                   .backoff_cap_ms =
@@ -214,9 +232,9 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
                   .followup_payload = next_payload,
                   .followup_payload_len = next_len});
     free(error_json);
-    free(next_payload);
+    free_followup(next_payload);
     redisReply *reply = run_cmd(r, &cmd);
-    rc = rv_script_reply_code(reply);
+    int rc = rv_script_reply_code(reply);
     if (reply)
         freeReplyObject(reply);
     LOGF(RV_LOG_WARN, job->repo, job->id,
@@ -297,11 +315,7 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
         struct rv_job next;
         char *next_payload;
         size_t next_len;
-        rc = new_followup(&run->job, &next, &next_payload, &next_len);
-        if (rc != RV_OK) {
-            free(fragment);
-            break;
-        }
+        new_followup(&run->job, &next, &next_payload, &next_len);
         char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX],
             proc[RV_KEY_MAX];
         int64_t now = rv_now_ms();
@@ -330,10 +344,12 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
                 .followup_payload = next_payload,
                 .followup_payload_len = next_len});
         free(fragment);
-        free(next_payload);
+        free_followup(next_payload);
         redisReply *reply = run_cmd(r, &cmd);
         rc = rv_script_reply_code(reply);
-        if (rc == RV_OK && reply->elements >= 3) {
+        if (rc == RV_OK && reply->elements >= 3 &&
+            reply->element[1]->type == REDIS_REPLY_INTEGER &&
+            reply->element[2]->type == REDIS_REPLY_INTEGER) {
             *version = reply->element[1]->integer;
             *changed_out = reply->element[2]->integer == 1;
         }
@@ -462,9 +478,13 @@ static bool refused_credential(const struct rv_sync_error *err)
     return err->code == RV_ERR_UNAUTHORIZED || err->code == RV_ERR_AUTH_FAILED;
 }
 
-/* Runs the sync of the claimed job with the repo's token (ghauth.h): an
- * installation token that GitHub refuses (revoked, or expired early) is
- * dropped and the sync tried once more with a new one. */
+/* Runs the sync of the claimed job with the repo's token (ghauth.h),
+ * trying once more when the installation token is the problem: one that
+ * GitHub refuses (revoked, or expired early) is dropped and a new one
+ * asked for; one that answers not_found (an installation on selected
+ * repositories, this repo not among them) gives way to the PAT, which the
+ * holder keeps for this repo a while. If the PAT cannot see the repo
+ * either, the installation gets it back. */
 static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
                      struct job_run *run, struct rv_sync_error *err)
 {
@@ -474,6 +494,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
     if (!name && rv_ghauth_name_from_url(run->repo.url, w->token_host, from_url,
                                          sizeof(from_url)) == 0)
         name = from_url;
+    bool pinned = false;
     for (int attempt = 0;; attempt++) {
         struct rv_gh_token tok;
         int rc = rv_ghauth_token(w->auth, name, run->job.repo, run->job.id,
@@ -481,15 +502,28 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
         if (rc != RV_OK)
             return rc;
         rc = sync_with(w, r, run, &tok, err);
-        if (rc == RV_OK || attempt > 0 || tok.installation_id == 0 ||
-            !refused_credential(err))
+        if (pinned && rc != RV_OK && err->code == RV_ERR_NOT_FOUND)
+            rv_ghauth_prefer_pat(w->auth, name, false);
+        if (rc == RV_OK || attempt > 0 || tok.installation_id == 0)
             return rc;
+        const char *why;
+        if (refused_credential(err)) {
+            why = "GitHub refused the installation token; renewing it once";
+            rv_ghauth_drop(w->auth, name);
+        } else if (err->code == RV_ERR_NOT_FOUND &&
+                   rv_ghauth_has_pat(w->auth)) {
+            why = "the installation token cannot see this repo; trying "
+                  "GITHUB_TOKEN";
+            rv_ghauth_prefer_pat(w->auth, name, true);
+            pinned = true;
+        } else {
+            return rc;
+        }
         LOGF(RV_LOG_INFO, run->job.repo, run->job.id,
              json_pack("{s:I,s:s}", "installation",
                        (json_int_t)tok.installation_id, "code",
                        rv_errname(err->code)),
-             "GitHub refused the installation token; renewing it once");
-        rv_ghauth_drop(w->auth, name);
+             "%s", why);
         json_decref(run->doc);
         run->doc = NULL;
         memset(err, 0, sizeof(*err));

@@ -6,8 +6,8 @@
  * It only fetches and validates; writing the projection is the job loop's
  * business. Every failure becomes a struct rv_sync_error whose code users see
  * (unauthorized, rate_limited, not_found, github_unavailable, bad_response).
- * The token goes into one request header and nowhere else: not into logs,
- * not into error messages.
+ * The token goes into one request header (and libcurl's copy of the
+ * request) and nowhere else: not into logs, not into error messages.
  */
 #ifndef REPOVIEW_WORKER_PRSYNC_H
 #define REPOVIEW_WORKER_PRSYNC_H

@@ -74,16 +74,20 @@ int github_http_transfer_error(CURLcode cc, const struct prsync_response *r,
                                struct rv_sync_error *err);
 
 /* Appends "Authorization: Bearer <bearer>" to *headers, clearing its
- * scratch copy (curl keeps its own). RV_OK or RV_ERR_NOMEM. */
+ * scratch copy (the slist keeps its own, cleared by
+ * github_http_free_headers). RV_OK or RV_ERR_NOMEM. */
 int github_http_bearer(struct curl_slist **headers, const char *bearer);
 
-/* curl_slist_free_all, after clearing the Authorization header's text so
- * no credential stays behind in freed memory. headers may be NULL. */
+/* curl_slist_free_all, after clearing the text of every Authorization
+ * line. That wipes our copies only: libcurl also copies the header into
+ * the request it sends, in buffers of its own that it frees uncleared.
+ * headers may be NULL. */
 void github_http_free_headers(struct curl_slist *headers);
 
 /* One REST request: method ("GET" or "POST", the latter with an empty
  * JSON body), url, and "Authorization: Bearer <bearer>" (bearer borrowed;
- * it goes into that header only, then the header is cleared), with
+ * of ours it goes into that header line only, cleared afterwards; see
+ * github_http_free_headers for libcurl's copies), with
  * GitHub's REST Accept and X-GitHub-Api-Version headers. r (zeroed or
  * reset, with r->max set) receives the status, headers and body. Returns
  * RV_OK when an answer arrived, whatever its status; otherwise as

@@ -98,10 +98,11 @@ static int reap_payload(struct rv_rsync *r, const struct rv_config *cfg,
     rv_script_reapJob(
         &cmd, &(struct rv_reapjob_args){
                   .processing_key = proc,
-                  /* Without a payload the meta key is not touched; any key will
-                     do. */
-                  .meta_key = len > 0 ? rv_key_kind_meta(meta, job.kind, job.repo)
-                                    : rv_key_meta(meta, "-"),
+                  /* Without a payload the meta key is not touched; any
+                     key will do. */
+                  .meta_key = len > 0
+                                  ? rv_key_kind_meta(meta, job.kind, job.repo)
+                                  : rv_key_meta(meta, "-"),
                   .worker = worker,
                   .payload = payload,
                   .payload_len = len,

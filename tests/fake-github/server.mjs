@@ -15,8 +15,10 @@
 // required and anything else gets GitHub's 401.
 //
 // The GitHub App endpoints, once a test configures an App (below):
-//   GET  /repos/{owner}/{repo}/installation (and /orgs/{o}/installation,
-//        /users/{o}/installation): the owner's installation, or 404
+//   GET  /repos/{owner}/{repo}/installation, /orgs/{o}/installation (an
+//        organisation's only) and /users/{o}/installation (a user's only,
+//        the owners the App config lists in "users"): the owner's
+//        installation, or 404
 //   POST /app/installations/{id}/access_tokens: 201 {"token","expires_at"}
 // Both want "Authorization: Bearer <JWT>" signed RS256 with the App's key
 // and verified here against its public key (node:crypto): iss the App id,
@@ -31,8 +33,11 @@
 //        headRepo, baseRef, isCrossRepository, ci, review, updatedAt)
 //   POST /_control {"app":{"id":"42","publicKeyPath":"/tmp/x/pub.pem",
 //        "installations":{"acme":101},"tokenLifetimeSeconds":3600,
-//        "exchangeStatus":0}}  configure the App (exchangeStatus: answer
-//        the exchange with that status instead, e.g. 502)
+//        "exchangeStatus":0,"users":["bob"],"selected":{"acme":["widgets"]}}}
+//        configure the App (exchangeStatus: answer the exchange with that
+//        status instead, e.g. 502; users: owners that are user accounts;
+//        selected: owners whose installation covers only those repos, its
+//        token getting GitHub's NOT_FOUND for the others)
 //   POST /_control {"revokeTokens":true}  installation tokens issued so far
 //        are refused (401) from now on
 //   POST /_control {"secondaryLimit":{"owner":"acme","retryAfter":N}}  every
@@ -226,7 +231,8 @@ const SCENARIOS = {
 let overrides = new Map(); // lower-cased owner/name -> scenario
 let requests = [];
 // The App: {id, publicKey, installations: Map lower owner -> id,
-// tokenLifetimeSeconds, exchangeStatus}, or null.
+// tokenLifetimeSeconds, exchangeStatus, users: Set of lower owners,
+// selected: Map lower owner -> Set of lower repo names}, or null.
 let app = null;
 const issued = new Map(); // installation token -> {installation, expiresMs}
 
@@ -353,7 +359,7 @@ function jwtProblem(req) {
 }
 
 function appRest(req, res, method, path) {
-  let m = /^\/(?:repos\/([^/]+)\/[^/]+|orgs\/([^/]+)|users\/([^/]+))\/installation$/.exec(path);
+  const m = /^\/(?:repos\/([^/]+)\/[^/]+|orgs\/([^/]+)|users\/([^/]+))\/installation$/.exec(path);
   const exchange = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
   if (!app || !((m && method === 'GET') || (exchange && method === 'POST'))) return false;
   const rec = { kind: m ? 'installation' : 'access_tokens' };
@@ -374,7 +380,10 @@ function appRest(req, res, method, path) {
   if (m) {
     const owner = String(m[1] || m[2] || m[3]).toLowerCase();
     rec.owner = owner;
-    const id = app.installations.get(owner);
+    rec.endpoint = m[1] ? 'repos' : m[2] ? 'orgs' : 'users';
+    const isUser = app.users.has(owner);
+    const wrongKind = (m[2] && isUser) || (m[3] && !isUser);
+    const id = wrongKind ? undefined : app.installations.get(owner);
     if (!id) reply(404, { message: 'Not Found', documentation_url: DOCS });
     else reply(200, { id, app_id: Number(app.id), account: { login: owner } });
     return true;
@@ -396,7 +405,8 @@ function appRest(req, res, method, path) {
     token,
     expires_at: new Date(expiresMs).toISOString().replace('.000Z', 'Z'),
     permissions: { contents: 'read', pull_requests: 'read', metadata: 'read' },
-    repository_selection: 'all',
+    repository_selection: [...app.selected.keys()]
+      .some((o) => app.installations.get(o) === id) ? 'selected' : 'all',
   });
   return true;
 }
@@ -442,9 +452,10 @@ function listRepos(req, res, path) {
 }
 
 // Who a GraphQL request speaks as: 'pat', 'installation' (of the repo's
-// owner, live), 'bad-installation' (revoked, expired or another owner's),
+// owner, live; unselected when its installation covers selected repos and
+// not this one), 'bad-installation' (revoked, expired or another owner's),
 // 'other' (an unknown bearer) or 'none'.
-function authKind(auth, owner) {
+function authKind(auth, owner, name) {
   const bearer = /^bearer /i.test(auth) ? auth.slice(7) : null;
   if (!bearer) return { kind: 'none' };
   if (expectedToken && bearer === expectedToken) return { kind: 'pat' };
@@ -452,7 +463,11 @@ function authKind(auth, owner) {
   if (!t) return { kind: 'other' };
   const live = !t.revoked && t.expiresMs > Date.now() && app
     && app.installations.get(String(owner).toLowerCase()) === t.installation;
-  return { kind: live ? 'installation' : 'bad-installation', installation: t.installation };
+  const sel = live && app.selected.get(String(owner).toLowerCase());
+  const unselected = !!sel && !sel.has(String(name).toLowerCase());
+  return {
+    kind: live ? 'installation' : 'bad-installation', installation: t.installation, unselected,
+  };
 }
 
 // Counts the request in flight for its token until its answer is done.
@@ -461,7 +476,7 @@ function graphql(req, res, raw) {
   try {
     vars = (JSON.parse(raw) || {}).variables || {};
   } catch { /* graphqlNow answers it */ }
-  const label = tokenLabel(authKind(req.headers.authorization || '', vars.owner));
+  const label = tokenLabel(authKind(req.headers.authorization || '', vars.owner, vars.name));
   const n = (inFlight.get(label) || 0) + 1;
   inFlight.set(label, n);
   maxInFlight.set(label, Math.max(n, maxInFlight.get(label) || 0));
@@ -485,7 +500,7 @@ function graphqlNow(req, res, raw) {
   }
   const vars = (body && body.variables) || {};
   const auth = req.headers.authorization || '';
-  const who = authKind(auth, vars.owner);
+  const who = authKind(auth, vars.owner, vars.name);
   const authOk = who.kind === 'pat' || who.kind === 'installation'
     || (!expectedToken && (who.kind === 'none' || who.kind === 'other'));
   const asked = squash(body && body.query);
@@ -499,6 +514,7 @@ function graphqlNow(req, res, raw) {
   current.remaining = Math.max(0, current.remaining - 1);
   requests.push({
     kind: 'graphql', auth: who.kind, installation: who.installation ?? null,
+    unselected: !!who.unselected,
     owner: vars.owner, name: vars.name, cursor: vars.cursor ?? null,
     token: label, budgetRemaining: current.remaining, budgetLimit: current.limit,
     hadAuthorization: auth !== '', authorized: authOk, queryMatches,
@@ -508,7 +524,7 @@ function graphqlNow(req, res, raw) {
   });
   remaining = Math.max(0, remaining - 1);
 
-  const sc = scenarioFor(vars.owner, vars.name);
+  const sc = who.unselected ? { kind: 'not-found' } : scenarioFor(vars.owner, vars.name);
   if (!authOk || sc.kind === 'unauthorized')
     return send(req, res, 401, {
       message: 'Bad credentials',
@@ -655,6 +671,9 @@ function control(req, res, raw) {
         .map(([o, id]) => [o.toLowerCase(), Number(id)])),
       tokenLifetimeSeconds: Number(c.app.tokenLifetimeSeconds || 3600),
       exchangeStatus: Number(c.app.exchangeStatus || 0),
+      users: new Set((c.app.users || []).map((o) => String(o).toLowerCase())),
+      selected: new Map(Object.entries(c.app.selected || {}).map(([o, names]) => [
+        o.toLowerCase(), new Set(names.map((n) => String(n).toLowerCase()))])),
     };
   }
   if (c.repo) {

@@ -24,6 +24,7 @@
 #include "common/util.h"
 #include "fake_github.h"
 #include "rvtest.h"
+#include "worker/ghbudget.h"
 #include "worker/prsync.h"
 
 #define PAT "ghp_budgetTESTpat0123456789SECRETvalue"
@@ -419,6 +420,74 @@ static void test_metrics_show_each_tokens_budget_hold_and_slots(void)
     rvt_api_stop(&api);
 }
 
+/* A spent budget holds its token until the reset, but a reset beyond
+ * GitHub's hour is not believed: at most about an hour after it was told. */
+static void test_a_spent_budget_holds_at_most_an_hour(void)
+{
+    int64_t now = rv_now_ms();
+    struct rv_sync_error err = {0};
+    redis_int("DEL rv:gh:budget:t-spent");
+    redis_int("HSET rv:gh:budget:t-spent remaining 0 resetAt %lld "
+              "updatedAt %lld",
+              (long long)(now + 600000), (long long)now);
+    CHECK_INT(rv_ghbudget_check(&conn, "t-spent", &err), RV_ERR_HTTP);
+    CHECK_STR(rv_errname(err.code), "rate_limited");
+    CHECK_INT(err.retry_at_ms, now + 600000);
+    /* A year ahead, told just now: held for the hour only. */
+    redis_int("HSET rv:gh:budget:t-spent resetAt %lld",
+              (long long)(now + 366LL * 24 * 3600 * 1000));
+    memset(&err, 0, sizeof(err));
+    CHECK_INT(rv_ghbudget_check(&conn, "t-spent", &err), RV_ERR_HTTP);
+    CHECK_INT(err.retry_at_ms, now + RV_GHBUDGET_WINDOW_MAX_MS);
+    /* Told two hours ago: the token may try again. */
+    redis_int("HSET rv:gh:budget:t-spent updatedAt %lld",
+              (long long)(now - 2 * 3600 * 1000));
+    memset(&err, 0, sizeof(err));
+    CHECK_INT(rv_ghbudget_check(&conn, "t-spent", &err), RV_OK);
+    redis_int("DEL rv:gh:budget:t-spent");
+}
+
+/* The number of times Redis ran command (lower-case), from INFO. */
+static long long command_calls(const char *command)
+{
+    redisReply *r = redisCommand(conn.ctx, "INFO commandstats");
+    char key[64];
+    snprintf(key, sizeof(key), "cmdstat_%s:calls=", command);
+    const char *p =
+        r && r->type == REDIS_REPLY_STRING ? strstr(r->str, key) : NULL;
+    long long n = p ? strtoll(p + strlen(key), NULL, 10) : 0;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* While Redis stalls, the API's 5 s samples of the token budgets do not
+ * pile up: one sample's commands are awaited before the next is sent. */
+static void test_a_stalled_redis_gets_one_budget_sample_at_a_time(void)
+{
+    if (worker > 0) {
+        rvt_stop_process(worker, 10000);
+        worker = 0;
+    }
+    char log[600];
+    struct rvt_api api;
+    snprintf(log, sizeof(log), "%s/api-stall.log", tmp);
+    const char *env[] = {NULL};
+    CHECK_INT(rvt_api_start(&api, 0, redis.url, log, "/readyz", env), 0);
+    redis_int("DEL %s", RV_KEY_GH_TOKENS);
+    redis_int("SADD %s t-one", RV_KEY_GH_TOKENS);
+    rvt_sleep_ms(5500); /* one sample of t-one at least */
+    redis_int("CONFIG RESETSTAT");
+    redis_int("CLIENT PAUSE 16000 ALL");
+    rvt_sleep_ms(16500);
+    rvt_sleep_ms(300); /* the answers awaited arrive */
+    long long zcounts = command_calls("zcount");
+    /* Unguarded, three samples queue during the pause, each with its
+     * ZCOUNT; guarded, the one sent first. */
+    CHECK(zcounts >= 1 && zcounts <= 2);
+    rvt_api_stop(&api);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-budgets");
@@ -454,6 +523,8 @@ int main(void)
     RUN(test_never_more_concurrent_requests_per_token_than_allowed);
     RUN(test_a_slot_held_by_a_killed_worker_lapses);
     RUN(test_metrics_show_each_tokens_budget_hold_and_slots);
+    RUN(test_a_spent_budget_holds_at_most_an_hour);
+    RUN(test_a_stalled_redis_gets_one_budget_sample_at_a_time);
     if (worker > 0)
         rvt_stop_process(worker, 10000);
     rvt_fake_github_stop(&fake);

@@ -88,6 +88,49 @@ static int count_requests(const char *kind, const char *auth)
     return n;
 }
 
+/* Installation lookups at endpoint ("repos", "orgs", "users") answered
+ * with status. */
+static int count_lookups(const char *endpoint, int status)
+{
+    json_t *reqs = fake_get("/_requests");
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *k = json_string_value(json_object_get(r, "kind"));
+        const char *e = json_string_value(json_object_get(r, "endpoint"));
+        if (k && !strcmp(k, "installation") && e && !strcmp(e, endpoint) &&
+            json_integer_value(json_object_get(r, "status")) == status)
+            n++;
+    }
+    json_decref(reqs);
+    return n;
+}
+
+/* GraphQL requests for repo name of acme, with (unselected) an
+ * installation token whose installation does not cover it, or else with
+ * auth ("pat", "installation"). */
+static int count_graphql(const char *name, const char *auth, bool unselected)
+{
+    json_t *reqs = fake_get("/_requests");
+    int n = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *k = json_string_value(json_object_get(r, "kind"));
+        const char *a = json_string_value(json_object_get(r, "auth"));
+        const char *nm = json_string_value(json_object_get(r, "name"));
+        bool un = json_is_true(json_object_get(r, "unselected"));
+        if (k && !strcmp(k, "graphql") && nm && !strcmp(nm, name) &&
+            un == unselected && (!auth || (a && !strcmp(a, auth))))
+            n++;
+    }
+    json_decref(reqs);
+    return n;
+}
+
 static void clear_requests(void)
 {
     CHECK_INT(control("{\"clearRequests\":true}"), 0);
@@ -410,6 +453,162 @@ static void test_a_failed_exchange_is_a_sync_error(void)
     CHECK_INT(configure_app(3600, 0, pub_path), 0);
 }
 
+/* An org sync asks for the owner alone: an organisation's installation
+ * is found at /orgs, a user's at /users after the /orgs 404, an owner
+ * without the App gets the PAT after both 404 (remembered), and a repo of
+ * the owner shares the owner's cached token. */
+static void test_an_owner_alone_finds_an_org_or_a_user_installation(void)
+{
+    struct rv_ghapp app;
+    CHECK(load_app(&app));
+    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s\","
+                      "\"installations\":{\"acme\":101,\"bob\":202},"
+                      "\"users\":[\"bob\"]}}",
+                      APP_ID, pub_path),
+              0);
+    clear_requests();
+    struct rv_ghauth *a = new_holder(&app);
+    struct rv_gh_token tok;
+    struct rv_sync_error err = {0};
+    char first[128] = "";
+    CHECK_INT(rv_ghauth_token(a, "Acme", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    CHECK_STR(tok.identity, "101");
+    CHECK(tok.value && strncmp(tok.value, "ghs_", 4) == 0);
+    rv_strlcpy(first, tok.value ? tok.value : "", sizeof(first));
+    CHECK_INT(count_lookups("orgs", 200), 1);
+    CHECK_INT(count_lookups("users", 200) + count_lookups("users", 404), 0);
+    /* The owner's repos use the same entry: nothing more is asked. */
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, first);
+    CHECK_INT(count_requests("installation", NULL), 1);
+    CHECK_INT(count_requests("access_tokens", NULL), 1);
+
+    CHECK_INT(rv_ghauth_token(a, "bob", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 202);
+    CHECK(tok.value && strncmp(tok.value, "ghs_", 4) == 0);
+    CHECK_INT(count_lookups("orgs", 404), 1);
+    CHECK_INT(count_lookups("users", 200), 1);
+
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(rv_ghauth_token(a, "nobody", NULL, NULL, &tok, &err), RV_OK);
+        CHECK_STR(tok.value, PAT);
+        CHECK_STR(tok.identity, "pat");
+    }
+    CHECK_INT(count_lookups("orgs", 404), 2);
+    CHECK_INT(count_lookups("users", 404), 1);
+
+    /* Not a login: the PAT, nothing asked. */
+    CHECK_INT(rv_ghauth_token(a, "no such/owner", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(rv_ghauth_token(a, "..", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(count_requests("installation", NULL), 5);
+
+    /* Dropping by owner renews the token without a new lookup. */
+    rv_ghauth_drop(a, "acme");
+    CHECK_INT(rv_ghauth_token(a, "acme", NULL, NULL, &tok, &err), RV_OK);
+    CHECK(tok.value && strcmp(tok.value, first) != 0);
+    CHECK_INT(count_requests("access_tokens", NULL), 3);
+    CHECK_INT(count_requests("installation", NULL), 5);
+    CHECK_INT(err.code, RV_OK);
+    rv_ghauth_free(a);
+    rv_ghapp_free(&app);
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+}
+
+/* A repo pinned to the PAT gets it, its owner's other repos keep the
+ * installation token, and the pin ends when lifted or after the TTL. */
+static void test_a_repo_can_prefer_the_pat_for_a_while(void)
+{
+    struct rv_ghapp app;
+    CHECK(load_app(&app));
+    struct rv_ghauth *a =
+        rv_ghauth_new(&(struct rv_ghauth_opts){.rest_url = rest,
+                                               .pat = PAT,
+                                               .app = &app,
+                                               .timeout_s = 5,
+                                               .no_install_ttl_ms = 400});
+    struct rv_gh_token tok;
+    struct rv_sync_error err = {0};
+    CHECK(rv_ghauth_has_pat(a));
+    rv_ghauth_prefer_pat(a, "ACME/Secret", true);
+    CHECK_INT(rv_ghauth_token(a, "acme/secret", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(tok.installation_id, 0);
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    rv_ghauth_prefer_pat(a, "acme/secret", false);
+    CHECK_INT(rv_ghauth_token(a, "acme/secret", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    rv_ghauth_prefer_pat(a, "acme/secret", true);
+    rv_ghauth_prefer_pat(a, "acme", true); /* an owner alone: ignored */
+    CHECK_INT(rv_ghauth_token(a, "acme", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    rvt_sleep_ms(500);
+    CHECK_INT(rv_ghauth_token(a, "acme/secret", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    /* More pins than slots: the oldest go, nothing breaks. */
+    for (int i = 0; i < RV_GHAUTH_SLOTS + 5; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "acme/r%d", i);
+        rv_ghauth_prefer_pat(a, name, true);
+    }
+    CHECK_INT(rv_ghauth_token(a, "acme/r0", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    CHECK_INT(rv_ghauth_token(a, "acme/r68", NULL, NULL, &tok, &err), RV_OK);
+    CHECK_STR(tok.value, PAT);
+    rv_ghauth_free(a);
+    CHECK(!rv_ghauth_has_pat(NULL));
+    rv_ghapp_free(&app);
+}
+
+/* Renewal finds the installation gone (404): the old token, though not
+ * expired, is not served; the PAT is, and the owner is looked up again. */
+static void test_an_installation_gone_at_renewal_drops_its_token(void)
+{
+    struct rv_ghapp app;
+    CHECK(load_app(&app));
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+    clear_requests();
+    /* A margin longer than the token's life: every call renews. */
+    struct rv_ghauth *a =
+        rv_ghauth_new(&(struct rv_ghauth_opts){.rest_url = rest,
+                                               .pat = PAT,
+                                               .app = &app,
+                                               .timeout_s = 5,
+                                               .renew_before_ms = 4000 * 1000});
+    struct rv_gh_token tok;
+    struct rv_sync_error err = {0};
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_INT(tok.installation_id, 101);
+    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s\","
+                      "\"installations\":{}}}",
+                      APP_ID, pub_path),
+              0);
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_STR(tok.identity, "pat");
+    CHECK_INT(tok.installation_id, 0);
+    CHECK_INT(err.code, RV_OK);
+    CHECK_INT(count_requests("access_tokens", NULL), 2);
+    CHECK_INT(count_requests("installation", NULL), 1);
+    /* Looked up again: no installation now, so the PAT stays. */
+    CHECK_INT(rv_ghauth_token(a, "acme/widgets", NULL, NULL, &tok, &err),
+              RV_OK);
+    CHECK_STR(tok.value, PAT);
+    CHECK_INT(count_requests("installation", NULL), 2);
+    CHECK_INT(count_requests("access_tokens", NULL), 2);
+    rv_ghauth_free(a);
+    rv_ghapp_free(&app);
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+}
+
 static void test_names_from_urls(void)
 {
     char buf[256];
@@ -518,6 +717,62 @@ static void test_a_refused_token_is_renewed_once_and_the_sync_succeeds(void)
         "");
 }
 
+/* acme's installation covers widgets only: a repo outside it answers
+ * not_found to the installation token, is synced with GITHUB_TOKEN right
+ * away, and keeps the PAT for its next syncs. A repo the PAT cannot see
+ * either fails not_found and goes back to the installation. */
+static void test_a_repo_outside_a_selected_installation_uses_the_pat(void)
+{
+    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s\","
+                      "\"installations\":{\"acme\":101},"
+                      "\"selected\":{\"acme\":[\"widgets\"]}}}",
+                      APP_ID, pub_path),
+              0);
+    CHECK_INT(control("{\"repo\":\"acme/secret\",\"scenario\":\"mixed\"}"), 0);
+    clear_requests();
+    add_repo("secret", "acme/secret");
+    CHECK(rvt_wait_field(&conn, "secret", "pr_sync_status", "idle", 30000));
+    json_t *ov = rvt_overview(&conn, "secret");
+    CHECK_INT(json_array_size(json_object_get(ov, "pullRequests")), 8);
+    json_decref(ov);
+    char buf[512];
+    CHECK_STR(
+        rvt_meta_field(&conn, "secret", "pr_sync_error", buf, sizeof(buf)), "");
+    CHECK_INT(count_graphql("secret", "installation", true), 1);
+    CHECK(count_graphql("secret", "pat", false) >= 1);
+
+    /* The next sync goes to the PAT without asking the installation. */
+    int pats = count_graphql("secret", "pat", false);
+    rv_refresh_outcome outcome;
+    CHECK_INT(rv_registry_refresh(&conn, "secret", RV_KIND_PRS, RV_REASON_USER,
+                                  &outcome),
+              RV_OK);
+    for (int i = 0; i < 400 && count_graphql("secret", "pat", false) <= pats;
+         i++)
+        rvt_sleep_ms(50);
+    CHECK_INT(count_graphql("secret", "pat", false), pats + 1);
+    CHECK_INT(count_graphql("secret", "installation", true), 1);
+
+    /* ghost exists for neither token. */
+    add_repo("ghost", "acme/ghost");
+    CHECK(rvt_wait_field(&conn, "ghost", "pr_sync_status", "error", 30000));
+    CHECK(rvt_contains(
+        rvt_meta_field(&conn, "ghost", "pr_sync_error", buf, sizeof(buf)),
+        "not_found"));
+    CHECK_INT(count_graphql("ghost", "installation", true), 1);
+    CHECK_INT(count_graphql("ghost", "pat", false), 1);
+    CHECK_INT(rv_registry_refresh(&conn, "ghost", RV_KIND_PRS, RV_REASON_USER,
+                                  &outcome),
+              RV_OK);
+    for (int i = 0; i < 400 && count_graphql("ghost", "pat", false) < 2; i++)
+        rvt_sleep_ms(50);
+    CHECK_INT(count_graphql("ghost", "installation", true), 2);
+    CHECK_INT(count_graphql("ghost", "pat", false), 2);
+    /* widgets, inside the selection, stays on the installation. */
+    CHECK_INT(count_graphql("widgets", "pat", false), 0);
+    CHECK_INT(configure_app(3600, 0, pub_path), 0);
+}
+
 static void test_tokens_and_key_appear_nowhere(void)
 {
     if (worker > 0) {
@@ -599,9 +854,13 @@ int main(void)
     RUN(test_a_token_is_renewed_before_it_expires);
     RUN(test_an_owner_without_the_app_gets_github_token);
     RUN(test_a_failed_exchange_is_a_sync_error);
+    RUN(test_an_owner_alone_finds_an_org_or_a_user_installation);
+    RUN(test_a_repo_can_prefer_the_pat_for_a_while);
+    RUN(test_an_installation_gone_at_renewal_drops_its_token);
     RUN(test_names_from_urls);
     RUN(test_the_worker_syncs_prs_through_the_app);
     RUN(test_a_refused_token_is_renewed_once_and_the_sync_succeeds);
+    RUN(test_a_repo_outside_a_selected_installation_uses_the_pat);
     RUN(test_tokens_and_key_appear_nowhere);
     if (worker > 0)
         rvt_stop_process(worker, 10000);

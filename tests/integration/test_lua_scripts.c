@@ -445,6 +445,10 @@ static int do_claim(const char *worker, const struct tjob *j, int64_t now,
     return rc;
 }
 
+/* Set by a test: commits and failures offer no follow-up job (id and
+ * payload ""), as the job loop does when it has no memory for one. */
+static bool offer_no_followup;
+
 struct commit_in {
     const char *data;      /* the kind's document */
     const char *overview;  /* the rendered fragment */
@@ -482,8 +486,9 @@ static int do_commit(const char *worker, const struct tjob *j, long long gen,
         .other_rev = in->other_rev ? in->other_rev : "",
         .changed = in->changed ? in->changed : "{}",
         .next_at_ms = in->next_at ? in->next_at : now + 1000,
-        .followup_id = f.job.id,
-        .followup_payload = f.payload, .followup_payload_len = f.len});
+        .followup_id = offer_no_followup ? "" : f.job.id,
+        .followup_payload = offer_no_followup ? "" : f.payload,
+        .followup_payload_len = offer_no_followup ? 0 : f.len});
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
     if (rc == RV_OK && reply->elements >= 3) {
@@ -534,8 +539,9 @@ static int do_fail(const char *worker, const struct tjob *j, long long gen,
         .retry_at_ms = retry_at,
         .backoff_base_ms = BASE_MS,
         .backoff_cap_ms = CAP_MS,
-        .followup_id = f.job.id,
-        .followup_payload = f.payload, .followup_payload_len = f.len});
+        .followup_id = offer_no_followup ? "" : f.job.id,
+        .followup_payload = offer_no_followup ? "" : f.payload,
+        .followup_payload_len = offer_no_followup ? 0 : f.len});
     tjob_free(&f);
     redisReply *reply;
     int rc = code(run(&cmd), &reply);
@@ -827,6 +833,31 @@ static void test_refresh_while_running_queues_exactly_one_followup(void)
     check_one_followup(&offered, false);
     tjob_free(&offered);
     tjob_free(&j);
+}
+
+/* Without a follow-up to offer (out of memory) the run still ends: the job
+ * leaves the processing list, the refresh asked for meanwhile is dropped
+ * with the pending flag, and nothing is queued. */
+static void test_a_run_without_a_followup_still_ends(void)
+{
+    for (int fail = 0; fail < 2; fail++) {
+        struct tjob j;
+        long long gen = run_with_three_refreshes(&j);
+        offer_no_followup = true;
+        if (fail)
+            CHECK_INT(do_fail("w-a", &j, gen, T0 + 50, 0, NULL, 0), RV_OK);
+        else
+            CHECK_INT(commit_data("w-a", &j, gen, T0 + 50, "{\"n\":0}"),
+                      RV_OK);
+        offer_no_followup = false;
+        CHECK_INT(llen(proc("w-a")), 0);
+        CHECK_INT(llen(RV_KEY_QUEUE), 1); /* other's first sync only */
+        CHECK_STR(meta("solo", "branch_pending"), "0");
+        CHECK_STR(meta("solo", "branch_job"), "");
+        CHECK_STR(meta("solo", "branch_sync_status"), fail ? "error" : "idle");
+        json_decref(events());
+        tjob_free(&j);
+    }
 }
 
 static void test_refresh_while_running_queues_one_followup_after_a_failure(void)
@@ -1502,6 +1533,7 @@ int main(void)
     RUN(test_refreshes_while_queued_coalesce_into_one_job);
     RUN(test_refresh_while_running_queues_exactly_one_followup);
     RUN(test_refresh_while_running_queues_one_followup_after_a_failure);
+    RUN(test_a_run_without_a_followup_still_ends);
     RUN(test_user_refreshes_go_ahead_of_scheduled_ticks);
     RUN(test_user_refresh_overtakes_a_scheduled_job);
     RUN(test_claims_hand_out_increasing_generations_and_fence_stale_ones);

@@ -170,6 +170,26 @@ static void test_grow_refuses_sizes_whose_bytes_overflow(void)
     free(v);
 }
 
+/* A buffer that will hold a secret is reserved whole, so no realloc
+ * leaves a copy of its first bytes behind in freed memory. */
+static void test_reserve_keeps_the_contents_in_place_up_to_n(void)
+{
+    struct rv_dynbuf b;
+    rv_dynbuf_init(&b, 4096);
+    CHECK_INT(rv_dynbuf_reserve(&b, 4097), RV_ERR_TOO_LARGE);
+    CHECK(b.buf == NULL);
+    CHECK_INT(rv_dynbuf_reserve(&b, 4096), RV_OK);
+    CHECK_STR(b.buf, "");
+    CHECK(b.cap >= 4097);
+    const char *at = b.buf;
+    for (int i = 0; i < 4096; i++)
+        CHECK_INT(rv_dynbuf_add(&b, "x", 1), RV_OK);
+    CHECK(b.buf == at);
+    CHECK_INT(b.len, 4096);
+    CHECK_INT(rv_dynbuf_add(&b, "x", 1), RV_ERR_TOO_LARGE);
+    rv_dynbuf_free(&b);
+}
+
 int main(void)
 {
     RUN(test_adds_grow_the_buffer_and_keep_every_byte);
@@ -179,5 +199,6 @@ int main(void)
     RUN(test_grow_doubles_an_array_and_keeps_its_elements);
     RUN(test_grow_stops_at_max_and_leaves_the_array_alone);
     RUN(test_grow_refuses_sizes_whose_bytes_overflow);
+    RUN(test_reserve_keeps_the_contents_in_place_up_to_n);
     return rvt_done();
 }

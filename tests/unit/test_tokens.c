@@ -111,9 +111,32 @@ static void test_bad_lines_are_refused_naming_the_line(void)
     api_tokens_free(&t);
 }
 
+/* The wrong-credential limiter (authfail.c) counts an IPv6 peer by its
+ * /64, so a host cannot take a fresh bucket per address of its prefix. */
+static void test_wrong_credentials_count_per_ipv4_or_ipv6_64(void)
+{
+    char a[48], b[48];
+    CHECK_INT(api_authfail_key("192.0.2.7", a, sizeof(a)), 0);
+    CHECK_STR(a, "192.0.2.7");
+    CHECK_INT(api_authfail_key("2001:db8:1:2::1", a, sizeof(a)), 0);
+    CHECK_INT(api_authfail_key("2001:db8:1:2:ffff:1:2:3", b, sizeof(b)), 0);
+    CHECK_STR(a, "2001:db8:1:2::/64");
+    CHECK_STR(b, a);
+    CHECK_INT(api_authfail_key("2001:db8:1:3::1", b, sizeof(b)), 0);
+    CHECK(strcmp(a, b) != 0);
+    CHECK_INT(api_authfail_key("::ffff:192.0.2.7", a, sizeof(a)), 0);
+    CHECK_STR(a, "192.0.2.7");
+    CHECK_INT(api_authfail_key("::1", a, sizeof(a)), 0);
+    CHECK_STR(a, "0:0:0:0::/64");
+    CHECK_INT(api_authfail_key("2001:db8:1:2::1", a, 8), -1);
+    CHECK_INT(api_authfail_key("fe80::1%eth0", a, sizeof(a)), 0);
+    CHECK_STR(a, "fe80::1%eth0"); /* not parsed: as it is */
+}
+
 int main(void)
 {
     RUN(test_lines_give_scopes_and_patterns);
+    RUN(test_wrong_credentials_count_per_ipv4_or_ipv6_64);
     RUN(test_bad_lines_are_refused_naming_the_line);
     return rvt_done();
 }
