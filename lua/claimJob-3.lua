@@ -9,11 +9,11 @@
   A worker may claim again a job it already runs (the reply to its first
   claim was lost with the connection): it gets a new generation.
 
-  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[1] meta_key: rv:{id}:meta (rv:org:{id} for kind org)
   KEYS[2] processing_key: rv:processing:<worker>
   KEYS[3] leases_key (const): rv:leases
 
-  ARGV[1] kind: 'branches' or 'prs'
+  ARGV[1] kind: 'branches', 'prs' or 'org'
   ARGV[2] job_id: job id
   ARGV[3] payload (bytes): job payload (as in the processing list)
   ARGV[4] worker: worker id

@@ -4,12 +4,12 @@
   waits until retry_at (a rate limit). A refresh asked for while the sync
   ran is queued at once, bypassing the backoff.
 
-  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[1] meta_key: rv:{id}:meta (rv:org:{id} for kind org)
   KEYS[2] processing_key: rv:processing:<worker>
   KEYS[3] queue_key (const): rv:queue
   KEYS[4] schedule_key (const): rv:schedule
 
-  ARGV[1]  kind: 'branches' or 'prs'
+  ARGV[1]  kind: 'branches', 'prs' or 'org'
   ARGV[2]  job_id: job id
   ARGV[3]  gen (int): generation from claimJob
   ARGV[4]  payload (bytes): job payload (removed from the processing list)

@@ -17,7 +17,7 @@
   ARGV[2] payload (bytes): job payload as in the processing list
           ('' = cleanup only)
   ARGV[3] now_ms (int): now (ms)
-  ARGV[4] kind: 'branches' or 'prs' ('' for cleanup)
+  ARGV[4] kind: 'branches', 'prs' or 'org' ('' for cleanup)
   ARGV[5] job_id: job id ('' for cleanup)
   ARGV[6] requeue_payload (bytes): requeue payload (attempt + 1)
   ARGV[7] is_exhausted (flag): '1' when the attempt limit is reached

@@ -7,10 +7,10 @@
   that nothing moved meanwhile, queues a fresh job at the front and bumps
   the generation so a worker still holding the old job cannot commit.
 
-  KEYS[1] meta_key: rv:{id}:meta
+  KEYS[1] meta_key: rv:{id}:meta (rv:org:{id} for kind org)
   KEYS[2] queue_key (const): rv:queue
 
-  ARGV[1] kind: 'branches' or 'prs'
+  ARGV[1] kind: 'branches', 'prs' or 'org'
   ARGV[2] seen_status: status seen ('queued' or 'running')
   ARGV[3] seen_job_id: job id seen
   ARGV[4] job_id: new job id

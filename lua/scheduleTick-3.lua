@@ -6,11 +6,11 @@
   due time.
 
   KEYS[1] schedule_key (const): rv:schedule
-  KEYS[2] meta_key: rv:{id}:meta
+  KEYS[2] meta_key: rv:{id}:meta (rv:org:{id} for kind org)
   KEYS[3] queue_key (const): rv:queue
 
   ARGV[1] member: "kind:id"
-  ARGV[2] kind: 'branches' or 'prs'
+  ARGV[2] kind: 'branches', 'prs' or 'org'
   ARGV[3] now_ms (int): now (ms)
   ARGV[4] job_id: job id
   ARGV[5] payload (bytes): job payload (reason "schedule")

@@ -94,7 +94,7 @@ static int repair(struct rv_rsync *r, const char *id, rv_kind kind,
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_script_reconcileSync(
-        &cmd, &(struct rv_reconcilesync_args){.meta_key = rv_key_meta(meta, id),
+        &cmd, &(struct rv_reconcilesync_args){.meta_key = rv_key_kind_meta(meta, kind, id),
                                               .kind = rv_kind_name(kind),
                                               .seen_status = status,
                                               .seen_job_id = job_id,
@@ -114,6 +114,66 @@ static int repair(struct rv_rsync *r, const char *id, rv_kind kind,
     }
     if (reply)
         freeReplyObject(reply);
+    return rc;
+}
+
+/* One kind of one repo or org: an orphan seen twice in a row (same status,
+ * same job) is repaired; one seen for the first time is remembered in
+ * next. */
+static void consider(struct rv_reconcile *st, struct rv_rsync *r,
+                     json_t *present, json_t *next, const char *id,
+                     rv_kind kind, const char *status, const char *job,
+                     int *count)
+{
+    /* A queued job waits in rv:queue or a processing list; a running one
+     * sits in its worker's processing list until the commit (a lapsed
+     * lease there is the reaper's business). */
+    bool orphan = (!strcmp(status, "queued") || !strcmp(status, "running")) &&
+                  (!job[0] || !json_object_get(present, job));
+    if (!orphan)
+        return;
+    char key[160], seen[80];
+    snprintf(key, sizeof(key), "%s:%s", rv_kind_name(kind), id);
+    snprintf(seen, sizeof(seen), "%s/%s", status, job);
+    const char *before = json_string_value(json_object_get(st->suspects, key));
+    if (before && !strcmp(before, seen)) {
+        bool done = false;
+        if (repair(r, id, kind, status, job, &done) == RV_OK && done)
+            (*count)++;
+    } else {
+        json_object_set_new(next, key, json_string(seen));
+    }
+}
+
+/* The org syncs, as consider does for repos. */
+static int consider_orgs(struct rv_reconcile *st, struct rv_rsync *r,
+                         json_t *present, json_t *next, int *count)
+{
+    redisReply *ids = rv_rsync_command(r, "SMEMBERS %s", RV_KEY_ORGS);
+    if (!ids)
+        return RV_ERR_REDIS;
+    int rc = RV_OK;
+    for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements;
+         i++) {
+        const redisReply *id = ids->element[i];
+        if (id->type != REDIS_REPLY_STRING || !rv_repo_id_valid(id->str))
+            continue;
+        char key[RV_KEY_MAX];
+        redisReply *f = rv_rsync_command(r, "HMGET %s org_sync_status org_job",
+                                         rv_key_org(key, id->str));
+        if (!f) {
+            rc = RV_ERR_REDIS;
+            break;
+        }
+        if (f->type == REDIS_REPLY_ARRAY && f->elements == 2 &&
+            f->element[0]->type == REDIS_REPLY_STRING &&
+            f->element[1]->type == REDIS_REPLY_STRING &&
+            f->element[1]->len < 64)
+            consider(st, r, present, next, id->str, RV_KIND_ORG,
+                     f->element[0]->str, f->element[1]->str, count);
+        freeReplyObject(f);
+    }
+    freeReplyObject(ids);
     return rc;
 }
 
@@ -140,34 +200,13 @@ int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r,
         }
         if (grc != RV_OK)
             continue;
-        for (int k = 0; k < 2; k++) {
-            const struct rv_sync_state *s = &repo.sync[k];
-            /* A queued job waits in rv:queue or a processing list; a
-             * running one sits in its worker's processing list until the
-             * commit (a lapsed lease there is the reaper's business). */
-            bool orphan = (!strcmp(s->status, "queued") ||
-                           !strcmp(s->status, "running")) &&
-                          (!s->job[0] || !json_object_get(present, s->job));
-            if (!orphan)
-                continue;
-            char key[160], seen[80];
-            snprintf(key, sizeof(key), "%s:%s", rv_kind_name((rv_kind)k),
-                     repo.id);
-            snprintf(seen, sizeof(seen), "%s/%s", s->status, s->job);
-            const char *before =
-                json_string_value(json_object_get(st->suspects, key));
-            if (before && !strcmp(before, seen)) {
-                bool done = false;
-                if (repair(r, repo.id, (rv_kind)k, s->status, s->job, &done) ==
-                        RV_OK &&
-                    done)
-                    count++;
-            } else {
-                json_object_set_new(next, key, json_string(seen));
-            }
-        }
+        for (int k = 0; k < RV_REPO_KINDS; k++)
+            consider(st, r, present, next, repo.id, (rv_kind)k,
+                     repo.sync[k].status, repo.sync[k].job, &count);
         rv_repo_free(&repo);
     }
+    if (rc == RV_OK)
+        rc = consider_orgs(st, r, present, next, &count);
     if (rc == RV_OK) {
         json_decref(st->suspects);
         st->suspects = next;

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "fake_github.h"
 #include "rvtest.h"
+#include "worker/reconcile.h"
 
 #define PAT "ghp_orgTESTpat0123456789SECRETvalueXYZ"
 #define APP_ID 4343
@@ -123,6 +124,7 @@ static void seed_org(const char *org, const char *owner)
     CHECK(r && r->type == REDIS_REPLY_INTEGER);
     if (r)
         freeReplyObject(r);
+    CHECK_INT(rvt_redis_int(&conn, "SADD " RV_KEY_ORGS " %s", org), 1);
 }
 
 /* Queues an org sync the way a refresh does (requestRefresh on the org's
@@ -317,6 +319,35 @@ static void test_an_owner_without_the_app_is_listed_with_the_pat(void)
     CHECK(repo_exists("solo-repo-004"));
 }
 
+static void test_an_org_sync_with_nothing_behind_it_is_requeued(void)
+{
+    /* A queued org whose job is in no list (the queue was lost): the
+     * reconciler queues it again on its second sighting, and the worker
+     * runs it. */
+    char key[RV_KEY_MAX], status[32];
+    redisReply *r = rv_rsync_command(
+        &conn, "HSET %s org_sync_status queued org_job j-lost",
+        rv_key_org(key, "solo"));
+    if (r)
+        freeReplyObject(r);
+    long long before = rv_now_ms();
+    struct rv_reconcile *rec = rv_reconcile_new();
+    int repaired = -1;
+    CHECK_INT(rv_reconcile_pass(rec, &conn, &repaired), RV_OK);
+    CHECK_INT(repaired, 0);
+    CHECK_INT(rv_reconcile_pass(rec, &conn, &repaired), RV_OK);
+    CHECK_INT(repaired, 1);
+    rv_reconcile_free(rec);
+    CHECK_STR(wait_org_sync("solo", before, status, sizeof(status)), "idle");
+    /* The run scheduled the next one, about an hour ahead. */
+    redisReply *z =
+        rv_rsync_command(&conn, "ZSCORE %s org:solo", RV_KEY_SCHEDULE);
+    long long due = z && z->type == REDIS_REPLY_STRING ? atoll(z->str) : -1;
+    if (z)
+        freeReplyObject(z);
+    CHECK(due > before + 3500 * 1000LL && due < rv_now_ms() + 3700 * 1000LL);
+}
+
 static void test_tokens_appear_nowhere(void)
 {
     if (worker > 0) {
@@ -373,6 +404,7 @@ int main(void)
     RUN(test_added_removed_renamed_archived_transferred);
     RUN(test_a_failing_page_changes_nothing);
     RUN(test_an_owner_without_the_app_is_listed_with_the_pat);
+    RUN(test_an_org_sync_with_nothing_behind_it_is_requeued);
     RUN(test_tokens_appear_nowhere);
     if (worker > 0)
         rvt_stop_process(worker, 10000);
