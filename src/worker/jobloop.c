@@ -399,10 +399,10 @@ void rv_jobloop_budget_hooks(struct rv_worker *w, struct rv_rsync *r,
         .max_concurrency = (int)w->cfg->github_max_concurrency,
         .slot_ttl_ms = timeout_ms + 5000,
         .wait_ms = timeout_ms < 30000 ? timeout_ms : 30000};
-    *hooks = (struct rv_prsync_hooks){
-        .before_request = rv_ghbudget_before_request,
-        .after_request = rv_ghbudget_after_request,
-        .ud = ctx};
+    *hooks =
+        (struct rv_prsync_hooks){.before_request = rv_ghbudget_before_request,
+                                 .after_request = rv_ghbudget_after_request,
+                                 .ud = ctx};
 }
 
 /* Runs the sync of the claimed job with tok (value NULL = none). RV_OK

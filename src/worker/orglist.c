@@ -38,8 +38,7 @@ static bool repo_name_valid(const char *s)
         return false;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
-              *p == '-'))
+              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
             return false;
     return true;
 }
@@ -65,9 +64,9 @@ static int read_entry(json_t *o, bool stored, struct rv_org_entry *e,
 {
     json_t *id = json_object_get(o, "id");
     json_t *name = json_object_get(o, "name");
-    json_t *owner = stored ? json_object_get(o, "owner")
-                           : json_object_get(json_object_get(o, "owner"),
-                                             "login");
+    json_t *owner = stored
+                        ? json_object_get(o, "owner")
+                        : json_object_get(json_object_get(o, "owner"), "login");
     json_t *archived = json_object_get(o, "archived");
     json_t *clone = json_object_get(o, stored ? "cloneUrl" : "clone_url");
     *why = "a repository is not an object";
@@ -105,7 +104,8 @@ static int add_entries(json_t *repos, bool stored, struct rv_org_listing *out,
     json_t *kept = page ? json_object_get(page, "repos") : NULL;
     size_t i;
     json_t *o;
-    json_array_foreach(repos, i, o) {
+    json_array_foreach(repos, i, o)
+    {
         struct rv_org_entry e;
         const char *why;
         if (read_entry(o, stored, &e, &why) != 0) {
@@ -130,8 +130,8 @@ static int add_entries(json_t *repos, bool stored, struct rv_org_listing *out,
         out->v[out->n++] = e;
         if (kept && json_array_append_new(
                         kept, json_pack("{s:I,s:s,s:s,s:b,s:s}", "id",
-                                        (json_int_t)e.github_id, "name",
-                                        e.name, "owner", e.owner, "archived",
+                                        (json_int_t)e.github_id, "name", e.name,
+                                        "owner", e.owner, "archived",
                                         e.archived, "cloneUrl", url)) != 0)
             return RV_ERR_NOMEM;
     }
@@ -242,14 +242,14 @@ static int request(const struct rv_orglist_opts *opts, const char *url,
     rc = github_http_get(url, opts->token, etag,
                          opts->timeout_s > 0 ? opts->timeout_s : 30, r, err);
     if (h && h->after_request) {
-        struct rv_github_budget b = {
-            .status = rc == RV_OK ? r->status : 0,
-            .remaining = r->ratelimit_remaining,
-            .limit = r->ratelimit_limit,
-            .cost = -1,
-            .reset_ms = r->ratelimit_reset_ms,
-            .secondary = rc == RV_OK && prsync_is_secondary_limit(r),
-            .retry_at_ms = r->retry_after_ms};
+        struct rv_github_budget b = {.status = rc == RV_OK ? r->status : 0,
+                                     .remaining = r->ratelimit_remaining,
+                                     .limit = r->ratelimit_limit,
+                                     .cost = -1,
+                                     .reset_ms = r->ratelimit_reset_ms,
+                                     .secondary = rc == RV_OK &&
+                                                  prsync_is_secondary_limit(r),
+                                     .retry_at_ms = r->retry_after_ms};
         h->after_request(h->ud, &b);
     }
     return rc;
@@ -257,15 +257,14 @@ static int request(const struct rv_orglist_opts *opts, const char *url,
 
 /* Reads page n at url into out and *page (a new stored page); next_url
  * gets its rel="next" ("" at the end). */
-static int read_page(const struct rv_orglist_opts *opts, int n,
-                     const char *url, struct prsync_response *r,
-                     struct rv_org_listing *out, json_t **page,
-                     char *next_url, size_t next_size, bool *not_modified,
-                     struct rv_sync_error *err)
+static int read_page(const struct rv_orglist_opts *opts, int n, const char *url,
+                     struct prsync_response *r, struct rv_org_listing *out,
+                     json_t **page, char *next_url, size_t next_size,
+                     bool *not_modified, struct rv_sync_error *err)
 {
     json_t *old = cached_page(opts, n, url);
-    const char *etag = old ? json_string_value(json_object_get(old, "etag"))
-                           : NULL;
+    const char *etag =
+        old ? json_string_value(json_object_get(old, "etag")) : NULL;
     int rc = request(opts, url, etag, r, err);
     if (rc != RV_OK)
         return rc;
@@ -276,8 +275,7 @@ static int read_page(const struct rv_orglist_opts *opts, int n,
         *page = json_incref(old);
         json_t *total = json_object_get(old, "total");
         out->total = json_is_integer(total) ? json_integer_value(total) : -1;
-        return add_entries(json_object_get(old, "repos"), true, out, NULL,
-                           err);
+        return add_entries(json_object_get(old, "repos"), true, out, NULL, err);
     }
     if (r->status == 404 && n == 1) {
         rv_sync_error_set(err, RV_ERR_NOT_FOUND,
@@ -294,8 +292,8 @@ static int read_page(const struct rv_orglist_opts *opts, int n,
                           "from the API");
         return RV_ERR_DECODE;
     }
-    *page = json_pack("{s:s,s:s,s:s,s:[]}", "url", url, "etag", r->etag,
-                      "next", next_url, "repos");
+    *page = json_pack("{s:s,s:s,s:s,s:[]}", "url", url, "etag", r->etag, "next",
+                      next_url, "repos");
     if (!*page)
         return RV_ERR_NOMEM;
     return rv_orglist_parse_page(r->body.buf ? r->body.buf : "", r->body.len,
@@ -304,8 +302,7 @@ static int read_page(const struct rv_orglist_opts *opts, int n,
 
 int rv_orglist_fetch(const struct rv_orglist_opts *opts,
                      struct rv_org_listing *out, json_t **pages,
-                     struct rv_orglist_stats *stats,
-                     struct rv_sync_error *err)
+                     struct rv_orglist_stats *stats, struct rv_sync_error *err)
 {
     memset(stats, 0, sizeof(*stats));
     *pages = json_object();
@@ -331,12 +328,11 @@ int rv_orglist_fetch(const struct rv_orglist_opts *opts,
         }
         json_t *page = NULL;
         bool not_modified = false;
-        rc = read_page(opts, n, url, &r, out, &page, next, 2048,
-                       &not_modified, err);
+        rc = read_page(opts, n, url, &r, out, &page, next, 2048, &not_modified,
+                       err);
         char key[16];
         snprintf(key, sizeof(key), "%d", n);
-        if (page && json_object_set_new(*pages, key, page) != 0 &&
-            rc == RV_OK)
+        if (page && json_object_set_new(*pages, key, page) != 0 && rc == RV_OK)
             rc = RV_ERR_NOMEM;
         if (rc != RV_OK)
             goto out;

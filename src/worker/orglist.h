@@ -54,8 +54,9 @@ void rv_org_listing_free(struct rv_org_listing *l);
  * "repositories" array when installation, else an array. Every repository
  * needs a positive integer id, a valid name, owner.login, a boolean
  * archived and a clone_url string; anything else is bad_response. Appends
- * to out (setting out->total) and, when page is not NULL, to the array page["repos"] in the
- * stored form. RV_OK, RV_ERR_DECODE (err filled) or RV_ERR_NOMEM. */
+ * to out (setting out->total) and, when page is not NULL, to the array
+ * page["repos"] in the stored form. RV_OK, RV_ERR_DECODE (err filled)
+ * or RV_ERR_NOMEM. */
 int rv_orglist_parse_page(const char *body, size_t len, bool installation,
                           struct rv_org_listing *out, json_t *page,
                           struct rv_sync_error *err);

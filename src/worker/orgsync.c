@@ -37,8 +37,8 @@ struct org_run {
     long long gen;
     char owner[64];
     struct rv_org_listing listing;
-    json_t *pages;  /* the listing's pages, to store */
-    json_t *known;  /* rv:org:{id}:repos: github id -> repo id */
+    json_t *pages; /* the listing's pages, to store */
+    json_t *known; /* rv:org:{id}:repos: github id -> repo id */
     struct org_op *ops;
     size_t nops, cap;
     int skipped; /* refused by the URL policy, or no free id */
@@ -144,8 +144,7 @@ static bool entry_acceptable(struct rv_worker *w, const struct org_run *run,
                                 .url = e->clone_url,
                                 .github = op->github,
                                 .default_interval_s = w->cfg->sync_interval};
-    if (rv_repo_spec_validate(&spec, &w->url_policy, why, sizeof(why)) ==
-        RV_OK)
+    if (rv_repo_spec_validate(&spec, &w->url_policy, why, sizeof(why)) == RV_OK)
         return true;
     LOGF(RV_LOG_WARN, run->job->repo, run->job->id,
          json_pack("{s:s,s:I}", "github", op->github, "github_id",
@@ -180,7 +179,8 @@ static int plan(struct rv_worker *w, struct rv_rsync *r, struct org_run *run,
             rc = RV_ERR_NOMEM;
             break;
         }
-        const char *had = json_string_value(json_object_get(run->known, op.ghid));
+        const char *had =
+            json_string_value(json_object_get(run->known, op.ghid));
         if (had) {
             op.kind = 'u';
             if (entry_acceptable(w, run, e, had, &op))
@@ -203,7 +203,8 @@ static int plan(struct rv_worker *w, struct rv_rsync *r, struct org_run *run,
     }
     const char *ghid;
     json_t *v;
-    json_object_foreach(run->known, ghid, v) {
+    json_object_foreach(run->known, ghid, v)
+    {
         if (rc != RV_OK)
             break;
         if (!json_object_get(wanted, ghid)) {
@@ -290,7 +291,8 @@ static int pack_pages(const json_t *pages, msgpack_sbuffer *sbuf)
     msgpack_pack_array(&pk, json_object_size(pages) * 2);
     const char *n;
     json_t *page;
-    json_object_foreach((json_t *)pages, n, page) {
+    json_object_foreach((json_t *)pages, n, page)
+    {
         char *text = json_dumps(page, JSON_COMPACT);
         if (!text)
             return RV_ERR_NOMEM;
@@ -304,8 +306,8 @@ static int pack_pages(const json_t *pages, msgpack_sbuffer *sbuf)
 /* Sends ops[from, to) (the last batch when final); counts[4] gathers
  * added, updated, removed, skipped. */
 static int commit_batch(struct rv_worker *w, struct rv_rsync *r,
-                        struct org_run *run, size_t from, size_t to,
-                        bool final, int64_t installation_id, long long *counts)
+                        struct org_run *run, size_t from, size_t to, bool final,
+                        int64_t installation_id, long long *counts)
 {
     char org[RV_KEY_MAX], repos[RV_KEY_MAX], pages[RV_KEY_MAX],
         proc[RV_KEY_MAX], inst[24] = "";
@@ -329,28 +331,27 @@ static int commit_batch(struct rv_worker *w, struct rv_rsync *r,
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
     rv_script_commitOrgSync(
-        &cmd,
-        &(struct rv_commitorgsync_args){
-            .org_key = rv_key_org(org, run->job->repo),
-            .org_repos_key = rv_key_org_repos(repos, run->job->repo),
-            .org_pages_key = rv_key_org_pages(pages, run->job->repo),
-            .processing_key = rv_key_processing(proc, w->id),
-            .job_id = run->job->id,
-            .gen = run->gen,
-            .payload = run->payload,
-            .payload_len = run->payload_len,
-            .ops = ops.data ? ops.data : "",
-            .ops_len = ops.size,
-            .now_ms = now,
-            .repo_next_at_ms = now + w->cfg->sync_interval * 1000,
-            .is_final = final,
-            .pages = packed_pages.data ? packed_pages.data : "",
-            .pages_len = packed_pages.size,
-            .installation_id = inst,
-            .next_at_ms = now + RV_ORGSYNC_INTERVAL_DEFAULT_S * 1000LL,
-            .followup_id = final ? next.id : "",
-            .followup_payload = next_payload ? next_payload : "",
-            .followup_payload_len = next_len});
+        &cmd, &(struct rv_commitorgsync_args){
+                  .org_key = rv_key_org(org, run->job->repo),
+                  .org_repos_key = rv_key_org_repos(repos, run->job->repo),
+                  .org_pages_key = rv_key_org_pages(pages, run->job->repo),
+                  .processing_key = rv_key_processing(proc, w->id),
+                  .job_id = run->job->id,
+                  .gen = run->gen,
+                  .payload = run->payload,
+                  .payload_len = run->payload_len,
+                  .ops = ops.data ? ops.data : "",
+                  .ops_len = ops.size,
+                  .now_ms = now,
+                  .repo_next_at_ms = now + w->cfg->sync_interval * 1000,
+                  .is_final = final,
+                  .pages = packed_pages.data ? packed_pages.data : "",
+                  .pages_len = packed_pages.size,
+                  .installation_id = inst,
+                  .next_at_ms = now + RV_ORGSYNC_INTERVAL_DEFAULT_S * 1000LL,
+                  .followup_id = final ? next.id : "",
+                  .followup_payload = next_payload ? next_payload : "",
+                  .followup_payload_len = next_len});
     redisReply *reply = run_cmd(r, &cmd);
     rc = reply ? rv_script_reply_code(reply) : RV_ERR_REDIS;
     if (rc == RV_OK && reply->elements >= 5)
@@ -371,8 +372,7 @@ out:
  * org's (then the user's) with the PAT or none. */
 static int list_repos(struct rv_worker *w, struct rv_rsync *r,
                       struct org_run *run, const struct rv_gh_token *tok,
-                      struct rv_orglist_stats *stats,
-                      struct rv_sync_error *err)
+                      struct rv_orglist_stats *stats, struct rv_sync_error *err)
 {
     char key[RV_KEY_MAX], url[1400];
     json_t *cached = read_hash(r, rv_key_org_pages(key, run->job->repo), true);
@@ -391,12 +391,13 @@ static int list_repos(struct rv_worker *w, struct rv_rsync *r,
                                    .repo_id = run->job->repo,
                                    .job_id = run->job->id};
     int rc = RV_OK;
-    static const char *const paths[] = {"/orgs/%s/repos?per_page=100&type=all",
-                                        "/users/%s/repos?per_page=100&type=owner"};
+    static const char *const paths[] = {
+        "/orgs/%s/repos?per_page=100&type=all",
+        "/users/%s/repos?per_page=100&type=owner"};
     for (int i = 0; i < 2; i++) {
         if (opts.installation)
-            snprintf(url, sizeof(url), "%s/installation/repositories?per_page=100",
-                     w->rest_url);
+            snprintf(url, sizeof(url),
+                     "%s/installation/repositories?per_page=100", w->rest_url);
         else {
             int n = snprintf(url, sizeof(url), "%s", w->rest_url);
             snprintf(url + n, sizeof(url) - (size_t)n, paths[i], run->owner);
@@ -417,8 +418,8 @@ static int list_repos(struct rv_worker *w, struct rv_rsync *r,
 static int read_owner(struct rv_rsync *r, struct org_run *run)
 {
     char key[RV_KEY_MAX];
-    redisReply *reply = rv_rsync_command(r, "HGET %s github",
-                                         rv_key_org(key, run->job->repo));
+    redisReply *reply =
+        rv_rsync_command(r, "HGET %s github", rv_key_org(key, run->job->repo));
     if (!reply)
         return RV_ERR_REDIS;
     int rc = RV_ERR_NOT_FOUND;
@@ -437,8 +438,8 @@ static int sync_org(struct rv_worker *w, struct rv_rsync *r,
 {
     int64_t started = rv_mono_ms();
     struct rv_gh_token tok;
-    int rc = rv_ghauth_token(w->auth, run->owner, run->job->repo,
-                             run->job->id, &tok, err);
+    int rc = rv_ghauth_token(w->auth, run->owner, run->job->repo, run->job->id,
+                             &tok, err);
     if (rc == RV_OK)
         rc = rv_ghbudget_check(r, tok.identity, err);
     struct rv_orglist_stats stats = {0};
@@ -463,8 +464,9 @@ static int sync_org(struct rv_worker *w, struct rv_rsync *r,
     long long counts[4] = {0};
     size_t from = 0;
     do {
-        size_t to = run->nops - from > RV_ORGSYNC_BATCH ? from + RV_ORGSYNC_BATCH
-                                                        : run->nops;
+        size_t to = run->nops - from > RV_ORGSYNC_BATCH
+                        ? from + RV_ORGSYNC_BATCH
+                        : run->nops;
         rc = commit_batch(w, r, run, from, to, to == run->nops,
                           tok.installation_id, counts);
         from = to;

@@ -93,14 +93,15 @@ static int repair(struct rv_rsync *r, const char *id, rv_kind kind,
         return rc;
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_reconcileSync(
-        &cmd, &(struct rv_reconcilesync_args){.meta_key = rv_key_kind_meta(meta, kind, id),
-                                              .kind = rv_kind_name(kind),
-                                              .seen_status = status,
-                                              .seen_job_id = job_id,
-                                              .job_id = job.id,
-                                              .payload = payload,
-                                              .payload_len = len});
+    rv_script_reconcileSync(&cmd,
+                            &(struct rv_reconcilesync_args){
+                                .meta_key = rv_key_kind_meta(meta, kind, id),
+                                .kind = rv_kind_name(kind),
+                                .seen_status = status,
+                                .seen_job_id = job_id,
+                                .job_id = job.id,
+                                .payload = payload,
+                                .payload_len = len});
     free(payload);
     redisReply *reply = rv_rsync_run(r, &cmd);
     rv_cmd_free(&cmd);

@@ -37,29 +37,9 @@ static struct rvt_fake_github fake;
 static pid_t worker;
 static char key_path[600], pub_path[600], rest[128];
 
-static int control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int control(const char *fmt, ...)
-{
-    char json[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(json, sizeof(json), fmt, ap);
-    va_end(ap);
-    return rvt_sh(NULL,
-                  "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control "
-                  ">/dev/null",
-                  json, fake.port);
-}
+#define control(...) rvt_fake_github_control(&fake, __VA_ARGS__)
 
-static json_t *fake_get(const char *path)
-{
-    char *out = NULL;
-    json_t *doc = NULL;
-    if (rvt_sh(&out, "curl -sf http://127.0.0.1:%d%s", fake.port, path) == 0)
-        doc = json_loads(out, 0, NULL);
-    free(out);
-    return doc;
-}
+#define fake_get(path) rvt_fake_github_get(&fake, path)
 
 /* The last recorded GraphQL request of token label (new reference), or
  * NULL; *count is how many there were for owner (NULL: any). */

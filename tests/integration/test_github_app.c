@@ -36,19 +36,7 @@ static struct rvt_fake_github fake;
 static pid_t worker;
 static char key_path[600], pub_path[600], rest[128];
 
-static int control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int control(const char *fmt, ...)
-{
-    char json[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(json, sizeof(json), fmt, ap);
-    va_end(ap);
-    return rvt_sh(NULL,
-                  "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control "
-                  ">/dev/null",
-                  json, fake.port);
-}
+#define control(...) rvt_fake_github_control(&fake, __VA_ARGS__)
 
 /* The App as the fake knows it: acme has installation 101. */
 static int configure_app(int lifetime_s, int exchange_status, const char *pub)
@@ -59,16 +47,7 @@ static int configure_app(int lifetime_s, int exchange_status, const char *pub)
                    APP_ID, pub, lifetime_s, exchange_status);
 }
 
-/* GET path of the fake, parsed (new reference), or NULL. */
-static json_t *fake_get(const char *path)
-{
-    char *out = NULL;
-    json_t *doc = NULL;
-    if (rvt_sh(&out, "curl -sf http://127.0.0.1:%d%s", fake.port, path) == 0)
-        doc = json_loads(out, 0, NULL);
-    free(out);
-    return doc;
-}
+#define fake_get(path) rvt_fake_github_get(&fake, path)
 
 /* Recorded requests of kind (and, when auth is not NULL, of that auth). */
 static int count_requests(const char *kind, const char *auth)

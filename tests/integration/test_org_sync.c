@@ -33,29 +33,9 @@ static struct rvt_fake_github fake;
 static pid_t worker;
 static char rest[128];
 
-static int control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int control(const char *fmt, ...)
-{
-    char json[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(json, sizeof(json), fmt, ap);
-    va_end(ap);
-    return rvt_sh(NULL,
-                  "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control "
-                  ">/dev/null",
-                  json, fake.port);
-}
+#define control(...) rvt_fake_github_control(&fake, __VA_ARGS__)
 
-static json_t *fake_get(const char *path)
-{
-    char *out = NULL;
-    json_t *doc = NULL;
-    if (rvt_sh(&out, "curl -sf http://127.0.0.1:%d%s", fake.port, path) == 0)
-        doc = json_loads(out, 0, NULL);
-    free(out);
-    return doc;
-}
+#define fake_get(path) rvt_fake_github_get(&fake, path)
 
 /* Listing requests recorded since the last clear: total, and how many
  * were answered status (0: any) with token label token (NULL: any). */
@@ -102,7 +82,7 @@ static const char *wait_org_sync(const char *org, long long at_least,
     for (int i = 0; i < 1200; i++) {
         org_field(org, "org_sync_status", status, size);
         org_field(org, "org_sync_at", at, sizeof(at));
-        if ((!strcmp(status, "idle") && atoll(at) > at_least) ||
+        if ((!strcmp(status, "idle") && strtoll(at, NULL, 10) > at_least) ||
             !strcmp(status, "error"))
             return status;
         rvt_sleep_ms(50);
@@ -135,18 +115,19 @@ static long long refresh_org(const char *org)
     struct rv_job job;
     char *payload = NULL;
     size_t len = 0;
-    CHECK_INT(rv_job_new(&job, org, RV_KIND_ORG, RV_REASON_USER, &payload, &len),
-              RV_OK);
+    CHECK_INT(
+        rv_job_new(&job, org, RV_KIND_ORG, RV_REASON_USER, &payload, &len),
+        RV_OK);
     char key[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_script_requestRefresh(&cmd, &(struct rv_requestrefresh_args){
-                                       .meta_key = rv_key_org(key, org),
-                                       .kind = "org",
-                                       .job_id = job.id,
-                                       .payload = payload,
-                                       .payload_len = len,
-                                       .is_front = true});
+    rv_script_requestRefresh(
+        &cmd, &(struct rv_requestrefresh_args){.meta_key = rv_key_org(key, org),
+                                               .kind = "org",
+                                               .job_id = job.id,
+                                               .payload = payload,
+                                               .payload_len = len,
+                                               .is_front = true});
     free(payload);
     redisReply *r = rv_rsync_run(&conn, &cmd);
     rv_cmd_free(&cmd);
@@ -209,8 +190,9 @@ static void test_250_repos_over_3_pages_are_registered(void)
     /* Three pages of the installation's listing, as the installation. */
     CHECK_INT(listings(200, "installation:101"), 3);
     CHECK_INT(listings(0, NULL), 3);
-    CHECK_STR(rvt_meta_field(&conn, "acme-repo-000", "github", buf, sizeof(buf)),
-              "acme/repo-000");
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-000", "github", buf, sizeof(buf)),
+        "acme/repo-000");
     CHECK_STR(rvt_meta_field(&conn, "acme-repo-249", "org", buf, sizeof(buf)),
               "acme");
     CHECK_STR(
@@ -259,20 +241,21 @@ static void test_added_removed_renamed_archived_transferred(void)
     CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
     CHECK_INT(org_repo_count("acme"), 248);
     CHECK(repo_exists("acme-brand.new_one"));
-    CHECK_STR(rvt_meta_field(&conn, "acme-brand.new_one", "github", buf,
-                             sizeof(buf)),
-              "acme/Brand.New_one");
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-brand.new_one", "github", buf, sizeof(buf)),
+        "acme/Brand.New_one");
     CHECK(!repo_exists("acme-repo-010"));
     CHECK(!repo_exists("acme-repo-030"));
     CHECK(!repo_exists("acme-repo-040"));
     /* The rename keeps the repo (and its id), under its new name. */
     CHECK(repo_exists("acme-repo-020"));
     CHECK(!repo_exists("acme-renamed"));
-    CHECK_STR(rvt_meta_field(&conn, "acme-repo-020", "github", buf, sizeof(buf)),
-              "acme/renamed");
-    CHECK_STR(rvt_meta_field(&conn, "acme-repo-020", "github_id", buf,
-                             sizeof(buf)),
-              "7020");
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-020", "github", buf, sizeof(buf)),
+        "acme/renamed");
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-020", "github_id", buf, sizeof(buf)),
+        "7020");
     CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 248);
     /* Every page moved (the listing shifted), so none was a 304. */
     CHECK_INT(listings(200, "installation:101"), 3);
@@ -325,9 +308,9 @@ static void test_an_org_sync_with_nothing_behind_it_is_requeued(void)
      * reconciler queues it again on its second sighting, and the worker
      * runs it. */
     char key[RV_KEY_MAX], status[32];
-    redisReply *r = rv_rsync_command(
-        &conn, "HSET %s org_sync_status queued org_job j-lost",
-        rv_key_org(key, "solo"));
+    redisReply *r =
+        rv_rsync_command(&conn, "HSET %s org_sync_status queued org_job j-lost",
+                         rv_key_org(key, "solo"));
     if (r)
         freeReplyObject(r);
     long long before = rv_now_ms();
@@ -342,7 +325,7 @@ static void test_an_org_sync_with_nothing_behind_it_is_requeued(void)
     /* The run scheduled the next one, about an hour ahead. */
     redisReply *z =
         rv_rsync_command(&conn, "ZSCORE %s org:solo", RV_KEY_SCHEDULE);
-    long long due = z && z->type == REDIS_REPLY_STRING ? atoll(z->str) : -1;
+    long long due = z && z->type == REDIS_REPLY_STRING ? strtoll(z->str, NULL, 10) : -1;
     if (z)
         freeReplyObject(z);
     CHECK(due > before + 3500 * 1000LL && due < rv_now_ms() + 3700 * 1000LL);
@@ -395,10 +378,11 @@ int main(void)
         return 1;
     }
     snprintf(rest, sizeof(rest), "http://127.0.0.1:%d", fake.port);
-    CHECK_INT(control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s/pub.pem\","
-                      "\"installations\":{\"acme\":101}}}",
-                      APP_ID, tmp),
-              0);
+    CHECK_INT(
+        control("{\"app\":{\"id\":\"%d\",\"publicKeyPath\":\"%s/pub.pem\","
+                "\"installations\":{\"acme\":101}}}",
+                APP_ID, tmp),
+        0);
     RUN(test_250_repos_over_3_pages_are_registered);
     RUN(test_an_unchanged_listing_is_all_304s);
     RUN(test_added_removed_renamed_archived_transferred);

@@ -26,11 +26,7 @@ static char *tmp;
 static struct rvt_fake_github fake;
 static pid_t worker;
 
-static int control(const char *json)
-{
-    return rvt_sh(NULL, "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control >/dev/null", json,
-                  fake.port);
-}
+#define control(json) rvt_fake_github_control(&fake, "%s", json)
 
 static pid_t start_worker(void)
 {

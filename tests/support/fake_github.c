@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -42,8 +44,8 @@ int rvt_fake_github_start(struct rvt_fake_github *f, const char *token)
         close(in[1]);
         close(outp[0]);
         close(outp[1]);
-        execlp("node", "node", script, "--token", token ? token : "", "--lifetime-minutes",
-               "5", (char *)NULL);
+        execlp("node", "node", script, "--token", token ? token : "",
+               "--lifetime-minutes", "5", (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -97,3 +99,30 @@ void rvt_fake_github_stop(struct rvt_fake_github *f)
     close(f->stdout_fd);
 }
 
+int rvt_fake_github_control(const struct rvt_fake_github *f, const char *fmt,
+                            ...)
+{
+    char json[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(json, sizeof(json), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(json) || strchr(json, '\''))
+        return -1;
+    return rvt_sh(NULL,
+                  "curl -sf -X POST -d '%s' http://127.0.0.1:%d/_control "
+                  ">/dev/null",
+                  json, f->port) == 0
+               ? 0
+               : -1;
+}
+
+json_t *rvt_fake_github_get(const struct rvt_fake_github *f, const char *path)
+{
+    char *out = NULL;
+    json_t *doc = NULL;
+    if (rvt_sh(&out, "curl -sf http://127.0.0.1:%d%s", f->port, path) == 0)
+        doc = json_loads(out, 0, NULL);
+    free(out);
+    return doc;
+}

@@ -20,6 +20,17 @@ struct rvt_fake_github {
  * Reads its {"port":N} line. Returns 0 or -1. */
 int rvt_fake_github_start(struct rvt_fake_github *f, const char *token);
 
+/* POSTs the JSON fmt makes to the fake's /_control (at most 2 KiB; no
+ * single quotes, it goes through the shell). Returns 0, or -1 when the
+ * fake refused it. */
+int rvt_fake_github_control(const struct rvt_fake_github *f, const char *fmt,
+                            ...) __attribute__((format(printf, 2, 3)));
+
+/* GET path of the fake, parsed (a new reference), or NULL. */
+struct json_t;
+struct json_t *rvt_fake_github_get(const struct rvt_fake_github *f,
+                                   const char *path);
+
 /* Closes its stdin and waits for it (SIGKILL after 5 s). */
 void rvt_fake_github_stop(struct rvt_fake_github *f);
 

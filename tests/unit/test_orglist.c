@@ -76,34 +76,33 @@ static void test_the_next_page_comes_from_the_link_header(void)
     /* Malformed. */
     CHECK_INT(next("https://api.example.com/x; rel=\"next\"", buf, sizeof(buf)),
               -1);
-    CHECK_INT(next("<https://api.example.com/x; rel=\"next\"", buf, sizeof(buf)),
-              -1);
-    CHECK_INT(next("<https://api.example.com/a b>; rel=\"next\"", buf,
-                   sizeof(buf)),
-              -1);
+    CHECK_INT(
+        next("<https://api.example.com/x; rel=\"next\"", buf, sizeof(buf)), -1);
+    CHECK_INT(
+        next("<https://api.example.com/a b>; rel=\"next\"", buf, sizeof(buf)),
+        -1);
     char tiny[16];
-    CHECK_INT(next("<https://api.example.com/xyz>; rel=\"next\"", tiny,
-                   sizeof(tiny)),
-              -1);
+    CHECK_INT(
+        next("<https://api.example.com/xyz>; rel=\"next\"", tiny, sizeof(tiny)),
+        -1);
 }
 
-static int parse(const char *body, bool installation,
-                 struct rv_org_listing *l, json_t *page, char *code,
-                 size_t size)
+static int parse(const char *body, bool installation, struct rv_org_listing *l,
+                 json_t *page, char *code, size_t size)
 {
     struct rv_sync_error err;
     memset(&err, 0, sizeof(err));
     rvt_current = body;
-    int rc = rv_orglist_parse_page(body, strlen(body), installation, l, page,
-                                   &err);
+    int rc =
+        rv_orglist_parse_page(body, strlen(body), installation, l, page, &err);
     rv_strlcpy(code, rc == RV_OK ? "" : rv_errname(err.code), size);
     return rc;
 }
 
-#define REPO(id, name, archived)                                             \
-    "{\"id\":" #id ",\"name\":\"" name "\",\"owner\":{\"login\":\"acme\"},"  \
-    "\"archived\":" #archived ",\"clone_url\":\"https://github.com/acme/"    \
-    name ".git\",\"extra\":[1,2]}"
+#define REPO(id, name, archived)                                               \
+    "{\"id\":" #id ",\"name\":\"" name "\",\"owner\":{\"login\":\"acme\"},"    \
+    "\"archived\":" #archived ",\"clone_url\":\"https://github.com/acme/" name \
+    ".git\",\"extra\":[1,2]}"
 
 static void test_a_listing_page_is_read_strictly(void)
 {
