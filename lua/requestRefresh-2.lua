@@ -14,7 +14,7 @@
   KEYS[1] meta_key: rv:{id}:meta
   KEYS[2] queue_key (const): rv:queue
 
-  ARGV[1] kind: 'branches' or 'prs'
+  ARGV[1] kind: 'branches', 'prs', or 'org' (meta_key is then rv:org:{id})
   ARGV[2] job_id: job id
   ARGV[3] payload (bytes): job payload (MessagePack)
   ARGV[4] is_front (flag): '1' to queue at the front (user, webhook), '0' at
@@ -32,7 +32,7 @@
 local metaKey, queueKey = KEYS[1], KEYS[2]
 local kind, jobId, payload, front = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 
-if kind ~= 'branches' and kind ~= 'prs' then
+if kind ~= 'branches' and kind ~= 'prs' and kind ~= 'org' then
   return {RV_ERR_INVALID}
 end
 if rcall('EXISTS', metaKey) == 0 then
