@@ -143,6 +143,7 @@ struct api {
     struct api_tokens tokens;          /* access.c, owned */
     bool stopping;                     /* SIGTERM/SIGINT seen */
     int64_t queue_depth;               /* LLEN rv:queue; -1 unknown */
+    int64_t org_count;                 /* SCARD rv:orgs; -1 unknown */
     int64_t ratelimit_remaining;       /* rv:github:ratelimit; -1 unknown */
     /* GitHub budgets per token identity, sampled with the queue depth
      * (ghtokens.c): at most API_GH_TOKENS_MAX of rv:gh:tokens. */

@@ -242,6 +242,15 @@ static void test_an_org_shows_the_budget_of_the_token_it_spends(void)
     CHECK_INT(json_integer_value(json_object_get(b, "remaining")), 12);
     CHECK(json_is_null(json_object_get(b, "limit")));
     json_decref(o);
+    /* /metrics counts the orgs (sampled every few seconds). */
+    bool counted = false;
+    for (int i = 0; i < 100 && !counted; i++) {
+        curl(AS_ADMIN " %s/metrics", api.base);
+        counted = rvt_contains(body, "\nrepoview_orgs 1\n");
+        if (!counted)
+            rvt_sleep_ms(100);
+    }
+    CHECK(counted);
     CHECK_INT(rv_org_remove(&conn, "budgeted", NULL), RV_OK);
     freeReplyObject(rv_rsync_command(&conn, "DEL %s %s", "rv:gh:budget:pat",
                                      "rv:gh:budget:101"));
