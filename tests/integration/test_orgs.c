@@ -22,6 +22,7 @@
 #define ADMIN "org-admin-Wq7rT2"
 #define WRITER "org-writer-Jm4kD8"
 #define READER "org-reader-Bz5nC1"
+#define LIMITED "org-limited-Pv6hS3" /* read, patterns other* */
 #define SECRET "org-hook-secret-Xy3"
 
 static struct rvt_redis redis;
@@ -345,6 +346,15 @@ static void test_hostile_requests_change_nothing(void)
                    api.base),
               403);
     CHECK_INT(curl("%s/v1/orgs", api.base), 401);
+    /* A token limited to patterns sees the orgs whose ids match. */
+    CHECK_INT(curl("-H 'Authorization: Bearer " LIMITED "' %s/v1/orgs/taken",
+                   api.base),
+              403);
+    CHECK(rvt_contains(body, "may not see org"));
+    CHECK_INT(
+        curl("-H 'Authorization: Bearer " LIMITED "' %s/v1/orgs", api.base),
+        200);
+    CHECK_STR(body, "{\"orgs\":[]}");
     char *after = snapshot();
     CHECK(strcmp(before, after) == 0);
     free(before);
@@ -620,11 +630,11 @@ int main(void)
     snprintf(env_tokens, sizeof(env_tokens), "REPOVIEW_TOKENS_FILE=%s", tokens);
     snprintf(log, sizeof(log), "%s/api.log", tmp);
     char *hashes = NULL;
-    rvt_sh(&hashes,
-           "for t in " ADMIN " " WRITER " " READER "; do printf '%%s' $t | "
-           "sha256sum | cut -c1-64; done");
-    char h[3][65] = {"", "", ""};
-    if (!hashes || sscanf(hashes, "%64s %64s %64s", h[0], h[1], h[2]) != 3) {
+    rvt_sh(&hashes, "for t in " ADMIN " " WRITER " " READER " " LIMITED "; do "
+                    "printf '%%s' $t | sha256sum | cut -c1-64; done");
+    char h[4][65] = {"", "", "", ""};
+    if (!hashes ||
+        sscanf(hashes, "%64s %64s %64s %64s", h[0], h[1], h[2], h[3]) != 4) {
         fprintf(stderr, "cannot hash the tokens\n");
         return 1;
     }
@@ -632,8 +642,10 @@ int main(void)
     FILE *f = fopen(tokens, "w");
     if (!f)
         return 1;
-    fprintf(f, "sha256:%s admin\nsha256:%s write\nsha256:%s read\n", h[0], h[1],
-            h[2]);
+    fprintf(f,
+            "sha256:%s admin\nsha256:%s write\nsha256:%s read\n"
+            "sha256:%s read other*\n",
+            h[0], h[1], h[2], h[3]);
     fclose(f);
     const char *env[] = {env_tokens, "REPOVIEW_WEBHOOK_SECRET=" SECRET, NULL};
     if (rvt_api_start(&api, 0, redis.url, log, "/readyz", env) != 0) {
