@@ -101,8 +101,7 @@ static void on_queue_depth(struct rv_rasync *ra, redisReply *reply,
                            : -1;
 }
 
-static void on_org_count(struct rv_rasync *ra, redisReply *reply,
-                         void *priv)
+static void on_org_count(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
     struct api *api = priv;

@@ -236,11 +236,11 @@ void api_dispatch(struct evhttp_request *req, void *arg)
     if (strstr(found->pattern, "{id}")) {
         if (id_too_long || !rv_repo_id_valid(call->id)) {
             call->id[0] = '\0';
-            api_reply_rv_error(call, RV_ERR_INVALID, "%s id must match "
-                               "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                               strncmp(found->pattern, "/v1/orgs/", 9) == 0
-                                   ? "org"
-                                   : "repo");
+            api_reply_rv_error(
+                call, RV_ERR_INVALID,
+                "%s id must match "
+                "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+                strncmp(found->pattern, "/v1/orgs/", 9) == 0 ? "org" : "repo");
             return;
         }
         if (!api_access_repo(call, call->id))
