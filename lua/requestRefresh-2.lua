@@ -14,7 +14,7 @@
   KEYS[1] meta_key: rv:{id}:meta
   KEYS[2] queue_key (const): rv:queue
 
-  ARGV[1] kind: 'branches', 'prs' or 'org' (KEYS[1] is then rv:org:{id})
+  ARGV[1] kind: 'branches', 'prs', or 'org' (meta_key is then rv:org:{id})
   ARGV[2] job_id: job id
   ARGV[3] payload (bytes): job payload (MessagePack)
   ARGV[4] is_front (flag): '1' to queue at the front (user, webhook), '0' at

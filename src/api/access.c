@@ -489,7 +489,10 @@ bool api_access_repo(struct api_call *call, const char *repo)
     char name[RV_REPO_ID_MAX + 1];
     rv_strlcpy(name, repo, sizeof(name)); /* repo may be call->id */
     call->id[0] = '\0';
-    api_reply_error(call, 403, "forbidden",
-                    "this token may not see repo \"%s\"", name);
+    /* The org routes match an org's id against the same patterns. */
+    bool is_org =
+        call->route && strncmp(call->route->pattern, "/v1/orgs", 8) == 0;
+    api_reply_error(call, 403, "forbidden", "this token may not see %s \"%s\"",
+                    is_org ? "org" : "repo", name);
     return false;
 }

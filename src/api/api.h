@@ -21,6 +21,8 @@
  *   overview.c         GET /v1/repos/{id}/overview
  *   cache.c            the in-process fragment cache
  *   refresh.c          POST /v1/repos/{id}/refresh
+ *   orgs.c             GET/POST /v1/orgs, GET/DELETE /v1/orgs/{id},
+ *                      POST /v1/orgs/{id}/refresh
  *   events.c           SSE: the streams and their two handlers
  *   events_snapshot.c  the snapshots a stream starts with
  *   events_sub.c       the one subscription to rv:events and its fan-out
@@ -142,6 +144,7 @@ struct api {
     struct api_tokens tokens;          /* access.c, owned */
     bool stopping;                     /* SIGTERM/SIGINT seen */
     int64_t queue_depth;               /* LLEN rv:queue; -1 unknown */
+    int64_t org_count;                 /* SCARD rv:orgs; -1 unknown */
     int64_t ratelimit_remaining;       /* rv:github:ratelimit; -1 unknown */
     /* GitHub budgets per token identity, sampled with the queue depth
      * (ghtokens.c): at most API_GH_TOKENS_MAX of rv:gh:tokens. */
@@ -404,6 +407,11 @@ void api_overview_get(struct api_call *call);
  * the batching event; before the command connection goes at shutdown. */
 void api_overview_shutdown(struct api *api);
 void api_refresh_post(struct api_call *call);
+void api_orgs_list(struct api_call *call);
+void api_orgs_create(struct api_call *call);
+void api_orgs_get(struct api_call *call);
+void api_orgs_delete(struct api_call *call);
+void api_orgs_refresh(struct api_call *call);
 void api_events_repo(struct api_call *call);
 void api_events_many(struct api_call *call);
 void api_webhooks_github(struct api_call *call);
@@ -447,6 +455,15 @@ int api_repo_spec_parse(const char *body, size_t len,
                         const struct rv_url_policy *policy,
                         struct rv_repo_spec *spec, json_t **doc, char *msg,
                         size_t msglen);
+
+/* orgs.c: parses and validates the body of POST /v1/orgs ({"id",
+ * "github"}, nothing else) into spec. On RV_OK *doc is the parsed body
+ * (json_decref it after the last use of spec). Otherwise *doc is NULL,
+ * msg says why, and the result is RV_ERR_DECODE (not a JSON object) or
+ * RV_ERR_INVALID. */
+struct rv_org_spec;
+int api_org_spec_parse(const char *body, size_t len, struct rv_org_spec *spec,
+                       json_t **doc, char *msg, size_t msglen);
 
 /* ---- repos.c ---- */
 

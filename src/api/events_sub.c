@@ -15,6 +15,7 @@
 #include "common/freshness.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/org.h"
 #include "common/registry.h"
 
 /* ---- the subscription ---- */
@@ -33,8 +34,10 @@ static const char *event_field(void *ctx, const char *name)
     return json_string_value(json_object_get(m->meta, name));
 }
 
-/* Sends one rendered event to every stream that wants repo. */
-static void fan_out(struct api_events *ev, const char *repo,
+/* Sends one rendered event to every stream that wants repo; an org's
+ * event (is_org) goes to the streams of every repo (not filtered to some)
+ * whose principal may see the org's id. */
+static void fan_out(struct api_events *ev, const char *repo, bool is_org,
                     struct evbuffer *text)
 {
     size_t len = evbuffer_get_length(text);
@@ -45,7 +48,9 @@ static void fan_out(struct api_events *ev, const char *repo,
     sse_chunk_head_for(head, len);
     for (struct sse_client *c = ev->head; c; c = next) {
         next = c->next;
-        if (c->closed || !sse_client_wants(c, repo))
+        bool wants = is_org ? c->all && api_principal_sees(&c->who, repo)
+                            : sse_client_wants(c, repo);
+        if (c->closed || !wants)
             continue;
         if (c->state == SSE_SNAPSHOT) {
             evbuffer_add(c->backlog, data, len);
@@ -60,6 +65,43 @@ static void fan_out(struct api_events *ev, const char *repo,
     api_metrics_sse_event(ev->api->metrics, written);
 }
 
+/* An org's event (one that names "org", not "repo"): its status as the
+ * SSE event `org` with the org's JSON, its removal as `org-removed` with
+ * {"id"}; anything else about an org is not for streams. Nothing of an
+ * org is cached. */
+static void on_org_message(struct api_events *ev, const json_t *msg,
+                           const char *type, const char *org_id)
+{
+    json_t *data = NULL;
+    struct evbuffer *text = NULL;
+    const char *sse_type = NULL;
+    if (strcmp(type, "org-removed") == 0) {
+        sse_type = "org-removed";
+        data = json_pack("{s:s}", "id", org_id);
+    } else if (strcmp(type, "status") == 0) {
+        struct rv_org org;
+        if (rv_org_from_event_meta(&org, org_id,
+                                   json_object_get(msg, "meta")) != RV_OK) {
+            LOG(RV_LOG_WARN, NULL, NULL,
+                "ignoring a status event of org %s without usable meta",
+                org_id);
+            return;
+        }
+        sse_type = "org";
+        data = rv_org_json(&org);
+        rv_org_free(&org);
+    } else {
+        return;
+    }
+    if (data && ev->head && (text = evbuffer_new())) {
+        sse_render_event(ev, text, sse_type, data);
+        fan_out(ev, org_id, true, text);
+    }
+    if (text)
+        evbuffer_free(text);
+    json_decref(data);
+}
+
 /* Translates one message of rv:events (lua/includes/publish*.lua) into the
  * contract's event and fans it out. */
 static void on_message(struct api_events *ev, const char *payload, size_t len)
@@ -68,8 +110,13 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
     json_t *msg = json_loadb(payload, len, 0, NULL);
     const char *type = json_string_value(json_object_get(msg, "type"));
     const char *repo_id = json_string_value(json_object_get(msg, "repo"));
+    const char *org_id = json_string_value(json_object_get(msg, "org"));
     json_t *data = NULL;
     struct evbuffer *text = NULL;
+    if (type && !repo_id && org_id && rv_repo_id_valid(org_id)) {
+        on_org_message(ev, msg, type, org_id);
+        goto out;
+    }
     if (!type || !repo_id || !rv_repo_id_valid(repo_id)) {
         /* Something changed, and it cannot be told what: nothing cached
          * may be trusted to be current. */
@@ -115,7 +162,7 @@ static void on_message(struct api_events *ev, const char *payload, size_t len)
     if (!data || !ev->head || !(text = evbuffer_new()))
         goto out;
     sse_render_event(ev, text, type, data);
-    fan_out(ev, repo_id, text);
+    fan_out(ev, repo_id, false, text);
 out:
     if (text)
         evbuffer_free(text);

@@ -101,6 +101,15 @@ static void on_queue_depth(struct rv_rasync *ra, redisReply *reply,
                            : -1;
 }
 
+static void on_org_count(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    struct api *api = priv;
+    api->org_count = reply && reply->type == REDIS_REPLY_INTEGER
+                         ? (int64_t)reply->integer
+                         : -1;
+}
+
 static void on_ratelimit(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
@@ -121,6 +130,11 @@ static void sample_redis(struct api *api)
     rv_cmd_add(&cmd, RV_KEY_QUEUE);
     if (rv_rasync_run(api->redis, &cmd, on_queue_depth, api) != RV_OK)
         api->queue_depth = -1;
+    rv_cmd_init(&cmd);
+    rv_cmd_add(&cmd, "SCARD");
+    rv_cmd_add(&cmd, RV_KEY_ORGS);
+    if (rv_rasync_run(api->redis, &cmd, on_org_count, api) != RV_OK)
+        api->org_count = -1;
     rv_cmd_init(&cmd);
     rv_cmd_add(&cmd, "HGET");
     rv_cmd_add(&cmd, RATELIMIT_KEY);
@@ -221,6 +235,7 @@ static int api_start(struct main_state *st)
         return RV_ERR_CONFIG;
     }
     api->queue_depth = -1;
+    api->org_count = -1;
     api->ratelimit_remaining = -1;
     if (!(api->base = new_event_base()) ||
         !(api->http = evhttp_new(api->base)) ||

@@ -204,6 +204,12 @@ void api_metrics_get(struct api_call *call)
         evbuffer_add_printf(b, "repoview_queue_depth %lld\n",
                             (long long)api->queue_depth);
     }
+    if (api->org_count >= 0) {
+        family(b, "repoview_orgs", "gauge",
+               "Registered orgs (sampled with the queue depth).");
+        evbuffer_add_printf(b, "repoview_orgs %lld\n",
+                            (long long)api->org_count);
+    }
     if (api->ratelimit_remaining >= 0 || api->gh_ntokens > 0)
         family(b, "repoview_github_ratelimit_remaining", "gauge",
                "GitHub API requests left, as the workers last saw it "

@@ -40,6 +40,11 @@ static const struct api_route routes[] = {
     {POST,   "/v1/repos/{id}/refresh",  api_refresh_post,       "refresh",       WRITE},
     {GET,    "/v1/repos/{id}/events",   api_events_repo,        "events_repo",   STREAM},
     {GET,    "/v1/events",              api_events_many,        "events",        STREAM},
+    {GET,    "/v1/orgs",                api_orgs_list,          "orgs_list",     READ},
+    {POST,   "/v1/orgs",                api_orgs_create,        "orgs_create",   ADMIN},
+    {GET,    "/v1/orgs/{id}",           api_orgs_get,           "orgs_get",      READ},
+    {DELETE, "/v1/orgs/{id}",           api_orgs_delete,        "orgs_delete",   ADMIN},
+    {POST,   "/v1/orgs/{id}/refresh",   api_orgs_refresh,       "orgs_refresh",  WRITE},
     {POST,   "/v1/webhooks/github",     api_webhooks_github,    "webhooks",      SIGNED},
     {GET,    "/v1/session",             api_session_get,        "session",       OPEN},
     {POST,   "/v1/session",             api_session_post,       "session",       OPEN},
@@ -231,8 +236,11 @@ void api_dispatch(struct evhttp_request *req, void *arg)
     if (strstr(found->pattern, "{id}")) {
         if (id_too_long || !rv_repo_id_valid(call->id)) {
             call->id[0] = '\0';
-            api_reply_rv_error(call, RV_ERR_INVALID, "repo id must match "
-                               "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$");
+            api_reply_rv_error(
+                call, RV_ERR_INVALID,
+                "%s id must match "
+                "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+                strncmp(found->pattern, "/v1/orgs/", 9) == 0 ? "org" : "repo");
             return;
         }
         if (!api_access_repo(call, call->id))

@@ -8,6 +8,11 @@
  * kind queued for each. A delivery for no registered repo leaves nothing
  * in Redis, so unsigned-for repos cannot fill it with keys.
  *
+ * installation, installation_repositories and some repository events
+ * (common/webhook.h) ask for an org sync instead: their owners are looked
+ * up in rv:orgs:owners, and the same delivery rule applies to the orgs
+ * found (an owner of no org leaves nothing in Redis).
+ *
  * Repos are matched by reading the `github` field of every registered repo
  * (one pipelined HGET each): fine for hundreds of repos; an index kept by
  * the registry scripts would make it one lookup.
@@ -21,6 +26,7 @@
 #include "common/errors.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/org.h"
 #include "common/registry.h"
 #include "common/webhook.h"
 
@@ -35,7 +41,10 @@ struct hook {
     size_t pending;
     bool queuing;           /* matched and remembered: refreshes in flight */
     int rc;                 /* first failure */
-    json_t *matched;        /* ids of the repos with this github name */
+    json_t *matched;        /* ids of the repos (orgs) it is for */
+    bool is_org;            /* an org event: matched holds org ids */
+    char owners[RV_WEBHOOK_OWNERS_MAX][RV_WEBHOOK_OWNER_SIZE];
+    size_t nowners;
     json_t *queued;         /* [{"repo","kind","outcome"}] */
     char delivery[DELIVERY_ID_MAX + 1];
 };
@@ -68,11 +77,14 @@ static void hook_done(struct hook *h)
     }
     size_t n = json_array_size(h->queued);
     LOG(RV_LOG_INFO, NULL, NULL, "webhook for %s: %zu refresh(es)",
-        h->full_name, n);
-    json_t *body = n ? json_pack("{s:O}", "queued", h->queued)
-                     : json_pack("{s:s,s:[]}", "ignored",
-                                 "no registered repo has this github name",
-                                 "queued");
+        h->is_org ? h->owners[0] : h->full_name, n);
+    json_t *body =
+        n ? json_pack("{s:O}", "queued", h->queued)
+          : json_pack("{s:s,s:[]}", "ignored",
+                      h->is_org ? "no registered org has this owner"
+                                : "no registered repo has this github "
+                                  "name",
+                      "queued");
     api_reply_json(call, 202, body);
 }
 
@@ -137,6 +149,94 @@ static void queue_kind(struct hook *h, struct rv_rasync *ra, const char *id,
     }
     h->pending++;
 }
+
+/* ---- org events ---- */
+
+static void on_org_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    struct hook_step *s = priv;
+    struct hook *h = s->h;
+    rv_refresh_outcome outcome;
+    int rc = reply ? rv_registry_refresh_parse(reply, &outcome) : RV_ERR_REDIS;
+    if (rc == RV_OK)
+        json_array_append_new(
+            h->queued,
+            json_pack("{s:s,s:s,s:s}", "org", s->id, "kind",
+                      rv_kind_name(RV_KIND_ORG), "outcome",
+                      outcome == RV_REFRESH_QUEUED ? "queued" : "coalesced"));
+    else if (rc != RV_ERR_NOT_FOUND && h->rc == RV_OK)
+        h->rc = rc;
+    free(s);
+    step_done(h);
+}
+
+static void queue_org(struct hook *h, struct rv_rasync *ra, const char *id)
+{
+    struct hook_step *s = calloc(1, sizeof(*s));
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    int rc = s ? rv_org_refresh_cmd(&cmd, id, RV_REASON_WEBHOOK) : RV_ERR_NOMEM;
+    if (rc == RV_OK) {
+        s->h = h;
+        s->kind = RV_KIND_ORG;
+        rv_strlcpy(s->id, id, sizeof(s->id));
+        rc = rv_rasync_run(ra, &cmd, on_org_refresh, s);
+    } else {
+        rv_cmd_free(&cmd);
+    }
+    if (rc != RV_OK) {
+        free(s);
+        if (h->rc == RV_OK)
+            h->rc = rc;
+        return;
+    }
+    h->pending++;
+}
+
+/* The HMGET of the owners: the orgs found, once each. */
+static void on_owners(struct rv_rasync *ra, redisReply *reply, void *priv)
+{
+    (void)ra;
+    struct hook *h = priv;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        h->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
+        hook_done(h);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_STRING || !rv_repo_id_valid(e->str))
+            continue;
+        bool seen = false;
+        size_t j;
+        json_t *id;
+        json_array_foreach(h->matched, j, id)
+        {
+            seen = seen || strcmp(json_string_value(id), e->str) == 0;
+        }
+        if (!seen &&
+            json_array_append_new(h->matched, json_string(e->str)) != 0) {
+            h->rc = RV_ERR_NOMEM;
+            break;
+        }
+    }
+    h->pending = 1;
+    step_done(h);
+}
+
+static void find_orgs(struct hook *h)
+{
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_add(&cmd, "HMGET");
+    rv_cmd_add(&cmd, RV_KEY_ORG_OWNERS);
+    for (size_t i = 0; i < h->nowners; i++)
+        rv_cmd_add(&cmd, h->owners[i]);
+    api_send(h->call, &cmd, on_owners, h);
+}
+
+/* ---- repo events ---- */
 
 static void on_github(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
@@ -221,6 +321,8 @@ static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)
     json_t *id;
     json_array_foreach(h->matched, i, id)
     {
+        if (h->is_org)
+            queue_org(h, ra, json_string_value(id));
         if (h->kinds & RV_WEBHOOK_BRANCHES)
             queue_kind(h, ra, json_string_value(id), RV_KIND_BRANCHES);
         if (h->kinds & RV_WEBHOOK_PRS)
@@ -305,6 +407,8 @@ void api_webhooks_github(struct api_call *call)
     call->priv_free = hook_free;
     rc = rv_webhook_route(event, body, len, h->full_name,
                           sizeof(h->full_name), &h->kinds);
+    if (rc == RV_OK && !h->kinds)
+        rc = rv_webhook_org_owners(event, body, len, h->owners, &h->nowners);
     free(body);
     if (rc != RV_OK) {
         api_reply_rv_error(call, rc, "cannot route this delivery: %s",
@@ -313,6 +417,11 @@ void api_webhooks_github(struct api_call *call)
     }
     if (strcmp(event, "ping") == 0) {
         api_reply_json(call, 200, json_pack("{s:b}", "pong", 1));
+        return;
+    }
+    if (h->nowners) {
+        h->is_org = true;
+        find_orgs(h);
         return;
     }
     if (!h->kinds) {

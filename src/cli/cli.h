@@ -103,5 +103,6 @@ int cli_cmd_status(struct cli *c, int argc, char **args);
 int cli_cmd_queue(struct cli *c, int argc, char **args);
 int cli_cmd_watch(struct cli *c, int argc, char **args);
 int cli_cmd_up(struct cli *c, int argc, char **args);
+int cli_cmd_org(struct cli *c, int argc, char **args);
 
 #endif

@@ -42,13 +42,17 @@ static const struct command commands[] = {
     {"queue", cli_cmd_queue, "queue [--json]"},
     {"watch", cli_cmd_watch, "watch [ID...] [--count N]"},
     {"up", cli_cmd_up, "up [--demo] [--workers N] [--listen ADDR]"},
+    {"org", cli_cmd_org,
+     "org add ID --github OWNER | org list [--json] | org remove ID | "
+     "org refresh ID [--json]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out)
 {
     fputs("usage: repoview [SETTINGS] COMMAND [ARGS]\n\n"
-          "Administers repoview's repos in Redis (no API needed).\n\n"
+          "Administers repoview's repos and orgs in Redis (no API "
+          "needed).\n\n"
           "Commands:\n",
           out);
     for (size_t i = 0; i < NCOMMANDS; i++)

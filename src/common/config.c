@@ -53,6 +53,8 @@ static const struct setting settings[] = {
      "./var", "worker mirrors and `repoview up`'s Redis data"},
     {"REPOVIEW_SYNC_INTERVAL", "--sync-interval", SET_INT, 10, 86400,
      F(sync_interval), "300", "seconds between background syncs of a repo"},
+    {"REPOVIEW_ORG_SYNC_INTERVAL", "--org-sync-interval", SET_INT, 60, 604800,
+     F(org_sync_interval), "3600", "seconds between syncs of an org's list"},
     {"REPOVIEW_STALE_AFTER", "--stale-after", SET_INT, 0, 604800,
      F(stale_after), "0",
      "seconds after which a projection is stale; 0 = twice the interval"},

@@ -29,6 +29,9 @@ struct rv_config {
     char *data_dir;
     /* REPOVIEW_SYNC_INTERVAL: seconds between background syncs of a repo. */
     int64_t sync_interval;
+    /* REPOVIEW_ORG_SYNC_INTERVAL: seconds between syncs of an org's list
+     * of repositories (the first one is queued at registration). */
+    int64_t org_sync_interval;
     /* REPOVIEW_STALE_AFTER: seconds after which a projection is stale;
      * 0 means twice the repo's interval. */
     int64_t stale_after;

@@ -96,9 +96,8 @@ static bool status_known(const char *s)
            strcmp(s, "running") == 0 || strcmp(s, "error") == 0;
 }
 
-/* Reads the fields of one kind, prefixed "branch_" or "pr_". */
-static int read_sync_state(struct rv_sync_state *s, const char *prefix,
-                           rv_field_get get, void *ctx)
+int rv_sync_state_read(struct rv_sync_state *s, const char *prefix,
+                       rv_field_get get, void *ctx)
 {
     char name[32];
     snprintf(name, sizeof(name), "%ssync_status", prefix);
@@ -179,21 +178,25 @@ int rv_repo_from_fields(struct rv_repo *repo, rv_field_get get, void *ctx)
         goto out;
     if (field_i64(get, ctx, "interval", &repo->interval_s) != 0 ||
         field_i64(get, ctx, "created_at", &repo->created_ms) != 0 ||
-        field_i64(get, ctx, "version", &repo->version) != 0) {
+        field_i64(get, ctx, "version", &repo->version) != 0 ||
+        field_i64(get, ctx, "github_id", &repo->github_id) != 0) {
         rc = RV_ERR_PROTOCOL;
         goto out;
     }
-    rc = read_sync_state(&repo->sync[RV_KIND_BRANCHES], "branch_", get, ctx);
+    /* An org id that is not one reads as none: it names no org to show. */
+    const char *org = get(ctx, "org");
+    if (org && rv_repo_id_valid(org))
+        rv_strlcpy(repo->org, org, sizeof(repo->org));
+    rc = rv_sync_state_read(&repo->sync[RV_KIND_BRANCHES], "branch_", get, ctx);
     if (rc == RV_OK)
-        rc = read_sync_state(&repo->sync[RV_KIND_PRS], "pr_", get, ctx);
+        rc = rv_sync_state_read(&repo->sync[RV_KIND_PRS], "pr_", get, ctx);
 out:
     if (rc != RV_OK)
         rv_repo_free(repo);
     return rc;
 }
 
-/* A field source over an HGETALL reply (borrowed). */
-static const char *hash_get(void *ctx, const char *name)
+const char *rv_hash_field(void *ctx, const char *name)
 {
     const redisReply *r = ctx;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -212,7 +215,7 @@ int rv_repo_from_hash(const redisReply *reply, struct rv_repo *repo)
         return RV_ERR_PROTOCOL;
     if (reply->elements == 0)
         return RV_ERR_NOT_FOUND;
-    return rv_repo_from_fields(repo, hash_get, (void *)reply);
+    return rv_repo_from_fields(repo, rv_hash_field, (void *)reply);
 }
 
 /* A field source over an event's "meta" object, with the repo id beside. */
@@ -247,12 +250,18 @@ json_t *rv_repo_json(const struct rv_repo *repo)
     const char *branch = repo->default_branch && *repo->default_branch
                              ? repo->default_branch
                              : NULL;
-    return json_pack("{s:s,s:s,s:s?,s:s?}", "id", repo->id, "url",
-                     repo->url ? repo->url : "", "github", github,
-                     "defaultBranch", branch);
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:s?}", "id", repo->id, "url",
+                          repo->url ? repo->url : "", "github", github,
+                          "defaultBranch", branch);
+    if (o && repo->org[0] &&
+        json_object_set_new(o, "org", json_string(repo->org)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
-static json_t *time_or_null(int64_t ms)
+json_t *rv_time_json(int64_t ms)
 {
     if (ms <= 0)
         return json_null();
@@ -261,9 +270,8 @@ static json_t *time_or_null(int64_t ms)
     return json_string(buf);
 }
 
-/* The stored error text {"code","message","at"} as an object; null when
- * there is none or it is not an object (never passed through as text). */
-static json_t *error_or_null(const char *text)
+/* Never passed through as text: what is not an object is not shown. */
+json_t *rv_error_json(const char *text)
 {
     json_t *e = text && *text ? json_loads(text, 0, NULL) : NULL;
     if (json_is_object(e))
@@ -313,11 +321,11 @@ json_t *rv_freshness_json_as(const struct rv_repo *repo, bool stale,
     bool has_github = repo->github && *repo->github;
     return json_pack(
         "{s:s,s:o,s:o,s:s,s:o,s:o,s:b,s:I}", "branchSyncStatus", b->status,
-        "branchSyncAt", time_or_null(b->at_ms), "branchSyncError",
-        error_or_null(b->error_json), "prSyncStatus",
+        "branchSyncAt", rv_time_json(b->at_ms), "branchSyncError",
+        rv_error_json(b->error_json), "prSyncStatus",
         has_github ? p->status : "idle", "prSyncAt",
-        time_or_null(has_github ? p->at_ms : 0), "prSyncError",
-        error_or_null(has_github ? p->error_json : NULL), "stale", stale,
+        rv_time_json(has_github ? p->at_ms : 0), "prSyncError",
+        rv_error_json(has_github ? p->error_json : NULL), "stale", stale,
         "staleAfterSeconds", (json_int_t)stale_after_s);
 }
 
@@ -517,12 +525,18 @@ static int cmp_str(const void *a, const void *b)
 
 int rv_registry_list_ids(struct rv_rsync *r, char ***ids, size_t *count)
 {
+    return rv_registry_sorted_members(r, RV_KEY_REPOS, ids, count);
+}
+
+int rv_registry_sorted_members(struct rv_rsync *r, const char *key,
+                               char ***ids, size_t *count)
+{
     int rc = RV_OK;
     char **list = NULL; /* handed to the caller on success */
     size_t n = 0;
     *ids = NULL;
     *count = 0;
-    redisReply *reply = rv_rsync_command(r, "SMEMBERS %s", RV_KEY_REPOS);
+    redisReply *reply = rv_rsync_command(r, "SMEMBERS %s", key);
     if (!reply)
         return RV_ERR_REDIS;
     if (reply->type != REDIS_REPLY_ARRAY) {

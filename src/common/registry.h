@@ -60,6 +60,8 @@ struct rv_repo {
     int64_t interval_s;   /* 0 = default */
     int64_t created_ms;
     int64_t version;
+    char org[RV_REPO_ID_MAX + 1]; /* the org that registered it, or "" */
+    int64_t github_id;            /* GitHub's repository id, 0 = unknown */
     struct rv_sync_state sync[2]; /* by rv_kind */
 };
 
@@ -80,7 +82,8 @@ int rv_repo_spec_validate(const struct rv_repo_spec *spec,
 typedef const char *(*rv_field_get)(void *ctx, const char *name);
 
 /* Fills repo from any source of meta fields (the names registerRepo writes:
- * id, url, github, default_branch, interval, created_at, version, and per
+ * id, url, github, default_branch, interval, created_at, version, org,
+ * github_id, and per
  * kind <p>sync_status, <p>sync_at, <p>sync_error, <p>job, <p>pending,
  * <p>fails, <p>worker, <p>started_at with <p> = "branch_" or "pr_"). One
  * parser for two sources: the hash in Redis and the "meta" object of an
@@ -103,7 +106,8 @@ int rv_repo_from_event_meta(struct rv_repo *repo, const char *id,
                             const json_t *meta);
 
 /* {"id","url","github","defaultBranch"} (github/defaultBranch null when
- * unset); new reference, NULL on allocation failure. */
+ * unset), and "org" for a repo an org registered (absent otherwise); new
+ * reference, NULL on allocation failure. */
 json_t *rv_repo_json(const struct rv_repo *repo);
 
 /* The contract's freshness object at time now_ms. A repo with no github has
@@ -118,6 +122,22 @@ json_t *rv_freshness_json_as(const struct rv_repo *repo, bool stale,
  * now_ms >= this. INT64_MIN when a kind it looks at never synced;
  * INT64_MAX when it cannot go stale by age. Only a new sync moves it. */
 int64_t rv_stale_from_ms(const struct rv_repo *repo, int64_t stale_after_s);
+
+/* ---- pieces shared with the org registry (org.c) ---- */
+
+/* Reads the freshness fields of one kind, named <prefix>sync_status and so
+ * on ("branch_", "pr_", "org_"), into s (zeroed by the caller). RV_OK,
+ * RV_ERR_PROTOCOL for a malformed value or RV_ERR_NOMEM; s->error_json is
+ * the caller's to free in every case. */
+int rv_sync_state_read(struct rv_sync_state *s, const char *prefix,
+                       rv_field_get get, void *ctx);
+/* A field source over an HGETALL reply (ctx: the redisReply, borrowed). */
+const char *rv_hash_field(void *ctx, const char *name);
+/* ISO-8601 text of ms, or null for ms <= 0. New reference or NULL. */
+json_t *rv_time_json(int64_t ms);
+/* The stored error text {"code","message","at"} as an object, or null when
+ * there is none or it is not an object. New reference or NULL. */
+json_t *rv_error_json(const char *text);
 
 /* ---- builders and parsers ---- */
 
@@ -166,6 +186,9 @@ int rv_registry_refresh(struct rv_rsync *r, const char *id, rv_kind kind,
 /* Sorted ids of all repos; *ids is a malloc'd array of malloc'd strings,
  * freed with rv_registry_free_ids. */
 int rv_registry_list_ids(struct rv_rsync *r, char ***ids, size_t *count);
+/* The same for the set at key (rv:orgs). */
+int rv_registry_sorted_members(struct rv_rsync *r, const char *key,
+                               char ***ids, size_t *count);
 void rv_registry_free_ids(char **ids, size_t count);
 
 #endif

@@ -1,6 +1,7 @@
 /* See webhook.h. */
 #include "common/webhook.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "common/errors.h"
+#include "common/org.h"
 #include "common/util.h"
 
 #define WEBHOOK_SIG_PREFIX "sha256="
@@ -98,6 +100,93 @@ int rv_webhook_route(const char *event, const char *body, size_t len,
     *kinds_mask = kinds;
 
 out:
+    json_decref(doc);
+    return rc;
+}
+
+bool rv_webhook_is_org_event(const char *event, const char *action)
+{
+    static const char *const repo_actions[] = {
+        "created",     "deleted", "archived",   "unarchived", "renamed",
+        "transferred", "edited",  "privatized", "publicized"};
+    if (!event)
+        return false;
+    if (strcmp(event, "installation") == 0 ||
+        strcmp(event, "installation_repositories") == 0)
+        return true;
+    if (strcmp(event, "repository") != 0 || !action)
+        return false;
+    for (size_t i = 0; i < sizeof(repo_actions) / sizeof(*repo_actions); i++)
+        if (strcmp(action, repo_actions[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The login at object.key.login, or NULL. */
+static const char *login_of(const json_t *object, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(object, key), "login"));
+}
+
+/* Appends login lower-cased unless it is there already. false for a
+ * login that is not one. */
+static bool add_owner(const char *login, char owners[][RV_WEBHOOK_OWNER_SIZE],
+                      size_t *n)
+{
+    char lower[RV_WEBHOOK_OWNER_SIZE];
+    if (!rv_org_owner_valid(login))
+        return false;
+    size_t len = strlen(login);
+    for (size_t i = 0; i <= len; i++)
+        lower[i] = (char)tolower((unsigned char)login[i]);
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(owners[i], lower) == 0)
+            return true;
+    if (*n < RV_WEBHOOK_OWNERS_MAX)
+        memcpy(owners[(*n)++], lower, len + 1);
+    return true;
+}
+
+int rv_webhook_org_owners(const char *event, const char *body, size_t len,
+                          char owners[][RV_WEBHOOK_OWNER_SIZE], size_t *n)
+{
+    int rc = RV_ERR_INVALID;
+    *n = 0;
+    if (!event || (!body && len > 0))
+        return RV_ERR_INVALID;
+    json_t *doc = json_loadb(body ? body : "", len, 0, NULL);
+    if (!json_is_object(doc))
+        goto out;
+    const char *action = json_string_value(json_object_get(doc, "action"));
+    if (!rv_webhook_is_org_event(event, action)) {
+        rc = RV_OK;
+        goto out;
+    }
+    if (strcmp(event, "repository") != 0) {
+        if (!add_owner(
+                login_of(json_object_get(doc, "installation"), "account"),
+                owners, n))
+            goto out;
+        rc = RV_OK;
+        goto out;
+    }
+    if (!add_owner(login_of(json_object_get(doc, "repository"), "owner"),
+                   owners, n))
+        goto out;
+    const json_t *from = json_object_get(
+        json_object_get(json_object_get(doc, "changes"), "owner"), "from");
+    if (strcmp(action, "transferred") == 0 && json_is_object(from)) {
+        const char *old = login_of(from, "organization");
+        if (!old)
+            old = login_of(from, "user");
+        if (old && !add_owner(old, owners, n))
+            goto out;
+    }
+    rc = RV_OK;
+out:
+    if (rc != RV_OK)
+        *n = 0;
     json_decref(doc);
     return rc;
 }

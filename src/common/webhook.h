@@ -41,4 +41,26 @@ int rv_webhook_event_kinds(const char *event);
 int rv_webhook_route(const char *event, const char *body, size_t len,
                      char *full_name, size_t fnlen, int *kinds_mask);
 
+/* Most owners one delivery names: a transferred repository's new and old
+ * owner. */
+#define RV_WEBHOOK_OWNERS_MAX 2
+/* A GitHub login, lower-cased, and its NUL. */
+#define RV_WEBHOOK_OWNER_SIZE 40
+
+/* Whether event asks for an org sync: "installation" (any action),
+ * "installation_repositories", and "repository" with action created,
+ * deleted, archived, unarchived, renamed, transferred, edited, privatized
+ * or publicized. */
+bool rv_webhook_is_org_event(const char *event, const char *action);
+
+/* The owners whose org should sync after one delivery, lower-cased:
+ * installation.account.login for the installation events,
+ * repository.owner.login for a repository event, and for a transfer also
+ * changes.owner.from.user.login or .organization.login when present.
+ * RV_OK with *n owners (0: not an org event, or an action not listed);
+ * RV_ERR_INVALID for a body that is not a JSON object, or an org event
+ * whose owner logins are missing or not logins; RV_ERR_NOMEM. */
+int rv_webhook_org_owners(const char *event, const char *body, size_t len,
+                          char owners[][RV_WEBHOOK_OWNER_SIZE], size_t *n);
+
 #endif

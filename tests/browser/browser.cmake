@@ -13,3 +13,9 @@ add_test(NAME browser/access
   COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/access.test.mjs)
 set_tests_properties(browser/access PROPERTIES TIMEOUT 120
   ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# The repo list grouped by org, live (tests/browser/orgs.test.mjs).
+add_test(NAME browser/orgs
+  COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/orgs.test.mjs)
+set_tests_properties(browser/orgs PROPERTIES TIMEOUT 90
+  ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")

@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(job.version == RV_JOB_VERSION);
     FUZZ_CHECK(rv_repo_id_valid(job.repo));
     FUZZ_CHECK(job.id[0] != '\0');
-    FUZZ_CHECK(job.kind == RV_KIND_BRANCHES || job.kind == RV_KIND_PRS);
+    FUZZ_CHECK(job.kind == RV_KIND_BRANCHES || job.kind == RV_KIND_PRS ||
+               job.kind == RV_KIND_ORG);
     FUZZ_CHECK(strcmp(rv_reason_name(job.reason), "unknown") != 0);
     FUZZ_CHECK(job.enqueued_at >= 0);
 

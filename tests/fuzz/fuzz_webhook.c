@@ -17,6 +17,7 @@
 
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/org.h"
 #include "common/util.h"
 #include "common/webhook.h"
 #include "fuzz.h"
@@ -85,6 +86,21 @@ static void check_route(const char *event, const uint8_t *body, size_t len,
         FUZZ_CHECK(full_name[0] == '\0' || rv_github_name_valid(full_name));
 }
 
+/* The owners of an org event are logins, lower-cased, at most two. */
+static void check_org_owners(const char *event, const uint8_t *body, size_t len)
+{
+    char owners[RV_WEBHOOK_OWNERS_MAX][RV_WEBHOOK_OWNER_SIZE];
+    size_t n = 99;
+    int rc = rv_webhook_org_owners(event, (const char *)body, len, owners, &n);
+    FUZZ_CHECK(rc == RV_OK || rc == RV_ERR_INVALID);
+    FUZZ_CHECK(n <= RV_WEBHOOK_OWNERS_MAX && (rc == RV_OK || n == 0));
+    for (size_t i = 0; i < n; i++) {
+        FUZZ_CHECK(rv_org_owner_valid(owners[i]));
+        for (const char *p = owners[i]; *p; p++)
+            FUZZ_CHECK(!(*p >= 'A' && *p <= 'Z'));
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char event[128], header[256];
@@ -97,5 +113,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_route(event, body, len, RV_WEBHOOK_FULL_NAME_MAX);
     /* A buffer too small for the name must say so, not truncate. */
     check_route(event, body, len, 8);
+    check_org_owners(event, body, len);
     return 0;
 }

@@ -36,7 +36,7 @@ static const char *const all_vars[] = {
     "REPOVIEW_BLOCKED_HOSTS_REMOTE", "REPOVIEW_TOKENS_FILE",
     "REPOVIEW_READ_OPEN",      "REPOVIEW_METRICS_TOKEN",
     "REPOVIEW_SESSION_SECRET", "REPOVIEW_GITHUB_APP_ID",
-    "REPOVIEW_GITHUB_APP_KEY_FILE",
+    "REPOVIEW_GITHUB_APP_KEY_FILE", "REPOVIEW_ORG_SYNC_INTERVAL",
     "GITHUB_TOKEN_FILE", "REPOVIEW_WEBHOOK_SECRET_FILE",
     "REPOVIEW_API_TOKEN_FILE", "REPOVIEW_REDIS_URL_FILE",
     "REPOVIEW_METRICS_TOKEN_FILE", "REPOVIEW_SESSION_SECRET_FILE",
@@ -84,6 +84,7 @@ static void test_defaults_follow_the_contract(void)
     CHECK_STR(cfg.listen, "127.0.0.1:8080");
     CHECK_STR(cfg.data_dir, "./var");
     CHECK_INT(cfg.sync_interval, 300);
+    CHECK_INT(cfg.org_sync_interval, 3600);
     CHECK_INT(cfg.stale_after, 0);
     CHECK_STR(cfg.github_api, "https://api.github.com");
     CHECK_STR(cfg.github_graphql, "");
@@ -234,6 +235,8 @@ static void test_invalid_values_are_refused_naming_variable_and_flag(void)
     expect_refused("REPOVIEW_LEASE_SECONDS", "");
     expect_refused("REPOVIEW_SYNC_INTERVAL", "9");
     expect_refused("REPOVIEW_SYNC_INTERVAL", "99999999999999999999");
+    expect_refused("REPOVIEW_ORG_SYNC_INTERVAL", "59");
+    expect_refused("REPOVIEW_ORG_SYNC_INTERVAL", "604801");
     expect_refused("REPOVIEW_STALE_AFTER", "-1");
     expect_refused("REPOVIEW_MAX_ATTEMPTS", "0");
     expect_refused("REPOVIEW_MAX_BRANCHES", "100001");

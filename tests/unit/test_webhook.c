@@ -292,6 +292,63 @@ static void test_every_recorded_example_routes_correctly(void)
     json_decref(index);
 }
 
+static void test_org_events_name_their_owners_lower_cased(void)
+{
+    char owners[RV_WEBHOOK_OWNERS_MAX][RV_WEBHOOK_OWNER_SIZE];
+    size_t n = 0;
+    const char *install = "{\"action\":\"deleted\",\"installation\":{"
+                          "\"account\":{\"login\":\"Acme-Corp\"}}}";
+    CHECK_INT(rv_webhook_org_owners("installation", install, strlen(install),
+                                    owners, &n),
+              RV_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(owners[0], "acme-corp");
+    const char *moved =
+        "{\"action\":\"transferred\",\"repository\":{\"owner\":{"
+        "\"login\":\"New\"}},\"changes\":{\"owner\":{\"from\":{"
+        "\"user\":{\"login\":\"Old\"}}}}}";
+    CHECK_INT(
+        rv_webhook_org_owners("repository", moved, strlen(moved), owners, &n),
+        RV_OK);
+    CHECK_INT(n, 2);
+    CHECK_STR(owners[0], "new");
+    CHECK_STR(owners[1], "old");
+    /* Not an org event, or an action that changes no listing: none. */
+    const char *starred = "{\"action\":\"starred\",\"repository\":{"
+                          "\"owner\":{\"login\":\"x\"}}}";
+    CHECK_INT(rv_webhook_org_owners("repository", starred, strlen(starred),
+                                    owners, &n),
+              RV_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(
+        rv_webhook_org_owners("push", install, strlen(install), owners, &n),
+        RV_OK);
+    CHECK_INT(n, 0);
+    CHECK(!rv_webhook_is_org_event("repository", NULL));
+    /* An org event without a usable owner is refused. */
+    static const char *const bad[] = {
+        "{\"action\":\"created\"}",
+        "{\"installation\":{\"account\":{\"login\":7}}}",
+        "{\"installation\":{\"account\":{\"login\":\"-x\"}}}",
+        "{\"installation\":{\"account\":{\"login\":\"a b\"}}}",
+        "[]",
+        "{",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        CHECK_INT(rv_webhook_org_owners("installation", bad[i], strlen(bad[i]),
+                                        owners, &n),
+                  RV_ERR_INVALID);
+        CHECK_INT(n, 0);
+    }
+    const char *bad_from =
+        "{\"action\":\"transferred\",\"repository\":{\"owner\":{"
+        "\"login\":\"ok\"}},\"changes\":{\"owner\":{\"from\":{"
+        "\"user\":{\"login\":\"not ok\"}}}}}";
+    CHECK_INT(rv_webhook_org_owners("repository", bad_from, strlen(bad_from),
+                                    owners, &n),
+              RV_ERR_INVALID);
+}
+
 int main(void)
 {
     RUN(test_signature_matches_githubs_published_vector);
@@ -304,5 +361,6 @@ int main(void)
     RUN(test_routing_rejects_bad_payloads);
     RUN(test_ping_and_unused_events_need_no_repository);
     RUN(test_every_recorded_example_routes_correctly);
+    RUN(test_org_events_name_their_owners_lower_cased);
     return rvt_done();
 }

@@ -5,7 +5,8 @@
 window.__loadedAt = Date.now();
 
 const state = {
-  repos: new Map(),      // id -> {id, url, github, defaultBranch, version, freshness}
+  repos: new Map(),      // id -> {id, url, github, defaultBranch, org?, version, freshness}
+  orgs: new Map(),       // id -> {id, github, installationId, repoCount, syncStatus, ..., budget}
   order: [],             // repo ids in list order
   selected: null,        // selected repo id
   overview: null,        // the selected repo's last overview
@@ -207,13 +208,14 @@ $('token-form').addEventListener('submit', async (ev) => {
   setSignedIn(r.data);
   // The stream and the list start over with the new credentials.
   connect();
-  await loadRepos();
+  await Promise.all([loadRepos(), loadOrgs()]);
 });
 
 $('sign-out').addEventListener('click', async () => {
   await api('DELETE', '/v1/session');
   setSignedIn(null);
   state.repos.clear();
+  state.orgs.clear();
   state.order = [];
   renderList();
   await checkSession();
@@ -268,6 +270,46 @@ function loadRepos() {
   return listLoading;
 }
 
+let orgsLoading = null;
+
+// Reloads the orgs (their sync status, repo count and token budget) for the
+// group headings. A token that may not list orgs just gets no headings.
+function loadOrgs() {
+  if (orgsLoading) return orgsLoading;
+  orgsLoading = (async () => {
+    try {
+      const r = await api('GET', '/v1/orgs');
+      if (!r.ok || !r.data || !Array.isArray(r.data.orgs)) return;
+      const next = new Map();
+      for (const org of r.data.orgs) {
+        if (org && typeof org.id === 'string') next.set(org.id, org);
+      }
+      state.orgs = next;
+      renderList();
+    } catch {
+      // The repo list says when the API is unreachable.
+    } finally {
+      orgsLoading = null;
+    }
+  })();
+  return orgsLoading;
+}
+
+// An org's live status event: everything but the budget, which the next
+// list read brings (after a sync, when it moved).
+function onOrg(msg) {
+  if (!msg || typeof msg.id !== 'string') return;
+  const old = state.orgs.get(msg.id);
+  if (!old) { loadOrgs(); return; }
+  state.orgs.set(msg.id, Object.assign({}, old, msg, {budget: old.budget}));
+  if (msg.syncStatus === 'idle' || msg.syncStatus === 'error') {
+    loadOrgs();
+    loadRepos();
+  } else {
+    renderList();
+  }
+}
+
 function setListError(text) {
   const empty = $('repo-list-empty');
   if (text) {
@@ -297,9 +339,65 @@ function repoItem(repo) {
   return el('li', {'data-testid': 'repo-item', 'data-repo': repo.id}, link);
 }
 
+const ORG_STATUS_CLASS = {idle: 'b-ok', queued: 'b-info', running: 'b-info b-running',
+                          error: 'b-bad'};
+
+// The heading of one org's group: its name, sync status, repo count and
+// what is left of its token's GitHub budget.
+function orgHead(org, count) {
+  const status = org.syncStatus || 'idle';
+  const e = org.syncError;
+  const title = status === 'error' && e ? (e.code ? e.code + ': ' : '') + (e.message || '')
+    : parseTime(org.syncAt) === null ? 'Not listed yet' : 'Listed ' + ago(org.syncAt);
+  const b = org.budget;
+  let budget = null;
+  if (b && typeof b.remaining === 'number') {
+    const reset = parseTime(b.resetAt);
+    budget = el('span', {class: 'org-budget', 'data-testid': 'org-budget',
+                         title: reset === null ? 'GitHub budget left'
+                           : 'GitHub budget left; resets ' + fullTime(reset),
+                         text: b.remaining + (typeof b.limit === 'number' ? '/' + b.limit : '')
+                           + ' left'});
+  }
+  return el('li', {class: 'org-head', 'data-testid': 'org-group', 'data-org': org.id},
+    el('span', {class: 'repo-line'},
+       el('span', {class: 'org-name', text: org.id}),
+       el('span', {class: 'badge ' + (ORG_STATUS_CLASS[status] || ''), 'data-testid': 'org-status',
+                   'data-state': status, title,
+                   text: status === 'running' ? 'listing' : status === 'idle' ? 'ok' : status})),
+    el('span', {class: 'repo-sub'},
+       el('span', {'data-testid': 'org-count',
+                   text: (org.repoCount ?? count) + ' repo' + ((org.repoCount ?? count) === 1 ? '' : 's')}),
+       budget ? ' · ' : null, budget));
+}
+
+// The list, grouped by org once there are orgs: a heading per org (sorted
+// by id) followed by its repos, then "Other" for repos of no (known) org.
 function renderList() {
   const ul = $('repo-list');
-  ul.replaceChildren(...state.order.map((id) => repoItem(state.repos.get(id))));
+  const grouped = state.orgs.size > 0;
+  if (!grouped) {
+    ul.replaceChildren(...state.order.map((id) => repoItem(state.repos.get(id))));
+    setListError(null);
+    return;
+  }
+  const byOrg = new Map([...state.orgs.keys()].sort().map((id) => [id, []]));
+  const other = [];
+  for (const id of state.order) {
+    const repo = state.repos.get(id);
+    const group = repo && repo.org && byOrg.get(repo.org);
+    (group || other).push(repo);
+  }
+  const items = [];
+  for (const [id, repos] of byOrg) {
+    items.push(orgHead(state.orgs.get(id), repos.length), ...repos.map(repoItem));
+  }
+  if (other.length) {
+    items.push(el('li', {class: 'org-head', 'data-testid': 'org-group', 'data-org': ''},
+                  el('span', {class: 'org-name', text: 'Other'})),
+               ...other.map(repoItem));
+  }
+  ul.replaceChildren(...items);
   setListError(null);
 }
 
@@ -641,7 +739,7 @@ function connect() {
   es.addEventListener('open', () => {
     setReconnecting(false);
     // Repos may have come or gone while we were away.
-    if (hadError) { hadError = false; loadRepos(); }
+    if (hadError) { hadError = false; loadRepos(); loadOrgs(); }
   });
   es.addEventListener('error', () => {
     hadError = true;
@@ -654,6 +752,12 @@ function connect() {
   es.addEventListener('snapshot', (ev) => onFreshness(parse(ev), 'snapshot'));
   es.addEventListener('status', (ev) => onFreshness(parse(ev), 'status'));
   es.addEventListener('projection', (ev) => onFreshness(parse(ev), 'projection'));
+  es.addEventListener('org', (ev) => onOrg(parse(ev)));
+  es.addEventListener('org-removed', (ev) => {
+    const msg = parse(ev);
+    if (!msg || typeof msg.id !== 'string') return;
+    if (state.orgs.delete(msg.id)) renderList();
+  });
   es.addEventListener('removed', (ev) => {
     const msg = parse(ev);
     if (!msg || typeof msg.repo !== 'string') return;
@@ -717,3 +821,4 @@ setInterval(() => {
 checkSession();
 connect();
 loadRepos();
+loadOrgs();
