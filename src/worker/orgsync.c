@@ -348,7 +348,7 @@ static int commit_batch(struct rv_worker *w, struct rv_rsync *r,
                   .pages = packed_pages.data ? packed_pages.data : "",
                   .pages_len = packed_pages.size,
                   .installation_id = inst,
-                  .next_at_ms = now + RV_ORGSYNC_INTERVAL_DEFAULT_S * 1000LL,
+                  .next_at_ms = now + w->cfg->org_sync_interval * 1000,
                   .followup_id = final ? next.id : "",
                   .followup_payload = next_payload ? next_payload : "",
                   .followup_payload_len = next_len});
@@ -512,7 +512,7 @@ int rv_orgsync_run(struct rv_worker *w, struct rv_rsync *r,
         if (err.code == RV_OK)
             rv_sync_error_set(&err, RV_ERR_INTERNAL, "%s", rv_strerror(rc));
         rc = rv_jobloop_fail(w, r, job, payload, len, run.gen,
-                             RV_ORGSYNC_INTERVAL_DEFAULT_S, &err);
+                             w->cfg->org_sync_interval, &err);
         if (rc == RV_ERR_FENCED || rc == RV_ERR_NOT_FOUND)
             rc = RV_OK;
     }

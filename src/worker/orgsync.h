@@ -18,9 +18,6 @@
 #include "worker/orglist.h"
 #include "worker/worker.h"
 
-/* Seconds between scheduled org syncs (REPOVIEW_ORG_SYNC_INTERVAL's
- * default). */
-#define RV_ORGSYNC_INTERVAL_DEFAULT_S 3600
 /* Changes sent to Redis in one commitOrgSync call. */
 #define RV_ORGSYNC_BATCH 200
 

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/cmd.h"
 #include "common/errors.h"
 #include "common/job.h"
 #include "common/keys.h"
-#include "common/scripts.h"
+#include "common/org.h"
+#include "common/registry.h"
 #include "common/util.h"
 #include "fake_github.h"
 #include "rvtest.h"
@@ -90,50 +90,23 @@ static const char *wait_org_sync(const char *org, long long at_least,
     return status;
 }
 
-/* Registers org as registerOrg would leave it, without its first job. */
-static void seed_org(const char *org, const char *owner)
+/* Registers org (registerOrg queues its first sync); the time just
+ * before. */
+static long long add_org(const char *org, const char *owner)
 {
-    char key[RV_KEY_MAX];
-    redisReply *r = rv_rsync_command(
-        &conn,
-        "HSET %s id %s github %s created_at 1 installation_id %s "
-        "repo_count 0 org_sync_status idle org_sync_at %s org_sync_error %s "
-        "org_gen 0 org_job %s org_job_end %s org_pending 0 org_fails 0 "
-        "org_worker %s org_started_at %s",
-        rv_key_org(key, org), org, owner, "", "", "", "", "", "", "");
-    CHECK(r && r->type == REDIS_REPLY_INTEGER);
-    if (r)
-        freeReplyObject(r);
-    CHECK_INT(rvt_redis_int(&conn, "SADD " RV_KEY_ORGS " %s", org), 1);
+    long long before = rv_now_ms() - 1;
+    char err[256];
+    struct rv_org_spec spec = {.id = org, .github = owner};
+    CHECK_INT(rv_org_add(&conn, &spec, err, sizeof(err)), RV_OK);
+    return before;
 }
 
-/* Queues an org sync the way a refresh does (requestRefresh on the org's
- * hash); the time just before. */
+/* Queues an org sync as a user's refresh does; the time just before. */
 static long long refresh_org(const char *org)
 {
     long long before = rv_now_ms() - 1;
-    struct rv_job job;
-    char *payload = NULL;
-    size_t len = 0;
-    CHECK_INT(
-        rv_job_new(&job, org, RV_KIND_ORG, RV_REASON_USER, &payload, &len),
-        RV_OK);
-    char key[RV_KEY_MAX];
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_script_requestRefresh(
-        &cmd, &(struct rv_requestrefresh_args){.meta_key = rv_key_org(key, org),
-                                               .kind = "org",
-                                               .job_id = job.id,
-                                               .payload = payload,
-                                               .payload_len = len,
-                                               .is_front = true});
-    free(payload);
-    redisReply *r = rv_rsync_run(&conn, &cmd);
-    rv_cmd_free(&cmd);
-    CHECK_INT(rv_script_reply_code(r), RV_OK);
-    if (r)
-        freeReplyObject(r);
+    rv_refresh_outcome outcome;
+    CHECK_INT(rv_org_refresh(&conn, org, RV_REASON_USER, &outcome), RV_OK);
     return before;
 }
 
@@ -177,8 +150,7 @@ static void test_250_repos_over_3_pages_are_registered(void)
                       tmp),
               0);
     CHECK_INT(control("{\"clearRequests\":true}"), 0);
-    seed_org("acme", "acme");
-    long long before = refresh_org("acme");
+    long long before = add_org("acme", "acme");
     start_worker();
     char status[32], buf[256];
     CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
@@ -285,6 +257,58 @@ static void test_a_failing_page_changes_nothing(void)
     CHECK_INT(org_repo_count("acme"), 247);
 }
 
+#define SECRET "org-hook-secret"
+
+/* A recorded installation_repositories delivery (webhooks-examples),
+ * its account made acme, signed and posted to a real API; its status. */
+static int post_recorded_hook(const struct rvt_api *a, const char *delivery)
+{
+    char path[600], sig[128];
+    snprintf(path, sizeof(path), "%s/hook.json", tmp);
+    if (rvt_sh(NULL,
+               "cd '%s/tests' && node -e \""
+               "const ex=require('@octokit/webhooks-examples');"
+               "const e=ex.find(x=>x.name==='installation_repositories')"
+               ".examples[0];e.installation.account.login='acme';"
+               "process.stdout.write(JSON.stringify(e))\" > '%s'",
+               RV_SOURCE_DIR, path) != 0)
+        return -1;
+    rvt_sign_file(path, SECRET, sig, sizeof(sig));
+    char *out = NULL;
+    int rc = rvt_sh(&out,
+                    "curl -s -o /dev/null -w '%%{http_code}' -X POST "
+                    "-H 'X-GitHub-Event: installation_repositories' "
+                    "-H 'X-GitHub-Delivery: %s' -H 'X-Hub-Signature-256: %s' "
+                    "--data-binary @'%s' %s/v1/webhooks/github",
+                    delivery, sig, path, a->base);
+    int status = rc == 0 && out ? (int)strtol(out, NULL, 10) : -1;
+    free(out);
+    return status;
+}
+
+static void test_a_webhook_brings_the_change_in(void)
+{
+    struct rvt_api a;
+    char log[600], status[32], buf[128];
+    snprintf(log, sizeof(log), "%s/api.log", tmp);
+    const char *env[] = {"REPOVIEW_WEBHOOK_SECRET=" SECRET, NULL};
+    CHECK_INT(rvt_api_start(&a, 0, redis.url, log, "/readyz", env), 0);
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"add\","
+                      "\"name\":\"hooked-in\"}}"),
+              0);
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":\"rename\","
+                      "\"name\":\"repo-060\",\"to\":\"moved\"}}"),
+              0);
+    long long before = rv_now_ms() - 1;
+    CHECK_INT(post_recorded_hook(&a, "d-orgsync-1"), 202);
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK(repo_exists("acme-hooked-in"));
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-060", "github", buf, sizeof(buf)),
+        "acme/moved");
+    CHECK_INT(rvt_api_stop(&a), 0);
+}
+
 static void test_an_owner_without_the_app_is_listed_with_the_pat(void)
 {
     CHECK_INT(control("{\"orgRepos\":{\"owner\":\"solo\",\"count\":5,"
@@ -292,9 +316,8 @@ static void test_an_owner_without_the_app_is_listed_with_the_pat(void)
                       tmp),
               0);
     CHECK_INT(control("{\"clearRequests\":true}"), 0);
-    seed_org("solo", "Solo");
     char status[32], buf[64];
-    long long before = refresh_org("solo");
+    long long before = add_org("solo", "Solo");
     CHECK_STR(wait_org_sync("solo", before, status, sizeof(status)), "idle");
     CHECK_INT(org_repo_count("solo"), 5);
     CHECK_INT(listings(200, "pat"), 1);
@@ -325,7 +348,8 @@ static void test_an_org_sync_with_nothing_behind_it_is_requeued(void)
     /* The run scheduled the next one, about an hour ahead. */
     redisReply *z =
         rv_rsync_command(&conn, "ZSCORE %s org:solo", RV_KEY_SCHEDULE);
-    long long due = z && z->type == REDIS_REPLY_STRING ? strtoll(z->str, NULL, 10) : -1;
+    long long due =
+        z && z->type == REDIS_REPLY_STRING ? strtoll(z->str, NULL, 10) : -1;
     if (z)
         freeReplyObject(z);
     CHECK(due > before + 3500 * 1000LL && due < rv_now_ms() + 3700 * 1000LL);
@@ -387,6 +411,7 @@ int main(void)
     RUN(test_an_unchanged_listing_is_all_304s);
     RUN(test_added_removed_renamed_archived_transferred);
     RUN(test_a_failing_page_changes_nothing);
+    RUN(test_a_webhook_brings_the_change_in);
     RUN(test_an_owner_without_the_app_is_listed_with_the_pat);
     RUN(test_an_org_sync_with_nothing_behind_it_is_requeued);
     RUN(test_tokens_appear_nowhere);
