@@ -396,6 +396,22 @@ const struct api_route *api_route_find(int method, const char *path,
                                        char *id, size_t idlen, int *methods,
                                        bool *id_too_long);
 
+/* ---- lists gathered from a set (gather.c) ---- */
+
+/* Called once with an item's JSON (a new reference) and RV_OK, or NULL
+ * and the failure (RV_ERR_NOT_FOUND: gone meanwhile, left out). */
+typedef void (*api_item_cb)(void *priv, int rc, json_t *item);
+/* Reads item id for call on ra; calls cb exactly once, also when nothing
+ * could be sent (then before returning). */
+typedef void (*api_item_read)(struct api_call *call, struct rv_rasync *ra,
+                              const char *id, api_item_cb cb, void *priv);
+
+/* The handler of a list route: SMEMBERS set_key, read each valid id the
+ * caller may see, reply 200 {member: [items sorted by "id"]}; a failure
+ * replies 503 (Redis) or an error saying what ("cannot list the ..."). */
+void api_gather_set(struct api_call *call, const char *set_key,
+                    api_item_read read, const char *member, const char *what);
+
 /* ---- handlers ---- */
 
 void api_repos_list(struct api_call *call);

@@ -24,7 +24,7 @@
 
 /* Called once with the org's JSON (new reference) and RV_OK, or NULL and
  * the failure (RV_ERR_NOT_FOUND, RV_ERR_REDIS, ...). */
-typedef void (*org_read_cb)(void *priv, int rc, json_t *org);
+typedef api_item_cb org_read_cb;
 
 struct org_read {
     org_read_cb cb;
@@ -351,127 +351,15 @@ void api_orgs_refresh(struct api_call *call)
 
 /* ---- GET /v1/orgs ---- */
 
-/* The list being gathered: SMEMBERS, then one org_read per id. */
-struct org_list {
-    struct api_call *call;
-    size_t n;       /* slots */
-    size_t pending; /* reads still in flight, plus one while sending */
-    int rc;         /* first failure */
-    json_t **items; /* [n], NULL for an org removed meanwhile */
-};
-
-struct org_list_get {
-    struct org_list *list;
-    size_t index;
-};
-
-static void org_list_free(void *p)
+/* org_read for api_gather_set. */
+static void org_item(struct api_call *call, struct rv_rasync *ra,
+                     const char *id, api_item_cb cb, void *priv)
 {
-    struct org_list *l = p;
-    for (size_t i = 0; i < l->n; i++)
-        json_decref(l->items[i]);
-    free(l->items);
-    free(l);
-}
-
-static int cmp_items(const void *a, const void *b)
-{
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    if (!x || !y)
-        return !x - !y;
-    return strcmp(json_string_value(json_object_get(x, "id")),
-                  json_string_value(json_object_get(y, "id")));
-}
-
-static void org_list_finish(struct org_list *l)
-{
-    struct api_call *call = l->call;
-    if (l->rc == RV_ERR_REDIS) {
-        api_reply_unavailable(call);
-        return;
-    }
-    if (l->rc != RV_OK) {
-        api_reply_rv_error(call, l->rc, "cannot list the orgs");
-        return;
-    }
-    qsort(l->items, l->n, sizeof(*l->items), cmp_items);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < l->n; i++)
-        if (l->items[i]) {
-            if (json_array_append_new(arr, l->items[i]) != 0) {
-                json_decref(arr);
-                arr = NULL;
-            }
-            l->items[i] = NULL;
-        }
-    json_t *body = arr ? json_pack("{s:o}", "orgs", arr) : NULL;
-    if (!body) {
-        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
-        return;
-    }
-    api_reply_json(call, 200, body);
-}
-
-static void on_list_read(void *priv, int rc, json_t *org)
-{
-    struct org_list_get *g = priv;
-    struct org_list *l = g->list;
-    if (rc == RV_OK)
-        l->items[g->index] = org;
-    else if (rc != RV_ERR_NOT_FOUND && l->rc == RV_OK)
-        l->rc = rc;
-    free(g);
-    if (--l->pending == 0)
-        org_list_finish(l);
-}
-
-static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
-{
-    struct org_list *l = priv;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        l->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
-        org_list_finish(l);
-        return;
-    }
-    if (!(l->items = calloc(reply->elements + 1, sizeof(*l->items)))) {
-        l->rc = RV_ERR_NOMEM;
-        org_list_finish(l);
-        return;
-    }
-    l->n = reply->elements;
-    l->pending = 1;
-    for (size_t i = 0; i < reply->elements && l->rc == RV_OK; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_STRING || !rv_repo_id_valid(e->str) ||
-            !api_principal_sees(&l->call->who, e->str))
-            continue;
-        struct org_list_get *g = malloc(sizeof(*g));
-        if (!g) {
-            l->rc = RV_ERR_NOMEM;
-            break;
-        }
-        g->list = l;
-        g->index = i;
-        l->pending++;
-        org_read(ra, e->str, on_list_read, g);
-    }
-    if (--l->pending == 0)
-        org_list_finish(l);
+    (void)call;
+    org_read(ra, id, cb, priv);
 }
 
 void api_orgs_list(struct api_call *call)
 {
-    struct org_list *l = calloc(1, sizeof(*l));
-    if (!l) {
-        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
-        return;
-    }
-    l->call = call;
-    call->priv = l;
-    call->priv_free = org_list_free;
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_cmd_add(&cmd, "SMEMBERS");
-    rv_cmd_add(&cmd, RV_KEY_ORGS);
-    api_send(call, &cmd, on_members, l);
+    api_gather_set(call, RV_KEY_ORGS, org_item, "orgs", "cannot list the orgs");
 }

@@ -119,8 +119,8 @@ static bool opt_string(const json_t *v, const char **out)
 
 int api_repo_spec_parse(const char *body, size_t len,
                         const struct rv_url_policy *policy,
-                        struct rv_repo_spec *spec, json_t **doc_out,
-                        char *msg, size_t msglen)
+                        struct rv_repo_spec *spec, json_t **doc_out, char *msg,
+                        size_t msglen)
 {
     int rc = RV_ERR_INVALID;
     json_error_t jerr;
@@ -249,138 +249,50 @@ void api_repos_delete(struct api_call *call)
 
 /* ---- GET /v1/repos ---- */
 
-/* The list being gathered: SMEMBERS, then one HGETALL per id. */
-struct repo_list {
+/* One repo's summary being read for api_gather_set. */
+struct repo_item {
     struct api_call *call;
-    size_t n;          /* ids asked for */
-    size_t pending;    /* HGETALLs still in flight */
-    int rc;            /* first failure */
-    json_t **items;    /* [n], NULL for a repo removed meanwhile */
+    api_item_cb cb;
+    void *priv;
 };
 
-/* One HGETALL in flight, knowing its slot. */
-struct repo_list_get {
-    struct repo_list *list;
-    size_t index;
-};
-
-static void repo_list_free(void *p)
-{
-    struct repo_list *l = p;
-    for (size_t i = 0; i < l->n; i++)
-        json_decref(l->items[i]);
-    free(l->items);
-    free(l);
-}
-
-static int cmp_items(const void *a, const void *b)
-{
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    if (!x || !y)
-        return !x - !y;
-    return strcmp(json_string_value(json_object_get(x, "id")),
-                  json_string_value(json_object_get(y, "id")));
-}
-
-static void repo_list_finish(struct repo_list *l)
-{
-    struct api_call *call = l->call;
-    if (l->rc == RV_ERR_REDIS) {
-        api_reply_unavailable(call);
-        return;
-    }
-    if (l->rc != RV_OK) {
-        api_reply_rv_error(call, l->rc, "cannot list the repos");
-        return;
-    }
-    qsort(l->items, l->n, sizeof(*l->items), cmp_items);
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < l->n; i++)
-        if (l->items[i]) {
-            json_array_append_new(arr, l->items[i]);
-            l->items[i] = NULL;
-        }
-    api_reply_json(call, 200, json_pack("{s:o}", "repos", arr));
-}
-
-static void on_list_get(struct rv_rasync *ra, redisReply *reply, void *priv)
+static void on_repo_hash(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
-    struct repo_list_get *g = priv;
-    struct repo_list *l = g->list;
-    size_t index = g->index;
-    free(g);
-    if (!reply) {
-        l->rc = RV_ERR_REDIS;
-    } else {
-        struct rv_repo repo;
-        int rc = rv_repo_from_hash(reply, &repo);
-        if (rc == RV_OK) {
-            l->items[index] = api_repo_summary(l->call->api, &repo);
-            rv_repo_free(&repo);
-        } else if (rc != RV_ERR_NOT_FOUND && l->rc == RV_OK) {
-            l->rc = rc;
-        }
+    struct repo_item it = *(struct repo_item *)priv;
+    free(priv);
+    struct rv_repo repo;
+    int rc = reply ? rv_repo_from_hash(reply, &repo) : RV_ERR_REDIS;
+    json_t *item = NULL;
+    if (rc == RV_OK) {
+        item = api_repo_summary(it.call->api, &repo);
+        rv_repo_free(&repo);
+        if (!item)
+            rc = RV_ERR_NOMEM;
     }
-    if (--l->pending == 0)
-        repo_list_finish(l);
+    it.cb(it.priv, rc, item);
 }
 
-static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
+static void repo_item(struct api_call *call, struct rv_rasync *ra,
+                      const char *id, api_item_cb cb, void *priv)
 {
-    struct repo_list *l = priv;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        l->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
-        repo_list_finish(l);
-        return;
+    struct repo_item *it = malloc(sizeof(*it));
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    int rc = it ? rv_registry_get_cmd(&cmd, id) : RV_ERR_NOMEM;
+    if (rc == RV_OK) {
+        *it = (struct repo_item){.call = call, .cb = cb, .priv = priv};
+        if ((rc = rv_rasync_run(ra, &cmd, on_repo_hash, it)) == RV_OK)
+            return;
+    } else {
+        rv_cmd_free(&cmd);
     }
-    l->items = calloc(reply->elements + 1, sizeof(*l->items));
-    if (!l->items) {
-        l->rc = RV_ERR_NOMEM;
-        repo_list_finish(l);
-        return;
-    }
-    l->n = reply->elements;
-    /* One extra count keeps the list alive while commands are sent. */
-    l->pending = 1;
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        struct repo_list_get *g = malloc(sizeof(*g));
-        if (e->type != REDIS_REPLY_STRING || !rv_repo_id_valid(e->str) ||
-            !api_principal_sees(&l->call->who, e->str) || !g) {
-            free(g);
-            continue;
-        }
-        g->list = l;
-        g->index = i;
-        struct rv_cmd cmd;
-        rv_cmd_init(&cmd);
-        rv_registry_get_cmd(&cmd, e->str);
-        int rc = rv_rasync_run(ra, &cmd, on_list_get, g);
-        if (rc != RV_OK) {
-            free(g);
-            l->rc = rc;
-            break;
-        }
-        l->pending++;
-    }
-    if (--l->pending == 0)
-        repo_list_finish(l);
+    free(it);
+    cb(priv, rc, NULL);
 }
 
 void api_repos_list(struct api_call *call)
 {
-    struct repo_list *l = calloc(1, sizeof(*l));
-    if (!l) {
-        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
-        return;
-    }
-    l->call = call;
-    call->priv = l;
-    call->priv_free = repo_list_free;
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_cmd_add(&cmd, "SMEMBERS");
-    rv_cmd_add(&cmd, RV_KEY_REPOS);
-    api_send(call, &cmd, on_members, l);
+    api_gather_set(call, RV_KEY_REPOS, repo_item, "repos",
+                   "cannot list the repos");
 }
