@@ -15,7 +15,9 @@
     {'remove', github_id}
         the repo of that GitHub id goes (only if this org registered it)
   A GitHub id already known is updated, not added again; an update of a
-  repo removed by hand forgets it (the next org sync adds it again).
+  repo that is gone or no longer this org's (removed by hand, perhaps
+  registered again by hand) forgets it and leaves it alone (the next org
+  sync adds the repository again under a free id).
 
   KEYS[1] org_key: rv:org:{id}
   KEYS[2] org_repos_key: rv:org:{id}:repos
@@ -78,12 +80,15 @@ local function update(ghid, url, github)
     return false
   end
   local metaKey = repo_key(rid, 'meta')
-  if rcall('EXISTS', metaKey) == 0 then
+  local current = rcall('HMGET', metaKey, 'url', 'github', 'org', 'github_id')
+  if current[3] ~= orgId or current[4] ~= ghid then
+    -- Gone, or no longer ours (removed by hand, and perhaps registered
+    -- again by hand under the same id): forget it; the next sync adds the
+    -- repository again under a free id.
     rcall('HDEL', orgReposKey, ghid)
     skipped = skipped + 1
     return true
   end
-  local current = rcall('HMGET', metaKey, 'url', 'github')
   if current[1] ~= url or current[2] ~= github then
     rcall('HSET', metaKey, 'url', url, 'github', github)
     publish_status(metaKey, rid, 'branches')

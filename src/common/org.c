@@ -23,6 +23,10 @@ bool rv_org_owner_valid(const char *s)
         if (c == '-') {
             if (s[i + 1] == '-')
                 return false;
+        } else if (c == '_') {
+            /* Enterprise Managed Users: <name>_<shortcode>. */
+            if (i == 0 || s[i + 1] == '\0')
+                return false;
         } else if (!(c < 0x80 && isalnum(c))) {
             return false;
         }

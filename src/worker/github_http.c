@@ -96,8 +96,13 @@ void prsync_read_headers(CURL *curl, struct prsync_response *r)
     r->etag[0] = r->link[0] = '\0';
     if (etag && strlen(etag) < sizeof(r->etag))
         rv_strlcpy(r->etag, etag, sizeof(r->etag));
+    struct curl_header *any = NULL;
+    r->link_bad = !link && curl_easy_header(curl, "link", 0, CURLH_HEADER, -1,
+                                            &any) == CURLHE_OK;
     if (link && strlen(link) < sizeof(r->link))
         rv_strlcpy(r->link, link, sizeof(r->link));
+    else if (link)
+        r->link_bad = true;
 }
 
 void prsync_response_reset(struct prsync_response *r)
@@ -111,6 +116,7 @@ void prsync_response_reset(struct prsync_response *r)
     r->ratelimit_reset_ms = 0;
     r->retry_after_ms = 0;
     r->etag[0] = r->link[0] = '\0';
+    r->link_bad = false;
 }
 
 void github_http_setup(CURL *curl, struct curl_slist *headers, int timeout_s,
@@ -185,8 +191,8 @@ void github_http_free_headers(struct curl_slist *headers)
 }
 
 /* github_http_rest with one more header line (NULL = none). */
-static int rest_request(const char *method, const char *url,
-                        const char *bearer, const char *extra, int timeout_s,
+static int rest_request(const char *method, const char *url, const char *bearer,
+                        const char *extra, int timeout_s,
                         struct prsync_response *r, struct rv_sync_error *err)
 {
     static const char *const fixed[] = {
@@ -204,8 +210,8 @@ static int rest_request(const char *method, const char *url,
         (rc = github_http_bearer(&headers, bearer)) != RV_OK)
         goto out;
     for (size_t i = 0; i <= sizeof(fixed) / sizeof(*fixed); i++) {
-        const char *line = i < sizeof(fixed) / sizeof(*fixed) ? fixed[i]
-                                                              : extra;
+        const char *line =
+            i < sizeof(fixed) / sizeof(*fixed) ? fixed[i] : extra;
         if (!line)
             continue;
         struct curl_slist *h = curl_slist_append(headers, line);

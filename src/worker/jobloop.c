@@ -472,8 +472,7 @@ static int sync_with(struct rv_worker *w, struct rv_rsync *r,
     return rc;
 }
 
-/* Whether err says GitHub (or its git host) refused the credential. */
-static bool refused_credential(const struct rv_sync_error *err)
+bool rv_jobloop_refused_credential(const struct rv_sync_error *err)
 {
     return err->code == RV_ERR_UNAUTHORIZED || err->code == RV_ERR_AUTH_FAILED;
 }
@@ -507,7 +506,7 @@ static int sync_kind(struct rv_worker *w, struct rv_rsync *r,
         if (rc == RV_OK || attempt > 0 || tok.installation_id == 0)
             return rc;
         const char *why;
-        if (refused_credential(err)) {
+        if (rv_jobloop_refused_credential(err)) {
             why = "GitHub refused the installation token; renewing it once";
             rv_ghauth_drop(w->auth, name);
         } else if (err->code == RV_ERR_NOT_FOUND &&

@@ -8,6 +8,7 @@
 #ifndef REPOVIEW_WORKER_JOBLOOP_H
 #define REPOVIEW_WORKER_JOBLOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,10 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
                     const struct rv_job *job, const char *payload, size_t len,
                     long long gen, int64_t interval_s,
                     const struct rv_sync_error *err);
+
+/* Whether err says GitHub (or its git host) refused the credential: an
+ * installation token then is dropped and the sync tried once more. */
+bool rv_jobloop_refused_credential(const struct rv_sync_error *err);
 
 /* The budget and semaphore hooks (ghbudget.h) for job's GitHub requests
  * with tok: ctx is filled and hooks point at it. */

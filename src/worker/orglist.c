@@ -43,8 +43,9 @@ static bool repo_name_valid(const char *s)
     return true;
 }
 
-/* A GitHub login: 1-39 of [A-Za-z0-9-] (the hyphen rules are GitHub's to
- * keep; a name it sends is checked for shape only). */
+/* A GitHub login: 1-39 of [A-Za-z0-9_-] (the hyphen rules are GitHub's
+ * to keep; a name it sends is checked for shape only; Enterprise Managed
+ * Users' logins end in _<shortcode>). */
 static bool login_valid(const char *s)
 {
     size_t n = strlen(s);
@@ -52,7 +53,7 @@ static bool login_valid(const char *s)
         return false;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9') || *p == '-'))
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
             return false;
     return true;
 }
@@ -171,6 +172,14 @@ int rv_orglist_parse_page(const char *body, size_t len, bool installation,
 int rv_orglist_next_link(const char *link, const char *rest, char *buf,
                          size_t size)
 {
+    return rv_orglist_link(link, rest, "next", buf, size);
+}
+
+int rv_orglist_link(const char *link, const char *rest, const char *rel,
+                    char *buf, size_t size)
+{
+    char want[32];
+    size_t wl = (size_t)snprintf(want, sizeof(want), "rel=\"%s\"", rel);
     buf[0] = '\0';
     if (!link || !*link)
         return 0;
@@ -191,8 +200,8 @@ int rv_orglist_next_link(const char *link, const char *rest, char *buf,
         const char *next = strchr(params, ',');
         size_t plen = next ? (size_t)(next - params) : strlen(params);
         bool is_next = false;
-        for (size_t i = 0; i + 10 <= plen; i++)
-            if (strncasecmp(params + i, "rel=\"next\"", 10) == 0)
+        for (size_t i = 0; wl < sizeof(want) && i + wl <= plen; i++)
+            if (strncasecmp(params + i, want, wl) == 0)
                 is_next = true;
         if (is_next) {
             size_t n = (size_t)(end - p - 1);
@@ -255,8 +264,9 @@ static int request(const struct rv_orglist_opts *opts, const char *url,
     return rc;
 }
 
-/* Reads page n at url into out and *page (a new stored page); next_url
- * gets its rel="next" ("" at the end). */
+/* Reads page n at url into out and *page (a new stored page, with its
+ * rel="next" and rel="last", "" when absent); next_url gets its next ("" at
+ * the end). */
 static int read_page(const struct rv_orglist_opts *opts, int n, const char *url,
                      struct prsync_response *r, struct rv_org_listing *out,
                      json_t **page, char *next_url, size_t next_size,
@@ -285,7 +295,13 @@ static int read_page(const struct rv_orglist_opts *opts, int n, const char *url,
     }
     if (r->status != 200)
         return prsync_http_error(r, opts->token && *opts->token, err);
-    int has = rv_orglist_next_link(r->link, opts->rest, next_url, next_size);
+    int has = r->link_bad ? -1
+                          : rv_orglist_next_link(r->link, opts->rest, next_url,
+                                                 next_size);
+    char last[2048];
+    if (has >= 0 &&
+        rv_orglist_link(r->link, opts->rest, "last", last, sizeof(last)) < 0)
+        has = -1;
     if (has < 0) {
         rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "GitHub's Link header is malformed or leads away "
@@ -317,6 +333,7 @@ int rv_orglist_fetch(const struct rv_orglist_opts *opts,
     }
     int max = opts->max_pages > 0 ? opts->max_pages : RV_ORGLIST_MAX_PAGES;
     rv_strlcpy(url, opts->first_url, 2048);
+    const char *last_said = NULL; /* page 1's rel="last", in *pages */
     for (int n = 1; url[0]; n++) {
         if (n > max) {
             rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
@@ -338,6 +355,18 @@ int rv_orglist_fetch(const struct rv_orglist_opts *opts,
             goto out;
         stats->pages++;
         stats->not_modified += not_modified;
+        if (n == 1)
+            last_said = json_string_value(json_object_get(page, "last"));
+        if (!next[0] && last_said && last_said[0] && n > 1 &&
+            strcmp(url, last_said) != 0) {
+            /* Page 1 said where the listing ends; it ended elsewhere, so
+             * it grew or shrank while being read. */
+            rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
+                              "the repository listing changed while it was "
+                              "read; nothing was changed");
+            rc = RV_ERR_RETRY;
+            goto out;
+        }
         rv_strlcpy(url, next, 2048);
     }
 out:
@@ -346,5 +375,34 @@ out:
     rv_dynbuf_free(&r.body);
     free(url);
     free(next);
+    return rc;
+}
+
+int rv_orglist_unchanged(const struct rv_orglist_opts *opts,
+                         const json_t *pages, bool *unchanged,
+                         struct rv_sync_error *err)
+{
+    *unchanged = true;
+    struct prsync_response r;
+    memset(&r, 0, sizeof(r));
+    rv_dynbuf_init(&r.body, RV_PRSYNC_MAX_BODY_DEFAULT);
+    int rc = RV_OK;
+    for (size_t n = 1; rc == RV_OK && *unchanged; n++) {
+        char key[24];
+        snprintf(key, sizeof(key), "%zu", n);
+        json_t *page = json_object_get(pages, key);
+        if (!page)
+            break;
+        const char *url = json_string_value(json_object_get(page, "url"));
+        const char *etag = json_string_value(json_object_get(page, "etag"));
+        if (!url || !etag || !etag[0]) {
+            *unchanged = false; /* no ETag to ask with: cannot tell */
+            break;
+        }
+        rc = request(opts, url, etag, &r, err);
+        if (rc == RV_OK && r.status != 304)
+            *unchanged = false;
+    }
+    rv_dynbuf_free(&r.body);
     return rc;
 }

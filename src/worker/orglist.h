@@ -9,8 +9,8 @@
  *
  * The stored form of a page (the org's rv:org:{id}:pages hash, one value a
  * page) is compact JSON:
- *   {"url","etag","next","total","repos":[{"id","name","owner","archived",
- *                                          "cloneUrl"}]}
+ *   {"url","etag","next","last","total",
+ *    "repos":[{"id","name","owner","archived","cloneUrl"}]}
  * (total: the installation listing's total_count, -1 when not said).
  */
 #ifndef REPOVIEW_WORKER_ORGLIST_H
@@ -67,6 +67,11 @@ int rv_orglist_parse_page(const char *body, size_t len, bool installation,
 int rv_orglist_next_link(const char *link, const char *rest, char *buf,
                          size_t size);
 
+/* The URL of relation rel ("next", "last") of a Link header value, as
+ * rv_orglist_next_link. */
+int rv_orglist_link(const char *link, const char *rest, const char *rel,
+                    char *buf, size_t size);
+
 struct rv_orglist_opts {
     const char *rest;      /* REST base, no trailing slash. Borrowed. */
     const char *first_url; /* the listing's first page. Borrowed. */
@@ -92,5 +97,13 @@ int rv_orglist_fetch(const struct rv_orglist_opts *opts,
                      struct rv_org_listing *out, json_t **pages,
                      struct rv_orglist_stats *stats,
                      struct rv_sync_error *err);
+
+/* Asks every page of pages (as rv_orglist_fetch stored them) again with
+ * its ETag: *unchanged stays true only when every answer is a 304 (which
+ * costs no budget), i.e. nothing moved while the listing was read. RV_OK,
+ * or a failure as rv_orglist_fetch's. */
+int rv_orglist_unchanged(const struct rv_orglist_opts *opts,
+                         const json_t *pages, bool *unchanged,
+                         struct rv_sync_error *err);
 
 #endif

@@ -36,12 +36,15 @@ struct org_run {
     size_t payload_len;
     long long gen;
     char owner[64];
+    char last_installation[24]; /* installation_id the last run used */
+    bool installation;          /* this run lists an installation's repos */
     struct rv_org_listing listing;
     json_t *pages; /* the listing's pages, to store */
     json_t *known; /* rv:org:{id}:repos: github id -> repo id */
     struct org_op *ops;
     size_t nops, cap;
-    int skipped; /* refused by the URL policy, or no free id */
+    int skipped;        /* refused by the URL policy, or no free id */
+    bool keep_removals; /* the token changed: removals wait a run */
 };
 
 static void run_free(struct org_run *run)
@@ -153,28 +156,84 @@ static bool entry_acceptable(struct rv_worker *w, const struct org_run *run,
     return false;
 }
 
+/* Picks a free id for a new repository (the plain one, else with its
+ * GitHub id), not in Redis and not planned already in this run. */
+static int free_id(struct rv_rsync *r, const struct org_run *run,
+                   const struct rv_org_entry *e, json_t *planned, char *id,
+                   size_t size, bool *found)
+{
+    *found = false;
+    for (int attempt = 0; attempt < 2 && !*found; attempt++) {
+        if (rv_orgsync_repo_id(run->job->repo, e->name,
+                               attempt ? e->github_id : 0, id, size) != 0)
+            return RV_OK;
+        bool taken = json_object_get(planned, id) != NULL;
+        int rc = taken ? RV_OK : repo_exists(r, id, &taken);
+        if (rc != RV_OK)
+            return rc;
+        *found = !taken;
+    }
+    if (*found && json_object_set_new(planned, id, json_true()) != 0)
+        return RV_ERR_NOMEM;
+    return RV_OK;
+}
+
+/* Whether the listing speaks of this org's owner: an installation's
+ * listing always does (the installation is the owner's, even after the
+ * owner was renamed); the PAT's must name the owner at least once when it
+ * lists anything, or it is not the listing we asked for. */
+static bool listing_is_the_owners(const struct org_run *run)
+{
+    if (run->installation || run->listing.n == 0)
+        return true;
+    for (size_t i = 0; i < run->listing.n; i++)
+        if (strcasecmp(run->listing.v[i].owner, run->owner) == 0)
+            return true;
+    return false;
+}
+
+static int changed_while_read(struct rv_sync_error *err)
+{
+    rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
+                      "the repository listing changed while it was read; "
+                      "nothing was changed");
+    return RV_ERR_RETRY;
+}
+
 /* Turns the listing into changes: every listed, unarchived repository of
- * the owner is added or updated; every known one not among them removed.
- * A listing that names a repository twice changed while it was read:
- * RV_ERR_RETRY. */
+ * the owner is added or updated; every known one not among them removed
+ * (unless keep_removals). A listing that names a repository twice changed
+ * while it was read: RV_ERR_RETRY. */
 static int plan(struct rv_worker *w, struct rv_rsync *r, struct org_run *run,
                 struct rv_sync_error *err)
 {
-    json_t *wanted = json_object();
-    int rc = wanted ? RV_OK : RV_ERR_NOMEM;
+    if (!listing_is_the_owners(run)) {
+        rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
+                          "GitHub listed no repository of %s; nothing was "
+                          "changed",
+                          run->owner);
+        return RV_ERR_DECODE;
+    }
+    json_t *seen = json_object(), *wanted = json_object(),
+           *planned = json_object();
+    int rc = seen && wanted && planned ? RV_OK : RV_ERR_NOMEM;
     for (size_t i = 0; rc == RV_OK && i < run->listing.n; i++) {
         const struct rv_org_entry *e = &run->listing.v[i];
         struct org_op op = {.url = e->clone_url};
         snprintf(op.ghid, sizeof(op.ghid), "%lld", (long long)e->github_id);
-        if (json_object_get(wanted, op.ghid)) {
-            rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
-                              "the repository listing changed while it was "
-                              "read; nothing was changed");
-            rc = RV_ERR_RETRY;
+        if (json_object_get(seen, op.ghid)) {
+            rc = changed_while_read(err);
             break;
         }
-        if (e->archived || strcasecmp(e->owner, run->owner) != 0)
-            continue; /* archived or transferred: it goes, if we had it */
+        if (json_object_set_new(seen, op.ghid, json_true()) != 0) {
+            rc = RV_ERR_NOMEM;
+            break;
+        }
+        /* Archived, or (in the PAT's listing) another owner's now:
+         * transferred. Either goes, if we had it. */
+        if (e->archived ||
+            (!run->installation && strcasecmp(e->owner, run->owner) != 0))
+            continue;
         if (json_object_set_new(wanted, op.ghid, json_true()) != 0) {
             rc = RV_ERR_NOMEM;
             break;
@@ -188,15 +247,9 @@ static int plan(struct rv_worker *w, struct rv_rsync *r, struct org_run *run,
             continue;
         }
         op.kind = 'a';
-        bool taken = true;
-        for (int attempt = 0; rc == RV_OK && taken && attempt < 2; attempt++) {
-            if (rv_orgsync_repo_id(run->job->repo, e->name,
-                                   attempt ? e->github_id : 0, op.id,
-                                   sizeof(op.id)) != 0)
-                break;
-            rc = repo_exists(r, op.id, &taken);
-        }
-        if (rc == RV_OK && !taken && entry_acceptable(w, run, e, op.id, &op))
+        bool found = false;
+        rc = free_id(r, run, e, planned, op.id, sizeof(op.id), &found);
+        if (rc == RV_OK && found && entry_acceptable(w, run, e, op.id, &op))
             rc = add_op(run, op);
         else if (rc == RV_OK)
             run->skipped++;
@@ -205,7 +258,7 @@ static int plan(struct rv_worker *w, struct rv_rsync *r, struct org_run *run,
     json_t *v;
     json_object_foreach(run->known, ghid, v)
     {
-        if (rc != RV_OK)
+        if (rc != RV_OK || run->keep_removals)
             break;
         if (!json_object_get(wanted, ghid)) {
             struct org_op op = {.kind = 'r'};
@@ -213,11 +266,22 @@ static int plan(struct rv_worker *w, struct rv_rsync *r, struct org_run *run,
             rc = add_op(run, op);
         }
     }
+    json_decref(seen);
     json_decref(wanted);
+    json_decref(planned);
     if (rc == RV_ERR_TOO_LARGE)
         rv_sync_error_set(err, RV_ERR_BAD_RESPONSE,
                           "the org has too many repositories");
     return rc;
+}
+
+/* Whether the plan removes anything. */
+static bool plans_removals(const struct org_run *run)
+{
+    for (size_t i = 0; i < run->nops; i++)
+        if (run->ops[i].kind == 'r')
+            return true;
+    return false;
 }
 
 static void pack_str(msgpack_packer *pk, const char *s, size_t n)
@@ -368,6 +432,42 @@ out:
     return rc;
 }
 
+/* What every listing request of the run shares: the REST base, the token
+ * and the budget hooks (budget and hooks filled here, borrowed by opts). */
+static void
+listing_opts(struct rv_worker *w, struct rv_rsync *r, const struct org_run *run,
+             const struct rv_gh_token *tok, struct rv_ghbudget_ctx *budget,
+             struct rv_prsync_hooks *hooks, struct rv_orglist_opts *opts)
+{
+    rv_jobloop_budget_hooks(w, r, tok, run->job, budget, hooks);
+    *opts = (struct rv_orglist_opts){.rest = w->rest_url,
+                                     .installation = tok->installation_id > 0,
+                                     .token = tok->value,
+                                     .timeout_s = (int)w->cfg->github_timeout,
+                                     .hooks = hooks,
+                                     .repo_id = run->job->repo,
+                                     .job_id = run->job->id};
+}
+
+/* Before anything is removed: every page asked again with its new ETag
+ * must answer 304, or a repository may have slid between two pages while
+ * they were read (offset paging), and would be taken for gone. */
+static int check_unchanged(struct rv_worker *w, struct rv_rsync *r,
+                           const struct org_run *run,
+                           const struct rv_gh_token *tok,
+                           struct rv_sync_error *err)
+{
+    struct rv_ghbudget_ctx budget;
+    struct rv_prsync_hooks hooks;
+    struct rv_orglist_opts opts;
+    listing_opts(w, r, run, tok, &budget, &hooks, &opts);
+    bool unchanged = false;
+    int rc = rv_orglist_unchanged(&opts, run->pages, &unchanged, err);
+    if (rc == RV_OK && !unchanged)
+        rc = changed_while_read(err);
+    return rc;
+}
+
 /* Lists the owner's repositories with tok: the installation's, or the
  * org's (then the user's) with the PAT or none. */
 static int list_repos(struct rv_worker *w, struct rv_rsync *r,
@@ -380,16 +480,10 @@ static int list_repos(struct rv_worker *w, struct rv_rsync *r,
         return RV_ERR_REDIS;
     struct rv_ghbudget_ctx budget;
     struct rv_prsync_hooks hooks;
-    rv_jobloop_budget_hooks(w, r, tok, run->job, &budget, &hooks);
-    struct rv_orglist_opts opts = {.rest = w->rest_url,
-                                   .first_url = url,
-                                   .installation = tok->installation_id > 0,
-                                   .token = tok->value,
-                                   .timeout_s = (int)w->cfg->github_timeout,
-                                   .cached = cached,
-                                   .hooks = &hooks,
-                                   .repo_id = run->job->repo,
-                                   .job_id = run->job->id};
+    struct rv_orglist_opts opts;
+    listing_opts(w, r, run, tok, &budget, &hooks, &opts);
+    opts.first_url = url;
+    opts.cached = cached;
     int rc = RV_OK;
     static const char *const paths[] = {
         "/orgs/%s/repos?per_page=100&type=all",
@@ -414,18 +508,27 @@ static int list_repos(struct rv_worker *w, struct rv_rsync *r,
     return rc;
 }
 
-/* The org's owner into run->owner. RV_ERR_NOT_FOUND when it is gone. */
+/* The org's owner into run->owner and the installation its last sync
+ * used into run->last_installation. RV_ERR_NOT_FOUND when it is gone. */
 static int read_owner(struct rv_rsync *r, struct org_run *run)
 {
     char key[RV_KEY_MAX];
-    redisReply *reply =
-        rv_rsync_command(r, "HGET %s github", rv_key_org(key, run->job->repo));
+    redisReply *reply = rv_rsync_command(r, "HMGET %s github installation_id",
+                                         rv_key_org(key, run->job->repo));
     if (!reply)
         return RV_ERR_REDIS;
     int rc = RV_ERR_NOT_FOUND;
-    if (reply->type == REDIS_REPLY_STRING && reply->len > 0 &&
-        reply->len < sizeof(run->owner)) {
-        memcpy(run->owner, reply->str, reply->len + 1);
+    const redisReply *owner =
+        reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            ? reply->element[0]
+            : NULL;
+    const redisReply *inst = owner ? reply->element[1] : NULL;
+    if (owner && owner->type == REDIS_REPLY_STRING && owner->len > 0 &&
+        owner->len < sizeof(run->owner)) {
+        memcpy(run->owner, owner->str, owner->len + 1);
+        if (inst->type == REDIS_REPLY_STRING &&
+            inst->len < sizeof(run->last_installation))
+            memcpy(run->last_installation, inst->str, inst->len + 1);
         rc = RV_OK;
     }
     freeReplyObject(reply);
@@ -438,16 +541,29 @@ static int sync_org(struct rv_worker *w, struct rv_rsync *r,
 {
     int64_t started = rv_mono_ms();
     struct rv_gh_token tok;
-    int rc = rv_ghauth_token(w->auth, run->owner, run->job->repo, run->job->id,
-                             &tok, err);
-    if (rc == RV_OK)
-        rc = rv_ghbudget_check(r, tok.identity, err);
     struct rv_orglist_stats stats = {0};
-    if (rc == RV_OK)
-        rc = list_repos(w, r, run, &tok, &stats, err);
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = rv_ghauth_token(w->auth, run->owner, run->job->repo, run->job->id,
+                             &tok, err);
+        if (rc == RV_OK)
+            rc = rv_ghbudget_check(r, tok.identity, err);
+        if (rc == RV_OK)
+            rc = list_repos(w, r, run, &tok, &stats, err);
+        if (rc == RV_OK || attempt > 0 || tok.installation_id == 0 ||
+            !rv_jobloop_refused_credential(err))
+            break;
+        LOGF(
+            RV_LOG_INFO, run->job->repo, run->job->id,
+            json_pack("{s:I}", "installation", (json_int_t)tok.installation_id),
+            "GitHub refused the installation token; renewing it once");
+        rv_ghauth_drop(w->auth, run->owner);
+        memset(err, 0, sizeof(*err));
+    }
     if (rc != RV_OK)
         return rc;
-    if (tok.installation_id > 0 && run->listing.total >= 0 &&
+    run->installation = tok.installation_id > 0;
+    if (run->installation && run->listing.total >= 0 &&
         (size_t)run->listing.total != run->listing.n) {
         rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
                           "the repository listing changed while it was read "
@@ -455,11 +571,27 @@ static int sync_org(struct rv_worker *w, struct rv_rsync *r,
                           (long long)run->listing.total, run->listing.n);
         return RV_ERR_RETRY;
     }
-    char key[RV_KEY_MAX];
+    char key[RV_KEY_MAX], inst[24] = "";
     run->known = read_hash(r, rv_key_org_repos(key, run->job->repo), false);
     if (!run->known)
         return RV_ERR_REDIS;
+    if (run->installation)
+        snprintf(inst, sizeof(inst), "%lld", (long long)tok.installation_id);
+    if (strcmp(inst, run->last_installation) != 0 &&
+        json_object_size(run->known) > 0) {
+        /* Another token sees other repositories (an installation on
+         * selected ones, the PAT without the private ones): add what it
+         * sees, but remove nothing until a second run with it agrees. */
+        run->keep_removals = true;
+        LOGF(RV_LOG_INFO, run->job->repo, run->job->id,
+             json_pack("{s:s,s:s}", "installation", inst, "was",
+                       run->last_installation),
+             "org sync: the token changed; removals wait for the next sync");
+    }
     if ((rc = plan(w, r, run, err)) != RV_OK)
+        return rc;
+    if (plans_removals(run) &&
+        (rc = check_unchanged(w, r, run, &tok, err)) != RV_OK)
         return rc;
     long long counts[4] = {0};
     size_t from = 0;

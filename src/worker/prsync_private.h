@@ -34,6 +34,9 @@ struct prsync_response {
      * GitHub's (then a listing is fetched unconditionally, or fails). */
     char etag[128];
     char link[2048];
+    /* A Link header came but could not be kept (given twice, or longer
+     * than link): a listing must not take it for "no next page". */
+    bool link_bad;
 };
 
 /* ---- github_http.c ---- */

@@ -22,6 +22,13 @@
 //   {"orgRepoOp":{"owner":"acme","op":"transfer","name":"x","to":"other"}}
 //   {"listingStatus":{"owner":"acme","page":2,"status":502}}  that page
 //        answers status (0 lifts it)
+//   {"orgRepoOp":{"owner":"acme","op":"renameOwner","to":"acme-inc"}}  the
+//        owner's login changes on every repository (an org renamed)
+//   {"linkMode":{"owner":"acme","mode":"duplicate"|"long"|""}}  the Link
+//        header is sent twice, or padded past 4 KiB (a broken proxy)
+//   {"removeAfterPage":{"owner":"acme","page":1,"name":"x"}}  once that
+//        page has been served, the repository goes (a listing that shifts
+//        while it is read)
 // GET /_listing?owner=acme  the owner's repositories as the fake holds them.
 
 import { createHash } from 'node:crypto';
@@ -94,7 +101,23 @@ export function listingControl(c) {
       r.full_name = `${dest.login}/${r.name}`;
       r.owner = { ...r.owner, login: dest.login };
       dest.repos.push(r);
+    } else if (op === 'renameOwner') {
+      st.login = to;
+      for (const r of st.repos) {
+        r.owner = { ...r.owner, login: to };
+        r.full_name = `${to}/${r.name}`;
+      }
     } else throw new Error(`unknown op ${op}`);
+    handled = true;
+  }
+  if (c.linkMode) {
+    ownerState(c.linkMode.owner).linkMode = String(c.linkMode.mode || '');
+    handled = true;
+  }
+  if (c.removeAfterPage) {
+    ownerState(c.removeAfterPage.owner).removeAfter = {
+      page: Number(c.removeAfterPage.page), name: String(c.removeAfterPage.name),
+    };
     handled = true;
   }
   if (c.listingStatus) {
@@ -171,6 +194,13 @@ export function listing(req, res, path, query, who, ownerOfInstallation, ctx) {
   if (page > 1) links.push(`<${link(page - 1)}>; rel="prev"`, `<${link(1)}>; rel="first"`);
   const headers = { etag };
   if (links.length) headers.link = links.join(', ');
+  if (links.length && st.linkMode === 'duplicate') headers.link = [headers.link, headers.link];
+  if (links.length && st.linkMode === 'long') headers.link += `, <${base}?${'x'.repeat(4096)}>; rel="other"`;
+  if (st.removeAfter && st.removeAfter.page === page) {
+    const { name } = st.removeAfter;
+    st.removeAfter = null;
+    res.once('finish', () => st.repos.splice(findRepo(st, name), 1));
+  }
   if (req.headers['if-none-match'] === etag) {
     ctx.rec.status = 304;
     ctx.notModified(headers);

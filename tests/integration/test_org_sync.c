@@ -309,6 +309,105 @@ static void test_a_webhook_brings_the_change_in(void)
     CHECK_INT(rvt_api_stop(&a), 0);
 }
 
+static void test_a_repo_registered_by_hand_is_left_alone(void)
+{
+    /* acme-repo-070 removed by hand, and its id registered by hand for
+     * something else: the org's stale entry must not rewrite it. */
+    char status[32], buf[700], err[256];
+    CHECK_INT(rv_registry_remove(&conn, "acme-repo-070"), RV_OK);
+    char url[700];
+    snprintf(url, sizeof(url), "%s/work", tmp);
+    struct rv_repo_spec spec = {.id = "acme-repo-070", .url = url};
+    CHECK_INT(rv_registry_add(&conn, &spec, err, sizeof(err)), RV_OK);
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-070", "url", buf, sizeof(buf)),
+              url);
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-070", "github", buf, sizeof(buf)), "");
+    /* The next sync registers the repository again, under a free id. */
+    before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK(repo_exists("acme-repo-070-7070"));
+    CHECK_STR(rvt_meta_field(&conn, "acme-repo-070", "url", buf, sizeof(buf)),
+              url);
+}
+
+static void test_an_org_renamed_keeps_its_repos(void)
+{
+    /* The installation stays the owner's: its listing now names the new
+     * login, and no repo goes; they follow the new name. */
+    long long count = org_repo_count("acme");
+    char status[32], buf[256];
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":"
+                      "\"renameOwner\",\"to\":\"acme-inc\"}}"),
+              0);
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_INT(org_repo_count("acme"), count);
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-000", "github", buf, sizeof(buf)),
+        "acme-inc/repo-000");
+    CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":"
+                      "\"renameOwner\",\"to\":\"acme\"}}"),
+              0);
+    before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_STR(
+        rvt_meta_field(&conn, "acme-repo-000", "github", buf, sizeof(buf)),
+        "acme/repo-000");
+}
+
+static void test_a_listing_that_shifts_while_read_removes_nothing(void)
+{
+    /* repo-005 goes right after page 1 is served: the repository at the
+     * top of page 2 slides onto page 1, unseen. Nothing may go for it. */
+    long long count = org_repo_count("acme");
+    char status[32], buf[512];
+    CHECK_INT(control("{\"removeAfterPage\":{\"owner\":\"acme\",\"page\":1,"
+                      "\"name\":\"repo-005\"}}"),
+              0);
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "error");
+    CHECK(rvt_contains(org_field("acme", "org_sync_error", buf, sizeof(buf)),
+                       "changed while it was read"));
+    CHECK_INT(org_repo_count("acme"), count);
+    CHECK(repo_exists("acme-repo-005"));
+    /* Read again once it stands still: only repo-005 goes. */
+    before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_INT(org_repo_count("acme"), count - 1);
+    CHECK(!repo_exists("acme-repo-005"));
+}
+
+static void test_an_unreadable_link_header_is_an_error(void)
+{
+    long long count = org_repo_count("acme");
+    char status[32], buf[512];
+    static const char *const modes[] = {"duplicate", "long"};
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_INT(control("{\"linkMode\":{\"owner\":\"acme\",\"mode\":"
+                          "\"%s\"}}",
+                          modes[i]),
+                  0);
+        CHECK_INT(control("{\"orgRepoOp\":{\"owner\":\"acme\",\"op\":"
+                          "\"remove\",\"name\":\"repo-0%zu9\"}}",
+                          8 + i),
+                  0);
+        long long before = refresh_org("acme");
+        CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)),
+                  "error");
+        CHECK(
+            rvt_contains(org_field("acme", "org_sync_error", buf, sizeof(buf)),
+                         "\"code\":\"bad_response\""));
+        CHECK_INT(org_repo_count("acme"), count);
+    }
+    CHECK_INT(control("{\"linkMode\":{\"owner\":\"acme\",\"mode\":\"\"}}"), 0);
+    long long before = refresh_org("acme");
+    CHECK_STR(wait_org_sync("acme", before, status, sizeof(status)), "idle");
+    CHECK_INT(org_repo_count("acme"), count - 2);
+}
+
 static void test_an_owner_without_the_app_is_listed_with_the_pat(void)
 {
     CHECK_INT(control("{\"orgRepos\":{\"owner\":\"solo\",\"count\":5,"
@@ -412,6 +511,10 @@ int main(void)
     RUN(test_added_removed_renamed_archived_transferred);
     RUN(test_a_failing_page_changes_nothing);
     RUN(test_a_webhook_brings_the_change_in);
+    RUN(test_a_repo_registered_by_hand_is_left_alone);
+    RUN(test_an_org_renamed_keeps_its_repos);
+    RUN(test_a_listing_that_shifts_while_read_removes_nothing);
+    RUN(test_an_unreadable_link_header_is_an_error);
     RUN(test_an_owner_without_the_app_is_listed_with_the_pat);
     RUN(test_an_org_sync_with_nothing_behind_it_is_requeued);
     RUN(test_tokens_appear_nowhere);

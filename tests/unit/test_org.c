@@ -18,6 +18,7 @@ static void test_owner_logins_follow_githubs_rules(void)
                                        "a-b-c",
                                        "0",
                                        "a1b2",
+                                       "jdoe_acme",
                                        "abcdefghijabcdefghijabcdefghijabcdefgh"
                                        "i"};
     static const char *const bad[] = {
@@ -25,7 +26,8 @@ static void test_owner_logins_follow_githubs_rules(void)
         "-a",
         "a-",
         "a--b",
-        "a_b",
+        "_ab",
+        "ab_",
         "a.b",
         "a/b",
         "a b",
