@@ -50,7 +50,7 @@ static void finish(struct gather *g)
         return;
     }
     if (g->rc != RV_OK) {
-        api_reply_rv_error(call, g->rc, g->what);
+        api_reply_rv_error(call, g->rc, "%s", g->what);
         return;
     }
     if (g->items)

@@ -322,14 +322,7 @@ static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
     bool queued = outcome == RV_REFRESH_QUEUED;
     LOG(RV_LOG_DEBUG, call->id, NULL, "org refresh %s",
         queued ? "queued" : "coalesced");
-    json_t *kinds = json_pack("[s]", rv_kind_name(RV_KIND_ORG));
-    json_t *none = json_array();
-    json_t *body = kinds && none ? json_pack("{s:s,s:O,s:O}", "org", call->id,
-                                             "queued", queued ? kinds : none,
-                                             "coalesced", queued ? none : kinds)
-                                 : NULL;
-    json_decref(kinds);
-    json_decref(none);
+    json_t *body = rv_org_refresh_json(call->id, outcome);
     if (!body)
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
     else

@@ -37,15 +37,15 @@
 struct hook {
     struct api_call *call;
     char full_name[RV_WEBHOOK_FULL_NAME_MAX];
-    int kinds;              /* RV_WEBHOOK_* mask */
+    int kinds; /* RV_WEBHOOK_* mask */
     size_t pending;
-    bool queuing;           /* matched and remembered: refreshes in flight */
-    int rc;                 /* first failure */
-    json_t *matched;        /* ids of the repos (orgs) it is for */
-    bool is_org;            /* an org event: matched holds org ids */
+    bool queuing;    /* matched and remembered: refreshes in flight */
+    int rc;          /* first failure */
+    json_t *matched; /* ids of the repos (orgs) it is for */
+    bool is_org;     /* an org event: matched holds org ids */
     char owners[RV_WEBHOOK_OWNERS_MAX][RV_WEBHOOK_OWNER_SIZE];
     size_t nowners;
-    json_t *queued;         /* [{"repo","kind","outcome"}] */
+    json_t *queued; /* [{"repo","kind","outcome"}] */
     char delivery[DELIVERY_ID_MAX + 1];
 };
 
@@ -102,37 +102,43 @@ static void step_done(struct hook *h)
         remember_delivery(h);
 }
 
+/* One refresh asked for: a repo's kind, or an org's sync. */
 static void on_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
     struct hook_step *s = priv;
     struct hook *h = s->h;
+    bool org = s->kind == RV_KIND_ORG;
     rv_refresh_outcome outcome;
     int rc = reply ? rv_registry_refresh_parse(reply, &outcome) : RV_ERR_REDIS;
     if (rc == RV_OK) {
         /* As in refresh.c: the status changed. */
-        api_cache_announce(h->call->api->cache, s->id, -1);
+        if (!org)
+            api_cache_announce(h->call->api->cache, s->id, -1);
         json_array_append_new(
             h->queued,
-            json_pack("{s:s,s:s,s:s}", "repo", s->id, "kind",
+            json_pack("{s:s,s:s,s:s}", org ? "org" : "repo", s->id, "kind",
                       rv_kind_name(s->kind), "outcome",
                       outcome == RV_REFRESH_QUEUED ? "queued" : "coalesced"));
     } else if (rc != RV_ERR_NOT_FOUND && rc != RV_ERR_NO_GITHUB &&
-             h->rc == RV_OK)
+               h->rc == RV_OK)
         h->rc = rc;
     free(s);
     step_done(h);
 }
 
+/* Asks for a refresh of id's kind (RV_KIND_ORG: the org's sync). */
 static void queue_kind(struct hook *h, struct rv_rasync *ra, const char *id,
                        rv_kind kind)
 {
     struct hook_step *s = calloc(1, sizeof(*s));
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    int rc = s ? rv_registry_refresh_cmd(&cmd, id, kind, RV_REASON_WEBHOOK,
-                                         rv_now_ms())
-               : RV_ERR_NOMEM;
+    int rc = !s ? RV_ERR_NOMEM
+             : kind == RV_KIND_ORG
+                 ? rv_org_refresh_cmd(&cmd, id, RV_REASON_WEBHOOK)
+                 : rv_registry_refresh_cmd(&cmd, id, kind, RV_REASON_WEBHOOK,
+                                           rv_now_ms());
     if (rc == RV_OK) {
         s->h = h;
         s->kind = kind;
@@ -151,48 +157,6 @@ static void queue_kind(struct hook *h, struct rv_rasync *ra, const char *id,
 }
 
 /* ---- org events ---- */
-
-static void on_org_refresh(struct rv_rasync *ra, redisReply *reply, void *priv)
-{
-    (void)ra;
-    struct hook_step *s = priv;
-    struct hook *h = s->h;
-    rv_refresh_outcome outcome;
-    int rc = reply ? rv_registry_refresh_parse(reply, &outcome) : RV_ERR_REDIS;
-    if (rc == RV_OK)
-        json_array_append_new(
-            h->queued,
-            json_pack("{s:s,s:s,s:s}", "org", s->id, "kind",
-                      rv_kind_name(RV_KIND_ORG), "outcome",
-                      outcome == RV_REFRESH_QUEUED ? "queued" : "coalesced"));
-    else if (rc != RV_ERR_NOT_FOUND && h->rc == RV_OK)
-        h->rc = rc;
-    free(s);
-    step_done(h);
-}
-
-static void queue_org(struct hook *h, struct rv_rasync *ra, const char *id)
-{
-    struct hook_step *s = calloc(1, sizeof(*s));
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    int rc = s ? rv_org_refresh_cmd(&cmd, id, RV_REASON_WEBHOOK) : RV_ERR_NOMEM;
-    if (rc == RV_OK) {
-        s->h = h;
-        s->kind = RV_KIND_ORG;
-        rv_strlcpy(s->id, id, sizeof(s->id));
-        rc = rv_rasync_run(ra, &cmd, on_org_refresh, s);
-    } else {
-        rv_cmd_free(&cmd);
-    }
-    if (rc != RV_OK) {
-        free(s);
-        if (h->rc == RV_OK)
-            h->rc = rc;
-        return;
-    }
-    h->pending++;
-}
 
 /* The HMGET of the owners: the orgs found, once each. */
 static void on_owners(struct rv_rasync *ra, redisReply *reply, void *priv)
@@ -310,9 +274,9 @@ static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)
         return;
     }
     if (reply->type == REDIS_REPLY_NIL) {
-        api_reply_json(h->call, 202,
-                       json_pack("{s:s,s:[]}", "ignored",
-                                 "repeated delivery", "queued"));
+        api_reply_json(
+            h->call, 202,
+            json_pack("{s:s,s:[]}", "ignored", "repeated delivery", "queued"));
         return;
     }
     h->queuing = true;
@@ -322,7 +286,7 @@ static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)
     json_array_foreach(h->matched, i, id)
     {
         if (h->is_org)
-            queue_org(h, ra, json_string_value(id));
+            queue_kind(h, ra, json_string_value(id), RV_KIND_ORG);
         if (h->kinds & RV_WEBHOOK_BRANCHES)
             queue_kind(h, ra, json_string_value(id), RV_KIND_BRANCHES);
         if (h->kinds & RV_WEBHOOK_PRS)
@@ -353,8 +317,7 @@ static bool delivery_id_valid(const char *s)
         return false;
     for (; *s; s++)
         if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-              (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '_' ||
-              *s == '.'))
+              (*s >= 'A' && *s <= 'Z') || *s == '-' || *s == '_' || *s == '.'))
             return false;
     return true;
 }
@@ -377,9 +340,8 @@ void api_webhooks_github(struct api_call *call)
                            API_MAX_WEBHOOK_BODY);
         return;
     }
-    if (!rv_webhook_signature_ok(secret, body, len,
-                                 evhttp_find_header(in,
-                                                    "X-Hub-Signature-256"))) {
+    if (!rv_webhook_signature_ok(
+            secret, body, len, evhttp_find_header(in, "X-Hub-Signature-256"))) {
         free(body);
         api_reply_error(call, 401, "unauthorized",
                         "X-Hub-Signature-256 is missing or wrong");
@@ -405,8 +367,8 @@ void api_webhooks_github(struct api_call *call)
     rv_strlcpy(h->delivery, delivery, sizeof(h->delivery));
     call->priv = h;
     call->priv_free = hook_free;
-    rc = rv_webhook_route(event, body, len, h->full_name,
-                          sizeof(h->full_name), &h->kinds);
+    rc = rv_webhook_route(event, body, len, h->full_name, sizeof(h->full_name),
+                          &h->kinds);
     if (rc == RV_OK && !h->kinds)
         rc = rv_webhook_org_owners(event, body, len, h->owners, &h->nowners);
     free(body);
@@ -425,9 +387,9 @@ void api_webhooks_github(struct api_call *call)
         return;
     }
     if (!h->kinds) {
-        api_reply_json(call, 202,
-                       json_pack("{s:s,s:[]}", "ignored",
-                                 "event not used", "queued"));
+        api_reply_json(
+            call, 202,
+            json_pack("{s:s,s:[]}", "ignored", "event not used", "queued"));
         return;
     }
     find_repos(h);

@@ -72,6 +72,22 @@ int cli_fail_rc(struct cli *c, int rc, const char *id);
  * CLI_FAIL when j is NULL (out of memory). */
 int cli_print_json(json_t *j);
 
+/* A list command (`list`, `org list`): its ids, then each item printed
+ * as a table row, or with --json gathered into {member: [...]}. */
+struct cli_lister {
+    const char *cmd;    /* for usage and help */
+    const char *member; /* the JSON array's name */
+    int (*list_ids)(struct rv_rsync *r, char ***ids, size_t *count);
+    /* Reads id: with out NULL prints its row, else *out = its JSON (new
+     * reference). RV_OK, RV_ERR_NOT_FOUND (left out) or a failure. */
+    int (*item)(struct cli *c, const char *id, json_t **out);
+    /* Explains a failure of item about id; returns CLI_FAIL. */
+    int (*fail)(struct cli *c, int rc, const char *id);
+};
+
+/* Runs a list command (options: --json). */
+int cli_list(struct cli *c, int argc, char **args, const struct cli_lister *l);
+
 /* "2026-11-23T10:00:00.000Z" or "never" for 0, into buf (>= 32 bytes). */
 const char *cli_time(int64_t ms, char *buf, size_t size);
 

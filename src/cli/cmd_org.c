@@ -111,68 +111,35 @@ static int org_refresh(struct cli *c, int argc, char **args)
         printf("org: %s\n", queued ? "queued" : "coalesced");
         return CLI_OK;
     }
-    /* The API's 202 body. */
-    json_t *kinds = json_pack("[s]", "org"), *none = json_array();
-    json_t *body = kinds && none ? json_pack("{s:s,s:O,s:O}", "org", pos[0],
-                                             "queued", queued ? kinds : none,
-                                             "coalesced", queued ? none : kinds)
-                                 : NULL;
-    json_decref(kinds);
-    json_decref(none);
-    return cli_print_json(body);
+    return cli_print_json(rv_org_refresh_json(pos[0], outcome)); /* as 202 */
+}
+
+static int org_item(struct cli *c, const char *id, json_t **out)
+{
+    struct rv_org org;
+    int rc = rv_org_get(&c->r, id, &org);
+    if (rc != RV_OK)
+        return rc;
+    if (out) {
+        *out = rv_org_json(&org);
+    } else {
+        char t[32];
+        printf("%-20s %-39s repos:%-6lld sync:%-8s last success %s\n", org.id,
+               org.github, (long long)org.repo_count, org.sync.status,
+               cli_time(org.sync.at_ms, t, sizeof(t)));
+    }
+    rv_org_free(&org);
+    return RV_OK;
 }
 
 static int org_list(struct cli *c, int argc, char **args)
 {
-    bool as_json = false;
-    const struct cli_opt opts[] = {{"--json", NULL, &as_json},
-                                   {NULL, NULL, NULL}};
-    int npos;
-    bool help;
-    int rc = cli_parse("org", argc, args, opts, NULL, 0, &npos, &help);
-    if (rc != CLI_OK || help)
-        return help ? cli_command_help("org") : rc;
-    if ((rc = cli_connect(c)) != CLI_OK)
-        return rc;
-    char **ids = NULL; /* freed at out */
-    size_t nids = 0;
-    json_t *list = NULL;
-    int err_rc = rv_org_list_ids(&c->r, &ids, &nids);
-    if (err_rc != RV_OK) {
-        rc = cli_fail_rc(c, err_rc, "");
-        goto out;
-    }
-    if (!(list = json_array())) {
-        rc = cli_fail("out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < nids && rc == CLI_OK; i++) {
-        struct rv_org org;
-        err_rc = rv_org_get(&c->r, ids[i], &org);
-        if (err_rc == RV_ERR_NOT_FOUND)
-            continue; /* removed since SMEMBERS */
-        if (err_rc != RV_OK) {
-            rc = org_fail(c, err_rc, ids[i]);
-            break;
-        }
-        if (as_json) {
-            json_t *j = rv_org_json(&org);
-            if (!j || json_array_append_new(list, j) != 0)
-                rc = cli_fail("out of memory");
-        } else {
-            char t[32];
-            printf("%-20s %-39s repos:%-6lld sync:%-8s last success %s\n",
-                   org.id, org.github, (long long)org.repo_count,
-                   org.sync.status, cli_time(org.sync.at_ms, t, sizeof(t)));
-        }
-        rv_org_free(&org);
-    }
-    if (rc == CLI_OK && as_json)
-        rc = cli_print_json(json_pack("{s:O}", "orgs", list));
-out:
-    json_decref(list);
-    rv_registry_free_ids(ids, nids);
-    return rc;
+    static const struct cli_lister lister = {.cmd = "org",
+                                             .member = "orgs",
+                                             .list_ids = rv_org_list_ids,
+                                             .item = org_item,
+                                             .fail = org_fail};
+    return cli_list(c, argc, args, &lister);
 }
 
 int cli_cmd_org(struct cli *c, int argc, char **args)

@@ -111,64 +111,34 @@ static json_t *repo_summary_json(struct cli *c, const struct rv_repo *repo)
     return j;
 }
 
+static int repo_item(struct cli *c, const char *id, json_t **out)
+{
+    struct rv_repo repo;
+    int rc = rv_registry_get(&c->r, id, &repo);
+    if (rc != RV_OK)
+        return rc;
+    bool has_github = repo.github[0] != '\0';
+    if (out) {
+        *out = repo_summary_json(c, &repo);
+    } else {
+        printf("%-20s %-40s %-24s branches:%-8s prs:%-8s version:%lld\n",
+               repo.id, repo.url, has_github ? repo.github : "-",
+               repo.sync[RV_KIND_BRANCHES].status,
+               has_github ? repo.sync[RV_KIND_PRS].status : "-",
+               (long long)repo.version);
+    }
+    rv_repo_free(&repo);
+    return RV_OK;
+}
+
 int cli_cmd_list(struct cli *c, int argc, char **args)
 {
-    bool as_json = false;
-    const struct cli_opt opts[] = {{"--json", NULL, &as_json},
-                                   {NULL, NULL, NULL}};
-    int npos;
-    bool help;
-    int rc = cli_parse("list", argc, args, opts, NULL, 0, &npos, &help);
-    if (rc != CLI_OK || help)
-        return help ? cli_command_help("list") : rc;
-    if ((rc = cli_connect(c)) != CLI_OK)
-        return rc;
-
-    char **ids = NULL; /* freed at out */
-    size_t nids = 0;
-    json_t *list = NULL;
-    int err_rc = rv_registry_list_ids(&c->r, &ids, &nids);
-    if (err_rc != RV_OK) {
-        rc = cli_fail_rc(c, err_rc, "");
-        goto out;
-    }
-    list = json_array();
-    if (!list) {
-        rc = cli_fail("out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < nids; i++) {
-        struct rv_repo repo;
-        err_rc = rv_registry_get(&c->r, ids[i], &repo);
-        if (err_rc == RV_ERR_NOT_FOUND)
-            continue; /* removed since SMEMBERS */
-        if (err_rc != RV_OK) {
-            rc = cli_fail_rc(c, err_rc, ids[i]);
-            goto out;
-        }
-        bool has_github = repo.github[0] != '\0';
-        if (as_json) {
-            json_t *j = repo_summary_json(c, &repo);
-            if (!j || json_array_append_new(list, j) != 0)
-                rc = cli_fail("out of memory");
-        } else {
-            printf("%-20s %-40s %-24s branches:%-8s prs:%-8s version:%lld\n",
-                   repo.id, repo.url, has_github ? repo.github : "-",
-                   repo.sync[RV_KIND_BRANCHES].status,
-                   has_github ? repo.sync[RV_KIND_PRS].status : "-",
-                   (long long)repo.version);
-        }
-        rv_repo_free(&repo);
-        if (rc != CLI_OK)
-            goto out;
-    }
-    if (as_json) {
-        rc = cli_print_json(json_pack("{s:O}", "repos", list));
-    }
-out:
-    json_decref(list);
-    rv_registry_free_ids(ids, nids);
-    return rc;
+    static const struct cli_lister lister = {.cmd = "list",
+                                             .member = "repos",
+                                             .list_ids = rv_registry_list_ids,
+                                             .item = repo_item,
+                                             .fail = cli_fail_rc};
+    return cli_list(c, argc, args, &lister);
 }
 
 /* ---- refresh ---- */

@@ -382,3 +382,17 @@ int rv_org_list_ids(struct rv_rsync *r, char ***ids, size_t *count)
 {
     return rv_registry_sorted_members(r, RV_KEY_ORGS, ids, count);
 }
+
+json_t *rv_org_refresh_json(const char *id, rv_refresh_outcome outcome)
+{
+    bool queued = outcome == RV_REFRESH_QUEUED;
+    json_t *kinds = json_pack("[s]", rv_kind_name(RV_KIND_ORG));
+    json_t *none = json_array();
+    json_t *body = kinds && none ? json_pack("{s:s,s:O,s:O}", "org", id,
+                                             "queued", queued ? kinds : none,
+                                             "coalesced", queued ? none : kinds)
+                                 : NULL;
+    json_decref(kinds);
+    json_decref(none);
+    return body;
+}

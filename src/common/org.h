@@ -103,6 +103,10 @@ int rv_org_remove_parse(const redisReply *reply, int64_t *repos);
 /* requestRefresh of kind org on the org's hash; the reply parses with
  * rv_registry_refresh_parse. Reasons as there (schedule at the back). */
 int rv_org_refresh_cmd(struct rv_cmd *cmd, const char *id, rv_reason reason);
+/* The answer to an org refresh (POST /v1/orgs/{id}/refresh, and the CLI's
+ * --json): {"org","queued":[kinds],"coalesced":[kinds]}. New reference, or
+ * NULL when out of memory. */
+json_t *rv_org_refresh_json(const char *id, rv_refresh_outcome outcome);
 /* HGETALL of the org's hash. */
 int rv_org_get_cmd(struct rv_cmd *cmd, const char *id);
 
