@@ -114,39 +114,50 @@ struct row {
     int want[8];
 };
 
-static const char *const callers[8] = {NULL,     "not-a-token", READER,
-                                       WRITER,   READ_ALL,      ADMIN,
-                                       API_TOKEN, METRICS};
+static const char *const callers[8] = {
+    NULL, "not-a-token", READER, WRITER, READ_ALL, ADMIN, API_TOKEN, METRICS};
 
 static void test_every_route_allows_or_refuses_each_scope_and_pattern(void)
 {
     static const struct row rows[] = {
         {"list", "%s/v1/repos", {401, 401, 200, 200, 200, 200, 200, 401}},
-        {"get acme", "%s/v1/repos/acme-one",
+        {"get acme",
+         "%s/v1/repos/acme-one",
          {401, 401, 200, 200, 200, 200, 200, 401}},
-        {"get other", "%s/v1/repos/other",
+        {"get other",
+         "%s/v1/repos/other",
          {401, 401, 403, 403, 200, 200, 200, 401}},
-        {"overview acme", "%s/v1/repos/acme-one/overview",
+        {"overview acme",
+         "%s/v1/repos/acme-one/overview",
          {401, 401, 200, 200, 200, 200, 200, 401}},
-        {"overview other", "%s/v1/repos/other/overview",
+        {"overview other",
+         "%s/v1/repos/other/overview",
          {401, 401, 403, 403, 200, 200, 200, 401}},
-        {"refresh acme", "-X POST %s/v1/repos/acme-one/refresh",
+        {"refresh acme",
+         "-X POST %s/v1/repos/acme-one/refresh",
          {401, 401, 403, 202, 403, 202, 202, 401}},
-        {"refresh other", "-X POST %s/v1/repos/other/refresh",
+        {"refresh other",
+         "-X POST %s/v1/repos/other/refresh",
          {401, 401, 403, 403, 403, 202, 202, 401}},
-        {"create", "-X POST -H 'Content-Type: application/json' -d "
-                   "'{\"id\":\"made\",\"url\":\"https://example.com/m.git\"}' "
-                   "%s/v1/repos",
+        {"create",
+         "-X POST -H 'Content-Type: application/json' -d "
+         "'{\"id\":\"made\",\"url\":\"https://example.com/m.git\"}' "
+         "%s/v1/repos",
          {401, 401, 403, 403, 403, 201, 201, 401}},
-        {"delete acme", "-X DELETE %s/v1/repos/acme-gone",
+        {"delete acme",
+         "-X DELETE %s/v1/repos/acme-gone",
          {401, 401, 403, 403, 403, 204, 204, 401}},
-        {"stream acme", "-m 1 %s/v1/repos/acme-one/events",
+        {"stream acme",
+         "-m 1 %s/v1/repos/acme-one/events",
          {401, 401, 200, 200, 200, 200, 200, 401}},
-        {"stream other", "-m 1 '%s/v1/events?repo=other'",
+        {"stream other",
+         "-m 1 '%s/v1/events?repo=other'",
          {401, 401, 403, 403, 200, 200, 200, 401}},
-        {"stream all", "-m 1 %s/v1/events",
+        {"stream all",
+         "-m 1 %s/v1/events",
          {401, 401, 200, 200, 200, 200, 200, 401}},
-        {"stream token", "-X POST %s/v1/stream-tokens",
+        {"stream token",
+         "-X POST %s/v1/stream-tokens",
          {401, 401, 201, 201, 201, 201, 201, 401}},
         {"metrics", "%s/metrics", {401, 401, 403, 403, 403, 200, 200, 200}},
         {"healthz", "%s/healthz", {200, 200, 200, 200, 200, 200, 200, 200}},
@@ -184,8 +195,7 @@ static void test_a_list_shows_only_the_repos_a_token_may_see(void)
     CHECK(rvt_contains(body, "\"acme-one\""));
     CHECK(rvt_contains(body, "\"acme-two\""));
     CHECK(!rvt_contains(body, "\"other\""));
-    CHECK_INT(curl("%s %s/v1/repos", auth(ADMIN, a, sizeof(a)), api.base),
-              200);
+    CHECK_INT(curl("%s %s/v1/repos", auth(ADMIN, a, sizeof(a)), api.base), 200);
     CHECK(rvt_contains(body, "\"acme-one\""));
     CHECK(rvt_contains(body, "\"other\""));
 }
@@ -198,9 +208,9 @@ static void test_read_open_keeps_reads_open_and_writes_closed(void)
     CHECK_INT(curl("%s/v1/repos/other/overview", api_open.base), 200);
     CHECK_INT(curl("-X POST %s/v1/repos/other/refresh", api_open.base), 401);
     /* A token still limits what its holder sees. */
-    CHECK_INT(curl("%s %s/v1/repos/other", auth(READER, a, sizeof(a)),
-                   api_open.base),
-              403);
+    CHECK_INT(
+        curl("%s %s/v1/repos/other", auth(READER, a, sizeof(a)), api_open.base),
+        403);
     CHECK_INT(curl("%s/metrics", api_open.base), 401);
 }
 
@@ -282,9 +292,9 @@ static void test_stream_tokens_open_a_stream_and_nothing_else(void)
               200);
     CHECK(rvt_contains(body, "event: snapshot"));
     /* Its token's patterns still hold. */
-    CHECK_INT(curl("-m 1 '%s/v1/events?repo=other&access_token=%s'",
-                   api.base, token),
-              403);
+    CHECK_INT(
+        curl("-m 1 '%s/v1/events?repo=other&access_token=%s'", api.base, token),
+        403);
     /* Only streams take it. */
     CHECK_INT(curl("'%s/v1/repos?access_token=%s'", api.base, token), 401);
     /* Changed anywhere (the expiry, the signature, the id): refused. */
@@ -300,9 +310,9 @@ static void test_stream_tokens_open_a_stream_and_nothing_else(void)
     exp[0] = exp[0] == '9' ? '8' : (char)(exp[0] + 1);
     CHECK_INT(curl("-m 1 '%s/v1/events?access_token=%s'", api.base, forged),
               401);
-    CHECK_INT(curl("-m 1 '%s/v1/events?access_token=s1.%s'", api.base,
-                   token + 3),
-              401);
+    CHECK_INT(
+        curl("-m 1 '%s/v1/events?access_token=s1.%s'", api.base, token + 3),
+        401);
     /* The token never reaches the log. */
     char *log = rvt_slurp(api.log);
     CHECK(!rvt_contains(log, token));
@@ -346,9 +356,9 @@ static void test_a_session_cookie_is_httponly_strict_and_works(void)
     CHECK_INT(curl("-b 'repoview_session=%s' %s/v1/session", value, api.base),
               200);
     CHECK(rvt_contains(body, "\"scope\":\"read\""));
-    CHECK_INT(curl("-m 1 -b 'repoview_session=%s' %s/v1/events", value,
-                   api.base),
-              200);
+    CHECK_INT(
+        curl("-m 1 -b 'repoview_session=%s' %s/v1/events", value, api.base),
+        200);
     /* A forged cookie is no cookie. */
     value[strlen(value) - 1] = value[strlen(value) - 1] == 'a' ? 'b' : 'a';
     CHECK_INT(curl("-b 'repoview_session=%s' %s/v1/repos", value, api.base),
@@ -362,8 +372,8 @@ static void test_the_dashboard_has_its_security_headers(void)
 {
     CHECK_INT(curl("%s/", api.base), 200);
     char csp[600];
-    CHECK(rvt_http_header(headers, "Content-Security-Policy", csp,
-                          sizeof(csp)));
+    CHECK(
+        rvt_http_header(headers, "Content-Security-Policy", csp, sizeof(csp)));
     CHECK(rvt_contains(csp, "script-src 'self'"));
     CHECK(!rvt_contains(csp, "unsafe-inline"));
     CHECK(rvt_contains(csp, "frame-ancestors 'none'"));
@@ -439,30 +449,48 @@ static void test_guessing_tokens_is_limited_per_address(void)
     CHECK(unauthorized >= 60 && unauthorized <= 60 + secs);
     CHECK(rvt_contains(body, "\"too_many_failures\""));
     CHECK(rvt_contains(headers, "Retry-After: "));
-    CHECK_INT(curl("-H 'Authorization: Bearer " ADMIN "' %s/v1/repos",
-                   limited.base),
-              429);
-    CHECK_INT(curl("-X POST -H 'Content-Type: application/json' -d "
-                   "'{\"token\":\"" READER "\"}' %s/v1/session",
-                   limited.base),
-              429);
-    CHECK(!rvt_contains(headers, "Set-Cookie"));
+    /* A right credential is refused too while the bucket is empty. The
+     * bucket refills one a second, so on a loaded machine the next request
+     * may find a token again: empty it, then ask at once, a few times. */
+    int admin = 0, session = 0;
+    for (int i = 0; i < 5 && (admin != 429 || session != 429); i++) {
+        while (curl("-H 'Authorization: Bearer guess-more' %s/v1/repos",
+                    limited.base) != 429)
+            ;
+        if (admin != 429)
+            admin = curl("-H 'Authorization: Bearer " ADMIN "' %s/v1/repos",
+                         limited.base);
+        else {
+            session = curl("-X POST -H 'Content-Type: application/json' -d "
+                           "'{\"token\":\"" READER "\"}' %s/v1/session",
+                           limited.base);
+            if (session == 429)
+                CHECK(!rvt_contains(headers, "Set-Cookie"));
+        }
+    }
+    CHECK_INT(admin, 429);
+    CHECK_INT(session, 429);
     /* No credential judged: /healthz with a stale bearer, anonymous. */
-    CHECK_INT(curl("-H 'Authorization: Bearer stale' %s/healthz",
-                   limited.base),
+    CHECK_INT(curl("-H 'Authorization: Bearer stale' %s/healthz", limited.base),
               200);
     CHECK_INT(curl("%s/v1/repos", limited.base), 401);
     /* Another address keeps its own budget. */
     CHECK_INT(curl("--interface 127.0.0.2 -H 'Authorization: Bearer nope' "
-                   "%s/v1/repos", limited.base),
+                   "%s/v1/repos",
+                   limited.base),
               401);
     CHECK_INT(curl("--interface 127.0.0.2 -H 'Authorization: Bearer " ADMIN
-                   "' %s/v1/repos", limited.base),
+                   "' %s/v1/repos",
+                   limited.base),
               200);
     CHECK_INT(curl("--interface 127.0.0.2 -H 'Authorization: Bearer " METRICS
-                   "' %s/metrics", limited.base),
+                   "' %s/metrics",
+                   limited.base),
               200);
-    CHECK(rvt_contains(body, "repoview_http_auth_refused_total 3\n"));
+    /* At least the three refusals above (a retry counts more). */
+    const char *m =
+        strstr(body ? body : "", "\nrepoview_http_auth_refused_total ");
+    CHECK(m && strtoll(m + 34, NULL, 10) >= 3);
     rvt_api_stop(&limited);
 }
 
