@@ -343,6 +343,14 @@ int rv_orglist_fetch(const struct rv_orglist_opts *opts,
             rc = RV_ERR_TOO_LARGE;
             goto out;
         }
+        if (opts->deadline_ms > 0 && rv_mono_ms() > opts->deadline_ms) {
+            rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
+                              "the repository listing took too long (%d "
+                              "pages read); nothing was changed",
+                              n - 1);
+            rc = RV_ERR_TIMEOUT;
+            goto out;
+        }
         json_t *page = NULL;
         bool not_modified = false;
         rc = read_page(opts, n, url, &r, out, &page, next, 2048, &not_modified,
@@ -388,6 +396,13 @@ int rv_orglist_unchanged(const struct rv_orglist_opts *opts,
     rv_dynbuf_init(&r.body, RV_PRSYNC_MAX_BODY_DEFAULT);
     int rc = RV_OK;
     for (size_t n = 1; rc == RV_OK && *unchanged; n++) {
+        if (opts->deadline_ms > 0 && rv_mono_ms() > opts->deadline_ms) {
+            rv_sync_error_set(err, RV_ERR_GITHUB_UNAVAILABLE,
+                              "the repository listing took too long; "
+                              "nothing was changed");
+            rc = RV_ERR_TIMEOUT;
+            break;
+        }
         char key[24];
         snprintf(key, sizeof(key), "%zu", n);
         json_t *page = json_object_get(pages, key);

@@ -81,6 +81,7 @@ struct rv_orglist_opts {
     int max_pages;         /* <= 0 = RV_ORGLIST_MAX_PAGES */
     json_t *cached;        /* last pages: {"1":{page},...}, or NULL */
     const struct rv_prsync_hooks *hooks; /* budget and slots; may be NULL */
+    int64_t deadline_ms; /* rv_mono_ms() by which the listing ends; 0 none */
     const char *repo_id, *job_id;        /* log lines; may be NULL */
 };
 

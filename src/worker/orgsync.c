@@ -43,8 +43,9 @@ struct org_run {
     json_t *known; /* rv:org:{id}:repos: github id -> repo id */
     struct org_op *ops;
     size_t nops, cap;
-    int skipped;        /* refused by the URL policy, or no free id */
-    bool keep_removals; /* the token changed: removals wait a run */
+    int skipped;         /* refused by the URL policy, or no free id */
+    bool keep_removals;  /* the token changed: removals wait a run */
+    int64_t deadline_ms; /* rv_mono_ms() by which the listing must end */
 };
 
 static void run_free(struct org_run *run)
@@ -446,7 +447,8 @@ listing_opts(struct rv_worker *w, struct rv_rsync *r, const struct org_run *run,
                                      .timeout_s = (int)w->cfg->github_timeout,
                                      .hooks = hooks,
                                      .repo_id = run->job->repo,
-                                     .job_id = run->job->id};
+                                     .job_id = run->job->id,
+                                     .deadline_ms = run->deadline_ms};
 }
 
 /* Before anything is removed: every page asked again with its new ETag
@@ -540,6 +542,7 @@ static int sync_org(struct rv_worker *w, struct rv_rsync *r,
                     struct org_run *run, struct rv_sync_error *err)
 {
     int64_t started = rv_mono_ms();
+    run->deadline_ms = started + RV_ORGSYNC_DEADLINE_MS;
     struct rv_gh_token tok;
     struct rv_orglist_stats stats = {0};
     int rc;

@@ -18,6 +18,9 @@
 #include "worker/orglist.h"
 #include "worker/worker.h"
 
+/* The longest an org sync may spend listing (every request has its own
+ * deadline too; this bounds 200 pages of slow answers or slot waits). */
+#define RV_ORGSYNC_DEADLINE_MS (10 * 60 * 1000)
 /* Changes sent to Redis in one commitOrgSync call. */
 #define RV_ORGSYNC_BATCH 200
 

@@ -167,10 +167,35 @@ static void test_a_listing_page_is_read_strictly(void)
     json_decref(page);
 }
 
+static void test_a_listing_past_its_deadline_sends_nothing(void)
+{
+    /* A port nothing listens on: a request would fail as unreachable,
+     * so a timeout proves none was sent. */
+    struct rv_orglist_opts opts = {
+        .rest = "http://127.0.0.1:9",
+        .first_url = "http://127.0.0.1:9/orgs/acme/repos?per_page=100",
+        .timeout_s = 1,
+        .deadline_ms = rv_mono_ms() - 1};
+    struct rv_org_listing l;
+    rv_org_listing_init(&l);
+    json_t *pages = NULL;
+    struct rv_orglist_stats st;
+    struct rv_sync_error err;
+    memset(&err, 0, sizeof(err));
+    CHECK_INT(rv_orglist_fetch(&opts, &l, &pages, &st, &err), RV_ERR_TIMEOUT);
+    CHECK_STR(rv_errname(err.code), "github_unavailable");
+    CHECK(strstr(err.message, "took too long") != NULL);
+    CHECK_INT(st.pages, 0);
+    CHECK_INT((int)l.n, 0);
+    json_decref(pages);
+    rv_org_listing_free(&l);
+}
+
 int main(void)
 {
     RUN(test_repo_ids_are_lower_cased_and_made_valid);
     RUN(test_the_next_page_comes_from_the_link_header);
     RUN(test_a_listing_page_is_read_strictly);
+    RUN(test_a_listing_past_its_deadline_sends_nothing);
     return rvt_done();
 }
