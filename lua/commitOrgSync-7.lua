@@ -56,6 +56,7 @@
 --- @include "dropRepo"
 --- @include "queueFollowup"
 --- @include "publishStatus"
+--- @include "githubIndex"
 local orgKey, orgReposKey, orgPagesKey = KEYS[1], KEYS[2], KEYS[3]
 local processingKey, reposKey = KEYS[4], KEYS[5]
 local scheduleKey, queueKey = KEYS[6], KEYS[7]
@@ -91,6 +92,8 @@ local function update(ghid, url, github)
   end
   if current[1] ~= url or current[2] ~= github then
     rcall('HSET', metaKey, 'url', url, 'github', github)
+    unindex_github(current[2], rid)
+    index_github(github, rid)
     publish_status(metaKey, rid, 'branches')
     updated = updated + 1
   end

@@ -1,6 +1,7 @@
 --- @include "rcall"
 --- @include "queueJob"
 --- @include "publishStatus"
+--- @include "githubIndex"
 
 -- Writes a new repo's meta hash (r: id, url, github, default_branch,
 -- interval, org, github_id; now), names it in reposKey, queues its first
@@ -22,6 +23,7 @@ local function new_repo(metaKey, reposKey, scheduleKey, queueKey, r, now,
     'pr_gen', '0', 'pr_job', '', 'pr_job_end', '', 'pr_pending', '0',
     'pr_fails', '0', 'pr_worker', '', 'pr_started_at', '', 'pr_rev', '0')
   rcall('SADD', reposKey, r.id)
+  index_github(r.github, r.id)
   queue_job(metaKey, queueKey, 'branches', branchJob, branchPayload, front)
   rcall('ZADD', scheduleKey, nextAt, 'branches:' .. r.id)
   publish_status(metaKey, r.id, 'branches')

@@ -13,9 +13,9 @@
  * up in rv:orgs:owners, and the same delivery rule applies to the orgs
  * found (an owner of no org leaves nothing in Redis).
  *
- * Repos are matched by reading the `github` field of every registered repo
- * (one pipelined HGET each): fine for hundreds of repos; an index kept by
- * the registry scripts would make it one lookup.
+ * Repos are found in one lookup (lua/findByGithub) of the index from
+ * GitHub name to repo ids that the registry scripts keep (githubIndex),
+ * whatever the number of repos.
  */
 #include <event2/http.h>
 #include <stdlib.h>
@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/org.h"
 #include "common/registry.h"
+#include "common/scripts.h"
 #include "common/webhook.h"
 
 /* How long a delivery id is remembered: GitHub redelivers for days. */
@@ -202,68 +203,40 @@ static void find_orgs(struct hook *h)
 
 /* ---- repo events ---- */
 
-static void on_github(struct rv_rasync *ra, redisReply *reply, void *priv)
+/* findByGithub's answer: the repos of h->full_name. */
+static void on_found(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
-    struct hook_step *s = priv;
-    struct hook *h = s->h;
-    if (!reply) {
-        if (h->rc == RV_OK)
-            h->rc = RV_ERR_REDIS;
-    } else if (reply->type == REDIS_REPLY_STRING &&
-               strcasecmp(reply->str, h->full_name) == 0 &&
-               json_array_append_new(h->matched, json_string(s->id)) != 0 &&
-               h->rc == RV_OK) {
-        h->rc = RV_ERR_NOMEM;
-    }
     (void)ra;
-    free(s);
-    step_done(h);
-}
-
-static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
-{
     struct hook *h = priv;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        h->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
-        hook_done(h);
-        return;
+    int rc = reply ? rv_script_reply_code(reply) : RV_ERR_REDIS;
+    const redisReply *ids =
+        rc == RV_OK && reply->elements >= 2 ? reply->element[1] : NULL;
+    if (rc == RV_OK && (!ids || ids->type != REDIS_REPLY_ARRAY))
+        rc = RV_ERR_PROTOCOL;
+    for (size_t i = 0; rc == RV_OK && i < ids->elements; i++) {
+        const redisReply *e = ids->element[i];
+        if (e->type == REDIS_REPLY_STRING && rv_repo_id_valid(e->str) &&
+            json_array_append_new(h->matched, json_string(e->str)) != 0)
+            rc = RV_ERR_NOMEM;
     }
-    h->pending = 1; /* keeps h alive while the HGETs go out */
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_STRING || !rv_repo_id_valid(e->str))
-            continue;
-        struct hook_step *s = calloc(1, sizeof(*s));
-        if (!s) {
-            h->rc = RV_ERR_NOMEM;
-            break;
-        }
-        s->h = h;
-        rv_strlcpy(s->id, e->str, sizeof(s->id));
-        char meta[RV_KEY_MAX];
-        struct rv_cmd cmd;
-        rv_cmd_init(&cmd);
-        rv_cmd_add(&cmd, "HGET");
-        rv_cmd_add(&cmd, rv_key_meta(meta, e->str));
-        rv_cmd_add(&cmd, "github");
-        int rc = rv_rasync_run(ra, &cmd, on_github, s);
-        if (rc != RV_OK) {
-            free(s);
-            h->rc = rc;
-            break;
-        }
-        h->pending++;
-    }
+    h->rc = rc;
+    h->pending = 1;
     step_done(h);
 }
 
 static void find_repos(struct hook *h)
 {
+    char key[RV_KEY_MAX];
     struct rv_cmd cmd;
     rv_cmd_init(&cmd);
-    rv_cmd_add(&cmd, "SMEMBERS");
-    rv_cmd_add(&cmd, RV_KEY_REPOS);
-    api_send(h->call, &cmd, on_members, h);
+    if (!rv_key_ghname(key, h->full_name)) {
+        h->pending = 1;
+        step_done(h); /* no name that long is registered */
+        return;
+    }
+    rv_script_findByGithub(&cmd, &(struct rv_findbygithub_args){
+                                     .name_key = key, .github = h->full_name});
+    api_send(h->call, &cmd, on_found, h);
 }
 
 static void on_delivery(struct rv_rasync *ra, redisReply *reply, void *priv)

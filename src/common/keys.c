@@ -118,3 +118,14 @@ char *rv_key_org_pages(char *buf, const char *id)
     snprintf(buf, RV_KEY_MAX, "rv:org:{%s}:pages", id);
     return buf;
 }
+
+char *rv_key_ghname(char *buf, const char *github)
+{
+    int n = snprintf(buf, RV_KEY_MAX, "rv:ghname:%s", github);
+    if (n < 0 || n >= RV_KEY_MAX)
+        return NULL;
+    for (char *p = buf + strlen("rv:ghname:"); *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return buf;
+}

@@ -17,6 +17,8 @@
 #define RV_KEY_GH_TOKENS "rv:gh:tokens"   /* set of GitHub token identities */
 #define RV_KEY_ORGS "rv:orgs"             /* set of org ids */
 #define RV_KEY_ORG_OWNERS "rv:orgs:owners" /* hash lower(owner) -> org id */
+/* Set once the GitHub name index (rv_key_ghname) covers every repo. */
+#define RV_KEY_GHNAME_INDEXED "rv:ghname:indexed"
 
 /* Kinds of sync. The names are the JSON/Redis spelling. A repo has the
  * first two (RV_REPO_KINDS); an org sync (kind org) is a job whose "repo"
@@ -45,6 +47,9 @@ char *rv_key_kind_meta(char *buf, rv_kind kind, const char *id);
 char *rv_key_org(char *buf, const char *id);       /* rv:org:{id} */
 char *rv_key_org_repos(char *buf, const char *id); /* rv:org:{id}:repos */
 char *rv_key_org_pages(char *buf, const char *id); /* rv:org:{id}:pages */
+/* rv:ghname:<github lower-cased>: the ids of the repos with that GitHub
+ * name; NULL when github does not fit. */
+char *rv_key_ghname(char *buf, const char *github);
 char *rv_key_processing(char *buf, const char *worker_id); /* rv:processing:W */
 char *rv_key_delivery(char *buf, const char *delivery_id); /* rv:delivery:D */
 /* Per GitHub token identity (installation id, "pat" or "none"): */

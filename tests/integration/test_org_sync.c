@@ -228,6 +228,11 @@ static void test_added_removed_renamed_archived_transferred(void)
     CHECK_STR(
         rvt_meta_field(&conn, "acme-repo-020", "github_id", buf, sizeof(buf)),
         "7020");
+    /* The GitHub name index follows the rename. */
+    CHECK_INT(rvt_redis_int(&conn, "SISMEMBER rv:ghname:acme/renamed %s",
+                            "acme-repo-020"),
+              1);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:ghname:acme/repo-020"), 0);
     CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 248);
     /* Every page moved (the listing shifted), so none was a 304. */
     CHECK_INT(listings(200, "installation:101"), 3);

@@ -1,0 +1,21 @@
+--- @include "rcall"
+
+-- The index from GitHub name to repos: rv:ghname:<owner/name lower-cased>,
+-- a set of repo ids (several repos may name one GitHub repository), kept
+-- by every script that writes or drops a repo's github (src/common/keys.h
+-- builds the same key).
+local function github_key(github)
+  return 'rv:ghname:' .. string.lower(github)
+end
+
+local function index_github(github, id)
+  if github and github ~= '' then
+    rcall('SADD', github_key(github), id)
+  end
+end
+
+local function unindex_github(github, id)
+  if github and github ~= '' then
+    rcall('SREM', github_key(github), id)
+  end
+end

@@ -1,0 +1,191 @@
+/*
+ * Costs that must not grow with the number of repos, asserted on Redis
+ * command counts (INFO stats), not on times: a webhook is routed to its
+ * repo through the GitHub name index (lua/findByGithub) in the same number
+ * of commands with 10 repos registered as with 2,000; a Redis written
+ * before the index existed gets it built once, on the first webhook; the
+ * index follows registrations and removals.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/keys.h"
+#include "common/registry.h"
+#include "common/util.h"
+#include "rvtest.h"
+
+#define SECRET "scale-webhook-secret"
+
+static struct rvt_redis redis;
+static struct rv_rsync conn;
+static struct rvt_api api;
+static char *tmp;
+static int delivery;
+
+static long long commands(void)
+{
+    redisReply *r = rv_rsync_command(&conn, "INFO stats");
+    long long n = -1;
+    const char *p = r && r->type == REDIS_REPLY_STRING
+                        ? strstr(r->str, "total_commands_processed:")
+                        : NULL;
+    if (p)
+        n = strtoll(p + strlen("total_commands_processed:"), NULL, 10);
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* Registers n repos scale-<from>... named acme/scale-<i>. */
+static void add_repos(int from, int n)
+{
+    char id[64], gh[64], err[256], url[600];
+    snprintf(url, sizeof(url), "%s/repo", tmp);
+    for (int i = from; i < from + n; i++) {
+        snprintf(id, sizeof(id), "scale-%d", i);
+        snprintf(gh, sizeof(gh), "acme/Scale-%d", i);
+        struct rv_repo_spec spec = {.id = id, .url = url, .github = gh};
+        if (rv_registry_add(&conn, &spec, err, sizeof(err)) != RV_OK) {
+            CHECK(!"a repo registers");
+            return;
+        }
+    }
+}
+
+static int curl(char **body, char **headers, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int curl(char **body, char **headers, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = rvt_vcurl(tmp, body, headers, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Posts a signed push for full_name; the HTTP status, the answer in out
+ * (malloc'd). */
+static int push(const char *full_name, char **out)
+{
+    char path[600], sig[128], json[256];
+    snprintf(path, sizeof(path), "%s/hook.json", tmp);
+    snprintf(json, sizeof(json),
+             "{\"ref\":\"refs/heads/main\",\"repository\":{\"full_name\":"
+             "\"%s\"}}",
+             full_name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    fputs(json, f);
+    fclose(f);
+    rvt_sign_file(path, SECRET, sig, sizeof(sig));
+    char *body = NULL, *headers = NULL;
+    int st = curl(&body, &headers,
+                  "-X POST -H 'X-GitHub-Event: push' "
+                  "-H 'X-GitHub-Delivery: scale-%d' "
+                  "-H 'X-Hub-Signature-256: %s' --data-binary @'%s' "
+                  "%s/v1/webhooks/github",
+                  ++delivery, sig, path, api.base);
+    free(headers);
+    *out = body;
+    return st;
+}
+
+/* The commands one routed webhook costs Redis: the least of three (the
+ * API's own periodic samples may fall inside one; the second and third
+ * coalesce with the first's job). */
+static long long one_webhook_cost(const char *full_name, const char *want_id);
+static long long webhook_cost(const char *full_name, const char *want_id)
+{
+    long long least = -1;
+    for (int i = 0; i < 3; i++) {
+        long long c = one_webhook_cost(full_name, want_id);
+        if (least < 0 || c < least)
+            least = c;
+    }
+    return least;
+}
+
+static long long one_webhook_cost(const char *full_name, const char *want_id)
+{
+    long long before = commands();
+    char *body = NULL;
+    CHECK_INT(push(full_name, &body), 202);
+    long long cost = commands() - before - 1; /* this INFO's own */
+    char want[96];
+    snprintf(want, sizeof(want), "\"repo\":\"%s\"", want_id);
+    CHECK(body && rvt_contains(body, want));
+    free(body);
+    return cost;
+}
+
+static void test_a_redis_without_the_index_gets_it_on_the_first_webhook(void)
+{
+    add_repos(0, 10);
+    /* As a Redis written before the index: no sets, no marker. */
+    redisReply *r = rv_rsync_command(&conn, "EVAL %s 0",
+                                     "for _, k in ipairs(redis.call('KEYS', "
+                                     "'rv:ghname:*')) do redis.call('DEL', k) "
+                                     "end return 1");
+    if (r)
+        freeReplyObject(r);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", RV_KEY_GHNAME_INDEXED), 0);
+    char *body = NULL;
+    CHECK_INT(push("ACME/scale-3", &body), 202);
+    CHECK(body && rvt_contains(body, "\"repo\":\"scale-3\""));
+    free(body);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", RV_KEY_GHNAME_INDEXED), 1);
+    CHECK_INT(
+        rvt_redis_int(&conn, "SISMEMBER rv:ghname:acme/scale-7 %s", "scale-7"),
+        1);
+}
+
+static void test_the_index_follows_registration_and_removal(void)
+{
+    add_repos(10, 1);
+    CHECK_INT(rvt_redis_int(&conn, "SISMEMBER rv:ghname:acme/scale-10 %s",
+                            "scale-10"),
+              1);
+    CHECK_INT(rv_registry_remove(&conn, "scale-10"), RV_OK);
+    CHECK_INT(rvt_redis_int(&conn, "EXISTS %s", "rv:ghname:acme/scale-10"), 0);
+    /* No repo of that name any more: the webhook matches nothing. */
+    char *body = NULL;
+    CHECK_INT(push("acme/scale-10", &body), 202);
+    CHECK(body && rvt_contains(body, "no registered repo"));
+    free(body);
+}
+
+static void test_a_webhook_costs_the_same_with_2000_repos(void)
+{
+    long long small = webhook_cost("acme/scale-5", "scale-5");
+    add_repos(11, 1990);
+    CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 2000);
+    long long large = webhook_cost("acme/scale-1500", "scale-1500");
+    CHECK(small > 0);
+    CHECK_INT(large, small);
+}
+
+int main(void)
+{
+    tmp = rvt_tmpdir("rvtest-scale");
+    if (!tmp || rvt_redis_start(&redis, NULL) != 0 ||
+        rvt_redis_connect(&redis, &conn) != 0 ||
+        rvt_sh(NULL, "git init -q -b main '%s/repo'", tmp) != 0) {
+        fprintf(stderr, "cannot set up (redis or git)\n");
+        return 1;
+    }
+    char log[600];
+    snprintf(log, sizeof(log), "%s/api.log", tmp);
+    const char *env[] = {"REPOVIEW_WEBHOOK_SECRET=" SECRET, NULL};
+    if (rvt_api_start(&api, 0, redis.url, log, "/readyz", env) != 0) {
+        fprintf(stderr, "cannot start the API\n");
+        return 1;
+    }
+    RUN(test_a_redis_without_the_index_gets_it_on_the_first_webhook);
+    RUN(test_the_index_follows_registration_and_removal);
+    RUN(test_a_webhook_costs_the_same_with_2000_repos);
+    CHECK_INT(rvt_api_stop(&api), 0);
+    return rvt_finish(&conn, &redis, tmp);
+}
