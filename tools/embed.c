@@ -44,6 +44,7 @@ static const struct {
     const char *value;
 } substitutions[] = {
     {"RV_CHANNEL_EVENTS", RV_CHANNEL_EVENTS},
+    {"RV_KEY_REPO_IDS", RV_KEY_REPO_IDS},
 };
 
 /* The fixed keys a (const) KEYS line may name. */
@@ -52,6 +53,7 @@ static const struct {
     const char *value;
 } fixed_keys[] = {
     {"RV_KEY_REPOS", RV_KEY_REPOS},
+    {"RV_KEY_REPO_IDS", RV_KEY_REPO_IDS},
     {"RV_KEY_QUEUE", RV_KEY_QUEUE},
     {"RV_KEY_LEASES", RV_KEY_LEASES},
     {"RV_KEY_SCHEDULE", RV_KEY_SCHEDULE},

@@ -2,6 +2,7 @@
 --- @include "queueJob"
 --- @include "publishStatus"
 --- @include "githubIndex"
+--- @include "repoIds"
 
 -- Writes a new repo's meta hash (r: id, url, github, default_branch,
 -- interval, org, github_id; now), names it in reposKey, queues its first
@@ -24,6 +25,7 @@ local function new_repo(metaKey, reposKey, scheduleKey, queueKey, r, now,
     'pr_fails', '0', 'pr_worker', '', 'pr_started_at', '', 'pr_rev', '0')
   rcall('SADD', reposKey, r.id)
   index_github(r.github, r.id)
+  order_repo(r.id)
   queue_job(metaKey, queueKey, 'branches', branchJob, branchPayload, front)
   rcall('ZADD', scheduleKey, nextAt, 'branches:' .. r.id)
   publish_status(metaKey, r.id, 'branches')

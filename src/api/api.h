@@ -411,6 +411,11 @@ typedef void (*api_item_read)(struct api_call *call, struct rv_rasync *ra,
  * replies 503 (Redis) or an error saying what ("cannot list the ..."). */
 void api_gather_set(struct api_call *call, const char *set_key,
                     api_item_read read, const char *member, const char *what);
+/* The same for one page: cmd (taken) is a script answering {RV_OK, next
+ * cursor ('' at the end), {ids}} (lua/listRepos); the items keep its order
+ * and the reply adds "nextCursor" (null at the end). */
+void api_gather_page(struct api_call *call, struct rv_cmd *cmd,
+                     api_item_read read, const char *member, const char *what);
 
 /* ---- handlers ---- */
 

@@ -4,6 +4,7 @@
 
 #include "api/api.h"
 #include "common/errors.h"
+#include "common/scripts.h"
 #include "common/util.h"
 
 /* The list being gathered: the set's members, then one read per id. */
@@ -15,6 +16,8 @@ struct gather {
     size_t pending; /* reads in flight, plus one while they are sent */
     int rc;         /* first failure */
     json_t **items; /* [n], NULL for an item removed meanwhile */
+    bool paged;     /* a listRepos page: keep its order, add nextCursor */
+    char *next;     /* the page's next cursor, or NULL at the end */
 };
 
 /* One read in flight, knowing its slot. */
@@ -29,6 +32,7 @@ static void gather_free(void *p)
     for (size_t i = 0; i < g->n; i++)
         json_decref(g->items[i]);
     free(g->items);
+    free(g->next);
     free(g);
 }
 
@@ -53,7 +57,7 @@ static void finish(struct gather *g)
         api_reply_rv_error(call, g->rc, "%s", g->what);
         return;
     }
-    if (g->items)
+    if (g->items && !g->paged)
         qsort(g->items, g->n, sizeof(*g->items), cmp_items);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < g->n; i++)
@@ -64,7 +68,10 @@ static void finish(struct gather *g)
             }
             g->items[i] = NULL;
         }
-    json_t *body = arr ? json_pack("{s:o}", g->member, arr) : NULL;
+    json_t *body = !arr       ? NULL
+                   : g->paged ? json_pack("{s:o,s:s?}", g->member, arr,
+                                          "nextCursor", g->next)
+                              : json_pack("{s:o}", g->member, arr);
     if (!body) {
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
@@ -88,6 +95,23 @@ static void on_item(void *priv, int rc, json_t *item)
 static void on_members(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     struct gather *g = priv;
+    if (reply && g->paged) {
+        /* {RV_OK, next cursor, {ids}} */
+        int rc = rv_script_reply_code(reply);
+        const redisReply *next =
+            rc == RV_OK && reply->elements == 3 ? reply->element[1] : NULL;
+        if (rc == RV_OK && (!next || next->type != REDIS_REPLY_STRING))
+            rc = RV_ERR_PROTOCOL;
+        if (rc == RV_OK && next->len > 0 &&
+            (!rv_repo_id_valid(next->str) || !(g->next = strdup(next->str))))
+            rc = rv_repo_id_valid(next->str) ? RV_ERR_NOMEM : RV_ERR_PROTOCOL;
+        if (rc != RV_OK) {
+            g->rc = rc;
+            finish(g);
+            return;
+        }
+        reply = reply->element[2];
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         g->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
         finish(g);
@@ -136,4 +160,23 @@ void api_gather_set(struct api_call *call, const char *set_key,
     rv_cmd_add(&cmd, "SMEMBERS");
     rv_cmd_add(&cmd, set_key);
     api_send(call, &cmd, on_members, g);
+}
+
+void api_gather_page(struct api_call *call, struct rv_cmd *cmd,
+                     api_item_read read, const char *member, const char *what)
+{
+    struct gather *g = calloc(1, sizeof(*g));
+    if (!g) {
+        rv_cmd_free(cmd);
+        api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
+        return;
+    }
+    *g = (struct gather){.call = call,
+                         .read = read,
+                         .member = member,
+                         .what = what,
+                         .paged = true};
+    call->priv = g;
+    call->priv_free = gather_free;
+    api_send(call, cmd, on_members, g);
 }

@@ -249,7 +249,11 @@ void api_repos_delete(struct api_call *call)
 
 /* ---- GET /v1/repos ---- */
 
-/* One repo's summary being read for api_gather_set. */
+/* GET /v1/repos pages: CONTRACT.md's default and largest limit. */
+#define RV_LIST_DEFAULT 100
+#define RV_LIST_MAX 1000
+
+/* One repo's summary being read for api_gather_page. */
 struct repo_item {
     struct api_call *call;
     api_item_cb cb;
@@ -291,8 +295,66 @@ static void repo_item(struct api_call *call, struct rv_rasync *ra,
     cb(priv, rc, NULL);
 }
 
+/* The query of GET /v1/repos, checked. */
+struct list_query {
+    char *cursor, *org, *q, *limit; /* malloc'd or NULL */
+    int64_t n;
+};
+
+static void list_query_free(struct list_query *lq)
+{
+    free(lq->cursor);
+    free(lq->org);
+    free(lq->q);
+    free(lq->limit);
+}
+
+/* NULL when lq is good, else the sentence for a 400. q is lower-cased. */
+static const char *list_query_check(struct list_query *lq)
+{
+    lq->n = RV_LIST_DEFAULT;
+    if (lq->limit && rv_parse_i64(lq->limit, 1, RV_LIST_MAX, &lq->n) != 0)
+        return "limit must be a whole number from 1 to 1000";
+    if (lq->cursor && !rv_repo_id_valid(lq->cursor))
+        return "cursor must be the nextCursor of an earlier page";
+    if (lq->org && !rv_repo_id_valid(lq->org))
+        return "org must be an org id";
+    if (lq->q) {
+        size_t n = strlen(lq->q);
+        if (n == 0 || n > 100)
+            return "q must be 1 to 100 characters";
+        for (char *p = lq->q; *p; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return "q must not hold control characters";
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        }
+    }
+    return NULL;
+}
+
 void api_repos_list(struct api_call *call)
 {
-    api_gather_set(call, RV_KEY_REPOS, repo_item, "repos",
-                   "cannot list the repos");
+    struct list_query lq = {.cursor = api_query(call, "cursor"),
+                            .org = api_query(call, "org"),
+                            .q = api_query(call, "q"),
+                            .limit = api_query(call, "limit")};
+    const char *bad = list_query_check(&lq);
+    if (bad) {
+        api_reply_error(call, 400, "bad_request", "%s", bad);
+        list_query_free(&lq);
+        return;
+    }
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_script_listRepos(&cmd,
+                        &(struct rv_listrepos_args){
+                            .cursor = lq.cursor ? lq.cursor : "",
+                            .limit = lq.n,
+                            .org = lq.org ? lq.org : "",
+                            .q = lq.q ? lq.q : "",
+                            /* A filter looks at most this many ids a page. */
+                            .scan_max = lq.n * 10 < 2000 ? 2000 : lq.n * 10});
+    list_query_free(&lq);
+    api_gather_page(call, &cmd, repo_item, "repos", "cannot list the repos");
 }

@@ -9,6 +9,7 @@
 #define RV_KEY_MAX 192
 
 #define RV_KEY_REPOS "rv:repos"           /* set of repo ids */
+#define RV_KEY_REPO_IDS "rv:repos:ids"    /* the same ids, a zset by id */
 #define RV_KEY_QUEUE "rv:queue"           /* list of job payloads */
 #define RV_KEY_LEASES "rv:leases"         /* zset worker id -> lease expiry */
 #define RV_KEY_SCHEDULE "rv:schedule"     /* zset "kind:id" -> next due ms */

@@ -6,6 +6,7 @@
  * before the index existed gets it built once, on the first webhook; the
  * index follows registrations and removals.
  */
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,14 +158,113 @@ static void test_the_index_follows_registration_and_removal(void)
     free(body);
 }
 
+/* GET path of the API: status, body in *out (malloc'd). */
+static int get(const char *path, char **out)
+{
+    char *headers = NULL;
+    *out = NULL; /* rvt_vcurl frees what it is handed */
+    int st = curl(out, &headers, "'%s%s'", api.base, path);
+    free(headers);
+    return st;
+}
+
+/* The commands one page of 5 costs Redis (least of three, as above). */
+static long long page_cost(void)
+{
+    long long least = -1;
+    for (int i = 0; i < 3; i++) {
+        long long before = commands();
+        char *body = NULL;
+        CHECK_INT(get("/v1/repos?limit=5", &body), 200);
+        long long c = commands() - before - 1;
+        free(body);
+        if (least < 0 || c < least)
+            least = c;
+    }
+    return least;
+}
+
+static long long small_page_cost;
+
 static void test_a_webhook_costs_the_same_with_2000_repos(void)
 {
+    small_page_cost = page_cost();
     long long small = webhook_cost("acme/scale-5", "scale-5");
     add_repos(11, 1990);
     CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 2000);
     long long large = webhook_cost("acme/scale-1500", "scale-1500");
     CHECK(small > 0);
     CHECK_INT(large, small);
+    CHECK(small_page_cost > 0);
+    CHECK_INT(page_cost(), small_page_cost);
+}
+
+static void test_the_list_pages_in_id_order(void)
+{
+    /* 2,000 repos in pages of 1,000, then 700: each id once, in order. */
+    int total = 0, pages = 0;
+    char prev[128] = "", path[256] = "/v1/repos?limit=1000";
+    for (;;) {
+        char *body = NULL;
+        CHECK_INT(get(path, &body), 200);
+        json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
+        free(body);
+        json_t *repos = json_object_get(doc, "repos");
+        CHECK(json_is_array(repos));
+        size_t i;
+        json_t *r;
+        json_array_foreach(repos, i, r)
+        {
+            const char *id = json_string_value(json_object_get(r, "id"));
+            CHECK(id && strcmp(prev, id) < 0);
+            rv_strlcpy(prev, id ? id : "", sizeof(prev));
+            total++;
+        }
+        pages++;
+        json_t *next = json_object_get(doc, "nextCursor");
+        CHECK(next != NULL);
+        if (!json_is_string(next) || pages > 5) {
+            CHECK(json_is_null(next));
+            json_decref(doc);
+            break;
+        }
+        snprintf(path, sizeof(path), "/v1/repos?limit=1000&cursor=%s",
+                 json_string_value(next));
+        json_decref(doc);
+    }
+    CHECK_INT(total, 2000);
+    CHECK_INT(pages, 2);
+    /* The default page is 100, with a cursor. */
+    char *body = NULL;
+    CHECK_INT(get("/v1/repos", &body), 200);
+    json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
+    CHECK_INT(json_array_size(json_object_get(doc, "repos")), 100);
+    CHECK(json_is_string(json_object_get(doc, "nextCursor")));
+    json_decref(doc);
+    free(body);
+    /* q matches id or github, ignoring case; one page ends the search. */
+    CHECK_INT(get("/v1/repos?q=SCALE-1999", &body), 200);
+    doc = body ? json_loads(body, 0, NULL) : NULL;
+    CHECK_INT(json_array_size(json_object_get(doc, "repos")), 1);
+    json_decref(doc);
+    free(body);
+    /* An org no repo has: nothing, but a cursor while ids remain. */
+    CHECK_INT(get("/v1/repos?org=nobody&limit=10", &body), 200);
+    doc = body ? json_loads(body, 0, NULL) : NULL;
+    CHECK_INT(json_array_size(json_object_get(doc, "repos")), 0);
+    CHECK(json_is_string(json_object_get(doc, "nextCursor")));
+    json_decref(doc);
+    free(body);
+    static const char *const bad[] = {
+        "/v1/repos?limit=0",      "/v1/repos?limit=1001", "/v1/repos?limit=x",
+        "/v1/repos?cursor=..%2f", "/v1/repos?org=a%20b",  "/v1/repos?q=",
+        "/v1/repos?q=%01",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        CHECK_INT(get(bad[i], &body), 400);
+        CHECK(body && rvt_contains(body, "bad_request"));
+        free(body);
+    }
 }
 
 int main(void)
@@ -186,6 +286,7 @@ int main(void)
     RUN(test_a_redis_without_the_index_gets_it_on_the_first_webhook);
     RUN(test_the_index_follows_registration_and_removal);
     RUN(test_a_webhook_costs_the_same_with_2000_repos);
+    RUN(test_the_list_pages_in_id_order);
     CHECK_INT(rvt_api_stop(&api), 0);
     return rvt_finish(&conn, &redis, tmp);
 }

@@ -241,14 +241,22 @@ function loadRepos() {
   const before = new Map(state.eventSeq);
   listLoading = (async () => {
     try {
-      const r = await api('GET', '/v1/repos');
-      if (!r.ok || !r.data || !Array.isArray(r.data.repos)) {
-        setListError('Cannot load repositories: ' + errorText(r));
-        return;
-      }
+      // Every page of the list (1,000 a page), following nextCursor.
+      const repos = [];
+      let cursor = null;
+      do {
+        const r = await api('GET', '/v1/repos?limit=1000' +
+          (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
+        if (!r.ok || !r.data || !Array.isArray(r.data.repos)) {
+          setListError('Cannot load repositories: ' + errorText(r));
+          return;
+        }
+        repos.push(...r.data.repos);
+        cursor = typeof r.data.nextCursor === 'string' ? r.data.nextCursor : null;
+      } while (cursor);
       setListError(null);
       const next = new Map();
-      for (const repo of r.data.repos) {
+      for (const repo of repos) {
         const old = state.repos.get(repo.id);
         if (old && (before.get(repo.id) || 0) !== seq(repo.id)) {
           repo.freshness = old.freshness;
@@ -257,7 +265,7 @@ function loadRepos() {
         next.set(repo.id, repo);
       }
       state.repos = next;
-      state.order = r.data.repos.map((x) => x.id);
+      state.order = repos.map((x) => x.id);
       renderList();
       if (!state.selected || !state.repos.has(state.selected)) selectFromHash();
       else renderDetail();
