@@ -6,12 +6,12 @@
  * as ?id= and their scripts (retryDeadLetter, dropDeadLetter) compare
  * before they change anything (409 otherwise).
  */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/ops_private.h"
+#include "common/deadletter.h"
 #include "common/errors.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -20,22 +20,8 @@
 
 #define DEAD_LIMIT_DEFAULT 20
 #define DEAD_LIMIT_MAX 100
-/* The list keeps 1000 entries (deadLetter, reapJob trim it). */
-#define DEAD_INDEX_MAX 999
-#define SHA1_HEX 40
-
-/* SHA-1 of s[0..len) in hex into hex (SHA1_HEX + 1 bytes): the same as
- * the scripts' redis.sha1hex. false when the digest failed. */
-static bool sha1_hex(const char *s, size_t len, char *hex)
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(s, len, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-        return false;
-    for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return true;
-}
+#define DEAD_INDEX_MAX RV_DEAD_INDEX_MAX
+#define SHA1_HEX RV_DEAD_ID_LEN
 
 /* A query parameter as an integer in [min, max], def when absent. false
  * when it answered 400. */
@@ -91,7 +77,7 @@ static void on_entries(struct ops_batch *b, const redisReply *reply, void *arg,
     for (size_t i = 0; i < reply->elements; i++) {
         const redisReply *e = reply->element[i];
         char hex[SHA1_HEX + 1];
-        if (e->type != REDIS_REPLY_STRING || !sha1_hex(e->str, e->len, hex))
+        if (e->type != REDIS_REPLY_STRING || !rv_dead_id(e->str, e->len, hex))
             continue;
         json_t *entry = json_loadb(e->str, e->len, 0, NULL);
         if (!json_is_object(entry)) {
@@ -186,8 +172,7 @@ static bool parse_target(struct api_call *call, struct dead_write *w)
         return false;
     }
     char *id = api_query(call, "id");
-    bool ok = id && strlen(id) == SHA1_HEX &&
-              strspn(id, "0123456789abcdef") == SHA1_HEX;
+    bool ok = rv_dead_id_valid(id);
     if (ok)
         memcpy(w->expected, id, SHA1_HEX + 1);
     free(id);
@@ -238,21 +223,6 @@ static void on_write(struct rv_rasync *ra, redisReply *reply, void *priv)
     }
 }
 
-/* The job of an entry's "job" member: repo and kind. false (with the
- * reason) when it holds none a sync can run. */
-static bool entry_job(const char *text, size_t len, char *repo, size_t rlen,
-                      rv_kind *kind)
-{
-    json_t *entry = json_loadb(text, len, 0, NULL);
-    json_t *job = json_object_get(entry, "job");
-    const char *r = json_string_value(json_object_get(job, "repo"));
-    const char *k = json_string_value(json_object_get(job, "kind"));
-    bool ok = r && k && rv_job_kind_parse(k, kind) == 0 &&
-              rv_repo_id_valid(r) && rv_strlcpy(repo, r, rlen) == 0;
-    json_decref(entry);
-    return ok;
-}
-
 static void on_checked(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
@@ -269,7 +239,7 @@ static void on_checked(struct rv_rasync *ra, redisReply *reply, void *priv)
                         (long long)w->index);
         return;
     }
-    if (!sha1_hex(reply->str, reply->len, hex) ||
+    if (!rv_dead_id(reply->str, reply->len, hex) ||
         strcmp(hex, w->expected) != 0) {
         api_reply_error(call, 409, "conflict",
                         "dead letter %lld is no longer the entry with that "
@@ -277,33 +247,20 @@ static void on_checked(struct rv_rasync *ra, redisReply *reply, void *priv)
                         (long long)w->index);
         return;
     }
-    if (!entry_job(reply->str, reply->len, repo, sizeof(repo), &kind)) {
+    if (!rv_dead_job(reply->str, reply->len, repo, sizeof(repo), &kind)) {
         api_reply_error(call, 422, "not_retryable",
                         "dead letter %lld holds no job that can run (a "
                         "payload that does not decode); drop it instead",
                         (long long)w->index);
         return;
     }
-    char *payload = NULL;
-    size_t len = 0;
-    int rc = rv_job_new(&w->job, repo, kind, RV_REASON_USER, &payload, &len);
+    struct rv_cmd cmd;
+    int rc =
+        rv_dead_retry_cmd(&cmd, w->index, w->expected, repo, kind, &w->job);
     if (rc != RV_OK) {
         api_reply_rv_error(call, rc, "cannot build the job");
         return;
     }
-    char meta[RV_KEY_MAX];
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_script_retryDeadLetter(
-        &cmd, &(struct rv_retrydeadletter_args){
-                  .meta_key = rv_key_kind_meta(meta, kind, repo),
-                  .index = w->index,
-                  .expected = w->expected,
-                  .kind = rv_kind_name(kind),
-                  .job_id = w->job.id,
-                  .payload = payload,
-                  .payload_len = len});
-    free(payload);
     api_send(call, &cmd, on_write, call);
 }
 
@@ -341,13 +298,7 @@ void api_ops_deadletter_drop(struct api_call *call)
     struct dead_write *w = dead_write_new(call);
     if (!w)
         return;
-    /* A fresh job id is a mark no entry holds. */
-    char mark[RV_JOB_ID_MAX + 1];
-    rv_job_id_new(mark, sizeof(mark));
     struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_script_dropDeadLetter(
-        &cmd, &(struct rv_dropdeadletter_args){
-                  .index = w->index, .expected = w->expected, .mark = mark});
+    rv_dead_drop_cmd(&cmd, w->index, w->expected);
     api_send(call, &cmd, on_write, call);
 }

@@ -448,6 +448,68 @@ static void test_real_workers_count_syncs_and_a_killed_one_leaves(void)
     free(good2);
 }
 
+/* Runs `repoview ARGS` against the test's Redis; stdout into *out
+ * (malloc'd). Returns the exit code. */
+static int cli(char **out, const char *args)
+{
+    return rvt_sh(out, "REPOVIEW_REDIS_URL='%s' '%s' %s 2>>'%s/cli.err'",
+                  redis.url, rvt_bin("repoview"), args, tmp);
+}
+
+static void test_cli_lists_retries_and_drops_dead_letters(void)
+{
+    redis_do("FLUSHALL");
+    CHECK_INT(add_repo("alpha", "https://example.com/alpha.git"), RV_OK);
+    char meta[RV_KEY_MAX];
+    redis_do("DEL %s", RV_KEY_QUEUE);
+    redis_do("HSET %s branch_sync_status error branch_job ''",
+             rv_key_meta(meta, "alpha"));
+    push_dead("alpha", "attempts exhausted");
+    push_dead("alpha", "attempts exhausted");
+    char *out = NULL;
+    CHECK_INT(cli(&out, "deadletters --json"), 0);
+    json_t *j = json_loads(out ? out : "", 0, NULL);
+    CHECK_INT((int)json_array_size(json_object_get(j, "deadLetters")), 2);
+    json_decref(j);
+    free(out);
+    out = NULL;
+    CHECK_INT(cli(&out, "deadletters"), 0);
+    CHECK(rvt_contains(out, "alpha"));
+    free(out);
+    out = NULL;
+    CHECK_INT(cli(NULL, "deadletters --retry x"), 2);
+    CHECK_INT(cli(NULL, "deadletters --retry 1 --drop 0"), 2);
+    CHECK_INT(cli(NULL, "deadletters --retry 7"), 1);
+    CHECK_INT(cli(&out, "deadletters --retry 1"), 0);
+    CHECK(rvt_contains(out, "retried: queued"));
+    free(out);
+    out = NULL;
+    CHECK_INT((int)rvt_redis_int(&conn, "LLEN %s", RV_KEY_QUEUE), 1);
+    CHECK_INT(cli(NULL, "deadletters --drop 0"), 0);
+    CHECK_INT((int)rvt_redis_int(&conn, "LLEN %s", RV_KEY_DEADLETTER), 0);
+    /* Workers: a live lease with its hash, a lapsed one left out. */
+    char key[RV_KEY_MAX];
+    redis_do("ZADD %s %lld w-live %lld w-dead", RV_KEY_LEASES,
+             (long long)(rv_now_ms() + 60000), (long long)(rv_now_ms() - 1));
+    redis_do("HSET %s host h1 pid 42 startedAt 1700000000000 syncsDone 7 "
+             "syncsFailed 1",
+             rv_key_worker(key, "w-live"));
+    CHECK_INT(cli(&out, "workers --json"), 0);
+    j = json_loads(out ? out : "", 0, NULL);
+    json_t *list = json_object_get(j, "workers");
+    CHECK_INT((int)json_array_size(list), 1);
+    json_t *w = json_array_get(list, 0);
+    CHECK_STR(json_string_value(json_object_get(w, "id")), "w-live");
+    CHECK_INT((int)json_integer_value(json_object_get(w, "syncsDone")), 7);
+    CHECK_INT((int)json_integer_value(json_object_get(w, "pid")), 42);
+    json_decref(j);
+    free(out);
+    out = NULL;
+    CHECK_INT(cli(&out, "workers"), 0);
+    CHECK(rvt_contains(out, "w-live"));
+    free(out);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-ops");
@@ -483,6 +545,7 @@ int main(void)
     RUN(test_queue_shows_waiting_running_and_dead_jobs);
     RUN(test_retry_puts_the_job_at_the_front_and_drop_removes);
     RUN(test_hostile_requests_get_clear_errors_and_change_nothing);
+    RUN(test_cli_lists_retries_and_drops_dead_letters);
     RUN(test_real_workers_count_syncs_and_a_killed_one_leaves);
     /* A clean exit: under ASan, also no leak in any path taken above. */
     CHECK_INT(rvt_api_stop(&api), 0);
