@@ -63,6 +63,7 @@ static const struct api_route routes[] = {
     {GET,    "/index.html",             api_static_index,       "dashboard",     OPEN},
     {GET,    "/app.js",                 api_static_index,       "dashboard",     OPEN},
     {GET,    "/app.css",                api_static_index,       "dashboard",     OPEN},
+    {GET,    "/ops.js",                 api_static_index,       "dashboard",     OPEN},
 };
 /* clang-format on */ /* checksrc: end */
 
