@@ -60,7 +60,9 @@ char *rv_key_stats(char *buf, long long minute);
  * in step with lua/includes/recordStats.lua. */
 #define RV_STATS_BUCKETS 11
 #define RV_STATS_BOUNDS_MS                                                     \
-    {50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000}
+    {                                                                          \
+        50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000               \
+    }
 /* Per GitHub token identity (installation id, "pat" or "none"): */
 char *rv_key_gh_budget(char *buf, const char *identity);  /* rv:gh:budget:I */
 char *rv_key_gh_hold(char *buf, const char *identity);    /* rv:gh:hold:I */
