@@ -57,6 +57,21 @@ static json_t *body_json(void)
     return j;
 }
 
+/* The body as JSON, kept until body_json_drop (for chained lookups). */
+static json_t *kept;
+static json_t *body_json_keep(void)
+{
+    json_decref(kept);
+    kept = body_json();
+    return kept;
+}
+
+static void body_json_drop(void)
+{
+    json_decref(kept);
+    kept = NULL;
+}
+
 static void redis_do(const char *fmt, ...)
 {
     va_list ap;
@@ -510,6 +525,62 @@ static void test_cli_lists_retries_and_drops_dead_letters(void)
     free(out);
 }
 
+/* What the views read may be anything (another tool, an old version, a
+ * hand edit): garbage is shown as such or skipped, never trusted. */
+static void test_garbage_in_redis_is_shown_or_skipped_never_trusted(void)
+{
+    redis_do("FLUSHALL");
+    char key[RV_KEY_MAX], proc[RV_KEY_MAX];
+    redis_do("RPUSH %s %b", RV_KEY_QUEUE, "\x87\xa1v\x01garbage", (size_t)12);
+    redis_do("ZADD %s %lld w-odd", RV_KEY_LEASES,
+             (long long)(rv_now_ms() + 60000));
+    redis_do("RPUSH %s not-a-job", rv_key_processing(proc, "w-odd"));
+    redis_do("HSET %s host h pid -5 startedAt soon syncsDone lots",
+             rv_key_worker(key, "w-odd"));
+    redis_do("HSET %s done:branches abc ms:branches:99 4 ms:branches:x 1 "
+             "ms:nope:1 3 failed:prs -2 queue 7",
+             rv_key_stats(key, rv_now_ms() / 60000));
+    redis_do("LPUSH %s %s", RV_KEY_DEADLETTER, "not json at all");
+
+    CHECK_INT(curl(AS_READER " %s/v1/queue", api.base), 200);
+    json_t *q = body_json();
+    json_t *w0 = json_array_get(json_object_get(q, "waiting"), 0);
+    CHECK(json_is_string(json_object_get(w0, "undecodable")));
+    json_t *r0 = json_array_get(json_object_get(q, "running"), 0);
+    CHECK(json_is_string(json_object_get(r0, "undecodable")));
+    CHECK_STR(json_string_value(json_object_get(r0, "worker")), "w-odd");
+    json_decref(q);
+
+    CHECK_INT(curl(AS_READER " %s/v1/workers", api.base), 200);
+    json_t *w = json_array_get(json_object_get(body_json_keep(), "workers"), 0);
+    CHECK_STR(json_string_value(json_object_get(w, "host")), "h");
+    CHECK(json_is_null(json_object_get(w, "pid")));
+    CHECK(json_is_null(json_object_get(w, "startedAt")));
+    CHECK_INT((int)json_integer_value(json_object_get(w, "syncsDone")), 0);
+    body_json_drop();
+
+    CHECK_INT(curl(AS_READER " '%s/v1/stats?window=5m'", api.base), 200);
+    json_t *st = body_json();
+    json_t *last = json_array_get(json_object_get(st, "points"), 4);
+    CHECK_INT((int)json_integer_value(
+                  json_object_get(json_object_get(last, "done"), "branches")),
+              0);
+    CHECK_INT((int)json_integer_value(
+                  json_object_get(json_object_get(last, "failed"), "prs")),
+              0);
+    CHECK(json_is_null(json_object_get(last, "p50Ms")));
+    CHECK_INT((int)json_integer_value(json_object_get(last, "queueDepth")), 7);
+    json_decref(st);
+
+    CHECK_INT(curl(AS_READER " %s/v1/deadletters", api.base), 200);
+    CHECK(rvt_contains(body, "\"raw\":\"not json at all\""));
+    char id[41];
+    dead_id(0, id);
+    CHECK_INT(curl("-X POST " AS_ADMIN " '%s/v1/deadletters/0/retry?id=%s'",
+                   api.base, id),
+              422);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-ops");
@@ -545,6 +616,7 @@ int main(void)
     RUN(test_queue_shows_waiting_running_and_dead_jobs);
     RUN(test_retry_puts_the_job_at_the_front_and_drop_removes);
     RUN(test_hostile_requests_get_clear_errors_and_change_nothing);
+    RUN(test_garbage_in_redis_is_shown_or_skipped_never_trusted);
     RUN(test_cli_lists_retries_and_drops_dead_letters);
     RUN(test_real_workers_count_syncs_and_a_killed_one_leaves);
     /* A clean exit: under ASan, also no leak in any path taken above. */
