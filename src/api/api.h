@@ -23,6 +23,10 @@
  *   refresh.c          POST /v1/repos/{id}/refresh
  *   orgs.c             GET/POST /v1/orgs, GET/DELETE /v1/orgs/{id},
  *                      POST /v1/orgs/{id}/refresh
+ *   ops.c              GET /v1/queue, GET /v1/workers; the command batch
+ *                      of the operations views (ops_private.h)
+ *   ops_dead.c         GET /v1/deadletters, POST .../{n}/retry, DELETE
+ *   ops_stats.c        GET /v1/stats (the per-minute history)
  *   events.c           SSE: the streams and their two handlers
  *   events_snapshot.c  the snapshots a stream starts with
  *   events_sub.c       the one subscription to rv:events and its fan-out
@@ -181,8 +185,10 @@ struct api_call {
 typedef void (*api_handler)(struct api_call *call);
 
 /* A route: method bit (EVHTTP_REQ_*), pattern with at most one "{id}"
- * segment, handler. `name` labels metrics; `need` is what the caller must
- * hold (a route with an {id} also needs the token to see that repo). */
+ * or "{n}" segment (copied into call->id; only {id} is checked as a repo
+ * id, {n} is the handler's to parse), handler. `name` labels metrics;
+ * `need` is what the caller must hold (a route with an {id} also needs
+ * the token to see that repo). */
 struct api_route {
     int method;
     const char *pattern;
@@ -433,6 +439,13 @@ void api_orgs_create(struct api_call *call);
 void api_orgs_get(struct api_call *call);
 void api_orgs_delete(struct api_call *call);
 void api_orgs_refresh(struct api_call *call);
+/* ops.c, ops_dead.c, ops_stats.c: the operations views. */
+void api_ops_queue(struct api_call *call);
+void api_ops_workers(struct api_call *call);
+void api_ops_deadletters(struct api_call *call);
+void api_ops_deadletter_retry(struct api_call *call);
+void api_ops_deadletter_drop(struct api_call *call);
+void api_ops_stats(struct api_call *call);
 void api_events_repo(struct api_call *call);
 void api_events_many(struct api_call *call);
 void api_webhooks_github(struct api_call *call);

@@ -50,6 +50,12 @@ static const struct api_route routes[] = {
     {POST,   "/v1/session",             api_session_post,       "session",       OPEN},
     {DELETE, "/v1/session",             api_session_delete,     "session",       OPEN},
     {POST,   "/v1/stream-tokens",       api_stream_tokens_post, "stream_tokens", READ},
+    {GET,    "/v1/queue",               api_ops_queue,          "queue",         READ},
+    {GET,    "/v1/workers",             api_ops_workers,        "workers",       READ},
+    {GET,    "/v1/deadletters",         api_ops_deadletters,    "deadletters",   READ},
+    {POST,   "/v1/deadletters/{n}/retry", api_ops_deadletter_retry, "deadletters_retry", ADMIN},
+    {DELETE, "/v1/deadletters/{n}",     api_ops_deadletter_drop, "deadletters_drop", ADMIN},
+    {GET,    "/v1/stats",               api_ops_stats,          "stats",         READ},
     {GET,    "/healthz",                api_healthz,            "healthz",       OPEN},
     {GET,    "/readyz",                 api_readyz,             "readyz",        OPEN},
     {GET,    "/metrics",                api_metrics_get,        "metrics",       METRICS},
@@ -57,18 +63,22 @@ static const struct api_route routes[] = {
     {GET,    "/index.html",             api_static_index,       "dashboard",     OPEN},
     {GET,    "/app.js",                 api_static_index,       "dashboard",     OPEN},
     {GET,    "/app.css",                api_static_index,       "dashboard",     OPEN},
+    {GET,    "/ops.js",                 api_static_index,       "dashboard",     OPEN},
 };
 /* clang-format on */ /* checksrc: end */
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Matches path against pattern; "{id}" matches one non-empty segment,
- * copied into id (truncated copies fail the id check later). */
+/* Matches path against pattern; "{id}" (and "{n}") matches one non-empty
+ * segment, copied into id (truncated copies fail the id check later). */
 static bool route_match(const char *pattern, const char *path, char *id,
                         size_t idlen, bool *id_too_long)
 {
     while (*pattern && *path) {
-        if (*pattern == '{' && strncmp(pattern, "{id}", 4) == 0) {
+        size_t plen = strncmp(pattern, "{id}", 4) == 0  ? 4
+                      : strncmp(pattern, "{n}", 3) == 0 ? 3
+                                                        : 0;
+        if (plen) {
             size_t n = strcspn(path, "/");
             if (n == 0)
                 return false;
@@ -76,7 +86,7 @@ static bool route_match(const char *pattern, const char *path, char *id,
             size_t copy = n < idlen ? n : idlen - 1;
             memcpy(id, path, copy);
             id[copy] = '\0';
-            pattern += 4;
+            pattern += plen;
             path += n;
             continue;
         }

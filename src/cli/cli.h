@@ -120,5 +120,7 @@ int cli_cmd_queue(struct cli *c, int argc, char **args);
 int cli_cmd_watch(struct cli *c, int argc, char **args);
 int cli_cmd_up(struct cli *c, int argc, char **args);
 int cli_cmd_org(struct cli *c, int argc, char **args);
+int cli_cmd_workers(struct cli *c, int argc, char **args);
+int cli_cmd_deadletters(struct cli *c, int argc, char **args);
 
 #endif

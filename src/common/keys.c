@@ -69,6 +69,18 @@ char *rv_key_delivery(char *buf, const char *delivery_id)
     return buf;
 }
 
+char *rv_key_worker(char *buf, const char *worker_id)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:worker:%s", worker_id);
+    return buf;
+}
+
+char *rv_key_stats(char *buf, long long minute)
+{
+    snprintf(buf, RV_KEY_MAX, "rv:stats:%lld", minute);
+    return buf;
+}
+
 static char *gh_key(char *buf, const char *what, const char *identity)
 {
     snprintf(buf, RV_KEY_MAX, "rv:gh:%s:%s", what,

@@ -53,6 +53,22 @@ char *rv_key_org_pages(char *buf, const char *id); /* rv:org:{id}:pages */
 char *rv_key_ghname(char *buf, const char *github);
 char *rv_key_processing(char *buf, const char *worker_id); /* rv:processing:W */
 char *rv_key_delivery(char *buf, const char *delivery_id); /* rv:delivery:D */
+/* A worker's own hash {host,pid,startedAt,syncsDone,syncsFailed}, which
+ * expires with its lease: rv:worker:W. */
+char *rv_key_worker(char *buf, const char *worker_id);
+/* The history of one minute (minute = epoch ms / 60000): rv:stats:M. */
+char *rv_key_stats(char *buf, long long minute);
+/* How long a minute's history is kept (ms): 24 h and two minutes, so a
+ * 24 h window still has its oldest minute. */
+#define RV_STATS_TTL_MS (86400000LL + 120000LL)
+/* Upper bounds (ms) of the sync duration histogram ms:<kind>:<i> in a
+ * minute's hash; bucket RV_STATS_BUCKETS - 1 is everything longer. Kept
+ * in step with lua/includes/recordStats.lua. */
+#define RV_STATS_BUCKETS 11
+#define RV_STATS_BOUNDS_MS                                                     \
+    {                                                                          \
+        50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000               \
+    }
 /* Per GitHub token identity (installation id, "pat" or "none"): */
 char *rv_key_gh_budget(char *buf, const char *identity);  /* rv:gh:budget:I */
 char *rv_key_gh_hold(char *buf, const char *identity);    /* rv:gh:hold:I */

@@ -1,6 +1,7 @@
 /* See housekeeping.h. */
 #include "worker/housekeeping.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -16,14 +17,49 @@
 
 #define MIRROR_GC_EVERY_MS (10 * 60 * 1000)
 
+/* Writes the worker's hash rv:worker:<id> again when it is missing (first
+ * start, or lost with Redis's data). One transaction, so the hash never
+ * exists without its expiry; the counters start at 0 only if absent. */
+static void register_worker(struct rv_rsync *r, const struct rv_worker *w,
+                            const char *key, int64_t lease_ms)
+{
+    redisReply *replies[6];
+    replies[0] = rv_rsync_command(r, "MULTI");
+    replies[1] =
+        rv_rsync_command(r, "HSET %s host %s pid %ld startedAt %lld", key,
+                         w->host, (long)getpid(), (long long)w->started_ms);
+    replies[2] = rv_rsync_command(r, "HSETNX %s syncsDone 0", key);
+    replies[3] = rv_rsync_command(r, "HSETNX %s syncsFailed 0", key);
+    replies[4] =
+        rv_rsync_command(r, "PEXPIRE %s %lld", key, (long long)lease_ms);
+    /* After a dropped connection the transaction is gone with it, and an
+     * EXEC on the new one only answers an error. */
+    replies[5] = rv_rsync_command(r, "EXEC");
+    for (size_t i = 0; i < 6; i++)
+        if (replies[i])
+            freeReplyObject(replies[i]);
+}
+
 int rv_housekeeping_renew_lease(struct rv_rsync *r, const struct rv_worker *w)
 {
-    redisReply *reply = rv_rsync_command(
-        r, "ZADD %s %lld %s", RV_KEY_LEASES,
-        (long long)(rv_now_ms() + w->cfg->lease_seconds * 1000), w->id);
+    int64_t lease_ms = w->cfg->lease_seconds * 1000;
+    redisReply *reply =
+        rv_rsync_command(r, "ZADD %s %lld %s", RV_KEY_LEASES,
+                         (long long)(rv_now_ms() + lease_ms), w->id);
     if (!reply)
         return RV_ERR_REDIS;
     freeReplyObject(reply);
+    /* The worker's hash expires with its lease, so a worker killed with
+     * SIGKILL leaves GET /v1/workers when its lease lapses. */
+    char key[RV_KEY_MAX];
+    rv_key_worker(key, w->id);
+    reply = rv_rsync_command(r, "PEXPIRE %s %lld", key, (long long)lease_ms);
+    if (!reply)
+        return RV_ERR_REDIS;
+    bool is_missing = reply->type == REDIS_REPLY_INTEGER && reply->integer == 0;
+    freeReplyObject(reply);
+    if (is_missing)
+        register_worker(r, w, key, lease_ms);
     return RV_OK;
 }
 
@@ -117,6 +153,7 @@ static void *housekeeping_main(void *arg)
             int queued = 0, reaped = 0;
             if (mono >= next_tick) {
                 rv_scheduler_tick(&r, w->cfg, rv_now_ms(), &queued);
+                rv_scheduler_sample_queue(&r, rv_now_ms());
                 next_tick = mono + 1000;
             }
             if (mono >= next_reap) {

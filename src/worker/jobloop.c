@@ -190,7 +190,8 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
                     long long gen, int64_t interval_s,
                     const struct rv_sync_error *err)
 {
-    char meta[RV_KEY_MAX], proc[RV_KEY_MAX], at[32];
+    char meta[RV_KEY_MAX], proc[RV_KEY_MAX], stats[RV_KEY_MAX],
+        self[RV_KEY_MAX], at[32];
     int64_t now = rv_now_ms();
     rv_iso8601(now, at, sizeof(at));
     json_t *ej = json_pack("{s:s,s:s,s:s}", "code", rv_errname(err->code),
@@ -217,6 +218,8 @@ int rv_jobloop_fail(struct rv_worker *w, struct rv_rsync *r,
         &cmd, &(struct rv_failsync_args){
                   .meta_key = rv_key_kind_meta(meta, job->kind, job->repo),
                   .processing_key = rv_key_processing(proc, w->id),
+                  .stats_key = rv_key_stats(stats, (long long)(now / 60000)),
+                  .worker_key = rv_key_worker(self, w->id),
                   .kind = rv_kind_name(job->kind),
                   .job_id = job->id,
                   .gen = gen,
@@ -317,7 +320,7 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
         size_t next_len;
         new_followup(&run->job, &next, &next_payload, &next_len);
         char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX],
-            proc[RV_KEY_MAX];
+            proc[RV_KEY_MAX], stats[RV_KEY_MAX], self[RV_KEY_MAX];
         int64_t now = rv_now_ms();
         struct rv_cmd cmd;
         rv_cmd_init(&cmd);
@@ -329,6 +332,8 @@ static int commit(struct rv_worker *w, struct rv_rsync *r, struct job_run *run,
                                         : rv_key_prs(data, run->job.repo),
                 .overview_key = rv_key_overview(ov, run->job.repo),
                 .processing_key = rv_key_processing(proc, w->id),
+                .stats_key = rv_key_stats(stats, (long long)(now / 60000)),
+                .worker_key = rv_key_worker(self, w->id),
                 .kind = rv_kind_name(run->job.kind),
                 .job_id = run->job.id,
                 .gen = run->gen,

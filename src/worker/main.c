@@ -101,6 +101,8 @@ int main(int argc, char **argv)
     rv_job_id_new(rnd, sizeof(rnd));
     snprintf(worker.id, sizeof(worker.id), "%s-%ld-%s", host, (long)getpid(),
              rnd + strlen(rnd) - 8);
+    rv_strlcpy(worker.host, host, sizeof(worker.host));
+    worker.started_ms = rv_now_ms();
     if (rv_prsync_graphql_url(cfg.github_api, cfg.github_graphql,
                               worker.graphql_url,
                               sizeof(worker.graphql_url)) != RV_OK) {

@@ -375,7 +375,7 @@ static int commit_batch(struct rv_worker *w, struct rv_rsync *r,
                         int64_t installation_id, long long *counts)
 {
     char org[RV_KEY_MAX], repos[RV_KEY_MAX], pages[RV_KEY_MAX],
-        proc[RV_KEY_MAX], inst[24] = "";
+        proc[RV_KEY_MAX], stats[RV_KEY_MAX], self[RV_KEY_MAX], inst[24] = "";
     msgpack_sbuffer ops, packed_pages;
     msgpack_sbuffer_init(&ops);
     msgpack_sbuffer_init(&packed_pages);
@@ -401,6 +401,8 @@ static int commit_batch(struct rv_worker *w, struct rv_rsync *r,
                   .org_repos_key = rv_key_org_repos(repos, run->job->repo),
                   .org_pages_key = rv_key_org_pages(pages, run->job->repo),
                   .processing_key = rv_key_processing(proc, w->id),
+                  .stats_key = rv_key_stats(stats, (long long)(now / 60000)),
+                  .worker_key = rv_key_worker(self, w->id),
                   .job_id = run->job->id,
                   .gen = run->gen,
                   .payload = run->payload,

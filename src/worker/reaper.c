@@ -202,6 +202,11 @@ int rv_reaper_hand_back(struct rv_rsync *r, const struct rv_config *cfg,
     if (!del)
         return RV_ERR_REDIS;
     freeReplyObject(del);
+    /* A worker that leaves on purpose leaves the workers list now. */
+    char key[RV_KEY_MAX];
+    del = rv_rsync_command(r, "DEL %s", rv_key_worker(key, self_id));
+    if (del)
+        freeReplyObject(del);
     int count = 0;
     return reap_worker(r, cfg, self_id, rv_now_ms(), false, &count);
 }

@@ -77,6 +77,23 @@ static int tick_one(struct rv_rsync *r, const struct rv_config *cfg,
     return rc;
 }
 
+int rv_scheduler_sample_queue(struct rv_rsync *r, int64_t now_ms)
+{
+    char stats[RV_KEY_MAX];
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_script_sampleQueue(
+        &cmd, &(struct rv_samplequeue_args){
+                  .stats_key = rv_key_stats(stats, (long long)(now_ms / 60000)),
+                  .ttl_ms = RV_STATS_TTL_MS});
+    redisReply *reply = rv_rsync_run(r, &cmd);
+    rv_cmd_free(&cmd);
+    int rc = rv_script_reply_code(reply);
+    if (reply)
+        freeReplyObject(reply);
+    return rc;
+}
+
 int rv_scheduler_tick(struct rv_rsync *r, const struct rv_config *cfg,
                       int64_t now_ms, int *queued)
 {

@@ -16,4 +16,8 @@
 int rv_scheduler_tick(struct rv_rsync *r, const struct rv_config *cfg,
                       int64_t now_ms, int *queued);
 
+/* Records the queue depth in the history of now_ms's minute (the largest
+ * seen that minute, sampleQueue-2.lua). RV_OK, or the script's error. */
+int rv_scheduler_sample_queue(struct rv_rsync *r, int64_t now_ms);
+
 #endif

@@ -20,6 +20,8 @@
 struct rv_worker {
     const struct rv_config *cfg; /* borrowed for the process lifetime */
     char id[128];                /* "<host>-<pid>-<random>": lease member */
+    char host[64];               /* gethostname(), for rv:worker:<id> */
+    int64_t started_ms;          /* process start (epoch ms) */
     char graphql_url[1024];      /* resolved GitHub GraphQL endpoint */
     char rest_url[1024];         /* GitHub's REST base, no trailing slash */
     char token_host[256];        /* where HTTPS fetches get GITHUB_TOKEN */

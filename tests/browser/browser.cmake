@@ -19,3 +19,10 @@ add_test(NAME browser/orgs
   COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/orgs.test.mjs)
 set_tests_properties(browser/orgs PROPERTIES TIMEOUT 90
   ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# The operations pages with three workers and a refresh storm; screenshots
+# under <build>/artifacts/ops (tests/browser/ops.test.mjs).
+add_test(NAME browser/ops
+  COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/ops.test.mjs)
+set_tests_properties(browser/ops PROPERTIES TIMEOUT 150
+  ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")

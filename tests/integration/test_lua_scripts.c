@@ -463,7 +463,7 @@ static int do_commit(const char *worker, const struct tjob *j, long long gen,
                      int64_t now, const struct commit_in *in,
                      long long *version, int *changed, struct tjob *followup)
 {
-    char k[3][RV_KEY_MAX];
+    char k[5][RV_KEY_MAX];
     const char *id = j->job.repo;
     bool is_branches = j->job.kind == RV_KIND_BRANCHES;
     struct tjob f;
@@ -476,6 +476,8 @@ static int do_commit(const char *worker, const struct tjob *j, long long gen,
                                 : rv_key_prs(k[1], id),
         .overview_key = rv_key_overview(k[2], id),
         .processing_key = proc(worker),
+        .stats_key = rv_key_stats(k[3], now / 60000),
+        .worker_key = rv_key_worker(k[4], worker),
         .kind = rv_kind_name(j->job.kind),
         .job_id = j->job.id,
         .gen = gen,
@@ -522,7 +524,7 @@ static int commit_data(const char *worker, const struct tjob *j,
 static int do_fail(const char *worker, const struct tjob *j, long long gen,
                    int64_t now, int64_t retry_at, char *next_at, size_t nlen)
 {
-    char k[RV_KEY_MAX];
+    char k[RV_KEY_MAX], stats[RV_KEY_MAX], self[RV_KEY_MAX];
     struct tjob f;
     tjob_new(&f, j->job.repo, j->job.kind, RV_REASON_FOLLOWUP);
     struct rv_cmd cmd;
@@ -530,6 +532,8 @@ static int do_fail(const char *worker, const struct tjob *j, long long gen,
     rv_script_failSync(&cmd, &(struct rv_failsync_args){
         .meta_key = rv_key_meta(k, j->job.repo),
         .processing_key = proc(worker),
+        .stats_key = rv_key_stats(stats, now / 60000),
+        .worker_key = rv_key_worker(self, worker),
         .kind = rv_kind_name(j->job.kind),
         .job_id = j->job.id,
         .gen = gen,
@@ -1520,6 +1524,72 @@ static void test_a_repo_registered_again_fences_syncs_of_the_old_one(void)
     tjob_free(&fresh);
 }
 
+/* A hash field as a number; -1 when absent. */
+static long long hget_num(const char *key, const char *field)
+{
+    redisReply *r = cmdf("HGET %s %s", key, field);
+    long long v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+                                                : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+static void test_ended_syncs_count_in_the_minutes_history(void)
+{
+    reset();
+    char stats[RV_KEY_MAX], later[RV_KEY_MAX], self[RV_KEY_MAX];
+    rv_key_stats(stats, (T0 + 300) / 60000);
+    rv_key_stats(later, (T0 + 71000) / 60000);
+    rv_key_worker(self, "w-a");
+    CHECK_INT(do_register_quiet("solo", ""), RV_OK);
+    struct tjob j;
+    long long gen;
+    /* A worker without its hash (lease lapsed): counted in the history,
+     * and its hash is not brought back without an expiry. */
+    CHECK(take("w-a", &j));
+    CHECK_INT(do_claim("w-a", &j, T0, &gen), RV_OK);
+    CHECK_INT(commit_data("w-a", &j, gen, T0 + 300, "{\"n\":1}"), RV_OK);
+    tjob_free(&j);
+    CHECK_INT(hget_num(stats, "done:branches"), 1);
+    CHECK_INT(hget_num(stats, "ms:branches:3"), 1); /* 300 ms: <= 500 */
+    CHECK_INT(hget_num(stats, "failed:branches"), -1);
+    CHECK(intf("PTTL %s", stats) > 86400000);
+    CHECK_INT(intf("EXISTS %s", self), 0);
+
+    /* A live worker's hash counts its failures; 70 s lands past 60 s. */
+    CHECK_INT(intf("HSET %s syncsDone 0 syncsFailed 0", self), 2);
+    CHECK_STR(refresh_outcome("solo", RV_KIND_BRANCHES), "queued");
+    CHECK(take("w-a", &j));
+    CHECK_INT(do_claim("w-a", &j, T0 + 1000, &gen), RV_OK);
+    CHECK_INT(do_fail("w-a", &j, gen, T0 + 71000, 0, NULL, 0), RV_OK);
+    tjob_free(&j);
+    CHECK_INT(hget_num(later, "failed:branches"), 1);
+    CHECK_INT(hget_num(later, "ms:branches:10"), 1);
+    CHECK_INT(hget_num(self, "syncsFailed"), 1);
+    CHECK_INT(hget_num(self, "syncsDone"), 0);
+    json_decref(events());
+}
+
+/* sampleQueue keeps the largest depth seen in the minute. */
+static void test_queue_samples_keep_the_minutes_maximum(void)
+{
+    reset();
+    char stats[RV_KEY_MAX];
+    rv_key_stats(stats, T0 / 60000);
+    for (int i = 0; i < 3; i++)
+        CHECK(intf("RPUSH %s x%d", RV_KEY_QUEUE, i) > 0);
+    for (int pass = 0; pass < 2; pass++) {
+        struct rv_cmd cmd;
+        rv_cmd_init(&cmd);
+        rv_script_sampleQueue(&cmd, &(struct rv_samplequeue_args){
+            .stats_key = stats, .ttl_ms = RV_STATS_TTL_MS});
+        CHECK_INT(code(run(&cmd), NULL), RV_OK);
+        CHECK(intf("DEL %s", RV_KEY_QUEUE) >= 0);
+    }
+    CHECK_INT(hget_num(stats, "queue"), 3);
+    CHECK(intf("PTTL %s", stats) > 86400000);
+}
+
 int main(void)
 {
     rv_log_min_level = RV_LOG_WARN;
@@ -1541,6 +1611,8 @@ int main(void)
     RUN(test_commit_asks_for_a_retry_when_the_other_kind_moved);
     RUN(test_fail_keeps_the_data_and_backs_off_exponentially);
     RUN(test_fail_waits_until_retry_at);
+    RUN(test_ended_syncs_count_in_the_minutes_history);
+    RUN(test_queue_samples_keep_the_minutes_maximum);
     RUN(test_reaper_requeues_a_lapsed_workers_job_and_fences_it);
     RUN(test_reaper_spares_a_worker_that_renewed_its_lease);
     RUN(test_reaper_dead_letters_a_job_at_the_attempt_limit);

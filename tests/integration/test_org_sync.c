@@ -159,6 +159,19 @@ static void test_250_repos_over_3_pages_are_registered(void)
     CHECK_STR(org_field("acme", "repo_count", buf, sizeof(buf)), "250");
     CHECK_STR(org_field("acme", "installation_id", buf, sizeof(buf)), "101");
     CHECK_INT(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS), 250);
+    /* The run counts as a done org sync in this minute's history (or the
+     * last one's, when the minute turned meanwhile). */
+    long long done_org = 0;
+    for (int back = 0; back < 2; back++) {
+        char key[RV_KEY_MAX];
+        rv_key_stats(key, rv_now_ms() / 60000 - back);
+        redisReply *r = rv_rsync_command(&conn, "HGET %s done:org", key);
+        if (r && r->type == REDIS_REPLY_STRING)
+            done_org += strtoll(r->str, NULL, 10);
+        if (r)
+            freeReplyObject(r);
+    }
+    CHECK_INT((int)done_org, 1);
     /* Three pages of the installation's listing, as the installation. */
     CHECK_INT(listings(200, "installation:101"), 3);
     CHECK_INT(listings(0, NULL), 3);

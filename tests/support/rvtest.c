@@ -730,6 +730,7 @@ static long long fake_commit_claimed(struct rv_rsync *conn, const char *proc,
                                      const char *changed)
 {
     char meta[RV_KEY_MAX], data[RV_KEY_MAX], ov[RV_KEY_MAX];
+    char stats[RV_KEY_MAX], self[RV_KEY_MAX];
     rv_key_meta(meta, repo);
     rv_key_overview(ov, repo);
     if (kind == RV_KIND_BRANCHES)
@@ -744,6 +745,9 @@ static long long fake_commit_claimed(struct rv_rsync *conn, const char *proc,
         .data_key = data,
         .overview_key = ov,
         .processing_key = proc,
+        .stats_key = rv_key_stats(stats, now / 60000),
+        /* The worker's name is the processing list's suffix. */
+        .worker_key = rv_key_worker(self, strrchr(proc, ':') + 1),
         .kind = rv_kind_name(kind),
         .job_id = job->id,
         .gen = gen,

@@ -427,6 +427,8 @@ function hashRepo() {
 }
 
 function selectFromHash() {
+  // An operations page (ops.js) owns the hash while it is shown.
+  if (new URLSearchParams(location.hash.replace(/^#/, '')).get('page')) return;
   let id = hashRepo();
   if (!id || !state.repos.has(id)) {
     if (id && !state.repos.has(id) && state.order.length === 0) id = null;
@@ -758,7 +760,10 @@ function connect() {
     }
   });
   es.addEventListener('snapshot', (ev) => onFreshness(parse(ev), 'snapshot'));
-  es.addEventListener('status', (ev) => onFreshness(parse(ev), 'status'));
+  es.addEventListener('status', (ev) => {
+    onFreshness(parse(ev), 'status');
+    if (window.rvOpsEvent) window.rvOpsEvent();
+  });
   es.addEventListener('projection', (ev) => onFreshness(parse(ev), 'projection'));
   es.addEventListener('org', (ev) => onOrg(parse(ev)));
   es.addEventListener('org-removed', (ev) => {

@@ -11,6 +11,8 @@
   KEYS[4] processing_key: rv:processing:<worker>
   KEYS[5] queue_key (const): rv:queue
   KEYS[6] schedule_key (const): rv:schedule
+  KEYS[7] stats_key: rv:stats:<minute of now_ms> (history, recordStats)
+  KEYS[8] worker_key: rv:worker:<worker> (syncsDone, if it exists)
 
   ARGV[1]  kind: 'branches' or 'prs'
   ARGV[2]  job_id: job id
@@ -26,6 +28,9 @@
   ARGV[11] followup_id: follow-up job id
   ARGV[12] followup_payload (bytes): follow-up payload
 
+  Counts the sync as done in the minute's history, with its duration
+  from the claim (started_at) to now_ms.
+
   Returns {RV_OK, version, changed (0|1)}, {RV_ERR_NOT_FOUND},
   {RV_ERR_FENCED} or {RV_ERR_RETRY} (the job stays in the processing list).
   Publishes a projection event when the overview changed, then a status
@@ -38,8 +43,10 @@
 --- @include "queueFollowup"
 --- @include "publishProjection"
 --- @include "publishStatus"
+--- @include "recordStats"
 local metaKey, dataKey, overviewKey = KEYS[1], KEYS[2], KEYS[3]
 local processingKey, queueKey, scheduleKey = KEYS[4], KEYS[5], KEYS[6]
+local statsKey, workerKey = KEYS[7], KEYS[8]
 local kind, jobId, gen = ARGV[1], ARGV[2], ARGV[3]
 local payload, now = ARGV[4], ARGV[5]
 local data, overview, otherRev, changed = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
@@ -63,6 +70,8 @@ if otherRev ~= '' and
 end
 
 rcall('LREM', processingKey, 1, payload)
+record_stats(statsKey, workerKey, kind, true, tonumber(now),
+  rcall('HGET', metaKey, field(kind, 'started_at')))
 rcall('SET', dataKey, data)
 rcall('HINCRBY', metaKey, field(kind, 'rev'), 1)
 local isChanged = rcall('GET', overviewKey) ~= overview

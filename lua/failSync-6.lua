@@ -8,6 +8,8 @@
   KEYS[2] processing_key: rv:processing:<worker>
   KEYS[3] queue_key (const): rv:queue
   KEYS[4] schedule_key (const): rv:schedule
+  KEYS[5] stats_key: rv:stats:<minute of now_ms> (history, recordStats)
+  KEYS[6] worker_key: rv:worker:<worker> (syncsFailed, if it exists)
 
   ARGV[1]  kind: 'branches', 'prs' or 'org'
   ARGV[2]  job_id: job id
@@ -21,6 +23,9 @@
   ARGV[10] followup_id: follow-up job id
   ARGV[11] followup_payload (bytes): follow-up payload
 
+  Counts the sync as failed in the minute's history, with its duration
+  from the claim (started_at) to now_ms.
+
   Returns {RV_OK, next try (ms)}, {RV_ERR_NOT_FOUND} or {RV_ERR_FENCED}
   (a newer claim owns the kind: generation or job id differ).
   Publishes a status event (error, or queued for a follow-up).
@@ -31,8 +36,10 @@
 --- @include "ownsKind"
 --- @include "queueFollowup"
 --- @include "publishStatus"
+--- @include "recordStats"
 local metaKey, processingKey = KEYS[1], KEYS[2]
 local queueKey, scheduleKey = KEYS[3], KEYS[4]
+local statsKey, workerKey = KEYS[5], KEYS[6]
 local kind, jobId, gen, payload = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, errorJson, retryAt = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local base, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -46,6 +53,8 @@ if not owns_kind(metaKey, kind, jobId, gen) then
   return {RV_ERR_FENCED}
 end
 
+record_stats(statsKey, workerKey, kind, false, now,
+  rcall('HGET', metaKey, field(kind, 'started_at')))
 local fails = rcall('HINCRBY', metaKey, field(kind, 'fails'), 1)
 local delay = cap
 if fails <= 30 then

@@ -26,6 +26,8 @@
   KEYS[5] repos_key (const): rv:repos
   KEYS[6] schedule_key (const): rv:schedule
   KEYS[7] queue_key (const): rv:queue
+  KEYS[8] stats_key: rv:stats:<minute of now_ms> (history, recordStats)
+  KEYS[9] worker_key: rv:worker:<worker> (syncsDone, if it exists)
 
   ARGV[1]  job_id: the org sync's job id
   ARGV[2]  gen (int): generation from claimJob
@@ -42,6 +44,9 @@
   ARGV[11] followup_id: final only: follow-up job id
   ARGV[12] followup_payload (bytes): final only: follow-up payload
 
+  The final batch counts the run as a done sync of kind org in the
+  minute's history, with its duration from the claim (org_started_at).
+
   Returns {RV_OK, added, updated, removed, skipped}, {RV_ERR_NOT_FOUND}
   (the org is gone) or {RV_ERR_FENCED}.
   Publishes the added, updated and removed repos' events, and on the
@@ -57,9 +62,11 @@
 --- @include "queueFollowup"
 --- @include "publishStatus"
 --- @include "githubIndex"
+--- @include "recordStats"
 local orgKey, orgReposKey, orgPagesKey = KEYS[1], KEYS[2], KEYS[3]
 local processingKey, reposKey = KEYS[4], KEYS[5]
 local scheduleKey, queueKey = KEYS[6], KEYS[7]
+local statsKey, workerKey = KEYS[8], KEYS[9]
 local jobId, gen, payload = ARGV[1], ARGV[2], ARGV[3]
 local now, repoNextAt, isFinal = ARGV[5], ARGV[6], ARGV[7] == '1'
 
@@ -153,6 +160,8 @@ if isFinal then
   for i = 1, #pages, 2 do
     rcall('HSET', orgPagesKey, pages[i], pages[i + 1])
   end
+  record_stats(statsKey, workerKey, 'org', true, tonumber(now),
+    rcall('HGET', orgKey, 'org_started_at'))
   rcall('HSET', orgKey, 'org_sync_status', 'idle', 'org_sync_at', now,
     'org_sync_error', '', 'org_fails', '0', 'org_worker', '',
     'org_started_at', '', 'installation_id', ARGV[9],
