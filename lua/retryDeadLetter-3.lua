@@ -17,7 +17,8 @@
   ARGV[4] job_id: id of the new job
   ARGV[5] payload (bytes): the new job (MessagePack, reason user)
 
-  Returns {RV_OK, 'queued'|'coalesced'}, {RV_ERR_STALE_JOB} (the entry at
+  Returns {RV_ERR_NO_GITHUB} for a PR sync of a repo without GitHub, or
+  {RV_OK, 'queued'|'coalesced'}, {RV_ERR_STALE_JOB} (the entry at
   the index is another one, or none), {RV_ERR_NOT_FOUND} (the repo is gone;
   the entry stays, to be dropped) or {RV_ERR_INVALID} (a kind of no sync).
   Publishes a status event when the job is pushed.
@@ -40,6 +41,9 @@ if not entry or redis.sha1hex(entry) ~= expected then
 end
 if rcall('EXISTS', metaKey) == 0 then
   return {RV_ERR_NOT_FOUND}
+end
+if kind == 'prs' and rcall('HGET', metaKey, 'github') == '' then
+  return {RV_ERR_NO_GITHUB}
 end
 -- Entries may repeat: mark this one, then remove exactly the mark.
 local tombstone = 'rv:tombstone:' .. jobId

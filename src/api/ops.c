@@ -62,11 +62,16 @@ static void on_reply(struct rv_rasync *ra, redisReply *reply, void *priv)
     (void)ra;
     struct ops_ask *a = priv;
     struct ops_batch *b = a->b;
+    /* A key of the wrong type (garbage written by hand, or by another
+     * version) is left out like a missing one; any other error fails the
+     * view. */
+    bool wrongtype = reply && reply->type == REDIS_REPLY_ERROR &&
+                     strncmp(reply->str, "WRONGTYPE", 9) == 0;
     if (!reply)
         ops_fail(b, RV_ERR_REDIS);
-    else if (reply->type == REDIS_REPLY_ERROR)
+    else if (reply->type == REDIS_REPLY_ERROR && !wrongtype)
         ops_fail(b, RV_ERR_PROTOCOL);
-    if (b->rc == RV_OK)
+    if (b->rc == RV_OK && !wrongtype)
         a->fn(b, reply, a->arg, a->tag);
     free(a);
     ops_release(b);
@@ -106,6 +111,8 @@ void ops_reply_failed(struct api_call *call, int rc)
 
 void ops_set(struct ops_batch *b, json_t *obj, const char *key, json_t *v)
 {
+    if (!obj)
+        json_decref(v); /* set_new would have taken it */
     if (!v || !obj || json_object_set_new(obj, key, v) != 0)
         ops_fail(b, RV_ERR_NOMEM);
 }
@@ -128,6 +135,11 @@ json_t *ops_payload_json(const char *payload, size_t len, struct rv_job *job,
     char why[160];
     struct rv_job *j = job ? job : &local;
     *decoded = rv_job_decode(payload, len, j, why, sizeof(why)) == RV_OK;
+    /* The reason may quote the payload's bytes: keep it printable ASCII,
+     * which JSON takes whatever they were. */
+    for (char *p = why; !*decoded && *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
     if (!*decoded)
         return json_pack("{s:s,s:I}", "undecodable", why, "bytes",
                          (json_int_t)len);

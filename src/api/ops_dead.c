@@ -64,6 +64,23 @@ static void on_total(struct ops_batch *b, const redisReply *reply, void *arg,
             next < reply->integer ? json_string(text) : json_null());
 }
 
+/* An entry that is not a JSON object, shown as its first 2 KiB: as text
+ * when that is UTF-8 (cut at a character), else as hex of its first
+ * 1 KiB, so one binary entry cannot fail the whole page. */
+static json_t *raw_entry(const char *s, size_t len)
+{
+    size_t n = len > 2048 ? 2048 : len;
+    while (n > 0 && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--; /* do not cut a character in two */
+    json_t *text = json_stringn(s, n);
+    if (text)
+        return json_pack("{s:o}", "raw", text);
+    size_t h = len > 1024 ? 1024 : len;
+    char hex[2 * 1024 + 1];
+    rv_hex_encode(s, h, hex);
+    return json_pack("{s:s,s:I}", "rawHex", hex, "bytes", (json_int_t)len);
+}
+
 static void on_entries(struct ops_batch *b, const redisReply *reply, void *arg,
                        const char *tag)
 {
@@ -82,8 +99,7 @@ static void on_entries(struct ops_batch *b, const redisReply *reply, void *arg,
         json_t *entry = json_loadb(e->str, e->len, 0, NULL);
         if (!json_is_object(entry)) {
             json_decref(entry);
-            entry = json_pack("{s:s%}", "raw", e->str,
-                              e->len > 2048 ? (size_t)2048 : e->len);
+            entry = raw_entry(e->str, e->len);
         }
         json_t *item = json_pack("{s:I,s:s,s:o}", "index",
                                  (json_int_t)(pg->cursor + (int64_t)i), "id",
@@ -197,6 +213,11 @@ static void on_write(struct rv_rasync *ra, redisReply *reply, void *priv)
                         "dead letter %lld is no longer the entry with that "
                         "id (the list moved); read it again",
                         (long long)w->index);
+    } else if (rc == RV_ERR_NO_GITHUB) {
+        api_reply_error(call, 400, "no_github",
+                        "repo \"%s\" has no GitHub name, so no PR sync; "
+                        "drop the entry instead",
+                        w->job.repo);
     } else if (rc == RV_ERR_NOT_FOUND) {
         api_reply_error(call, 404, "not_found",
                         "the job's %s \"%s\" is gone; drop the entry instead",

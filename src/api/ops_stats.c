@@ -8,6 +8,7 @@
  * pipelined: at most 1440 for the longest window, 60 for an hour.
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,8 +100,11 @@ static void on_minute(struct ops_batch *b, const redisReply *reply, void *arg,
                      strncmp(f->str + 3, kinds[k], kl) == 0 &&
                      f->str[3 + kl] == ':') {
                 int64_t bucket;
+                /* Counts from Redis are not trusted to fit: a sum that
+                 * would overflow leaves the sample out. */
                 if (rv_parse_i64(f->str + 4 + kl, 0, RV_STATS_BUCKETS - 1,
-                                 &bucket) == 0) {
+                                 &bucket) == 0 &&
+                    n <= INT64_MAX - total) {
                     counts[bucket] += n;
                     total += n;
                 }

@@ -172,8 +172,8 @@ static void dead_id(int index, char *id)
 {
     CHECK_INT(curl(AS_READER " '%s/v1/deadletters?limit=100'", api.base), 200);
     json_t *d = body_json();
-    json_t *e = json_array_get(json_object_get(d, "deadLetters"),
-                               (size_t)index);
+    json_t *e =
+        json_array_get(json_object_get(d, "deadLetters"), (size_t)index);
     snprintf(id, 41, "%s",
              e ? json_string_value(json_object_get(e, "id")) : "");
     json_decref(d);
@@ -197,8 +197,7 @@ static void test_retry_puts_the_job_at_the_front_and_drop_removes(void)
     CHECK_STR(json_string_value(json_object_get(d, "nextCursor")), "1");
     json_t *e = json_array_get(json_object_get(d, "deadLetters"), 0);
     CHECK_STR(json_string_value(json_object_get(
-                  json_object_get(json_object_get(e, "entry"), "job"),
-                  "repo")),
+                  json_object_get(json_object_get(e, "entry"), "job"), "repo")),
               "alpha");
     json_decref(d);
     CHECK_INT(curl(AS_READER " '%s/v1/deadletters?cursor=1'", api.base), 200);
@@ -282,11 +281,11 @@ static void test_hostile_requests_get_clear_errors_and_change_nothing(void)
     dead_id(0, id);
     char code[64];
     static const char *const reads[] = {
-        "/v1/stats?window=1m",      "/v1/stats?window=25h",
-        "/v1/stats?window=abc",     "/v1/stats?window=-5m",
+        "/v1/stats?window=1m",           "/v1/stats?window=25h",
+        "/v1/stats?window=abc",          "/v1/stats?window=-5m",
         "/v1/stats?window=99999999999h", "/v1/stats?window=",
-        "/v1/deadletters?limit=0",  "/v1/deadletters?limit=101",
-        "/v1/deadletters?limit=x",  "/v1/deadletters?cursor=-1",
+        "/v1/deadletters?limit=0",       "/v1/deadletters?limit=101",
+        "/v1/deadletters?limit=x",       "/v1/deadletters?cursor=-1",
         "/v1/deadletters?cursor=1000"};
     for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
         CHECK_INT(curl(AS_READER " '%s%s'", api.base, reads[i]), 400);
@@ -294,8 +293,8 @@ static void test_hostile_requests_get_clear_errors_and_change_nothing(void)
     }
     static const char *const writes[] = {
         "/v1/deadletters/abc/retry?id=%s", "/v1/deadletters/-1/retry?id=%s",
-        "/v1/deadletters/1000/retry?id=%s",
-        "/v1/deadletters/0/retry?id=%sff", "/v1/deadletters/0/retry?x=%s"};
+        "/v1/deadletters/1000/retry?id=%s", "/v1/deadletters/0/retry?id=%sff",
+        "/v1/deadletters/0/retry?x=%s"};
     for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
         char path[200];
         snprintf(path, sizeof(path), writes[i], id);
@@ -372,8 +371,8 @@ static bool has_point_with(json_t *stats, const char *field)
 {
     json_t *points = json_object_get(stats, "points"), *p;
     size_t i;
-    json_array_foreach(points, i, p) if (json_is_integer(
-        json_object_get(p, field))) return true;
+    json_array_foreach(points, i, p) if (json_is_integer(json_object_get(
+                                             p, field))) return true;
     return false;
 }
 
@@ -413,8 +412,8 @@ static void test_real_workers_count_syncs_and_a_killed_one_leaves(void)
     CHECK(pids[0] > 0 && pids[1] > 0);
     CHECK(rvt_wait_field(&conn, "good1", "branch_sync_status", "idle", 20000));
     CHECK(rvt_wait_field(&conn, "good2", "branch_sync_status", "idle", 20000));
-    CHECK(rvt_wait_field(&conn, "broken", "branch_sync_status", "error",
-                         20000));
+    CHECK(
+        rvt_wait_field(&conn, "broken", "branch_sync_status", "error", 20000));
 
     bool seen[2];
     CHECK_INT(worker_count(pids, 2, seen), 2);
@@ -581,6 +580,63 @@ static void test_garbage_in_redis_is_shown_or_skipped_never_trusted(void)
               422);
 }
 
+/* Found by review: each of these failed a whole view, or crashed it. */
+static void test_hostile_bytes_and_types_fail_no_view(void)
+{
+    redis_do("FLUSHALL");
+    char key[RV_KEY_MAX];
+    /* A payload whose unknown key is not UTF-8. */
+    redis_do("RPUSH %s %b", RV_KEY_QUEUE, "\x81\xa1\xff\x01", (size_t)4);
+    /* A live worker whose hash and processing list are strings. */
+    redis_do("ZADD %s %lld w-bad", RV_KEY_LEASES,
+             (long long)(rv_now_ms() + 60000));
+    redis_do("SET %s x", rv_key_worker(key, "w-bad"));
+    redis_do("SET %s x", rv_key_processing(key, "w-bad"));
+    /* Histogram counts whose sum overflows. */
+    redis_do("HSET %s ms:branches:0 9223372036854775807 ms:branches:1 "
+             "9223372036854775807",
+             rv_key_stats(key, rv_now_ms() / 60000));
+    /* A binary dead-letter entry. */
+    redis_do("LPUSH %s %b", RV_KEY_DEADLETTER,
+             "\xff\xfe\x00"
+             "bin",
+             (size_t)6);
+
+    CHECK_INT(curl(AS_READER " %s/v1/queue", api.base), 200);
+    CHECK(rvt_contains(body, "undecodable"));
+    CHECK_INT(curl(AS_READER " %s/v1/workers", api.base), 200);
+    CHECK_INT(curl(AS_READER " '%s/v1/stats?window=5m'", api.base), 200);
+    CHECK_INT(curl(AS_READER " %s/v1/deadletters", api.base), 200);
+    CHECK(rvt_contains(body, "\"rawHex\":\"fffe0062696e\""));
+    /* The binary entry can be dropped from the page. */
+    char id[41];
+    dead_id(0, id);
+    CHECK_INT(curl("-X DELETE " AS_ADMIN " '%s/v1/deadletters/0?id=%s'",
+                   api.base, id),
+              204);
+    CHECK_INT((int)rvt_redis_int(&conn, "LLEN %s", RV_KEY_DEADLETTER), 0);
+
+    /* A PR sync of a repo without GitHub is not retried. */
+    CHECK_INT(add_repo("nogh", "https://example.com/nogh.git"), RV_OK);
+    struct rv_job job;
+    CHECK_INT(rv_job_init(&job, "nogh", RV_KIND_PRS, RV_REASON_USER), RV_OK);
+    json_t *e = json_pack("{s:s,s:s,s:s,s:o}", "reason", "attempts exhausted",
+                          "worker", "w-gone", "at", "2026-12-07T10:00:00.000Z",
+                          "job", rv_job_to_json(&job));
+    char *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    redis_do("LPUSH %s %s", RV_KEY_DEADLETTER, text);
+    free(text);
+    long long queued = rvt_redis_int(&conn, "LLEN %s", RV_KEY_QUEUE);
+    dead_id(0, id);
+    CHECK_INT(curl("-X POST " AS_ADMIN " '%s/v1/deadletters/0/retry?id=%s'",
+                   api.base, id),
+              400);
+    CHECK(rvt_contains(body, "no_github"));
+    CHECK_INT((int)rvt_redis_int(&conn, "LLEN %s", RV_KEY_DEADLETTER), 1);
+    CHECK_INT(rvt_redis_int(&conn, "LLEN %s", RV_KEY_QUEUE), queued);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-ops");
@@ -617,6 +673,7 @@ int main(void)
     RUN(test_retry_puts_the_job_at_the_front_and_drop_removes);
     RUN(test_hostile_requests_get_clear_errors_and_change_nothing);
     RUN(test_garbage_in_redis_is_shown_or_skipped_never_trusted);
+    RUN(test_hostile_bytes_and_types_fail_no_view);
     RUN(test_cli_lists_retries_and_drops_dead_letters);
     RUN(test_real_workers_count_syncs_and_a_killed_one_leaves);
     /* A clean exit: under ASan, also no leak in any path taken above. */
