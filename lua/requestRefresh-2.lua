@@ -27,8 +27,7 @@
 --- @include "codes"
 --- @include "rcall"
 --- @include "field"
---- @include "queueJob"
---- @include "publishStatus"
+--- @include "requestKind"
 local metaKey, queueKey = KEYS[1], KEYS[2]
 local kind, jobId, payload, front = ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1'
 
@@ -42,21 +41,4 @@ if kind == 'prs' and rcall('HGET', metaKey, 'github') == '' then
   return {RV_ERR_NO_GITHUB}
 end
 
-local current = rcall('HMGET', metaKey, field(kind, 'sync_status'),
-  field(kind, 'pending'), field(kind, 'job_end'))
-local status, pending, jobEnd = current[1], current[2], current[3]
-if status == 'queued' and not (front and jobEnd ~= 'front') then
-  return {RV_OK, 'coalesced'}
-end
-if status == 'running' then
-  if pending == '1' then
-    return {RV_OK, 'coalesced'}
-  end
-  rcall('HSET', metaKey, field(kind, 'pending'), '1')
-  return {RV_OK, 'queued'}
-end
-
--- idle, error, or queued at the back: this job takes over the kind.
-queue_job(metaKey, queueKey, kind, jobId, payload, front)
-publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
-return {RV_OK, 'queued'}
+return {RV_OK, request_kind(metaKey, queueKey, kind, jobId, payload, front)}

@@ -26,8 +26,7 @@
 --- @include "codes"
 --- @include "rcall"
 --- @include "field"
---- @include "queueJob"
---- @include "publishStatus"
+--- @include "requestKind"
 local deadKey, queueKey, metaKey = KEYS[1], KEYS[2], KEYS[3]
 local index, expected = tonumber(ARGV[1]), ARGV[2]
 local kind, jobId, payload = ARGV[3], ARGV[4], ARGV[5]
@@ -50,19 +49,4 @@ local tombstone = 'rv:tombstone:' .. jobId
 rcall('LSET', deadKey, index, tombstone)
 rcall('LREM', deadKey, 1, tombstone)
 
-local current = rcall('HMGET', metaKey, field(kind, 'sync_status'),
-  field(kind, 'pending'), field(kind, 'job_end'))
-local status, pending, jobEnd = current[1], current[2], current[3]
-if status == 'queued' and jobEnd == 'front' then
-  return {RV_OK, 'coalesced'}
-end
-if status == 'running' then
-  if pending == '1' then
-    return {RV_OK, 'coalesced'}
-  end
-  rcall('HSET', metaKey, field(kind, 'pending'), '1')
-  return {RV_OK, 'queued'}
-end
-queue_job(metaKey, queueKey, kind, jobId, payload, true)
-publish_status(metaKey, rcall('HGET', metaKey, 'id'), kind)
-return {RV_OK, 'queued'}
+return {RV_OK, request_kind(metaKey, queueKey, kind, jobId, payload, true)}
