@@ -15,16 +15,23 @@
 #include "common/util.h"
 
 struct rv_reconcile {
-    json_t *suspects; /* "kind:id" -> "status/job" seen on the last pass */
+    json_t *suspects; /* "kind:id" -> "status/job" seen on the last cycle */
+    json_t *seen;     /* the same, gathered in this cycle */
+    char cursor[32];  /* SSCAN cursor of rv:repos; "0" starts a cycle */
 };
 
 struct rv_reconcile *rv_reconcile_new(void)
 {
     struct rv_reconcile *rc = calloc(1, sizeof(*rc));
-    if (rc && !(rc->suspects = json_object())) {
-        free(rc);
+    if (!rc)
+        return NULL;
+    rc->suspects = json_object();
+    rc->seen = json_object();
+    if (!rc->suspects || !rc->seen) {
+        rv_reconcile_free(rc);
         return NULL;
     }
+    rv_strlcpy(rc->cursor, "0", sizeof(rc->cursor));
     return rc;
 }
 
@@ -33,6 +40,7 @@ void rv_reconcile_free(struct rv_reconcile *rc)
     if (!rc)
         return;
     json_decref(rc->suspects);
+    json_decref(rc->seen);
     free(rc);
 }
 
@@ -178,23 +186,49 @@ static int consider_orgs(struct rv_reconcile *st, struct rv_rsync *r,
     return rc;
 }
 
+/* The next chunk of rv:repos: ids (an SSCAN reply's array, owned by
+ * *reply) and st->cursor moved on ("0" when the cycle is done). */
+static int next_chunk(struct rv_reconcile *st, struct rv_rsync *r,
+                      redisReply **reply, const redisReply **ids)
+{
+    *reply = rv_rsync_command(r, "SSCAN %s %s COUNT %d", RV_KEY_REPOS,
+                              st->cursor, RV_RECONCILE_CHUNK);
+    if (!*reply)
+        return RV_ERR_REDIS;
+    const redisReply *c =
+        (*reply)->type == REDIS_REPLY_ARRAY && (*reply)->elements == 2
+            ? (*reply)->element[0]
+            : NULL;
+    if (!c || c->type != REDIS_REPLY_STRING || c->len >= sizeof(st->cursor) ||
+        (*reply)->element[1]->type != REDIS_REPLY_ARRAY) {
+        rv_strlcpy(st->cursor, "0", sizeof(st->cursor));
+        return RV_ERR_PROTOCOL;
+    }
+    memcpy(st->cursor, c->str, c->len + 1);
+    *ids = (*reply)->element[1];
+    return RV_OK;
+}
+
 int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r,
                       int *repaired)
 {
     int count = 0, rc;
-    char **ids = NULL;
-    size_t nids = 0;
-    json_t *present = json_object(), *next = json_object();
-    if (!present || !next) {
+    redisReply *chunk = NULL;
+    const redisReply *ids = NULL;
+    json_t *present = json_object();
+    if (!present) {
         rc = RV_ERR_NOMEM;
         goto out;
     }
-    rc = rv_registry_list_ids(r, &ids, &nids);
+    rc = snapshot(r, present);
     if (rc == RV_OK)
-        rc = snapshot(r, present);
-    for (size_t i = 0; rc == RV_OK && i < nids; i++) {
+        rc = next_chunk(st, r, &chunk, &ids);
+    for (size_t i = 0; rc == RV_OK && i < ids->elements; i++) {
+        const redisReply *id = ids->element[i];
+        if (id->type != REDIS_REPLY_STRING || !rv_repo_id_valid(id->str))
+            continue;
         struct rv_repo repo;
-        int grc = rv_registry_get(r, ids[i], &repo);
+        int grc = rv_registry_get(r, id->str, &repo);
         if (grc == RV_ERR_REDIS) {
             rc = grc;
             break;
@@ -202,21 +236,27 @@ int rv_reconcile_pass(struct rv_reconcile *st, struct rv_rsync *r,
         if (grc != RV_OK)
             continue;
         for (int k = 0; k < RV_REPO_KINDS; k++)
-            consider(st, r, present, next, repo.id, (rv_kind)k,
+            consider(st, r, present, st->seen, repo.id, (rv_kind)k,
                      repo.sync[k].status, repo.sync[k].job, &count);
         rv_repo_free(&repo);
     }
-    if (rc == RV_OK)
-        rc = consider_orgs(st, r, present, next, &count);
-    if (rc == RV_OK) {
-        json_decref(st->suspects);
-        st->suspects = next;
-        next = NULL;
+    /* At the end of a cycle: the orgs (few), then this cycle's sightings
+     * become the ones the next cycle compares with. */
+    if (rc == RV_OK && strcmp(st->cursor, "0") == 0) {
+        rc = consider_orgs(st, r, present, st->seen, &count);
+        json_t *fresh = rc == RV_OK ? json_object() : NULL;
+        if (fresh) {
+            json_decref(st->suspects);
+            st->suspects = st->seen;
+            st->seen = fresh;
+        } else if (rc == RV_OK) {
+            rc = RV_ERR_NOMEM;
+        }
     }
 out:
-    rv_registry_free_ids(ids, nids);
+    if (chunk)
+        freeReplyObject(chunk);
     json_decref(present);
-    json_decref(next);
     if (repaired)
         *repaired = count;
     return rc;

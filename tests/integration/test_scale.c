@@ -16,6 +16,7 @@
 #include "common/registry.h"
 #include "common/util.h"
 #include "rvtest.h"
+#include "worker/reconcile.h"
 
 #define SECRET "scale-webhook-secret"
 
@@ -267,6 +268,44 @@ static void test_the_list_pages_in_id_order(void)
     }
 }
 
+static void test_a_reconcile_pass_reads_a_chunk_and_a_cycle_heals(void)
+{
+    /* An orphan: queued, with its job in no list. */
+    char key[RV_KEY_MAX];
+    redisReply *r = rv_rsync_command(
+        &conn, "HSET %s branch_sync_status queued branch_job j-lost",
+        rv_key_meta(key, "scale-1234"));
+    if (r)
+        freeReplyObject(r);
+    struct rv_reconcile *rec = rv_reconcile_new();
+    CHECK(rec != NULL);
+    if (!rec)
+        return;
+    int repaired = 0, passes = 0;
+    long long most = 0;
+    while (repaired == 0 && passes < 40) {
+        long long before = commands();
+        int n = 0;
+        CHECK_INT(rv_reconcile_pass(rec, &conn, &n), RV_OK);
+        long long cost = commands() - before - 1;
+        if (cost > most)
+            most = cost;
+        repaired += n;
+        passes++;
+    }
+    rv_reconcile_free(rec);
+    CHECK_INT(repaired, 1);
+    /* 2,000 repos take about 4 passes a cycle; healed in the second. */
+    CHECK(passes > 2 && passes <= 12);
+    /* A pass reads about one chunk (SSCAN's COUNT is a hint), far from
+     * the 2,000 repos of a whole scan. */
+    CHECK(most < 3 * RV_RECONCILE_CHUNK);
+    char buf[64];
+    CHECK(strcmp(rvt_meta_field(&conn, "scale-1234", "branch_job", buf,
+                                sizeof(buf)),
+                 "j-lost") != 0);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-scale");
@@ -287,6 +326,7 @@ int main(void)
     RUN(test_the_index_follows_registration_and_removal);
     RUN(test_a_webhook_costs_the_same_with_2000_repos);
     RUN(test_the_list_pages_in_id_order);
+    RUN(test_a_reconcile_pass_reads_a_chunk_and_a_cycle_heals);
     CHECK_INT(rvt_api_stop(&api), 0);
     return rvt_finish(&conn, &redis, tmp);
 }
