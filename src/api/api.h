@@ -242,6 +242,10 @@ void api_call_handed_over(struct api_call *call, int status);
 /* The request body as a NUL-terminated copy (malloc'd, caller frees), or
  * NULL with *err set: RV_ERR_TOO_LARGE past max, RV_ERR_NOMEM. */
 char *api_body(struct api_call *call, size_t max, size_t *len, int *err);
+/* The body of a JSON write (POST /v1/repos, /v1/orgs, /v1/session): NULL
+ * after answering 415 when it is not sent as application/json, or 413 /
+ * 500 when it passes max bytes or memory runs out; else as api_body. */
+char *api_json_body(struct api_call *call, size_t max, size_t *len);
 /* A query parameter's first value (malloc'd, caller frees) or NULL. */
 char *api_query(struct api_call *call, const char *name);
 /* The same from a raw query string (NULL: none); NULL also when the query

@@ -38,31 +38,22 @@ int64_t api_mono_us(void)
 int api_http_status(int err)
 {
     switch (err) {
-    case RV_OK:
-        return 200;
+    case RV_OK: return 200;
     case RV_ERR_INVALID:
     case RV_ERR_NO_GITHUB:
     case RV_ERR_DECODE:
-    case RV_ERR_URL_NOT_ALLOWED:
-        return 400;
-    case RV_ERR_NOT_FOUND:
-        return 404;
+    case RV_ERR_URL_NOT_ALLOWED: return 400;
+    case RV_ERR_NOT_FOUND: return 404;
     case RV_ERR_EXISTS:
     case RV_ERR_FENCED:
     case RV_ERR_STALE_JOB:
-    case RV_ERR_RETRY:
-        return 409;
-    case RV_ERR_TOO_LARGE:
-        return 413;
+    case RV_ERR_RETRY: return 409;
+    case RV_ERR_TOO_LARGE: return 413;
     case RV_ERR_REDIS:
-    case RV_ERR_SHUTDOWN:
-        return 503;
-    case RV_ERR_PROTOCOL:
-        return 502;
-    case RV_ERR_TIMEOUT:
-        return 504;
-    default:
-        return 500;
+    case RV_ERR_SHUTDOWN: return 503;
+    case RV_ERR_PROTOCOL: return 502;
+    case RV_ERR_TIMEOUT: return 504;
+    default: return 500;
     }
 }
 
@@ -72,12 +63,9 @@ static const char *api_error_code(int err)
 {
     switch (err) {
     case RV_ERR_REDIS:
-    case RV_ERR_SHUTDOWN:
-        return "unavailable";
-    case RV_ERR_TOO_LARGE:
-        return "payload_too_large";
-    default:
-        return rv_errname(err);
+    case RV_ERR_SHUTDOWN: return "unavailable";
+    case RV_ERR_TOO_LARGE: return "payload_too_large";
+    default: return rv_errname(err);
     }
 }
 
@@ -154,8 +142,8 @@ static void write_now(struct bufferevent *bev)
 {
     static int is_same_libevent = -1;
     if (is_same_libevent < 0)
-        is_same_libevent = (event_get_version_number() >> 8) ==
-                           (LIBEVENT_VERSION_NUMBER >> 8);
+        is_same_libevent =
+            (event_get_version_number() >> 8) == (LIBEVENT_VERSION_NUMBER >> 8);
     if (!is_same_libevent || event_get_callback_arg(&bev->ev_write) != bev ||
         event_get_fd(&bev->ev_write) != bufferevent_getfd(bev) ||
         !event_pending(&bev->ev_write, EV_WRITE, NULL))
@@ -173,8 +161,7 @@ static const char *date_now(void)
     if (now != at) {
         struct tm tm;
         if (!gmtime_r(&now, &tm) ||
-            strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) ==
-                0)
+            strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
             return NULL;
         at = now;
     }
@@ -267,9 +254,9 @@ static void reply_verror(struct api_call *call, int status, const char *code,
     if (status >= 500)
         LOG(RV_LOG_WARN, call->id[0] ? call->id : NULL, NULL,
             "answering %d %s: %s", status, code, msg);
-    api_reply_json(call, status,
-                   json_pack("{s:{s:s,s:s}}", "error", "code", code,
-                             "message", msg));
+    api_reply_json(
+        call, status,
+        json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
 void api_reply_error(struct api_call *call, int status, const char *code,
@@ -308,8 +295,8 @@ void api_reply_send_failed(struct api_call *call, int rc)
         api_reply_rv_error(call, rc, "cannot send the command");
 }
 
-bool api_send(struct api_call *call, struct rv_cmd *cmd,
-              rv_rasync_reply_cb cb, void *priv)
+bool api_send(struct api_call *call, struct rv_cmd *cmd, rv_rasync_reply_cb cb,
+              void *priv)
 {
     int rc = rv_rasync_run(call->api->redis, cmd, cb, priv);
     if (rc != RV_OK)
@@ -387,11 +374,25 @@ void api_cors_headers(struct api *api, struct evhttp_request *req)
             strcmp(api->cors_origins[i], "*") == 0) {
             if (!evhttp_find_header(out, "Access-Control-Allow-Origin")) {
                 evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
-                evhttp_add_header(out, "Access-Control-Expose-Headers",
-                                  "ETag");
+                evhttp_add_header(out, "Access-Control-Expose-Headers", "ETag");
                 evhttp_add_header(out, "Vary", "Origin");
             }
             return;
         }
     }
+}
+
+char *api_json_body(struct api_call *call, size_t max, size_t *len)
+{
+    if (!api_json_content_type(call->req)) {
+        api_reply_error(call, 415, "unsupported_media_type",
+                        "the body must be sent as Content-Type: "
+                        "application/json");
+        return NULL;
+    }
+    int rc = RV_OK;
+    char *body = api_body(call, max, len, &rc);
+    if (!body)
+        api_reply_rv_error(call, rc, "the body is larger than %zu bytes", max);
+    return body;
 }

@@ -211,18 +211,9 @@ void api_orgs_create(struct api_call *call)
     size_t len = 0;
     int rc = RV_OK;
     json_t *doc = NULL;
-    if (!api_json_content_type(call->req)) {
-        api_reply_error(call, 415, "unsupported_media_type",
-                        "the body must be sent as Content-Type: "
-                        "application/json");
+    char *body = api_json_body(call, ORG_MAX_BODY, &len);
+    if (!body)
         return;
-    }
-    char *body = api_body(call, ORG_MAX_BODY, &len, &rc);
-    if (!body) {
-        api_reply_rv_error(call, rc, "the body is larger than %d bytes",
-                           ORG_MAX_BODY);
-        return;
-    }
     struct rv_org_spec spec;
     char err[256];
     rc = api_org_spec_parse(body, len, &spec, &doc, err, sizeof(err));

@@ -173,18 +173,9 @@ void api_repos_create(struct api_call *call)
     size_t len = 0;
     int rc = RV_OK;
     json_t *doc = NULL;
-    if (!api_json_content_type(call->req)) {
-        api_reply_error(call, 415, "unsupported_media_type",
-                        "the body must be sent as Content-Type: "
-                        "application/json");
+    char *body = api_json_body(call, API_MAX_BODY, &len);
+    if (!body)
         return;
-    }
-    char *body = api_body(call, API_MAX_BODY, &len, &rc);
-    if (!body) {
-        api_reply_rv_error(call, rc, "the body is larger than %d bytes",
-                           API_MAX_BODY);
-        return;
-    }
     struct rv_repo_spec spec;
     char err[256];
     rc = api_repo_spec_parse(body, len, &call->api->url_policy, &spec, &doc,

@@ -43,8 +43,7 @@ int api_session_init(struct api *api, char *err, size_t errlen)
     if (secret && *secret) {
         /* A fixed key, so that every API instance behind one name accepts
          * the others' sessions. */
-        SHA256((const unsigned char *)secret, strlen(secret),
-               api->tokens.key);
+        SHA256((const unsigned char *)secret, strlen(secret), api->tokens.key);
         return RV_OK;
     }
     if (RAND_bytes(api->tokens.key, sizeof(api->tokens.key)) != 1) {
@@ -120,8 +119,7 @@ static int verify(const struct api *api, const char *kind, const char *s,
     for (size_t i = 0; i < t->n; i++) {
         char tid[17], want[65];
         rv_hex_encode(t->items[i].hash, 8, tid);
-        if (strcmp(tid, id) != 0 ||
-            !sign(api, kind, &t->items[i], exp, want))
+        if (strcmp(tid, id) != 0 || !sign(api, kind, &t->items[i], exp, want))
             continue;
         if (CRYPTO_memcmp(want, sig, 64) == 0 && !found)
             found = &t->items[i];
@@ -135,8 +133,8 @@ static int verify(const struct api *api, const char *kind, const char *s,
 int api_session_from_cookie(const struct api *api, struct evhttp_request *req,
                             const struct api_token **tok)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                       "Cookie");
+    const char *h =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
     if (!h || api->tokens.n == 0)
         return RV_ERR_NOT_FOUND;
     /* "a=b; c=d": the one of ours. */
@@ -149,8 +147,7 @@ int api_session_from_cookie(const struct api *api, struct evhttp_request *req,
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len > nlen && strncmp(p, SESSION_COOKIE, nlen) == 0 &&
             p[nlen] == '=')
-            return verify(api, SESSION_KIND, p + nlen + 1, len - nlen - 1,
-                          tok);
+            return verify(api, SESSION_KIND, p + nlen + 1, len - nlen - 1, tok);
         p += len;
     }
     return RV_ERR_NOT_FOUND;
@@ -173,10 +170,10 @@ static json_t *session_json(const struct api_call *call)
         for (size_t i = 0; patterns && i < who->token->npatterns; i++)
             json_array_append_new(patterns,
                                   json_string(who->token->patterns[i]));
-    return json_pack("{s:s?,s:s?,s:o,s:b,s:b}", "scope", scope, "via",
-                     who->via, "repos", patterns ? patterns : json_null(),
-                     "tokensConfigured", call->api->tokens.n > 0,
-                     "readOpen", call->api->tokens.read_open);
+    return json_pack("{s:s?,s:s?,s:o,s:b,s:b}", "scope", scope, "via", who->via,
+                     "repos", patterns ? patterns : json_null(),
+                     "tokensConfigured", call->api->tokens.n > 0, "readOpen",
+                     call->api->tokens.read_open);
 }
 
 /* GET /v1/session: what the request's credentials allow, so that the
@@ -190,9 +187,8 @@ void api_session_get(struct api_call *call)
 static void set_cookie(struct api_call *call, const char *value,
                        int64_t max_age)
 {
-    const char *proto =
-        evhttp_find_header(evhttp_request_get_input_headers(call->req),
-                           "X-Forwarded-Proto");
+    const char *proto = evhttp_find_header(
+        evhttp_request_get_input_headers(call->req), "X-Forwarded-Proto");
     bool secure = proto && strcmp(proto, "https") == 0;
     char cookie[SIGNED_MAX + 160];
     snprintf(cookie, sizeof(cookie),
@@ -213,18 +209,10 @@ void api_session_post(struct api_call *call)
                         "in to");
         return;
     }
-    if (!api_json_content_type(call->req)) {
-        api_reply_error(call, 415, "unsupported_media_type",
-                        "the body must be application/json");
-        return;
-    }
     size_t len = 0;
-    int err = RV_OK;
-    char *body = api_body(call, API_MAX_BODY, &len, &err);
-    if (!body) {
-        api_reply_rv_error(call, err, "cannot read the body");
+    char *body = api_json_body(call, API_MAX_BODY, &len);
+    if (!body)
         return;
-    }
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     free(body);
     const char *text = json_string_value(json_object_get(doc, "token"));
@@ -238,9 +226,8 @@ void api_session_post(struct api_call *call)
         json_decref(doc);
         return;
     }
-    const struct api_token *tok =
-        api_token_find(&api->tokens, text, json_string_length(
-                                               json_object_get(doc, "token")));
+    const struct api_token *tok = api_token_find(
+        &api->tokens, text, json_string_length(json_object_get(doc, "token")));
     json_decref(doc);
     char value[SIGNED_MAX];
     if (!tok) {
@@ -256,8 +243,7 @@ void api_session_post(struct api_call *call)
         api_reply_error(call, 500, "internal", "cannot sign a session");
         return;
     }
-    LOG(RV_LOG_INFO, NULL, NULL, "signed in with the token of %s",
-        tok->label);
+    LOG(RV_LOG_INFO, NULL, NULL, "signed in with the token of %s", tok->label);
     set_cookie(call, value, SESSION_SECONDS);
     call->who.token = tok;
     call->who.scope = tok->scope;
