@@ -100,26 +100,13 @@ static long long hget_int(const char *key, const char *field)
 
 static pid_t spawn(const char *name, const char *max_conc)
 {
-    char log[600], data[600], api[160], token[128], id[64], kf[700];
-    char conc[96];
-    snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
-    snprintf(data, sizeof(data), "%s/data-%s", tmp, name);
+    char prefix[600], conc[96];
+    snprintf(prefix, sizeof(prefix), "%s/%s", tmp, name);
     snprintf(conc, sizeof(conc), "REPOVIEW_GITHUB_MAX_CONCURRENCY=%s",
              max_conc);
-    snprintf(api, sizeof(api), "REPOVIEW_GITHUB_API=%s", rest);
-    snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", PAT);
-    snprintf(id, sizeof(id), "REPOVIEW_GITHUB_APP_ID=%d", APP_ID);
-    snprintf(kf, sizeof(kf), "REPOVIEW_GITHUB_APP_KEY_FILE=%s", key_path);
-    const char *env[] = {api,
-                         token,
-                         id,
-                         kf,
-                         conc,
-                         "REPOVIEW_GITHUB_TIMEOUT=3",
-                         "REPOVIEW_LOG=debug",
-                         rvt_allow_local_env(),
-                         NULL};
-    return rvt_spawn_worker(redis.url, data, log, env);
+    const char *extra[] = {conc, "REPOVIEW_GITHUB_TIMEOUT=3", NULL};
+    return rvt_fake_github_worker(&fake, redis.url, prefix, PAT, APP_ID,
+                                  key_path, extra);
 }
 
 static void start_worker(void)

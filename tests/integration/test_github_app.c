@@ -643,24 +643,12 @@ static void test_the_worker_syncs_prs_through_the_app(void)
               0);
     CHECK_INT(control("{\"repo\":\"solo/thing\",\"scenario\":\"mixed\"}"), 0);
     clear_requests();
-    char log[600], data[600], api[160], token[128], id[64], kf[700];
-    snprintf(log, sizeof(log), "%s/worker.log", tmp);
-    snprintf(data, sizeof(data), "%s/data", tmp);
-    snprintf(api, sizeof(api), "REPOVIEW_GITHUB_API=%s", rest);
-    snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", PAT);
-    snprintf(id, sizeof(id), "REPOVIEW_GITHUB_APP_ID=%d", APP_ID);
-    snprintf(kf, sizeof(kf), "REPOVIEW_GITHUB_APP_KEY_FILE=%s", key_path);
-    const char *env[] = {api,
-                         token,
-                         id,
-                         kf,
-                         "REPOVIEW_GITHUB_TIMEOUT=5",
-                         "REPOVIEW_LOG=debug",
-                         rvt_allow_local_env(),
-                         NULL};
+    char prefix[600];
+    snprintf(prefix, sizeof(prefix), "%s/worker", tmp);
     add_repo("widgets", "acme/widgets");
     add_repo("thing", "solo/thing");
-    worker = rvt_spawn_worker(redis.url, data, log, env);
+    worker = rvt_fake_github_worker(&fake, redis.url, prefix, PAT, APP_ID,
+                                    key_path, NULL);
     CHECK(rvt_wait_field(&conn, "widgets", "pr_sync_status", "idle", 30000));
     CHECK(rvt_wait_field(&conn, "thing", "pr_sync_status", "idle", 30000));
     CHECK(

@@ -124,22 +124,11 @@ static bool repo_exists(const char *id)
 
 static void start_worker(void)
 {
-    char log[600], data[600], api[160], token[128], id[64], kf[700];
-    snprintf(log, sizeof(log), "%s/worker.log", tmp);
-    snprintf(data, sizeof(data), "%s/data", tmp);
-    snprintf(api, sizeof(api), "REPOVIEW_GITHUB_API=%s", rest);
-    snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", PAT);
-    snprintf(id, sizeof(id), "REPOVIEW_GITHUB_APP_ID=%d", APP_ID);
-    snprintf(kf, sizeof(kf), "REPOVIEW_GITHUB_APP_KEY_FILE=%s/key.pem", tmp);
-    const char *env[] = {api,
-                         token,
-                         id,
-                         kf,
-                         "REPOVIEW_GITHUB_TIMEOUT=5",
-                         "REPOVIEW_LOG=debug",
-                         rvt_allow_local_env(),
-                         NULL};
-    worker = rvt_spawn_worker(redis.url, data, log, env);
+    char prefix[600], key[600];
+    snprintf(prefix, sizeof(prefix), "%s/worker", tmp);
+    snprintf(key, sizeof(key), "%s/key.pem", tmp);
+    worker = rvt_fake_github_worker(&fake, redis.url, prefix, PAT, APP_ID, key,
+                                    NULL);
     CHECK(worker > 0);
 }
 

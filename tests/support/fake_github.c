@@ -126,3 +126,30 @@ json_t *rvt_fake_github_get(const struct rvt_fake_github *f, const char *path)
     free(out);
     return doc;
 }
+
+pid_t rvt_fake_github_worker(const struct rvt_fake_github *f,
+                             const char *redis_url, const char *prefix,
+                             const char *pat, int app_id, const char *key_path,
+                             const char *const *extra)
+{
+    char log[600], data[600], api[160], token[160], id[64], kf[700];
+    snprintf(log, sizeof(log), "%s.log", prefix);
+    snprintf(data, sizeof(data), "%s-data", prefix);
+    snprintf(api, sizeof(api), "REPOVIEW_GITHUB_API=http://127.0.0.1:%d",
+             f->port);
+    snprintf(token, sizeof(token), "GITHUB_TOKEN=%s", pat);
+    snprintf(id, sizeof(id), "REPOVIEW_GITHUB_APP_ID=%d", app_id);
+    snprintf(kf, sizeof(kf), "REPOVIEW_GITHUB_APP_KEY_FILE=%s", key_path);
+    const char *env[16] = {api,
+                           token,
+                           id,
+                           kf,
+                           "REPOVIEW_GITHUB_TIMEOUT=5",
+                           "REPOVIEW_LOG=debug",
+                           rvt_allow_local_env()};
+    size_t n = 7;
+    for (size_t i = 0; extra && extra[i] && n + 1 < 16; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    return rvt_spawn_worker(redis_url, data, log, env);
+}

@@ -31,6 +31,16 @@ struct json_t;
 struct json_t *rvt_fake_github_get(const struct rvt_fake_github *f,
                                    const char *path);
 
+/* The worker of an App test: rvt_spawn_worker (its log and data dir
+ * named by prefix, e.g. "<tmp>/worker" -> .log and -data) talking to the
+ * fake's REST base with GITHUB_TOKEN pat and the App app_id/key_path,
+ * a 5 s GitHub timeout, debug logs and local remotes allowed; extra (NULL
+ * or NULL-terminated "NAME=value"s) comes last and so wins. The pid or -1. */
+pid_t rvt_fake_github_worker(const struct rvt_fake_github *f,
+                             const char *redis_url, const char *prefix,
+                             const char *pat, int app_id,
+                             const char *key_path, const char *const *extra);
+
 /* Closes its stdin and waits for it (SIGKILL after 5 s). */
 void rvt_fake_github_stop(struct rvt_fake_github *f);
 
