@@ -43,23 +43,26 @@ static void register_worker(struct rv_rsync *r, const struct rv_worker *w,
 int rv_housekeeping_renew_lease(struct rv_rsync *r, const struct rv_worker *w)
 {
     int64_t lease_ms = w->cfg->lease_seconds * 1000;
-    redisReply *reply =
-        rv_rsync_command(r, "ZADD %s %lld %s", RV_KEY_LEASES,
-                         (long long)(rv_now_ms() + lease_ms), w->id);
-    if (!reply)
-        return RV_ERR_REDIS;
-    freeReplyObject(reply);
-    /* The worker's hash expires with its lease, so a worker killed with
-     * SIGKILL leaves GET /v1/workers when its lease lapses. */
+    /* The worker's hash outlives its lease by one more lease, so a reader
+     * that saw the lease live still finds the hash a moment later; a worker
+     * killed with SIGKILL leaves GET /v1/workers when its lease lapses (the
+     * API lists live leases only). The hash is written before the lease, so
+     * a live lease always has one. */
     char key[RV_KEY_MAX];
     rv_key_worker(key, w->id);
-    reply = rv_rsync_command(r, "PEXPIRE %s %lld", key, (long long)lease_ms);
+    redisReply *reply =
+        rv_rsync_command(r, "PEXPIRE %s %lld", key, (long long)(2 * lease_ms));
     if (!reply)
         return RV_ERR_REDIS;
     bool is_missing = reply->type == REDIS_REPLY_INTEGER && reply->integer == 0;
     freeReplyObject(reply);
     if (is_missing)
-        register_worker(r, w, key, lease_ms);
+        register_worker(r, w, key, 2 * lease_ms);
+    reply = rv_rsync_command(r, "ZADD %s %lld %s", RV_KEY_LEASES,
+                             (long long)(rv_now_ms() + lease_ms), w->id);
+    if (!reply)
+        return RV_ERR_REDIS;
+    freeReplyObject(reply);
     return RV_OK;
 }
 

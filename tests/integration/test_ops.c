@@ -424,6 +424,13 @@ static void test_real_workers_count_syncs_and_a_killed_one_leaves(void)
     size_t i;
     json_array_foreach(json_object_get(w, "workers"), i, it)
     {
+        /* A live worker's hash outlives its lease (two leases, renewed
+         * every third of one), so a reader that saw the lease live still
+         * finds the hash a moment later. */
+        char key[RV_KEY_MAX];
+        const char *id = json_string_value(json_object_get(it, "id"));
+        CHECK(id && rvt_redis_int(&conn, "PTTL %s", rv_key_worker(key, id)) >
+                        LEASE_S * 1000);
         done += json_integer_value(json_object_get(it, "syncsDone"));
         failed += json_integer_value(json_object_get(it, "syncsFailed"));
     }
