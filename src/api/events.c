@@ -4,7 +4,8 @@
  * The process holds one subscription to rv:events on a connection of its
  * own and fans each message out to every stream that wants the repo. A
  * stream starts with `retry:`, then one `snapshot` per repo read from
- * Redis, then live events. Live events that arrive while a snapshot is
+ * Redis (a stream of every repo gets one `snapshot-needed` hint instead),
+ * then live events. Live events that arrive while a snapshot is
  * being read are held in the stream's backlog and written after it, so a
  * client never sees a live event before its snapshot. When the
  * subscription comes back after Redis was lost, every stream gets fresh

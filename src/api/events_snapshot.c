@@ -1,9 +1,10 @@
 /*
  * The snapshots of server-sent events (events.c has the streams): what a
  * stream is sent first, per repo, from the fragment cache when it can be
- * trusted or else with one HGETALL each; for GET /v1/events the repos are
- * the members of rv:repos the principal sees. A snapshot that fails
- * before the stream starts answers the request with an error; after it,
+ * trusted or else with one HGETALL each. GET /v1/events without repo=
+ * reads nothing and sends one snapshot-needed hint instead, on connect and
+ * after every resubscribe: the client reads the paged list. A snapshot that
+ * fails before the stream starts answers the request with an error; after it,
  * housekeeping tries again.
  */
 #include <event2/buffer.h>
@@ -23,10 +24,10 @@ struct snapshot {
     struct sse_client *c;
     unsigned gen;
     size_t n;
-    size_t pending;                /* commands in flight */
-    int rc;                        /* first failure */
+    size_t pending; /* commands in flight */
+    int rc;         /* first failure */
     char (*ids)[RV_REPO_ID_MAX + 1];
-    json_t **data;                 /* [n]: snapshot data, NULL if absent */
+    json_t **data; /* [n]: snapshot data, NULL if absent */
 };
 
 struct snapshot_get {
@@ -103,7 +104,8 @@ static void snapshot_done(struct snapshot *s)
     }
     if (!c->started && !c->all && snapshot_refuse_unknown(s))
         goto out;
-    if (!c->started)
+    bool first = !c->started;
+    if (first)
         sse_client_start(c);
     if (c->closed || !(b = evbuffer_new()))
         goto out;
@@ -112,6 +114,15 @@ static void snapshot_done(struct snapshot *s)
             continue;
         sse_render_event(ev, b, "snapshot", s->data[i]);
         written++;
+    }
+    if (c->all) {
+        json_t *hint =
+            json_pack("{s:s}", "reason", first ? "connected" : "resubscribed");
+        if (hint) {
+            sse_render_event(ev, b, "snapshot-needed", hint);
+            json_decref(hint);
+            written++;
+        }
     }
     evbuffer_add_buffer(b, c->backlog);
     c->state = SSE_LIVE;
@@ -134,8 +145,7 @@ static json_t *snapshot_data(struct api *api, const struct rv_repo *repo)
                      rv_freshness_now(api->cfg, repo));
 }
 
-static void on_snapshot_get(struct rv_rasync *ra, redisReply *reply,
-                            void *priv)
+static void on_snapshot_get(struct rv_rasync *ra, redisReply *reply, void *priv)
 {
     (void)ra;
     struct snapshot_get *g = priv;
@@ -161,8 +171,7 @@ static void on_snapshot_get(struct rv_rasync *ra, redisReply *reply,
  * (not cached, or the cache cannot be trusted now). */
 static json_t *cached_snapshot(struct api *api, const char *repo)
 {
-    if (!api_events_subscribed(api->events) ||
-        !rv_rasync_connected(api->redis))
+    if (!api_events_subscribed(api->events) || !rv_rasync_connected(api->redis))
         return NULL;
     struct api_blob *fragment = NULL;
     const struct api_head *h = api_cache_head(api->cache, repo, &fragment);
@@ -213,37 +222,6 @@ static void snapshot_read(struct snapshot *s)
         snapshot_done(s);
 }
 
-static int cmp_ids(const void *a, const void *b)
-{
-    return strcmp(a, b);
-}
-
-static void on_snapshot_members(struct rv_rasync *ra, redisReply *reply,
-                                void *priv)
-{
-    (void)ra;
-    struct snapshot *s = priv;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        s->rc = reply ? RV_ERR_PROTOCOL : RV_ERR_REDIS;
-        snapshot_done(s);
-        return;
-    }
-    s->ids = calloc(reply->elements + 1, sizeof(*s->ids));
-    if (!s->ids) {
-        s->rc = RV_ERR_NOMEM;
-        snapshot_done(s);
-        return;
-    }
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type == REDIS_REPLY_STRING && rv_repo_id_valid(e->str) &&
-            api_principal_sees(&s->c->who, e->str))
-            rv_strlcpy(s->ids[s->n++], e->str, sizeof(s->ids[0]));
-    }
-    qsort(s->ids, s->n, sizeof(s->ids[0]), cmp_ids);
-    snapshot_read(s);
-}
-
 /* (Re)reads the snapshots of c; live events wait in the backlog. */
 void sse_snapshot_start(struct sse_client *c)
 {
@@ -270,14 +248,9 @@ void sse_snapshot_start(struct sse_client *c)
         snapshot_read(s);
         return;
     }
-    struct rv_cmd cmd;
-    rv_cmd_init(&cmd);
-    rv_cmd_add(&cmd, "SMEMBERS");
-    rv_cmd_add(&cmd, RV_KEY_REPOS);
-    int rc = rv_rasync_run(c->ev->api->redis, &cmd, on_snapshot_members, s);
-    if (rc != RV_OK) {
-        s->rc = rc;
-        snapshot_done(s);
-    }
+    /* A stream of every repo reads nothing: with 10,000 repos a snapshot
+     * each, on every connect and on every resubscribe of every API, would
+     * be a storm. Its one snapshot-needed hint tells the client to read
+     * the (paged) list instead. */
+    snapshot_done(s);
 }
-

@@ -18,6 +18,7 @@
 #include "common/keys.h"
 #include "common/registry.h"
 #include "common/util.h"
+#include "rvsse.h"
 #include "rvtest.h"
 
 static struct rvt_redis redis;
@@ -36,93 +37,21 @@ static int spawn_api(void)
     return rvt_api_start(&api, api.port, redis.url, log, "/readyz", env);
 }
 
-/* Starts a recorder of url into <tmp>/<name>.jsonl. */
+/* The recorder of path as <tmp>/<name>.jsonl, and what it has so far. */
 static pid_t record(const char *name, const char *path)
 {
-    char out[512], url[512];
-    snprintf(out, sizeof(out), "%s/%s.jsonl", tmp, name);
-    snprintf(url, sizeof(url), "%s%s", api.base, path);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char log[512];
-        snprintf(log, sizeof(log), "%s/%s.log", tmp, name);
-        if (!freopen(log, "a", stderr))
-            _exit(126);
-        execlp("node", "node", RV_SOURCE_DIR "/tests/sse/record.mjs", url, out,
-               (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return rvt_sse_record(tmp, api.base, name, path);
 }
 
-/* The events recorded so far in <tmp>/<name>.jsonl, as a JSON array. */
 static json_t *recorded(const char *name)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.jsonl", tmp, name);
-    json_t *arr = json_array();
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return arr;
-    char line[65536];
-    while (fgets(line, sizeof(line), f)) {
-        json_t *ev = json_loads(line, 0, NULL);
-        if (ev)
-            json_array_append_new(arr, ev);
-    }
-    fclose(f);
-    return arr;
+    return rvt_sse_recorded(tmp, name);
 }
 
-static const char *ev_type(const json_t *ev)
-{
-    return json_string_value(json_object_get(ev, "type"));
-}
-
-static const char *ev_repo(const json_t *ev)
-{
-    return json_string_value(json_object_get(json_object_get(ev, "data"), "repo"));
-}
-
-static long long ev_version(const json_t *ev)
-{
-    return json_integer_value(json_object_get(json_object_get(ev, "data"), "version"));
-}
-
-/* How many events of type (NULL = any data event) for repo (NULL = any). */
-static int count(const json_t *arr, const char *type, const char *repo)
-{
-    int n = 0;
-    size_t i;
-    const json_t *ev;
-    json_array_foreach(arr, i, ev) {
-        const char *t = ev_type(ev);
-        if (!t || strcmp(t, "open") == 0 || strcmp(t, "error") == 0)
-            continue;
-        if (type && strcmp(t, type) != 0)
-            continue;
-        if (repo && (!ev_repo(ev) || strcmp(ev_repo(ev), repo) != 0))
-            continue;
-        n++;
-    }
-    return n;
-}
-
-/* Waits until name has at least n events of type for repo. */
 static bool wait_for(const char *name, const char *type, const char *repo,
                      int n, int timeout_ms)
 {
-    for (int waited = 0; waited <= timeout_ms; waited += 50) {
-        json_t *arr = recorded(name);
-        int got = count(arr, type, repo);
-        json_decref(arr);
-        if (got >= n)
-            return true;
-        rvt_sleep_ms(50);
-    }
-    fprintf(stderr, "%s: wanted %d %s events for %s\n", name, n,
-            type ? type : "any", repo ? repo : "any repo");
-    return false;
+    return rvt_sse_wait(tmp, name, type, repo, n, timeout_ms);
 }
 
 /* Plays a worker committing a one-branch fragment for repo and kind
@@ -160,15 +89,15 @@ static void test_snapshot_comes_first_then_status_and_projection_in_order(void)
     const char *want[] = {"open", "snapshot", "status", "projection", "status"};
     CHECK_INT(json_array_size(arr), 5);
     for (size_t i = 0; i < 5 && i < json_array_size(arr); i++)
-        CHECK_STR(ev_type(json_array_get(arr, i)), want[i]);
+        CHECK_STR(rvt_sse_type(json_array_get(arr, i)), want[i]);
     if (json_array_size(arr) >= 5) {
         const json_t *snap = json_array_get(arr, 1), *running = json_array_get(arr, 2);
         const json_t *proj = json_array_get(arr, 3), *idle = json_array_get(arr, 4);
-        CHECK_INT(ev_version(snap), 0);
+        CHECK_INT(rvt_sse_version(snap), 0);
         CHECK(json_is_object(json_object_get(json_object_get(snap, "data"), "freshness")));
         CHECK_STR(json_string_value(json_object_get(json_object_get(running, "data"), "status")), "running");
         CHECK_STR(json_string_value(json_object_get(json_object_get(running, "data"), "kind")), "branches");
-        CHECK_INT(ev_version(proj), 1);
+        CHECK_INT(rvt_sse_version(proj), 1);
         CHECK(json_is_object(json_object_get(json_object_get(proj, "data"), "changed")));
         CHECK_STR(json_string_value(json_object_get(json_object_get(idle, "data"), "status")), "idle");
         CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(idle, "data"), "freshness"), "branchSyncStatus")), "idle");
@@ -197,7 +126,7 @@ static void test_one_connection_carries_events_of_three_repos(void)
     int snapshots = 0;
     bool live_seen = false, snapshot_after_live = false;
     json_array_foreach(arr, i, ev) {
-        const char *t = ev_type(ev);
+        const char *t = rvt_sse_type(ev);
         if (strcmp(t, "snapshot") == 0) {
             snapshots++;
             snapshot_after_live = snapshot_after_live || live_seen;
@@ -207,15 +136,15 @@ static void test_one_connection_carries_events_of_three_repos(void)
     }
     CHECK_INT(snapshots, 3);
     CHECK(!snapshot_after_live);
-    CHECK_INT(count(arr, "projection", "alpha"), 1);
-    CHECK_INT(count(arr, "projection", "beta"), 1);
-    CHECK_INT(count(arr, "removed", "gamma"), 1);
-    CHECK_INT(count(arr, NULL, "other"), 0);
+    CHECK_INT(rvt_sse_count(arr, "projection", "alpha"), 1);
+    CHECK_INT(rvt_sse_count(arr, "projection", "beta"), 1);
+    CHECK_INT(rvt_sse_count(arr, "removed", "gamma"), 1);
+    CHECK_INT(rvt_sse_count(arr, NULL, "other"), 0);
     json_decref(arr);
     /* The single-repo stream saw nothing of the others. */
     arr = recorded("one");
-    CHECK_INT(count(arr, NULL, "beta"), 0);
-    CHECK_INT(count(arr, NULL, "gamma"), 0);
+    CHECK_INT(rvt_sse_count(arr, NULL, "beta"), 0);
+    CHECK_INT(rvt_sse_count(arr, NULL, "gamma"), 0);
     json_decref(arr);
     /* A stream naming a repo that is gone is refused (404) when it
      * reconnects; gamma comes back so that "many" can reconnect below. */
@@ -230,8 +159,8 @@ static void test_reconnect_after_api_restart_gets_a_fresh_snapshot(void)
     CHECK(wait_for("one", "snapshot", "alpha", 2, 10000));
     json_t *arr = recorded("one");
     const json_t *last = json_array_get(arr, json_array_size(arr) - 1);
-    CHECK_STR(ev_type(last), "snapshot");
-    CHECK_INT(ev_version(last), 1);
+    CHECK_STR(rvt_sse_type(last), "snapshot");
+    CHECK_INT(rvt_sse_version(last), 1);
     json_decref(arr);
 }
 
@@ -239,7 +168,7 @@ static void test_redis_recovery_sends_every_stream_fresh_snapshots(void)
 {
     CHECK(wait_for("many", "snapshot", NULL, 5, 10000)); /* after restart */
     json_t *arr = recorded("many");
-    int before = count(arr, "snapshot", NULL);
+    int before = rvt_sse_count(arr, "snapshot", NULL);
     json_decref(arr);
     rv_rsync_close(&conn);
     rvt_redis_kill(&redis);

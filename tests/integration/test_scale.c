@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/errors.h"
 #include "common/keys.h"
@@ -306,6 +307,49 @@ static void test_a_reconcile_pass_reads_a_chunk_and_a_cycle_heals(void)
                  "j-lost") != 0);
 }
 
+/* GET /v1/events without repo= reads no snapshot: 20 such streams opened
+ * with 2,000 repos registered cost (almost) no Redis commands, and each is
+ * told to read the list instead. A stream of named repos still gets their
+ * snapshots. */
+static void test_an_all_repos_stream_reads_nothing(void)
+{
+    CHECK(rvt_redis_int(&conn, "SCARD %s", RV_KEY_REPOS) >= 2000);
+    enum { STREAMS = 20 };
+    int fds[STREAMS];
+    long long before = commands();
+    for (int i = 0; i < STREAMS; i++) {
+        fds[i] = rvt_tcp_connect(api.port);
+        struct rvt_text got = {0};
+        CHECK(fds[i] >= 0 &&
+              rvt_send_str(fds[i], "GET /v1/events HTTP/1.1\r\n"
+                                   "Host: localhost\r\n\r\n") &&
+              rvt_read_until(fds[i], "\"reason\":\"connected\"",
+                             rvt_scale_ms(5000), &got));
+        CHECK(rvt_text_has(&got, "event: snapshot-needed\n"));
+        CHECK(!rvt_text_has(&got, "event: snapshot\n"));
+        free(got.s);
+    }
+    long long spent = commands() - before;
+    /* The INFO of commands() itself, and room for the API's own
+     * housekeeping meanwhile: nowhere near one read per repo. */
+    CHECK(spent >= 1 && spent <= 6);
+    int named = rvt_tcp_connect(api.port);
+    struct rvt_text got = {0};
+    CHECK(named >= 0 &&
+          rvt_send_str(named, "GET /v1/events?repo=scale-1&repo=scale-2 "
+                              "HTTP/1.1\r\nHost: localhost\r\n\r\n") &&
+          rvt_read_until(named, "\"repo\":\"scale-2\"", rvt_scale_ms(5000),
+                         &got));
+    CHECK(rvt_text_has(&got, "event: snapshot\n"));
+    CHECK(!rvt_text_has(&got, "snapshot-needed"));
+    free(got.s);
+    if (named >= 0)
+        close(named);
+    for (int i = 0; i < STREAMS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-scale");
@@ -325,6 +369,7 @@ int main(void)
     RUN(test_a_redis_without_the_index_gets_it_on_the_first_webhook);
     RUN(test_the_index_follows_registration_and_removal);
     RUN(test_a_webhook_costs_the_same_with_2000_repos);
+    RUN(test_an_all_repos_stream_reads_nothing);
     RUN(test_the_list_pages_in_id_order);
     RUN(test_a_reconcile_pass_reads_a_chunk_and_a_cycle_heals);
     CHECK_INT(rvt_api_stop(&api), 0);

@@ -190,18 +190,6 @@ static int post_hook(const struct rvt_api *api, const char *event,
 
 /* ---- raw sockets ---- */
 
-static bool raw_send(int fd, const char *s)
-{
-    size_t len = strlen(s), off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            return false;
-        off += (size_t)n;
-    }
-    return true;
-}
-
 /* Reads (and keeps, up to size) until the server closes; returns the ms
  * that took, or -1 when it stayed open for limit_ms. */
 static int wait_closed(int fd, int limit_ms, char *got, size_t size)
@@ -231,36 +219,6 @@ static int wait_closed(int fd, int limit_ms, char *got, size_t size)
     }
 }
 
-/* Reads until needle arrived on fd (true) or limit_ms passed. */
-static bool read_until(int fd, const char *needle, int limit_ms,
-                       struct rvt_text *seen)
-{
-    int64_t start = rv_mono_ms();
-    struct rvt_text local = {0};
-    struct rvt_text *t = seen ? seen : &local;
-    size_t from = t->len;
-    bool ok = false;
-    for (;;) {
-        if (t->s && strstr(t->s + from, needle)) {
-            ok = true;
-            break;
-        }
-        int64_t left = limit_ms - (rv_mono_ms() - start);
-        if (left <= 0)
-            break;
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, (int)left) <= 0)
-            break;
-        char buf[4096];
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n <= 0)
-            break;
-        rvt_text_add(t, buf, (size_t)n);
-    }
-    free(local.s);
-    return ok;
-}
-
 /* True when the server has not closed fd: whatever arrived is read and
  * dropped, without waiting. */
 static bool still_open(int fd)
@@ -287,8 +245,8 @@ static int sse_open(const struct rvt_api *api, const char *query)
              "Authorization: Bearer " API_TOKEN "\r\n"
              "Accept: text/event-stream\r\n\r\n",
              query ? query : "");
-    if (!raw_send(fd, req) ||
-        !read_until(fd, "retry:", rvt_scale_ms(5000), NULL)) {
+    if (!rvt_send_str(fd, req) ||
+        !rvt_read_until(fd, "retry:", rvt_scale_ms(5000), NULL)) {
         close(fd);
         return -1;
     }
@@ -452,9 +410,9 @@ static void run_flow(void)
 
     /* What the stream carried. */
     struct rvt_text stream = {0};
-    CHECK(read_until(sse, "event: status", rvt_scale_ms(2000), &stream));
+    CHECK(rvt_read_until(sse, "event: status", rvt_scale_ms(2000), &stream));
     rvt_sleep_ms(300);
-    read_until(sse, "never-arrives", 300, &stream);
+    rvt_read_until(sse, "never-arrives", 300, &stream);
     rvt_text_add(&responses, stream.s ? stream.s : "", stream.len);
     free(stream.s);
     close(sse);
@@ -887,7 +845,7 @@ static void test_stalled_requests_are_closed_after_the_io_timeout(void)
     int fds[8];
     for (size_t i = 0; i < n; i++) {
         fds[i] = rvt_tcp_connect(api.port);
-        CHECK(fds[i] >= 0 && raw_send(fds[i], partial[i]));
+        CHECK(fds[i] >= 0 && rvt_send_str(fds[i], partial[i]));
     }
     /* Stalled clients do not hold up the loop. */
     int64_t t0 = rv_mono_ms();
@@ -932,7 +890,7 @@ static void test_a_trickled_request_is_closed_at_the_first_request_deadline(
     while (fd >= 0 && rv_mono_ms() - t0 < limit) {
         char c[2] = {i < strlen(req) ? req[i] : 'a', '\0'};
         i++;
-        if (!raw_send(fd, c)) {
+        if (!rvt_send_str(fd, c)) {
             closed = true;
             break;
         }
@@ -996,7 +954,7 @@ static void test_connection_cap_refuses_one_over_and_reuses_a_freed_slot(void)
     CHECK_INT(cli(&out, "remove capped"), 0);
     free(out);
     for (int i = 0; i < 3; i++)
-        CHECK(read_until(s[i], "event: removed", rvt_scale_ms(5000), NULL));
+        CHECK(rvt_read_until(s[i], "event: removed", rvt_scale_ms(5000), NULL));
     /* A freed slot serves the next client. */
     close(s[0]);
     bool served = false;

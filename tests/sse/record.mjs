@@ -19,7 +19,7 @@ const write = (obj) => appendFileSync(out, JSON.stringify(obj) + '\n');
 const es = new EventSource(url);
 es.addEventListener('open', () => write({ type: 'open' }));
 es.addEventListener('error', () => write({ type: 'error' }));
-for (const name of ['snapshot', 'status', 'projection', 'removed']) {
+for (const name of ['snapshot', 'snapshot-needed', 'status', 'projection', 'removed']) {
   es.addEventListener(name, (ev) => {
     write({ type: name, id: ev.lastEventId, data: JSON.parse(ev.data) });
   });

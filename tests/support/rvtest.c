@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -420,6 +421,47 @@ int rvt_tcp_connect(int port)
         return -1;
     }
     return fd;
+}
+
+bool rvt_send_str(int fd, const char *s)
+{
+    size_t len = strlen(s), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    return true;
+}
+
+bool rvt_read_until(int fd, const char *needle, int limit_ms,
+                    struct rvt_text *seen)
+{
+    int64_t start = rv_mono_ms();
+    struct rvt_text local = {0};
+    struct rvt_text *t = seen ? seen : &local;
+    size_t from = t->len;
+    bool ok = false;
+    for (;;) {
+        if (t->s && strstr(t->s + from, needle)) {
+            ok = true;
+            break;
+        }
+        int64_t left = limit_ms - (rv_mono_ms() - start);
+        if (left <= 0)
+            break;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            break;
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            break;
+        rvt_text_add(t, buf, (size_t)n);
+    }
+    free(local.s);
+    return ok;
 }
 
 int rvt_silent_listener(int *port)

@@ -233,6 +233,15 @@ void rvt_reply_text(const redisReply *r, struct rvt_text *t);
 size_t rvt_redis_all_values(struct rv_rsync *conn, struct rvt_text *t,
                             bool dump);
 
+/* Sends all of s on fd; false when the peer is gone. */
+bool rvt_send_str(int fd, const char *s);
+
+/* Reads fd until needle arrived after what seen already held (true), the
+ * peer closed or limit_ms passed; what came is appended to seen (NULL:
+ * dropped). */
+bool rvt_read_until(int fd, const char *needle, int limit_ms,
+                    struct rvt_text *seen);
+
 /* True when s (may be NULL) contains needle. */
 bool rvt_contains(const char *s, const char *needle);
 

@@ -233,11 +233,17 @@ function seq(id) {
 }
 
 let listLoading = null;
+let listAgain = false;
 
 // Reloads the repo list; freshness from it is kept only for repos that had no
-// live event while the request was out (the event is newer).
+// live event while the request was out (the event is newer). Asked while a
+// load is out, it loads once more after it: that load may have read the list
+// before what the caller learnt of.
 function loadRepos() {
-  if (listLoading) return listLoading;
+  if (listLoading) {
+    listAgain = true;
+    return listLoading;
+  }
   const before = new Map(state.eventSeq);
   listLoading = (async () => {
     try {
@@ -273,6 +279,10 @@ function loadRepos() {
       setListError('Cannot reach the API: ' + e.message);
     } finally {
       listLoading = null;
+      if (listAgain) {
+        listAgain = false;
+        loadRepos();
+      }
     }
   })();
   return listLoading;
@@ -745,14 +755,15 @@ function connect() {
   if (state.es) state.es.close();
   const es = new EventSource('/v1/events');
   state.es = es;
-  let hadError = false;
-  es.addEventListener('open', () => {
-    setReconnecting(false);
-    // Repos may have come or gone while we were away.
-    if (hadError) { hadError = false; loadRepos(); loadOrgs(); }
+  es.addEventListener('open', () => setReconnecting(false));
+  // Sent on every (re)connect and after the server resubscribed: events may
+  // have been missed, and the stream of every repo sends no snapshots.
+  es.addEventListener('snapshot-needed', () => {
+    loadRepos();
+    loadOrgs();
+    if (state.selected) loadOverview();
   });
   es.addEventListener('error', () => {
-    hadError = true;
     setReconnecting(true);
     // The browser gives up on some failures (e.g. a 503): retry ourselves.
     if (es.readyState === EventSource.CLOSED && state.es === es) {
