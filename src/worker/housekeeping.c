@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/cmd.h"
 #include "common/errors.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -66,26 +67,44 @@ int rv_housekeeping_renew_lease(struct rv_rsync *r, const struct rv_worker *w)
     return RV_OK;
 }
 
-/* Removes the mirrors of repos that are no longer registered. */
-static void mirror_gc(struct rv_rsync *r, const struct rv_worker *w)
+int rv_housekeeping_registered(void *arg, const char (*ids)[RV_REPO_ID_MAX + 1],
+                               size_t n, bool *kept)
 {
-    redisReply *ids = rv_rsync_command(r, "SMEMBERS %s", RV_KEY_REPOS);
-    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
-        if (ids)
-            freeReplyObject(ids);
-        return;
+    struct rv_rsync *r = arg;
+    struct rv_cmd cmd;
+    rv_cmd_init(&cmd);
+    rv_cmd_add(&cmd, "SMISMEMBER");
+    rv_cmd_add(&cmd, RV_KEY_REPOS);
+    for (size_t i = 0; i < n; i++)
+        rv_cmd_add(&cmd, ids[i]);
+    redisReply *reply = rv_rsync_run(r, &cmd);
+    rv_cmd_free(&cmd);
+    int rc = RV_OK;
+    if (!reply)
+        rc = RV_ERR_REDIS;
+    else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
+        rc = RV_ERR_PROTOCOL;
+    for (size_t i = 0; rc == RV_OK && i < n; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_INTEGER)
+            rc = RV_ERR_PROTOCOL;
+        else
+            kept[i] = e->integer != 0;
     }
-    const char **keep = calloc(ids->elements + 1, sizeof(*keep));
-    if (keep) {
-        size_t n = 0;
-        for (size_t i = 0; i < ids->elements; i++)
-            if (ids->element[i]->type == REDIS_REPLY_STRING)
-                keep[n++] = ids->element[i]->str;
-        if (rv_mirror_gc(w->cfg->data_dir, keep, n) != RV_OK)
-            LOG(RV_LOG_WARN, NULL, NULL, "mirror clean-up failed");
-        free(keep);
-    }
-    freeReplyObject(ids);
+    if (reply)
+        freeReplyObject(reply);
+    return rc;
+}
+
+/* One step of the mirror clean-up (mirror.h): the next chunk of mirrors. */
+static bool mirror_gc_step(struct rv_rsync *r, const struct rv_worker *w,
+                           struct rv_mirror_scan *scan)
+{
+    bool done = true;
+    if (rv_mirror_gc_step(scan, w->cfg->data_dir, rv_housekeeping_registered, r,
+                          &done) != RV_OK)
+        LOG(RV_LOG_WARN, NULL, NULL, "mirror clean-up failed");
+    return done;
 }
 
 /* Abandons the running fetch when its repo was removed (its commit would
@@ -138,6 +157,7 @@ static void *housekeeping_main(void *arg)
     int64_t reconcile_every = w->cfg->lease_seconds * 1000 / 2;
     int64_t next_reconcile = rv_mono_ms() + reconcile_every;
     struct rv_reconcile *reconcile = rv_reconcile_new();
+    struct rv_mirror_scan scan = {0};
 
     while (!atomic_load(&hk->quit)) {
         int64_t mono = rv_mono_ms();
@@ -168,14 +188,17 @@ static void *housekeeping_main(void *arg)
                 rv_reconcile_pass(reconcile, &r, &repaired);
                 next_reconcile = mono + reconcile_every;
             }
-            if (mono >= next_gc) {
-                mirror_gc(&r, w);
-                next_gc = mono + MIRROR_GC_EVERY_MS;
-            }
+            /* A walk of the mirrors is a chunk a second; the next walk
+             * starts MIRROR_GC_EVERY_MS after one ends. */
+            if (mono >= next_gc)
+                next_gc =
+                    mono +
+                    (mirror_gc_step(&r, w, &scan) ? MIRROR_GC_EVERY_MS : 1000);
         }
         usleep(200 * 1000);
     }
     rv_reconcile_free(reconcile);
+    rv_mirror_scan_close(&scan);
     rv_rsync_close(&r);
     return NULL;
 }

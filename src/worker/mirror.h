@@ -23,10 +23,13 @@
 #ifndef REPOVIEW_WORKER_MIRROR_H
 #define REPOVIEW_WORKER_MIRROR_H
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <git2.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/util.h"
 #include "worker/sync.h"
 
 struct rv_url_policy;
@@ -42,7 +45,7 @@ struct rv_mirror_opts {
     const struct rv_url_policy *policy; /* checked before and while it
                                          * connects; NULL = none (tests and
                                          * benchmarks of trusted remotes) */
-    const char *job_id;       /* for logs; may be NULL */
+    const char *job_id;                 /* for logs; may be NULL */
 };
 
 /* Opens the mirror, cloning it when missing, and fetches with prune. A
@@ -77,9 +80,31 @@ int rv_mirror_token_host(const char *github_api, char *buf, size_t size);
 /* rm -rf path (never follows symlinks). 0 or -1. */
 int rv_mirror_remove_tree(const char *path);
 
-/* Removes the mirrors under data_dir whose repo id is not in keep (and
- * abandoned partial clones). keep and its strings are borrowed for the
- * call. RV_OK, RV_ERR_INVALID (data_dir too long) or RV_ERR_IO. */
-int rv_mirror_gc(const char *data_dir, const char *const *keep, size_t nkeep);
+/* The mirror clean-up walks <data_dir>/mirrors a chunk at a time, so one
+ * step costs the same with 100 repos as with 100,000: a step reads up to
+ * RV_MIRROR_GC_CHUNK mirror names, asks keep which of their repos are
+ * still registered (one Redis command for the worker) and removes the
+ * others' mirrors, and abandoned partial clones on the way. */
+#define RV_MIRROR_GC_CHUNK 500
+
+/* Where a walk is: zero-initialise; rv_mirror_scan_close ends it early. */
+struct rv_mirror_scan {
+    DIR *dir;
+};
+
+/* Sets kept[i] for each of ids[0..n) whose repo is still registered.
+ * RV_OK, or an error, and then nothing is removed. */
+typedef int (*rv_mirror_keep_fn)(void *arg,
+                                 const char (*ids)[RV_REPO_ID_MAX + 1],
+                                 size_t n, bool *kept);
+
+/* One step of the walk of s over data_dir's mirrors; *done when it reached
+ * the end (the next step starts a new walk). RV_OK, RV_ERR_INVALID
+ * (data_dir too long), RV_ERR_NOMEM, RV_ERR_IO (a removal failed), or
+ * keep's error. */
+int rv_mirror_gc_step(struct rv_mirror_scan *s, const char *data_dir,
+                      rv_mirror_keep_fn keep, void *arg, bool *done);
+
+void rv_mirror_scan_close(struct rv_mirror_scan *s);
 
 #endif

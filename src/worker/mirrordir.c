@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -82,45 +83,80 @@ int rv_mirror_remove_tree(const char *path)
     return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static bool is_kept(const char *id, const char *const *keep, size_t nkeep)
+void rv_mirror_scan_close(struct rv_mirror_scan *s)
 {
-    for (size_t i = 0; i < nkeep; i++)
-        if (keep[i] && strcmp(id, keep[i]) == 0)
-            return true;
-    return false;
+    if (s->dir)
+        closedir(s->dir);
+    s->dir = NULL;
 }
 
-int rv_mirror_gc(const char *data_dir, const char *const *keep, size_t nkeep)
+/* The next up to max mirror ids of s's directory into ids (*n of them),
+ * removing abandoned partial clones on the way; *done at its end. */
+static int scan_ids(struct rv_mirror_scan *s, const char *dir, size_t max,
+                    char (*ids)[RV_REPO_ID_MAX + 1], size_t *n, bool *done)
+{
+    int rc = RV_OK;
+    *n = 0;
+    *done = false;
+    if (!s->dir && !(s->dir = opendir(dir))) {
+        *done = true;
+        return errno == ENOENT ? RV_OK : RV_ERR_IO;
+    }
+    while (*n < max) {
+        struct dirent *e = readdir(s->dir);
+        if (!e) {
+            *done = true;
+            break;
+        }
+        const char *name = e->d_name;
+        if (strncmp(name, ".tmp-", 5) == 0) {
+            char path[4400];
+            struct stat st;
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            if (lstat(path, &st) == 0 &&
+                time(NULL) - st.st_mtime > STALE_TMP_SECONDS) {
+                LOG(RV_LOG_INFO, NULL, NULL, "removing partial clone %s", name);
+                if (rv_mirror_remove_tree(path) != 0)
+                    rc = RV_ERR_IO;
+            }
+        } else if (mirror_name_decode(name, ids[*n], sizeof(ids[0])) == 0) {
+            (*n)++;
+        }
+        /* Anything else is not ours to delete. */
+    }
+    return rc;
+}
+
+int rv_mirror_gc_step(struct rv_mirror_scan *s, const char *data_dir,
+                      rv_mirror_keep_fn keep, void *arg, bool *done)
 {
     char dir[4096];
-    int n = snprintf(dir, sizeof(dir), "%s/mirrors", data_dir);
-    if (n < 0 || (size_t)n >= sizeof(dir))
+    char(*ids)[RV_REPO_ID_MAX + 1] = NULL;
+    bool kept[RV_MIRROR_GC_CHUNK];
+    size_t n = 0;
+    *done = true;
+    int len = snprintf(dir, sizeof(dir), "%s/mirrors", data_dir);
+    if (len < 0 || (size_t)len >= sizeof(dir))
         return RV_ERR_INVALID;
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? RV_OK : RV_ERR_IO;
-    int rc = RV_OK;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char path[4400], id[RV_REPO_ID_MAX + 1];
-        const char *name = e->d_name;
-        struct stat st;
-        bool remove = false;
-        if (!strcmp(name, ".") || !strcmp(name, ".."))
+    if (!(ids = calloc(RV_MIRROR_GC_CHUNK, sizeof(*ids))))
+        return RV_ERR_NOMEM;
+    int rc = scan_ids(s, dir, RV_MIRROR_GC_CHUNK, ids, &n, done);
+    /* Nothing is removed unless every id of the chunk was answered. */
+    int krc =
+        n ? keep(arg, (const char(*)[RV_REPO_ID_MAX + 1]) ids, n, kept) : RV_OK;
+    for (size_t i = 0; krc == RV_OK && i < n; i++) {
+        char path[4400];
+        if (kept[i] ||
+            rv_mirror_path(data_dir, ids[i], path, sizeof(path)) != 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        if (strncmp(name, ".tmp-", 5) == 0)
-            remove = lstat(path, &st) == 0 &&
-                     time(NULL) - st.st_mtime > STALE_TMP_SECONDS;
-        else if (mirror_name_decode(name, id, sizeof(id)) == 0)
-            remove = !is_kept(id, keep, nkeep);
-        /* Anything else is not ours to delete. */
-        if (!remove)
-            continue;
-        LOG(RV_LOG_INFO, NULL, NULL, "removing mirror %s", name);
+        LOG(RV_LOG_INFO, ids[i], NULL,
+            "removing the mirror of a repo no "
+            "longer registered");
         if (rv_mirror_remove_tree(path) != 0)
             rc = RV_ERR_IO;
     }
-    closedir(d);
-    return rc;
+    free(ids);
+    if (*done)
+        rv_mirror_scan_close(s);
+    return krc != RV_OK ? krc : rc;
 }

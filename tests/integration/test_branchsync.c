@@ -770,6 +770,47 @@ static void test_mirror_stays_inside_data_dir(void)
     CHECK(access(escaped, F_OK) != 0);
 }
 
+/* What the GC tests keep, and what they were asked. */
+struct gc_keep {
+    const char *keep[4];
+    size_t nkeep;
+    bool fail;
+    size_t asked, most;
+};
+
+static int gc_keep_fn(void *arg, const char (*ids)[RV_REPO_ID_MAX + 1],
+                      size_t n, bool *kept)
+{
+    struct gc_keep *k = arg;
+    if (k->fail)
+        return RV_ERR_REDIS;
+    k->asked += n;
+    k->most = n > k->most ? n : k->most;
+    for (size_t i = 0; i < n; i++) {
+        kept[i] = false;
+        for (size_t j = 0; j < k->nkeep; j++)
+            kept[i] = kept[i] || strcmp(ids[i], k->keep[j]) == 0;
+    }
+    return RV_OK;
+}
+
+/* Walks data's mirrors to the end; the number of steps, or -1 when one
+ * failed. */
+static int gc_walk(const char *data, struct gc_keep *keep)
+{
+    struct rv_mirror_scan scan = {0};
+    bool done = false;
+    int steps = 0;
+    while (!done && steps < 100) {
+        steps++;
+        if (rv_mirror_gc_step(&scan, data, gc_keep_fn, keep, &done) != RV_OK) {
+            rv_mirror_scan_close(&scan);
+            return -1;
+        }
+    }
+    return steps;
+}
+
 static void test_gc_removes_only_unregistered_mirrors(void)
 {
     struct remote r;
@@ -784,15 +825,51 @@ static void test_gc_removes_only_unregistered_mirrors(void)
     rv_mirror_path(r.data, "Other", gone, sizeof(gone));
     snprintf(foreign, sizeof(foreign), "%s/mirrors/not-ours", r.data);
     CHECK_INT(mkdir(foreign, 0755), 0);
-    const char *keep[] = {r.id, "never-synced"};
-    CHECK_INT(rv_mirror_gc(r.data, keep, 2), RV_OK);
+    struct gc_keep keep = {.keep = {r.id, "never-synced"}, .nkeep = 2};
+    CHECK_INT(gc_walk(r.data, &keep), 1);
     CHECK(access(kept, F_OK) == 0);
     CHECK(access(gone, F_OK) != 0);
     CHECK(access(foreign, F_OK) == 0);
     /* GC of a data dir that has no mirrors yet is fine. */
     char empty[1024];
     snprintf(empty, sizeof(empty), "%s/no-such-data", tmp);
-    CHECK_INT(rv_mirror_gc(empty, keep, 2), RV_OK);
+    CHECK_INT(gc_walk(empty, &keep), 1);
+    /* A keep that cannot answer removes nothing. */
+    keep.fail = true;
+    o.repo_id = "Other";
+    json_decref(sync_ok(&o, NULL, &stats));
+    CHECK_INT(gc_walk(r.data, &keep), -1);
+    CHECK(access(gone, F_OK) == 0);
+}
+
+/* A walk over 1,200 mirrors goes a chunk at a time: three steps, none
+ * asking about more than a chunk, and removes exactly the unkept ones. */
+static void test_gc_walks_a_chunk_per_step(void)
+{
+    char data[1024], path[1400];
+    snprintf(data, sizeof(data), "%s/gc-chunks", tmp);
+    snprintf(path, sizeof(path), "%s/mirrors", data);
+    CHECK_INT(rvt_sh(NULL, "mkdir -p '%s'", path), 0);
+    struct gc_keep keep = {.keep = {"r-7", "r-1199"}, .nkeep = 2};
+    for (int i = 0; i < 1200; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "r-%d", i);
+        CHECK_INT(rv_mirror_path(data, id, path, sizeof(path)), 0);
+        CHECK_INT(mkdir(path, 0755), 0);
+    }
+    CHECK_INT(gc_walk(data, &keep), 3);
+    CHECK(keep.most <= RV_MIRROR_GC_CHUNK);
+    CHECK_INT((int)keep.asked, 1200);
+    int left = 0;
+    for (int i = 0; i < 1200; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "r-%d", i);
+        rv_mirror_path(data, id, path, sizeof(path));
+        left += access(path, F_OK) == 0;
+    }
+    CHECK_INT(left, 2);
+    rv_mirror_path(data, "r-1199", path, sizeof(path));
+    CHECK(access(path, F_OK) == 0);
 }
 
 static void test_corrupt_mirror_is_cloned_again(void)
@@ -1085,6 +1162,7 @@ int main(void)
     RUN(test_token_host_follows_the_github_api);
     RUN(test_mirror_stays_inside_data_dir);
     RUN(test_gc_removes_only_unregistered_mirrors);
+    RUN(test_gc_walks_a_chunk_per_step);
     RUN(test_corrupt_mirror_is_cloned_again);
     RUN(test_unusual_names_and_caps);
     RUN(test_merges_and_clock_skew_match_git);

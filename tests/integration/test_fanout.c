@@ -159,11 +159,9 @@ static void test_every_client_sees_every_event_of_its_repos_once(void)
             rvt_sleep_ms(200);
             char *h = history(name, repos[i]);
             char want[64];
-            snprintf(want, sizeof(want), "projection:%lld\n",
-                     before[i] + 1);
+            snprintf(want, sizeof(want), "projection:%lld\n", before[i] + 1);
             CHECK(rvt_contains(h, want));
-            snprintf(want, sizeof(want), "projection:%lld\n",
-                     before[i] + 2);
+            snprintf(want, sizeof(want), "projection:%lld\n", before[i] + 2);
             CHECK(rvt_contains(h, want));
             json_t *arr = rvt_sse_recorded(tmp, name);
             CHECK_INT(rvt_sse_count(arr, "projection", repos[i]), 2);
@@ -174,8 +172,8 @@ static void test_every_client_sees_every_event_of_its_repos_once(void)
             }
             /* Every client saw the same events of the repo, in order. */
             if (strcmp(first, h) != 0)
-                fprintf(stderr, "%s on %s:\n%s\nvs\n%s\n", repos[i], name,
-                        h, first);
+                fprintf(stderr, "%s on %s:\n%s\nvs\n%s\n", repos[i], name, h,
+                        first);
             CHECK_STR(h, first);
             free(h);
         }
@@ -185,8 +183,8 @@ static void test_every_client_sees_every_event_of_its_repos_once(void)
     CHECK_INT(subscribers(), APIS);
 }
 
-static void test_an_api_cut_by_the_pubsub_limit_resubscribes_and_catches_up(
-    void)
+static void
+test_an_api_cut_by_the_pubsub_limit_resubscribes_and_catches_up(void)
 {
     /* Redis cuts a subscriber whose unsent output passes 256 KB. */
     redis_do("CONFIG SET client-output-buffer-limit %s",
@@ -204,8 +202,9 @@ static void test_an_api_cut_by_the_pubsub_limit_resubscribes_and_catches_up(
      * until Redis has cut the sleeping API (its socket buffers fill
      * first). */
     char pad[2048];
-    int n = snprintf(pad, sizeof(pad), "{\"type\":\"removed\","
-                                       "\"repo\":\"padding\",\"pad\":\"");
+    int n = snprintf(pad, sizeof(pad),
+                     "{\"type\":\"removed\","
+                     "\"repo\":\"padding\",\"pad\":\"");
     memset(pad + n, 'x', sizeof(pad) - (size_t)n - 3);
     memcpy(pad + sizeof(pad) - 3, "\"}", 3);
     for (int i = 0; i < 40000 && subscribers() > APIS - 1; i++)
@@ -234,9 +233,9 @@ static void test_an_api_cut_by_the_pubsub_limit_resubscribes_and_catches_up(
     CHECK(rvt_sse_wait(tmp, "all2", "snapshot-needed", NULL, 2, 15000));
     arr = rvt_sse_recorded(tmp, "all2");
     const json_t *last = NULL;
-    json_array_foreach(arr, i, ev) if (strcmp(rvt_sse_type(ev),
-                                              "snapshot-needed") == 0) last =
-        ev;
+    json_array_foreach(arr, i,
+                       ev) if (strcmp(rvt_sse_type(ev), "snapshot-needed") == 0)
+        last = ev;
     CHECK_STR(json_string_value(
                   json_object_get(json_object_get(last, "data"), "reason")),
               "resubscribed");

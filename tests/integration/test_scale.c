@@ -17,6 +17,8 @@
 #include "common/registry.h"
 #include "common/util.h"
 #include "rvtest.h"
+#include "worker/housekeeping.h"
+#include "worker/mirror.h"
 #include "worker/reconcile.h"
 
 #define SECRET "scale-webhook-secret"
@@ -350,6 +352,50 @@ static void test_an_all_repos_stream_reads_nothing(void)
             close(fds[i]);
 }
 
+/* The mirror clean-up asks Redis one SMISMEMBER per chunk of 500
+ * mirrors, and removes the mirrors of repos that are gone: 1,100 mirrors
+ * (about 1,000 of registered repos) are three steps and three commands. */
+static void test_the_mirror_clean_up_asks_once_per_chunk(void)
+{
+    char data[600], path[1200];
+    snprintf(data, sizeof(data), "%s/data", tmp);
+    snprintf(path, sizeof(path), "%s/mirrors", data);
+    CHECK_INT(rvt_sh(NULL, "mkdir -p '%s'", path), 0);
+    for (int i = 0; i < 1100; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), i < 1000 ? "scale-%d" : "gone-%d", i);
+        CHECK_INT(rv_mirror_path(data, id, path, sizeof(path)), 0);
+        CHECK_INT(rvt_sh(NULL, "mkdir '%s'", path), 0);
+    }
+    struct rv_mirror_scan scan = {0};
+    bool done = false;
+    int steps = 0;
+    long long before = commands();
+    while (!done && steps < 10) {
+        steps++;
+        CHECK_INT(rv_mirror_gc_step(&scan, data, rv_housekeeping_registered,
+                                    &conn, &done),
+                  RV_OK);
+    }
+    CHECK_INT((int)(commands() - before), steps + 1);
+    CHECK_INT(steps, 3);
+    int left = 0, registered = 0;
+    for (int i = 0; i < 1100; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), i < 1000 ? "scale-%d" : "gone-%d", i);
+        rv_mirror_path(data, id, path, sizeof(path));
+        bool kept = access(path, F_OK) == 0;
+        bool member = rvt_redis_int(&conn, "SISMEMBER " RV_KEY_REPOS " %s",
+                                    id) == 1;
+        CHECK(kept == member);
+        left += kept;
+        registered += member;
+    }
+    CHECK_INT(left, registered);
+    CHECK(registered >= 990);
+    rv_mirror_scan_close(&scan);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rvtest-scale");
@@ -370,6 +416,7 @@ int main(void)
     RUN(test_the_index_follows_registration_and_removal);
     RUN(test_a_webhook_costs_the_same_with_2000_repos);
     RUN(test_an_all_repos_stream_reads_nothing);
+    RUN(test_the_mirror_clean_up_asks_once_per_chunk);
     RUN(test_the_list_pages_in_id_order);
     RUN(test_a_reconcile_pass_reads_a_chunk_and_a_cycle_heals);
     CHECK_INT(rvt_api_stop(&api), 0);
