@@ -26,3 +26,10 @@ add_test(NAME browser/ops
   COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/ops.test.mjs)
 set_tests_properties(browser/ops PROPERTIES TIMEOUT 150
   ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")
+
+# The dashboard with 10,000 repos: paged drawing, the filter, live removal
+# (tests/browser/scale.test.mjs).
+add_test(NAME browser/scale
+  COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/scale.test.mjs)
+set_tests_properties(browser/scale PROPERTIES TIMEOUT 300
+  ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")

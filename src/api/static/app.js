@@ -391,37 +391,76 @@ function orgHead(org, count) {
 
 // The list, grouped by org once there are orgs: a heading per org (sorted
 // by id) followed by its repos, then "Other" for repos of no (known) org.
+// The list shows at most this many repos more each time "Show more" is
+// clicked, so that 10,000 registered repos stay a light page; the filter
+// box narrows them by id or GitHub name.
+const LIST_STEP = 200;
+state.filter = '';
+state.shown = LIST_STEP;
+
+function matchesFilter(repo) {
+  if (!state.filter) return true;
+  return repo.id.toLowerCase().includes(state.filter) ||
+         (repo.github || '').toLowerCase().includes(state.filter);
+}
+
 function renderList() {
   const ul = $('repo-list');
   const grouped = state.orgs.size > 0;
-  if (!grouped) {
-    ul.replaceChildren(...state.order.map((id) => repoItem(state.repos.get(id))));
-    setListError(null);
-    return;
-  }
   const byOrg = new Map([...state.orgs.keys()].sort().map((id) => [id, []]));
   const other = [];
+  let total = 0;
   for (const id of state.order) {
     const repo = state.repos.get(id);
-    const group = repo && repo.org && byOrg.get(repo.org);
+    if (!repo || !matchesFilter(repo)) continue;
+    total++;
+    const group = grouped && repo.org && byOrg.get(repo.org);
     (group || other).push(repo);
   }
   const items = [];
-  for (const [id, repos] of byOrg) {
-    items.push(orgHead(state.orgs.get(id), repos.length), ...repos.map(repoItem));
+  let left = state.shown;
+  const add = (repos) => {
+    for (const repo of repos.slice(0, Math.max(left, 0))) items.push(repoItem(repo));
+    left -= repos.length;
+  };
+  if (grouped) {
+    for (const [id, repos] of byOrg) {
+      if (left <= 0) break;
+      if (state.filter && !repos.length) continue;
+      items.push(orgHead(state.orgs.get(id), repos.length));
+      add(repos);
+    }
+    if (other.length && left > 0) {
+      items.push(el('li', {class: 'org-head', 'data-testid': 'org-group', 'data-org': ''},
+                    el('span', {class: 'org-name', text: 'Other'})));
+    }
   }
-  if (other.length) {
-    items.push(el('li', {class: 'org-head', 'data-testid': 'org-group', 'data-org': ''},
-                  el('span', {class: 'org-name', text: 'Other'})),
-               ...other.map(repoItem));
-  }
+  add(other);
   ul.replaceChildren(...items);
+  const shown = Math.min(total, state.shown);
+  const more = $('repo-list-more');
+  more.hidden = total <= shown && !state.filter;
+  $('repo-list-count').textContent = state.filter
+    ? `${total} of ${state.order.length} match` + (shown < total ? `, showing ${shown}` : '')
+    : `Showing ${shown} of ${total}`;
+  $('repo-list-show').hidden = shown >= total;
   setListError(null);
 }
 
+$('repo-search').addEventListener('input', (ev) => {
+  state.filter = ev.target.value.trim().toLowerCase();
+  state.shown = LIST_STEP;
+  renderList();
+});
+
+$('repo-list-show').addEventListener('click', () => {
+  state.shown += LIST_STEP;
+  renderList();
+});
+
 function renderRepoItem(id) {
   const repo = state.repos.get(id);
-  const old = [...$('repo-list').children].find((li) => li.dataset.repo === id);
+  const old = $('repo-list').querySelector(`li[data-repo="${CSS.escape(id)}"]`);
   if (!repo || !old) return;
   const focused = old.contains(document.activeElement);
   const fresh = repoItem(repo);
