@@ -54,23 +54,6 @@ fail:
     return -1;
 }
 
-static bool send_all(int fd, const char *s, size_t len)
-{
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            return false;
-        off += (size_t)n;
-    }
-    return true;
-}
-
-static bool send_str(int fd, const char *s)
-{
-    return send_all(fd, s, strlen(s));
-}
-
 /* Reads into buf (NUL-terminated) until needle arrived, the peer closed
  * or limit_ms passed. true when needle arrived. */
 static bool read_until(int fd, const char *needle, char *buf, size_t size,
@@ -136,7 +119,7 @@ static int get_from(const char *src, int port, const char *path,
                  "GET %s HTTP/1.1\r\nHost: localhost\r\n"
                  "Connection: close\r\n\r\n",
                  path);
-        if (send_str(fd, req) &&
+        if (rvt_send_str(fd, req) &&
             read_until(fd, "\r\n\r\n", buf, sizeof(buf), limit_ms) &&
             strncmp(buf, "HTTP/1.1 ", 9) == 0)
             status = (int)strtol(buf + 9, NULL, 10);
@@ -291,7 +274,7 @@ static void test_trickling_keepalive_clients_cannot_starve_a_fresh_one(void)
         char buf[4096];
         fds[i] = connect_from("127.0.0.1", api.port);
         if (fds[i] >= 0 &&
-            send_str(fds[i], "GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+            rvt_send_str(fds[i], "GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
                              "\r\n") &&
             read_until(fds[i], "\"ok\"", buf, sizeof(buf),
                        rvt_scale_ms(3000)))
@@ -314,7 +297,7 @@ static void test_trickling_keepalive_clients_cannot_starve_a_fresh_one(void)
             char c[2] = {sent < strlen(req) ? req[sent] : 'a', '\0'};
             sent++;
             for (int i = 0; i < TRICKLERS; i++)
-                if (fds[i] >= 0 && !closed_at[i] && !send_str(fds[i], c))
+                if (fds[i] >= 0 && !closed_at[i] && !rvt_send_str(fds[i], c))
                     closed_at[i] = rv_mono_ms();
             next += 1000;
         }
@@ -486,7 +469,7 @@ static void test_half_sent_bodies_stay_within_the_body_budget(void)
 
     /* A JSON route: 2 MiB announced is refused before a byte of it. */
     int fd = connect_from("127.0.0.1", api.port);
-    CHECK(fd >= 0 && send_str(fd, "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\n"
+    CHECK(fd >= 0 && rvt_send_str(fd, "POST /v1/repos HTTP/1.1\r\nHost: localhost\r\n"
                                   "Content-Type: application/json\r\n"
                                   "Content-Length: 2097152\r\n\r\n"));
     CHECK(fd >= 0 && read_until(fd, "\r\n\r\n", buf, sizeof(buf),
@@ -503,7 +486,7 @@ static void test_half_sent_bodies_stay_within_the_body_budget(void)
     };
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
         fd = connect_from("127.0.0.1", api.port);
-        CHECK(fd >= 0 && send_str(fd, gets[i]));
+        CHECK(fd >= 0 && rvt_send_str(fd, gets[i]));
         CHECK(fd >= 0 && read_until(fd, "\r\n\r\n", buf, sizeof(buf),
                                     rvt_scale_ms(2000)));
         CHECK(strncmp(buf, "HTTP/1.1 413", 12) == 0);
@@ -522,7 +505,7 @@ static void test_half_sent_bodies_stay_within_the_body_budget(void)
     size_t sent[HALF_BODIES] = {0};
     for (int i = 0; i < HALF_BODIES; i++) {
         fds[i] = connect_from("127.0.0.1", api.port);
-        CHECK(fds[i] >= 0 && send_str(fds[i], head));
+        CHECK(fds[i] >= 0 && rvt_send_str(fds[i], head));
         if (fds[i] >= 0)
             fcntl(fds[i], F_SETFL, O_NONBLOCK);
     }
@@ -603,7 +586,7 @@ static void test_a_webhook_without_a_secret_takes_no_body(void)
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
         char buf[4096];
         int fd = connect_from("127.0.0.1", api.port);
-        CHECK(fd >= 0 && send_str(fd, reqs[i]));
+        CHECK(fd >= 0 && rvt_send_str(fd, reqs[i]));
         CHECK(fd >= 0 && read_until(fd, "\r\n\r\n", buf, sizeof(buf),
                                     rvt_scale_ms(2000)));
         CHECK(strncmp(buf, "HTTP/1.1 413", 12) == 0);
@@ -617,7 +600,7 @@ static void test_a_webhook_without_a_secret_takes_no_body(void)
              "Content-Length: %zu\r\n\r\n%s",
              strlen(smuggle), smuggle);
     int fd = connect_from("127.0.0.1", api.port);
-    CHECK(fd >= 0 && send_str(fd, head));
+    CHECK(fd >= 0 && rvt_send_str(fd, head));
     CHECK(fd >= 0 && read_until(fd, "\r\n\r\n", buf, sizeof(buf),
                                 rvt_scale_ms(2000)));
     CHECK(strncmp(buf, "HTTP/1.1 400", 12) == 0);
@@ -642,7 +625,7 @@ static void test_keepalive_timeout_is_what_holds_between_requests(void)
     char buf[4096];
 
     int fd = connect_from("127.0.0.1", api.port);
-    CHECK(fd >= 0 && send_str(fd, req) &&
+    CHECK(fd >= 0 && rvt_send_str(fd, req) &&
           read_until(fd, "\"ok\"", buf, sizeof(buf), rvt_scale_ms(2000)));
     int ms = fd >= 0 ? wait_closed(fd, rvt_scale_ms(8000)) : -1;
     fprintf(stderr, "  idle keep-alive closed after %d ms\n", ms);
@@ -654,17 +637,17 @@ static void test_keepalive_timeout_is_what_holds_between_requests(void)
     /* Idle for 2 s (past IO_TIMEOUT), then a second request that works,
      * then a third one trickled a byte every 300 ms. */
     fd = connect_from("127.0.0.1", api.port);
-    CHECK(fd >= 0 && send_str(fd, req) &&
+    CHECK(fd >= 0 && rvt_send_str(fd, req) &&
           read_until(fd, "\"ok\"", buf, sizeof(buf), rvt_scale_ms(2000)));
     rvt_sleep_ms(2000);
-    CHECK(fd >= 0 && send_str(fd, req) &&
+    CHECK(fd >= 0 && rvt_send_str(fd, req) &&
           read_until(fd, "\"ok\"", buf, sizeof(buf), rvt_scale_ms(2000)));
     int64_t t0 = rv_mono_ms();
     bool closed = false;
     for (size_t i = 0; fd >= 0 && rv_mono_ms() - t0 < rvt_scale_ms(6000);
          i++) {
         char c[2] = {i < strlen(req) - 4 ? req[i] : 'a', '\0'};
-        if (!send_str(fd, c) || is_closed(fd)) {
+        if (!rvt_send_str(fd, c) || is_closed(fd)) {
             closed = true;
             break;
         }
@@ -689,7 +672,7 @@ static int sse_from(const char *src, int port, char *status, size_t size)
     char buf[4096];
     if (fd < 0)
         return -1;
-    if (send_str(fd, "GET /v1/events HTTP/1.1\r\nHost: localhost\r\n"
+    if (rvt_send_str(fd, "GET /v1/events HTTP/1.1\r\nHost: localhost\r\n"
                      "Accept: text/event-stream\r\n\r\n") &&
         read_until(fd, "retry:", buf, sizeof(buf), rvt_scale_ms(3000)))
         return fd;

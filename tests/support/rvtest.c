@@ -425,7 +425,12 @@ int rvt_tcp_connect(int port)
 
 bool rvt_send_str(int fd, const char *s)
 {
-    size_t len = strlen(s), off = 0;
+    return rvt_send_all(fd, s, strlen(s));
+}
+
+bool rvt_send_all(int fd, const char *s, size_t len)
+{
+    size_t off = 0;
     while (off < len) {
         ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
         if (n <= 0)

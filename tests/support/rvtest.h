@@ -233,8 +233,9 @@ void rvt_reply_text(const redisReply *r, struct rvt_text *t);
 size_t rvt_redis_all_values(struct rv_rsync *conn, struct rvt_text *t,
                             bool dump);
 
-/* Sends all of s on fd; false when the peer is gone. */
+/* Sends all of s (len bytes) on fd; false when the peer is gone. */
 bool rvt_send_str(int fd, const char *s);
+bool rvt_send_all(int fd, const char *s, size_t len);
 
 /* Reads fd until needle arrived after what seen already held (true), the
  * peer closed or limit_ms passed; what came is appended to seen (NULL:
