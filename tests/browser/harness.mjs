@@ -64,7 +64,9 @@ export function start(name, cmd, args, env) {
 
 let stopping = false;
 
-async function stopAll() {
+// Stops every child and the browser (runTest does it by itself; tests
+// under node --test call it when they end).
+export async function stopAll() {
   stopping = true;
   if (browser) {
     await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
@@ -169,9 +171,6 @@ export async function startStack({ extraEnv = {}, worker = true } = {}) {
       throw new Error(`${bin} not found in ${BIN_DIR} (set RV_BIN_DIR to the build dir)`);
     }
   }
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --browser`);
-  }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rv-browser-'));
   tmps.push(tmp);
   const sock = path.join(tmp, 'redis.sock');
@@ -210,6 +209,9 @@ export function cli(env, ...args) {
 
 // A headless chromium with a fresh profile.
 export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --browser`);
+  }
   const { chromium } = require('playwright-core');
   const profile = path.join(tmps[0], 'chromium-profile');
   browser = await chromium.launchPersistentContext(profile, {
