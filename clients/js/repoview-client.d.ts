@@ -150,8 +150,12 @@ export function createClient(options?: ClientOptions): {
         subscribe(fn: (s: WatchState) => void): () => void;
         /** Which repos' overviews to keep (e.g. the one on screen). @param {string[]} ids */
         setOverviews(ids: string[]): void;
-        /** Reads the repos (and orgs) again, e.g. after adding one. */
-        reload(): void;
+        /**
+         * Reads the repos (and orgs) again, e.g. after adding one; resolves
+         * when the state has them.
+         * @returns {Promise<void>}
+         */
+        reload(): Promise<void>;
         /** Ends the watch. */
         close(): void;
         /** Resolves when the watch has ended. */
@@ -199,8 +203,12 @@ export function watch(client: Client, o?: WatchOptions): {
     subscribe(fn: (s: WatchState) => void): () => void;
     /** Which repos' overviews to keep (e.g. the one on screen). @param {string[]} ids */
     setOverviews(ids: string[]): void;
-    /** Reads the repos (and orgs) again, e.g. after adding one. */
-    reload(): void;
+    /**
+     * Reads the repos (and orgs) again, e.g. after adding one; resolves
+     * when the state has them.
+     * @returns {Promise<void>}
+     */
+    reload(): Promise<void>;
     /** Ends the watch. */
     close(): void;
     /** Resolves when the watch has ended. */

@@ -495,6 +495,8 @@ export function watch(client, o = {}) {
   /** @param {Partial<WatchState>} change */
   function set(change) {
     state = { ...state, ...change };
+    // A closed watch tells nobody anything any more.
+    if (signal.aborted) return;
     for (const fn of listeners) {
       try { fn(state); } catch (e) { queueMicrotask(() => { throw e; }); }
     }
@@ -519,28 +521,32 @@ export function watch(client, o = {}) {
    * @param {() => Promise<void>} load
    */
   function single(load) {
-    let running = false, again = false, failures = 0;
-    const run = async () => {
-      if (running) { again = true; return; }
-      running = true;
-      try {
-        do {
-          again = false;
-          try {
-            await load();
-            failures = 0;
-          } catch (e) {
-            if (signal.aborted) return;
-            failed(e);
-            await sleep(backoff(failures++));
-            again = !signal.aborted;
-          }
-        } while (again && !signal.aborted);
-      } finally {
-        running = false;
-      }
+    let again = false, failures = 0;
+    /** @type {Promise<void> | null} */
+    let current = null;
+    const loop = async () => {
+      do {
+        again = false;
+        try {
+          await load();
+          failures = 0;
+        } catch (e) {
+          if (signal.aborted) return;
+          failed(e);
+          await sleep(backoff(failures++));
+          again = !signal.aborted;
+        }
+      } while (again && !signal.aborted);
     };
-    return run;
+    // The promise resolves once the run that follows the call is done.
+    return () => {
+      if (current) {
+        again = true;
+        return current;
+      }
+      current = loop().finally(() => { current = null; });
+      return current;
+    };
   }
 
   const loadList = single(async () => {
@@ -735,10 +741,13 @@ export function watch(client, o = {}) {
       if (overviews.size !== state.overviews.size) set({ overviews });
       for (const id of overviewIds) overviewLoader(id)();
     },
-    /** Reads the repos (and orgs) again, e.g. after adding one. */
-    reload() {
-      loadList();
-      if (wantOrgs) loadOrgs();
+    /**
+     * Reads the repos (and orgs) again, e.g. after adding one; resolves
+     * when the state has them.
+     * @returns {Promise<void>}
+     */
+    async reload() {
+      await Promise.all([loadList(), wantOrgs ? loadOrgs() : null]);
     },
     /** Ends the watch. */
     close() { ctl.abort(); },
