@@ -174,8 +174,9 @@ export async function startStack({ extraEnv = {}, worker = true } = {}) {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rv-browser-'));
   tmps.push(tmp);
   const sock = path.join(tmp, 'redis.sock');
-  start('redis', 'redis-server', ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
-    '--dir', tmp, '--save', '', '--appendonly', 'no'], process.env);
+  const redisArgs = ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
+    '--dir', tmp, '--save', '', '--appendonly', 'no'];
+  let redis = start('redis', 'redis-server', redisArgs, process.env);
   await until('redis-server', () => redisPing(sock), 10_000);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -198,7 +199,17 @@ export async function startStack({ extraEnv = {}, worker = true } = {}) {
   start('api', path.join(BIN_DIR, 'repoview-api'), [], env);
   if (worker) start('worker', path.join(BIN_DIR, 'repoview-worker'), [], env);
   await until('the API to be ready', async () => (await fetch(base + '/readyz')).ok, 15_000);
-  return { base, env, sock };
+  // Kills redis-server (SIGKILL, after a SAVE so that its data comes back)
+  // and starts it again on the same socket.
+  async function restartRedis(downMs = 1000) {
+    execFileSync('redis-cli', ['-s', sock, 'SAVE'], { stdio: 'ignore' });
+    redis.kill('SIGKILL');
+    await until('redis-server to die', () => redis.rvExited, 5000, 20);
+    await sleep(downMs);
+    redis = start('redis-again', 'redis-server', redisArgs, process.env);
+    await until('redis-server again', () => redisPing(sock), 10_000);
+  }
+  return { base, env, sock, restartRedis };
 }
 
 // Runs the repoview CLI against the stack's Redis.
