@@ -14,6 +14,14 @@ export function syncState(f: Freshness | undefined | null): "error" | "running" 
  */
 export function parseEvents(chunks: AsyncIterable<string>, onRetry?: (ms: number) => void): AsyncGenerator<StreamEvent>;
 /**
+ * One event of a text/event-stream: the lines between two blank lines.
+ * null for a block without data (a comment, a `retry:`).
+ * @param {string} block
+ * @param {(ms: number) => void} [onRetry]
+ * @returns {StreamEvent | null}
+ */
+export function parseEventBlock(block: string, onRetry?: (ms: number) => void): StreamEvent | null;
+/**
  * A client of one repoview API.
  * @param {ClientOptions} [options]
  */
@@ -142,27 +150,12 @@ export function createClient(options?: ClientOptions): {
     /**
      * Keeps the state of repos current; see watch() below.
      * @param {WatchOptions} [o]
+     * @returns {Watch}
      */
-    watch: (o?: WatchOptions) => {
-        /** The current state. @returns {WatchState} */
-        getState: () => WatchState;
-        /** Calls fn on every change; returns the function that stops it. @param {(s: WatchState) => void} fn */
-        subscribe(fn: (s: WatchState) => void): () => void;
-        /** Which repos' overviews to keep (e.g. the one on screen). @param {string[]} ids */
-        setOverviews(ids: string[]): void;
-        /**
-         * Reads the repos (and orgs) again, e.g. after adding one; resolves
-         * when the state has them.
-         * @returns {Promise<void>}
-         */
-        reload(): Promise<void>;
-        /** Ends the watch. */
-        close(): void;
-        /** Resolves when the watch has ended. */
-        closed: Promise<void>;
-    };
+    watch: (o?: WatchOptions) => Watch;
 };
 /** @typedef {ReturnType<typeof createClient>} Client */
+/** @typedef {ReturnType<typeof watch>} Watch */
 /**
  * @typedef {object} WatchOptions
  * @property {string[]} [repos] the repos to watch; none (the default): every repo the token sees
@@ -350,6 +343,7 @@ export class RepoviewError extends Error {
     body: unknown;
 }
 export type Client = ReturnType<typeof createClient>;
+export type Watch = ReturnType<typeof watch>;
 export type WatchOptions = {
     /**
      * the repos to watch; none (the default): every repo the token sees

@@ -176,29 +176,40 @@ export async function* parseEvents(chunks, onRetry) {
     buf += chunk;
     let end;
     while ((end = buf.search(/\r?\n\r?\n/)) >= 0) {
-      const block = buf.slice(0, end);
+      const ev = parseEventBlock(buf.slice(0, end), onRetry);
       buf = buf.slice(end + (buf[end] === '\r' ? 4 : 2));
-      /** @type {string | null} */
-      let data = null;
-      let event = 'message';
-      /** @type {string | undefined} */
-      let id;
-      for (const line of block.split(/\r?\n/)) {
-        if (line === '' || line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') event = value;
-        else if (field === 'id') id = value;
-        else if (field === 'data') data = data === null ? value : data + '\n' + value;
-        else if (field === 'retry' && /^\d+$/.test(value) && onRetry) onRetry(Number(value));
-      }
-      if (data === null) continue;
-      let parsed;
-      try { parsed = JSON.parse(data); } catch { parsed = data; }
-      yield id === undefined ? { event, data: parsed } : { event, id, data: parsed };
+      if (ev) yield ev;
     }
   }
+}
+
+/**
+ * One event of a text/event-stream: the lines between two blank lines.
+ * null for a block without data (a comment, a `retry:`).
+ * @param {string} block
+ * @param {(ms: number) => void} [onRetry]
+ * @returns {StreamEvent | null}
+ */
+export function parseEventBlock(block, onRetry) {
+  /** @type {string | null} */
+  let data = null;
+  let event = 'message';
+  /** @type {string | undefined} */
+  let id;
+  for (const line of block.split(/\r?\n/)) {
+    if (line === '' || line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'event') event = value;
+    else if (field === 'id') id = value;
+    else if (field === 'data') data = data === null ? value : data + '\n' + value;
+    else if (field === 'retry' && /^\d+$/.test(value) && onRetry) onRetry(Number(value));
+  }
+  if (data === null) return null;
+  let parsed;
+  try { parsed = JSON.parse(data); } catch { parsed = data; }
+  return id === undefined ? { event, data: parsed } : { event, id, data: parsed };
 }
 
 /** @param {Record<string, string | number | null | undefined>} q */
@@ -424,6 +435,7 @@ export function createClient(options = {}) {
     /**
      * Keeps the state of repos current; see watch() below.
      * @param {WatchOptions} [o]
+     * @returns {Watch}
      */
     watch: (o) => watch(client, o),
   };
@@ -431,6 +443,7 @@ export function createClient(options = {}) {
 }
 
 /** @typedef {ReturnType<typeof createClient>} Client */
+/** @typedef {ReturnType<typeof watch>} Watch */
 
 /**
  * @typedef {object} WatchOptions

@@ -6,22 +6,12 @@
 // the restart shows up after another Refresh.
 //
 // Usage: RV_BIN_DIR=build node tests/browser/client.test.mjs
-import path from 'node:path';
-import {
-  cli, git, launchBrowser, log, makeRepo, runTest, startStack, tmpDir, until, watchProblems,
-} from './harness.mjs';
+import { addDemoRepo, git, log, openPage, runTest, startStack, until } from './harness.mjs';
 
 async function main() {
   const { base, env, restartRedis } = await startStack();
-  const repoDir = path.join(tmpDir(), 'demo');
-  makeRepo(repoDir);
-  cli(env, 'add', 'demo', '--url', repoDir);
-
-  const browser = await launchBrowser();
-  const page = browser.pages()[0] || (await browser.newPage());
-  page.setDefaultTimeout(15_000);
-  const problems = watchProblems(page);
-  await page.goto(base + '/#repo=demo');
+  const repoDir = addDemoRepo(env);
+  const { page, problems } = await openPage(base + '/#repo=demo');
   const loadedAt = await page.evaluate(() => window.__loadedAt);
   const rows = page.locator('[data-testid="branch-row"]');
   await until('4 branch rows', async () => (await rows.count()) === 4, 20_000);

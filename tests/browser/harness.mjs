@@ -235,6 +235,26 @@ export async function launchBrowser() {
   return browser;
 }
 
+// The demo repo of makeRepo in the stack's temp dir, added with the CLI;
+// returns its directory.
+export function addDemoRepo(env, id = 'demo') {
+  const dir = path.join(tmp, id);
+  makeRepo(dir);
+  cli(env, 'add', id, '--url', dir);
+  return dir;
+}
+
+// A page of the browser (launched here) at url, and its problems
+// (watchProblems).
+export async function openPage(url) {
+  const b = await launchBrowser();
+  const page = b.pages()[0] || (await b.newPage());
+  page.setDefaultTimeout(15_000);
+  const problems = watchProblems(page);
+  await page.goto(url);
+  return { page, problems };
+}
+
 // Collects the page's console errors and uncaught exceptions.
 export function watchProblems(page) {
   const problems = [];

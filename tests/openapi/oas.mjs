@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { parseEventBlock } from '../../clients/js/repoview-client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '..', 'package.json'));
@@ -53,27 +54,10 @@ function deref(doc, obj) {
 }
 
 // Parses a text/event-stream body into {event, id, data} items (data parsed
-// as JSON; left as text when it is not JSON). Comments and retry: are not
-// events.
+// as JSON; left as text when it is not JSON), with the JS client's parser
+// of one event. Comments and retry: are not events.
 export function parseEventStream(text) {
-  const events = [];
-  for (const block of text.split(/\r?\n\r?\n/)) {
-    let event = 'message', id, data = null;
-    for (const line of block.split(/\r?\n/)) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'event') event = value;
-      else if (field === 'id') id = value;
-      else if (field === 'data') data = data === null ? value : data + '\n' + value;
-    }
-    if (data === null) continue;
-    let parsed = data;
-    try { parsed = JSON.parse(data); } catch { /* checked as text */ }
-    events.push(id === undefined ? { event, data: parsed } : { event, id, data: parsed });
-  }
-  return events;
+  return text.split(/\r?\n\r?\n/).map((block) => parseEventBlock(block)).filter(Boolean);
 }
 
 export function loadDocument() {
