@@ -68,22 +68,29 @@ char *rvt_slurp(const char *path)
     return s;
 }
 
+/* $RV_RECORD_FILE is emptied when the test program starts, so that it
+ * holds this run's answers only (tests/sse/record.mjs appends too). */
+__attribute__((constructor)) static void record_reset(void)
+{
+    const char *path = getenv("RV_RECORD_FILE");
+    FILE *f = path && *path ? fopen(path, "w") : NULL;
+    if (f)
+        fclose(f);
+}
+
 /* Appends one answer to $RV_RECORD_FILE, a JSON object a line, for the
  * OpenAPI check (tests/openapi): what was asked (method, URL) and what came
- * back (status, Content-Type, body). The file is emptied by the program's
- * first record, so it holds this run's answers only. Bodies that are not
- * UTF-8 (compressed ones) are recorded as "binary". */
+ * back (status, Content-Type, body). Bodies that are not UTF-8 (compressed
+ * ones) are recorded as "binary". */
 static void record_answer(const char *method, const char *url, int status,
                           const char *type, const char *body)
 {
-    static bool started;
     const char *path = getenv("RV_RECORD_FILE");
     if (!path || !*path || !method || !url)
         return;
-    FILE *f = fopen(path, started ? "a" : "w");
+    FILE *f = fopen(path, "a");
     if (!f)
         return;
-    started = true;
     json_t *b = body ? json_string(body) : NULL;
     json_t *rec = json_pack("{s:s,s:s,s:i,s:s?,s:o?,s:b}", "method", method,
                             "url", url, "status", status, "contentType",
