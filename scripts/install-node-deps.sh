@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the npm packages the SSE and browser tests use (tests/package.json)
-# into tests/node_modules, only when they are missing.
+# Installs the npm packages the Node tests use (tests/package.json), exactly
+# as tests/package-lock.json pins them, into tests/node_modules, only when
+# they are missing or older than the lock file.
 set -euo pipefail
 cd "$(dirname "$0")/../tests"
 [ -f package.json ] || exit 0
-if [ -d node_modules ] && [ node_modules -nt package.json ]; then
+if [ -d node_modules ] && [ node_modules -nt package.json ] &&
+   [ node_modules -nt package-lock.json ]; then
   exit 0
 fi
 command -v npm >/dev/null || { echo "install-node-deps: npm is missing" >&2; exit 1; }
-npm install --no-audit --no-fund --loglevel=error
+npm ci --no-audit --no-fund --loglevel=error
 touch node_modules

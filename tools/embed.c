@@ -10,7 +10,8 @@
  *       the same). `${NAME}` is replaced by a constant from keys.h (the
  *       events channel), so Lua and C cannot disagree on it.
  *   rv_embed static OUT.c - file...
- *       Each file becomes an entry {basename, content type, bytes, length}.
+ *       Each file becomes an entry {basename, content type, bytes, length}
+ *       (the dashboard, the JS client, the OpenAPI document).
  *
  * Script headers. The leading --[[ ]] comment of a script names each key
  * and argument, one a line, in order:
@@ -533,6 +534,8 @@ static const char *content_type(const char *name)
         return "text/html; charset=utf-8";
     if (!strcmp(dot, ".js"))
         return "text/javascript; charset=utf-8";
+    if (!strcmp(dot, ".json"))
+        return "application/json";
     if (!strcmp(dot, ".css"))
         return "text/css; charset=utf-8";
     if (!strcmp(dot, ".svg"))

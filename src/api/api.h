@@ -34,7 +34,7 @@
  *   webhooks.c         POST /v1/webhooks/github
  *   health.c           GET /healthz and GET /readyz
  *   metrics.c          GET /metrics and the counters behind it
- *   static.c           GET / (the embedded dashboard)
+ *   static.c           GET / (the embedded dashboard), GET /v1/openapi.json
  */
 #ifndef REPOVIEW_API_API_H
 #define REPOVIEW_API_API_H
@@ -458,6 +458,7 @@ void api_healthz(struct api_call *call);
 void api_readyz(struct api_call *call);
 void api_metrics_get(struct api_call *call);
 void api_static_index(struct api_call *call);
+void api_openapi_get(struct api_call *call);
 
 /* ---- request parsers (pure, so tests/fuzz can drive them) ---- */
 

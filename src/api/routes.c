@@ -56,6 +56,7 @@ static const struct api_route routes[] = {
     {POST,   "/v1/deadletters/{n}/retry", api_ops_deadletter_retry, "deadletters_retry", ADMIN},
     {DELETE, "/v1/deadletters/{n}",     api_ops_deadletter_drop, "deadletters_drop", ADMIN},
     {GET,    "/v1/stats",               api_ops_stats,          "stats",         READ},
+    {GET,    "/v1/openapi.json",        api_openapi_get,        "openapi",       OPEN},
     {GET,    "/healthz",                api_healthz,            "healthz",       OPEN},
     {GET,    "/readyz",                 api_readyz,             "readyz",        OPEN},
     {GET,    "/metrics",                api_metrics_get,        "metrics",       METRICS},
@@ -64,6 +65,7 @@ static const struct api_route routes[] = {
     {GET,    "/app.js",                 api_static_index,       "dashboard",     OPEN},
     {GET,    "/app.css",                api_static_index,       "dashboard",     OPEN},
     {GET,    "/ops.js",                 api_static_index,       "dashboard",     OPEN},
+    {GET,    "/repoview-client.js",     api_static_index,       "dashboard",     OPEN},
 };
 /* clang-format on */ /* checksrc: end */
 

@@ -1,5 +1,6 @@
-/* GET /, /app.js, /app.css: the dashboard, embedded at build time
- * (common/embedded.h), with the headers that keep it to itself: a
+/* GET /, /app.js, /app.css, /repoview-client.js: the dashboard, and GET
+ * /v1/openapi.json, embedded at build time (common/embedded.h), with the
+ * headers that keep them to themselves: a
  * Content-Security-Policy that runs only its own script (no inline code,
  * so an injected <script> does nothing), no framing (clickjacking), no
  * Referer leaving it. */
@@ -34,13 +35,11 @@ static void file_etag(const struct rv_embedded_file *f, char *buf,
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "           \
     "form-action 'self'; frame-ancestors 'none'"
 
-void api_static_index(struct api_call *call)
+/* Answers call with the embedded file name, or 404. */
+static void serve_file(struct api_call *call, const char *name)
 {
     /* One ETag per file, made on its first request. */
     static char etags[8][32];
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : "/";
-    const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 1;
     const struct rv_embedded_file *f = find_file(name);
     if (!f) {
         api_reply_error(call, 404, "not_found", "no dashboard was built in");
@@ -64,4 +63,18 @@ void api_static_index(struct api_call *call)
         return;
     }
     api_reply_bytes(call, 200, f->content_type, f->data, f->len);
+}
+
+void api_static_index(struct api_call *call)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(call->req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : "/";
+    serve_file(call, strcmp(path, "/") == 0 ? "index.html" : path + 1);
+}
+
+/* The OpenAPI document is open to all, like /healthz and the page: it
+ * describes the routes, which the source does too, and holds no data. */
+void api_openapi_get(struct api_call *call)
+{
+    serve_file(call, "openapi.json");
 }

@@ -32,4 +32,11 @@ set_tests_properties(browser/ops PROPERTIES TIMEOUT 150
 add_test(NAME browser/scale
   COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/scale.test.mjs)
 set_tests_properties(browser/scale PROPERTIES TIMEOUT 300
+
+# The dashboard on the JS client: Refresh shows queued → refreshing →
+# fresh, and a Redis restart under the open page recovers
+# (tests/browser/client.test.mjs).
+add_test(NAME browser/client
+  COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/client.test.mjs)
+set_tests_properties(browser/client PROPERTIES TIMEOUT 150
   ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")

@@ -64,7 +64,9 @@ export function start(name, cmd, args, env) {
 
 let stopping = false;
 
-async function stopAll() {
+// Stops every child and the browser (runTest does it by itself; tests
+// under node --test call it when they end).
+export async function stopAll() {
   stopping = true;
   if (browser) {
     await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
@@ -169,14 +171,12 @@ export async function startStack({ extraEnv = {}, worker = true } = {}) {
       throw new Error(`${bin} not found in ${BIN_DIR} (set RV_BIN_DIR to the build dir)`);
     }
   }
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --browser`);
-  }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rv-browser-'));
   tmps.push(tmp);
   const sock = path.join(tmp, 'redis.sock');
-  start('redis', 'redis-server', ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
-    '--dir', tmp, '--save', '', '--appendonly', 'no'], process.env);
+  const redisArgs = ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
+    '--dir', tmp, '--save', '', '--appendonly', 'no'];
+  let redis = start('redis', 'redis-server', redisArgs, process.env);
   await until('redis-server', () => redisPing(sock), 10_000);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -199,7 +199,17 @@ export async function startStack({ extraEnv = {}, worker = true } = {}) {
   start('api', path.join(BIN_DIR, 'repoview-api'), [], env);
   if (worker) start('worker', path.join(BIN_DIR, 'repoview-worker'), [], env);
   await until('the API to be ready', async () => (await fetch(base + '/readyz')).ok, 15_000);
-  return { base, env, sock };
+  // Kills redis-server (SIGKILL, after a SAVE so that its data comes back)
+  // and starts it again on the same socket.
+  async function restartRedis(downMs = 1000) {
+    execFileSync('redis-cli', ['-s', sock, 'SAVE'], { stdio: 'ignore' });
+    redis.kill('SIGKILL');
+    await until('redis-server to die', () => redis.rvExited, 5000, 20);
+    await sleep(downMs);
+    redis = start('redis-again', 'redis-server', redisArgs, process.env);
+    await until('redis-server again', () => redisPing(sock), 10_000);
+  }
+  return { base, env, sock, restartRedis };
 }
 
 // Runs the repoview CLI against the stack's Redis.
@@ -210,6 +220,9 @@ export function cli(env, ...args) {
 
 // A headless chromium with a fresh profile.
 export async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: run scripts/install-deps.sh --browser`);
+  }
   const { chromium } = require('playwright-core');
   const profile = path.join(tmps[0], 'chromium-profile');
   browser = await chromium.launchPersistentContext(profile, {
@@ -220,6 +233,26 @@ export async function launchBrowser() {
     viewport: { width: 1280, height: 760 },
   });
   return browser;
+}
+
+// The demo repo of makeRepo in the stack's temp dir, added with the CLI;
+// returns its directory.
+export function addDemoRepo(env, id = 'demo') {
+  const dir = path.join(tmp, id);
+  makeRepo(dir);
+  cli(env, 'add', id, '--url', dir);
+  return dir;
+}
+
+// A page of the browser (launched here) at url, and its problems
+// (watchProblems).
+export async function openPage(url) {
+  const b = await launchBrowser();
+  const page = b.pages()[0] || (await b.newPage());
+  page.setDefaultTimeout(15_000);
+  const problems = watchProblems(page);
+  await page.goto(url);
+  return { page, problems };
 }
 
 // Collects the page's console errors and uncaught exceptions.

@@ -138,14 +138,24 @@ static bool wait_overview(const char *base, const char *repo, long long version,
     return false;
 }
 
+/* A fragment with one branch, a whole row as the worker writes it, so
+ * that the answers serving it match the OpenAPI document
+ * (tests/openapi). */
 static const char *fragment_with(const char *branch)
 {
-    static char f[512];
+    static char f[1024];
     snprintf(f, sizeof(f),
              "\"counts\":{\"branches\":1,\"conflicting\":0,"
-             "\"openPullRequests\":0},\"branches\":[{\"name\":\"%s\"}],"
+             "\"openPullRequests\":0},\"truncated\":false,"
+             "\"branches\":[{\"name\":\"%s\",\"isDefault\":true,"
+             "\"sha\":\"%040d\",\"ahead\":0,\"behind\":0,"
+             "\"conflicts\":false,\"conflictFiles\":[],"
+             "\"diffStat\":{\"files\":0,\"additions\":0,\"deletions\":0},"
+             "\"commit\":{\"author\":\"Ada\","
+             "\"date\":\"2026-11-23T10:00:00.000Z\",\"subject\":\"x\"},"
+             "\"firstSeenAt\":\"2026-11-23T10:00:00.000Z\",\"pr\":null}],"
              "\"pullRequests\":[]",
-             branch);
+             branch, 0);
     return f;
 }
 

@@ -65,7 +65,8 @@ static long long fake_commit(const char *repo, rv_kind kind, const char *branch)
              "\"branches\":[{\"name\":\"%s\"}],\"pullRequests\":[]",
              branch);
     return rvt_fake_commit(&conn, "sse-worker", repo, kind, fragment,
-                           "{\"branches\":{\"added\":[\"x\"]}}");
+                           "{\"branches\":{\"added\":[\"x\"],\"removed\":[],"
+                           "\"updated\":[]}}");
 }
 
 static void add_repo(const char *id)

@@ -16,12 +16,19 @@ if (!url || !out) {
   process.exit(2);
 }
 const write = (obj) => appendFileSync(out, JSON.stringify(obj) + '\n');
+// With RV_RECORD_FILE (set by CMake, emptied by the test program at its
+// start), each event also goes there for the OpenAPI check (tests/openapi).
+const record = process.env.RV_RECORD_FILE
+  ? (event) => appendFileSync(process.env.RV_RECORD_FILE, JSON.stringify({ method: 'GET', url,
+    status: 200, contentType: 'text/event-stream', events: [event] }) + '\n')
+  : () => {};
 const es = new EventSource(url);
 es.addEventListener('open', () => write({ type: 'open' }));
 es.addEventListener('error', () => write({ type: 'error' }));
 for (const name of ['snapshot', 'snapshot-needed', 'status', 'projection', 'removed']) {
   es.addEventListener(name, (ev) => {
     write({ type: name, id: ev.lastEventId, data: JSON.parse(ev.data) });
+    record({ event: name, id: ev.lastEventId, data: JSON.parse(ev.data) });
   });
 }
 // eventsource unrefs its reconnect timer, so without this the process

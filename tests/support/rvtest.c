@@ -69,6 +69,42 @@ char *rvt_slurp(const char *path)
     return s;
 }
 
+/* $RV_RECORD_FILE is emptied when the test program starts, so that it
+ * holds this run's answers only (tests/sse/record.mjs appends too). */
+__attribute__((constructor)) static void record_reset(void)
+{
+    const char *path = getenv("RV_RECORD_FILE");
+    FILE *f = path && *path ? fopen(path, "w") : NULL;
+    if (f)
+        fclose(f);
+}
+
+/* Appends one answer to $RV_RECORD_FILE, a JSON object a line, for the
+ * OpenAPI check (tests/openapi): what was asked (method, URL) and what came
+ * back (status, Content-Type, body). Bodies that are not UTF-8 (compressed
+ * ones) are recorded as "binary". */
+static void record_answer(const char *method, const char *url, int status,
+                          const char *type, const char *body)
+{
+    const char *path = getenv("RV_RECORD_FILE");
+    if (!path || !*path || !method || !url)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    json_t *b = body ? json_string(body) : NULL;
+    json_t *rec = json_pack("{s:s,s:s,s:i,s:s?,s:o?,s:b}", "method", method,
+                            "url", url, "status", status, "contentType",
+                            type && *type ? type : NULL, "body", b, "binary",
+                            body && !b);
+    char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+    if (line)
+        fprintf(f, "%s\n", line);
+    free(line);
+    json_decref(rec);
+    fclose(f);
+}
+
 int rvt_vcurl(const char *dir, char **body, char **headers, const char *fmt,
               va_list ap)
 {
@@ -79,15 +115,27 @@ int rvt_vcurl(const char *dir, char **body, char **headers, const char *fmt,
     char *out = NULL;
     rvt_sh(&out,
            "rm -f '%s/h.txt' '%s/b.txt'; curl -s -m %d -D '%s/h.txt' "
-           "-o '%s/b.txt' -w '%%{http_code}' %s",
+           "-o '%s/b.txt' -w '%%{http_code}\\n%%{method}\\n%%{url_effective}"
+           "\\n%%{content_type}' %s",
            dir, dir, rvt_scale_ms(10000) / 1000, dir, dir, args);
     int status = out ? (int)strtol(out, NULL, 10) : 0;
-    free(out);
     char path[600];
     snprintf(path, sizeof(path), "%s/b.txt", dir);
     *body = rvt_slurp(path);
     snprintf(path, sizeof(path), "%s/h.txt", dir);
     *headers = rvt_slurp(path);
+    /* out: status, method, URL and Content-Type, a line each. */
+    char *method = out ? strchr(out, '\n') : NULL;
+    char *url = method ? strchr(++method, '\n') : NULL;
+    char *type = url ? strchr(++url, '\n') : NULL;
+    if (type) {
+        method[strcspn(method, "\n")] = '\0';
+        url[strcspn(url, "\n")] = '\0';
+        type++;
+        if (status > 0)
+            record_answer(method, url, status, type, *body);
+    }
+    free(out);
     return status;
 }
 

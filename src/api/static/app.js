@@ -1,7 +1,9 @@
 'use strict';
-// The repoview dashboard: one page, no build step. State comes from the JSON
-// API and is kept current by one EventSource on /v1/events. Every piece of
-// data reaches the DOM through textContent or attributes, never innerHTML.
+// The repoview dashboard: one page, no build step. Its state comes from the
+// JS client (clients/js, served as /repoview-client.js): one watch() of
+// every repo keeps the list, the orgs and the selected repo's overview
+// current over the event stream. Every piece of data reaches the DOM
+// through textContent or attributes, never innerHTML.
 window.__loadedAt = Date.now();
 
 const state = {
@@ -10,13 +12,10 @@ const state = {
   order: [],             // repo ids in list order
   selected: null,        // selected repo id
   overview: null,        // the selected repo's last overview
-  etag: null,            // its ETag
-  eventSeq: new Map(),   // id -> count of SSE events seen, to order HTTP answers
-  fetching: false,       // an overview fetch is in flight
-  refetch: false,        // another one is wanted when it ends
   message: null,         // {text, kind} shown above the table
-  es: null,              // the EventSource
-  esRetry: null,         // timer for a manual reconnect
+  client: null,          // repoview-client, once imported
+  watcher: null,         // its watch() of every repo
+  watched: null,         // the watch's last state
 };
 
 const $ = (id) => document.getElementById(id);
@@ -208,14 +207,13 @@ $('token-form').addEventListener('submit', async (ev) => {
   setSignedIn(r.data);
   // The stream and the list start over with the new credentials.
   connect();
-  await Promise.all([loadRepos(), loadOrgs()]);
 });
 
 $('sign-out').addEventListener('click', async () => {
   await api('DELETE', '/v1/session');
   setSignedIn(null);
-  state.repos.clear();
-  state.orgs.clear();
+  state.repos = new Map();
+  state.orgs = new Map();
   state.order = [];
   renderList();
   await checkSession();
@@ -224,107 +222,29 @@ $('sign-out').addEventListener('click', async () => {
 
 // ---- repo list ---------------------------------------------------------------
 
-function bump(id) {
-  state.eventSeq.set(id, (state.eventSeq.get(id) || 0) + 1);
-}
-
-function seq(id) {
-  return state.eventSeq.get(id) || 0;
-}
-
-let listLoading = null;
-let listAgain = false;
-
-// Reloads the repo list; freshness from it is kept only for repos that had no
-// live event while the request was out (the event is newer). Asked while a
-// load is out, it loads once more after it: that load may have read the list
-// before what the caller learnt of.
-function loadRepos() {
-  if (listLoading) {
-    listAgain = true;
-    return listLoading;
-  }
-  const before = new Map(state.eventSeq);
-  listLoading = (async () => {
-    try {
-      // Every page of the list (1,000 a page), following nextCursor.
-      const repos = [];
-      let cursor = null;
-      do {
-        const r = await api('GET', '/v1/repos?limit=1000' +
-          (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
-        if (!r.ok || !r.data || !Array.isArray(r.data.repos)) {
-          setListError('Cannot load repositories: ' + errorText(r));
-          return;
-        }
-        repos.push(...r.data.repos);
-        cursor = typeof r.data.nextCursor === 'string' ? r.data.nextCursor : null;
-      } while (cursor);
-      setListError(null);
-      const next = new Map();
-      for (const repo of repos) {
-        const old = state.repos.get(repo.id);
-        if (old && (before.get(repo.id) || 0) !== seq(repo.id)) {
-          repo.freshness = old.freshness;
-          repo.version = Math.max(old.version || 0, repo.version || 0);
-        }
-        next.set(repo.id, repo);
-      }
-      state.repos = next;
-      state.order = repos.map((x) => x.id);
-      renderList();
-      if (!state.selected || !state.repos.has(state.selected)) selectFromHash();
-      else renderDetail();
-    } catch (e) {
-      setListError('Cannot reach the API: ' + e.message);
-    } finally {
-      listLoading = null;
-      if (listAgain) {
-        listAgain = false;
-        loadRepos();
-      }
-    }
-  })();
-  return listLoading;
-}
-
-let orgsLoading = null;
-
-// Reloads the orgs (their sync status, repo count and token budget) for the
-// group headings. A token that may not list orgs just gets no headings.
-function loadOrgs() {
-  if (orgsLoading) return orgsLoading;
-  orgsLoading = (async () => {
-    try {
-      const r = await api('GET', '/v1/orgs');
-      if (!r.ok || !r.data || !Array.isArray(r.data.orgs)) return;
-      const next = new Map();
-      for (const org of r.data.orgs) {
-        if (org && typeof org.id === 'string') next.set(org.id, org);
-      }
-      state.orgs = next;
-      renderList();
-    } catch {
-      // The repo list says when the API is unreachable.
-    } finally {
-      orgsLoading = null;
-    }
-  })();
-  return orgsLoading;
-}
-
-// An org's live status event: everything but the budget, which the next
-// list read brings (after a sync, when it moved).
-function onOrg(msg) {
-  if (!msg || typeof msg.id !== 'string') return;
-  const old = state.orgs.get(msg.id);
-  if (!old) { loadOrgs(); return; }
-  state.orgs.set(msg.id, Object.assign({}, old, msg, {budget: old.budget}));
-  if (msg.syncStatus === 'idle' || msg.syncStatus === 'error') {
-    loadOrgs();
-    loadRepos();
-  } else {
+// Each change of the watch's state: the list, the orgs and the selected
+// overview are re-rendered when they are new objects.
+function onWatch(w) {
+  const prev = state.watched;
+  state.watched = w;
+  setReconnecting(!w.connected && !!w.error);
+  if (w.error && w.error.status === 401) showAuth('needed');
+  const listChanged = !prev || prev.repos !== w.repos || prev.orgs !== w.orgs;
+  if (listChanged) {
+    state.repos = w.repos;
+    state.orgs = w.orgs;
+    state.order = [...w.repos.keys()].sort();
     renderList();
+    if (!w.loaded && w.error) setListError('Cannot load repositories: ' + w.error.message);
+    if (w.loaded && (!state.selected || !w.repos.has(state.selected))) {
+      selectFromHash();
+      return;
+    }
+  }
+  const ov = (state.selected && w.overviews.get(state.selected)) || null;
+  if (listChanged || ov !== state.overview) {
+    state.overview = ov;
+    renderDetail();
   }
 }
 
@@ -492,68 +412,16 @@ function selectFromHash() {
 function select(id) {
   if (id === state.selected && state.overview) { renderDetail(); return; }
   state.selected = id;
-  state.overview = null;
-  state.etag = null;
+  state.overview = (id && state.watched && state.watched.overviews.get(id)) || null;
   state.message = null;
   renderList();
   renderDetail();
-  if (id) loadOverview();
+  if (state.watcher) state.watcher.setOverviews(id ? [id] : []);
 }
 
 window.addEventListener('hashchange', selectFromHash);
 
 // ---- overview ------------------------------------------------------------------
-
-// Fetches the selected repo's overview with If-None-Match; one request at a
-// time, and one more afterwards if something changed meanwhile.
-async function loadOverview() {
-  if (state.fetching) { state.refetch = true; return; }
-  const id = state.selected;
-  if (!id) return;
-  state.fetching = true;
-  state.refetch = false;
-  const before = seq(id);
-  try {
-    const headers = state.etag ? {'If-None-Match': state.etag} : {};
-    const r = await api('GET', '/v1/repos/' + encodeURIComponent(id) + '/overview',
-                        undefined, headers);
-    if (state.selected !== id) return;
-    if (r.status === 304) return;
-    if (r.status === 404) {
-      state.message = {text: 'This repository no longer exists.', kind: 'bad'};
-      loadRepos();
-      renderDetail();
-      return;
-    }
-    if (!r.ok || !r.data) {
-      state.message = {text: 'Cannot load the overview: ' + errorText(r), kind: 'bad'};
-      renderDetail();
-      return;
-    }
-    if (state.message && state.message.kind === 'bad') state.message = null;
-    state.overview = r.data;
-    state.etag = r.headers.get('ETag');
-    const repo = state.repos.get(id);
-    if (repo) {
-      // The live events are newer than this answer if any arrived meanwhile.
-      if (seq(id) === before && r.data.freshness) repo.freshness = r.data.freshness;
-      repo.version = Math.max(repo.version || 0, r.data.version || 0);
-      renderRepoItem(id);
-    }
-    renderDetail();
-  } catch (e) {
-    if (state.selected === id) {
-      state.message = {text: 'Cannot reach the API: ' + e.message, kind: 'bad'};
-      renderDetail();
-    }
-  } finally {
-    state.fetching = false;
-    if (state.refetch || state.selected !== id) {
-      state.refetch = false;
-      if (state.selected) loadOverview();
-    }
-  }
-}
 
 // One button for whichever repo is selected, so re-renders keep its focus.
 const refreshButton = el('button', {type: 'button', class: 'primary',
@@ -565,16 +433,10 @@ refreshButton.addEventListener('click', () => {
 async function refresh(id, button) {
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
-  const before = seq(id);
   try {
+    // The statuses it causes arrive as events, through the watch.
     const r = await api('POST', '/v1/repos/' + encodeURIComponent(id) + '/refresh?kind=all');
     if (r.status === 202 && r.data) {
-      const repo = state.repos.get(id);
-      // A status event may already have said more than this answer knows.
-      if (repo && r.data.freshness && (seq(id) === before || !sseOpen())) {
-        repo.freshness = r.data.freshness;
-        renderRepoItem(id);
-      }
       if (state.selected === id && state.message && state.message.kind !== 'info') {
         state.message = null;
       }
@@ -759,81 +621,22 @@ function renderDetail() {
 
 // ---- live events -----------------------------------------------------------------
 
-function sseOpen() {
-  return state.es && state.es.readyState === EventSource.OPEN;
-}
-
 function setReconnecting(on) {
   $('reconnect').hidden = !on;
 }
 
-function parse(ev) {
-  try { return JSON.parse(ev.data); } catch { return null; }
-}
-
-function onFreshness(msg, kind) {
-  if (!msg || typeof msg.repo !== 'string') return;
-  const id = msg.repo;
-  bump(id);
-  const repo = state.repos.get(id);
-  if (!repo) { loadRepos(); return; }
-  if (msg.freshness) repo.freshness = msg.freshness;
-  const shown = state.selected === id && state.overview ? state.overview.version || 0
-                                                         : repo.version || 0;
-  const newer = typeof msg.version === 'number' && msg.version > shown;
-  if (typeof msg.version === 'number') repo.version = Math.max(repo.version || 0, msg.version);
-  renderRepoItem(id);
-  if (state.selected === id) {
-    if (kind === 'projection' || newer) loadOverview();
-    else renderDetail();
-  }
-}
-
+// (Re)starts the watch of every repo, with the credentials of now.
 function connect() {
-  clearTimeout(state.esRetry);
-  if (state.es) state.es.close();
-  const es = new EventSource('/v1/events');
-  state.es = es;
-  es.addEventListener('open', () => setReconnecting(false));
-  // Sent on every (re)connect and after the server resubscribed: events may
-  // have been missed, and the stream of every repo sends no snapshots.
-  es.addEventListener('snapshot-needed', () => {
-    loadRepos();
-    loadOrgs();
-    if (state.selected) loadOverview();
+  if (!state.client) return;
+  if (state.watcher) state.watcher.close();
+  state.watched = null;
+  const watcher = state.client.watch({
+    overviews: state.selected ? [state.selected] : [],
+    onChange: (w) => { if (state.watcher === watcher) onWatch(w); },
+    // Jobs moved: the operations pages reload (ops.js).
+    onEvent: (ev) => { if (ev.event === 'status' && window.rvOpsEvent) window.rvOpsEvent(); },
   });
-  es.addEventListener('error', () => {
-    setReconnecting(true);
-    // The browser gives up on some failures (e.g. a 503): retry ourselves.
-    if (es.readyState === EventSource.CLOSED && state.es === es) {
-      state.esRetry = setTimeout(connect, 3000);
-    }
-  });
-  es.addEventListener('snapshot', (ev) => onFreshness(parse(ev), 'snapshot'));
-  es.addEventListener('status', (ev) => {
-    onFreshness(parse(ev), 'status');
-    if (window.rvOpsEvent) window.rvOpsEvent();
-  });
-  es.addEventListener('projection', (ev) => onFreshness(parse(ev), 'projection'));
-  es.addEventListener('org', (ev) => onOrg(parse(ev)));
-  es.addEventListener('org-removed', (ev) => {
-    const msg = parse(ev);
-    if (!msg || typeof msg.id !== 'string') return;
-    if (state.orgs.delete(msg.id)) renderList();
-  });
-  es.addEventListener('removed', (ev) => {
-    const msg = parse(ev);
-    if (!msg || typeof msg.repo !== 'string') return;
-    bump(msg.repo);
-    if (state.repos.delete(msg.repo)) {
-      state.order = state.order.filter((x) => x !== msg.repo);
-      renderList();
-      if (state.selected === msg.repo) {
-        state.selected = null;
-        selectFromHash();
-      }
-    }
-  });
+  state.watcher = watcher;
 }
 
 // ---- add form ----------------------------------------------------------------------
@@ -854,7 +657,7 @@ $('add-form').addEventListener('submit', async (ev) => {
     if (r.status === 201) {
       out.textContent = 'Added; the first sync is queued.';
       form.reset();
-      await loadRepos();
+      if (state.watcher) await state.watcher.reload();
       location.hash = '#repo=' + encodeURIComponent(body.id);
     } else {
       out.className = 'repo-err';
@@ -874,7 +677,8 @@ setInterval(() => {
   for (const t of document.querySelectorAll('time[data-age]')) {
     t.textContent = ago(Number(t.dataset.age));
   }
-  for (const id of state.order) renderRepoItem(id);
+  // Only the drawn items: 10,000 repos are not 10,000 look-ups.
+  for (const li of $('repo-list').querySelectorAll('li[data-repo]')) renderRepoItem(li.dataset.repo);
   const d = document.querySelector('[data-testid="detail-badge"]');
   if (d && state.selected && state.repos.has(state.selected)) {
     d.replaceWith(badge(state.repos.get(state.selected), 'detail-badge'));
@@ -882,6 +686,8 @@ setInterval(() => {
 }, 15000);
 
 checkSession();
-connect();
-loadRepos();
-loadOrgs();
+// A classic script (ops.js shares its functions) imports the ES module.
+import('/repoview-client.js').then((m) => {
+  state.client = m.createClient();
+  connect();
+}, (e) => setListError('Cannot load the client: ' + e.message));
