@@ -32,6 +32,7 @@ set_tests_properties(browser/ops PROPERTIES TIMEOUT 150
 add_test(NAME browser/scale
   COMMAND node ${CMAKE_SOURCE_DIR}/tests/browser/scale.test.mjs)
 set_tests_properties(browser/scale PROPERTIES TIMEOUT 300
+  ENVIRONMENT "RV_BIN_DIR=${CMAKE_BINARY_DIR}")
 
 # The dashboard on the JS client: Refresh shows queued → refreshing →
 # fresh, and a Redis restart under the open page recovers
