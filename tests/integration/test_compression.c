@@ -43,7 +43,7 @@ static int get(const char *path, const char *fmt, ...)
                     "curl -s -m 10 -o '%s/b.bin' -D '%s/h.txt' "
                     "-w '%%{http_code}' %s '%s%s'",
                     tmp, tmp, tmp, tmp, args, api.base, path);
-    status = rc == 0 && out ? atoi(out) : 0;
+    status = rc == 0 && out ? (int)strtol(out, NULL, 10) : 0;
     free(out);
     char p[512];
     free(headers);
