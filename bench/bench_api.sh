@@ -137,6 +137,10 @@ http {
   }
 }
 NGX
+# nginx's workers run as www-data: they must be able to read the files
+# (mktemp makes the directory root's alone, and a 403 is not the same bytes).
+chmod 711 "$tmp"
+chmod -R a+rX "$tmp/www"
 "${on0[@]}" nginx -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
 sleep 0.5
@@ -168,8 +172,11 @@ coded_rounds=(
   "abr br api $ov50" "nbr br ngx http://127.0.0.1:$ngx_port/br/overview.json"
 )
 # nginx must answer what the API does, or the comparison means nothing.
-[ "$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$ngx_port/overview.json" | wc -c)" = "$gz_size" ] ||
-  { echo "bench_api: nginx does not serve the .gz" >&2; exit 1; }
+for check in "overview.json $size" "overview.json $gz_size gzip" "br/overview.json $br_size br"; do
+  read -r file want enc <<< "$check"
+  [ "$(curl -sf ${enc:+-H "Accept-Encoding: $enc"} "http://127.0.0.1:$ngx_port/$file" | wc -c)" = "$want" ] ||
+    { echo "bench_api: nginx does not serve $file as $want bytes (${enc:-identity})" >&2; exit 1; }
+done
 declare -A c_rps c_p99 c_cpu
 declare -a api_rps api_p99 api_cpu ngx_rps ngx_p99 ngx_cpu big_rps big_p99 big_cpu
 for i in $(seq "$RUNS"); do
