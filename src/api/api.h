@@ -552,12 +552,12 @@ enum api_encoding {
  * levels"): a body is compressed on the event loop, once per version, so
  * the level is the best whose time on a 1,000-branch overview stays a
  * few milliseconds. */
-#define API_ENC_BR_QUALITY 5
-#define API_ENC_GZIP_LEVEL 6
+#define API_ENC_BR_QUALITY 3
+#define API_ENC_GZIP_LEVEL 5
 /* List pages have no version to keep a body by (each is read and rendered
  * per request), so they are compressed per request, at the fastest levels
  * that still compress about as well (docs/benchmarks.md). */
-#define API_ENC_LIST_BR_QUALITY 4
+#define API_ENC_LIST_BR_QUALITY 3
 #define API_ENC_LIST_GZIP_LEVEL 4
 
 /* The coding for a request whose Accept-Encoding is header (NULL: none):
