@@ -19,7 +19,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libhiredis0.14 libevent-2.1-7 libgit2-1.5 libcurl4 libmsgpackc2 \
-      libjansson4 libssl3 ca-certificates curl \
+      libjansson4 libssl3 libbrotli1 zlib1g ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/repoview \
       --shell /usr/sbin/nologin repoview \

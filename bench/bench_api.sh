@@ -2,6 +2,11 @@
 # API read benchmark: GET /v1/repos/{id}/overview of a 50-branch repo with wrk
 # (1 thread, 50 connections), side by side in one run with nginx serving the
 # same bytes as a static file; then the latency of a 1,000-branch repo.
+# Then the compressed reads: the API with Accept-Encoding: gzip and br
+# against nginx serving the API's own compressed bytes, gzip_static on for
+# gzip and, since Debian's nginx has no brotli module, a location that
+# sends the .br file with Content-Encoding: br; and the bytes on the wire
+# of both overviews in each coding.
 # Besides requests per second and p99, the CPU time each server spent per
 # request (utime + stime from /proc; for the API its Redis too), which stays
 # comparable when other work shares the machine.
@@ -98,10 +103,21 @@ api_pid=$!
 pids+=($api_pid)
 wait_http "http://127.0.0.1:$api_port/healthz"
 
-# nginx serves the very bytes the API answers, as a static file.
-mkdir -p "$tmp/www"
-curl -sf "${wrk_auth[@]}" "http://127.0.0.1:$api_port/v1/repos/r50/overview" > "$tmp/www/overview.json"
+# nginx serves the very bytes the API answers, as a static file, and the
+# API's compressed bodies as precompressed files.
+nginx -V 2>&1 | grep -q http_gzip_static_module ||
+  { echo "bench_api: this nginx has no gzip_static" >&2; exit 1; }
+mkdir -p "$tmp/www/br"
+ov50="http://127.0.0.1:$api_port/v1/repos/r50/overview"
+curl -sf "${wrk_auth[@]}" "$ov50" > "$tmp/www/overview.json"
+curl -sf "${wrk_auth[@]}" -H 'Accept-Encoding: gzip' "$ov50" > "$tmp/www/overview.json.gz"
+curl -sf "${wrk_auth[@]}" -H 'Accept-Encoding: br' "$ov50" > "$tmp/www/br/overview.json"
 size=$(stat -c %s "$tmp/www/overview.json")
+gz_size=$(stat -c %s "$tmp/www/overview.json.gz")
+br_size=$(stat -c %s "$tmp/www/br/overview.json")
+# What both sides send must decode to the same body.
+cmp -s <(gzip -dc "$tmp/www/overview.json.gz") "$tmp/www/overview.json" ||
+  { echo "bench_api: the API's gzip does not decode to its body" >&2; exit 1; }
 ngx_port=$(free_port)
 cat > "$tmp/nginx.conf" <<NGX
 worker_processes 1;
@@ -112,9 +128,19 @@ events { worker_connections 1024; }
 http {
   access_log off;
   default_type application/json;
-  server { listen 127.0.0.1:$ngx_port; root $tmp/www; }
+  gzip_static on;
+  gzip_vary on;
+  etag on;
+  server {
+    listen 127.0.0.1:$ngx_port; root $tmp/www;
+    location /br/ { add_header Content-Encoding br; add_header Vary Accept-Encoding; }
+  }
 }
 NGX
+# nginx's workers run as www-data: they must be able to read the files
+# (mktemp makes the directory root's alone, and a 403 is not the same bytes).
+chmod 711 "$tmp"
+chmod -R a+rX "$tmp/www"
 "${on0[@]}" nginx -c "$tmp/nginx.conf" -p "$tmp" &
 pids+=($!)
 sleep 0.5
@@ -129,6 +155,8 @@ run_wrk() { # url pid... -> "rps p99ms cpu_us_per_request"
   local before; before=$(ticks "$@")
   local auth=()
   if [[ $url == *":$api_port/"* ]]; then auth=("${wrk_auth[@]}"); fi
+  # AE=gzip|br run_wrk ...: the reads ask for that coding.
+  if [ -n "${AE:-}" ]; then auth+=(-H "Accept-Encoding: $AE"); fi
   "${on1[@]}" wrk -t1 -c50 -d"$DURATION" --latency "${auth[@]}" "$url" > "$tmp/wrk.txt"
   local after; after=$(ticks "$@")
   awk -v ticks=$((after - before)) -v hz="$hz" '
@@ -138,8 +166,26 @@ run_wrk() { # url pid... -> "rps p99ms cpu_us_per_request"
     END {printf "%.0f %.2f %.1f\n", rps, p99, n ? ticks / hz * 1e6 / n : 0}' "$tmp/wrk.txt"
 }
 
+# The coded rounds: name, coding, server ("api" or "ngx"), URL.
+coded_rounds=(
+  "agz gzip api $ov50" "ngz gzip ngx http://127.0.0.1:$ngx_port/overview.json"
+  "abr br api $ov50" "nbr br ngx http://127.0.0.1:$ngx_port/br/overview.json"
+)
+# nginx must answer what the API does, or the comparison means nothing.
+for check in "overview.json $size" "overview.json $gz_size gzip" "br/overview.json $br_size br"; do
+  read -r file want enc <<< "$check"
+  [ "$(curl -sf ${enc:+-H "Accept-Encoding: $enc"} "http://127.0.0.1:$ngx_port/$file" | wc -c)" = "$want" ] ||
+    { echo "bench_api: nginx does not serve $file as $want bytes (${enc:-identity})" >&2; exit 1; }
+done
+declare -A c_rps c_p99 c_cpu
 declare -a api_rps api_p99 api_cpu ngx_rps ngx_p99 ngx_cpu big_rps big_p99 big_cpu
 for i in $(seq "$RUNS"); do
+  for round in "${coded_rounds[@]}"; do
+    read -r name enc who url <<< "$round"
+    if [ "$who" = api ]; then pids_of=("$api_pid" "$redis_pid"); else read -ra pids_of <<< "$ngx_pids"; fi
+    read -r r p c < <(AE=$enc run_wrk "$url" "${pids_of[@]}")
+    c_rps[$name]+="$r "; c_p99[$name]+="$p "; c_cpu[$name]+="$c "
+  done
   read -r r p c < <(run_wrk "http://127.0.0.1:$api_port/v1/repos/r50/overview" "$api_pid" "$redis_pid")
   api_rps+=("$r"); api_p99+=("$p"); api_cpu+=("$c")
   # shellcheck disable=SC2086
@@ -169,3 +215,44 @@ echo
 echo "API / nginx requests per second: $PAIR, the median of adjacent rounds ($(each "${pair[@]}")); $ratio by the medians above (wrk -t1 -c50 -d$DURATION, $(nproc) cores)"
 echo
 echo "Every run (req/s, p99 ms, CPU µs/request): API 50 [$(each "${api_rps[@]}") | $(each "${api_p99[@]}") | $(each "${api_cpu[@]}")]; nginx [$(each "${ngx_rps[@]}") | $(each "${ngx_p99[@]}") | $(each "${ngx_cpu[@]}")]; API 1,000 [$(each "${big_rps[@]}") | $(each "${big_p99[@]}") | $(each "${big_cpu[@]}")]"
+
+# ---- the compressed reads ----
+# shellcheck disable=SC2086
+cm() { m ${c_rps[$1]}; }
+pair_of() { # api-name ngx-name: the median of the per-round ratios
+  local -a a n r; read -ra a <<< "${c_rps[$1]}"; read -ra n <<< "${c_rps[$2]}"
+  for i in "${!a[@]}"; do r+=("$(awk -v x="${a[$i]}" -v y="${n[$i]}" 'BEGIN {printf "%.3f", x/y}')"); done
+  m "${r[@]}"
+}
+row() { # label body name
+  # shellcheck disable=SC2086
+  echo "| $1 | $2 B | $(cm "$3") | $(m ${c_p99[$3]}) | $(m ${c_cpu[$3]}) |"
+}
+echo
+echo "| target (Accept-Encoding) | body | req/s (median of $RUNS) | p99 ms | server CPU µs/request |"
+echo "|---|---|---|---|---|"
+row "repoview-api, 50 branches (gzip)" "$gz_size" agz
+row "nginx gzip_static, same bytes (gzip)" "$gz_size" ngz
+row "repoview-api, 50 branches (br)" "$br_size" abr
+row "nginx, the same .br with Content-Encoding: br" "$br_size" nbr
+echo
+echo "API / nginx requests per second, median of adjacent rounds: gzip $(pair_of agz ngz), br $(pair_of abr nbr)"
+echo
+echo "Every run (req/s): API gzip [${c_rps[agz]% }]; nginx gzip [${c_rps[ngz]% }]; API br [${c_rps[abr]% }]; nginx br [${c_rps[nbr]% }]"
+echo
+echo "| overview | identity | gzip | br |"
+echo "|---|---|---|---|"
+for id in r50 r1000; do
+  w() { curl -s "${wrk_auth[@]}" ${1:+-H "Accept-Encoding: $1"} "http://127.0.0.1:$api_port/v1/repos/$id/overview" | wc -c; }
+  echo "| $id | $(w '') B | $(w gzip) B | $(w br) B |"
+done
+# Every level on the real 1,000-branch body: what the API's levels were
+# picked from (src/api/api.h).
+curl -s "${wrk_auth[@]}" "http://127.0.0.1:$api_port/v1/repos/r1000/overview" > "$tmp/r1000.json"
+cc -O2 -o "$tmp/compress_levels" bench/compress_levels.c -lbrotlienc -lz
+echo
+"${on0[@]}" "$tmp/compress_levels" "$tmp/r1000.json"
+echo
+# The time the API spent compressing, once per coding and overview.
+curl -s "${wrk_auth[@]}" "http://127.0.0.1:$api_port/metrics" |
+  awk '/^repoview_http_compress(ions_total|_seconds_total)\{/ {printf "%s ", $0} END {print ""}'

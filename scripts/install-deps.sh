@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libhiredis-dev libevent-dev libgit2-dev libcurl4-openssl-dev
-  libmsgpack-dev libjansson-dev libssl-dev
+  libmsgpack-dev libjansson-dev libssl-dev libbrotli-dev zlib1g-dev
   redis-server redis-tools curl
 )
 if [ "${1:-}" = "--browser" ]; then

@@ -20,6 +20,7 @@
  *   repos.c            GET/POST /v1/repos, GET/DELETE /v1/repos/{id}
  *   overview.c         GET /v1/repos/{id}/overview
  *   cache.c            the in-process fragment cache
+ *   encoding.c         Accept-Encoding and compressed bodies (br, gzip)
  *   refresh.c          POST /v1/repos/{id}/refresh
  *   orgs.c             GET/POST /v1/orgs, GET/DELETE /v1/orgs/{id},
  *                      POST /v1/orgs/{id}/refresh
@@ -208,6 +209,10 @@ int api_http_status(int err);
 
 /* Sends a JSON reply (steals body; NULL body = no body) and frees call. */
 void api_reply_json(struct api_call *call, int status, json_t *body);
+/* As api_reply_json for a body (not NULL) that may be large (lists): in
+ * the coding the request accepts (encoding.c), compressed for this reply
+ * alone, with Vary: Accept-Encoding. */
+void api_reply_json_coded(struct api_call *call, int status, json_t *body);
 /* Sends raw bytes with the given content type and frees call. */
 void api_reply_bytes(struct api_call *call, int status, const char *type,
                      const char *data, size_t len);
@@ -532,6 +537,57 @@ size_t api_blob_len(const struct api_blob *b);
  * until they are sent or drained. 0, or -1 when out of memory. */
 int api_blob_add_to(struct evbuffer *out, struct api_blob *b);
 
+/* ---- encoding.c: content codings ---- */
+
+/* The codings an answer goes out in; identity is none. */
+enum api_encoding {
+    API_ENC_IDENTITY,
+    API_ENC_BR,
+    API_ENC_GZIP,
+    API_ENC_COUNT
+};
+/* Bodies shorter than this go out as they are: coding them would save
+ * fewer bytes than the headers that say so cost. */
+#define API_ENC_MIN_BYTES 256
+/* The levels bodies are compressed at (docs/benchmarks.md, "Compression
+ * levels"): a body is compressed on the event loop, once per version, so
+ * the level is the best whose time on a 1,000-branch overview stays a
+ * few milliseconds. */
+#define API_ENC_BR_QUALITY 3
+#define API_ENC_GZIP_LEVEL 5
+/* List pages have no version to keep a body by (each is read and rendered
+ * per request), so they are compressed per request, at the fastest levels
+ * that still compress about as well (docs/benchmarks.md). */
+#define API_ENC_LIST_BR_QUALITY 3
+#define API_ENC_LIST_GZIP_LEVEL 4
+
+/* The coding for a request whose Accept-Encoding is header (NULL: none):
+ * of br, gzip and identity the one with the highest q above 0, br before
+ * gzip before identity at equal q. "*" stands for every coding the header
+ * does not name, x-gzip for gzip; a coding named twice keeps the smaller
+ * q; an element with a malformed q or other junk is left out. Identity
+ * when nothing is acceptable, also after "identity;q=0". */
+enum api_encoding api_encoding_pick(const char *header);
+/* The same for req's own Accept-Encoding header. */
+enum api_encoding api_encoding_of(struct evhttp_request *req);
+/* "br", "gzip", "identity". */
+const char *api_encoding_name(enum api_encoding e);
+/* The ETag of the representation in e of one whose ETag is etag
+ * (a suffix inside the quotes: "v-h" -> "v-h-br", "v-h-gz"; unchanged for
+ * identity), into buf. */
+void api_encoding_etag(const char *etag, enum api_encoding e, char *buf,
+                       size_t size);
+/* Adds Vary: Accept-Encoding, and Content-Encoding unless e is identity,
+ * to req's answer. */
+void api_encoding_headers(struct evhttp_request *req, enum api_encoding e);
+/* data[0..len) compressed in e (not identity) at level (a brotli quality
+ * or a zlib level), counted in m (NULL: not counted): a new blob
+ * (api_blob_unref), or NULL when out of memory. */
+struct api_metrics;
+struct api_blob *api_encoding_compress(struct api_metrics *m,
+                                       enum api_encoding e, int level,
+                                       const char *data, size_t len);
+
 /* What an overview read renders from the meta hash: the head of the body
  * ({"repo":…,"version":…,"freshness":…,) and its ETag, once as fresh and
  * once as stale, and the moment the repo turns stale, so a read picks the
@@ -591,6 +647,25 @@ uint64_t api_cache_hits(const struct api_cache *c);
 uint64_t api_cache_misses(const struct api_cache *c);
 size_t api_cache_bytes(const struct api_cache *c);
 
+/* The body of repo's overview at version whose head is head_text (the
+ * api_head's text[stale]), in coding e, as made before: borrowed until the
+ * next cache call. NULL when none is kept; *keepable then says whether
+ * api_cache_put_coded would keep one: only while the fragment of version
+ * is cached, so that a body is compressed once per version and head, not
+ * once per request. */
+struct api_blob *api_cache_coded(struct api_cache *c, const char *repo,
+                                 int64_t version,
+                                 const struct api_blob *head_text,
+                                 enum api_encoding e, bool *keepable);
+/* Keeps a reference to body, the overview of repo at version with head
+ * head_text in coding e; the body returned (borrowed as above), or NULL
+ * when it was not kept. */
+struct api_blob *api_cache_put_coded(struct api_cache *c, const char *repo,
+                                     int64_t version,
+                                     struct api_blob *head_text,
+                                     enum api_encoding e,
+                                     struct api_blob *body);
+
 /* ---- events*.c ---- */
 
 struct api_events *api_events_new(struct api *api);
@@ -612,5 +687,11 @@ void api_metrics_request(struct api_metrics *m, const char *route,
                          int status, int64_t micros);
 void api_metrics_sse_event(struct api_metrics *m, uint64_t n);
 void api_metrics_sse_dropped(struct api_metrics *m);
+/* One overview or list body of bytes sent in coding e. */
+void api_metrics_coded(struct api_metrics *m, enum api_encoding e,
+                       size_t bytes);
+/* One body of in bytes compressed in e, which took micros. */
+void api_metrics_compressed(struct api_metrics *m, enum api_encoding e,
+                            size_t in, int64_t micros);
 
 #endif

@@ -20,6 +20,12 @@
  * clear stamps the cache. Reads do not create entries, so ids that name
  * no repo leave nothing behind.
  *
+ * With the fragment an entry keeps the overview bodies compressed from it
+ * (api_cache_coded): one set per head text, for the fresh and the stale
+ * form, so a body is compressed once per version and head rather than per
+ * request. They go with the fragment; a head read again with the same
+ * text finds them still there.
+ *
  * It also remembers the highest version announced per repo, so a read
  * whose reply was already overtaken by an announcement is done again
  * rather than served (events.c feeds it; a lost subscription clears
@@ -127,6 +133,14 @@ static size_t head_bytes(const struct api_head *h)
     return n;
 }
 
+/* The compressed bodies of one head text at the fragment's version. */
+#define CODED_SLOTS 2 /* a head's fresh and stale text */
+struct coded {
+    struct api_blob *head;                /* one reference, or NULL */
+    struct api_blob *body[API_ENC_COUNT]; /* one reference each, or NULL */
+    uint64_t used;                        /* api_cache.uses at last use */
+};
+
 struct cache_entry {
     char repo[RV_REPO_ID_MAX + 1];
     int64_t version;           /* of the fragment; -1 when none is held */
@@ -135,6 +149,7 @@ struct cache_entry {
     struct api_blob *fragment; /* one reference, or NULL */
     struct api_head *head;     /* owned, only with the fragment */
     int64_t head_until_ms;     /* rv_mono_ms past which head is not used */
+    struct coded coded[CODED_SLOTS]; /* only with the fragment */
     struct cache_entry *next;  /* hash chain */
     struct cache_entry *lru_prev, *lru_next; /* only entries with data */
 };
@@ -146,6 +161,7 @@ struct api_cache {
     uint64_t hits, misses;
     uint64_t epoch;   /* the last stamp handed out; never reused */
     uint64_t removed; /* epoch of the last forget or clear */
+    uint64_t uses;    /* coded bodies looked up or kept, for their LRU */
 };
 
 static size_t hash_str(const char *s)
@@ -209,9 +225,25 @@ static void drop_head(struct api_cache *c, struct cache_entry *e)
     e->head = NULL;
 }
 
+/* Releases what slot k of e holds; returns the bytes it counted. */
+static size_t coded_release(struct cache_entry *e, int k)
+{
+    struct coded *cd = &e->coded[k];
+    size_t n = cd->head ? cd->head->len : 0;
+    for (int i = 0; i < API_ENC_COUNT; i++) {
+        n += cd->body[i] ? cd->body[i]->len : 0;
+        api_blob_unref(cd->body[i]);
+    }
+    api_blob_unref(cd->head);
+    memset(cd, 0, sizeof(*cd));
+    return n;
+}
+
 static void drop_data(struct api_cache *c, struct cache_entry *e)
 {
     drop_head(c, e);
+    for (int k = 0; k < CODED_SLOTS; k++)
+        c->bytes -= coded_release(e, k);
     if (!e->fragment)
         return;
     lru_unlink(c, e);
@@ -250,6 +282,8 @@ void api_cache_clear(struct api_cache *c)
             struct cache_entry *next = e->next;
             api_head_free(e->head);
             api_blob_unref(e->fragment);
+            for (int k = 0; k < CODED_SLOTS; k++)
+                coded_release(e, k);
             free(e);
             e = next;
         }
@@ -396,4 +430,69 @@ uint64_t api_cache_misses(const struct api_cache *c)
 size_t api_cache_bytes(const struct api_cache *c)
 {
     return c->bytes;
+}
+
+static bool same_text(const struct api_blob *a, const struct api_blob *b)
+{
+    return a == b || (a && b && a->len == b->len &&
+                      memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* The slot of e made from head text, or NULL. */
+static struct coded *coded_find(struct cache_entry *e,
+                                const struct api_blob *head)
+{
+    for (int k = 0; k < CODED_SLOTS; k++)
+        if (e->coded[k].head && same_text(e->coded[k].head, head))
+            return &e->coded[k];
+    return NULL;
+}
+
+struct api_blob *api_cache_coded(struct api_cache *c, const char *repo,
+                                 int64_t version,
+                                 const struct api_blob *head_text,
+                                 enum api_encoding enc, bool *keepable)
+{
+    struct cache_entry *e = find(c, repo, false);
+    *keepable = e && e->fragment && e->version == version;
+    if (!*keepable)
+        return NULL;
+    struct coded *cd = coded_find(e, head_text);
+    if (!cd || !cd->body[enc])
+        return NULL;
+    cd->used = ++c->uses;
+    return cd->body[enc];
+}
+
+struct api_blob *api_cache_put_coded(struct api_cache *c, const char *repo,
+                                     int64_t version,
+                                     struct api_blob *head_text,
+                                     enum api_encoding enc,
+                                     struct api_blob *body)
+{
+    struct cache_entry *e = find(c, repo, false);
+    if (!e || !e->fragment || e->version != version)
+        return NULL;
+    struct coded *cd = coded_find(e, head_text);
+    if (!cd) {
+        /* A new head text: an empty slot, else the one used longest ago
+         * (a head's other form, or an older head of the version). */
+        int k = e->coded[0].used <= e->coded[1].used ? 0 : 1;
+        c->bytes -= coded_release(e, k);
+        cd = &e->coded[k];
+        head_text->refs++;
+        cd->head = head_text;
+        c->bytes += head_text->len;
+    }
+    cd->used = ++c->uses;
+    if (cd->body[enc])
+        return cd->body[enc];
+    body->refs++;
+    cd->body[enc] = body;
+    c->bytes += body->len;
+    lru_unlink(c, e);
+    lru_push(c, e);
+    while (c->bytes > c->max_bytes && c->lru_tail && c->lru_tail != e)
+        drop_data(c, c->lru_tail);
+    return body;
 }

@@ -76,7 +76,7 @@ static void finish(struct gather *g)
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
     }
-    api_reply_json(call, 200, body);
+    api_reply_json_coded(call, 200, body);
 }
 
 static void on_item(void *priv, int rc, json_t *item)

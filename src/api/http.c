@@ -222,6 +222,13 @@ void api_reply_bytes(struct api_call *call, int status, const char *type,
         evbuffer_free(buf);
 }
 
+static void reply_nomem(struct api_call *call)
+{
+    static const char body[] =
+        "{\"error\":{\"code\":\"nomem\",\"message\":\"out of memory\"}}";
+    api_reply_bytes(call, 500, "application/json", body, sizeof(body) - 1);
+}
+
 void api_reply_json(struct api_call *call, int status, json_t *body)
 {
     char *text = NULL;
@@ -229,15 +236,40 @@ void api_reply_json(struct api_call *call, int status, json_t *body)
         text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         if (!text) {
-            api_reply_bytes(call, 500, "application/json",
-                            "{\"error\":{\"code\":\"nomem\",\"message\":"
-                            "\"out of memory\"}}",
-                            57);
+            reply_nomem(call);
             return;
         }
     }
     api_reply_bytes(call, status, text ? "application/json" : NULL, text,
                     text ? strlen(text) : 0);
+    free(text);
+}
+
+void api_reply_json_coded(struct api_call *call, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) {
+        reply_nomem(call);
+        return;
+    }
+    size_t len = strlen(text);
+    enum api_encoding enc = api_encoding_of(call->req);
+    struct api_blob *coded =
+        enc == API_ENC_IDENTITY || len < API_ENC_MIN_BYTES
+            ? NULL
+            : api_encoding_compress(call->api->metrics, enc,
+                                    enc == API_ENC_BR ? API_ENC_LIST_BR_QUALITY
+                                                      : API_ENC_LIST_GZIP_LEVEL,
+                                    text, len);
+    if (!coded)
+        enc = API_ENC_IDENTITY;
+    api_encoding_headers(call->req, enc);
+    const char *data = coded ? api_blob_data(coded) : text;
+    size_t n = coded ? api_blob_len(coded) : len;
+    api_metrics_coded(call->api->metrics, enc, n);
+    api_reply_bytes(call, status, "application/json", data, n);
+    api_blob_unref(coded);
     free(text);
 }
 

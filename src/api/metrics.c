@@ -35,6 +35,11 @@ struct api_metrics {
     size_t nroutes;
     uint64_t sse_events;
     uint64_t sse_dropped;
+    /* Overview and list bodies, by coding (enum api_encoding). */
+    struct {
+        uint64_t answers, bytes;           /* sent */
+        uint64_t made, bytes_in, micros;   /* compressed */
+    } coded[API_ENC_COUNT];
 };
 
 struct api_metrics *api_metrics_new(void)
@@ -89,6 +94,21 @@ void api_metrics_sse_event(struct api_metrics *m, uint64_t n)
 void api_metrics_sse_dropped(struct api_metrics *m)
 {
     m->sse_dropped++;
+}
+
+void api_metrics_coded(struct api_metrics *m, enum api_encoding e,
+                       size_t bytes)
+{
+    m->coded[e].answers++;
+    m->coded[e].bytes += bytes;
+}
+
+void api_metrics_compressed(struct api_metrics *m, enum api_encoding e,
+                            size_t in, int64_t micros)
+{
+    m->coded[e].made++;
+    m->coded[e].bytes_in += in;
+    m->coded[e].micros += micros > 0 ? (uint64_t)micros : 0;
 }
 
 /* ---- the handler ---- */
@@ -191,6 +211,37 @@ void api_metrics_get(struct api_call *call)
     sample(b, "repoview_cache_bytes", "gauge",
            "Bytes of cached overview fragments and heads.",
            (unsigned long long)(api_cache_bytes(api->cache)));
+    static const struct {
+        const char *name, *help;
+        size_t field;
+    } coded[] = {
+        {"repoview_http_coded_answers_total",
+         "Overview and list bodies sent, by content coding.", 0},
+        {"repoview_http_coded_bytes_total",
+         "Bytes of those bodies as sent, by content coding.", 1},
+        {"repoview_http_compressions_total",
+         "Bodies compressed (once per version and head for an overview).", 2},
+        {"repoview_http_compressed_input_bytes_total",
+         "Bytes fed to the compressor, by content coding.", 3},
+        {"repoview_http_compress_seconds_total",
+         "Time spent compressing, by content coding.", 4},
+    };
+    for (size_t f = 0; f < sizeof(coded) / sizeof(coded[0]); f++) {
+        family(b, coded[f].name, "counter", coded[f].help);
+        for (int e = f < 2 ? 0 : 1; e < API_ENC_COUNT; e++) {
+            const uint64_t v[] = {m->coded[e].answers, m->coded[e].bytes,
+                                  m->coded[e].made, m->coded[e].bytes_in,
+                                  m->coded[e].micros};
+            if (coded[f].field == 4)
+                evbuffer_add_printf(b, "%s{encoding=\"%s\"} %.6f\n",
+                                    coded[f].name, api_encoding_name(e),
+                                    (double)v[4] / 1e6);
+            else
+                evbuffer_add_printf(b, "%s{encoding=\"%s\"} %llu\n",
+                                    coded[f].name, api_encoding_name(e),
+                                    (unsigned long long)v[coded[f].field]);
+        }
+    }
     family(b, "repoview_redis_connected", "gauge",
            "1 when the command connection to Redis is up.");
     evbuffer_add_printf(b, "repoview_redis_connected %d\n",

@@ -19,6 +19,15 @@
  * answer is as fresh as a read of its own would be; a request arriving
  * later starts the next batch. Under load this takes the Redis round trip,
  * the parsing of the meta hash and the JSON rendering off most requests.
+ *
+ * Codings: a request that accepts br or gzip (encoding.c) gets the body
+ * compressed, made by the first such request of a version and head and
+ * kept in the cache with the fragment (api_cache_coded), so every later
+ * one refers to the same bytes. Each coding has its own ETag (a suffix),
+ * and If-None-Match is compared with the ETag of the representation that
+ * would be sent. A body the cache cannot keep (no fragment cached: no
+ * subscription, a fragment too large) goes out uncompressed rather than
+ * compressed per request.
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -177,33 +186,97 @@ static struct api_head *head_render(struct api *api, const struct rv_repo *repo)
     return h;
 }
 
+/* Appends the identity body of head's text and fragment (NULL = before
+ * the first sync) to out by reference. 0, or -1 when out of memory. */
+static int add_body(struct evbuffer *out, struct api_blob *text,
+                    struct api_blob *fragment)
+{
+    static const char close_brace[] = "}";
+    return api_blob_add_to(out, text) ||
+                   (fragment ? api_blob_add_to(out, fragment)
+                             : evbuffer_add_reference(
+                                   out, empty_fragment,
+                                   sizeof(empty_fragment) - 1, NULL, NULL)) ||
+                   evbuffer_add_reference(out, close_brace, 1, NULL, NULL)
+               ? -1
+               : 0;
+}
+
+/* The body of text and fragment in coding enc, borrowed from the cache
+ * (until its next call): the one made before, or made now when the cache
+ * can keep it. NULL when the body goes out uncompressed: too small, no
+ * fragment of the version cached, out of memory. */
+static struct api_blob *coded_body(struct api *api, const char *repo,
+                                   int64_t version, struct api_blob *text,
+                                   struct api_blob *fragment,
+                                   enum api_encoding enc)
+{
+    bool keepable = false;
+    struct api_blob *body = fragment ? api_cache_coded(api->cache, repo,
+                                                       version, text, enc,
+                                                       &keepable)
+                                     : NULL;
+    if (body || !keepable ||
+        api_blob_len(text) + api_blob_len(fragment) + 1 < API_ENC_MIN_BYTES)
+        return body;
+    struct evbuffer *plain = evbuffer_new();
+    const char *data = NULL;
+    size_t len = 0;
+    if (plain && add_body(plain, text, fragment) == 0) {
+        len = evbuffer_get_length(plain);
+        data = (const char *)evbuffer_pullup(plain, -1);
+    }
+    struct api_blob *made =
+        data ? api_encoding_compress(api->metrics, enc,
+                                     enc == API_ENC_BR ? API_ENC_BR_QUALITY
+                                                       : API_ENC_GZIP_LEVEL,
+                                     data, len)
+             : NULL;
+    if (made)
+        body = api_cache_put_coded(api->cache, repo, version, text, enc, made);
+    api_blob_unref(made);
+    if (plain)
+        evbuffer_free(plain);
+    return body;
+}
+
 /* Answers call with the overview of head and fragment (NULL = before the
- * first sync): the reply refers to their bytes instead of copying them. */
+ * first sync), in the coding the request prefers: the reply refers to
+ * their bytes (or the cached compressed ones) instead of copying them. */
 static void reply_one(struct api_call *call, const struct api_head *head,
                       struct api_blob *fragment)
 {
-    static const char close_brace[] = "}";
     struct evhttp_request *req = call->req;
     int stale = rv_now_ms() >= head->stale_from_ms;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "ETag",
-                      head->etag[stale]);
+    enum api_encoding enc = api_encoding_of(req);
+    struct api_blob *body =
+        enc == API_ENC_IDENTITY
+            ? NULL
+            : coded_body(call->api, call->id, head->version,
+                         head->text[stale], fragment, enc);
+    if (!body)
+        enc = API_ENC_IDENTITY;
+    char etag[sizeof(head->etag[0]) + 4];
+    api_encoding_etag(head->etag[stale], enc, etag, sizeof(etag));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
     const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req),
                                          "If-None-Match");
-    if (etag_matches(inm, head->etag[stale])) {
+    if (etag_matches(inm, etag)) {
+        api_encoding_headers(req, API_ENC_IDENTITY); /* Vary only */
         api_reply_bytes(call, 304, NULL, NULL, 0);
         return;
     }
+    api_encoding_headers(req, enc);
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
-    if (api_blob_add_to(out, head->text[stale]) ||
-        (fragment ? api_blob_add_to(out, fragment)
-                  : evbuffer_add_reference(out, empty_fragment,
-                                           sizeof(empty_fragment) - 1, NULL,
-                                           NULL)) ||
-        evbuffer_add_reference(out, close_brace, 1, NULL, NULL)) {
+    if (body ? api_blob_add_to(out, body)
+             : add_body(out, head->text[stale], fragment)) {
         evbuffer_drain(out, evbuffer_get_length(out));
+        evhttp_remove_header(evhttp_request_get_output_headers(req),
+                             "Content-Encoding");
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
     }
+    api_metrics_coded(call->api->metrics, enc, evbuffer_get_length(out));
     api_reply_buffer(call, 200, "application/json", NULL);
 }
 

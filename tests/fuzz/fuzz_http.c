@@ -4,7 +4,8 @@
  * uses), the repo id check, the query strings of refresh (?kind=) and
  * events (?repo=...), and the JSON body of POST /v1/repos
  * (api_repo_spec_parse), up to the registerRepo command it leads to, and
- * the body cap conn.c chooses from the same line (api_body_cap).
+ * the body cap conn.c chooses from the same line (api_body_cap), and the
+ * same line read as an Accept-Encoding header (api_encoding_pick).
  * Input: "METHOD URI" (anything after a second space is ignored), '\n',
  * the body.
  *
@@ -166,6 +167,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t cap_off = api_body_cap(line, line_len, false);
     FUZZ_CHECK(cap == 0 || cap == API_MAX_BODY || cap == API_MAX_WEBHOOK_BODY);
     FUZZ_CHECK(cap_off == cap || (cap == API_MAX_WEBHOOK_BODY && cap_off == 0));
+
+    /* The line as an Accept-Encoding header (encoding.c): one of the
+     * codings, and never br once the header said br;q=0. */
+    enum api_encoding enc = api_encoding_pick(line);
+    FUZZ_CHECK(enc >= API_ENC_IDENTITY && enc < API_ENC_COUNT);
+    char refused[API_MAX_HEADERS + 16];
+    snprintf(refused, sizeof(refused), "br;q=0,%s", line);
+    FUZZ_CHECK(api_encoding_pick(refused) != API_ENC_BR);
 
     char *sp = strchr(line, ' ');
     if (!sp)
