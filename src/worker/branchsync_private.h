@@ -83,6 +83,20 @@ struct changes {
     bool has_gitlink; /* a submodule entry changed (see diff_stat) */
 };
 
+/* git's rename similarity (50%) and merge.renameLimit (7000): merges pair
+ * renames as `git merge-tree` does (mergecheck.c, dirrename.c). */
+#define RENAME_THRESHOLD 50
+#define MERGE_RENAME_LIMIT 7000
+
+/* git's rename similarity (similarity.c), for git_diff_find_options and
+ * git_merge_options: shared chunk bytes over the larger file's size, as
+ * git's diffcore scores a rename. */
+extern git_diff_similarity_metric git_similarity;
+
+/* Appends a copy of path to the malloc'd array *paths of *n strings
+ * (capacity *cap, grown as needed). -1 when out of memory. */
+int paths_push(char ***paths, size_t *n, size_t *cap, const char *path);
+
 /* Frees the paths and the list, and zeroes c. */
 void changes_free(struct changes *c);
 
@@ -106,6 +120,20 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
                     const git_tree *const trees[3],
                     const struct changes *ch, int cap,
                     bool *has_conflicts, json_t *files, int *merged);
+
+/* ---- dirrename.c ---- */
+
+/* The "CONFLICT (file location)"s of a merge, as `git merge-tree` reports
+ * them: files one side added in a directory the other side renamed,
+ * appended (at the path the rename gives them: git's new name) to *paths
+ * (see paths_push). trees are the merge base's (NULL: none, then nothing
+ * is found), ours's and theirs's; ch holds theirs's changes since the
+ * base (tree_changes). A side's renames are computed only when a
+ * directory is gone on it. 0 or a libgit2 error. */
+int dir_rename_conflicts(git_repository *repo,
+                         const git_tree *const trees[3],
+                         const struct changes *ch, char ***paths, size_t *n,
+                         size_t *cap);
 
 /* ---- diffstat.c ---- */
 

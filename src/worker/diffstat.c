@@ -40,7 +40,9 @@ int diff_stat(git_repository *repo, const git_tree *base,
         goto out;
     git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
     fo.flags = GIT_DIFF_FIND_RENAMES;
+    fo.rename_threshold = RENAME_THRESHOLD;
     fo.rename_limit = RENAME_LIMIT;
+    fo.metric = &git_similarity;
     if ((rc = git_diff_find_similar(diff, &fo)) != 0)
         goto out;
     if ((rc = git_diff_get_stats(&stats, diff)) != 0)
