@@ -454,7 +454,8 @@ static void test_every_row_matches_the_git_cli(void)
     rv_iso8601(NOW_1, now, sizeof(now));
     CHECK_STR(json_string_value(json_object_get(row, "firstSeenAt")), now);
     /* Exactly the document's shape: no "pr", the internal baseSha. */
-    CHECK_INT(json_object_size(doc), 4);
+    CHECK_INT(json_object_size(doc), 5);
+    CHECK_INT(json_array_size(json_object_get(doc, "warnings")), 0);
     CHECK_INT(json_object_size(json_array_get(rows_of(doc), 0)), 12);
     CHECK(json_object_get(json_array_get(rows_of(doc), 0), "pr") == NULL);
     json_decref(doc);
@@ -1166,6 +1167,52 @@ static void test_renames_match_git(void)
     json_decref(doc);
 }
 
+/* The warning code of the document's only warning ("" when none). */
+static const char *warning_code(const json_t *doc)
+{
+    const json_t *w = json_object_get(doc, "warnings");
+    if (json_array_size(w) != 1)
+        return "";
+    return json_string_value(json_object_get(json_array_get(w, 0), "code"));
+}
+
+/* A remote HEAD that names no branch falls back to main or master, and
+ * says so: git does not advertise such a HEAD ("unknown"), and the HEAD
+ * recorded by an earlier sync names a branch deleted since ("missing"). */
+static void test_missing_remote_head_is_reported(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    remote_new(&r, "trunk");
+    commit_file(&r, "a.txt", "a\\n", "First");
+    git(&r, "branch master");
+    git(&r, "branch dev");
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")),
+              "trunk");
+    CHECK_STR(warning_code(doc), "");
+    json_decref(doc);
+    git(&r, "checkout -q dev");
+    git(&r, "branch -D trunk");
+    git(&r, "symbolic-ref HEAD refs/heads/gone");
+    doc = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")),
+              "master");
+    CHECK_STR(warning_code(doc), "remote_head_missing");
+    json_decref(doc);
+    struct remote fresh;
+    remote_new(&fresh, "master");
+    commit_file(&fresh, "a.txt", "a\\n", "First");
+    git(&fresh, "symbolic-ref HEAD refs/heads/gone");
+    o = opts_for(&fresh, NULL, NOW_1);
+    doc = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")),
+              "master");
+    CHECK_STR(warning_code(doc), "remote_head_unknown");
+    json_decref(doc);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-branchsync");
@@ -1198,6 +1245,7 @@ int main(void)
     RUN(test_merge_shapes_decided_by_paths_match_git);
     RUN(test_deep_trees_and_odd_submodule_names_match_git);
     RUN(test_renames_match_git);
+    RUN(test_missing_remote_head_is_reported);
 
     git_libgit2_shutdown();
     rvt_rmrf(tmp);
