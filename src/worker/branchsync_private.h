@@ -149,6 +149,14 @@ int dir_rename_conflicts(git_repository *repo,
  * those diffs look at every path. *out is a new
  * {"files","additions","deletions"} object. Returns 0 or a libgit2
  * error. */
+/* The diff from tree a to b (NULL: empty; dopts may be NULL) with renames
+ * found as git finds them (RENAME_THRESHOLD, git_similarity, at most limit
+ * sources tried per target). *out is the caller's (git_diff_free), also
+ * on failure. 0 or a libgit2 error. */
+int diff_renames(git_repository *repo, const git_tree *a, const git_tree *b,
+                 const git_diff_options *dopts, unsigned int limit,
+                 git_diff **out);
+
 int diff_stat(git_repository *repo, const git_tree *base,
               const git_tree *tip, const struct changes *ch,
               json_t **out);

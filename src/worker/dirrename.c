@@ -155,17 +155,8 @@ static int side_dir_moves(git_repository *repo, const git_tree *base,
 {
     struct dir_moves all = {0};
     git_diff *diff = NULL;
-    git_diff_find_options fo;
-    int rc = git_diff_tree_to_tree(&diff, repo, (git_tree *)base,
-                                   (git_tree *)side, NULL);
+    int rc = diff_renames(repo, base, side, NULL, MERGE_RENAME_LIMIT, &diff);
     if (rc != 0)
-        goto out;
-    git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
-    fo.flags = GIT_DIFF_FIND_RENAMES;
-    fo.rename_threshold = RENAME_THRESHOLD;
-    fo.rename_limit = MERGE_RENAME_LIMIT;
-    fo.metric = &git_similarity;
-    if ((rc = git_diff_find_similar(diff, &fo)) != 0)
         goto out;
     for (size_t i = 0; i < git_diff_num_deltas(diff) && rc == 0; i++) {
         const git_diff_delta *d = git_diff_get_delta(diff, i);
