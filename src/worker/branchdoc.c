@@ -64,16 +64,22 @@ static bool row_reusable(const json_t *row, int64_t *time_ms)
 {
     const json_t *stat = json_object_get(row, "diffStat");
     const json_t *commit = json_object_get(row, "commit");
+    const json_t *unrelated = json_object_get(row, "unrelated");
     const char *date = json_string_value(json_object_get(commit, "date"));
+    /* A row without "unrelated" predates it: computed again once (an
+     * unrelated branch had a diff against the empty tree then). */
     return json_is_string(json_object_get(row, "name")) &&
            json_is_boolean(json_object_get(row, "isDefault")) &&
            json_is_integer(json_object_get(row, "ahead")) &&
            json_is_integer(json_object_get(row, "behind")) &&
+           json_is_boolean(unrelated) &&
            json_is_boolean(json_object_get(row, "conflicts")) &&
            json_is_array(json_object_get(row, "conflictFiles")) &&
-           json_is_integer(json_object_get(stat, "files")) &&
-           json_is_integer(json_object_get(stat, "additions")) &&
-           json_is_integer(json_object_get(stat, "deletions")) &&
+           (json_is_true(unrelated)
+                ? json_is_null(stat)
+                : json_is_integer(json_object_get(stat, "files")) &&
+                      json_is_integer(json_object_get(stat, "additions")) &&
+                      json_is_integer(json_object_get(stat, "deletions"))) &&
            json_is_string(json_object_get(commit, "author")) &&
            json_is_string(json_object_get(commit, "subject")) &&
            json_is_string(json_object_get(row, "firstSeenAt")) && date &&
@@ -141,7 +147,7 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
     struct changes changes = {0};
     json_t *row = NULL, *files = json_array(), *stat = NULL;
     size_t ahead = 0, behind = 0;
-    bool has_conflicts = false, base_known = false;
+    bool has_conflicts = false, base_known = false, unrelated = false;
     char sha[GIT_OID_HEXSZ + 1], base_sha[GIT_OID_HEXSZ + 1];
     git_oid_tostr(sha, sizeof(sha), &b->oid);
     git_oid_tostr(base_sha, sizeof(base_sha), &def->oid);
@@ -160,7 +166,15 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
         set_git_error(err, "Cannot compare a branch with the default branch");
         goto out;
     }
-    if (ahead > 0) {
+    /* No merge base at all (a gh-pages branch, say): git refuses such a
+     * merge, and a diff against the empty tree would list every file.
+     * The row says so instead, with no conflict claim and no diff stat;
+     * ahead and behind stay what `git rev-list --left-right --count`
+     * says, each side's whole history. */
+    unrelated = !git_oid_equal(&b->oid, &def->oid) && !mb;
+    if (unrelated) {
+        stat = json_null();
+    } else if (ahead > 0) {
         if ((mb && git_commit_tree(&base_tree, mb) != 0) ||
             git_commit_tree(&tip_tree, tip) != 0 ||
             tree_changes(repo, &changes, "", base_tree, tip_tree, 0) != 0) {
@@ -192,12 +206,13 @@ static json_t *compute_row(git_repository *repo, struct graph *g,
         stat = json_pack("{s:i,s:i,s:i}", "files", 0, "additions", 0,
                          "deletions", 0);
     }
-    row = json_pack("{s:s,s:b,s:s,s:I,s:I,s:b,s:O,s:O,s:o,s:s,s:s}", "name",
-                    b->name, "isDefault", b->is_default, "sha", sha, "ahead",
-                    (json_int_t)ahead, "behind", (json_int_t)behind,
-                    "conflicts", has_conflicts, "conflictFiles", files,
-                    "diffStat", stat, "commit", commit_json(tip),
-                    "firstSeenAt", first_seen, "baseSha", base_sha);
+    row = json_pack("{s:s,s:b,s:s,s:I,s:I,s:b,s:b,s:O,s:O,s:o,s:s,s:s}",
+                    "name", b->name, "isDefault", b->is_default, "sha", sha,
+                    "ahead", (json_int_t)ahead, "behind", (json_int_t)behind,
+                    "unrelated", unrelated, "conflicts", has_conflicts,
+                    "conflictFiles", files, "diffStat", stat, "commit",
+                    commit_json(tip), "firstSeenAt", first_seen, "baseSha",
+                    base_sha);
     if (!row)
         rv_sync_error_set(err, RV_ERR_GIT, "Out of memory building a row.");
 out:

@@ -134,20 +134,44 @@ static struct branch *find_branch(struct branch *list, size_t n,
 
 /* The default branch: the registered one (and nothing else when it is
  * missing), else the remote's HEAD, else main, else master. NULL when none
- * exists. */
+ * exists. Falling back from the remote's HEAD is not silent: *warning
+ * gets a new {"code","message"} saying why (a HEAD naming a branch that
+ * does not exist, or no HEAD said at all: git does not advertise a HEAD
+ * whose branch is missing), else stays NULL. */
 static struct branch *pick_default(const struct rv_branchsync_opts *opts,
                                    struct branch *list, size_t n,
-                                   const char *remote_head)
+                                   const char *remote_head, json_t **warning)
 {
+    *warning = NULL;
     if (opts->default_branch && *opts->default_branch)
         return find_branch(list, n, opts->default_branch);
     struct branch *b = NULL;
     if (remote_head && *remote_head)
         b = find_branch(list, n, remote_head);
-    if (!b)
-        b = find_branch(list, n, "main");
+    if (b)
+        return b;
+    b = find_branch(list, n, "main");
     if (!b)
         b = find_branch(list, n, "master");
+    if (!b)
+        return NULL;
+    char msg[512];
+    bool named = remote_head && *remote_head;
+    if (named)
+        snprintf(msg, sizeof(msg),
+                 "The remote's HEAD names the branch \"%.200s\", which does "
+                 "not exist; \"%s\" is shown as the default branch.",
+                 remote_head, b->name);
+    else
+        snprintf(msg, sizeof(msg),
+                 "The remote does not say which branch its HEAD is (a HEAD "
+                 "naming a missing branch is not advertised); \"%s\" is "
+                 "shown as the default branch.",
+                 b->name);
+    LOG(RV_LOG_WARN, opts->repo_id, opts->job_id, "%s", msg);
+    *warning = json_pack("{s:s,s:s}", "code",
+                         named ? "remote_head_missing" : "remote_head_unknown",
+                         "message", msg);
     return b;
 }
 
@@ -159,7 +183,7 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
     git_repository *repo = NULL;
     struct branch *list = NULL;
     size_t n = 0;
-    json_t *prev_idx = NULL, *doc = NULL;
+    json_t *prev_idx = NULL, *doc = NULL, *warning = NULL;
     char remote_head[256];
     *out = NULL;
     memset(stats, 0, sizeof(*stats));
@@ -194,7 +218,7 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
         }
         goto out;
     }
-    struct branch *def = pick_default(opts, list, n, remote_head);
+    struct branch *def = pick_default(opts, list, n, remote_head, &warning);
     if (!def) {
         if (opts->default_branch && *opts->default_branch)
             rv_sync_error_set(err, RV_ERR_NO_DEFAULT_BRANCH,
@@ -217,9 +241,16 @@ int rv_branchsync_run(const struct rv_branchsync_opts *opts, const json_t *prev,
     if ((rc = prepare_branches(repo, list, n, def, prev_idx, err)) != RV_OK)
         goto out;
     qsort(list, n, sizeof(*list), cmp_branch);
-    if (!(doc = build_document(repo, opts, list, n, prev_idx, stats, err)))
+    if (!(doc = build_document(repo, opts, list, n, prev_idx, stats, err))) {
         rc = RV_ERR_GIT;
+    } else if (json_object_set_new(doc, "warnings",
+                                   warning ? json_pack("[O]", warning)
+                                           : json_array()) != 0) {
+        rv_sync_error_set(err, RV_ERR_GIT, "Out of memory.");
+        rc = RV_ERR_NOMEM;
+    }
 out:
+    json_decref(warning);
     if (rc == RV_OK) {
         stats->branches =
             (int)json_array_size(json_object_get(doc, "branches"));

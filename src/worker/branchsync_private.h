@@ -83,6 +83,20 @@ struct changes {
     bool has_gitlink; /* a submodule entry changed (see diff_stat) */
 };
 
+/* git's rename similarity (50%) and merge.renameLimit (7000): merges pair
+ * renames as `git merge-tree` does (mergecheck.c, dirrename.c). */
+#define RENAME_THRESHOLD 50
+#define MERGE_RENAME_LIMIT 7000
+
+/* git's rename similarity (similarity.c), for git_diff_find_options and
+ * git_merge_options: shared chunk bytes over the larger file's size, as
+ * git's diffcore scores a rename. */
+extern git_diff_similarity_metric git_similarity;
+
+/* Appends a copy of path to the malloc'd array *paths of *n strings
+ * (capacity *cap, grown as needed). -1 when out of memory. */
+int paths_push(char ***paths, size_t *n, size_t *cap, const char *path);
+
 /* Frees the paths and the list, and zeroes c. */
 void changes_free(struct changes *c);
 
@@ -107,6 +121,20 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
                     const struct changes *ch, int cap,
                     bool *has_conflicts, json_t *files, int *merged);
 
+/* ---- dirrename.c ---- */
+
+/* The "CONFLICT (file location)"s of a merge, as `git merge-tree` reports
+ * them: files one side added in a directory the other side renamed,
+ * appended (at the path the rename gives them: git's new name) to *paths
+ * (see paths_push). trees are the merge base's (NULL: none, then nothing
+ * is found), ours's and theirs's; ch holds theirs's changes since the
+ * base (tree_changes). A side's renames are computed only when a
+ * directory is gone on it. 0 or a libgit2 error. */
+int dir_rename_conflicts(git_repository *repo,
+                         const git_tree *const trees[3],
+                         const struct changes *ch, char ***paths, size_t *n,
+                         size_t *cap);
+
 /* ---- diffstat.c ---- */
 
 /* Files changed, insertions and deletions from base to tip (trees; NULL
@@ -121,6 +149,14 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
  * those diffs look at every path. *out is a new
  * {"files","additions","deletions"} object. Returns 0 or a libgit2
  * error. */
+/* The diff from tree a to b (NULL: empty; dopts may be NULL) with renames
+ * found as git finds them (RENAME_THRESHOLD, git_similarity, at most limit
+ * sources tried per target). *out is the caller's (git_diff_free), also
+ * on failure. 0 or a libgit2 error. */
+int diff_renames(git_repository *repo, const git_tree *a, const git_tree *b,
+                 const git_diff_options *dopts, unsigned int limit,
+                 git_diff **out);
+
 int diff_stat(git_repository *repo, const git_tree *base,
               const git_tree *tip, const struct changes *ch,
               json_t **out);

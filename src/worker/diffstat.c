@@ -9,6 +9,23 @@
 /* git's default diff.renameLimit, so diffStat counts renames as git does. */
 #define RENAME_LIMIT 1000
 
+int diff_renames(git_repository *repo, const git_tree *a, const git_tree *b,
+                 const git_diff_options *dopts, unsigned int limit,
+                 git_diff **out)
+{
+    git_diff_find_options fo;
+    int rc = git_diff_tree_to_tree(out, repo, (git_tree *)a, (git_tree *)b,
+                                   dopts);
+    if (rc != 0)
+        return rc;
+    git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
+    fo.flags = GIT_DIFF_FIND_RENAMES;
+    fo.rename_threshold = RENAME_THRESHOLD;
+    fo.rename_limit = limit;
+    fo.metric = &git_similarity;
+    return git_diff_find_similar(*out, &fo);
+}
+
 int diff_stat(git_repository *repo, const git_tree *base,
               const git_tree *tip, const struct changes *ch,
               json_t **out)
@@ -17,7 +34,6 @@ int diff_stat(git_repository *repo, const git_tree *base,
     git_diff *diff = NULL;
     git_diff_stats *stats = NULL;
     git_diff_options dopts;
-    git_diff_find_options fo;
     size_t files = 0, additions = 0, deletions = 0;
     char **paths = NULL;
     bool narrow = !ch->incomplete && !ch->has_gitlink;
@@ -35,13 +51,8 @@ int diff_stat(git_repository *repo, const git_tree *base,
         dopts.pathspec.strings = paths;
         dopts.pathspec.count = ch->n;
     }
-    if ((rc = git_diff_tree_to_tree(&diff, repo, (git_tree *)base,
-                                    (git_tree *)tip, &dopts)) != 0)
-        goto out;
-    git_diff_find_options_init(&fo, GIT_DIFF_FIND_OPTIONS_VERSION);
-    fo.flags = GIT_DIFF_FIND_RENAMES;
-    fo.rename_limit = RENAME_LIMIT;
-    if ((rc = git_diff_find_similar(diff, &fo)) != 0)
+    if ((rc = diff_renames(repo, base, tip, &dopts, RENAME_LIMIT, &diff)) !=
+        0)
         goto out;
     if ((rc = git_diff_get_stats(&stats, diff)) != 0)
         goto out;

@@ -17,8 +17,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Appends a copy of path to *paths (growing it); -1 when out of memory. */
-static int push_path(char ***paths, size_t *n, size_t *cap, const char *path)
+int paths_push(char ***paths, size_t *n, size_t *cap, const char *path)
 {
     if ((*n == *cap &&
          rv_grow(paths, cap, *n + 1, sizeof(**paths), SIZE_MAX) != RV_OK) ||
@@ -264,6 +263,92 @@ out:
     return rc;
 }
 
+/* One conflict of libgit2's index: its three stages, NULL where absent. */
+struct conflict {
+    const git_index_entry *anc, *our, *their;
+};
+
+/* Whether blob a is a rename source of blob b by git's similarity. */
+static int blobs_similar(git_repository *repo, const git_oid *a,
+                         const git_oid *b, bool *similar)
+{
+    git_blob *ba = NULL, *bb = NULL;
+    void *sa = NULL, *sb = NULL;
+    int score = 0, rc;
+    *similar = false;
+    if ((rc = git_blob_lookup(&ba, repo, a)) == 0 &&
+        (rc = git_blob_lookup(&bb, repo, b)) == 0 &&
+        (rc = git_similarity.buffer_signature(
+             &sa, NULL, git_blob_rawcontent(ba),
+             (size_t)git_blob_rawsize(ba), NULL)) == 0 &&
+        (rc = git_similarity.buffer_signature(
+             &sb, NULL, git_blob_rawcontent(bb),
+             (size_t)git_blob_rawsize(bb), NULL)) == 0 &&
+        (rc = git_similarity.similarity(&score, sa, sb, NULL)) == 0)
+        *similar = score >= RENAME_THRESHOLD;
+    git_similarity.free_signature(sa, NULL);
+    git_similarity.free_signature(sb, NULL);
+    git_blob_free(ba);
+    git_blob_free(bb);
+    return rc;
+}
+
+/* Appends the paths of libgit2's conflicts (v, n of them) as `git
+ * merge-tree --name-only` lists them. libgit2 splits a renamed file's
+ * conflict (renamed on one side, changed or deleted on the other) in two:
+ * the old path with the ancestor and the other side, and a lone stage of
+ * the renaming side at the new path; git records all stages at the new
+ * name, so a lone stage takes the old path's place when its content is
+ * similar to that ancestor. A rename on both sides (libgit2 keeps one
+ * conflict) lists all three names, as git does. 0 or a libgit2 error. */
+static int push_conflict_paths(git_repository *repo, struct conflict *v,
+                               size_t nv, char ***paths, size_t *n,
+                               size_t *cap)
+{
+    int rc = 0;
+    for (size_t i = 0; i < nv && rc == 0; i++) {
+        struct conflict *c = &v[i];
+        if (!c->anc || (c->our && c->their))
+            continue;
+        for (size_t j = 0; j < nv && rc == 0; j++) {
+            struct conflict *l = &v[j];
+            const git_index_entry *lone = l->our ? l->our : l->their;
+            bool similar = false;
+            if (l->anc || (l->our && l->their) || !lone ||
+                (l->our && c->our) || (l->their && c->their))
+                continue; /* not a lone stage of the side c lacks */
+            if ((rc = blobs_similar(repo, &c->anc->id, &lone->id,
+                                    &similar)) != 0 ||
+                !similar)
+                continue;
+            c->anc = NULL; /* listed at the new name alone */
+            if (!c->our)
+                c->their = NULL;
+            else
+                c->our = NULL;
+            break;
+        }
+    }
+    for (size_t i = 0; i < nv && rc == 0; i++) {
+        const git_index_entry *anc = v[i].anc, *our = v[i].our,
+                              *their = v[i].their;
+        if (anc && our && their && strcmp(our->path, their->path) != 0 &&
+            strcmp(anc->path, our->path) != 0 &&
+            strcmp(anc->path, their->path) != 0 &&
+            paths_push(paths, n, cap, anc->path) != 0)
+            goto oom;
+        if ((our && paths_push(paths, n, cap, our->path) != 0) ||
+            (their && paths_push(paths, n, cap, their->path) != 0) ||
+            (!our && !their && anc &&
+             paths_push(paths, n, cap, anc->path) != 0))
+            goto oom;
+    }
+    return rc;
+oom:
+    git_error_set_oom();
+    return -1;
+}
+
 /* Decides the merge of the branch into the default tip from the paths the
  * branch changed since the merge base (ch, from tree_changes), without a
  * three-way merge of the trees (the costliest step
@@ -312,7 +397,7 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
             goto out;
         if (!clean) {
             *has_conflicts = true;
-            if (push_path(paths, npaths, cap, c->path) != 0) {
+            if (paths_push(paths, npaths, cap, c->path) != 0) {
                 git_error_set_oom();
                 rc = -1;
                 goto out;
@@ -336,7 +421,8 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
     git_index *index = NULL;
     git_index_conflict_iterator *it = NULL;
     char **paths = NULL;
-    size_t n = 0, paths_cap = 0;
+    size_t n = 0, paths_cap = 0, nconf = 0, conf_cap = 0;
+    struct conflict *conf = NULL;
     bool decided = false;
     *has_conflicts = false;
     if (base_known && !ch->incomplete &&
@@ -347,7 +433,10 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
         goto list;
     git_merge_options mo;
     git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
-    mo.flags |= GIT_MERGE_SKIP_REUC;
+    mo.flags |= GIT_MERGE_FIND_RENAMES | GIT_MERGE_SKIP_REUC;
+    mo.rename_threshold = RENAME_THRESHOLD;
+    mo.target_limit = MERGE_RENAME_LIMIT;
+    mo.metric = &git_similarity;
     (*merged)++;
     if (base_known) {
         rc = git_merge_trees(&index, repo, trees[0], trees[1], trees[2], &mo);
@@ -358,24 +447,37 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
         goto out;
     *has_conflicts = git_index_has_conflicts(index);
     if (!*has_conflicts)
-        goto out;
+        goto list;
     if ((rc = git_index_conflict_iterator_new(&it, index)) != 0)
         goto out;
-    const git_index_entry *anc, *our, *their;
-    while ((rc = git_index_conflict_next(&anc, &our, &their, it)) == 0) {
-        if ((our && push_path(&paths, &n, &paths_cap, our->path) != 0) ||
-            (their && push_path(&paths, &n, &paths_cap, their->path) != 0) ||
-            (!our && !their && anc &&
-             push_path(&paths, &n, &paths_cap, anc->path) != 0)) {
+    struct conflict c;
+    while ((rc = git_index_conflict_next(&c.anc, &c.our, &c.their, it)) ==
+           0) {
+        if (nconf == conf_cap &&
+            rv_grow(&conf, &conf_cap, nconf + 1, sizeof(*conf), SIZE_MAX) !=
+                RV_OK) {
             git_error_set_oom();
             rc = -1;
             goto out;
         }
+        conf[nconf++] = c;
     }
-    if (rc != GIT_ITEROVER)
+    if (rc != GIT_ITEROVER ||
+        (rc = push_conflict_paths(repo, conf, nconf, &paths, &n,
+                                  &paths_cap)) != 0)
         goto out;
-    rc = 0;
 list:
+    /* libgit2 has no directory renames: git's file location conflicts
+     * are added to either decision. Not past a criss-cross (no single
+     * base to compare with). */
+    if (base_known) {
+        size_t before = n;
+        if ((rc = dir_rename_conflicts(repo, trees, ch, &paths, &n,
+                                       &paths_cap)) != 0)
+            goto out;
+        if (n > before)
+            *has_conflicts = true;
+    }
     if (n > 0)
         qsort(paths, n, sizeof(*paths), cmp_str);
     for (size_t i = 0; i < n && (int)json_array_size(files) < cap; i++) {
@@ -391,6 +493,7 @@ out:
     for (size_t i = 0; i < n; i++)
         free(paths[i]);
     free(paths);
+    free(conf);
     git_index_conflict_iterator_free(it);
     git_index_free(index);
     return rc;

@@ -62,6 +62,16 @@ static json_t *public_copy(const json_t *obj, const char *internal)
     return copy;
 }
 
+/* The branch sync's repo-level warnings (the document's "warnings", an
+ * array of {"code","message"}), or [] for a document without. New
+ * reference (NULL when out of memory). */
+static json_t *doc_warnings(const json_t *branches_doc)
+{
+    const json_t *w =
+        branches_doc ? json_object_get(branches_doc, "warnings") : NULL;
+    return json_is_array(w) ? json_deep_copy(w) : json_array();
+}
+
 char *rv_overview_render(const json_t *branches_doc, const json_t *prs_doc)
 {
     char *text = NULL;
@@ -112,6 +122,7 @@ char *rv_overview_render(const json_t *branches_doc, const json_t *prs_doc)
         json_object_set(root, "counts", counts) ||
         json_object_set_new(root, "truncated",
                             json_boolean(json_is_true(truncated))) ||
+        json_object_set_new(root, "warnings", doc_warnings(branches_doc)) ||
         json_object_set(root, "branches", branches) ||
         json_object_set(root, "pullRequests", prs))
         goto out;

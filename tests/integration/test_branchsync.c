@@ -200,6 +200,13 @@ static void check_row_matches_git(const struct remote *r, const json_t *doc,
     CHECK(json_is_true(json_object_get(row, "isDefault")) ==
           (strcmp(b, def) == 0));
 
+    /* No merge base: git refuses the merge; the row says "unrelated",
+     * claims no conflict and has no diff stat. */
+    bool unrelated = rvt_sh(NULL,
+                            "git -C '%s' merge-base 'refs/heads/%s' "
+                            "'refs/heads/%s' >/dev/null 2>&1",
+                            r->src, def, b) != 0;
+    CHECK(json_is_true(json_object_get(row, "unrelated")) == unrelated);
     long long behind = -1, ahead = -1;
     CHECK_INT(rvt_sh(&out,
                      "git -C '%s' rev-list --left-right --count "
@@ -214,6 +221,12 @@ static void check_row_matches_git(const struct remote *r, const json_t *doc,
     }
     free(out);
 
+    if (unrelated) {
+        CHECK(json_is_false(json_object_get(row, "conflicts")));
+        CHECK_INT(json_array_size(json_object_get(row, "conflictFiles")), 0);
+        CHECK(json_is_null(json_object_get(row, "diffStat")));
+        return;
+    }
     int st = rvt_sh(&out,
                     "git -C '%s' merge-tree --write-tree --name-only "
                     "--no-messages 'refs/heads/%s' 'refs/heads/%s' "
@@ -441,8 +454,9 @@ static void test_every_row_matches_the_git_cli(void)
     rv_iso8601(NOW_1, now, sizeof(now));
     CHECK_STR(json_string_value(json_object_get(row, "firstSeenAt")), now);
     /* Exactly the document's shape: no "pr", the internal baseSha. */
-    CHECK_INT(json_object_size(doc), 4);
-    CHECK_INT(json_object_size(json_array_get(rows_of(doc), 0)), 11);
+    CHECK_INT(json_object_size(doc), 5);
+    CHECK_INT(json_array_size(json_object_get(doc, "warnings")), 0);
+    CHECK_INT(json_object_size(json_array_get(rows_of(doc), 0)), 12);
     CHECK(json_object_get(json_array_get(rows_of(doc), 0), "pr") == NULL);
     json_decref(doc);
 }
@@ -1136,6 +1150,146 @@ static void test_deep_trees_and_odd_submodule_names_match_git(void)
     json_decref(doc);
 }
 
+/* Renames as git's merge-ort and diff see them: the default branch moves
+ * a file one branch edits (clean) and one branch edits it the other way
+ * (a conflict at the new name), renames a directory one branch adds into
+ * (git's "CONFLICT (file location)" at the new path); a branch renames a
+ * directory the default branch adds into, and one renames a file with a
+ * few edits (one file in the diff stat, git's 50% similarity); an
+ * orphan branch has no merge base at all. Every row agrees with git. */
+static void test_renames_match_git(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    const char *lines = "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\n"
+                        "eta\\ntheta\\niota\\nkappa\\nlambda\\nmu\\n";
+    char text[512];
+    remote_new(&r, "main");
+    /* Every file its own first line: renames pair up one way only. */
+    static const char *const files[] = {
+        "r.txt", "q.txt", "big.txt", "lib/a.txt", "lib/b.txt", "lib/c.txt",
+        "old/a.c", "old/b.c", "old/c.c",
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        snprintf(text, sizeof(text), "%s\\n%s", files[i], lines);
+        commit_file(&r, files[i], text, "Base");
+    }
+    static const char *const shapes[] = {
+        "edit-moved", "conflict-moved", "add-in-renamed-dir",
+        "rename-dir", "rename-with-edits",
+    };
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++)
+        git(&r, "branch %s", shapes[i]);
+    git(&r, "checkout -q edit-moved");
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^beta$/BETA/' r.txt", r.src),
+              0);
+    git(&r, "commit -q -a -m 'Edit r'");
+    git(&r, "checkout -q conflict-moved");
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^alpha$/ALPHA/' q.txt",
+                     r.src),
+              0);
+    git(&r, "commit -q -a -m 'Edit q'");
+    git(&r, "checkout -q add-in-renamed-dir");
+    commit_file(&r, "lib/new.txt", "new\\n", "Add to lib");
+    git(&r, "checkout -q rename-dir");
+    git(&r, "mv old new");
+    git(&r, "commit -q -m 'Rename old/ to new/'");
+    git(&r, "checkout -q rename-with-edits");
+    git(&r, "mv big.txt big2.txt");
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^mu$/MU/' big2.txt", r.src),
+              0);
+    git(&r, "commit -q -a -m 'Rename big, edit it'");
+    git(&r, "checkout -q --orphan gh-pages");
+    git(&r, "rm -q -r -f .");
+    commit_file(&r, "index.html", "<p>pages</p>\\n", "Pages");
+
+    git(&r, "checkout -q main");
+    git(&r, "mv r.txt moved.txt");
+    git(&r, "commit -q -m 'Move r'");
+    git(&r, "mv q.txt q2.txt");
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^alpha$/Alpha/' q2.txt",
+                     r.src),
+              0);
+    git(&r, "commit -q -a -m 'Move q, edit it'");
+    git(&r, "mv lib core");
+    git(&r, "commit -q -m 'Rename lib/ to core/'");
+    commit_file(&r, "old/extra.c", "extra\\n", "Add to old/");
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    /* The repo made the cases happen (git agreed above). */
+    const json_t *row = row_named(doc, "edit-moved");
+    CHECK(json_is_false(json_object_get(row, "conflicts")));
+    row = row_named(doc, "conflict-moved");
+    CHECK_STR(json_string_value(
+                  json_array_get(json_object_get(row, "conflictFiles"), 0)),
+              "q2.txt");
+    row = row_named(doc, "add-in-renamed-dir");
+    CHECK_STR(json_string_value(
+                  json_array_get(json_object_get(row, "conflictFiles"), 0)),
+              "core/new.txt");
+    row = row_named(doc, "rename-dir");
+    CHECK_STR(json_string_value(
+                  json_array_get(json_object_get(row, "conflictFiles"), 0)),
+              "new/extra.c");
+    row = row_named(doc, "rename-with-edits");
+    CHECK_INT(int_at(json_object_get(row, "diffStat"), "files"), 1);
+    CHECK_INT(int_at(json_object_get(row, "diffStat"), "additions"), 1);
+    row = row_named(doc, "gh-pages");
+    CHECK(json_is_true(json_object_get(row, "unrelated")));
+    CHECK(int_at(row, "ahead") == 1 && int_at(row, "behind") == 13);
+    json_decref(doc);
+}
+
+/* The warning code of the document's only warning ("" when none). */
+static const char *warning_code(const json_t *doc)
+{
+    const json_t *w = json_object_get(doc, "warnings");
+    if (json_array_size(w) != 1)
+        return "";
+    return json_string_value(json_object_get(json_array_get(w, 0), "code"));
+}
+
+/* A remote HEAD that names no branch falls back to main or master, and
+ * says so: git does not advertise such a HEAD ("unknown"), and the HEAD
+ * recorded by an earlier sync names a branch deleted since ("missing"). */
+static void test_missing_remote_head_is_reported(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    remote_new(&r, "trunk");
+    commit_file(&r, "a.txt", "a\\n", "First");
+    git(&r, "branch master");
+    git(&r, "branch dev");
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")),
+              "trunk");
+    CHECK_STR(warning_code(doc), "");
+    json_decref(doc);
+    git(&r, "checkout -q dev");
+    git(&r, "branch -D trunk");
+    git(&r, "symbolic-ref HEAD refs/heads/gone");
+    doc = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")),
+              "master");
+    CHECK_STR(warning_code(doc), "remote_head_missing");
+    json_decref(doc);
+    struct remote fresh;
+    remote_new(&fresh, "master");
+    commit_file(&fresh, "a.txt", "a\\n", "First");
+    git(&fresh, "symbolic-ref HEAD refs/heads/gone");
+    o = opts_for(&fresh, NULL, NOW_1);
+    doc = sync_ok(&o, NULL, &stats);
+    CHECK_STR(json_string_value(json_object_get(doc, "defaultBranch")),
+              "master");
+    CHECK_STR(warning_code(doc), "remote_head_unknown");
+    json_decref(doc);
+}
+
 int main(void)
 {
     tmp = rvt_tmpdir("rv-branchsync");
@@ -1168,6 +1322,8 @@ int main(void)
     RUN(test_merges_and_clock_skew_match_git);
     RUN(test_merge_shapes_decided_by_paths_match_git);
     RUN(test_deep_trees_and_odd_submodule_names_match_git);
+    RUN(test_renames_match_git);
+    RUN(test_missing_remote_head_is_reported);
 
     git_libgit2_shutdown();
     rvt_rmrf(tmp);

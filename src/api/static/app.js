@@ -493,14 +493,18 @@ function branchRow(b, base) {
          el('span', {text: '↑' + b.ahead}), ' ', el('span', {text: '↓' + b.behind}));
   let conflicts;
   if (b.isDefault) conflicts = el('span', {class: 'muted', text: '—'});
-  else if (b.conflicts) {
+  else if (b.unrelated) {
+    conflicts = el('span', {class: 'badge b-warn', 'data-testid': 'unrelated-badge',
+                            title: `No history in common with ${base}: nothing to merge or diff`,
+                            text: 'unrelated'});
+  } else if (b.conflicts) {
     const files = Array.isArray(b.conflictFiles) ? b.conflictFiles : [];
     conflicts = el('span', {class: 'badge b-bad', 'data-testid': 'conflict-badge',
                             title: files.length ? 'Conflicts in:\n' + files.join('\n') : 'Conflicts',
                             text: files.length ? `conflicts · ${files.length}` : 'conflicts'});
   } else conflicts = el('span', {class: 'badge b-ok', text: 'clean'});
   const d = b.diffStat || {};
-  const diff = b.isDefault ? el('span', {class: 'muted', text: '—'})
+  const diff = b.isDefault || b.unrelated ? el('span', {class: 'muted', text: '—'})
     : el('span', {title: `${d.files || 0} files changed since the merge base`},
          el('span', {class: 'add', text: '+' + (d.additions || 0)}), ' ',
          el('span', {class: 'del', text: '−' + (d.deletions || 0)}),
