@@ -53,15 +53,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# The fake GitHub, for the real workers' PR syncs. It stops when its stdin
-# closes: hold it open with a fifo.
-mkfifo "$tmp/fake.in"
-sleep 100000 >"$tmp/fake.in" &
-pids+=($!)
-node tests/fake-github/server.mjs --token benchpat --lifetime-minutes 60 <"$tmp/fake.in" >"$tmp/fake.out" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/fake.out" ] && break; sleep 0.05; done
-fake=http://127.0.0.1:$(head -1 "$tmp/fake.out" | tr -dc 0-9)
+# The fake GitHub, for the real workers' PR syncs.
+fake_github_start "$tmp" benchpat
 export GITHUB_TOKEN=benchpat REPOVIEW_GITHUB_API=$fake REPOVIEW_LOG=warn
 export REPOVIEW_WEBHOOK_SECRET=$SECRET
 

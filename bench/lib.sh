@@ -57,3 +57,19 @@ bench_driver() {
     $(pkg-config --libs libgit2 libcurl jansson hiredis libevent msgpack libcrypto) \
     -lpthread -lm -o "$out"
 }
+
+# fake_github_start DIR TOKEN: starts the loopback fake GitHub
+# (tests/fake-github) wanting bearer TOKEN, with its output in DIR; sets
+# fake to its base URL and adds its processes to the caller's pids array.
+# The fake stops when its stdin closes: a fifo held open keeps it.
+fake_github_start() {
+  local dir=$1 token=$2
+  mkfifo "$dir/fake.in"
+  sleep 100000 >"$dir/fake.in" &
+  pids+=($!)
+  node tests/fake-github/server.mjs --token "$token" --lifetime-minutes 60 \
+    <"$dir/fake.in" >"$dir/fake.out" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$dir/fake.out" ] && break; sleep 0.05; done
+  fake=http://127.0.0.1:$(head -1 "$dir/fake.out" | tr -dc 0-9)
+}
