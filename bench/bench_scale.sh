@@ -21,8 +21,10 @@
 #     webhook, GET /v1/repos?limit=100 (first page, and a page from the
 #     middle), an overview, a refresh; an SSE connect to /v1/events until
 #     its snapshot-needed event; then the driver times the worker's
-#     housekeeping functions: a reconcile pass, a mirror clean-up pass
-#     (over one mirror directory per repo: the real ones, or empty ones),
+#     housekeeping functions: a reconcile pass, a mirror clean-up step
+#     (rv_mirror_gc_step, as the worker runs it once a second) and a whole
+#     walk of them, over one mirror directory per repo (the real ones, or
+#     empty ones),
 #     a scheduler tick with nothing due and one with everything due.
 #
 #   bench/bench_scale.sh [BUILD_DIR]   (default build-apibench; env
@@ -345,7 +347,8 @@ for m in webhook:"webhook routed (ms)" page1:"GET /v1/repos?limit=100, first pag
          pagemid:"GET /v1/repos?limit=100, middle page (ms)" overview:"overview (ms)" \
          refresh:"POST refresh (ms)" sse:"SSE /v1/events to snapshot-needed (ms)" \
          tick_idle:"scheduler tick, nothing due (ms)" tick_due:"scheduler tick, 100 due (ms)" \
-         reconcile:"reconcile pass (ms)" mirror_gc:"mirror clean-up pass (ms)"; do
+         reconcile:"reconcile pass (ms)" mirror_gc:"mirror clean-up step, 500 mirrors (ms)" \
+         mirror_walk:"mirror clean-up, a whole walk of the steps (ms)"; do
   key=${m%%:*}
   for s in $SIZES; do
     [ -n "${R[$s,$key]:-}" ] && R[$s,${key}_cell]="${R[$s,$key]} (${R[$s,${key}_p95]:-?})"

@@ -15,9 +15,10 @@
  *   scale_driver mirrors DATA_DIR N      an empty mirror directory per repo
  *   scale_driver housekeeping DATA_DIR RUNS GC_RUNS
  *                                        times a reconcile pass, a mirror
- *                                        clean-up pass (GC_RUNS times) and
- *                                        a scheduler tick (nothing due,
- *                                        then 100 due)
+ *                                        clean-up step and a whole walk of
+ *                                        them (GC_RUNS walks) and a
+ *                                        scheduler tick (nothing due, then
+ *                                        100 due)
  *
  * Figures go to stdout, one "name value" pair a line (times in ms).
  */
@@ -37,6 +38,7 @@
 #include "common/registry.h"
 #include "common/scripts.h"
 #include "common/util.h"
+#include "worker/housekeeping.h"
 #include "worker/jobloop.h"
 #include "worker/mirror.h"
 #include "worker/overview.h"
@@ -240,27 +242,24 @@ static int do_mirrors(const char *data_dir, long n)
     return 0;
 }
 
-/* The worker's mirror clean-up pass (mirror_gc in housekeeping.c): every
- * registered id, then the mirrors directory against them. */
-static int mirror_gc_pass(const char *data_dir)
+/* A whole walk of the mirror clean-up (rv_mirror_gc_step with the
+ * worker's keep, rv_housekeeping_registered, until done), its steps'
+ * times in steps[0..*nsteps) (at most max). */
+static int mirror_gc_walk(const char *data_dir, double *steps, int max,
+                          int *nsteps)
 {
-    redisReply *ids = rv_rsync_command(&conn, "SMEMBERS %s", RV_KEY_REPOS);
-    if (!ids || ids->type != REDIS_REPLY_ARRAY) {
-        if (ids)
-            freeReplyObject(ids);
-        return RV_ERR_REDIS;
+    struct rv_mirror_scan scan = {0};
+    bool done = false;
+    int rc = RV_OK;
+    *nsteps = 0;
+    while (!done && rc == RV_OK) {
+        double s = now_ms();
+        rc = rv_mirror_gc_step(&scan, data_dir, rv_housekeeping_registered,
+                               &conn, &done);
+        if (*nsteps < max)
+            steps[(*nsteps)++] = now_ms() - s;
     }
-    const char **keep = calloc(ids->elements + 1, sizeof(*keep));
-    int rc = RV_ERR_NOMEM;
-    if (keep) {
-        size_t n = 0;
-        for (size_t i = 0; i < ids->elements; i++)
-            if (ids->element[i]->type == REDIS_REPLY_STRING)
-                keep[n++] = ids->element[i]->str;
-        rc = rv_mirror_gc(data_dir, keep, n);
-        free(keep);
-    }
-    freeReplyObject(ids);
+    rv_mirror_scan_close(&scan);
     return rc;
 }
 
@@ -293,12 +292,21 @@ static int do_housekeeping(const char *data_dir, int runs, int gc_runs)
         t[i] = now_ms() - s;
     }
     report("reconcile", t, runs);
+    /* The worker runs one step a second; a walk is every step once. */
+    enum { MAX_STEPS = 4096 };
+    double *steps = calloc(MAX_STEPS, sizeof(*steps));
+    if (!steps)
+        return 1;
+    int nsteps = 0;
     for (int i = 0; i < gc_runs && rc == RV_OK; i++) {
         double s = now_ms();
-        rc = mirror_gc_pass(data_dir);
+        rc = mirror_gc_walk(data_dir, steps, MAX_STEPS, &nsteps);
         t[i] = now_ms() - s;
     }
-    report("mirror_gc", t, gc_runs);
+    report("mirror_walk", t, gc_runs);
+    if (nsteps > 0)
+        report("mirror_gc", steps, nsteps);
+    free(steps);
     for (int i = 0; i < runs && rc == RV_OK; i++) {
         double s = now_ms();
         rc = rv_scheduler_tick(&conn, &cfg, rv_now_ms(), NULL);
