@@ -51,7 +51,8 @@ int main(int argc, char **argv)
     int rc = rv_branchsync_run(&opts, prev, &doc, &stats, &err);
     int64_t total = rv_mono_ms() - started;
     if (rc != RV_OK) {
-        fprintf(stderr, "sync failed: %s: %s\n", err.code, err.message);
+        fprintf(stderr, "sync failed: %s: %s\n", rv_errname(err.code),
+                err.message);
         json_decref(prev);
         return 1;
     }

@@ -29,16 +29,9 @@ cleanup() { [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; wait 2>/dev/
 trap cleanup EXIT
 
 # A normal (non-sanitizer, -O2) build of the libraries, and the driver on
-# top. GCC 12's -Wformat-truncation at -O2 flags a bounded snprintf in
-# the Redis connection code (rconn); a warning there must not stop a
-# benchmark of branch sync.
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRV_SANITIZE=OFF -DRV_TESTS=OFF \
-  -DCMAKE_C_FLAGS=-Wno-error=format-truncation >/dev/null
-cmake --build "$BUILD" -j2 --target rvworker >/dev/null
-cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Isrc \
-  bench/bench_branchsync.c -L"$BUILD" -lrvworker -lrvcommon \
-  $(pkg-config --libs libgit2 libcurl jansson hiredis libevent msgpack libcrypto) \
-  -lpthread -lm -o "$tmp/driver"
+# top.
+. bench/lib.sh
+bench_driver "$BUILD" bench/bench_branchsync.c "$tmp/driver"
 
 # The repo, written as a git fast-import stream (seconds, not minutes).
 gen_start=$(date +%s%N)

@@ -37,15 +37,7 @@ pids+=($!)
 wait_redis "$tmp/redis.sock"
 rc() { redis-cli -s "$tmp/redis.sock" "$@"; }
 
-# The fake stops when its stdin closes: hold it open with a fifo.
-mkfifo "$tmp/fake.in"
-sleep 100000 >"$tmp/fake.in" &
-pids+=($!)
-node tests/fake-github/server.mjs --token benchpat --lifetime-minutes 60 <"$tmp/fake.in" >"$tmp/fake.out" &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$tmp/fake.out" ] && break; sleep 0.05; done
-port=$(head -1 "$tmp/fake.out" | tr -dc 0-9)
-fake=http://127.0.0.1:$port
+fake_github_start "$tmp" benchpat
 control() { curl -sf -X POST -d "$1" "$fake/_control" >/dev/null; }
 requests() { curl -sf "$fake/_requests" | node -e '
   let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{

@@ -1,5 +1,5 @@
-# Shared by the API benchmarks (bench_api.sh, bench_sse.sh); source it from
-# the repository root.
+# Shared by the benchmarks (bench_api.sh, bench_sse.sh, bench_scale.sh and
+# others); source it from the repository root.
 
 # bench_build NAME BUILD_DIR: makes sure BUILD_DIR is a non-sanitizer build
 # of repoview-api, repoview and repoview-worker, configuring it when it is
@@ -45,3 +45,31 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # m VALUE...: the median of its arguments.
 m() { printf '%s\n' "$@" | median; }
+
+# bench_driver BUILD_DIR SOURCE OUT: builds a benchmark driver that links
+# the worker's and common libraries of BUILD_DIR (a non-sanitizer build,
+# made by bench_build, which also builds the binaries).
+bench_driver() {
+  local build=$1 src=$2 out=$3
+  bench_build "$(basename "$src")" "$build"
+  cc -O2 -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+    -Isrc -I"$build/generated" "$src" -L"$build" -lrvworker -lrvcommon \
+    $(pkg-config --libs libgit2 libcurl jansson hiredis libevent msgpack libcrypto) \
+    -lpthread -lm -o "$out"
+}
+
+# fake_github_start DIR TOKEN: starts the loopback fake GitHub
+# (tests/fake-github) wanting bearer TOKEN, with its output in DIR; sets
+# fake to its base URL and adds its processes to the caller's pids array.
+# The fake stops when its stdin closes: a fifo held open keeps it.
+fake_github_start() {
+  local dir=$1 token=$2
+  mkfifo "$dir/fake.in"
+  sleep 100000 >"$dir/fake.in" &
+  pids+=($!)
+  node tests/fake-github/server.mjs --token "$token" --lifetime-minutes 60 \
+    <"$dir/fake.in" >"$dir/fake.out" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -s "$dir/fake.out" ] && break; sleep 0.05; done
+  fake=http://127.0.0.1:$(head -1 "$dir/fake.out" | tr -dc 0-9)
+}

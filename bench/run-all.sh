@@ -10,7 +10,7 @@
 # Fuzzing is separate: bench/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for b in bench_branchsync bench_api bench_sse bench_orgsync; do
+for b in bench_branchsync bench_api bench_sse bench_orgsync bench_scale; do
   echo "## $b ($(date -u +%FT%TZ), $(nproc) cores)"
   flock /tmp/rv-bench.lock "bench/$b.sh"
   echo
