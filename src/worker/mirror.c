@@ -513,13 +513,6 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     }
     if (!is_new && mirror_matches(repo, heads, nheads))
         goto disconnect; /* nothing moved */
-    /* A first clone of a local path takes the source's packs as they are
-     * (mirrorlocal.c), when they hold every advertised tip. */
-    if (is_new && opts->url[0] == '/' &&
-        mirror_copy_local_objects(repo, opts->url) == 0 &&
-        write_packed_heads(repo, heads, nheads) == 0)
-        goto disconnect;
-    git_error_clear();
     grc = git_remote_download(remote, &refspecs, &fo);
     if (grc == 0 && is_new) {
         grc = write_packed_heads(repo, heads, nheads);
