@@ -306,17 +306,22 @@ static int push_conflict_paths(git_repository *repo, struct conflict *v,
                                size_t *cap)
 {
     int rc = 0;
-    for (size_t i = 0; i < nv && rc == 0; i++) {
+    /* Each pair reads two blobs: a branch with thousands of lone stages
+     * would make this quadratic, so it compares at most as many pairs as
+     * the merge's own rename limit, and past that lists libgit2's paths. */
+    size_t budget = MERGE_RENAME_LIMIT;
+    for (size_t i = 0; i < nv && rc == 0 && budget > 0; i++) {
         struct conflict *c = &v[i];
         if (!c->anc || (c->our && c->their))
             continue;
-        for (size_t j = 0; j < nv && rc == 0; j++) {
+        for (size_t j = 0; j < nv && rc == 0 && budget > 0; j++) {
             struct conflict *l = &v[j];
             const git_index_entry *lone = l->our ? l->our : l->their;
             bool similar = false;
             if (l->anc || (l->our && l->their) || !lone ||
                 (l->our && c->our) || (l->their && c->their))
                 continue; /* not a lone stage of the side c lacks */
+            budget--;
             if ((rc = blobs_similar(repo, &c->anc->id, &lone->id,
                                     &similar)) != 0 ||
                 !similar)

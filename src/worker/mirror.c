@@ -1,7 +1,7 @@
 /* See mirror.h. The fetch: the URL policy checked before it, the
  * credentials and progress callbacks libgit2 calls during it, what its
  * failure means, the refs it writes, the first clone and rv_mirror_sync.
- * The mirrors' directories (names, removal, rv_mirror_gc) are managed in
+ * The mirrors' directories (names, removal, the GC walk) are managed in
  * mirrordir.c. */
 #define _XOPEN_SOURCE 700
 #include "worker/mirror.h"

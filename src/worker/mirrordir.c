@@ -1,6 +1,6 @@
 /* See mirror.h: the mirrors' directories under <data_dir>/mirrors/, named
  * by the hex of the repo id (rv_mirror_path), removed without following
- * symlinks (rv_mirror_remove_tree), and collected (rv_mirror_gc): the
+ * symlinks (rv_mirror_remove_tree), and collected (rv_mirror_gc_step): the
  * mirrors of repos no longer registered, and abandoned partial clones. */
 #define _XOPEN_SOURCE 700
 #include "worker/mirror.h"
