@@ -458,8 +458,10 @@ struct api_blob *api_cache_coded(struct api_cache *c, const char *repo,
     if (!*keepable)
         return NULL;
     struct coded *cd = coded_find(e, head_text);
-    if (!cd || !cd->body[enc])
+    if (!cd)
         return NULL;
+    /* In use even when this coding is not made yet: the slot being read
+     * must not be the one put_coded throws away for it. */
     cd->used = ++c->uses;
     return cd->body[enc];
 }

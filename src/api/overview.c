@@ -273,6 +273,7 @@ static void reply_one(struct api_call *call, const struct api_head *head,
         evbuffer_drain(out, evbuffer_get_length(out));
         evhttp_remove_header(evhttp_request_get_output_headers(req),
                              "Content-Encoding");
+        evhttp_remove_header(evhttp_request_get_output_headers(req), "ETag");
         api_reply_rv_error(call, RV_ERR_NOMEM, "out of memory");
         return;
     }
