@@ -174,7 +174,11 @@ function errorText(r) {
   return 'HTTP ' + r.status;
 }
 
+// A 401 from the stream or a list read while the box is already up only
+// repeats "a token is needed": it must not replace why the last sign-in was
+// refused, which the user has not read yet.
 function showAuth(why) {
+  if (why === 'needed' && !$('auth').hidden) return;
   $('auth-text').textContent =
     why === 'refused' ? 'That token was refused. Enter a valid token.'
     : why === 'scope' ? 'Your token may not do this. Sign in with another token.'
