@@ -23,6 +23,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,6 +430,15 @@ static redisReply *rsync_argv(struct rv_rsync *r, int argc, const char **argv,
     return rep;
 }
 
+/* SCRIPT LOAD of script: the reply (the caller's), NULL when disconnected. */
+static redisReply *load_script(struct rv_rsync *r,
+                               const struct rv_script *script)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", script->text};
+    size_t lens[3] = {6, 4, script->len};
+    return rsync_argv(r, 3, argv, lens);
+}
+
 redisReply *rv_rsync_run(struct rv_rsync *r, const struct rv_cmd *cmd)
 {
     if (cmd->failed) {
@@ -446,13 +456,96 @@ redisReply *rv_rsync_run(struct rv_rsync *r, const struct rv_cmd *cmd)
     /* The server lost its script cache (restart, SCRIPT FLUSH, failover):
      * load the script and retry once. */
     freeReplyObject(rep);
-    const char *argv[3] = {"SCRIPT", "LOAD", cmd->script->text};
-    size_t lens[3] = {6, 4, cmd->script->len};
-    rep = rsync_argv(r, 3, argv, lens);
+    rep = load_script(r, cmd->script);
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         return rep; /* NULL, or why the script does not compile */
     freeReplyObject(rep);
     return rsync_argv(r, cmd->argc, (const char **)cmd->argv, cmd->lens);
+}
+
+static void free_replies(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i])
+            freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+}
+
+/* Appends cmds[i] for every i with want[i] (every i when want is NULL) and
+ * reads their replies into replies[i]. RV_OK, or RV_ERR_REDIS with the
+ * connection dropped. */
+static int pipeline_round(struct rv_rsync *r, const struct rv_cmd *cmds,
+                          size_t n, const bool *want, redisReply **replies)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (want && !want[i])
+            continue;
+        if (redisAppendCommandArgv(r->ctx, cmds[i].argc,
+                                   (const char **)cmds[i].argv,
+                                   cmds[i].lens) != REDIS_OK)
+            goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (want && !want[i])
+            continue;
+        void *rep = NULL;
+        if (redisGetReply(r->ctx, &rep) != REDIS_OK || !rep)
+            goto fail;
+        replies[i] = rep;
+    }
+    return RV_OK;
+fail:
+    rsync_drop(r);
+    return RV_ERR_REDIS;
+}
+
+int rv_rsync_pipeline(struct rv_rsync *r, const struct rv_cmd *cmds, size_t n,
+                      redisReply **replies)
+{
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = NULL;
+        if (cmds[i].failed || cmds[i].argc == 0) {
+            snprintf(r->err, sizeof(r->err), "out of memory");
+            return RV_ERR_NOMEM;
+        }
+    }
+    if (n == 0)
+        return RV_OK;
+    bool *again = NULL;
+    int rc = rv_rsync_ensure(r);
+    if (rc == RV_OK)
+        rc = pipeline_round(r, cmds, n, NULL, replies);
+    /* Calls of a script the server has lost (a restart, SCRIPT FLUSH): each
+     * such script is loaded once, and those calls go again in one batch. The
+     * rest of the batch has already run and is not repeated. */
+    bool lost = false;
+    for (size_t i = 0; rc == RV_OK && i < n; i++)
+        lost = lost || (cmds[i].script && is_noscript(replies[i]));
+    if (rc == RV_OK && lost && !(again = calloc(n, sizeof(*again))))
+        rc = RV_ERR_NOMEM;
+    for (size_t i = 0; rc == RV_OK && lost && i < n; i++) {
+        if (!cmds[i].script || !is_noscript(replies[i]))
+            continue;
+        bool loaded = false;
+        for (size_t j = 0; j < i && !loaded; j++)
+            loaded = again[j] && cmds[j].script == cmds[i].script;
+        if (!loaded) {
+            redisReply *rep = load_script(r, cmds[i].script);
+            rc = rep && rep->type != REDIS_REPLY_ERROR ? RV_OK : RV_ERR_REDIS;
+            if (rep)
+                freeReplyObject(rep);
+        }
+        again[i] = true;
+        freeReplyObject(replies[i]);
+        replies[i] = NULL;
+    }
+    if (rc == RV_OK && lost)
+        rc = pipeline_round(r, cmds, n, again, replies);
+    free(again);
+    if (rc != RV_OK)
+        free_replies(replies, n);
+    return rc;
 }
 
 redisReply *rv_rsync_command(struct rv_rsync *r, const char *fmt, ...)

@@ -56,6 +56,15 @@ void rv_rsync_close(struct rv_rsync *r);
  * type REDIS_REPLY_ERROR is returned as a reply. */
 redisReply *rv_rsync_run(struct rv_rsync *r, const struct rv_cmd *cmd);
 
+/* Sends the n commands in one write and reads their n replies, so a batch
+ * costs one round trip rather than n. replies[i] is cmds[i]'s (the
+ * caller's, freeReplyObject; an error reply is a reply); a script the
+ * server has lost is loaded and its calls run again. RV_OK; RV_ERR_NOMEM
+ * when a command failed to build (nothing is sent); RV_ERR_REDIS when the
+ * connection failed, and then every replies[i] is NULL. */
+int rv_rsync_pipeline(struct rv_rsync *r, const struct rv_cmd *cmds, size_t n,
+                      redisReply **replies);
+
 /* printf-style convenience over redisCommand, with reconnect. */
 redisReply *rv_rsync_command(struct rv_rsync *r, const char *fmt, ...);
 

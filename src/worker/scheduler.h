@@ -11,8 +11,12 @@
 #include "common/config.h"
 #include "common/rconn.h"
 
-/* Queues up to 100 due (repo, kind) pairs at the back of the queue.
- * *queued (may be NULL) counts the jobs pushed. RV_OK or RV_ERR_REDIS. */
+/* The most (repo, kind) pairs one tick queues. */
+#define RV_SCHEDULER_BATCH 100
+
+/* Queues up to RV_SCHEDULER_BATCH due (repo, kind) pairs at the back of the
+ * queue, in one round trip for all of them. *queued (may be NULL) counts
+ * the jobs pushed. RV_OK, RV_ERR_REDIS, or RV_ERR_NOMEM (nothing sent). */
 int rv_scheduler_tick(struct rv_rsync *r, const struct rv_config *cfg,
                       int64_t now_ms, int *queued);
 
