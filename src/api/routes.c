@@ -77,9 +77,12 @@ static bool route_match(const char *pattern, const char *path, char *id,
                         size_t idlen, bool *id_too_long)
 {
     while (*pattern && *path) {
-        size_t plen = strncmp(pattern, "{id}", 4) == 0  ? 4
-                      : strncmp(pattern, "{n}", 3) == 0 ? 3
-                                                        : 0;
+        /* Every request walks the table: a placeholder is told by its
+         * first character before any comparison of words. */
+        size_t plen = *pattern != '{'                    ? 0
+                      : strncmp(pattern, "{id}", 4) == 0 ? 4
+                      : strncmp(pattern, "{n}", 3) == 0  ? 3
+                                                         : 0;
         if (plen) {
             size_t n = strcspn(path, "/");
             if (n == 0)
