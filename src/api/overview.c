@@ -202,6 +202,24 @@ static int add_body(struct evbuffer *out, struct api_blob *text,
                : 0;
 }
 
+/* Whether the body of text and fragment is big enough to be sent
+ * compressed (a body before the first sync never is). */
+static bool compressible(const struct api_blob *text,
+                         const struct api_blob *fragment)
+{
+    return fragment &&
+           api_blob_len(text) + api_blob_len(fragment) + 1 >= API_ENC_MIN_BYTES;
+}
+
+/* Answers 304 with etag (the ETag and Vary a 200 would carry). */
+static void not_modified(struct api_call *call, const char *etag)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(call->req), "ETag",
+                      etag);
+    api_encoding_headers(call->req, API_ENC_IDENTITY); /* Vary only */
+    api_reply_bytes(call, 304, NULL, NULL, 0);
+}
+
 /* The body of text and fragment in coding enc, borrowed from the cache
  * (until its next call): the one made before, or made now when the cache
  * can keep it. NULL when the body goes out uncompressed: too small, no
@@ -216,8 +234,7 @@ static struct api_blob *coded_body(struct api *api, const char *repo,
                                                        version, text, enc,
                                                        &keepable)
                                      : NULL;
-    if (body || !keepable ||
-        api_blob_len(text) + api_blob_len(fragment) + 1 < API_ENC_MIN_BYTES)
+    if (body || !keepable || !compressible(text, fragment))
         return body;
     struct evbuffer *plain = evbuffer_new();
     const char *data = NULL;
@@ -249,6 +266,19 @@ static void reply_one(struct api_call *call, const struct api_head *head,
     struct evhttp_request *req = call->req;
     int stale = rv_now_ms() >= head->stale_from_ms;
     enum api_encoding enc = api_encoding_of(req);
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                         "If-None-Match");
+    char etag[sizeof(head->etag[0]) + 4];
+    /* A client that holds this version in its coding is answered before
+     * anything is compressed: the cache may have let that body go. */
+    if (inm && enc != API_ENC_IDENTITY &&
+        compressible(head->text[stale], fragment)) {
+        api_encoding_etag(head->etag[stale], enc, etag, sizeof(etag));
+        if (etag_matches(inm, etag)) {
+            not_modified(call, etag);
+            return;
+        }
+    }
     struct api_blob *body =
         enc == API_ENC_IDENTITY
             ? NULL
@@ -256,16 +286,12 @@ static void reply_one(struct api_call *call, const struct api_head *head,
                          head->text[stale], fragment, enc);
     if (!body)
         enc = API_ENC_IDENTITY;
-    char etag[sizeof(head->etag[0]) + 4];
     api_encoding_etag(head->etag[stale], enc, etag, sizeof(etag));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                         "If-None-Match");
     if (etag_matches(inm, etag)) {
-        api_encoding_headers(req, API_ENC_IDENTITY); /* Vary only */
-        api_reply_bytes(call, 304, NULL, NULL, 0);
+        not_modified(call, etag);
         return;
     }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "ETag", etag);
     api_encoding_headers(req, enc);
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     if (body ? api_blob_add_to(out, body)
