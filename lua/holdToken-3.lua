@@ -1,7 +1,8 @@
 --[[
   Holds a token's work after a secondary rate limit: until retry-after when
-  GitHub named it, otherwise for at least a minute, doubling with each
-  repeat while the strikes key lives (GitHub asks for an exponentially
+  GitHub named it (believed up to retry_max_ms: a retry-after of days would
+  stop the token for days), otherwise for at least a minute, doubling with
+  each repeat while the strikes key lives (GitHub asks for an exponentially
   growing wait), capped. A hold never shortens one already in place.
 
   KEYS[1] hold_key: rv:gh:hold:<identity>
@@ -12,7 +13,8 @@
   ARGV[2] now_ms (int): now (ms)
   ARGV[3] retry_at_ms (int): GitHub's retry-after as a time (ms), 0 = none
   ARGV[4] base_ms (int): the first hold without retry-after (ms)
-  ARGV[5] cap_ms (int): the longest hold (ms)
+  ARGV[5] cap_ms (int): the longest hold without retry-after (ms)
+  ARGV[6] retry_max_ms (int): the longest hold a retry-after gets (ms)
 
   Returns {RV_OK, hold end (ms)}. Publishes nothing.
 ]]
@@ -21,12 +23,13 @@
 local holdKey, strikesKey, tokensKey = KEYS[1], KEYS[2], KEYS[3]
 local now, retryAt = tonumber(ARGV[2]), tonumber(ARGV[3])
 local base, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
+local retryMax = tonumber(ARGV[6])
 
 rcall('SADD', tokensKey, ARGV[1])
 local strikes = rcall('INCR', strikesKey)
 local wait = base * 2 ^ math.min(strikes - 1, 20)
 if wait > cap then wait = cap end
-if retryAt > now then wait = retryAt - now end
+if retryAt > now then wait = math.min(retryAt - now, retryMax) end
 local prev = rcall('PTTL', holdKey)
 if prev > wait then wait = prev end
 wait = math.floor(wait)

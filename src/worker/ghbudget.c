@@ -173,7 +173,8 @@ void rv_ghbudget_after_request(void *ud, const struct rv_github_budget *b)
                                   .now_ms = now,
                                   .retry_at_ms = b->retry_at_ms,
                                   .base_ms = RV_GHBUDGET_HOLD_BASE_MS,
-                                  .cap_ms = RV_GHBUDGET_HOLD_CAP_MS});
+                                  .cap_ms = RV_GHBUDGET_HOLD_CAP_MS,
+                                  .retry_max_ms = RV_GHBUDGET_WINDOW_MAX_MS});
     run_script(c->r, &cmd, &until);
     LOGF(RV_LOG_WARN, c->repo_id, c->job_id,
          json_pack("{s:s, s:I, s:I}", "token", id, "status",

@@ -242,7 +242,8 @@ static long long hold(const char *identity, int64_t now, int64_t retry_at)
                             .now_ms = now,
                             .retry_at_ms = retry_at,
                             .base_ms = 60000,
-                            .cap_ms = 900000});
+                            .cap_ms = 900000,
+                            .retry_max_ms = RV_GHBUDGET_WINDOW_MAX_MS});
     redisReply *r = rv_rsync_run(&conn, &cmd);
     rv_cmd_free(&cmd);
     long long until = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2
@@ -265,6 +266,11 @@ static void test_repeated_secondary_limits_back_off_exponentially(void)
     CHECK(redis_int("PTTL rv:gh:strikes:777") > 240000);
     CHECK_INT(redis_int("DEL rv:gh:hold:778"), 0);
     CHECK_INT(hold("778", now, now + 5000), now + 5000);
+    /* A retry-after a year ahead is believed for GitHub's hour only. */
+    CHECK_INT(redis_int("DEL rv:gh:hold:779"), 0);
+    CHECK_INT(hold("779", now, now + 366LL * 24 * 3600 * 1000),
+              now + RV_GHBUDGET_WINDOW_MAX_MS);
+    CHECK(redis_int("PTTL rv:gh:hold:779") <= RV_GHBUDGET_WINDOW_MAX_MS);
     CHECK_INT(redis_int("SISMEMBER %s 778", RV_KEY_GH_TOKENS), 1);
     char log[600];
     snprintf(log, sizeof(log), "%s/worker.log", tmp);
