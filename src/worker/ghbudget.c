@@ -159,7 +159,8 @@ void rv_ghbudget_after_request(void *ud, const struct rv_github_budget *b)
                                          .remaining = b->remaining,
                                          .limit = b->limit,
                                          .reset_at_ms = b->reset_ms,
-                                         .now_ms = now});
+                                         .now_ms = now,
+                                         .ttl_ms = RV_GHBUDGET_KEEP_MS});
         run_script(c->r, &cmd, NULL);
     }
     if (!b->secondary)

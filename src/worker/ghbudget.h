@@ -32,6 +32,10 @@
  * believed, and the token is tried again once this has passed since. */
 #define RV_GHBUDGET_WINDOW_MAX_MS (61 * 60 * 1000)
 
+/* A budget no answer has told of for this long (its installation removed,
+ * its token retired) leaves Redis and /metrics. */
+#define RV_GHBUDGET_KEEP_MS (24LL * 60 * 60 * 1000)
+
 /* A request that finds every slot taken retries with a backoff growing
  * from the first to the last step until wait_ms has passed, then fails as
  * rate_limited, retried this much later. */

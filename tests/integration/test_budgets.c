@@ -144,6 +144,9 @@ static void test_each_token_has_its_own_budget_with_what_github_sent(void)
     CHECK(hget_int("rv:gh:budget:pat", "updatedAt") > rv_now_ms() - 60000);
     CHECK_INT(redis_int("SISMEMBER %s 101", RV_KEY_GH_TOKENS), 1);
     CHECK_INT(redis_int("SISMEMBER %s pat", RV_KEY_GH_TOKENS), 1);
+    /* Kept a day after the last answer that told of it, not forever. */
+    long long ttl = redis_int("PTTL rv:gh:budget:101");
+    CHECK(ttl > RV_GHBUDGET_KEEP_MS - 120000 && ttl <= RV_GHBUDGET_KEEP_MS);
     json_decref(inst);
     json_decref(pat);
 }
