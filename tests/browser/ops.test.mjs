@@ -112,7 +112,11 @@ async function main() {
   // Waiting rows were shown, then the drained queue: at least two states.
   if (seen.n < 2) throw new Error(`the queue page did not move: ${seen.n} distinct summaries`);
 
-  // Dead letters: an entry with its class and time; Retry queues it.
+  // Dead letters: 120 older entries (no job: they cannot be retried),
+  // then an entry with its class and time, which Retry queues.
+  const older = Array.from({ length: 120 }, (_, i) => JSON.stringify({ reason: 'malformed',
+    at: '2026-12-06T09:00:00.000Z', raw: 'filler ' + i }));
+  redis(sock, 'LPUSH', 'rv:deadletter', ...older);
   const job = { v: 1, id: 'j-dead-1', repo: 'r0', kind: 'branches', reason: 'user',
     at: new Date().toISOString(), atMs: Date.now(), attempt: 3 };
   redis(sock, 'LPUSH', 'rv:deadletter', JSON.stringify({ reason: 'attempts exhausted',
@@ -127,11 +131,28 @@ async function main() {
     throw new Error(`dead letter shows ${cls} at ${at}`);
   }
   await shot(page, 'deadletters');
+  // A page at a time: 100 of the 121, then the older 21, then back.
+  const summary = page.locator('[data-testid="dead-summary"]');
+  const pageIs = (text, n) => until(`dead letters ${text}`, async () =>
+    (await summary.textContent()).startsWith(text) && (await row.count()) === n);
+  await pageIs('1–100 of 121 dead letters', 100);
+  if (!(await page.locator('[data-testid="dead-newer"]').isDisabled())) {
+    throw new Error('Newer is offered on the first page');
+  }
+  await page.click('[data-testid="dead-older"]');
+  await pageIs('101–121 of 121', 21);
+  if (!(await page.locator('[data-testid="dead-older"]').isDisabled())) {
+    throw new Error('Older is offered on the last page');
+  }
+  await page.click('[data-testid="dead-newer"]');
+  await pageIs('1–100 of 121', 100);
   await row.first().locator('[data-testid="retry"]').click();
   await page.locator('[data-testid="ops-note"]').waitFor();
   const note = await page.locator('[data-testid="ops-note"]').textContent();
   if (!note.startsWith('Retried r0')) throw new Error(`after Retry: ${note}`);
-  await until('the entry to go', async () => (await row.count()) === 0);
+  await until('the entry to go', async () =>
+    (await summary.textContent()).startsWith('1–100 of 120') &&
+    !(await row.first().locator('[data-testid="retry"]').count()));
 
   // History: points for the window, axis labels, legends; it gains syncs.
   await page.goto(base + '/#page=history');

@@ -15,6 +15,7 @@ const ops = {
   again: false,   // and another is wanted after it
   windowName: '1h',
   note: null,     // {text, kind} after a retry or discard
+  deadFrom: 0,    // the dead-letter page shown starts at this index
   loads: 0,       // loads finished, for tests
 };
 
@@ -46,6 +47,7 @@ function showOps() {
   $('ops').replaceChildren(el('h2', {id: 'ops-title'}, PAGES[page].title),
     el('div', {id: 'ops-body', 'data-testid': 'ops-body'}, el('p', {class: 'muted'}, 'Loading…')));
   ops.note = null;
+  ops.deadFrom = 0;
   refreshOps();
   ops.timer = setInterval(refreshOps, PAGES[page].every);
 }
@@ -168,8 +170,21 @@ async function actOnDead(entry, retry) {
   refreshOps();
 }
 
+const DEAD_PAGE = 100;
+
+function deadPage(from) {
+  ops.deadFrom = Math.max(0, from);
+  refreshOps();
+}
+
 async function loadDead() {
-  const r = await api('GET', '/v1/deadletters?limit=100');
+  let r = await api('GET', `/v1/deadletters?limit=${DEAD_PAGE}&cursor=${ops.deadFrom}`);
+  // Entries went (retried, discarded elsewhere) and the page is past the
+  // end now: show the last page there is.
+  if (r.ok && ops.deadFrom > 0 && ops.deadFrom >= r.data.total) {
+    ops.deadFrom = Math.max(0, Math.floor((r.data.total - 1) / DEAD_PAGE) * DEAD_PAGE);
+    r = await api('GET', `/v1/deadletters?limit=${DEAD_PAGE}&cursor=${ops.deadFrom}`);
+  }
   if (ops.page !== 'dead') return;
   if (!r.ok) { showOpsError(errorText(r)); return; }
   const rows = r.data.deadLetters.map((d) => {
@@ -186,10 +201,19 @@ async function loadDead() {
         job ? el('button', {type: 'button', 'data-testid': 'retry', onclick: () => actOnDead(d, true)}, 'Retry') : null,
         el('button', {type: 'button', 'data-testid': 'discard', onclick: () => actOnDead(d, false)}, 'Discard')));
   });
+  const total = r.data.total;
+  const shown = rows.length ? `${ops.deadFrom + 1}–${ops.deadFrom + rows.length} of ` : '';
+  const pager = total > DEAD_PAGE ? el('p', {class: 'pager'},
+    el('button', {type: 'button', 'data-testid': 'dead-newer', disabled: ops.deadFrom === 0 ? '' : null,
+      onclick: () => deadPage(ops.deadFrom - DEAD_PAGE)}, 'Newer'),
+    ' ',
+    el('button', {type: 'button', 'data-testid': 'dead-older', disabled: r.data.nextCursor ? null : '',
+      onclick: () => deadPage(Number(r.data.nextCursor))}, 'Older')) : null;
   fill(el('div', null,
     el('p', {class: 'ops-summary', 'data-testid': 'dead-summary'},
-      `${r.data.total} dead letter${r.data.total === 1 ? '' : 's'}, newest first. Retry queues the job at the front.`),
-    table('dead-table', ['#', 'Repo', 'Kind', 'Error', 'At', ''], rows, 'No dead letters.')));
+      `${shown}${total} dead letter${total === 1 ? '' : 's'}, newest first. Retry queues the job at the front.`),
+    table('dead-table', ['#', 'Repo', 'Kind', 'Error', 'At', ''], rows, 'No dead letters.'),
+    pager));
 }
 
 // ---- History --------------------------------------------------------------------
