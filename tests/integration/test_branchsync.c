@@ -1244,6 +1244,84 @@ static void test_renames_match_git(void)
     json_decref(doc);
 }
 
+/* printf text of a function of the shape the line-diff tests use: a loop
+ * and a blank line, so that functions share every line but two. */
+static void similar_function(char *buf, size_t size, const char *name,
+                             int k, const char *extra)
+{
+    snprintf(buf, size,
+             "int %s(int x)\\n{\\n    int a = x;\\n"
+             "    for (int i = 0; i < x; i++) {\\n        a++;\\n    }\\n\\n"
+             "    a *= %d;\\n%s    return a;\\n}\\n",
+             name, k, extra);
+}
+
+/* A merge that git's histogram diff makes clean and a Myers diff makes
+ * conflict: the default branch deletes the first of two similar functions
+ * and appends a third, and the branch adds a line to the second. Myers
+ * pairs the default side's new function with the base's second one, so
+ * the branch's line lands in a changed region; patience and histogram
+ * anchor on the lines unique to each function ("a *= 1;") and merge. The
+ * git CLI's own Myers merge (git merge-file) conflicts here, so the shape
+ * depends on the algorithm. One branch is decided by its paths (a file
+ * merge), one by the tree merge (the default branch also moved a file the
+ * branch edits): both are clean, as git says. */
+static void test_histogram_only_clean_merge_is_clean(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    char f0[512], f1[512], f1_log[512], g1[512], text[2048];
+    similar_function(f0, sizeof(f0), "f0", 0, "");
+    similar_function(f1, sizeof(f1), "f1", 1, "");
+    similar_function(f1_log, sizeof(f1_log), "f1", 1, "    log(3);\\n");
+    similar_function(g1, sizeof(g1), "g1", 3, "");
+    remote_new(&r, "main");
+    snprintf(text, sizeof(text), "%s\\n%s", f0, f1);
+    commit_file(&r, "f.c", text, "Base: two similar functions");
+    commit_file(&r, "r.txt", "r\\n1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n", "Base: r");
+    git(&r, "branch by-paths");
+    git(&r, "branch by-tree");
+    git(&r, "checkout -q by-paths");
+    snprintf(text, sizeof(text), "%s\\n%s", f0, f1_log);
+    commit_file(&r, "f.c", text, "Log in f1");
+    git(&r, "checkout -q by-tree");
+    commit_file(&r, "f.c", text, "Log in f1");
+    commit_file(&r, "r.txt", "r\\n1\\n2\\n3\\n4\\n5\\n6\\n7\\nEIGHT\\n",
+                "Edit r");
+    git(&r, "checkout -q main");
+    snprintf(text, sizeof(text), "%s\\n%s", f1, g1);
+    commit_file(&r, "f.c", text, "Drop f0, add g1");
+    git(&r, "mv r.txt moved.txt");
+    git(&r, "commit -q -m 'Move r'");
+
+    /* The shape is one where the algorithm matters: git's Myers merge
+     * of the same three versions conflicts. */
+    CHECK(rvt_sh(NULL,
+                 "cd '%s' && git show main:f.c > ours && "
+                 "git show main~2:f.c > base && "
+                 "git show by-paths:f.c > theirs && "
+                 "git merge-file -q ours base theirs",
+                 r.src) != 0);
+    CHECK_INT(rvt_sh(NULL,
+                     "git -C '%s' merge-tree --write-tree main by-tree "
+                     ">/dev/null",
+                     r.src),
+              0);
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && rm -f ours base theirs", r.src), 0);
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    CHECK(json_is_false(json_object_get(row_named(doc, "by-paths"),
+                                        "conflicts")));
+    CHECK(json_is_false(json_object_get(row_named(doc, "by-tree"),
+                                        "conflicts")));
+    CHECK_INT(stats.merged, 1); /* by-tree alone needed the tree merge */
+    json_decref(doc);
+}
+
 /* The warning code of the document's only warning ("" when none). */
 static const char *warning_code(const json_t *doc)
 {
@@ -1323,6 +1401,7 @@ int main(void)
     RUN(test_merge_shapes_decided_by_paths_match_git);
     RUN(test_deep_trees_and_odd_submodule_names_match_git);
     RUN(test_renames_match_git);
+    RUN(test_histogram_only_clean_merge_is_clean);
     RUN(test_missing_remote_head_is_reported);
 
     git_libgit2_shutdown();
