@@ -312,7 +312,9 @@ static int blobs_similar(git_repository *repo, const git_oid *a,
  * the renaming side at the new path; git records all stages at the new
  * name, so a lone stage takes the old path's place when its content is
  * similar to that ancestor. A rename on both sides (libgit2 keeps one
- * conflict) lists all three names, as git does. 0 or a libgit2 error. */
+ * conflict, or splits it in three: the ancestor alone and a lone stage
+ * of each side) lists all three names, as git does. 0 or a libgit2
+ * error. */
 static int push_conflict_paths(git_repository *repo, struct conflict *v,
                                size_t nv, char ***paths, size_t *n,
                                size_t *cap)
@@ -326,25 +328,36 @@ static int push_conflict_paths(git_repository *repo, struct conflict *v,
         struct conflict *c = &v[i];
         if (!c->anc || (c->our && c->their))
             continue;
+        /* An ancestor alone: both sides moved the file away. Renamed by
+         * one and deleted by the other, git names the new path alone;
+         * renamed by both (rename/rename), all three names. */
+        bool both_gone = !c->our && !c->their;
+        bool found_our = false, found_their = false;
         for (size_t j = 0; j < nv && rc == 0 && budget > 0; j++) {
             struct conflict *l = &v[j];
             const git_index_entry *lone = l->our ? l->our : l->their;
             bool similar = false;
             if (l->anc || (l->our && l->their) || !lone ||
-                (l->our && c->our) || (l->their && c->their))
-                continue; /* not a lone stage of the side c lacks */
+                (l->our && (c->our || found_our)) ||
+                (l->their && (c->their || found_their)))
+                continue; /* not a lone stage of a side c lacks */
             budget--;
             if ((rc = blobs_similar(repo, &c->anc->id, &lone->id,
                                     &similar)) != 0 ||
                 !similar)
                 continue;
-            c->anc = NULL; /* listed at the new name alone */
-            if (!c->our)
-                c->their = NULL;
-            else
-                c->our = NULL;
-            break;
+            found_our = found_our || l->our;
+            found_their = found_their || l->their;
+            if (!both_gone || (found_our && found_their))
+                break;
         }
+        if (!(found_our || found_their) || (found_our && found_their))
+            continue; /* no rename, or a rename/rename: all names */
+        c->anc = NULL; /* listed at the new name alone */
+        if (!c->our)
+            c->their = NULL;
+        else
+            c->our = NULL;
     }
     for (size_t i = 0; i < nv && rc == 0; i++) {
         const git_index_entry *anc = v[i].anc, *our = v[i].our,
