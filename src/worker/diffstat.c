@@ -1,5 +1,8 @@
 /* The diff stat of a branch from its merge base (diff_stat), counted as
- * `git diff --shortstat` counts it. Declared in branchsync_private.h. */
+ * `git diff --shortstat` counts it: with libgit2's default Myers diff, as
+ * git's default diff.algorithm is, and not the patience diff of the merge
+ * check (mergecheck.c), which counts other lines (docs/api.md). Declared
+ * in branchsync_private.h. */
 #include <git2.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -226,19 +226,39 @@ static int relocate(const struct dir_moves *moves, const char *path,
     return 0;
 }
 
-/* Appends the new path of added to paths when moves relocates it. */
+/* Removes every copy of path from the n strings of paths (freed). */
+static void paths_drop(char **paths, size_t *n, const char *path)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(paths[i], path) == 0)
+            free(paths[i]);
+        else
+            paths[kept++] = paths[i];
+    }
+    *n = kept;
+}
+
+/* Appends the new path of added to paths when moves relocates it. git
+ * moves the file there and leaves nothing at added, so a conflict libgit2
+ * reported at added (the other side renamed the same file too) is listed
+ * at the new path alone. */
 static int push_relocated(const struct dir_moves *moves, const char *added,
                           char ***paths, size_t *n, size_t *cap)
 {
     char *to = NULL;
-    if (relocate(moves, added, &to) != 0 ||
-        (to && paths_push(paths, n, cap, to) != 0)) {
-        free(to);
+    if (relocate(moves, added, &to) != 0) {
         git_error_set_oom();
         return -1;
     }
+    if (!to)
+        return 0;
+    paths_drop(*paths, n, added);
+    int rc = paths_push(paths, n, cap, to);
     free(to);
-    return 0;
+    if (rc != 0)
+        git_error_set_oom();
+    return rc;
 }
 
 /* The files ours added under the moved directories of theirs_moves:

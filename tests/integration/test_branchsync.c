@@ -1244,6 +1244,305 @@ static void test_renames_match_git(void)
     json_decref(doc);
 }
 
+/* printf text of a function of the shape the line-diff tests use: a loop
+ * and a blank line, so that functions share every line but two. */
+static void similar_function(char *buf, size_t size, const char *name,
+                             int k, const char *extra)
+{
+    snprintf(buf, size,
+             "int %s(int x)\\n{\\n    int a = x;\\n"
+             "    for (int i = 0; i < x; i++) {\\n        a++;\\n    }\\n\\n"
+             "    a *= %d;\\n%s    return a;\\n}\\n",
+             name, k, extra);
+}
+
+/* A merge that git's histogram diff makes clean and a Myers diff makes
+ * conflict: the default branch deletes the first of two similar functions
+ * and appends a third, and the branch adds a line to the second. Myers
+ * pairs the default side's new function with the base's second one, so
+ * the branch's line lands in a changed region; patience and histogram
+ * anchor on the lines unique to each function ("a *= 1;") and merge. The
+ * git CLI's own Myers merge (git merge-file) conflicts here, so the shape
+ * depends on the algorithm. One branch is decided by its paths (a file
+ * merge), one by the tree merge (the default branch also moved a file the
+ * branch edits): both are clean, as git says. */
+static void test_histogram_only_clean_merge_is_clean(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    char f0[512], f1[512], f1_log[512], g1[512], text[2048];
+    similar_function(f0, sizeof(f0), "f0", 0, "");
+    similar_function(f1, sizeof(f1), "f1", 1, "");
+    similar_function(f1_log, sizeof(f1_log), "f1", 1, "    log(3);\\n");
+    similar_function(g1, sizeof(g1), "g1", 3, "");
+    remote_new(&r, "main");
+    snprintf(text, sizeof(text), "%s\\n%s", f0, f1);
+    commit_file(&r, "f.c", text, "Base: two similar functions");
+    commit_file(&r, "r.txt", "r\\n1\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n", "Base: r");
+    git(&r, "branch by-paths");
+    git(&r, "branch by-tree");
+    git(&r, "checkout -q by-paths");
+    snprintf(text, sizeof(text), "%s\\n%s", f0, f1_log);
+    commit_file(&r, "f.c", text, "Log in f1");
+    git(&r, "checkout -q by-tree");
+    commit_file(&r, "f.c", text, "Log in f1");
+    commit_file(&r, "r.txt", "r\\n1\\n2\\n3\\n4\\n5\\n6\\n7\\nEIGHT\\n",
+                "Edit r");
+    git(&r, "checkout -q main");
+    snprintf(text, sizeof(text), "%s\\n%s", f1, g1);
+    commit_file(&r, "f.c", text, "Drop f0, add g1");
+    git(&r, "mv r.txt moved.txt");
+    git(&r, "commit -q -m 'Move r'");
+
+    /* The shape is one where the algorithm matters: git's Myers merge
+     * of the same three versions conflicts. */
+    CHECK(rvt_sh(NULL,
+                 "cd '%s' && git show main:f.c > ours && "
+                 "git show main~2:f.c > base && "
+                 "git show by-paths:f.c > theirs && "
+                 "git merge-file -q ours base theirs",
+                 r.src) != 0);
+    CHECK_INT(rvt_sh(NULL,
+                     "git -C '%s' merge-tree --write-tree main by-tree "
+                     ">/dev/null",
+                     r.src),
+              0);
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && rm -f ours base theirs", r.src), 0);
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    CHECK(json_is_false(json_object_get(row_named(doc, "by-paths"),
+                                        "conflicts")));
+    CHECK(json_is_false(json_object_get(row_named(doc, "by-tree"),
+                                        "conflicts")));
+    CHECK_INT(stats.merged, 1); /* by-tree alone needed the tree merge */
+    json_decref(doc);
+}
+
+/* The directories of the generated repo, SCALE_FILES files each. */
+static const char *const scale_dirs[] = {
+    "src/core", "src/net", "src/ui", "lib/util",
+    "lib/fmt",  "docs",    "tools",  "tests",
+};
+#define SCALE_FILES 40
+#define SCALE_RANDOM_BRANCHES 12 /* besides the table's branches */
+
+/* Shell functions the generated repo's edits use, in the work tree:
+ *   e PATH J TAG  appends "+ TAG" to the return line of function J
+ *                 (the one line holding "J<J>;"), so two sides editing
+ *                 one function conflict and different functions merge;
+ *   n PATH [WHO]  adds a small file of its own at PATH (WHO tells two
+ *                 sides' files at one path apart). */
+#define SCALE_SH                                                         \
+    "e() { sed -i \"s/J$2;/J$2 + $3;/\" \"$1\"; }; "                       \
+    "n() { mkdir -p \"$(dirname \"$1\")\" && "                             \
+    "printf '/* added as %%s by %%s */\\nint added;\\n' \"$1\" \"$2\" " \
+    "> \"$1\"; }; "
+
+/* One branch of the generated repo: what it does to the base, in SCALE_SH
+ * shell, and whether git says it conflicts (a check that the repo made
+ * the case happen; the rows are compared with git either way). */
+struct scale_branch {
+    const char *name;
+    const char *sh;
+    bool conflicts;
+};
+
+static const struct scale_branch scale_branches[] = {
+    {"edit-in-renamed-dir", "e lib/util/f20.c 2 b", false},
+    {"conflict-in-renamed-dir", "e lib/util/f3.c 1 b", true},
+    {"edit-beside-main-in-renamed-dir", "e lib/util/f8.c 3 b", false},
+    {"add-to-renamed-dir", "n lib/util/new.c", true},
+    {"add-to-moved-dir", "n src/net/extra.c", true},
+    {"edit-moved-files", "e src/ui/f3.c 2 b && e src/ui/f15.c 2 b", false},
+    {"edit-renamed-edited", "e docs/f2.c 3 b", false},
+    {"conflict-renamed-edited", "e docs/f4.c 0 b", true},
+    {"edit-in-place", "e src/core/f5.c 3 b", false},
+    {"conflict-in-place", "e src/core/f6.c 0 b", true},
+    {"modify-deleted", "e tools/f31.c 2 b", true},
+    {"rename-edited", "git mv src/core/f10.c src/core/g10.c", false},
+    {"rename-renamed", "git mv docs/f5.c docs/five.c", true},
+    {"rename-dir-main-adds-to", "git mv tests test", true},
+    {"rename-untouched-dir", "git mv lib/fmt lib/format", false},
+    {"move-into-renamed-dir", "git mv src/core/f30.c lib/util/f30b.c", true},
+    {"add-elsewhere", "n newdir/a.c && n newdir/b.c && e src/net/f1.c 2 b",
+     false},
+    {"edit-moved-dir", "for i in 1 2 3 4 5; do e src/net/f$i.c 3 b; done",
+     false},
+    {"add-add", "n src/core/new0.c branch", true},
+    {"mode-of-renamed", "chmod +x lib/util/f7.c", false},
+    {"delete-and-edit", "git rm -q src/core/f25.c && e lib/fmt/f2.c 1 b",
+     false},
+    {"many-edits",
+     "for d in src/core src/net src/ui lib/util lib/fmt docs tools tests; do "
+     "for i in 0 7 14 21 28; do e $d/f$i.c 3 b; done; done",
+     false},
+    {"many-conflicts",
+     "for i in 0 1 2 3 4; do e src/core/f$i.c 0 b; done && "
+     "for i in 0 1 2; do e lib/util/f$i.c 1 b; done",
+     true},
+    {"delete-in-renamed-dir", "git rm -q lib/util/f11.c", true},
+    {"rename-in-renamed-dir", "git mv lib/util/f25.c lib/util/f25x.c", true},
+    {"delete-partly-moved-dir", "git rm -q -r src/ui", true},
+};
+
+/* Appends to sh (size bytes) the SCALE_SH commands of n random edits of
+ * distinct base files, drawn from *seed (a fixed LCG: the same repo every
+ * run): an edit of one function, a rename within the directory, a
+ * deletion, or a new file beside it. */
+static void scale_random_edits(char *sh, size_t size, unsigned *seed, int n,
+                               int branch)
+{
+    const size_t ndirs = sizeof(scale_dirs) / sizeof(*scale_dirs);
+    bool used[sizeof(scale_dirs) / sizeof(*scale_dirs)][SCALE_FILES] = {{0}};
+    size_t len = strlen(sh);
+    for (int k = 0; k < n && len < size; k++) {
+        size_t d;
+        int i;
+        do {
+            *seed = *seed * 1103515245u + 12345u;
+            d = (*seed >> 16) % ndirs;
+            i = (int)((*seed >> 8) % SCALE_FILES);
+        } while (used[d][i]);
+        used[d][i] = true;
+        const char *dir = scale_dirs[d];
+        switch ((*seed >> 24) % 4) {
+        case 0:
+            len += (size_t)snprintf(sh + len, size - len,
+                                    "e %s/f%d.c %u b && ", dir, i,
+                                    (*seed >> 4) % 5);
+            break;
+        case 1:
+            len += (size_t)snprintf(sh + len, size - len,
+                                    "git mv %s/f%d.c %s/r%d_%d.c && ", dir,
+                                    i, dir, i, branch);
+            break;
+        case 2:
+            len += (size_t)snprintf(sh + len, size - len,
+                                    "git rm -q %s/f%d.c && ", dir, i);
+            break;
+        default:
+            len += (size_t)snprintf(sh + len, size - len,
+                                    "n %s/new%d_%d.c && ", dir, i, branch);
+        }
+    }
+    if (len < size)
+        snprintf(sh + len, size - len, "true");
+}
+
+/* Writes the base text of the file at path: a first line naming it and
+ * five functions whose return lines hold "F<id>J<j>;", so that no two
+ * files look alike to rename detection. */
+static void scale_write(const struct remote *r, const char *path, int id)
+{
+    char full[1024];
+    snprintf(full, sizeof(full), "%s/%s", r->src, path);
+    FILE *f = fopen(full, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fprintf(f, "/* %s */\n#include \"common.h\"\n", path);
+    for (int j = 0; j < 5; j++)
+        fprintf(f, "\nint fn_%d_%d(int x)\n{\n    return x + F%dJ%d;\n}\n",
+                id, j, id, j);
+    fclose(f);
+}
+
+/* A generated repo of 320 files in 8 directories, where the default
+ * branch renames two directories (lib/util to lib/common, src/net to
+ * net), moves part of a third, renames and edits ten files, edits others
+ * in place (some inside the renamed directories), deletes ten and adds a
+ * few; 26 branches forked before all that edit renamed and unrenamed
+ * files, add files to renamed directories, rename files and directories
+ * themselves, delete, change modes, some cleanly and some in conflict,
+ * and 12 more make random edits, renames, deletions and additions.
+ * Every row (conflicts, conflictFiles, diffStat) agrees with git
+ * merge-tree and git diff --shortstat. */
+static void test_generated_repo_with_renames_matches_git(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    const size_t ndirs = sizeof(scale_dirs) / sizeof(*scale_dirs);
+    const size_t nbranches = sizeof(scale_branches) / sizeof(*scale_branches);
+    char path[1024];
+    remote_new(&r, "main");
+    for (size_t d = 0; d < ndirs; d++) {
+        snprintf(path, sizeof(path), "%s/%s", r.src, scale_dirs[d]);
+        CHECK_INT(rv_mkdirs(path), 0);
+        for (int i = 0; i < SCALE_FILES; i++) {
+            snprintf(path, sizeof(path), "%s/f%d.c", scale_dirs[d], i);
+            scale_write(&r, path, (int)d * SCALE_FILES + i);
+        }
+    }
+    git(&r, "add -A");
+    git(&r, "commit -q -m 'Base: 320 files'");
+    for (size_t b = 0; b < nbranches; b++) {
+        const struct scale_branch *sb = &scale_branches[b];
+        git(&r, "checkout -q -b '%s' main", sb->name);
+        CHECK_INT(rvt_sh(NULL, "cd '%s' && " SCALE_SH "%s", r.src, sb->sh),
+                  0);
+        git(&r, "add -A");
+        git(&r, "commit -q -m '%s'", sb->name);
+    }
+    unsigned seed = 19;
+    for (int b = 0; b < SCALE_RANDOM_BRANCHES; b++) {
+        char sh[2048] = "";
+        scale_random_edits(sh, sizeof(sh), &seed, 6, b);
+        git(&r, "checkout -q -b 'random-%d' main", b);
+        CHECK_INT(rvt_sh(NULL, "cd '%s' && " SCALE_SH "%s", r.src, sh), 0);
+        git(&r, "add -A");
+        git(&r, "commit -q -m 'Random edits %d'", b);
+    }
+    git(&r, "checkout -q main");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && " SCALE_SH
+                     "git mv lib/util lib/common && git mv src/net net && "
+                     "mkdir src/view && "
+                     "for i in 0 1 2 3 4 5 6 7 8 9; do "
+                     "git mv src/ui/f$i.c src/view/f$i.c; done",
+                     r.src),
+              0);
+    git(&r, "commit -q -m 'Main: rename lib/util and src/net, move ui'");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && " SCALE_SH
+                     "for i in 0 1 2 3 4 5 6 7 8 9; do "
+                     "git mv docs/f$i.c docs/f$i.txt && e docs/f$i.txt 0 m; "
+                     "done",
+                     r.src),
+              0);
+    git(&r, "commit -q -a -m 'Main: docs become text, edited'");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && " SCALE_SH
+                     "for i in $(seq 0 19); do e src/core/f$i.c 0 m; done && "
+                     "for i in $(seq 0 9); do e lib/common/f$i.c 1 m; done && "
+                     "git rm -q tools/f3?.c && "
+                     "for i in 0 1 2 3 4; do n src/core/new$i.c; done && "
+                     "n tests/main_new.c",
+                     r.src),
+              0);
+    git(&r, "add -A");
+    git(&r, "commit -q -m 'Main: edits, deletions, additions'");
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    for (size_t b = 0; b < nbranches; b++) {
+        rvt_current = scale_branches[b].name;
+        CHECK(json_is_true(json_object_get(
+                  row_named(doc, scale_branches[b].name), "conflicts")) ==
+              scale_branches[b].conflicts);
+    }
+    rvt_current = "test_generated_repo_with_renames_matches_git";
+    CHECK_INT(stats.recomputed,
+              (long long)nbranches + SCALE_RANDOM_BRANCHES + 1);
+    json_decref(doc);
+}
+
 /* The warning code of the document's only warning ("" when none). */
 static const char *warning_code(const json_t *doc)
 {
@@ -1323,6 +1622,8 @@ int main(void)
     RUN(test_merge_shapes_decided_by_paths_match_git);
     RUN(test_deep_trees_and_odd_submodule_names_match_git);
     RUN(test_renames_match_git);
+    RUN(test_histogram_only_clean_merge_is_clean);
+    RUN(test_generated_repo_with_renames_matches_git);
     RUN(test_missing_remote_head_is_reported);
 
     git_libgit2_shutdown();
