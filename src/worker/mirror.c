@@ -584,9 +584,15 @@ static int clone_local(const struct rv_mirror_opts *opts, const char *tmp,
     struct fetch_ctx ctx = {.deadline_ms = deadline_ms};
     struct mirror_local_stats stats;
     int64_t started = rv_mono_ms();
+    /* The sync's transfer starts here: this clears an abort left from an
+     * earlier one, as fetch() does for a remote. */
+    rv_gitstream_set_deadline(deadline_ms);
     int how = mirror_local_copy(*repo, opts->url, opts->policy,
                                 copy_should_stop, &ctx, &stats);
+    rv_gitstream_set_deadline(0);
     long long took = (long long)(rv_mono_ms() - started);
+    if (how == MIRROR_LOCAL_COPIED && rv_gitstream_aborted())
+        how = MIRROR_LOCAL_STOPPED; /* fetch() would clear it */
     switch (how) {
     case MIRROR_LOCAL_COPIED:
         LOG(RV_LOG_INFO, opts->repo_id, opts->job_id,

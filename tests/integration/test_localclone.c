@@ -27,7 +27,9 @@
 #include "common/util.h"
 #include "rvtest.h"
 #include "worker/branchsync.h"
+#include "worker/gitstream.h"
 #include "worker/mirror.h"
+#include "worker/mirror_private.h"
 
 static char *tmp;         /* malloc'd; one temp dir for the program */
 static char allowed[600]; /* the directory the policy allows */
@@ -388,6 +390,40 @@ static void test_pack_with_a_changed_byte_is_never_accepted(void)
     expect_no_mirror(data);
 }
 
+/* Stops the copy at the stop callback's third question. */
+static bool stop_at_third(void *arg)
+{
+    int *calls = arg;
+    return ++*calls >= 3;
+}
+
+static void test_copy_stops_when_asked(void)
+{
+    char src[600], dir[700];
+    git_repository *repo = NULL;
+    struct mirror_local_stats stats;
+    int calls = 0;
+    make_source("stop", src, sizeof(src));
+    snprintf(dir, sizeof(dir), "%s/stop-mirror.git", tmp);
+    CHECK_INT(git_repository_init(&repo, dir, 1), 0);
+    CHECK_INT(
+        mirror_local_copy(repo, src, &policy, stop_at_third, &calls, &stats),
+        MIRROR_LOCAL_STOPPED);
+    CHECK_INT(calls, 3);
+    git_repository_free(repo);
+    /* An abort left from an earlier sync (its repo removed after it
+     * ended) does not stop the next one's copy. */
+    char data[700] = "", mirror[700];
+    struct rv_sync_error err;
+    int packs, loose;
+    rv_gitstream_abort();
+    CHECK_INT(sync_url(src, data, sizeof(data), &err), RV_OK);
+    mirror_of(data, mirror, sizeof(mirror));
+    count_objects(mirror, &packs, &loose);
+    CHECK_INT(packs, 2); /* copied */
+    CHECK(loose > 0);
+}
+
 int main(void)
 {
     char why[256];
@@ -417,6 +453,7 @@ int main(void)
     RUN(test_shallow_source_is_not_copied);
     RUN(test_loose_object_with_other_content_is_never_accepted);
     RUN(test_pack_with_a_changed_byte_is_never_accepted);
+    RUN(test_copy_stops_when_asked);
 
     rv_url_policy_free(&policy);
     git_libgit2_shutdown();
