@@ -54,7 +54,7 @@ bench_driver() {
   bench_build "$(basename "$src")" "$build"
   cc -O2 -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
     -Isrc -I"$build/generated" "$src" -L"$build" -lrvworker -lrvcommon \
-    $(pkg-config --libs libgit2 libcurl jansson hiredis libevent msgpack libcrypto) \
+    $(pkg-config --libs libgit2 libcurl jansson hiredis libevent msgpack libcrypto zlib) \
     -lpthread -lm -o "$out"
 }
 

@@ -426,12 +426,25 @@ out:
     return rc;
 }
 
+/* The monotonic time a fetch or clone starting now must end by; 0 for
+ * none. */
+static int64_t deadline_of(const struct rv_mirror_opts *opts)
+{
+    return opts->timeout_s > 0
+               ? rv_mono_ms() + (int64_t)opts->timeout_s * 1000
+               : 0;
+}
+
 /* Connects, learns the remote HEAD, downloads, updates tips and prunes
- * (is_new: a mirror with no refs yet, whose branches are written at once).
- * RV_OK, or RV_ERR_GIT with err filled and *failure saying whose fault. */
+ * (is_new: a mirror with no refs yet, whose branches are written at once;
+ * after a copy of a local path (clone_local) the download then finds
+ * every tip present and transfers nothing, unless the source moved
+ * meanwhile). Ends by deadline_ms (monotonic, 0 = none). RV_OK, or
+ * RV_ERR_GIT with err filled and *failure saying whose fault. */
 static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
-                 bool is_new, char *remote_head, size_t headlen,
-                 struct rv_sync_error *err, enum fetch_failure *failure)
+                 bool is_new, int64_t deadline_ms, char *remote_head,
+                 size_t headlen, struct rv_sync_error *err,
+                 enum fetch_failure *failure)
 {
     int rc = RV_OK;
     git_remote *remote = NULL;
@@ -439,9 +452,7 @@ static int fetch(git_repository *repo, const struct rv_mirror_opts *opts,
     const git_remote_head **heads = NULL;
     size_t nheads = 0;
     struct fetch_ctx ctx = {
-        .deadline_ms = opts->timeout_s > 0
-                           ? rv_mono_ms() + (int64_t)opts->timeout_s * 1000
-                           : 0,
+        .deadline_ms = deadline_ms,
         .token = opts->github_token,
         .token_host = opts->github_host,
     };
@@ -539,6 +550,91 @@ out:
     return rc;
 }
 
+/* An empty bare repository at tmp, an existing empty directory. */
+static int init_mirror(const char *tmp, git_repository **repo,
+                       struct rv_sync_error *err)
+{
+    if (git_repository_init(repo, tmp, 1) == 0)
+        return RV_OK;
+    const git_error *e = git_error_last();
+    rv_sync_error_set(err, RV_ERR_GIT, "Cannot create a mirror: %s.",
+                      e && e->message ? e->message : "unknown error");
+    return RV_ERR_GIT;
+}
+
+static bool copy_should_stop(void *arg)
+{
+    return past_deadline(arg);
+}
+
+/* The first clone of a local path: the source's objects are copied into
+ * the new mirror at tmp (*repo) without building a pack
+ * (mirrorlocal.c), and the fetch that follows only writes the refs. A
+ * source the copy cannot do, or a copy that failed, is fetched as any
+ * remote is, into a mirror made again from nothing (the copy may have
+ * left verified objects, and a tip already present would not be
+ * fetched, its history unchecked). A source whose object store holds a
+ * link or a special file is refused: libgit2's fetch would follow or
+ * open it by name; so is one whose objects are corrupt (see
+ * mirrorlocal.c). RV_OK (fetch next), or an error with err set. */
+static int clone_local(const struct rv_mirror_opts *opts, const char *tmp,
+                       git_repository **repo, int64_t deadline_ms,
+                       struct rv_sync_error *err)
+{
+    struct fetch_ctx ctx = {.deadline_ms = deadline_ms};
+    struct mirror_local_stats stats;
+    int64_t started = rv_mono_ms();
+    /* The sync's transfer starts here: this clears an abort left from an
+     * earlier one, as fetch() does for a remote. */
+    rv_gitstream_set_deadline(deadline_ms);
+    int how = mirror_local_copy(*repo, opts->url, opts->policy,
+                                copy_should_stop, &ctx, &stats);
+    rv_gitstream_set_deadline(0);
+    long long took = (long long)(rv_mono_ms() - started);
+    if (how == MIRROR_LOCAL_COPIED && rv_gitstream_aborted())
+        how = MIRROR_LOCAL_STOPPED; /* fetch() would clear it */
+    switch (how) {
+    case MIRROR_LOCAL_COPIED:
+        LOG(RV_LOG_INFO, opts->repo_id, opts->job_id,
+            "copied the local repository: %zu packs (%zu objects) and %zu "
+            "loose objects, each hashed, in %lld ms",
+            stats.packs, stats.objects, stats.loose, took);
+        return RV_OK;
+    case MIRROR_LOCAL_REFUSED:
+        LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+            "the local repository is refused: %s", stats.why);
+        rv_sync_error_set(err, RV_ERR_URL_NOT_ALLOWED,
+                          "The local repository is refused: its object "
+                          "store holds a symbolic link or a special file, "
+                          "or its path left the allowed directories.");
+        return RV_ERR_URL_NOT_ALLOWED;
+    case MIRROR_LOCAL_CORRUPT:
+        LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
+            "the local repository is corrupt: %s", stats.why);
+        rv_sync_error_set(err, RV_ERR_BAD_REMOTE,
+                          "The local repository's objects are corrupt: "
+                          "git fsck in it says which.");
+        return RV_ERR_BAD_REMOTE;
+    case MIRROR_LOCAL_STOPPED:
+        git_error_set_str(GIT_ERROR_CALLBACK, "the copy was stopped");
+        (void)fetch_failure(err, GIT_EUSER, &ctx, opts, false);
+        return RV_ERR_GIT;
+    default:
+        break;
+    }
+    LOG(RV_LOG_INFO, opts->repo_id, opts->job_id,
+        "the local repository is fetched instead of copied (%s)", stats.why);
+    git_repository_free(*repo);
+    *repo = NULL;
+    if (rv_mirror_remove_tree(tmp) != 0 || mkdir(tmp, 0700) != 0) {
+        rv_sync_error_set(err, RV_ERR_GIT,
+                          "Cannot create a directory for the mirror: %s.",
+                          strerror(errno));
+        return RV_ERR_IO;
+    }
+    return init_mirror(tmp, repo, err);
+}
+
 /* Creates an empty bare mirror in a temporary directory next to path and
  * renames it into place once the first fetch succeeded, so a half clone is
  * never used. On RV_OK *out is the open mirror (caller frees). */
@@ -550,6 +646,7 @@ static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
     char tmp[4200], hex[2 * RV_REPO_ID_MAX + 1];
     git_repository *repo = NULL;
     enum fetch_failure failure;
+    int64_t deadline_ms = deadline_of(opts);
     mirror_hex_encode(opts->repo_id, hex);
     snprintf(tmp, sizeof(tmp), "%s/mirrors/.tmp-%s-XXXXXX", opts->data_dir,
              hex);
@@ -559,14 +656,14 @@ static int clone_mirror(const struct rv_mirror_opts *opts, const char *path,
                           strerror(errno));
         return RV_ERR_IO;
     }
-    if (git_repository_init(&repo, tmp, 1) != 0) {
-        const git_error *e = git_error_last();
-        rv_sync_error_set(err, RV_ERR_GIT, "Cannot create a mirror: %s.",
-                          e && e->message ? e->message : "unknown error");
-        rc = RV_ERR_GIT;
+    if ((rc = init_mirror(tmp, &repo, err)) != RV_OK)
         goto out;
-    }
-    rc = fetch(repo, opts, true, remote_head, headlen, err, &failure);
+    /* A local path: checked and resolved by the policy (check_policy). */
+    if (opts->url[0] == '/' &&
+        (rc = clone_local(opts, tmp, &repo, deadline_ms, err)) != RV_OK)
+        goto out;
+    rc = fetch(repo, opts, true, deadline_ms, remote_head, headlen, err,
+               &failure);
     if (rc != RV_OK)
         goto out;
     git_repository_free(repo);
@@ -657,7 +754,8 @@ int rv_mirror_sync(const struct rv_mirror_opts *opts, git_repository **repo,
 
     int rc = RV_ERR_GIT;
     if (S_ISDIR(st.st_mode) && git_repository_open_bare(repo, path) == 0) {
-        rc = fetch(*repo, opts, false, remote_head, headlen, err, &failure);
+        rc = fetch(*repo, opts, false, deadline_of(opts), remote_head,
+                   headlen, err, &failure);
         if (rc == RV_OK)
             return RV_OK;
         git_repository_free(*repo);
