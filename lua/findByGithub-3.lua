@@ -1,9 +1,10 @@
 --[[
   The repos registered with one GitHub name (a webhook's
   repository.full_name), from the index the registry scripts keep
-  (githubIndex). A Redis written by a version without the index has no
-  marker: the first call builds the index from every repo's github field,
-  once, and sets the marker.
+  (githubIndex). The first repo registered into an empty registry sets
+  the marker; a Redis written by a version without the index has repos
+  and no marker: the first call builds the index from every repo's github
+  field, once, and sets the marker.
 
   KEYS[1] name_key: rv:ghname:<owner/name lower-cased>
   KEYS[2] marker_key (const): rv:ghname:indexed

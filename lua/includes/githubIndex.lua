@@ -19,3 +19,14 @@ local function unindex_github(github, id)
     rcall('SREM', github_key(github), id)
   end
 end
+
+-- The marker findByGithub reads: every repo in the registry is indexed.
+-- A registry that is empty when a repo is added is indexed from then on
+-- (every script that adds a repo keeps the index); one written by a
+-- version without the index has repos and no marker, and the first
+-- webhook builds the index once.
+local function mark_index_complete_if_empty(reposKey)
+  if rcall('SCARD', reposKey) == 0 then
+    rcall('SET', 'rv:ghname:indexed', '1')
+  end
+end

@@ -23,6 +23,7 @@ local function new_repo(metaKey, reposKey, scheduleKey, queueKey, r, now,
     'pr_sync_status', 'idle', 'pr_sync_at', '', 'pr_sync_error', '',
     'pr_gen', '0', 'pr_job', '', 'pr_job_end', '', 'pr_pending', '0',
     'pr_fails', '0', 'pr_worker', '', 'pr_started_at', '', 'pr_rev', '0')
+  mark_index_complete_if_empty(reposKey)
   rcall('SADD', reposKey, r.id)
   index_github(r.github, r.id)
   order_repo(r.id)

@@ -601,20 +601,27 @@ static int clone_local(const struct rv_mirror_opts *opts, const char *tmp,
             stats.packs, stats.objects, stats.loose, took);
         return RV_OK;
     case MIRROR_LOCAL_REFUSED:
+    case MIRROR_LOCAL_CORRUPT: {
+        /* Neither is fetched instead: what the copy saw is the reason. */
+        static const struct {
+            rv_err code;
+            const char *state; /* for the log */
+            const char *message;
+        } ends[] = {
+            {RV_ERR_URL_NOT_ALLOWED, "refused",
+             "The local repository is refused: its object store holds a "
+             "symbolic link or a special file, or its path left the allowed "
+             "directories."},
+            {RV_ERR_BAD_REMOTE, "corrupt",
+             "The local repository's objects are corrupt: git fsck in it "
+             "says which."},
+        };
+        size_t i = how == MIRROR_LOCAL_CORRUPT;
         LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
-            "the local repository is refused: %s", stats.why);
-        rv_sync_error_set(err, RV_ERR_URL_NOT_ALLOWED,
-                          "The local repository is refused: its object "
-                          "store holds a symbolic link or a special file, "
-                          "or its path left the allowed directories.");
-        return RV_ERR_URL_NOT_ALLOWED;
-    case MIRROR_LOCAL_CORRUPT:
-        LOG(RV_LOG_WARN, opts->repo_id, opts->job_id,
-            "the local repository is corrupt: %s", stats.why);
-        rv_sync_error_set(err, RV_ERR_BAD_REMOTE,
-                          "The local repository's objects are corrupt: "
-                          "git fsck in it says which.");
-        return RV_ERR_BAD_REMOTE;
+            "the local repository is %s: %s", ends[i].state, stats.why);
+        rv_sync_error_set(err, ends[i].code, "%s", ends[i].message);
+        return ends[i].code;
+    }
     case MIRROR_LOCAL_STOPPED:
         git_error_set_str(GIT_ERROR_CALLBACK, "the copy was stopped");
         (void)fetch_failure(err, GIT_EUSER, &ctx, opts, false);

@@ -330,9 +330,17 @@ static bool is_dot(const char *name)
            (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
-/* Checks every entry under the directory name in dfd, depth levels down,
- * for links and special files, without reading any file. */
-static int check_tree(struct copy *c, int dfd, const char *name, int depth)
+/* Called by each_entry for an entry name of the directory open as dfd
+ * that check_entry passed (its type in *st); MIRROR_LOCAL_COPIED goes on. */
+typedef int (*entry_fn)(struct copy *c, int dfd, const char *name,
+                        const struct stat *st, void *arg);
+
+/* Lists the directory name in dfd and hands fn every entry but "." and
+ * "..", each checked first for links and special files; an entry that
+ * vanished meanwhile is skipped. Ends at the first answer other than
+ * MIRROR_LOCAL_COPIED, or when the copy is stopped. */
+static int each_entry(struct copy *c, int dfd, const char *name, entry_fn fn,
+                      void *arg)
 {
     DIR *d;
     int rc = open_dir(c, dfd, name, &d);
@@ -342,18 +350,38 @@ static int check_tree(struct copy *c, int dfd, const char *name, int depth)
         bool gone;
         if (is_dot(e->d_name))
             continue;
-        rc = check_entry(c, dirfd(d), e->d_name, &st, &gone);
-        if (rc == MIRROR_LOCAL_COPIED && !gone && S_ISDIR(st.st_mode)) {
-            if (depth <= 1)
-                rc = verdict(c, MIRROR_LOCAL_FALLBACK,
-                             "the object store nests too deep");
-            else
-                rc = check_tree(c, dirfd(d), e->d_name, depth - 1);
-        }
+        if (stopped(c))
+            rc = verdict(c, MIRROR_LOCAL_STOPPED, "stopped");
+        else
+            rc = check_entry(c, dirfd(d), e->d_name, &st, &gone);
+        if (rc == MIRROR_LOCAL_COPIED && !gone)
+            rc = fn(c, dirfd(d), e->d_name, &st, arg);
     }
     if (d)
         closedir(d);
     return rc;
+}
+
+static int check_tree(struct copy *c, int dfd, const char *name, int depth);
+
+/* each_entry's step for check_tree: arg is the depth left. */
+static int check_subtree(struct copy *c, int dfd, const char *name,
+                         const struct stat *st, void *arg)
+{
+    int depth = *(const int *)arg;
+    if (!S_ISDIR(st->st_mode))
+        return MIRROR_LOCAL_COPIED;
+    if (depth <= 1)
+        return verdict(c, MIRROR_LOCAL_FALLBACK,
+                       "the object store nests too deep");
+    return check_tree(c, dfd, name, depth - 1);
+}
+
+/* Checks every entry under the directory name in dfd, depth levels down,
+ * for links and special files, without reading any file. */
+static int check_tree(struct copy *c, int dfd, const char *name, int depth)
+{
+    return each_entry(c, dfd, name, check_subtree, &depth);
 }
 
 static bool is_hex(const char *s, size_t n)
@@ -478,31 +506,15 @@ static int copy_loose(struct copy *c, int dfd, const char *dir,
     return rc;
 }
 
-/* Copies the loose objects of one fan-out directory (name, two hex
- * digits) of the source's objects directory objfd. */
-static int copy_loose_dir(struct copy *c, int objfd, const char *name)
+/* each_entry's step for a fan-out directory (arg, its name): anything
+ * but a loose object there (tmp_obj_*, a directory) is git's own scratch,
+ * checked by each_entry and not copied. */
+static int copy_loose_entry(struct copy *c, int dfd, const char *name,
+                            const struct stat *st, void *arg)
 {
-    DIR *d;
-    int rc = open_dir(c, objfd, name, &d);
-    struct dirent *e;
-    while (rc == MIRROR_LOCAL_COPIED && (e = readdir(d)) != NULL) {
-        struct stat st;
-        bool gone;
-        if (is_dot(e->d_name))
-            continue;
-        if (stopped(c))
-            rc = verdict(c, MIRROR_LOCAL_STOPPED, "stopped");
-        else
-            rc = check_entry(c, dirfd(d), e->d_name, &st, &gone);
-        /* Anything else there (tmp_obj_*, a directory) is git's own
-         * scratch: checked above, not copied. */
-        if (rc == MIRROR_LOCAL_COPIED && !gone && S_ISREG(st.st_mode) &&
-            is_hex(e->d_name, GIT_OID_HEXSZ - 2))
-            rc = copy_loose(c, dirfd(d), name, e->d_name);
-    }
-    if (d)
-        closedir(d);
-    return rc;
+    if (!S_ISREG(st->st_mode) || !is_hex(name, GIT_OID_HEXSZ - 2))
+        return MIRROR_LOCAL_COPIED;
+    return copy_loose(c, dfd, arg, name);
 }
 
 /* The indexer calls this while it works; a nonzero answer stops it. */
@@ -584,45 +596,38 @@ static bool ends_with(const char *name, const char *suffix)
     return n > k && strcmp(name + n - k, suffix) == 0;
 }
 
-/* Walks the source's pack directory (open as objfd's "pack"): every
- * entry is checked, a promisor pack (a partial clone) falls back, and
- * when index is set every pack that has an index beside it (git's sign
- * that it is complete) is indexed into the mirror. */
+/* each_entry's step for the source's pack directory: a promisor pack (a
+ * partial clone) falls back, a directory is checked, and when *arg (index)
+ * is set every pack that has an index beside it (git's sign that it is
+ * complete) is indexed into the mirror. */
+static int pack_entry(struct copy *c, int dfd, const char *name,
+                      const struct stat *st, void *arg)
+{
+    bool index = *(const bool *)arg;
+    char idx_name[NAME_MAX + 1];
+    size_t n = strlen(name);
+    struct stat ist;
+    bool no_idx;
+    if (ends_with(name, ".promisor"))
+        return verdict(c, MIRROR_LOCAL_FALLBACK,
+                       "the source is a partial clone");
+    if (S_ISDIR(st->st_mode))
+        return check_tree(c, dfd, name, CHECK_DEPTH);
+    if (!index || strncmp(name, "pack-", 5) != 0 || !ends_with(name, ".pack") ||
+        n - 5 + 4 >= sizeof(idx_name))
+        return MIRROR_LOCAL_COPIED;
+    snprintf(idx_name, sizeof(idx_name), "%.*s.idx", (int)(n - 5), name);
+    int rc = check_entry(c, dfd, idx_name, &ist, &no_idx);
+    if (rc == MIRROR_LOCAL_COPIED && !no_idx && S_ISREG(ist.st_mode))
+        rc = index_pack(c, dfd, name);
+    return rc;
+}
+
+/* Walks the source's pack directory (objfd's "pack"), checking every
+ * entry, and indexing the complete packs when index is set. */
 static int walk_packs(struct copy *c, int objfd, bool index)
 {
-    DIR *d;
-    int rc = open_dir(c, objfd, "pack", &d);
-    struct dirent *e;
-    while (rc == MIRROR_LOCAL_COPIED && (e = readdir(d)) != NULL) {
-        struct stat st;
-        bool gone;
-        char idx_name[NAME_MAX + 1];
-        const char *name = e->d_name;
-        size_t n = strlen(name);
-        if (is_dot(name))
-            continue;
-        rc = check_entry(c, dirfd(d), name, &st, &gone);
-        if (rc != MIRROR_LOCAL_COPIED || gone)
-            continue;
-        if (ends_with(name, ".promisor")) {
-            rc = verdict(c, MIRROR_LOCAL_FALLBACK,
-                         "the source is a partial clone");
-        } else if (S_ISDIR(st.st_mode)) {
-            rc = check_tree(c, dirfd(d), name, CHECK_DEPTH);
-        } else if (index && strncmp(name, "pack-", 5) == 0 &&
-                   ends_with(name, ".pack") && n - 5 + 4 < sizeof(idx_name)) {
-            struct stat ist;
-            bool no_idx;
-            snprintf(idx_name, sizeof(idx_name), "%.*s.idx", (int)(n - 5),
-                     name);
-            rc = check_entry(c, dirfd(d), idx_name, &ist, &no_idx);
-            if (rc == MIRROR_LOCAL_COPIED && !no_idx && S_ISREG(ist.st_mode))
-                rc = index_pack(c, dirfd(d), name);
-        }
-    }
-    if (d)
-        closedir(d);
-    return rc;
+    return each_entry(c, objfd, "pack", pack_entry, &index);
 }
 
 /* Checks objects/info of the source (objfd): borrowed objects
@@ -643,42 +648,47 @@ static int check_info(struct copy *c, int objfd)
     return check_tree(c, objfd, "info", CHECK_DEPTH);
 }
 
+/* each_entry's first step over the source's objects directory: only
+ * checks, so that nothing is copied from a store that is then refused.
+ * *arg (a bool) is set when there is a pack directory. */
+static int check_objects_entry(struct copy *c, int dfd, const char *name,
+                               const struct stat *st, void *arg)
+{
+    if (!S_ISDIR(st->st_mode))
+        return MIRROR_LOCAL_COPIED;
+    if (strcmp(name, "pack") == 0) {
+        *(bool *)arg = true;
+        return walk_packs(c, dfd, false);
+    }
+    if (strcmp(name, "info") == 0)
+        return check_info(c, dfd);
+    if (!is_hex(name, 2))
+        return check_tree(c, dfd, name, CHECK_DEPTH);
+    return MIRROR_LOCAL_COPIED;
+}
+
+/* each_entry's second step: copies the loose objects of a fan-out
+ * directory (two hex digits). */
+static int copy_objects_entry(struct copy *c, int dfd, const char *name,
+                              const struct stat *st, void *arg)
+{
+    (void)arg;
+    if (!S_ISDIR(st->st_mode) || !is_hex(name, 2))
+        return MIRROR_LOCAL_COPIED;
+    char dir[3] = {name[0], name[1], '\0'};
+    return each_entry(c, dfd, name, copy_loose_entry, dir);
+}
+
 /* Copies the source's object store (open as objfd): every entry checked,
  * then the loose objects, then the packs, listed again after the loose
  * objects so that an object a concurrent repack moves from loose to a
  * pack is found in one or the other. */
 static int copy_objects(struct copy *c, int objfd)
 {
-    DIR *d;
-    struct stat st;
-    bool gone, has_pack = false;
-    int rc = open_dir(c, objfd, ".", &d);
-    struct dirent *e;
-    /* First only checks, so that nothing is copied from a store that is
-     * then refused. */
-    while (rc == MIRROR_LOCAL_COPIED && (e = readdir(d)) != NULL) {
-        if (is_dot(e->d_name))
-            continue;
-        rc = check_entry(c, objfd, e->d_name, &st, &gone);
-        if (rc != MIRROR_LOCAL_COPIED || gone || !S_ISDIR(st.st_mode))
-            continue;
-        if (strcmp(e->d_name, "pack") == 0) {
-            has_pack = true;
-            rc = walk_packs(c, objfd, false);
-        } else if (strcmp(e->d_name, "info") == 0) {
-            rc = check_info(c, objfd);
-        } else if (!is_hex(e->d_name, 2)) {
-            rc = check_tree(c, objfd, e->d_name, CHECK_DEPTH);
-        }
-    }
-    if (rc == MIRROR_LOCAL_COPIED) {
-        rewinddir(d);
-        while (rc == MIRROR_LOCAL_COPIED && (e = readdir(d)) != NULL)
-            if (is_hex(e->d_name, 2))
-                rc = copy_loose_dir(c, objfd, e->d_name);
-    }
-    if (d)
-        closedir(d);
+    bool has_pack = false;
+    int rc = each_entry(c, objfd, ".", check_objects_entry, &has_pack);
+    if (rc == MIRROR_LOCAL_COPIED)
+        rc = each_entry(c, objfd, ".", copy_objects_entry, NULL);
     if (rc == MIRROR_LOCAL_COPIED && has_pack)
         rc = walk_packs(c, objfd, true);
     return rc;

@@ -1594,13 +1594,7 @@ int main(void)
     tmp = rvt_tmpdir("rv-branchsync");
     if (!tmp)
         return 1;
-    /* The git CLI and libgit2 both see a clean, fixed identity. */
-    setenv("HOME", tmp, 1);
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
-    setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
-    setenv("GIT_COMMITTER_NAME", "Charles Babbage", 1);
-    setenv("GIT_COMMITTER_EMAIL", "cb@example.com", 1);
+    rvt_git_env(tmp);
     if (rv_branchsync_global_init() != RV_OK)
         return 1;
 

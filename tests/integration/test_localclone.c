@@ -430,12 +430,7 @@ int main(void)
     tmp = rvt_tmpdir("rv-localclone");
     if (!tmp)
         return 1;
-    setenv("HOME", tmp, 1);
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
-    setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
-    setenv("GIT_COMMITTER_NAME", "Charles Babbage", 1);
-    setenv("GIT_COMMITTER_EMAIL", "cb@example.com", 1);
+    rvt_git_env(tmp);
     snprintf(allowed, sizeof(allowed), "%s/allowed", tmp);
     snprintf(outside, sizeof(outside), "%s/outside", tmp);
     if (rvt_sh(NULL, "mkdir -p '%s' '%s'", allowed, outside) != 0 ||

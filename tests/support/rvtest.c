@@ -181,6 +181,16 @@ char *rvt_tmpdir(const char *prefix)
     return strdup(tmpl);
 }
 
+void rvt_git_env(const char *home)
+{
+    setenv("HOME", home, 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
+    setenv("GIT_AUTHOR_EMAIL", "ada@example.com", 1);
+    setenv("GIT_COMMITTER_NAME", "Charles Babbage", 1);
+    setenv("GIT_COMMITTER_EMAIL", "cb@example.com", 1);
+}
+
 const char *rvt_allow_local_env(void)
 {
     static char env[PATH_MAX + 40];

@@ -114,6 +114,11 @@ int rvt_finish(struct rv_rsync *conn, struct rvt_redis *redis, char *tmp);
 /* Creates a temp dir (under $TMPDIR or /tmp) and returns a malloc'd path. */
 char *rvt_tmpdir(const char *prefix);
 
+/* Gives the git CLI and libgit2 a clean, fixed identity: HOME is home (a
+ * temp dir, so no user config is read), no system config, and fixed
+ * author and committer names, so that commits hash the same each run. */
+void rvt_git_env(const char *home);
+
 /* "REPOVIEW_ALLOW_LOCAL_PATHS=<$TMPDIR or /tmp>" (static): the URL policy
  * setting a test passes (in env, or with setenv for the CLI) when its
  * repos are local bare repositories in temp dirs. Spawned services
