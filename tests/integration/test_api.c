@@ -535,22 +535,6 @@ static void test_cached_reads_follow_every_change_of_the_repo(void)
     CHECK(wait_overview(api.base, "widgets", 4, "idle"));
 }
 
-/* How often Redis has run command (INFO commandstats), or -1. */
-static long long redis_calls(const char *command)
-{
-    redisReply *r = rv_rsync_command(&conn, "INFO commandstats");
-    long long n = -1;
-    char key[64];
-    snprintf(key, sizeof(key), "cmdstat_%s:calls=", command);
-    if (r && r->type == REDIS_REPLY_STRING) {
-        const char *at = strstr(r->str, key);
-        n = at ? strtoll(at + strlen(key), NULL, 10) : 0;
-    }
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 /* One try of the scenario below with a new version of "ageing"; false
  * when the machine was too slow for its timing (nothing was asserted
  * about the cache then). */
@@ -574,11 +558,11 @@ static bool stale_by_the_clock_once(long long version)
     wait = synced + 2100 - rv_now_ms();
     if (wait > 0)
         rvt_sleep_ms((int)wait);
-    long long hgetall = redis_calls("hgetall");
+    long long hgetall = rvt_redis_calls(&conn, "hgetall");
     CHECK(hgetall >= 0);
     CHECK_INT(curl("-H 'Authorization: Bearer %s' -H 'If-None-Match: %s' %s/v1/repos/ageing/overview", TOKEN, fresh_etag, api2.base), 200);
     bool head_alive = rv_mono_ms() - head_at < 900;
-    long long hgetall_after = redis_calls("hgetall");
+    long long hgetall_after = rvt_redis_calls(&conn, "hgetall");
     doc = json_body();
     /* Whatever the timing: stale now, at the same version. */
     CHECK(json_is_true(json_object_get(json_object_get(doc, "freshness"), "stale")));

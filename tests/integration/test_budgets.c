@@ -423,20 +423,6 @@ static void test_a_spent_budget_holds_at_most_an_hour(void)
     redis_int("DEL rv:gh:budget:t-spent");
 }
 
-/* The number of times Redis ran command (lower-case), from INFO. */
-static long long command_calls(const char *command)
-{
-    redisReply *r = redisCommand(conn.ctx, "INFO commandstats");
-    char key[64];
-    snprintf(key, sizeof(key), "cmdstat_%s:calls=", command);
-    const char *p =
-        r && r->type == REDIS_REPLY_STRING ? strstr(r->str, key) : NULL;
-    long long n = p ? strtoll(p + strlen(key), NULL, 10) : 0;
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 /* While Redis stalls, the API's 5 s samples of the token budgets do not
  * pile up: one sample's commands are awaited before the next is sent. */
 static void test_a_stalled_redis_gets_one_budget_sample_at_a_time(void)
@@ -457,7 +443,7 @@ static void test_a_stalled_redis_gets_one_budget_sample_at_a_time(void)
     redis_int("CLIENT PAUSE 16000 ALL");
     rvt_sleep_ms(16500);
     rvt_sleep_ms(300); /* the answers awaited arrive */
-    long long zcounts = command_calls("zcount");
+    long long zcounts = rvt_redis_calls(&conn, "zcount");
     /* Unguarded, three samples queue during the pause, each with its
      * ZCOUNT; guarded, the one sent first. */
     CHECK(zcounts >= 1 && zcounts <= 2);

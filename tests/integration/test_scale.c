@@ -48,23 +48,6 @@ static long long info_stat(const char *name)
     return n;
 }
 
-/* How many times Redis has run command (lower case, e.g. "hget"), scripts'
- * calls included (INFO commandstats); 0 before its first. */
-static long long command_calls(const char *command)
-{
-    redisReply *r = rv_rsync_command(&conn, "INFO commandstats");
-    char field[64];
-    snprintf(field, sizeof(field), "\r\ncmdstat_%s:calls=", command);
-    long long n = -1;
-    if (r && r->type == REDIS_REPLY_STRING) {
-        const char *p = strstr(r->str, field);
-        n = p ? strtoll(p + strlen(field), NULL, 10) : 0;
-    }
-    if (r)
-        freeReplyObject(r);
-    return n;
-}
-
 static long long commands(void)
 {
     return info_stat("total_commands_processed");
@@ -156,9 +139,9 @@ static long long one_webhook_cost(const char *full_name, const char *want_id)
 /* The HGETs one routed webhook for full_name costs Redis. */
 static long long webhook_hgets(const char *full_name, const char *want_id)
 {
-    long long before = command_calls("hget");
+    long long before = rvt_redis_calls(&conn, "hget");
     (void)one_webhook_cost(full_name, want_id);
-    return command_calls("hget") - before;
+    return rvt_redis_calls(&conn, "hget") - before;
 }
 
 static void test_a_fresh_redis_is_indexed_from_its_first_repo(void)

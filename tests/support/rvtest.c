@@ -727,6 +727,21 @@ const char *rvt_error_code(const char *body, char *buf, size_t size)
     return buf;
 }
 
+long long rvt_redis_calls(struct rv_rsync *conn, const char *command)
+{
+    redisReply *r = rv_rsync_command(conn, "INFO commandstats");
+    char key[96];
+    long long n = -1;
+    snprintf(key, sizeof(key), "\r\ncmdstat_%s:calls=", command);
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *at = strstr(r->str, key);
+        n = at ? strtoll(at + strlen(key), NULL, 10) : 0;
+    }
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
 long long rvt_redis_int(struct rv_rsync *conn, const char *fmt,
                         const char *arg)
 {

@@ -254,6 +254,11 @@ bool rvt_contains(const char *s, const char *needle);
 /* error.code of a JSON error body, into buf ("(none)" when it has none). */
 const char *rvt_error_code(const char *body, char *buf, size_t size);
 
+/* How many times Redis has run command (lower case, e.g. "hget"), the
+ * scripts' own calls included (INFO commandstats): 0 before its first,
+ * -1 when INFO fails. */
+long long rvt_redis_calls(struct rv_rsync *conn, const char *command);
+
 /* The integer reply of the command fmt with one string argument, or -1. */
 long long rvt_redis_int(struct rv_rsync *conn, const char *fmt,
                         const char *arg);
