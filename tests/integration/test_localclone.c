@@ -130,6 +130,15 @@ static void count_objects(const char *gitdir, int *packs, int *loose)
     free(out);
 }
 
+/* The mirror a sync into data made (its path into mirror) and its
+ * packs and loose objects, as count_objects says. */
+static void mirror_objects(const char *data, char *mirror, size_t size,
+                           int *packs, int *loose)
+{
+    mirror_of(data, mirror, size);
+    count_objects(mirror, packs, loose);
+}
+
 /* What the git CLI says about both: the same branches at the same
  * commits, and (all_objects) the same set of objects. */
 static void expect_same(const char *src, const char *mirror, bool all_objects)
@@ -188,8 +197,7 @@ static void test_copy_of_a_local_path_equals_the_source(void)
     CHECK_INT(src_packs, 2);
     CHECK(src_loose > 0);
     CHECK_INT(sync_url(src, data, sizeof(data), &err), RV_OK);
-    mirror_of(data, mirror, sizeof(mirror));
-    count_objects(mirror, &packs, &loose);
+    mirror_objects(data, mirror, sizeof(mirror), &packs, &loose);
     /* The copy, not libgit2's fetch (one pack, nothing loose). */
     CHECK_INT(packs, src_packs);
     CHECK_INT(loose, src_loose);
@@ -229,8 +237,7 @@ static void test_copy_of_a_work_tree_takes_its_git_dir(void)
     snprintf(moved, sizeof(moved), "%s/worktree-src", allowed);
     sh("mv '%s' '%s'", work, moved);
     CHECK_INT(sync_url(moved, data, sizeof(data), &err), RV_OK);
-    mirror_of(data, mirror, sizeof(mirror));
-    count_objects(mirror, &packs, &loose);
+    mirror_objects(data, mirror, sizeof(mirror), &packs, &loose);
     /* The work tree's repository has only loose objects. */
     CHECK_INT(packs, 0);
     CHECK(loose > 0);
@@ -311,8 +318,7 @@ static void test_alternates_fall_back_to_the_fetch(void)
        base, src, tmp, src);
     CHECK_INT(rvt_sh(NULL, "test -s '%s/objects/info/alternates'", src), 0);
     CHECK_INT(sync_url(src, data, sizeof(data), &err), RV_OK);
-    mirror_of(data, mirror, sizeof(mirror));
-    count_objects(mirror, &packs, &loose);
+    mirror_objects(data, mirror, sizeof(mirror), &packs, &loose);
     CHECK_INT(packs, 1); /* libgit2's fetch */
     CHECK_INT(loose, 0);
     expect_same(src, mirror, false);
@@ -330,8 +336,7 @@ static void test_shallow_source_is_not_copied(void)
     int rc = sync_url(src, data, sizeof(data), &err);
     fprintf(stderr, "  shallow source: %s\n", rv_errname(rc));
     if (rc == RV_OK) {
-        mirror_of(data, mirror, sizeof(mirror));
-        count_objects(mirror, &packs, &loose);
+        mirror_objects(data, mirror, sizeof(mirror), &packs, &loose);
         CHECK_INT(packs, 1); /* libgit2's fetch, not the copy */
         CHECK_INT(loose, 0);
     } else {
@@ -418,8 +423,7 @@ static void test_copy_stops_when_asked(void)
     int packs, loose;
     rv_gitstream_abort();
     CHECK_INT(sync_url(src, data, sizeof(data), &err), RV_OK);
-    mirror_of(data, mirror, sizeof(mirror));
-    count_objects(mirror, &packs, &loose);
+    mirror_objects(data, mirror, sizeof(mirror), &packs, &loose);
     CHECK_INT(packs, 2); /* copied */
     CHECK(loose > 0);
 }
