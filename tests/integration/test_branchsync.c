@@ -1439,8 +1439,9 @@ static void scale_random_edits(char *sh, size_t size, unsigned *seed, int n,
 static void scale_write(const struct remote *r, const char *path, int id)
 {
     char full[1024];
-    snprintf(full, sizeof(full), "%s/%s", r->src, path);
-    FILE *f = fopen(full, "w");
+    int w = snprintf(full, sizeof(full), "%s/%s", r->src, path);
+    CHECK(w > 0 && (size_t)w < sizeof(full));
+    FILE *f = w > 0 && (size_t)w < sizeof(full) ? fopen(full, "w") : NULL;
     CHECK(f != NULL);
     if (!f)
         return;

@@ -58,7 +58,8 @@ static int sh(const char *fmt, ...)
  * Its path goes into out. */
 static void make_source(const char *name, char *out, size_t size)
 {
-    snprintf(out, size, "%s/%s.git", allowed, name);
+    int w = snprintf(out, size, "%s/%s.git", allowed, name);
+    CHECK(w > 0 && (size_t)w < size);
     sh("set -e; w='%s/work-%s'; b='%s'\n"
        "git init -q -b main \"$w\"; cd \"$w\"\n"
        "for i in $(seq 1 12); do echo \"line $i\" > f$i.txt;"
