@@ -117,9 +117,57 @@ int tree_changes(git_repository *repo, struct changes *c,
  * 0 or a libgit2 error. */
 int merge_conflicts(git_repository *repo, const git_commit *ours,
                     const git_commit *theirs, bool base_known,
-                    const git_tree *const trees[3],
-                    const struct changes *ch, int cap,
-                    bool *has_conflicts, json_t *files, int *merged);
+                    const git_tree *const trees[3], const struct changes *ch,
+                    int cap, bool *has_conflicts, json_t *files, int *merged);
+
+/* ---- renames.c ---- */
+
+/* The files one side added and deleted since the merge base, indexed by
+ * name and blob id to find renames (side_follow, side_name_pairs). Zero
+ * it before first use; side_files_load fills it once. */
+struct side_files {
+    bool loaded;
+    struct changes ch;                   /* base -> side */
+    const struct change **added_by_name; /* additions by basename, path */
+    const struct change **added_by_id;   /* additions by blob id, path */
+    const struct change **gone_by_name;  /* deletions by basename, path */
+    size_t nadded, ngone;
+    bool *claimed; /* by index in ch.v: a rename target side_follow took */
+};
+
+/* Lists the side's changes from base to side, unless loaded. 0 or a
+ * libgit2 error. */
+int side_files_load(git_repository *repo, struct side_files *f,
+                    const git_tree *base, const git_tree *side);
+
+/* Frees what side_files_load made, and zeroes f. */
+void side_files_free(struct side_files *f);
+
+/* Where the side moved the file it deleted at path (blob id in the
+ * base): *to is the addition it became, or NULL when no unclaimed added
+ * file is an exact copy or a file of the same name at least
+ * RENAME_THRESHOLD similar. An exact copy named alike wins another, the
+ * highest score an inexact one (the first path on a tie); *to is then
+ * claimed. 0 or a libgit2 error. */
+int side_follow(git_repository *repo, struct side_files *f, const char *path,
+                const git_oid *id, const struct change **to);
+
+/* Calls pair(from, to, arg) for every deletion that has an exact copy
+ * among the additions or shares its name with one addition alone (and no
+ * other deletion): the renames a reorganised tree is voted from, with no
+ * blob read. Stops at, and returns, pair's first non-zero. */
+int side_name_pairs(const struct side_files *f,
+                    int (*pair)(const char *from, const char *to, void *arg),
+                    void *arg);
+
+/* How similar blob b is to blob a (0-100, git's similarity: at least
+ * RENAME_THRESHOLD makes a a rename source of b). 0 or a libgit2
+ * error. */
+int blob_score(git_repository *repo, const git_oid *a, const git_oid *b,
+               int *score);
+
+/* A regular or executable file's mode. */
+bool is_file_mode(unsigned int mode);
 
 /* ---- dirrename.c ---- */
 
@@ -128,12 +176,14 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
  * appended (at the path the rename gives them: git's new name) to *paths
  * (see paths_push). trees are the merge base's (NULL: none, then nothing
  * is found), ours's and theirs's; ch holds theirs's changes since the
- * base (tree_changes). A side's renames are computed only when a
- * directory is gone on it. 0 or a libgit2 error. */
-int dir_rename_conflicts(git_repository *repo,
-                         const git_tree *const trees[3],
-                         const struct changes *ch, char ***paths, size_t *n,
-                         size_t *cap);
+ * base (tree_changes), ours the index of ours's (loaded here when
+ * needed, and kept for the caller to free). A side's renames are
+ * computed only when a directory is gone on it: by libgit2's rename
+ * detection, or on a side that added more than MERGE_RENAME_LIMIT files,
+ * voted from side_name_pairs. 0 or a libgit2 error. */
+int dir_rename_conflicts(git_repository *repo, const git_tree *const trees[3],
+                         const struct changes *ch, struct side_files *ours,
+                         char ***paths, size_t *n, size_t *cap);
 
 /* ---- diffstat.c ---- */
 
@@ -183,11 +233,9 @@ int prepare_branches(git_repository *repo, struct branch *list,
 /* Builds the document from the sorted branches (default first). Reused
  * rows are shared with prev; the others are computed. New reference or
  * NULL. */
-json_t *build_document(git_repository *repo,
-                       const struct rv_branchsync_opts *opts,
-                       const struct branch *list, size_t n,
-                       const json_t *prev_idx,
-                       struct rv_branchsync_stats *stats,
-                       struct rv_sync_error *err);
+json_t *
+build_document(git_repository *repo, const struct rv_branchsync_opts *opts,
+               const struct branch *list, size_t n, const json_t *prev_idx,
+               struct rv_branchsync_stats *stats, struct rv_sync_error *err);
 
 #endif

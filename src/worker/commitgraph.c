@@ -306,14 +306,22 @@ int compare_tips(git_repository *repo, struct graph *g,
         *base_known = true;
         return cmp.has_base ? git_commit_lookup(mb, repo, &cmp.base) : 0;
     }
-    git_oid base;
+    /* libgit2 walks by generation where the dates mislead. Its bases, all
+     * of them: a unique one is as good as the graph's (the changed paths
+     * may decide the merge), where several need its virtual base. */
+    git_oidarray bases = {NULL, 0};
     *base_known = false;
     if ((rc = git_graph_ahead_behind(ahead, behind, repo, tip, def)) != 0)
         return rc;
-    rc = git_merge_base(&base, repo, tip, def);
+    rc = git_merge_bases(&bases, repo, tip, def);
     if (rc == GIT_ENOTFOUND) {
         git_error_clear();
         return 0;
     }
-    return rc == 0 ? git_commit_lookup(mb, repo, &base) : rc;
+    if (rc == 0 && bases.count > 0) {
+        *base_known = bases.count == 1;
+        rc = git_commit_lookup(mb, repo, &bases.ids[0]);
+    }
+    git_oidarray_dispose(&bases);
+    return rc;
 }

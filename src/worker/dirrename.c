@@ -145,41 +145,68 @@ static int pick_majority(struct dir_moves *all, struct dir_moves *out)
     return 0;
 }
 
-/* The directories side renamed since base (sorted by from): from each
- * file rename old -> new, old's directory went to new's where it is gone
- * on side, and so on up while the two paths end alike ("a/x/f" ->
- * "b/x/f" says a/x went to b/x and a to b). Renames found as `git
- * merge-tree` finds them (RENAME_THRESHOLD, MERGE_RENAME_LIMIT). */
+/* Counts the file rename o -> w towards directory moves: o's directory
+ * went to w's where it is gone on side, and so on up while the two paths
+ * end alike ("a/x/f" -> "b/x/f" says a/x went to b/x and a to b). */
+static int vote_moves(const git_tree *side, const char *o, const char *w,
+                      struct dir_moves *all)
+{
+    int rc = 0;
+    size_t lo = dir_len(o, strlen(o)), lw = dir_len(w, strlen(w));
+    while (lo > 0 && lw > 0 && !(lo == lw && memcmp(o, w, lo) == 0)) {
+        bool still = false;
+        if ((rc = dir_exists(side, o, lo, &still)) != 0)
+            break;
+        if (!still && moves_push(all, o, lo, w, lw) != 0) {
+            git_error_set_oom();
+            return -1;
+        }
+        size_t po = dir_len(o, lo), pw = dir_len(w, lw);
+        size_t no = lo - (po ? po + 1 : 0), nw = lw - (pw ? pw + 1 : 0);
+        if (no != nw || memcmp(o + lo - no, w + lw - nw, no) != 0)
+            break; /* the last names differ: the parents did not move */
+        lo = po;
+        lw = pw;
+    }
+    return rc;
+}
+
+/* vote_moves as a side_name_pairs callback. */
+struct vote {
+    const git_tree *side;
+    struct dir_moves *all;
+};
+
+static int vote_pair(const char *from, const char *to, void *arg)
+{
+    struct vote *v = arg;
+    return vote_moves(v->side, from, to, v->all);
+}
+
+/* The directories side renamed since base (sorted by from), voted by its
+ * file renames (vote_moves). Renames found as `git merge-tree` finds
+ * them (RENAME_THRESHOLD, MERGE_RENAME_LIMIT), but on a side indexed in
+ * files (NULL: none) that added more files than that limit, where
+ * libgit2's rename matrix would take a second a branch, from
+ * side_name_pairs (exact copies and files that kept a unique name). */
 static int side_dir_moves(git_repository *repo, const git_tree *base,
-                          const git_tree *side, struct dir_moves *out)
+                          const git_tree *side, struct side_files *files,
+                          struct dir_moves *out)
 {
     struct dir_moves all = {0};
     git_diff *diff = NULL;
-    int rc = diff_renames(repo, base, side, NULL, MERGE_RENAME_LIMIT, &diff);
+    int rc = files ? side_files_load(repo, files, base, side) : 0;
     if (rc != 0)
         goto out;
-    for (size_t i = 0; i < git_diff_num_deltas(diff) && rc == 0; i++) {
-        const git_diff_delta *d = git_diff_get_delta(diff, i);
-        if (d->status != GIT_DELTA_RENAMED)
-            continue;
-        const char *o = d->old_file.path, *w = d->new_file.path;
-        size_t lo = dir_len(o, strlen(o)), lw = dir_len(w, strlen(w));
-        while (lo > 0 && lw > 0 && rc == 0 &&
-               !(lo == lw && memcmp(o, w, lo) == 0)) {
-            bool still = false;
-            if ((rc = dir_exists(side, o, lo, &still)) != 0)
-                break;
-            if (!still && moves_push(&all, o, lo, w, lw) != 0) {
-                git_error_set_oom();
-                rc = -1;
-                break;
-            }
-            size_t po = dir_len(o, lo), pw = dir_len(w, lw);
-            size_t no = lo - (po ? po + 1 : 0), nw = lw - (pw ? pw + 1 : 0);
-            if (no != nw || memcmp(o + lo - no, w + lw - nw, no) != 0)
-                break; /* the last names differ: the parents did not move */
-            lo = po;
-            lw = pw;
+    if (files && !files->ch.incomplete && files->nadded > MERGE_RENAME_LIMIT) {
+        struct vote v = {side, &all};
+        rc = side_name_pairs(files, vote_pair, &v);
+    } else if ((rc = diff_renames(repo, base, side, NULL, MERGE_RENAME_LIMIT,
+                                  &diff)) == 0) {
+        for (size_t i = 0; i < git_diff_num_deltas(diff) && rc == 0; i++) {
+            const git_diff_delta *d = git_diff_get_delta(diff, i);
+            if (d->status == GIT_DELTA_RENAMED)
+                rc = vote_moves(side, d->old_file.path, d->new_file.path, &all);
         }
     }
     if (rc == 0 && pick_majority(&all, out) != 0) {
@@ -297,10 +324,10 @@ static int ours_added_under(git_repository *repo, const git_tree *base,
     return rc;
 }
 
-int dir_rename_conflicts(git_repository *repo,
-                         const git_tree *const trees[3],
-                         const struct changes *ch, char ***paths, size_t *n,
-                         size_t *cap)
+int dir_rename_conflicts(git_repository *repo, const git_tree *const trees[3],
+                         const struct changes *ch,
+                         struct side_files *ours_files, char ***paths,
+                         size_t *n, size_t *cap)
 {
     const git_tree *base = trees[0], *ours = trees[1], *theirs = trees[2];
     struct dir_moves moves = {0};
@@ -321,14 +348,14 @@ int dir_rename_conflicts(git_repository *repo,
             theirs_left = left;
     }
     if (rc == 0 && ours_left &&
-        (rc = side_dir_moves(repo, base, ours, &moves)) == 0) {
+        (rc = side_dir_moves(repo, base, ours, ours_files, &moves)) == 0) {
         for (size_t i = 0; i < ch->n && rc == 0; i++)
             if (ch->v[i].old_mode == 0)
                 rc = push_relocated(&moves, ch->v[i].path, paths, n, cap);
     }
     moves_free(&moves);
     if (rc == 0 && theirs_left &&
-        (rc = side_dir_moves(repo, base, theirs, &moves)) == 0)
+        (rc = side_dir_moves(repo, base, theirs, NULL, &moves)) == 0)
         rc = ours_added_under(repo, base, ours, &moves, paths, n, cap);
     moves_free(&moves);
     return rc;

@@ -280,31 +280,6 @@ struct conflict {
     const git_index_entry *anc, *our, *their;
 };
 
-/* Whether blob a is a rename source of blob b by git's similarity. */
-static int blobs_similar(git_repository *repo, const git_oid *a,
-                         const git_oid *b, bool *similar)
-{
-    git_blob *ba = NULL, *bb = NULL;
-    void *sa = NULL, *sb = NULL;
-    int score = 0, rc;
-    *similar = false;
-    if ((rc = git_blob_lookup(&ba, repo, a)) == 0 &&
-        (rc = git_blob_lookup(&bb, repo, b)) == 0 &&
-        (rc = git_similarity.buffer_signature(
-             &sa, NULL, git_blob_rawcontent(ba),
-             (size_t)git_blob_rawsize(ba), NULL)) == 0 &&
-        (rc = git_similarity.buffer_signature(
-             &sb, NULL, git_blob_rawcontent(bb),
-             (size_t)git_blob_rawsize(bb), NULL)) == 0 &&
-        (rc = git_similarity.similarity(&score, sa, sb, NULL)) == 0)
-        *similar = score >= RENAME_THRESHOLD;
-    git_similarity.free_signature(sa, NULL);
-    git_similarity.free_signature(sb, NULL);
-    git_blob_free(ba);
-    git_blob_free(bb);
-    return rc;
-}
-
 /* Appends the paths of libgit2's conflicts (v, n of them) as `git
  * merge-tree --name-only` lists them. libgit2 splits a renamed file's
  * conflict (renamed on one side, changed or deleted on the other) in two:
@@ -336,15 +311,14 @@ static int push_conflict_paths(git_repository *repo, struct conflict *v,
         for (size_t j = 0; j < nv && rc == 0 && budget > 0; j++) {
             struct conflict *l = &v[j];
             const git_index_entry *lone = l->our ? l->our : l->their;
-            bool similar = false;
+            int score = 0;
             if (l->anc || (l->our && l->their) || !lone ||
                 (l->our && (c->our || found_our)) ||
                 (l->their && (c->their || found_their)))
                 continue; /* not a lone stage of a side c lacks */
             budget--;
-            if ((rc = blobs_similar(repo, &c->anc->id, &lone->id,
-                                    &similar)) != 0 ||
-                !similar)
+            if ((rc = blob_score(repo, &c->anc->id, &lone->id, &score)) != 0 ||
+                score < RENAME_THRESHOLD)
                 continue;
             found_our = found_our || l->our;
             found_their = found_their || l->their;
@@ -379,21 +353,49 @@ oom:
     return -1;
 }
 
+/* Whether the branch adds anything where the default side moved a file
+ * (a rename/add clash), or, when a parent is a file there, cannot tell:
+ * the tree merge decides. 0 or a libgit2 error. */
+static int branch_has(const git_tree *branch, const char *path, bool *has)
+{
+    git_tree_entry *e = NULL;
+    int rc = git_tree_entry_bypath(&e, branch, path);
+    *has = rc == 0;
+    git_tree_entry_free(e);
+    if (rc == GIT_ENOTFOUND) {
+        git_error_clear();
+        rc = 0;
+    }
+    return rc;
+}
+
+/* libgit2's tree merge looks for renames only while a side added at most
+ * MERGE_RENAME_LIMIT files, and past that reports modify/delete where git
+ * merges the edit into the moved file: merge-ort looks for renames of
+ * such "relevant" files alone. merge_by_paths follows them on the
+ * default side with side_follow (exact copies, then files of the same
+ * name); a file moved under another name is left to the tree merge. */
+
 /* Decides the merge of the branch into the default tip from the paths the
  * branch changed since the merge base (ch, from tree_changes), without a
- * three-way merge of the trees (the costliest step
- * of a sync), when every path either was left alone on the default side
- * (the merge takes the branch's version) or is a file modified on both
- * sides with the same mode (libgit2's file merge decides). Anything else
- * (deletions, additions or mode changes meeting a change of the other
- * side, file/directory clashes) leaves *decided false: the tree merge,
- * with its rename detection, must decide. When decided, *has_conflicts and
- * paths (the conflicting files, malloc'd strings appended to *paths) are
- * set. 0 or a libgit2 error. */
+ * three-way merge of the trees (the costliest step of a sync), when
+ * every path either was left alone on the default side (the merge takes
+ * the branch's version), or is a file modified on both sides with the
+ * same mode (libgit2's file merge decides), or a file the branch
+ * modified and the default side moved (side_follow; the file merge of
+ * the moved version decides, at its new path). Anything else (deletions,
+ * additions or mode changes meeting a change of the other side,
+ * file/directory clashes, a move not found) leaves *decided false: the
+ * tree merge must decide. trees are the base's, the default tip's and
+ * the branch's; def indexes the default side's changes (loaded here when
+ * needed, the caller's to free). When decided, *has_conflicts and paths (the
+ * conflicting files, malloc'd strings appended to *paths) are set. 0 or a
+ * libgit2 error. */
 static int merge_by_paths(git_repository *repo, const struct changes *ch,
-                          const git_tree *base_tree, const git_tree *def_tree,
-                          bool *decided, bool *has_conflicts, char ***paths,
-                          size_t *npaths, size_t *cap)
+                          const git_tree *const trees[3],
+                          struct side_files *def, bool *decided,
+                          bool *has_conflicts, char ***paths, size_t *npaths,
+                          size_t *cap)
 {
     int rc = 0;
     git_tree_entry *was = NULL, *now = NULL;
@@ -404,30 +406,46 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
         bool changed = false;
         git_tree_entry_free(was);
         git_tree_entry_free(now);
-        if ((rc = default_changed(base_tree, def_tree, c->path, &changed,
-                                  &was, &now)) != 0)
+        if ((rc = default_changed(trees[0], trees[1], c->path, &changed, &was,
+                                  &now)) != 0)
             goto out;
         if (!changed)
             continue;
         unsigned int mode = c->new_mode;
-        bool both_modified =
-            c->old_mode == mode && was && now &&
-            git_tree_entry_filemode(was) == (git_filemode_t)mode &&
-            git_tree_entry_filemode(now) == (git_filemode_t)mode &&
-            (mode == GIT_FILEMODE_BLOB ||
-             mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
-            git_oid_equal(git_tree_entry_id(was), &c->old_id);
-        if (!both_modified)
+        bool modified = c->old_mode == mode && is_file_mode(mode) && was &&
+                        git_tree_entry_filemode(was) == (git_filemode_t)mode &&
+                        git_oid_equal(git_tree_entry_id(was), &c->old_id);
+        const char *at = c->path;
+        const git_oid *theirs = NULL;
+        if (modified && now &&
+            git_tree_entry_filemode(now) == (git_filemode_t)mode) {
+            theirs = git_tree_entry_id(now);
+        } else if (modified && !now) {
+            const struct change *to = NULL;
+            bool clash = false;
+            if ((rc = side_files_load(repo, def, trees[0], trees[1])) != 0 ||
+                (!def->ch.incomplete &&
+                 (rc = side_follow(repo, def, c->path, &c->old_id, &to)) !=
+                     0) ||
+                (to && (rc = branch_has(trees[2], to->path, &clash)) != 0))
+                goto out;
+            if (to && !clash && to->new_mode == mode) {
+                at = to->path;
+                theirs = &to->new_id;
+            }
+        }
+        if (!theirs)
             goto out; /* the tree merge decides */
-        if (git_oid_equal(git_tree_entry_id(now), &c->new_id))
-            continue; /* the same change on both sides */
+        if (git_oid_equal(theirs, &c->new_id) ||
+            git_oid_equal(theirs, &c->old_id))
+            continue; /* the same change on both sides, or one side's */
         bool clean = false;
-        if ((rc = file_merges(repo, &c->old_id, git_tree_entry_id(now),
-                              &c->new_id, c->path, mode, &clean)) != 0)
+        if ((rc = file_merges(repo, &c->old_id, theirs, &c->new_id, at, mode,
+                              &clean)) != 0)
             goto out;
         if (!clean) {
             *has_conflicts = true;
-            if (paths_push(paths, npaths, cap, c->path) != 0) {
+            if (paths_push(paths, npaths, cap, at) != 0) {
                 git_error_set_oom();
                 rc = -1;
                 goto out;
@@ -453,11 +471,12 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
     char **paths = NULL;
     size_t n = 0, paths_cap = 0, nconf = 0, conf_cap = 0;
     struct conflict *conf = NULL;
+    struct side_files def = {0};
     bool decided = false;
     *has_conflicts = false;
     if (base_known && !ch->incomplete &&
-        (rc = merge_by_paths(repo, ch, trees[0], trees[1], &decided,
-                             has_conflicts, &paths, &n, &paths_cap)) != 0)
+        (rc = merge_by_paths(repo, ch, trees, &def, &decided, has_conflicts,
+                             &paths, &n, &paths_cap)) != 0)
         goto out;
     if (decided)
         goto list;
@@ -503,7 +522,7 @@ list:
      * base to compare with). */
     if (base_known) {
         size_t before = n;
-        if ((rc = dir_rename_conflicts(repo, trees, ch, &paths, &n,
+        if ((rc = dir_rename_conflicts(repo, trees, ch, &def, &paths, &n,
                                        &paths_cap)) != 0)
             goto out;
         if (n > before)
@@ -525,6 +544,7 @@ out:
         free(paths[i]);
     free(paths);
     free(conf);
+    side_files_free(&def);
     git_index_conflict_iterator_free(it);
     git_index_free(index);
     return rc;

@@ -1244,6 +1244,97 @@ static void test_renames_match_git(void)
     json_decref(doc);
 }
 
+/* The default branch reorganises the tree: it adds more files than the
+ * merge's rename limit (libgit2's tree merge then looks for no renames
+ * and reports modify/delete, as libgit2's own history did for
+ * cmn/sortedcache-close) and moves files whose names are not unique
+ * (src/cache.c and tests/core/cache.c). Branches that edit the moved
+ * files merge into their new paths as git does: cleanly, or with the
+ * conflict at the new path; a file added in a moved directory is a file
+ * location conflict; and a branch whose commit is dated before its parent
+ * (the commit graph defers to libgit2) is decided the same way. None of
+ * them needs the tree merge. */
+static void test_edits_follow_a_reorganised_default_branch(void)
+{
+    struct remote r;
+    struct rv_branchsync_stats stats;
+    const char *lines = "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\n"
+                        "eta\\ntheta\\niota\\nkappa\\nlambda\\nmu\\n";
+    char text[512];
+    remote_new(&r, "main");
+    static const char *const files[] = {
+        "src/cache.c", "tests/core/cache.c", "lib/util.c", "old/a.c",
+        "old/b.c",     "keep.txt",
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        snprintf(text, sizeof(text), "%s\\n%s", files[i], lines);
+        commit_file(&r, files[i], text, "Base");
+    }
+    static const char *const shapes[] = {
+        "edit-moved", "conflict-moved", "add-in-moved-dir", "skewed",
+    };
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++)
+        git(&r, "branch %s", shapes[i]);
+    git(&r, "checkout -q edit-moved");
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^kappa$/KAPPA/' src/cache.c",
+                     r.src),
+              0);
+    git(&r, "commit -q -a -m 'Edit src/cache.c'");
+    git(&r, "checkout -q conflict-moved");
+    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^mu$/MU/' lib/util.c",
+                     r.src),
+              0);
+    git(&r, "commit -q -a -m 'Edit the end of lib/util.c'");
+    git(&r, "checkout -q add-in-moved-dir");
+    commit_file(&r, "old/extra.c", "extra\\n", "Add to old/");
+    git(&r, "checkout -q skewed");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && sed -i 's/^gamma$/GAMMA/' "
+                     "tests/core/cache.c && git add -A && "
+                     "GIT_AUTHOR_DATE='@%d +0000' "
+                     "GIT_COMMITTER_DATE='@%d +0000' "
+                     "git commit -q -m 'From the past' >/dev/null",
+                     r.src, commit_time - 86400, commit_time - 86400),
+              0);
+
+    git(&r, "checkout -q main");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && mkdir -p gen src/util tests/util lib/x && "
+                     "for i in $(seq 1 7050); do echo \"generated $i\" "
+                     "> gen/f$i.txt; done && "
+                     "git mv src/cache.c src/util/cache.c && "
+                     "git mv tests/core/cache.c tests/util/cache.c && "
+                     "git mv lib/util.c lib/x/util.c && git mv old new && "
+                     "sed -i 's/^alpha$/Alpha/' src/util/cache.c && "
+                     "sed -i 's/^mu$/Mu/' lib/x/util.c && git add -A && "
+                     "git commit -q -m 'Reorganise'",
+                     r.src),
+              0);
+
+    struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
+    json_t *doc = sync_ok(&o, NULL, &stats);
+    if (!doc)
+        return;
+    check_doc_matches_git(&r, doc, "main");
+    /* The repo made the cases happen (git agreed above). */
+    CHECK(json_is_false(
+        json_object_get(row_named(doc, "edit-moved"), "conflicts")));
+    CHECK(json_is_false(
+        json_object_get(row_named(doc, "skewed"), "conflicts")));
+    CHECK_STR(json_string_value(json_array_get(
+                  json_object_get(row_named(doc, "conflict-moved"),
+                                  "conflictFiles"),
+                  0)),
+              "lib/x/util.c");
+    CHECK_STR(json_string_value(json_array_get(
+                  json_object_get(row_named(doc, "add-in-moved-dir"),
+                                  "conflictFiles"),
+                  0)),
+              "new/extra.c");
+    CHECK_INT(stats.merged, 0);
+    json_decref(doc);
+}
+
 /* printf text of a function of the shape the line-diff tests use: a loop
  * and a blank line, so that functions share every line but two. */
 static void similar_function(char *buf, size_t size, const char *name,
@@ -1265,7 +1356,8 @@ static void similar_function(char *buf, size_t size, const char *name,
  * git CLI's own Myers merge (git merge-file) conflicts here, so the shape
  * depends on the algorithm. One branch is decided by its paths (a file
  * merge), one by the tree merge (the default branch also moved a file the
- * branch edits): both are clean, as git says. */
+ * branch edits, under another name and with an edit, which only the tree
+ * merge's rename detection pairs up): both are clean, as git says. */
 static void test_histogram_only_clean_merge_is_clean(void)
 {
     struct remote r;
@@ -1292,7 +1384,8 @@ static void test_histogram_only_clean_merge_is_clean(void)
     snprintf(text, sizeof(text), "%s\\n%s", f1, g1);
     commit_file(&r, "f.c", text, "Drop f0, add g1");
     git(&r, "mv r.txt moved.txt");
-    git(&r, "commit -q -m 'Move r'");
+    commit_file(&r, "moved.txt", "r\\nONE\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n",
+                "Move r under another name, edit it");
 
     /* The shape is one where the algorithm matters: git's Myers merge
      * of the same three versions conflicts. */
@@ -1617,6 +1710,7 @@ int main(void)
     RUN(test_merge_shapes_decided_by_paths_match_git);
     RUN(test_deep_trees_and_odd_submodule_names_match_git);
     RUN(test_renames_match_git);
+    RUN(test_edits_follow_a_reorganised_default_branch);
     RUN(test_histogram_only_clean_merge_is_clean);
     RUN(test_generated_repo_with_renames_matches_git);
     RUN(test_missing_remote_head_is_reported);
