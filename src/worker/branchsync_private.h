@@ -127,12 +127,17 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
  * it before first use; side_files_load fills it once. */
 struct side_files {
     bool loaded;
-    struct changes ch;                   /* base -> side */
+    const struct changes *ch;            /* base -> side: own, or borrowed */
+    struct changes own;
     const struct change **added_by_name; /* additions by basename, path */
     const struct change **added_by_id;   /* additions by blob id, path */
     const struct change **gone_by_name;  /* deletions by basename, path */
+    const struct change **gone_exact; /* by gone_by_name: its exact copy */
+    const struct change **gone_to;    /* by gone_by_name: its rename found */
     size_t nadded, ngone;
     bool *claimed; /* by index in ch.v: a rename target side_follow took */
+    size_t scans_left; /* content comparisons side_follow may still make */
+    bool tried_matrix, settled; /* gone_to holds every inexact rename */
 };
 
 /* Lists the side's changes from base to side, unless loaded. 0 or a
@@ -140,17 +145,33 @@ struct side_files {
 int side_files_load(git_repository *repo, struct side_files *f,
                     const git_tree *base, const git_tree *side);
 
-/* Frees what side_files_load made, and zeroes f. */
+/* Indexes the side's changes ch (tree_changes), which must outlive f.
+ * -1 when out of memory. */
+int side_files_index(struct side_files *f, const struct changes *ch);
+
+/* Frees what side_files_load or side_files_index made, and zeroes f. */
 void side_files_free(struct side_files *f);
 
 /* Where the side moved the file it deleted at path (blob id in the
- * base): *to is the addition it became, or NULL when no unclaimed added
- * file is an exact copy or a file of the same name at least
- * RENAME_THRESHOLD similar. An exact copy named alike wins another, the
- * highest score an inexact one (the first path on a tie); *to is then
- * claimed. 0 or a libgit2 error. */
+ * base), found as git's diffcore-rename finds renames: *to is the
+ * addition it became, or NULL when none is. Exact copies are paired at
+ * the load (one named alike first). On the first call, a side with at
+ * most a million (deletion, addition) pairs left is scored whole and
+ * paired best first; a larger one gives the most similar unclaimed added
+ * file at RENAME_THRESHOLD or more, looked for among the files of the
+ * same name first (where most renames land, and where git looks first),
+ * then among all, within MERGE_RENAME_LIMIT comparisons per load (past
+ * that, NULL: cannot tell). *to is then claimed. 0 or a libgit2
+ * error. */
 int side_follow(git_repository *repo, struct side_files *f, const char *path,
                 const git_oid *id, const struct change **to);
+
+/* Pairs the side's renames as git's diffcore-rename does, where the side
+ * is small enough: exact copies, then its basename step, then its matrix
+ * of scores (at most a million pairs), best first. *settled says it was:
+ * f->gone_to then holds every rename (NULL: a plain deletion). 0 or a
+ * libgit2 error. */
+int side_settle(git_repository *repo, struct side_files *f, bool *settled);
 
 /* Calls pair(from, to, arg) for every deletion that has an exact copy
  * among the additions or shares its name with one addition alone (and no

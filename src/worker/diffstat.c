@@ -29,6 +29,52 @@ int diff_renames(git_repository *repo, const git_tree *a, const git_tree *b,
     return git_diff_find_similar(*out, &fo);
 }
 
+/* The lines blob a (NULL: none) to blob b (NULL: none) adds and deletes,
+ * added to *additions and subtracted from... as sign says (+1 or -1). */
+static int blob_lines(git_repository *repo, const git_oid *a,
+                      const git_oid *b, int sign, size_t *additions,
+                      size_t *deletions)
+{
+    git_blob *ba = NULL, *bb = NULL;
+    git_patch *patch = NULL;
+    size_t adds = 0, dels = 0;
+    int rc = 0;
+    if ((a && (rc = git_blob_lookup(&ba, repo, a)) != 0) ||
+        (b && (rc = git_blob_lookup(&bb, repo, b)) != 0) ||
+        (rc = git_patch_from_blobs(&patch, ba, NULL, bb, NULL, NULL)) != 0 ||
+        (rc = git_patch_line_stats(NULL, &adds, &dels, patch)) != 0)
+        goto out;
+    *additions = sign > 0 ? *additions + adds : *additions - adds;
+    *deletions = sign > 0 ? *deletions + dels : *deletions - dels;
+out:
+    git_patch_free(patch);
+    git_blob_free(ba);
+    git_blob_free(bb);
+    return rc;
+}
+
+/* Turns the counts of a diff without renames into those with the renames
+ * f->gone_to pairs: each pair is one file, counted by its own diff in
+ * place of a whole deletion and a whole addition. */
+static int count_renames(git_repository *repo, const struct side_files *f,
+                         size_t *files, size_t *additions, size_t *deletions)
+{
+    int rc = 0;
+    for (size_t i = 0; i < f->ngone && rc == 0; i++) {
+        const struct change *g = f->gone_by_name[i], *a = f->gone_to[i];
+        if (!a)
+            continue;
+        (*files)--;
+        if ((rc = blob_lines(repo, &g->old_id, NULL, -1, additions,
+                             deletions)) == 0 &&
+            (rc = blob_lines(repo, NULL, &a->new_id, -1, additions,
+                             deletions)) == 0)
+            rc = blob_lines(repo, &g->old_id, &a->new_id, 1, additions,
+                            deletions);
+    }
+    return rc;
+}
+
 int diff_stat(git_repository *repo, const git_tree *base,
               const git_tree *tip, const struct changes *ch,
               json_t **out)
@@ -39,7 +85,8 @@ int diff_stat(git_repository *repo, const git_tree *base,
     git_diff_options dopts;
     size_t files = 0, additions = 0, deletions = 0;
     char **paths = NULL;
-    bool narrow = !ch->incomplete && !ch->has_gitlink;
+    struct side_files renames = {0};
+    bool narrow = !ch->incomplete && !ch->has_gitlink, settled = false;
     if (narrow && ch->n == 0)
         goto done; /* an empty pathspec would mean every path */
     git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
@@ -54,14 +101,26 @@ int diff_stat(git_repository *repo, const git_tree *base,
         dopts.pathspec.strings = paths;
         dopts.pathspec.count = ch->n;
     }
-    if ((rc = diff_renames(repo, base, tip, &dopts, RENAME_LIMIT, &diff)) !=
-        0)
+    /* The renames as git pairs them (renames.c) where the list is whole
+     * and small enough, else libgit2's. */
+    if (narrow && (side_files_index(&renames, ch) != 0 ||
+                   (rc = side_settle(repo, &renames, &settled)) != 0)) {
+        rc = rc ? rc : -1;
         goto out;
-    if ((rc = git_diff_get_stats(&stats, diff)) != 0)
+    }
+    if ((rc = settled ? git_diff_tree_to_tree(&diff, repo, (git_tree *)base,
+                                              (git_tree *)tip, &dopts)
+                      : diff_renames(repo, base, tip, &dopts, RENAME_LIMIT,
+                                     &diff)) != 0 ||
+        (rc = git_diff_get_stats(&stats, diff)) != 0)
         goto out;
     files = git_diff_stats_files_changed(stats);
     additions = git_diff_stats_insertions(stats);
     deletions = git_diff_stats_deletions(stats);
+    if (settled &&
+        (rc = count_renames(repo, &renames, &files, &additions,
+                            &deletions)) != 0)
+        goto out;
 done:
     *out = json_pack("{s:I,s:I,s:I}", "files", (json_int_t)files,
                      "additions", (json_int_t)additions, "deletions",
@@ -72,6 +131,7 @@ done:
     }
 out:
     free(paths);
+    side_files_free(&renames);
     git_diff_stats_free(stats);
     git_diff_free(diff);
     return rc;

@@ -198,7 +198,7 @@ static int side_dir_moves(git_repository *repo, const git_tree *base,
     int rc = files ? side_files_load(repo, files, base, side) : 0;
     if (rc != 0)
         goto out;
-    if (files && !files->ch.incomplete && files->nadded > MERGE_RENAME_LIMIT) {
+    if (files && !files->ch->incomplete && files->nadded > MERGE_RENAME_LIMIT) {
         struct vote v = {side, &all};
         rc = side_name_pairs(files, vote_pair, &v);
     } else if ((rc = diff_renames(repo, base, side, NULL, MERGE_RENAME_LIMIT,

@@ -372,25 +372,122 @@ static int branch_has(const git_tree *branch, const char *path, bool *has)
 /* libgit2's tree merge looks for renames only while a side added at most
  * MERGE_RENAME_LIMIT files, and past that reports modify/delete where git
  * merges the edit into the moved file: merge-ort looks for renames of
- * such "relevant" files alone. merge_by_paths follows them on the
- * default side with side_follow (exact copies, then files of the same
- * name); a file moved under another name is left to the tree merge. */
+ * such "relevant" files alone. merge_by_paths follows them with
+ * side_follow (exact copies, then files of the same name); a file moved
+ * under another name is left to the tree merge. */
+
+/* One changed path's part in the merge (decide_path). */
+struct path_merge {
+    bool tree;      /* the tree merge must decide */
+    bool merge;     /* else a file merge of these three, landing at at */
+    const char *at, *apart[2]; /* or moved apart: conflicts at all three */
+    git_oid base, ours, theirs;
+    unsigned int mode;
+};
+
+static int cmp_str_key(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *)elem);
+}
+
+/* What the merge does at c, a path the branch changed: nothing (the
+ * default side left it alone, or made the same change), a file merge
+ * (modified on both sides; modified by the branch and moved by the
+ * default side; moved to the same path by both), or the tree merge.
+ * def and br index the two sides' changes (loaded when a deletion needs
+ * them); moved lists the (sorted) paths both sides moved a file to,
+ * which pm takes as decided. 0 or a libgit2 error. */
+static int decide_path(git_repository *repo, const struct change *c,
+                       const git_tree *const trees[3],
+                       struct side_files *def, struct side_files *br,
+                       char *const *moved, size_t nmoved,
+                       struct path_merge *pm)
+{
+    git_tree_entry *was = NULL, *now = NULL;
+    const struct change *to = NULL, *tb = NULL;
+    bool changed = false, clash = false;
+    unsigned int mode = c->new_mode ? c->new_mode : c->old_mode;
+    int rc = default_changed(trees[0], trees[1], c->path, &changed, &was,
+                             &now);
+    memset(pm, 0, sizeof(*pm));
+    pm->tree = true;
+    pm->at = c->path;
+    git_oid_cpy(&pm->base, &c->old_id);
+    git_oid_cpy(&pm->theirs, &c->new_id);
+    pm->mode = mode;
+    if (rc != 0)
+        goto out;
+    bool was_base = was && git_oid_equal(git_tree_entry_id(was), &c->old_id) &&
+                    git_tree_entry_filemode(was) == (git_filemode_t)mode;
+    bool file = is_file_mode(c->old_mode) && c->old_mode == mode;
+    if (!changed ||
+        (now && git_tree_entry_filemode(now) == (git_filemode_t)c->new_mode &&
+         git_oid_equal(git_tree_entry_id(now), &c->new_id))) {
+        pm->tree = false; /* left alone, or changed alike */
+    } else if (c->old_mode == 0 && !was && now && nmoved > 0 &&
+               bsearch(c->path, moved, nmoved, sizeof(*moved), cmp_str_key)) {
+        pm->tree = false; /* decided with its source */
+    } else if (file && was_base && now && c->new_mode == mode &&
+               git_tree_entry_filemode(now) == (git_filemode_t)mode) {
+        pm->tree = false; /* modified on both sides */
+        pm->merge = true;
+        git_oid_cpy(&pm->ours, git_tree_entry_id(now));
+    } else if (file && was_base && !now &&
+               (rc = side_files_load(repo, def, trees[0], trees[1])) == 0 &&
+               !def->ch->incomplete &&
+               (rc = side_follow(repo, def, c->path, &c->old_id, &to)) ==
+                   0 &&
+               to && to->new_mode == mode) {
+        if (c->new_mode == mode) {
+            /* Modified by the branch, moved by the default side. */
+            if ((rc = branch_has(trees[2], to->path, &clash)) == 0 &&
+                !clash) {
+                pm->tree = false;
+                pm->merge = true;
+                pm->at = to->path;
+                git_oid_cpy(&pm->ours, &to->new_id);
+            }
+        } else if (c->new_mode == 0 &&
+                   (rc = side_files_load(repo, br, trees[0], trees[2])) ==
+                       0 &&
+                   !br->ch->incomplete &&
+                   (rc = side_follow(repo, br, c->path, &c->old_id, &tb)) ==
+                       0 &&
+                   tb && tb->new_mode == mode &&
+                   strcmp(tb->path, to->path) != 0) {
+            /* Moved apart: git's rename/rename conflict, at the old path
+             * and both new ones. */
+            pm->tree = false;
+            pm->apart[0] = to->path;
+            pm->apart[1] = tb->path;
+        } else if (tb && tb->new_mode == mode) {
+            /* Both sides moved it to the same path (the branch's
+             * addition there is then decided here). */
+            pm->tree = false;
+            pm->merge = true;
+            pm->at = to->path;
+            git_oid_cpy(&pm->ours, &to->new_id);
+            git_oid_cpy(&pm->theirs, &tb->new_id);
+        }
+    }
+out:
+    git_tree_entry_free(was);
+    git_tree_entry_free(now);
+    return rc;
+}
 
 /* Decides the merge of the branch into the default tip from the paths the
  * branch changed since the merge base (ch, from tree_changes), without a
  * three-way merge of the trees (the costliest step of a sync), when
- * every path either was left alone on the default side (the merge takes
- * the branch's version), or is a file modified on both sides with the
- * same mode (libgit2's file merge decides), or a file the branch
- * modified and the default side moved (side_follow; the file merge of
- * the moved version decides, at its new path). Anything else (deletions,
+ * decide_path finds every path decided. Anything else (deletions,
  * additions or mode changes meeting a change of the other side,
  * file/directory clashes, a move not found) leaves *decided false: the
  * tree merge must decide. trees are the base's, the default tip's and
  * the branch's; def indexes the default side's changes (loaded here when
- * needed, the caller's to free). When decided, *has_conflicts and paths (the
- * conflicting files, malloc'd strings appended to *paths) are set. 0 or a
- * libgit2 error. */
+ * needed, the caller's to free). The branch's deletions go first, so that
+ * a file both sides moved is decided at its source. When decided,
+ * *has_conflicts and paths (the conflicting files, malloc'd strings
+ * appended to *paths) are set. 0 or a libgit2 error. */
 static int merge_by_paths(git_repository *repo, const struct changes *ch,
                           const git_tree *const trees[3],
                           struct side_files *def, bool *decided,
@@ -398,64 +495,54 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
                           size_t *cap)
 {
     int rc = 0;
-    git_tree_entry *was = NULL, *now = NULL;
+    struct side_files br = {0};
+    char **moved = NULL;
+    size_t nmoved = 0, moved_cap = 0;
     *decided = false;
     *has_conflicts = false;
-    for (size_t i = 0; i < ch->n; i++) {
-        const struct change *c = &ch->v[i];
-        bool changed = false;
-        git_tree_entry_free(was);
-        git_tree_entry_free(now);
-        if ((rc = default_changed(trees[0], trees[1], c->path, &changed, &was,
-                                  &now)) != 0)
-            goto out;
-        if (!changed)
-            continue;
-        unsigned int mode = c->new_mode;
-        bool modified = c->old_mode == mode && is_file_mode(mode) && was &&
-                        git_tree_entry_filemode(was) == (git_filemode_t)mode &&
-                        git_oid_equal(git_tree_entry_id(was), &c->old_id);
-        const char *at = c->path;
-        const git_oid *theirs = NULL;
-        if (modified && now &&
-            git_tree_entry_filemode(now) == (git_filemode_t)mode) {
-            theirs = git_tree_entry_id(now);
-        } else if (modified && !now) {
-            const struct change *to = NULL;
-            bool clash = false;
-            if ((rc = side_files_load(repo, def, trees[0], trees[1])) != 0 ||
-                (!def->ch.incomplete &&
-                 (rc = side_follow(repo, def, c->path, &c->old_id, &to)) !=
-                     0) ||
-                (to && (rc = branch_has(trees[2], to->path, &clash)) != 0))
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < ch->n; i++) {
+            const struct change *c = &ch->v[i];
+            struct path_merge pm;
+            bool clean = true;
+            if ((c->new_mode == 0) != (pass == 0))
+                continue;
+            if ((rc = decide_path(repo, c, trees, def, &br, moved, nmoved,
+                                  &pm)) != 0)
                 goto out;
-            if (to && !clash && to->new_mode == mode) {
-                at = to->path;
-                theirs = &to->new_id;
-            }
-        }
-        if (!theirs)
-            goto out; /* the tree merge decides */
-        if (git_oid_equal(theirs, &c->new_id) ||
-            git_oid_equal(theirs, &c->old_id))
-            continue; /* the same change on both sides, or one side's */
-        bool clean = false;
-        if ((rc = file_merges(repo, &c->old_id, theirs, &c->new_id, at, mode,
-                              &clean)) != 0)
-            goto out;
-        if (!clean) {
-            *has_conflicts = true;
-            if (paths_push(paths, npaths, cap, at) != 0) {
-                git_error_set_oom();
-                rc = -1;
+            if (pm.tree)
+                goto out; /* the tree merge decides */
+            if (pm.at != c->path && c->new_mode == 0 &&
+                paths_push(&moved, &nmoved, &moved_cap, pm.at) != 0)
+                goto oom;
+            if (pm.merge && !git_oid_equal(&pm.ours, &pm.theirs) &&
+                !git_oid_equal(&pm.ours, &pm.base) &&
+                !git_oid_equal(&pm.theirs, &pm.base) &&
+                (rc = file_merges(repo, &pm.base, &pm.ours, &pm.theirs,
+                                  pm.at, pm.mode, &clean)) != 0)
                 goto out;
+            if (!clean || pm.apart[0]) {
+                *has_conflicts = true;
+                if (paths_push(paths, npaths, cap, pm.at) != 0)
+                    goto oom;
             }
+            for (int k = 0; k < 2 && pm.apart[k]; k++)
+                if (paths_push(paths, npaths, cap, pm.apart[k]) != 0)
+                    goto oom;
         }
+        if (nmoved > 1)
+            qsort(moved, nmoved, sizeof(*moved), cmp_str);
     }
     *decided = true;
+    goto out;
+oom:
+    git_error_set_oom();
+    rc = -1;
 out:
-    git_tree_entry_free(was);
-    git_tree_entry_free(now);
+    for (size_t i = 0; i < nmoved; i++)
+        free(moved[i]);
+    free(moved);
+    side_files_free(&br);
     return rc;
 }
 

@@ -1251,9 +1251,12 @@ static void test_renames_match_git(void)
  * (src/cache.c and tests/core/cache.c). Branches that edit the moved
  * files merge into their new paths as git does: cleanly, or with the
  * conflict at the new path; a file added in a moved directory is a file
- * location conflict; and a branch whose commit is dated before its parent
- * (the commit graph defers to libgit2) is decided the same way. None of
- * them needs the tree merge. */
+ * location conflict; a file both sides moved to one place merges there,
+ * and one they moved apart conflicts at all three names; renames pair as
+ * git's pairs them (exact, same name, then best score) where two moved
+ * files are alike; and a branch whose commit is dated before its parent
+ * (the commit graph defers to libgit2) is decided the same way. All but
+ * one are decided without the tree merge. */
 static void test_edits_follow_a_reorganised_default_branch(void)
 {
     struct remote r;
@@ -1272,9 +1275,31 @@ static void test_edits_follow_a_reorganised_default_branch(void)
     }
     static const char *const shapes[] = {
         "edit-moved", "conflict-moved", "add-in-moved-dir", "skewed",
+        "moved-alike", "moved-apart", "moved-and-renamed",
     };
+    /* Two files alike but for their last line: a rename of either scores
+     * high against both. */
+    snprintf(text, sizeof(text), "%sx\n", lines);
+    commit_file(&r, "t/x", text, "Base: t/x");
+    snprintf(text, sizeof(text), "%scached\n", lines);
+    commit_file(&r, "t/x_cached", text, "Base: t/x_cached");
     for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++)
         git(&r, "branch %s", shapes[i]);
+    /* Both sides rename t/x_cached to n/x and t/x to n/x_nocache; the
+     * branch edits both. On the default side both are exact renames; on
+     * the branch git's basename step pairs t/x with n/x (the one file of
+     * that name, 75% alike), so the two sides moved t/x apart: a
+     * rename/rename conflict, and a diff stat of two edited files that
+     * libgit2's best-score pairing would count as two small edits. */
+    git(&r, "checkout -q moved-and-renamed");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && mkdir n && git mv t/x_cached n/x && "
+                     "git mv t/x n/x_nocache && "
+                     "sed -i 's/^alpha$/ALPHA/' n/x_nocache && "
+                     "sed -i 's/^mu$/MU/' n/x && "
+                     "git commit -q -a -m 'Rename t/, edit both'",
+                     r.src),
+              0);
     git(&r, "checkout -q edit-moved");
     CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^kappa$/KAPPA/' src/cache.c",
                      r.src),
@@ -1296,10 +1321,25 @@ static void test_edits_follow_a_reorganised_default_branch(void)
                      "git commit -q -m 'From the past' >/dev/null",
                      r.src, commit_time - 86400, commit_time - 86400),
               0);
+    git(&r, "checkout -q moved-alike");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && git mv old new && "
+                     "sed -i 's/^kappa$/KAPPA/' new/b.c && "
+                     "git commit -q -a -m 'Move old/ as main does, edit b.c'",
+                     r.src),
+              0);
+    git(&r, "checkout -q moved-apart");
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && mkdir kept && git mv keep.txt kept/ && "
+                     "git commit -q -m 'Move keep.txt elsewhere'",
+                     r.src),
+              0);
 
     git(&r, "checkout -q main");
     CHECK_INT(rvt_sh(NULL,
-                     "cd '%s' && mkdir -p gen src/util tests/util lib/x && "
+                     "cd '%s' && mkdir -p other n && git mv keep.txt other/ && "
+                     "git mv t/x_cached n/x && git mv t/x n/x_nocache && "
+                     "mkdir -p gen src/util tests/util lib/x && "
                      "for i in $(seq 1 7050); do echo \"generated $i\" "
                      "> gen/f$i.txt; done && "
                      "git mv src/cache.c src/util/cache.c && "
@@ -1321,6 +1361,13 @@ static void test_edits_follow_a_reorganised_default_branch(void)
         json_object_get(row_named(doc, "edit-moved"), "conflicts")));
     CHECK(json_is_false(
         json_object_get(row_named(doc, "skewed"), "conflicts")));
+    CHECK(json_is_false(
+        json_object_get(row_named(doc, "moved-alike"), "conflicts")));
+    CHECK(json_is_true(
+        json_object_get(row_named(doc, "moved-and-renamed"), "conflicts")));
+    CHECK_INT((int)json_array_size(json_object_get(
+                  row_named(doc, "moved-apart"), "conflictFiles")),
+              3);
     CHECK_STR(json_string_value(json_array_get(
                   json_object_get(row_named(doc, "conflict-moved"),
                                   "conflictFiles"),
@@ -1331,7 +1378,7 @@ static void test_edits_follow_a_reorganised_default_branch(void)
                                   "conflictFiles"),
                   0)),
               "new/extra.c");
-    CHECK_INT(stats.merged, 0);
+    CHECK_INT(stats.merged, 1); /* moved-and-renamed */
     json_decref(doc);
 }
 
@@ -1355,9 +1402,9 @@ static void similar_function(char *buf, size_t size, const char *name,
  * anchor on the lines unique to each function ("a *= 1;") and merge. The
  * git CLI's own Myers merge (git merge-file) conflicts here, so the shape
  * depends on the algorithm. One branch is decided by its paths (a file
- * merge), one by the tree merge (the default branch also moved a file the
- * branch edits, under another name and with an edit, which only the tree
- * merge's rename detection pairs up): both are clean, as git says. */
+ * merge) and is clean, as git says; one by the tree merge (the default
+ * branch also deleted a file the branch edits) conflicts at that file
+ * alone, as git says, not at f.c. */
 static void test_histogram_only_clean_merge_is_clean(void)
 {
     struct remote r;
@@ -1383,9 +1430,8 @@ static void test_histogram_only_clean_merge_is_clean(void)
     git(&r, "checkout -q main");
     snprintf(text, sizeof(text), "%s\\n%s", f1, g1);
     commit_file(&r, "f.c", text, "Drop f0, add g1");
-    git(&r, "mv r.txt moved.txt");
-    commit_file(&r, "moved.txt", "r\\nONE\\n2\\n3\\n4\\n5\\n6\\n7\\n8\\n",
-                "Move r under another name, edit it");
+    git(&r, "rm -q r.txt");
+    git(&r, "commit -q -m 'Delete r'");
 
     /* The shape is one where the algorithm matters: git's Myers merge
      * of the same three versions conflicts. */
@@ -1395,11 +1441,13 @@ static void test_histogram_only_clean_merge_is_clean(void)
                  "git show by-paths:f.c > theirs && "
                  "git merge-file -q ours base theirs",
                  r.src) != 0);
-    CHECK_INT(rvt_sh(NULL,
-                     "git -C '%s' merge-tree --write-tree main by-tree "
-                     ">/dev/null",
-                     r.src),
-              0);
+    char *listed = NULL;
+    rvt_sh(&listed,
+           "git -C '%s' merge-tree --write-tree --name-only main by-tree | "
+           "sed -n '2,/^$/p'",
+           r.src);
+    CHECK_STR(listed, "r.txt\n\n"); /* git merges f.c */
+    free(listed);
     CHECK_INT(rvt_sh(NULL, "cd '%s' && rm -f ours base theirs", r.src), 0);
 
     struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
@@ -1409,8 +1457,10 @@ static void test_histogram_only_clean_merge_is_clean(void)
     check_doc_matches_git(&r, doc, "main");
     CHECK(json_is_false(json_object_get(row_named(doc, "by-paths"),
                                         "conflicts")));
-    CHECK(json_is_false(json_object_get(row_named(doc, "by-tree"),
-                                        "conflicts")));
+    const json_t *files =
+        json_object_get(row_named(doc, "by-tree"), "conflictFiles");
+    CHECK_INT((int)json_array_size(files), 1);
+    CHECK_STR(json_string_value(json_array_get(files, 0)), "r.txt");
     CHECK_INT(stats.merged, 1); /* by-tree alone needed the tree merge */
     json_decref(doc);
 }
