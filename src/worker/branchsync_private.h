@@ -210,7 +210,9 @@ int dir_rename_conflicts(git_repository *repo, const git_tree *const trees[3],
 
 /* Files changed, insertions and deletions from base to tip (trees; NULL
  * base = the empty tree), as `git diff --shortstat base tip` counts them:
- * renames detected (git's default), binary files changed with 0/0. ch
+ * renames detected (git's default) and paired as git pairs them
+ * (side_settle; libgit2's pairing where the list is not whole or the side
+ * too large), binary files changed with 0/0. ch
  * lists the changed paths (tree_changes): the diff looks at those alone,
  * which finds the same renames (only added and deleted files pair up) and
  * reads no other tree. Not when the list is incomplete, nor when a

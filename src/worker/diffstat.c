@@ -29,27 +29,20 @@ int diff_renames(git_repository *repo, const git_tree *a, const git_tree *b,
     return git_diff_find_similar(*out, &fo);
 }
 
-/* The lines blob a (NULL: none) to blob b (NULL: none) adds and deletes,
- * added to *additions and subtracted from... as sign says (+1 or -1). */
-static int blob_lines(git_repository *repo, const git_oid *a,
-                      const git_oid *b, int sign, size_t *additions,
-                      size_t *deletions)
+/* The lines the diff from blob a to blob b (NULL: none) adds and
+ * deletes, added to (sign +1) or taken from (-1) the counts. */
+static int count_lines(git_blob *a, git_blob *b, int sign, size_t *additions,
+                       size_t *deletions)
 {
-    git_blob *ba = NULL, *bb = NULL;
     git_patch *patch = NULL;
     size_t adds = 0, dels = 0;
-    int rc = 0;
-    if ((a && (rc = git_blob_lookup(&ba, repo, a)) != 0) ||
-        (b && (rc = git_blob_lookup(&bb, repo, b)) != 0) ||
-        (rc = git_patch_from_blobs(&patch, ba, NULL, bb, NULL, NULL)) != 0 ||
-        (rc = git_patch_line_stats(NULL, &adds, &dels, patch)) != 0)
-        goto out;
-    *additions = sign > 0 ? *additions + adds : *additions - adds;
-    *deletions = sign > 0 ? *deletions + dels : *deletions - dels;
-out:
+    int rc = git_patch_from_blobs(&patch, a, NULL, b, NULL, NULL);
+    if (rc == 0 &&
+        (rc = git_patch_line_stats(NULL, &adds, &dels, patch)) == 0) {
+        *additions = sign > 0 ? *additions + adds : *additions - adds;
+        *deletions = sign > 0 ? *deletions + dels : *deletions - dels;
+    }
     git_patch_free(patch);
-    git_blob_free(ba);
-    git_blob_free(bb);
     return rc;
 }
 
@@ -62,15 +55,17 @@ static int count_renames(git_repository *repo, const struct side_files *f,
     int rc = 0;
     for (size_t i = 0; i < f->ngone && rc == 0; i++) {
         const struct change *g = f->gone_by_name[i], *a = f->gone_to[i];
+        git_blob *old = NULL, *new = NULL;
         if (!a)
             continue;
         (*files)--;
-        if ((rc = blob_lines(repo, &g->old_id, NULL, -1, additions,
-                             deletions)) == 0 &&
-            (rc = blob_lines(repo, NULL, &a->new_id, -1, additions,
-                             deletions)) == 0)
-            rc = blob_lines(repo, &g->old_id, &a->new_id, 1, additions,
-                            deletions);
+        if ((rc = git_blob_lookup(&old, repo, &g->old_id)) == 0 &&
+            (rc = git_blob_lookup(&new, repo, &a->new_id)) == 0 &&
+            (rc = count_lines(old, NULL, -1, additions, deletions)) == 0 &&
+            (rc = count_lines(NULL, new, -1, additions, deletions)) == 0)
+            rc = count_lines(old, new, 1, additions, deletions);
+        git_blob_free(old);
+        git_blob_free(new);
     }
     return rc;
 }

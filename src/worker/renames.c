@@ -1,13 +1,14 @@
-/* Renames of one side of a merge found without libgit2's rename matrix
- * (side_files): libgit2's tree merge and diff look for renames among
- * every added and deleted file, which on a side that reorganised a tree
- * (libgit2's own main: 2,090 files deleted and 12,408 added since some
- * bases) is either skipped (past MERGE_RENAME_LIMIT) or takes a second
- * a branch. git's merge-ort looks only for what the merge needs, and
- * first at files of the same name (76-89% of renames in the projects its
- * authors measured keep their name). The index here answers those two
- * questions by binary search over the side's changed paths. Declarations
- * in branchsync_private.h. */
+/* Renames of one side of a merge or a diff, paired as git's
+ * diffcore-rename pairs them (side_files): exact copies first, then files
+ * whose name is unique among those left on both sides (75% alike), then
+ * the best scores of the matrix of the rest, each file once. libgit2's
+ * rename detection pairs the best scores only, and its tree merge looks
+ * for none once a side added more than MERGE_RENAME_LIMIT files (libgit2's
+ * own main: 2,090 files deleted and 12,408 added since some bases), where
+ * git's merge-ort still follows the few files the merge needs. A side too
+ * large for the matrix answers those files one at a time (side_follow).
+ * Lookups are binary searches over the side's changed paths, sorted by
+ * name and by blob id. Declarations in branchsync_private.h. */
 #include <git2.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,26 +19,32 @@
 #include "common/errors.h"
 #include "worker/branchsync_private.h"
 
+/* The signature of blob id (git_similarity), into *out. */
+static int blob_signature(git_repository *repo, const git_oid *id, void **out)
+{
+    git_blob *b = NULL;
+    int rc = git_blob_lookup(&b, repo, id);
+    *out = NULL;
+    if (rc == 0)
+        rc = git_similarity.buffer_signature(out, NULL,
+                                             git_blob_rawcontent(b),
+                                             (size_t)git_blob_rawsize(b),
+                                             NULL);
+    git_blob_free(b);
+    return rc;
+}
+
 int blob_score(git_repository *repo, const git_oid *a, const git_oid *b,
                int *score)
 {
-    git_blob *ba = NULL, *bb = NULL;
     void *sa = NULL, *sb = NULL;
     int rc;
     *score = 0;
-    if ((rc = git_blob_lookup(&ba, repo, a)) == 0 &&
-        (rc = git_blob_lookup(&bb, repo, b)) == 0 &&
-        (rc = git_similarity.buffer_signature(
-             &sa, NULL, git_blob_rawcontent(ba), (size_t)git_blob_rawsize(ba),
-             NULL)) == 0 &&
-        (rc = git_similarity.buffer_signature(
-             &sb, NULL, git_blob_rawcontent(bb), (size_t)git_blob_rawsize(bb),
-             NULL)) == 0)
+    if ((rc = blob_signature(repo, a, &sa)) == 0 &&
+        (rc = blob_signature(repo, b, &sb)) == 0)
         rc = git_similarity.similarity(score, sa, sb, NULL);
     git_similarity.free_signature(sa, NULL);
     git_similarity.free_signature(sb, NULL);
-    git_blob_free(ba);
-    git_blob_free(bb);
     return rc;
 }
 
@@ -254,20 +261,6 @@ static int cmp_pair_score(const void *a, const void *b)
     return x->gone < y->gone ? -1 : x->gone > y->gone;
 }
 
-/* The signature of blob id (git_similarity), into *out. */
-static int blob_signature(git_repository *repo, const git_oid *id, void **out)
-{
-    git_blob *b = NULL;
-    int rc = git_blob_lookup(&b, repo, id);
-    *out = NULL;
-    if (rc == 0)
-        rc = git_similarity.buffer_signature(out, NULL,
-                                             git_blob_rawcontent(b),
-                                             (size_t)git_blob_rawsize(b),
-                                             NULL);
-    git_blob_free(b);
-    return rc;
-}
 
 /* git's basename step: a deletion whose name no other remaining
  * deletion has, and exactly one unclaimed addition has, is paired with it
