@@ -546,6 +546,45 @@ out:
     return rc;
 }
 
+/* libgit2's tree merge looks for no renames once the default side added
+ * more than MERGE_RENAME_LIMIT files, and reports a file the branch
+ * edited and the default side moved as modify/delete at the old path;
+ * git merges the edit into the moved file. For each such conflict of v
+ * (n of them) whose move side_follow finds, the file merge at the new
+ * path decides: the conflict is dropped from v (its stages cleared) and,
+ * when the merge conflicts, the new path goes to *paths. trees and def as
+ * for merge_by_paths. 0 or a libgit2 error. */
+static int follow_default_moves(git_repository *repo,
+                                const git_tree *const trees[3],
+                                struct side_files *def, struct conflict *v,
+                                size_t nv, char ***paths, size_t *n,
+                                size_t *cap)
+{
+    int rc = side_files_load(repo, def, trees[0], trees[1]);
+    if (rc != 0 || def->ch->incomplete || def->nadded <= MERGE_RENAME_LIMIT)
+        return rc;
+    for (size_t i = 0; i < nv && rc == 0; i++) {
+        struct conflict *c = &v[i];
+        const struct change *to = NULL;
+        bool clean = false;
+        if (!c->anc || c->our || !c->their || c->anc->mode != c->their->mode ||
+            !is_file_mode(c->anc->mode) ||
+            strcmp(c->anc->path, c->their->path) != 0 ||
+            (rc = side_follow(repo, def, c->anc->path, &c->anc->id, &to)) !=
+                0 ||
+            !to || to->new_mode != c->anc->mode ||
+            (rc = file_merges(repo, &c->anc->id, &to->new_id, &c->their->id,
+                              to->path, to->new_mode, &clean)) != 0)
+            continue;
+        if (!clean && paths_push(paths, n, cap, to->path) != 0) {
+            git_error_set_oom();
+            return -1;
+        }
+        c->anc = c->their = NULL;
+    }
+    return rc;
+}
+
 int merge_conflicts(git_repository *repo, const git_commit *ours,
                     const git_commit *theirs, bool base_known,
                     const git_tree *const trees[3],
@@ -567,6 +606,10 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
         goto out;
     if (decided)
         goto list;
+    /* The tree merge decides alone: what the paths found is dropped. */
+    while (n > 0)
+        free(paths[--n]);
+    *has_conflicts = false;
     git_merge_options mo;
     git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
     mo.flags |= GIT_MERGE_FIND_RENAMES | GIT_MERGE_SKIP_REUC;
@@ -600,9 +643,15 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
         conf[nconf++] = c;
     }
     if (rc != GIT_ITEROVER ||
+        (base_known &&
+         (rc = follow_default_moves(repo, trees, &def, conf, nconf, &paths,
+                                    &n, &paths_cap)) != 0) ||
         (rc = push_conflict_paths(repo, conf, nconf, &paths, &n,
                                   &paths_cap)) != 0)
         goto out;
+    *has_conflicts = n > 0;
+    for (size_t i = 0; i < nconf && !*has_conflicts; i++)
+        *has_conflicts = conf[i].anc || conf[i].our || conf[i].their;
 list:
     /* libgit2 has no directory renames: git's file location conflicts
      * are added to either decision. Not past a criss-cross (no single
