@@ -196,20 +196,22 @@ static int64_t blob_size(git_odb *odb, const git_oid *id)
     return (int64_t)len;
 }
 
-/* Keeps in *to the most similar of cands[0..n) to blob id (of size size,
- * -1: unknown), above *best: unclaimed, and not ruled out by size alone
- * (as git's diffcore does, and the score would: the smaller under half
- * the larger). Each comparison takes one of f->scans_left; at none left
- * *to is cleared (cannot tell). 0 or a libgit2 error. */
+/* Keeps in *to the most similar of cands[0..n) to the blob of signature
+ * sig and size size (-1: unknown), above *best: unclaimed, and not ruled
+ * out by size alone (as git's diffcore does, and the score would: the
+ * smaller under half the larger). Each comparison takes one of
+ * f->scans_left; at none left *to is cleared (cannot tell). 0 or a
+ * libgit2 error. */
 static int most_similar(git_repository *repo, git_odb *odb,
                         struct side_files *f,
                         const struct change *const *cands, size_t n,
-                        const git_oid *id, int64_t size, int *best,
+                        void *sig, int64_t size, int *best,
                         const struct change **to)
 {
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct change *a = cands[i];
+        void *other_sig = NULL;
         int score = 0;
         if (f->claimed[a - f->ch->v])
             continue;
@@ -221,11 +223,14 @@ static int most_similar(git_repository *repo, git_odb *odb,
             return 0;
         }
         f->scans_left--;
-        if ((rc = blob_score(repo, id, &a->new_id, &score)) == 0 &&
+        if ((rc = blob_signature(repo, &a->new_id, &other_sig)) == 0 &&
+            (rc = git_similarity.similarity(&score, sig, other_sig, NULL)) ==
+                0 &&
             score > *best) {
             *best = score;
             *to = a;
         }
+        git_similarity.free_signature(other_sig, NULL);
     }
     return rc;
 }
@@ -397,15 +402,19 @@ int side_follow(git_repository *repo, struct side_files *f, const char *path,
     }
     /* Too large for the matrix: the most similar file of the same name,
      * else of any name, within the comparisons left. */
-    if ((rc = git_repository_odb(&odb, repo)) != 0)
-        return rc;
+    void *sig = NULL;
+    if ((rc = git_repository_odb(&odb, repo)) != 0 ||
+        (rc = blob_signature(repo, id, &sig)) != 0)
+        goto out;
     int64_t size = blob_size(odb, id);
     range(f->added_by_name, f->nadded, base_name(path), NULL, &first, &count);
-    rc = most_similar(repo, odb, f, f->added_by_name + first, count, id, size,
-                      &best, to);
+    rc = most_similar(repo, odb, f, f->added_by_name + first, count, sig,
+                      size, &best, to);
     if (rc == 0 && !*to)
-        rc = most_similar(repo, odb, f, f->added_by_name, f->nadded, id, size,
-                          &best, to);
+        rc = most_similar(repo, odb, f, f->added_by_name, f->nadded, sig,
+                          size, &best, to);
+out:
+    git_similarity.free_signature(sig, NULL);
     git_odb_free(odb);
     if (rc == 0 && *to) {
         f->claimed[*to - f->ch->v] = true;
