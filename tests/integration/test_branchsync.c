@@ -82,6 +82,53 @@ static void commit_file(const struct remote *r, const char *path,
     git(r, "commit -q -m '%s'", subject);
 }
 
+/* The lines of the rename tests' files, each after the file's own path:
+ * files that rename detection pairs one way only. */
+#define GREEK_LINES                                                        \
+    "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\neta\\ntheta\\niota\\n" \
+    "kappa\\nlambda\\nmu\\n"
+
+/* Commits each of the n files: its path as its first line, then
+ * GREEK_LINES. */
+static void commit_greek_files(const struct remote *r,
+                               const char *const *files, size_t n)
+{
+    char text[512];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(text, sizeof(text), "%s\\n%s", files[i], GREEK_LINES);
+        commit_file(r, files[i], text, "Base");
+    }
+}
+
+/* Checks out branch and commits an edit of path: its line `from` becomes
+ * `to`. */
+static void commit_line_edit(const struct remote *r, const char *branch,
+                             const char *path, const char *from,
+                             const char *to)
+{
+    git(r, "checkout -q %s", branch);
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && sed -i 's/^%s$/%s/' '%s' && "
+                     "git commit -q -a -m 'Edit %s'",
+                     r->src, from, to, path, path),
+              0);
+}
+
+/* Runs the shell command change in the work tree and commits everything
+ * dated a day before the last commit: clock skew, which the commit graph
+ * cannot order by dates (libgit2 then decides). */
+static void commit_from_the_past(const struct remote *r, const char *change)
+{
+    CHECK_INT(rvt_sh(NULL,
+                     "cd '%s' && %s && git add -A && "
+                     "GIT_AUTHOR_DATE='@%d +0000' "
+                     "GIT_COMMITTER_DATE='@%d +0000' "
+                     "git commit -q -m 'From the past' >/dev/null",
+                     r->src, change, commit_time - 86400,
+                     commit_time - 86400),
+              0);
+}
+
 static struct rv_branchsync_opts opts_for(const struct remote *r,
                                           const char *def, int64_t now)
 {
@@ -991,12 +1038,7 @@ static void test_merges_and_clock_skew_match_git(void)
     commit_file(&r, "a.txt", "1\\n2\\ncross\\n", "Cross conflicts");
     /* Skew: a commit dated a day before its parent. */
     git(&r, "checkout -q -b skewed main~2");
-    CHECK_INT(rvt_sh(NULL,
-                     "cd '%s' && printf 'old\\n' > s.txt && git add s.txt && "
-                     "GIT_AUTHOR_DATE='@%d +0000' GIT_COMMITTER_DATE='@%d +0000' "
-                     "git commit -q -m 'From the past' >/dev/null",
-                     r.src, commit_time - 86400, commit_time - 86400),
-              0);
+    commit_from_the_past(&r, "printf 'old\\n' > s.txt");
     commit_file(&r, "s.txt", "old\\nnew\\n", "Back to the present");
     git(&r, "checkout -q main");
     struct rv_branchsync_opts o = opts_for(&r, NULL, NOW_1);
@@ -1161,34 +1203,20 @@ static void test_renames_match_git(void)
 {
     struct remote r;
     struct rv_branchsync_stats stats;
-    const char *lines = "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\n"
-                        "eta\\ntheta\\niota\\nkappa\\nlambda\\nmu\\n";
-    char text[512];
     remote_new(&r, "main");
-    /* Every file its own first line: renames pair up one way only. */
     static const char *const files[] = {
         "r.txt", "q.txt", "big.txt", "lib/a.txt", "lib/b.txt", "lib/c.txt",
         "old/a.c", "old/b.c", "old/c.c",
     };
-    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
-        snprintf(text, sizeof(text), "%s\\n%s", files[i], lines);
-        commit_file(&r, files[i], text, "Base");
-    }
+    commit_greek_files(&r, files, sizeof(files) / sizeof(*files));
     static const char *const shapes[] = {
         "edit-moved", "conflict-moved", "add-in-renamed-dir",
         "rename-dir", "rename-with-edits",
     };
     for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++)
         git(&r, "branch %s", shapes[i]);
-    git(&r, "checkout -q edit-moved");
-    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^beta$/BETA/' r.txt", r.src),
-              0);
-    git(&r, "commit -q -a -m 'Edit r'");
-    git(&r, "checkout -q conflict-moved");
-    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^alpha$/ALPHA/' q.txt",
-                     r.src),
-              0);
-    git(&r, "commit -q -a -m 'Edit q'");
+    commit_line_edit(&r, "edit-moved", "r.txt", "beta", "BETA");
+    commit_line_edit(&r, "conflict-moved", "q.txt", "alpha", "ALPHA");
     git(&r, "checkout -q add-in-renamed-dir");
     commit_file(&r, "lib/new.txt", "new\\n", "Add to lib");
     git(&r, "checkout -q rename-dir");
@@ -1261,27 +1289,22 @@ static void test_edits_follow_a_reorganised_default_branch(void)
 {
     struct remote r;
     struct rv_branchsync_stats stats;
-    const char *lines = "alpha\\nbeta\\ngamma\\ndelta\\nepsilon\\nzeta\\n"
-                        "eta\\ntheta\\niota\\nkappa\\nlambda\\nmu\\n";
     char text[512];
     remote_new(&r, "main");
     static const char *const files[] = {
         "src/cache.c", "tests/core/cache.c", "lib/util.c", "old/a.c",
         "old/b.c",     "keep.txt",
     };
-    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
-        snprintf(text, sizeof(text), "%s\\n%s", files[i], lines);
-        commit_file(&r, files[i], text, "Base");
-    }
+    commit_greek_files(&r, files, sizeof(files) / sizeof(*files));
     static const char *const shapes[] = {
         "edit-moved", "conflict-moved", "add-in-moved-dir", "skewed",
         "moved-alike", "moved-apart", "moved-and-renamed",
     };
     /* Two files alike but for their last line: a rename of either scores
      * high against both. */
-    snprintf(text, sizeof(text), "%sx\n", lines);
+    snprintf(text, sizeof(text), "%sx\n", GREEK_LINES);
     commit_file(&r, "t/x", text, "Base: t/x");
-    snprintf(text, sizeof(text), "%scached\n", lines);
+    snprintf(text, sizeof(text), "%scached\n", GREEK_LINES);
     commit_file(&r, "t/x_cached", text, "Base: t/x_cached");
     for (size_t i = 0; i < sizeof(shapes) / sizeof(*shapes); i++)
         git(&r, "branch %s", shapes[i]);
@@ -1300,27 +1323,12 @@ static void test_edits_follow_a_reorganised_default_branch(void)
                      "git commit -q -a -m 'Rename t/, edit both'",
                      r.src),
               0);
-    git(&r, "checkout -q edit-moved");
-    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^kappa$/KAPPA/' src/cache.c",
-                     r.src),
-              0);
-    git(&r, "commit -q -a -m 'Edit src/cache.c'");
-    git(&r, "checkout -q conflict-moved");
-    CHECK_INT(rvt_sh(NULL, "cd '%s' && sed -i 's/^mu$/MU/' lib/util.c",
-                     r.src),
-              0);
-    git(&r, "commit -q -a -m 'Edit the end of lib/util.c'");
+    commit_line_edit(&r, "edit-moved", "src/cache.c", "kappa", "KAPPA");
+    commit_line_edit(&r, "conflict-moved", "lib/util.c", "mu", "MU");
     git(&r, "checkout -q add-in-moved-dir");
     commit_file(&r, "old/extra.c", "extra\\n", "Add to old/");
     git(&r, "checkout -q skewed");
-    CHECK_INT(rvt_sh(NULL,
-                     "cd '%s' && sed -i 's/^gamma$/GAMMA/' "
-                     "tests/core/cache.c && git add -A && "
-                     "GIT_AUTHOR_DATE='@%d +0000' "
-                     "GIT_COMMITTER_DATE='@%d +0000' "
-                     "git commit -q -m 'From the past' >/dev/null",
-                     r.src, commit_time - 86400, commit_time - 86400),
-              0);
+    commit_from_the_past(&r, "sed -i 's/^gamma$/GAMMA/' tests/core/cache.c");
     git(&r, "checkout -q moved-alike");
     CHECK_INT(rvt_sh(NULL,
                      "cd '%s' && git mv old new && "
