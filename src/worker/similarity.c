@@ -5,7 +5,11 @@
  * chunks ending at a newline or after 64 bytes (a CR before LF ignored in
  * text), and two files share the bytes of the chunks they have in common;
  * the score is the shared bytes over the larger size, 0 when the sizes
- * alone rule out the threshold. Declared in branchsync_private.h. */
+ * alone rule out the threshold. A chunk is known by git's own hash of it
+ * reduced modulo HASHBASE, as diffcore-delta's span hash keeps it: chunks
+ * that collide there count as shared, which lifts git's scores a little,
+ * and a rename git scores at exactly 50% must score so here too (libgit2's
+ * maint/v1.1 has one). Declared in branchsync_private.h. */
 #include <git2.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +23,7 @@
 
 #define CHUNK_MAX 64
 #define BINARY_PROBE 8000 /* git looks this far for a NUL */
+#define HASHBASE 107927   /* diffcore-delta's span hash buckets, a prime */
 
 /* One distinct chunk: its hash and how many bytes it accounts for. */
 struct chunk {
@@ -46,26 +51,29 @@ static int sign_buffer(void **out, const char *buf, size_t len)
     if (!s)
         goto oom;
     bool text = !memchr(buf, '\0', len < BINARY_PROBE ? len : BINARY_PROBE);
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint32_t acc1 = 0, acc2 = 0; /* git's rolling 64-bit hash, in halves */
     size_t in_chunk = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)buf[i];
         if (text && c == '\r' && i + 1 < len && buf[i + 1] == '\n')
             continue;
-        h = (h ^ c) * 1099511628211ULL;
+        uint32_t old1 = acc1;
+        acc1 = (acc1 << 7) ^ (acc2 >> 25);
+        acc2 = (acc2 << 7) ^ (old1 >> 25);
+        acc1 += c;
         in_chunk++;
         if (c != '\n' && in_chunk < CHUNK_MAX && i + 1 < len)
             continue;
         if (s->n == cap &&
             rv_grow(&s->v, &cap, s->n + 1, sizeof(*s->v), SIZE_MAX) != RV_OK)
             goto oom;
-        s->v[s->n].hash = h;
+        s->v[s->n].hash = (uint32_t)(acc1 + acc2 * 0x61u) % HASHBASE;
         s->v[s->n].bytes = in_chunk;
         s->n++;
-        s->size += in_chunk;
-        h = 1469598103934665603ULL;
+        acc1 = acc2 = 0;
         in_chunk = 0;
     }
+    s->size = len; /* git divides by the file's size, CRs included */
     if (s->n > 1)
         qsort(s->v, s->n, sizeof(*s->v), cmp_chunk);
     size_t k = 0;
