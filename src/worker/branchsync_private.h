@@ -135,19 +135,23 @@ struct side_files {
     const struct change **gone_exact; /* by gone_by_name: its exact copy */
     const struct change **gone_to;    /* by gone_by_name: its rename found */
     size_t nadded, ngone;
-    bool *claimed; /* by index in ch.v: a rename target side_follow took */
+    bool *claimed; /* by index in ch->v: an addition paired as a target */
     size_t scans_left; /* content comparisons side_follow may still make */
+    size_t reads_left; /* and blob sizes it may still read */
     bool tried_matrix, settled; /* gone_to holds every inexact rename */
 };
 
-/* Lists the side's changes from base to side, unless loaded. 0 or a
- * libgit2 error. */
+/* Lists the side's changes from base to side and indexes them for a
+ * merge (side_files_index), unless loaded. 0 or a libgit2 error. */
 int side_files_load(git_repository *repo, struct side_files *f,
                     const git_tree *base, const git_tree *side);
 
-/* Indexes the side's changes ch (tree_changes), which must outlive f.
- * -1 when out of memory. */
-int side_files_index(struct side_files *f, const struct changes *ch);
+/* Indexes the side's changes ch (tree_changes), which must outlive f,
+ * and pairs its exact renames. For a merge (merge), empty files are left
+ * out, as merge-ort pairs none; a diff pairs them. -1 when out of
+ * memory. */
+int side_files_index(struct side_files *f, const struct changes *ch,
+                     bool merge);
 
 /* Frees what side_files_load or side_files_index made, and zeroes f. */
 void side_files_free(struct side_files *f);

@@ -29,18 +29,26 @@ int diff_renames(git_repository *repo, const git_tree *a, const git_tree *b,
     return git_diff_find_similar(*out, &fo);
 }
 
-/* The lines the diff from blob a to blob b (NULL: none) adds and
- * deletes, added to (sign +1) or taken from (-1) the counts. */
-static int count_lines(git_blob *a, git_blob *b, int sign, size_t *additions,
+/* a - b, or 0 where b is larger (the counts come from two diffs, which
+ * could judge a file binary differently). */
+static size_t minus(size_t a, size_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* The lines the diff from blob a at path pa to blob b at pb (NULL: none)
+ * adds and deletes, added to (sign +1) or taken from (-1) the counts. */
+static int count_lines(git_blob *a, const char *pa, git_blob *b,
+                       const char *pb, int sign, size_t *additions,
                        size_t *deletions)
 {
     git_patch *patch = NULL;
     size_t adds = 0, dels = 0;
-    int rc = git_patch_from_blobs(&patch, a, NULL, b, NULL, NULL);
+    int rc = git_patch_from_blobs(&patch, a, pa, b, pb, NULL);
     if (rc == 0 &&
         (rc = git_patch_line_stats(NULL, &adds, &dels, patch)) == 0) {
-        *additions = sign > 0 ? *additions + adds : *additions - adds;
-        *deletions = sign > 0 ? *deletions + dels : *deletions - dels;
+        *additions = sign > 0 ? *additions + adds : minus(*additions, adds);
+        *deletions = sign > 0 ? *deletions + dels : minus(*deletions, dels);
     }
     git_patch_free(patch);
     return rc;
@@ -58,12 +66,15 @@ static int count_renames(git_repository *repo, const struct side_files *f,
         git_blob *old = NULL, *new = NULL;
         if (!a)
             continue;
-        (*files)--;
+        *files = minus(*files, 1);
         if ((rc = git_blob_lookup(&old, repo, &g->old_id)) == 0 &&
             (rc = git_blob_lookup(&new, repo, &a->new_id)) == 0 &&
-            (rc = count_lines(old, NULL, -1, additions, deletions)) == 0 &&
-            (rc = count_lines(NULL, new, -1, additions, deletions)) == 0)
-            rc = count_lines(old, new, 1, additions, deletions);
+            (rc = count_lines(old, g->path, NULL, NULL, -1, additions,
+                              deletions)) == 0 &&
+            (rc = count_lines(NULL, NULL, new, a->path, -1, additions,
+                              deletions)) == 0)
+            rc = count_lines(old, g->path, new, a->path, 1, additions,
+                             deletions);
         git_blob_free(old);
         git_blob_free(new);
     }
@@ -98,7 +109,7 @@ int diff_stat(git_repository *repo, const git_tree *base,
     }
     /* The renames as git pairs them (renames.c) where the list is whole
      * and small enough, else libgit2's. */
-    if (narrow && (side_files_index(&renames, ch) != 0 ||
+    if (narrow && (side_files_index(&renames, ch, false) != 0 ||
                    (rc = side_settle(repo, &renames, &settled)) != 0)) {
         rc = rc ? rc : -1;
         goto out;

@@ -353,9 +353,10 @@ oom:
     return -1;
 }
 
-/* Whether the branch adds anything where the default side moved a file
- * (a rename/add clash), or, when a parent is a file there, cannot tell:
- * the tree merge decides. 0 or a libgit2 error. */
+/* Whether the branch has anything where the default side moved a file (a
+ * rename/add clash: the tree merge decides). A file where a parent
+ * directory would be is "nothing" here: that change of the branch sends
+ * its own path to the tree merge. 0 or a libgit2 error. */
 static int branch_has(const git_tree *branch, const char *path, bool *has)
 {
     git_tree_entry *e = NULL;
@@ -369,12 +370,12 @@ static int branch_has(const git_tree *branch, const char *path, bool *has)
     return rc;
 }
 
-/* libgit2's tree merge looks for renames only while a side added at most
- * MERGE_RENAME_LIMIT files, and past that reports modify/delete where git
- * merges the edit into the moved file: merge-ort looks for renames of
- * such "relevant" files alone. merge_by_paths follows them with
- * side_follow (exact copies, then files of the same name); a file moved
- * under another name is left to the tree merge. */
+/* libgit2's tree merge looks for renames only while the sides changed at
+ * most MERGE_RENAME_LIMIT paths, and past that reports modify/delete
+ * where git merges the edit into the moved file: merge-ort looks for
+ * renames of such "relevant" files alone. merge_by_paths follows them
+ * with side_follow, pairing as git pairs (renames.c); a file it cannot
+ * place is left to the tree merge. */
 
 /* One changed path's part in the merge (decide_path). */
 struct path_merge {
@@ -394,10 +395,12 @@ static int cmp_str_key(const void *key, const void *elem)
  * default side left it alone, or made the same change), a file merge
  * (modified on both sides; modified by the branch and moved by the
  * default side; moved to the same path by both), or the tree merge.
- * def and br index the two sides' changes (loaded when a deletion needs
- * them); moved lists the (sorted) paths both sides moved a file to,
- * which pm takes as decided. 0 or a libgit2 error. */
-static int decide_path(git_repository *repo, const struct change *c,
+ * def and br index the two sides' changes (loaded when a file the
+ * default side deleted needs them; ch is the branch's); moved lists the
+ * (sorted) paths both sides moved a file to, which pm takes as decided.
+ * 0 or a libgit2 error. */
+static int decide_path(git_repository *repo, const struct changes *ch,
+                       const struct change *c,
                        const git_tree *const trees[3],
                        struct side_files *def, struct side_files *br,
                        char *const *moved, size_t nmoved,
@@ -448,8 +451,8 @@ static int decide_path(git_repository *repo, const struct change *c,
                 git_oid_cpy(&pm->ours, &to->new_id);
             }
         } else if (c->new_mode == 0 &&
-                   (rc = side_files_load(repo, br, trees[0], trees[2])) ==
-                       0 &&
+                   (br->loaded ||
+                    (rc = side_files_index(br, ch, true)) == 0) &&
                    !br->ch->incomplete &&
                    (rc = side_follow(repo, br, c->path, &c->old_id, &tb)) ==
                        0 &&
@@ -507,7 +510,7 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
             bool clean = true;
             if ((c->new_mode == 0) != (pass == 0))
                 continue;
-            if ((rc = decide_path(repo, c, trees, def, &br, moved, nmoved,
+            if ((rc = decide_path(repo, ch, c, trees, def, &br, moved, nmoved,
                                   &pm)) != 0)
                 goto out;
             if (pm.tree)
@@ -546,22 +549,25 @@ out:
     return rc;
 }
 
-/* libgit2's tree merge looks for no renames once the default side added
- * more than MERGE_RENAME_LIMIT files, and reports a file the branch
+/* libgit2's tree merge looks for no inexact renames once the two sides
+ * changed more than MERGE_RENAME_LIMIT paths between them (its
+ * target_limit counts the paths it merges), and reports a file the branch
  * edited and the default side moved as modify/delete at the old path;
  * git merges the edit into the moved file. For each such conflict of v
  * (n of them) whose move side_follow finds, the file merge at the new
  * path decides: the conflict is dropped from v (its stages cleared) and,
- * when the merge conflicts, the new path goes to *paths. trees and def as
- * for merge_by_paths. 0 or a libgit2 error. */
+ * when the merge conflicts, the new path goes to *paths. ch, trees and
+ * def as for merge_by_paths. 0 or a libgit2 error. */
 static int follow_default_moves(git_repository *repo,
+                                const struct changes *ch,
                                 const git_tree *const trees[3],
                                 struct side_files *def, struct conflict *v,
                                 size_t nv, char ***paths, size_t *n,
                                 size_t *cap)
 {
     int rc = side_files_load(repo, def, trees[0], trees[1]);
-    if (rc != 0 || def->ch->incomplete || def->nadded <= MERGE_RENAME_LIMIT)
+    if (rc != 0 || def->ch->incomplete ||
+        ch->n + def->ch->n <= MERGE_RENAME_LIMIT)
         return rc;
     for (size_t i = 0; i < nv && rc == 0; i++) {
         struct conflict *c = &v[i];
@@ -644,8 +650,8 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
     }
     if (rc != GIT_ITEROVER ||
         (base_known &&
-         (rc = follow_default_moves(repo, trees, &def, conf, nconf, &paths,
-                                    &n, &paths_cap)) != 0) ||
+         (rc = follow_default_moves(repo, ch, trees, &def, conf, nconf,
+                                    &paths, &n, &paths_cap)) != 0) ||
         (rc = push_conflict_paths(repo, conf, nconf, &paths, &n,
                                   &paths_cap)) != 0)
         goto out;

@@ -19,6 +19,9 @@
 #include "common/errors.h"
 #include "worker/branchsync_private.h"
 
+/* The blob sizes a side's one-file searches may read in all. */
+#define READS_MAX 100000
+
 /* The signature of blob id (git_similarity), into *out. */
 static int blob_signature(git_repository *repo, const git_oid *id, void **out)
 {
@@ -111,21 +114,86 @@ static void range(const struct change *const *v, size_t n, const char *name,
     *count = end - lo;
 }
 
-/* The unclaimed addition with blob id, preferring one named like path,
- * or NULL. */
-static const struct change *exact_target(const struct side_files *f,
-                                         const char *path, const git_oid *id)
+/* The index in f->gone_by_name of the deletion at path, or f->ngone. */
+static size_t gone_at(const struct side_files *f, const char *path)
 {
-    size_t first, count;
-    const struct change *to = NULL;
-    range(f->added_by_id, f->nadded, NULL, id, &first, &count);
-    for (size_t i = first; i < first + count; i++) {
-        const struct change *a = f->added_by_id[i];
-        if (!f->claimed[a - f->ch->v] &&
-            (!to || strcmp(base_name(a->path), base_name(path)) == 0))
-            to = a;
+    size_t lo = 0, hi = f->ngone;
+    const char *name = base_name(path);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *p = f->gone_by_name[mid]->path;
+        int c = strcmp(base_name(p), name);
+        if (c == 0)
+            c = strcmp(p, path);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return to;
+    return f->ngone;
+}
+
+static int cmp_change_old_id(const void *a, const void *b)
+{
+    const struct change *x = *(const struct change *const *)a,
+                        *y = *(const struct change *const *)b;
+    int c = git_oid_cmp(&x->old_id, &y->old_id);
+    return c ? c : strcmp(x->path, y->path);
+}
+
+/* A group of identical files this large is paired in path order, not
+ * name by name (a quadratic search). */
+#define EXACT_GROUP_MAX 10000
+
+/* git's exact step: every deletion whose blob some addition has is
+ * paired with one, an addition of the same name first, each addition
+ * once. gone_by_id is the deletions sorted by cmp_change_old_id. */
+static void pair_exact(struct side_files *f, const struct change **gone_by_id)
+{
+    size_t i = 0, j = 0;
+    while (i < f->ngone && j < f->nadded) {
+        int c = git_oid_cmp(&gone_by_id[i]->old_id, &f->added_by_id[j]->new_id);
+        if (c != 0) {
+            if (c < 0)
+                i++;
+            else
+                j++;
+            continue;
+        }
+        size_t ie = i, je = j;
+        while (ie < f->ngone &&
+               git_oid_equal(&gone_by_id[ie]->old_id, &gone_by_id[i]->old_id))
+            ie++;
+        while (je < f->nadded && git_oid_equal(&f->added_by_id[je]->new_id,
+                                               &gone_by_id[i]->old_id))
+            je++;
+        bool by_name = (ie - i) * (je - j) <= EXACT_GROUP_MAX;
+        for (size_t g = i; g < ie; g++) {
+            const struct change *to = NULL;
+            for (size_t k = j; k < je; k++) {
+                const struct change *a = f->added_by_id[k];
+                if (f->claimed[a - f->ch->v])
+                    continue;
+                if (!to)
+                    to = a;
+                if (!by_name || strcmp(base_name(a->path),
+                                       base_name(gone_by_id[g]->path)) == 0) {
+                    to = a;
+                    break;
+                }
+            }
+            if (!to)
+                break; /* every addition of this blob is taken */
+            f->claimed[to - f->ch->v] = true;
+            size_t at = gone_at(f, gone_by_id[g]->path);
+            if (at < f->ngone)
+                f->gone_to[at] = f->gone_exact[at] = to;
+        }
+        i = ie;
+        j = je;
+    }
 }
 
 int side_files_load(git_repository *repo, struct side_files *f,
@@ -134,11 +202,14 @@ int side_files_load(git_repository *repo, struct side_files *f,
     if (f->loaded)
         return 0;
     int rc = tree_changes(repo, &f->own, "", base, side, 0);
-    return rc != 0 ? rc : side_files_index(f, &f->own);
+    return rc != 0 ? rc : side_files_index(f, &f->own, true);
 }
 
-int side_files_index(struct side_files *f, const struct changes *ch)
+int side_files_index(struct side_files *f, const struct changes *ch,
+                     bool merge)
 {
+    const struct change **gone_by_id = NULL;
+    git_oid empty;
     f->ch = ch;
     size_t n = ch->n ? ch->n : 1;
     f->added_by_name = calloc(n, sizeof(*f->added_by_name));
@@ -147,38 +218,43 @@ int side_files_index(struct side_files *f, const struct changes *ch)
     f->gone_to = calloc(n, sizeof(*f->gone_to));
     f->gone_exact = calloc(n, sizeof(*f->gone_exact));
     f->claimed = calloc(n, sizeof(*f->claimed));
+    gone_by_id = calloc(n, sizeof(*gone_by_id));
     if (!f->added_by_name || !f->added_by_id || !f->gone_by_name ||
-        !f->gone_to || !f->gone_exact || !f->claimed) {
+        !f->gone_to || !f->gone_exact || !f->claimed || !gone_by_id ||
+        git_odb_hash(&empty, "", 0, GIT_OBJECT_BLOB) != 0) {
+        free(gone_by_id);
         git_error_set_oom();
         return -1;
     }
+    /* merge-ort never pairs an empty file (rename_empty off); git diff
+     * does. */
     for (size_t i = 0; i < ch->n; i++) {
         const struct change *c = &ch->v[i];
-        if (c->old_mode == 0 && is_file_mode(c->new_mode))
+        if (c->old_mode == 0 && is_file_mode(c->new_mode) &&
+            !(merge && git_oid_equal(&c->new_id, &empty)))
             f->added_by_name[f->nadded++] = c;
-        else if (c->new_mode == 0 && is_file_mode(c->old_mode))
+        else if (c->new_mode == 0 && is_file_mode(c->old_mode) &&
+                 !(merge && git_oid_equal(&c->old_id, &empty)))
             f->gone_by_name[f->ngone++] = c;
     }
     memcpy(f->added_by_id, f->added_by_name,
            f->nadded * sizeof(*f->added_by_id));
+    memcpy(gone_by_id, f->gone_by_name, f->ngone * sizeof(*gone_by_id));
     if (f->nadded > 1) {
         qsort(f->added_by_name, f->nadded, sizeof(*f->added_by_name),
               cmp_change_name);
         qsort(f->added_by_id, f->nadded, sizeof(*f->added_by_id),
               cmp_change_id);
     }
-    if (f->ngone > 1)
+    if (f->ngone > 1) {
         qsort(f->gone_by_name, f->ngone, sizeof(*f->gone_by_name),
               cmp_change_name);
-    /* git pairs exact renames first, for every deleted file: their
-     * targets are then taken for the inexact ones. */
-    for (size_t i = 0; i < f->ngone; i++) {
-        const struct change *g = f->gone_by_name[i];
-        if ((f->gone_to[i] = exact_target(f, g->path, &g->old_id)))
-            f->claimed[f->gone_to[i] - ch->v] = true;
-        f->gone_exact[i] = f->gone_to[i];
+        qsort(gone_by_id, f->ngone, sizeof(*gone_by_id), cmp_change_old_id);
     }
+    pair_exact(f, gone_by_id);
+    free(gone_by_id);
     f->scans_left = MERGE_RENAME_LIMIT;
+    f->reads_left = READS_MAX;
     f->loaded = true;
     return 0;
 }
@@ -196,32 +272,35 @@ static int64_t blob_size(git_odb *odb, const git_oid *id)
     return (int64_t)len;
 }
 
-/* Keeps in *to the most similar of cands[0..n) to the blob of signature
- * sig and size size (-1: unknown), above *best: unclaimed, and not ruled
- * out by size alone (as git's diffcore does, and the score would: the
- * smaller under half the larger). Each comparison takes one of
+/* Keeps in *to the most similar of cands[0..n) but [skip, skip_end) to
+ * the blob of signature sig and size size (-1: unknown), above *best:
+ * unclaimed, and not ruled out by size alone (as git's diffcore does,
+ * and the score would: the smaller under half the larger). Each size
+ * read takes one of f->reads_left and each comparison one of
  * f->scans_left; at none left *to is cleared (cannot tell). 0 or a
  * libgit2 error. */
 static int most_similar(git_repository *repo, git_odb *odb,
                         struct side_files *f,
                         const struct change *const *cands, size_t n,
-                        void *sig, int64_t size, int *best,
-                        const struct change **to)
+                        size_t skip, size_t skip_end, void *sig,
+                        int64_t size, int *best, const struct change **to)
 {
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct change *a = cands[i];
         void *other_sig = NULL;
         int score = 0;
-        if (f->claimed[a - f->ch->v])
+        if ((i >= skip && i < skip_end) || f->claimed[a - f->ch->v])
             continue;
-        int64_t other = size < 0 ? -1 : blob_size(odb, &a->new_id);
-        if (other >= 0 && (size > 2 * other || other > 2 * size))
-            continue;
-        if (f->scans_left == 0) {
+        if (f->reads_left == 0 || f->scans_left == 0) {
             *to = NULL;
             return 0;
         }
+        f->reads_left--;
+        int64_t other = size < 0 ? -1 : blob_size(odb, &a->new_id);
+        if (other >= 0 && ((uint64_t)size > 2 * (uint64_t)other ||
+                           (uint64_t)other > 2 * (uint64_t)size))
+            continue;
         f->scans_left--;
         if ((rc = blob_signature(repo, &a->new_id, &other_sig)) == 0 &&
             (rc = git_similarity.similarity(&score, sig, other_sig, NULL)) ==
@@ -235,20 +314,10 @@ static int most_similar(git_repository *repo, git_odb *odb,
     return rc;
 }
 
-/* The index in f->gone_by_name of the deletion at path, or f->ngone. */
-static size_t gone_at(const struct side_files *f, const char *path)
-{
-    size_t first, count;
-    range(f->gone_by_name, f->ngone, base_name(path), NULL, &first, &count);
-    for (size_t i = first; i < first + count; i++)
-        if (strcmp(f->gone_by_name[i]->path, path) == 0)
-            return i;
-    return f->ngone;
-}
-
 /* The matrix of a small side: every deletion left after the exact
  * renames against every unclaimed addition, at most this many pairs. */
 #define MATRIX_PAIRS_MAX 1000000
+
 
 /* One candidate pair of the matrix. */
 struct pair_score {
@@ -269,36 +338,42 @@ static int cmp_pair_score(const void *a, const void *b)
 
 /* git's basename step: a deletion whose name no other remaining
  * deletion has, and exactly one unclaimed addition has, is paired with it
- * when at least BASENAME_SCORE similar. 0 or a libgit2 error. */
+ * when at least BASENAME_SCORE similar. Each name is looked at once.
+ * 0 or a libgit2 error. */
 #define BASENAME_SCORE (RENAME_THRESHOLD + (100 - RENAME_THRESHOLD) / 2)
 
 static int basename_step(git_repository *repo, struct side_files *f)
 {
     int rc = 0;
-    for (size_t i = 0; i < f->ngone && rc == 0; i++) {
+    size_t i = 0;
+    while (i < f->ngone && rc == 0) {
         const char *name = base_name(f->gone_by_name[i]->path);
-        size_t gfirst, gn, afirst, an, left = 0, free_at = 0, nfree = 0;
+        size_t end = i, left = 0, only = 0, afirst, an, nfree = 0;
+        const struct change *a = NULL;
         int score = 0;
-        if (f->gone_exact[i])
-            continue;
-        range(f->gone_by_name, f->ngone, name, NULL, &gfirst, &gn);
-        for (size_t k = gfirst; k < gfirst + gn; k++)
-            left += !f->gone_exact[k];
-        range(f->added_by_name, f->nadded, name, NULL, &afirst, &an);
-        for (size_t k = afirst; k < afirst + an; k++)
-            if (!f->claimed[f->added_by_name[k] - f->ch->v]) {
-                free_at = k;
-                nfree++;
+        for (; end < f->ngone &&
+               strcmp(base_name(f->gone_by_name[end]->path), name) == 0;
+             end++)
+            if (!f->gone_to[end]) {
+                left++;
+                only = end;
             }
-        if (left != 1 || nfree != 1)
-            continue;
-        const struct change *a = f->added_by_name[free_at];
-        if ((rc = blob_score(repo, &f->gone_by_name[i]->old_id, &a->new_id,
-                             &score)) == 0 &&
+        if (left == 1) {
+            range(f->added_by_name, f->nadded, name, NULL, &afirst, &an);
+            for (size_t k = afirst; k < afirst + an; k++)
+                if (!f->claimed[f->added_by_name[k] - f->ch->v]) {
+                    a = f->added_by_name[k];
+                    nfree++;
+                }
+        }
+        if (nfree == 1 &&
+            (rc = blob_score(repo, &f->gone_by_name[only]->old_id,
+                             &a->new_id, &score)) == 0 &&
             score >= BASENAME_SCORE) {
-            f->gone_to[i] = a;
+            f->gone_to[only] = a;
             f->claimed[a - f->ch->v] = true;
         }
+        i = end;
     }
     return rc;
 }
@@ -322,7 +397,11 @@ static int settle(git_repository *repo, struct side_files *f)
         ng += !f->gone_to[i];
     for (size_t j = 0; j < f->nadded; j++)
         na += !f->claimed[f->added_by_name[j] - f->ch->v];
-    if (ng > 0 && na > MATRIX_PAIRS_MAX / ng)
+    if (ng == 0 || na == 0) {
+        f->settled = true; /* nothing left to pair */
+        return 0;
+    }
+    if (na > MATRIX_PAIRS_MAX / ng)
         return 0;
     if ((rc = basename_step(repo, f)) != 0)
         return rc;
@@ -389,37 +468,36 @@ int side_follow(git_repository *repo, struct side_files *f, const char *path,
 {
     size_t first, count, k = gone_at(f, path);
     int rc = 0, best = RENAME_THRESHOLD - 1;
-    git_odb *odb = NULL;
-    *to = k < f->ngone ? f->gone_to[k] : NULL;
-    if (*to)
-        return 0;
     bool settled = false;
-    if ((rc = side_settle(repo, f, &settled)) != 0)
+    git_odb *odb = NULL;
+    void *sig = NULL;
+    *to = k < f->ngone ? f->gone_to[k] : NULL;
+    if (*to || k == f->ngone)
+        return 0; /* paired, or not a deletion this side pairs */
+    if ((rc = side_settle(repo, f, &settled)) != 0 || settled) {
+        *to = rc == 0 ? f->gone_to[k] : NULL;
         return rc;
-    if (settled) {
-        *to = k < f->ngone ? f->gone_to[k] : NULL;
-        return 0;
     }
     /* Too large for the matrix: the most similar file of the same name,
      * else of any name, within the comparisons left. */
-    void *sig = NULL;
-    if ((rc = git_repository_odb(&odb, repo)) != 0 ||
+    if (f->scans_left == 0 || (rc = git_repository_odb(&odb, repo)) != 0 ||
         (rc = blob_signature(repo, id, &sig)) != 0)
         goto out;
     int64_t size = blob_size(odb, id);
     range(f->added_by_name, f->nadded, base_name(path), NULL, &first, &count);
-    rc = most_similar(repo, odb, f, f->added_by_name + first, count, sig,
-                      size, &best, to);
+    rc = most_similar(repo, odb, f, f->added_by_name + first, count, 0, 0,
+                      sig, size, &best, to);
     if (rc == 0 && !*to)
-        rc = most_similar(repo, odb, f, f->added_by_name, f->nadded, sig,
-                          size, &best, to);
+        rc = most_similar(repo, odb, f, f->added_by_name, f->nadded, first,
+                          first + count, sig, size, &best, to);
 out:
     git_similarity.free_signature(sig, NULL);
     git_odb_free(odb);
-    if (rc == 0 && *to) {
+    if (rc != 0)
+        *to = NULL;
+    if (*to) {
         f->claimed[*to - f->ch->v] = true;
-        if (k < f->ngone)
-            f->gone_to[k] = *to;
+        f->gone_to[k] = *to;
     }
     return rc;
 }
@@ -429,19 +507,22 @@ int side_name_pairs(const struct side_files *f,
                     void *arg)
 {
     int rc = 0;
-    for (size_t i = 0; i < f->ngone && rc == 0; i++) {
-        const struct change *g = f->gone_by_name[i];
-        const struct change *to = f->gone_exact[i];
-        size_t first, count, gfirst, gcount;
-        if (!to) {
-            const char *name = base_name(g->path);
-            range(f->gone_by_name, f->ngone, name, NULL, &gfirst, &gcount);
-            range(f->added_by_name, f->nadded, name, NULL, &first, &count);
-            if (gcount == 1 && count == 1)
+    size_t i = 0;
+    while (i < f->ngone && rc == 0) {
+        const char *name = base_name(f->gone_by_name[i]->path);
+        size_t end = i, first, count;
+        while (end < f->ngone &&
+               strcmp(base_name(f->gone_by_name[end]->path), name) == 0)
+            end++;
+        range(f->added_by_name, f->nadded, name, NULL, &first, &count);
+        for (size_t g = i; g < end && rc == 0; g++) {
+            const struct change *to = f->gone_exact[g];
+            if (!to && end - i == 1 && count == 1)
                 to = f->added_by_name[first];
+            if (to)
+                rc = pair(f->gone_by_name[g]->path, to->path, arg);
         }
-        if (to)
-            rc = pair(g->path, to->path, arg);
+        i = end;
     }
     return rc;
 }
