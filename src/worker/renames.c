@@ -170,14 +170,16 @@ static void pair_exact(struct side_files *f, const struct change **gone_by_id)
                                                &gone_by_id[i]->old_id))
             je++;
         bool by_name = (ie - i) * (je - j) <= EXACT_GROUP_MAX;
+        size_t next = j; /* past it, in path order: the first unclaimed */
         for (size_t g = i; g < ie; g++) {
             const struct change *to = NULL;
-            for (size_t k = j; k < je; k++) {
+            for (size_t k = by_name ? j : next; k < je; k++) {
                 const struct change *a = f->added_by_id[k];
                 if (f->claimed[a - f->ch->v])
                     continue;
                 if (!to)
                     to = a;
+                next = k + 1;
                 if (!by_name || strcmp(base_name(a->path),
                                        base_name(gone_by_id[g]->path)) == 0) {
                     to = a;
