@@ -139,6 +139,10 @@ struct side_files {
     size_t scans_left; /* content comparisons side_follow may still make */
     size_t reads_left; /* and blob sizes it may still read */
     bool tried_matrix, settled; /* gone_to holds every inexact rename */
+    /* Set before the first side_follow or side_settle: the paths whose
+     * renames matter (merge-ort's "relevant" sources: the files the other
+     * side changed), or NULL for every deletion (a diff). */
+    const struct changes *relevant;
 };
 
 /* Lists the side's changes from base to side and indexes them for a
@@ -160,19 +164,20 @@ void side_files_free(struct side_files *f);
  * base), found as git's diffcore-rename finds renames: *to is the
  * addition it became, or NULL when none is. Exact copies are paired at
  * the load (one named alike first). On the first call, a side with at
- * most a million (deletion, addition) pairs left is scored whole and
- * paired best first; a larger one gives the most similar unclaimed added
- * file at RENAME_THRESHOLD or more, looked for among the files of the
- * same name first (where most renames land, and where git looks first),
- * then among all, within MERGE_RENAME_LIMIT comparisons per load (past
- * that, NULL: cannot tell). *to is then claimed. 0 or a libgit2
- * error. */
+ * most a million (relevant deletion, addition) pairs and 8,000 additions
+ * left is scored whole and paired best first; a larger one gives the
+ * most similar unclaimed added file at RENAME_THRESHOLD or more, looked
+ * for among the files of the same name first (where most renames land,
+ * and where git looks first), then among all, within MERGE_RENAME_LIMIT
+ * comparisons per load (past that, NULL: cannot tell). *to is then
+ * claimed. 0 or a libgit2 error. */
 int side_follow(git_repository *repo, struct side_files *f, const char *path,
                 const git_oid *id, const struct change **to);
 
 /* Pairs the side's renames as git's diffcore-rename does, where the side
  * is small enough: exact copies, then its basename step, then its matrix
- * of scores (at most a million pairs), best first. *settled says it was:
+ * of scores (at most a million pairs, 8,000 additions), best first, for
+ * the relevant deletions. *settled says it was:
  * f->gone_to then holds every rename (NULL: a plain deletion). 0 or a
  * libgit2 error. */
 int side_settle(git_repository *repo, struct side_files *f, bool *settled);

@@ -603,7 +603,7 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
     char **paths = NULL;
     size_t n = 0, paths_cap = 0, nconf = 0, conf_cap = 0;
     struct conflict *conf = NULL;
-    struct side_files def = {0};
+    struct side_files def = {.relevant = ch};
     bool decided = false;
     *has_conflicts = false;
     if (base_known && !ch->incomplete &&

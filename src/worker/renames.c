@@ -63,6 +63,16 @@ void side_files_free(struct side_files *f)
     memset(f, 0, sizeof(*f));
 }
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_str_key(const void *key, const void *elem)
+{
+    return strcmp(key, *(const char *const *)elem);
+}
+
 static const char *base_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -320,6 +330,10 @@ static int most_similar(git_repository *repo, git_odb *odb,
  * renames against every unclaimed addition, at most this many pairs. */
 #define MATRIX_PAIRS_MAX 1000000
 
+/* Every unclaimed addition of a matrix is signed, for every branch that
+ * needs the side: past this many, the side answers file by file. */
+#define MATRIX_ADDED_MAX 8000
+
 
 /* One candidate pair of the matrix. */
 struct pair_score {
@@ -338,13 +352,14 @@ static int cmp_pair_score(const void *a, const void *b)
 }
 
 
-/* git's basename step: a deletion whose name no other remaining
- * deletion has, and exactly one unclaimed addition has, is paired with it
- * when at least BASENAME_SCORE similar. Each name is looked at once.
- * 0 or a libgit2 error. */
+/* git's basename step: a relevant deletion (rel, by gone_by_name) whose
+ * name no other remaining deletion has, and exactly one unclaimed
+ * addition has, is paired with it when at least BASENAME_SCORE similar.
+ * Each name is looked at once. 0 or a libgit2 error. */
 #define BASENAME_SCORE (RENAME_THRESHOLD + (100 - RENAME_THRESHOLD) / 2)
 
-static int basename_step(git_repository *repo, struct side_files *f)
+static int basename_step(git_repository *repo, struct side_files *f,
+                         const bool *rel)
 {
     int rc = 0;
     size_t i = 0;
@@ -368,7 +383,7 @@ static int basename_step(git_repository *repo, struct side_files *f)
                     nfree++;
                 }
         }
-        if (nfree == 1 &&
+        if (nfree == 1 && rel[only] &&
             (rc = blob_score(repo, &f->gone_by_name[only]->old_id,
                              &a->new_id, &score)) == 0 &&
             score >= BASENAME_SCORE) {
@@ -381,38 +396,67 @@ static int basename_step(git_repository *repo, struct side_files *f)
 }
 
 /* git's inexact rename step on a side small enough for it: scores every
- * remaining deletion against every unclaimed addition (each file signed
+ * remaining relevant deletion (f->relevant) against every unclaimed
+ * addition (each file signed
  * once) after its basename step, then pairs the best scores first,
  * each file once, down to
  * RENAME_THRESHOLD (diffcore-rename's matrix, without its cap of four
  * candidates per target). Sets f->settled: f->gone_to is then the whole
  * answer. A side past MATRIX_PAIRS_MAX stays unsettled. 0 or a libgit2
  * error. */
+/* Marks in rel (by gone_by_name) the deletions f->relevant lists (all of
+ * them without a list). -1 when out of memory. */
+static int mark_relevant(const struct side_files *f, bool *rel)
+{
+    const struct changes *r = f->relevant;
+    const char **paths = NULL;
+    size_t n = 0;
+    if (!r) {
+        for (size_t i = 0; i < f->ngone; i++)
+            rel[i] = true;
+        return 0;
+    }
+    if (!(paths = calloc(r->n ? r->n : 1, sizeof(*paths))))
+        return -1;
+    for (size_t i = 0; i < r->n; i++)
+        if (is_file_mode(r->v[i].old_mode))
+            paths[n++] = r->v[i].path;
+    if (n > 1)
+        qsort(paths, n, sizeof(*paths), cmp_str_ptr);
+    for (size_t i = 0; i < f->ngone; i++)
+        rel[i] = n > 0 && bsearch(f->gone_by_name[i]->path, paths, n,
+                                  sizeof(*paths), cmp_str_key) != NULL;
+    free(paths);
+    return 0;
+}
+
 static int settle(git_repository *repo, struct side_files *f)
 {
     size_t ng = 0, na = 0, np = 0, cap = 0;
     void **gsig = NULL, **asig = NULL;
     struct pair_score *pairs = NULL;
+    bool *rel = calloc(f->ngone ? f->ngone : 1, sizeof(*rel));
     int rc = 0;
     f->tried_matrix = true;
+    if (!rel || mark_relevant(f, rel) != 0)
+        goto oom;
     for (size_t i = 0; i < f->ngone; i++)
-        ng += !f->gone_to[i];
+        ng += !f->gone_to[i] && rel[i];
     for (size_t j = 0; j < f->nadded; j++)
         na += !f->claimed[f->added_by_name[j] - f->ch->v];
     if (ng == 0 || na == 0) {
         f->settled = true; /* nothing left to pair */
-        return 0;
+        goto out;
     }
-    if (na > MATRIX_PAIRS_MAX / ng)
-        return 0;
-    if ((rc = basename_step(repo, f)) != 0)
-        return rc;
+    if (na > MATRIX_PAIRS_MAX / ng || na > MATRIX_ADDED_MAX ||
+        (rc = basename_step(repo, f, rel)) != 0)
+        goto out;
     gsig = calloc(f->ngone ? f->ngone : 1, sizeof(*gsig));
     asig = calloc(f->nadded ? f->nadded : 1, sizeof(*asig));
     if (!gsig || !asig)
         goto oom;
     for (size_t i = 0; i < f->ngone && rc == 0; i++)
-        if (!f->gone_to[i])
+        if (!f->gone_to[i] && rel[i])
             rc = blob_signature(repo, &f->gone_by_name[i]->old_id, &gsig[i]);
     for (size_t j = 0; j < f->nadded && rc == 0; j++)
         if (!f->claimed[f->added_by_name[j] - f->ch->v])
@@ -455,6 +499,7 @@ out:
     free(gsig);
     free(asig);
     free(pairs);
+    free(rel);
     return rc;
 }
 
