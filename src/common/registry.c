@@ -9,6 +9,7 @@
 #include "common/job.h"
 #include "common/scripts.h"
 #include "common/urlpolicy.h"
+#include "common/util.h"
 
 void rv_repo_free(struct rv_repo *repo)
 {
@@ -518,11 +519,6 @@ out:
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int rv_registry_list_ids(struct rv_rsync *r, char ***ids, size_t *count)
 {
     return rv_registry_sorted_members(r, RV_KEY_REPOS, ids, count);
@@ -557,7 +553,7 @@ int rv_registry_sorted_members(struct rv_rsync *r, const char *key,
         }
         n++;
     }
-    qsort(list, n, sizeof(*list), cmp_str);
+    qsort(list, n, sizeof(*list), rv_cmp_str);
     *ids = list;
     *count = n;
     list = NULL;

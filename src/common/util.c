@@ -132,6 +132,16 @@ static bool id_char(char c, bool first)
     return !first && (c == '.' || c == '_' || c == '-');
 }
 
+int rv_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int rv_cmp_str_key(const void *key, const void *elem)
+{
+    return strcmp(key, *(const char *const *)elem);
+}
+
 bool rv_repo_id_valid(const char *id)
 {
     if (!id || !*id)

@@ -22,6 +22,13 @@ void rv_iso8601(int64_t ms, char *buf, size_t size);
  * Returns 0, or -1 when malformed. */
 int rv_parse_iso8601(const char *s, int64_t *out_ms);
 
+/* qsort comparator for an array of strings (char *), in strcmp order. */
+int rv_cmp_str(const void *a, const void *b);
+
+/* bsearch comparator: the string key against an element of such an
+ * array. */
+int rv_cmp_str_key(const void *key, const void *elem);
+
 /* True when id matches ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$. */
 bool rv_repo_id_valid(const char *id);
 

@@ -10,12 +10,8 @@
 
 #include "common/dynbuf.h"
 #include "common/errors.h"
+#include "common/util.h"
 #include "worker/branchsync_private.h"
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 int paths_push(char ***paths, size_t *n, size_t *cap, const char *path)
 {
@@ -386,11 +382,6 @@ struct path_merge {
     unsigned int mode;
 };
 
-static int cmp_str_key(const void *key, const void *elem)
-{
-    return strcmp(key, *(char *const *)elem);
-}
-
 /* What the merge does at c, a path the branch changed: nothing (the
  * default side left it alone, or made the same change), a file merge
  * (modified on both sides; modified by the branch and moved by the
@@ -420,22 +411,23 @@ static int decide_path(git_repository *repo, const struct changes *ch,
     pm->mode = mode;
     if (rc != 0)
         goto out;
-    bool was_base = was && git_oid_equal(git_tree_entry_id(was), &c->old_id) &&
-                    git_tree_entry_filemode(was) == (git_filemode_t)mode;
+    /* A file in the base (was is that entry: c->old_id, c->old_mode)
+     * that the branch kept a file of the same mode, or deleted. */
     bool file = is_file_mode(c->old_mode) && c->old_mode == mode;
     if (!changed ||
         (now && git_tree_entry_filemode(now) == (git_filemode_t)c->new_mode &&
          git_oid_equal(git_tree_entry_id(now), &c->new_id))) {
         pm->tree = false; /* left alone, or changed alike */
     } else if (c->old_mode == 0 && !was && now && nmoved > 0 &&
-               bsearch(c->path, moved, nmoved, sizeof(*moved), cmp_str_key)) {
+               bsearch(c->path, moved, nmoved, sizeof(*moved),
+                       rv_cmp_str_key)) {
         pm->tree = false; /* decided with its source */
-    } else if (file && was_base && now && c->new_mode == mode &&
+    } else if (file && now && c->new_mode == mode &&
                git_tree_entry_filemode(now) == (git_filemode_t)mode) {
         pm->tree = false; /* modified on both sides */
         pm->merge = true;
         git_oid_cpy(&pm->ours, git_tree_entry_id(now));
-    } else if (file && was_base && !now &&
+    } else if (file && !now &&
                (rc = side_files_load(repo, def, trees[0], trees[1])) == 0 &&
                !def->ch->incomplete &&
                (rc = side_follow(repo, def, c->path, &c->old_id, &to)) ==
@@ -490,7 +482,8 @@ out:
  * needed, the caller's to free). The branch's deletions go first, so that
  * a file both sides moved is decided at its source. When decided,
  * *has_conflicts and paths (the conflicting files, malloc'd strings
- * appended to *paths) are set. 0 or a libgit2 error. */
+ * appended to *paths) are set; otherwise both are left as they were
+ * (*has_conflicts false). 0 or a libgit2 error. */
 static int merge_by_paths(git_repository *repo, const struct changes *ch,
                           const git_tree *const trees[3],
                           struct side_files *def, bool *decided,
@@ -500,7 +493,7 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
     int rc = 0;
     struct side_files br = {0};
     char **moved = NULL;
-    size_t nmoved = 0, moved_cap = 0;
+    size_t nmoved = 0, moved_cap = 0, before = *npaths;
     *decided = false;
     *has_conflicts = false;
     for (int pass = 0; pass < 2; pass++) {
@@ -534,7 +527,7 @@ static int merge_by_paths(git_repository *repo, const struct changes *ch,
                     goto oom;
         }
         if (nmoved > 1)
-            qsort(moved, nmoved, sizeof(*moved), cmp_str);
+            qsort(moved, nmoved, sizeof(*moved), rv_cmp_str);
     }
     *decided = true;
     goto out;
@@ -542,6 +535,11 @@ oom:
     git_error_set_oom();
     rc = -1;
 out:
+    if (!*decided) { /* the tree merge decides alone */
+        while (*npaths > before)
+            free((*paths)[--*npaths]);
+        *has_conflicts = false;
+    }
     for (size_t i = 0; i < nmoved; i++)
         free(moved[i]);
     free(moved);
@@ -612,10 +610,6 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
         goto out;
     if (decided)
         goto list;
-    /* The tree merge decides alone: what the paths found is dropped. */
-    while (n > 0)
-        free(paths[--n]);
-    *has_conflicts = false;
     git_merge_options mo;
     git_merge_options_init(&mo, GIT_MERGE_OPTIONS_VERSION);
     mo.flags |= GIT_MERGE_FIND_RENAMES | GIT_MERGE_SKIP_REUC;
@@ -655,9 +649,7 @@ int merge_conflicts(git_repository *repo, const git_commit *ours,
         (rc = push_conflict_paths(repo, conf, nconf, &paths, &n,
                                   &paths_cap)) != 0)
         goto out;
-    *has_conflicts = n > 0;
-    for (size_t i = 0; i < nconf && !*has_conflicts; i++)
-        *has_conflicts = conf[i].anc || conf[i].our || conf[i].their;
+    *has_conflicts = n > 0; /* what follow_default_moves left */
 list:
     /* libgit2 has no directory renames: git's file location conflicts
      * are added to either decision. Not past a criss-cross (no single
@@ -671,7 +663,7 @@ list:
             *has_conflicts = true;
     }
     if (n > 0)
-        qsort(paths, n, sizeof(*paths), cmp_str);
+        qsort(paths, n, sizeof(*paths), rv_cmp_str);
     for (size_t i = 0; i < n && (int)json_array_size(files) < cap; i++) {
         if (i > 0 && strcmp(paths[i], paths[i - 1]) == 0)
             continue;

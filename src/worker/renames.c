@@ -17,6 +17,7 @@
 
 #include "common/dynbuf.h"
 #include "common/errors.h"
+#include "common/util.h"
 #include "worker/branchsync_private.h"
 
 /* The blob sizes a side's one-file searches may read in all. */
@@ -61,16 +62,6 @@ void side_files_free(struct side_files *f)
     free(f->gone_exact);
     free(f->claimed);
     memset(f, 0, sizeof(*f));
-}
-
-static int cmp_str_ptr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static int cmp_str_key(const void *key, const void *elem)
-{
-    return strcmp(key, *(const char *const *)elem);
 }
 
 static const char *base_name(const char *path)
@@ -334,7 +325,6 @@ static int most_similar(git_repository *repo, git_odb *odb,
  * needs the side: past this many, the side answers file by file. */
 #define MATRIX_ADDED_MAX 8000
 
-
 /* One candidate pair of the matrix. */
 struct pair_score {
     int score;
@@ -350,7 +340,6 @@ static int cmp_pair_score(const void *a, const void *b)
         return x->added < y->added ? -1 : 1;
     return x->gone < y->gone ? -1 : x->gone > y->gone;
 }
-
 
 /* git's basename step: a relevant deletion (rel, by gone_by_name) whose
  * name no other remaining deletion has, and exactly one unclaimed
@@ -395,15 +384,6 @@ static int basename_step(git_repository *repo, struct side_files *f,
     return rc;
 }
 
-/* git's inexact rename step on a side small enough for it: scores every
- * remaining relevant deletion (f->relevant) against every unclaimed
- * addition (each file signed
- * once) after its basename step, then pairs the best scores first,
- * each file once, down to
- * RENAME_THRESHOLD (diffcore-rename's matrix, without its cap of four
- * candidates per target). Sets f->settled: f->gone_to is then the whole
- * answer. A side past MATRIX_PAIRS_MAX stays unsettled. 0 or a libgit2
- * error. */
 /* Marks in rel (by gone_by_name) the deletions f->relevant lists (all of
  * them without a list). -1 when out of memory. */
 static int mark_relevant(const struct side_files *f, bool *rel)
@@ -422,14 +402,22 @@ static int mark_relevant(const struct side_files *f, bool *rel)
         if (is_file_mode(r->v[i].old_mode))
             paths[n++] = r->v[i].path;
     if (n > 1)
-        qsort(paths, n, sizeof(*paths), cmp_str_ptr);
+        qsort(paths, n, sizeof(*paths), rv_cmp_str);
     for (size_t i = 0; i < f->ngone; i++)
         rel[i] = n > 0 && bsearch(f->gone_by_name[i]->path, paths, n,
-                                  sizeof(*paths), cmp_str_key) != NULL;
+                                  sizeof(*paths), rv_cmp_str_key) != NULL;
     free(paths);
     return 0;
 }
 
+/* git's inexact rename step on a side small enough for it: after its
+ * basename step, scores every remaining relevant deletion (f->relevant)
+ * against every unclaimed addition (each file signed once), then pairs
+ * the best scores first, each file once, down to RENAME_THRESHOLD
+ * (diffcore-rename's matrix, without its cap of four candidates per
+ * target). Sets f->settled: f->gone_to is then the whole answer. A side
+ * past MATRIX_PAIRS_MAX pairs or MATRIX_ADDED_MAX additions stays
+ * unsettled. 0 or a libgit2 error. */
 static int settle(git_repository *repo, struct side_files *f)
 {
     size_t ng = 0, na = 0, np = 0, cap = 0;
